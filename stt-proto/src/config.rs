@@ -1,0 +1,253 @@
+//! Identity, seeds and endpoint configuration, validated before any I/O.
+//!
+//! A [`Seed`] is secret key material of at least 32 bytes (never padded). A node's [`Identity`]
+//! comes from its node seed; its [`NodeId`] is public. [`EndpointConfig`] says who may connect,
+//! with which shared seed, which suites are allowed, and every timer and limit.
+
+use alloc::boxed::Box;
+use alloc::collections::{BTreeMap, BTreeSet};
+use alloc::vec::Vec;
+use core::time::Duration;
+
+use crate::crypto::{node_id_from_seed, CryptoBackend, Suite};
+
+/// Shortest seed accepted, in bytes.
+pub const MIN_SEED_LEN: usize = 32;
+
+/// Secret seed material: a node seed or a pre-shared seed. At least 32 bytes.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Seed(Box<[u8]>);
+
+impl core::fmt::Debug for Seed {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "Seed({} bytes, redacted)", self.0.len())
+    }
+}
+
+impl Seed {
+    /// A seed from raw bytes. Refuses fewer than 32 bytes rather than padding them.
+    pub fn new(bytes: &[u8]) -> Result<Seed, ConfigError> {
+        if bytes.len() < MIN_SEED_LEN {
+            return Err(ConfigError::SeedTooShort { len: bytes.len() });
+        }
+        Ok(Seed(bytes.into()))
+    }
+
+    /// The seed's bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+/// A node's public identity: HKDF(node seed, "stt/v1 node id"), 32 bytes.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct NodeId(pub [u8; 32]);
+
+impl core::fmt::Debug for NodeId {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "NodeId(")?;
+        for b in &self.0[..8] {
+            write!(f, "{b:02x}")?;
+        }
+        write!(f, "…)")
+    }
+}
+
+impl core::fmt::Display for NodeId {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        for b in &self.0 {
+            write!(f, "{b:02x}")?;
+        }
+        Ok(())
+    }
+}
+
+/// A node's identity: its node seed and the node id derived from it.
+#[derive(Clone, Debug)]
+pub struct Identity {
+    node_id: NodeId,
+}
+
+impl Identity {
+    /// The identity of `node_seed`.
+    pub fn from_seed(node_seed: &Seed) -> Identity {
+        Identity { node_id: NodeId(node_id_from_seed(node_seed.as_bytes())) }
+    }
+
+    /// The identity for raw seed bytes; refuses seeds shorter than 32 bytes.
+    pub fn from_seed_bytes(bytes: &[u8]) -> Result<Identity, ConfigError> {
+        Ok(Identity::from_seed(&Seed::new(bytes)?))
+    }
+
+    /// This node's id.
+    pub fn node_id(&self) -> NodeId {
+        self.node_id
+    }
+}
+
+/// When a direction's traffic key is replaced by the next one. Whichever comes first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KeyRotationPolicy {
+    /// Payload bytes sealed under one key (default 1 GiB).
+    pub max_bytes: u64,
+    /// Frames sealed under one key (default 100,000).
+    pub max_frames: u64,
+    /// Age of a key (default 1 hour).
+    pub max_age: Duration,
+}
+
+impl Default for KeyRotationPolicy {
+    fn default() -> Self {
+        KeyRotationPolicy { max_bytes: 1 << 30, max_frames: 100_000, max_age: Duration::from_secs(3600) }
+    }
+}
+
+/// Endpoint configuration. Start from [`EndpointConfig::default`] and set what you need.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct EndpointConfig {
+    /// Accept incoming sessions (server mode). Default `true`.
+    pub server_mode: bool,
+    /// Stay silent towards INITs that fail authentication or come from unknown peers, as
+    /// WireGuard does. The price: a peer with the wrong seed sees a timeout, not
+    /// "authentication failed". Default `false`.
+    pub stealth: bool,
+    /// Shared seed used with any peer that has no entry in `peer_seeds`.
+    pub default_shared_seed: Option<Seed>,
+    /// Shared seed per peer node id; takes precedence over `default_shared_seed`.
+    pub peer_seeds: BTreeMap<NodeId, Seed>,
+    /// If set, only these node ids may hold a session with this node (in either direction).
+    pub allow_list: Option<BTreeSet<NodeId>>,
+    /// AEAD suites this node allows, in preference order.
+    pub suites: Vec<Suite>,
+    /// AEAD implementation.
+    pub crypto_backend: CryptoBackend,
+    /// A handshake not complete after this long fails with `Timeout`. Default 10 s.
+    pub handshake_timeout: Duration,
+    /// First handshake retransmission delay; doubles up to `handshake_retransmit_max`. Default 200 ms.
+    pub handshake_retransmit_initial: Duration,
+    /// Largest handshake retransmission delay. Default 1 s.
+    pub handshake_retransmit_max: Duration,
+    /// How long a CHALLENGE cookie stays valid; the cookie secret rotates at this period. Default 10 s.
+    pub cookie_lifetime: Duration,
+    /// A session that receives nothing authentic for this long closes with `IdleTimeout`. Default 60 s.
+    pub idle_timeout: Duration,
+    /// Send a KEEPALIVE after this long without sending anything; `None` disables. Default 15 s.
+    pub keep_alive_interval: Option<Duration>,
+    /// When traffic keys rotate.
+    pub key_rotation: KeyRotationPolicy,
+    /// How long the previous receive key is kept for reordered frames after a rotation. Default 3 s.
+    pub key_retention: Duration,
+    /// Largest datagram sent on UDP paths. Default 1472 (1500-byte MTU minus IPv4 and UDP headers).
+    pub max_udp_datagram: usize,
+    /// Largest message sent on WebSocket paths. Default 2 MiB + frame overhead.
+    pub max_websocket_datagram: usize,
+    /// Most sessions (established or handshaking) at once. Default 1,000,000.
+    pub max_sessions: usize,
+    /// Most custom frames queued per session before `send_custom` reports `QueueFull`. Default 1024.
+    pub max_queued_frames: usize,
+    /// Most undrained events before diagnostic events about unauthenticated input are dropped
+    /// (session events are never dropped). Default 4096.
+    pub max_diagnostic_events: usize,
+}
+
+impl Default for EndpointConfig {
+    fn default() -> Self {
+        EndpointConfig {
+            server_mode: true,
+            stealth: false,
+            default_shared_seed: None,
+            peer_seeds: BTreeMap::new(),
+            allow_list: None,
+            suites: Suite::default_preference().to_vec(),
+            crypto_backend: CryptoBackend::default(),
+            handshake_timeout: Duration::from_secs(10),
+            handshake_retransmit_initial: Duration::from_millis(200),
+            handshake_retransmit_max: Duration::from_secs(1),
+            cookie_lifetime: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            keep_alive_interval: Some(Duration::from_secs(15)),
+            key_rotation: KeyRotationPolicy::default(),
+            key_retention: Duration::from_secs(3),
+            max_udp_datagram: 1472,
+            max_websocket_datagram: crate::wire::MAX_PAYLOAD_LEN + crate::wire::FRAME_OVERHEAD,
+            max_sessions: 1_000_000,
+            max_queued_frames: 1024,
+            max_diagnostic_events: 4096,
+        }
+    }
+}
+
+impl EndpointConfig {
+    /// A default configuration using `seed` as the shared seed with every peer.
+    pub fn with_shared_seed(seed: Seed) -> Self {
+        EndpointConfig { default_shared_seed: Some(seed), ..Default::default() }
+    }
+
+    /// Largest datagram this node sends on a path of `transport`.
+    pub fn max_datagram(&self, transport: crate::endpoint::Transport) -> usize {
+        match transport {
+            crate::endpoint::Transport::Udp => self.max_udp_datagram,
+            crate::endpoint::Transport::WebSocket => self.max_websocket_datagram,
+        }
+    }
+
+    /// The shared seed to use with `peer`, if any.
+    pub fn seed_for(&self, peer: &NodeId) -> Option<&Seed> {
+        self.peer_seeds.get(peer).or(self.default_shared_seed.as_ref())
+    }
+
+    /// True if the allow-list (if any) admits `peer`.
+    pub fn allows(&self, peer: &NodeId) -> bool {
+        self.allow_list.as_ref().is_none_or(|l| l.contains(peer))
+    }
+
+    /// Checks the configuration; [`crate::Endpoint::new`] calls this.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.suites.is_empty() || self.suites.len() > crate::wire::handshake::MAX_SUITES {
+            return Err(ConfigError::Suites);
+        }
+        let min = crate::wire::FRAME_OVERHEAD + 256;
+        if self.max_udp_datagram < min || self.max_websocket_datagram < min {
+            return Err(ConfigError::DatagramTooSmall { min });
+        }
+        if self.handshake_retransmit_initial.is_zero()
+            || self.handshake_timeout.is_zero()
+            || self.cookie_lifetime.is_zero()
+        {
+            return Err(ConfigError::ZeroTimer);
+        }
+        if self.idle_timeout.is_zero() || self.keep_alive_interval.is_some_and(|k| k.is_zero()) {
+            return Err(ConfigError::ZeroTimer);
+        }
+        if self.key_rotation.max_frames == 0 || self.key_rotation.max_bytes == 0 || self.key_rotation.max_age.is_zero()
+        {
+            return Err(ConfigError::ZeroTimer);
+        }
+        Ok(())
+    }
+}
+
+/// A configuration or identity problem, reported before any I/O.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// A seed shorter than 32 bytes.
+    #[error("seed is {len} bytes; STT needs at least 32 random bytes (use `stt keygen` or 32 bytes from a CSPRNG)")]
+    SeedTooShort {
+        /// Length given.
+        len: usize,
+    },
+    /// The suite list is empty or longer than 8.
+    #[error("the suite list must name between 1 and 8 AEAD suites")]
+    Suites,
+    /// A datagram size below what STT needs.
+    #[error("maximum datagram sizes must be at least {min} bytes")]
+    DatagramTooSmall {
+        /// Smallest accepted size.
+        min: usize,
+    },
+    /// A timer, interval or rotation threshold of zero.
+    #[error("timeouts, intervals and key-rotation thresholds must be non-zero")]
+    ZeroTimer,
+}

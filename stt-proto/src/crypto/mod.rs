@@ -1,0 +1,120 @@
+//! The cryptographic seam: every primitive STT uses is reached through this module.
+//!
+//! It owns the key-derivation labels, HKDF-SHA3-256, the handshake MAC (HMAC-SHA3-256 truncated to
+//! 128 bits), SHA3-256 content hashing, node ids, the AEAD suites with their two backends, and the
+//! replay window. The protocol logic never names a cipher crate; changing the suite touches only
+//! this module. No primitive is implemented here: they are composed from audited crates.
+
+mod aead;
+mod replay;
+mod schedule;
+
+pub use aead::{CryptoBackend, PacketKey, Suite};
+pub use replay::ReplayWindow;
+pub use schedule::{HandshakeKeys, SessionSecrets, TrafficSecret};
+
+use hmac::{KeyInit, Mac, SimpleHmac};
+use sha3::{Digest, Sha3_256};
+
+/// Length of every derived key, node id and content address, in bytes.
+pub const KEY_LEN: usize = 32;
+/// Length of an AEAD tag and of a handshake MAC, in bytes.
+pub const TAG_LEN: usize = 16;
+/// Length of an AEAD nonce, in bytes.
+pub const NONCE_LEN: usize = 12;
+
+/// The HKDF `info` labels, one per purpose. Every label is ASCII and starts with `stt/v1 `.
+pub mod labels {
+    /// Node id from a node seed.
+    pub const NODE_ID: &[u8] = b"stt/v1 node id";
+    /// Key for the MACs on INIT and CHALLENGE, from the shared seed.
+    pub const HANDSHAKE: &[u8] = b"stt/v1 handshake";
+    /// Key for the MAC on RESPONSE, from the session PRK.
+    pub const RESPONSE: &[u8] = b"stt/v1 response";
+    /// Key for the MAC on CONFIRM, from the session PRK.
+    pub const CONFIRM: &[u8] = b"stt/v1 confirm";
+    /// First traffic secret, initiator to responder.
+    pub const I2R: &[u8] = b"stt/v1 i2r";
+    /// First traffic secret, responder to initiator.
+    pub const R2I: &[u8] = b"stt/v1 r2i";
+    /// Next traffic secret from the current one (key rotation).
+    pub const KEY_UPDATE: &[u8] = b"stt/v1 key update";
+    /// AEAD key from a traffic secret.
+    pub const AEAD_KEY: &[u8] = b"stt/v1 aead key";
+    /// AEAD IV from a traffic secret.
+    pub const AEAD_IV: &[u8] = b"stt/v1 aead iv";
+    /// Stateless handshake cookie MAC.
+    pub const COOKIE: &[u8] = b"stt/v1 cookie";
+    /// Storage encryption key from a storage seed.
+    pub const STORAGE: &[u8] = b"stt/v1 storage";
+}
+
+type HkdfSha3 = hkdf::SimpleHkdf<Sha3_256>;
+type HmacSha3 = SimpleHmac<Sha3_256>;
+
+/// HKDF-Extract(salt, ikm) followed by HKDF-Expand(prk, label) into `out`.
+///
+/// `out` may be at most 255 × 32 bytes; every caller in STT asks for 12 or 32.
+pub fn hkdf(salt: &[u8], ikm: &[u8], label: &[u8], out: &mut [u8]) {
+    HkdfSha3::new(Some(salt), ikm).expand(label, out).expect("STT derives at most 32 bytes per expand");
+}
+
+/// HKDF-Extract(salt, ikm): a 32-byte pseudorandom key.
+pub fn hkdf_extract(salt: &[u8], ikm: &[u8]) -> [u8; KEY_LEN] {
+    let (prk, _) = HkdfSha3::extract(Some(salt), ikm);
+    let mut out = [0u8; KEY_LEN];
+    out.copy_from_slice(&prk);
+    out
+}
+
+/// HKDF-Expand(prk, label) into `out`.
+pub fn hkdf_expand(prk: &[u8; KEY_LEN], label: &[u8], out: &mut [u8]) {
+    HkdfSha3::from_prk(prk)
+        .expect("a 32-byte PRK is always valid for SHA3-256")
+        .expand(label, out)
+        .expect("STT derives at most 32 bytes per expand");
+}
+
+/// HKDF-Expand(prk, label) to 32 bytes.
+pub fn hkdf_expand32(prk: &[u8; KEY_LEN], label: &[u8]) -> [u8; KEY_LEN] {
+    let mut out = [0u8; KEY_LEN];
+    hkdf_expand(prk, label, &mut out);
+    out
+}
+
+/// SHA3-256 over the concatenation of `parts`.
+pub fn sha3_256(parts: &[&[u8]]) -> [u8; KEY_LEN] {
+    let mut h = Sha3_256::new();
+    for p in parts {
+        h.update(p);
+    }
+    h.finalize().into()
+}
+
+/// HMAC-SHA3-256 over the concatenation of `parts`, truncated to its first 16 bytes.
+pub fn mac16(key: &[u8; KEY_LEN], parts: &[&[u8]]) -> [u8; TAG_LEN] {
+    let mut m = <HmacSha3 as KeyInit>::new_from_slice(key).expect("HMAC takes any key length");
+    for p in parts {
+        m.update(p);
+    }
+    let full = m.finalize().into_bytes();
+    let mut out = [0u8; TAG_LEN];
+    out.copy_from_slice(&full[..TAG_LEN]);
+    out
+}
+
+/// Checks a truncated MAC from [`mac16`] in constant time.
+pub fn verify_mac16(key: &[u8; KEY_LEN], parts: &[&[u8]], tag: &[u8; TAG_LEN]) -> bool {
+    let mut m = <HmacSha3 as KeyInit>::new_from_slice(key).expect("HMAC takes any key length");
+    for p in parts {
+        m.update(p);
+    }
+    m.verify_truncated_left(tag).is_ok()
+}
+
+/// The node id of a node seed: HKDF(salt = "", ikm = seed, info = "stt/v1 node id"), 32 bytes.
+pub fn node_id_from_seed(seed: &[u8]) -> [u8; KEY_LEN] {
+    let mut out = [0u8; KEY_LEN];
+    hkdf(&[], seed, labels::NODE_ID, &mut out);
+    out
+}

@@ -1,0 +1,140 @@
+//! What the endpoint tells its driver: [`Event`]s, and the typed reasons inside them.
+
+use alloc::string::String;
+use bytes::Bytes;
+
+use crate::config::NodeId;
+use crate::endpoint::Remote;
+use crate::session::SessionHandle;
+
+/// Something that happened on the endpoint. Drain with [`crate::Endpoint::poll_event`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Event {
+    /// A handshake completed; the session can carry data.
+    SessionEstablished {
+        /// The session.
+        session: SessionHandle,
+        /// The authenticated peer.
+        peer: NodeId,
+        /// The session id both sides agreed on.
+        session_id: u64,
+        /// Where the peer is.
+        remote: Remote,
+        /// True if this node started the handshake.
+        initiator: bool,
+    },
+    /// A handshake failed. On the initiator `session` is the handle `connect` returned; on the
+    /// responder it is `None` (no state was kept for the attempt).
+    HandshakeFailed {
+        /// The session that will not be established, if one had been created.
+        session: Option<SessionHandle>,
+        /// The other side of the attempt.
+        remote: Remote,
+        /// The node id the peer claimed, if it got that far.
+        peer: Option<NodeId>,
+        /// Why.
+        reason: HandshakeError,
+    },
+    /// The peer sent a custom frame (type 0x80–0xFF).
+    CustomFrame {
+        /// The session it arrived on.
+        session: SessionHandle,
+        /// Its type, 0x80–0xFF.
+        frame_type: u8,
+        /// Its payload, a zero-copy slice of the received datagram.
+        payload: Bytes,
+    },
+    /// The session ended; its handle is no longer valid.
+    SessionClosed {
+        /// The session.
+        session: SessionHandle,
+        /// Why.
+        reason: CloseReason,
+    },
+    /// A traffic key was replaced by the next generation.
+    KeyRotated {
+        /// The session.
+        session: SessionHandle,
+        /// Which direction's key.
+        direction: Direction,
+        /// The new key generation (0 is the handshake's key).
+        generation: u32,
+    },
+    /// An authenticated frame arrived from a new address or transport; the session now sends there.
+    SessionMigrated {
+        /// The session.
+        session: SessionHandle,
+        /// The new remote.
+        remote: Remote,
+    },
+}
+
+/// A traffic direction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Direction {
+    /// Frames this node sends.
+    Send,
+    /// Frames this node receives.
+    Receive,
+}
+
+/// Why a handshake failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, thiserror::Error)]
+#[non_exhaustive]
+pub enum HandshakeError {
+    /// The peer does not hold the same shared seed as this node.
+    #[error("authentication failed: the peer does not hold the same shared seed")]
+    AuthenticationFailed,
+    /// The two nodes allow no AEAD suite in common.
+    #[error("no common AEAD suite: allow at least one suite the peer also allows")]
+    SuiteMismatch,
+    /// The peer's node id is not on the allow-list, or no shared seed is configured for it.
+    #[error("peer not allowed: add its node id to the allow-list or give it a shared seed")]
+    PeerNotAllowed,
+    /// The responder does not accept incoming sessions.
+    #[error("the peer is not accepting sessions (server mode is off)")]
+    ServerModeOff,
+    /// The peer's node id is not the one `connect_to` expected.
+    #[error("the peer's node id is not the one expected")]
+    UnexpectedPeer,
+    /// No answer within the handshake timeout: the peer is unreachable, not running, or (in
+    /// stealth mode) silently refused us.
+    #[error("handshake timed out: the peer is unreachable or silently refused the handshake")]
+    Timeout,
+}
+
+/// Why a session ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CloseReason {
+    /// The peer sent DISCONNECT.
+    ClosedByPeer {
+        /// The peer's code.
+        code: u32,
+        /// The peer's reason.
+        reason: String,
+    },
+    /// This node closed the session; DISCONNECT was sent.
+    ClosedLocally {
+        /// The code sent.
+        code: u32,
+        /// The reason sent.
+        reason: String,
+    },
+    /// Nothing authentic arrived for the idle timeout.
+    IdleTimeout,
+    /// The packet-number space is exhausted (2^64 frames); open a new session.
+    PacketNumbersExhausted,
+}
+
+impl core::fmt::Display for CloseReason {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            CloseReason::ClosedByPeer { code, reason } => write!(f, "closed by peer (code {code}): {reason}"),
+            CloseReason::ClosedLocally { code, reason } => write!(f, "closed locally (code {code}): {reason}"),
+            CloseReason::IdleTimeout => f.write_str("idle timeout: nothing received from the peer"),
+            CloseReason::PacketNumbersExhausted => f.write_str("packet numbers exhausted"),
+        }
+    }
+}

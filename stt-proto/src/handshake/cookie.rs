@@ -1,0 +1,82 @@
+//! Stateless handshake cookies.
+//!
+//! The responder answers an INIT without remembering it: the CHALLENGE carries a cookie
+//! `time || MAC16(secret, "stt/v1 cookie" || remote || node_id_i || nonce_i || nonce_r || suite || time)`.
+//! RESPONSE returns it, and the responder accepts only a cookie made by itself, for that remote
+//! and those nonces, within `cookie_lifetime`. The secret rotates every `cookie_lifetime`; the
+//! previous secret stays valid for one more period.
+
+use core::time::Duration;
+
+use crate::crypto::{labels, mac16, verify_mac16};
+use crate::endpoint::Remote;
+use crate::rng::Rng;
+use crate::time::Instant;
+use crate::wire::handshake::Cookie;
+
+/// The fields a cookie binds.
+pub struct CookieFields<'a> {
+    /// Where the INIT came from.
+    pub remote: &'a Remote,
+    /// Initiator's node id.
+    pub node_id_i: &'a [u8; 32],
+    /// Initiator's nonce.
+    pub nonce_i: &'a [u8; 32],
+    /// Responder's nonce.
+    pub nonce_r: &'a [u8; 32],
+    /// Chosen suite id.
+    pub suite: u8,
+}
+
+/// The responder's rotating cookie secrets.
+pub struct CookieJar {
+    current: [u8; 32],
+    previous: [u8; 32],
+    rotate_at: Instant,
+    lifetime: Duration,
+}
+
+impl CookieJar {
+    /// A jar with fresh secrets.
+    pub fn new(now: Instant, lifetime: Duration, rng: &mut Rng) -> Self {
+        CookieJar { current: rng.bytes32(), previous: rng.bytes32(), rotate_at: now + lifetime, lifetime }
+    }
+
+    fn maintain(&mut self, now: Instant, rng: &mut Rng) {
+        if now >= self.rotate_at {
+            self.previous = self.current;
+            self.current = rng.bytes32();
+            self.rotate_at = now + self.lifetime;
+        }
+    }
+
+    fn mac(secret: &[u8; 32], f: &CookieFields<'_>, time: u64) -> [u8; 16] {
+        let addr = f.remote.to_bytes();
+        mac16(secret, &[labels::COOKIE, &addr, f.node_id_i, f.nonce_i, f.nonce_r, &[f.suite], &time.to_be_bytes()])
+    }
+
+    /// Makes a cookie for these fields at `now`.
+    pub fn make(&mut self, now: Instant, rng: &mut Rng, f: &CookieFields<'_>) -> Cookie {
+        self.maintain(now, rng);
+        let time = now.as_nanos();
+        Cookie { time, mac: Self::mac(&self.current, f, time) }
+    }
+
+    /// True if `cookie` was made by this jar for these fields and is not older than the lifetime.
+    pub fn check(&mut self, now: Instant, rng: &mut Rng, f: &CookieFields<'_>, cookie: &Cookie) -> bool {
+        self.maintain(now, rng);
+        let made = Instant::from_nanos(cookie.time);
+        if made > now || now - made > self.lifetime {
+            return false;
+        }
+        let input_ok = |secret: &[u8; 32]| {
+            let addr = f.remote.to_bytes();
+            verify_mac16(
+                secret,
+                &[labels::COOKIE, &addr, f.node_id_i, f.nonce_i, f.nonce_r, &[f.suite], &cookie.time.to_be_bytes()],
+                &cookie.mac,
+            )
+        };
+        input_ok(&self.current) || input_ok(&self.previous)
+    }
+}

@@ -1,0 +1,59 @@
+//! Handshake pieces shared by the initiator and responder paths of the endpoint: the stateless
+//! cookie jar and the writer for cleartext, MACed handshake frames.
+//!
+//! The message flow (INIT → CHALLENGE → RESPONSE → CONFIRM, or INIT → REJECT) is driven by
+//! `endpoint::initiator` and `endpoint::responder`; the key schedule is in `crypto`.
+
+pub(crate) mod cookie;
+
+pub use cookie::CookieJar;
+
+use crate::crypto::{mac16, TAG_LEN};
+use crate::wire::{frame_len, write_skeleton, Flags, FrameType, Header};
+
+/// Writes a handshake frame into `out` and returns its length, or `None` if `out` is too small.
+///
+/// `encode` writes the `payload_len`-byte payload. With `mac_key` the tag is
+/// HMAC-SHA3-256(mac_key, frame without its tag)[..16]; without, it is zero (REJECT).
+/// Handshake frames carry packet number 0, stream 0, sequence 0, no flags.
+pub fn write_handshake_frame(
+    out: &mut [u8],
+    frame_type: FrameType,
+    session_id: u64,
+    payload_len: usize,
+    encode: impl FnOnce(&mut [u8]) -> usize,
+    mac_key: Option<&[u8; 32]>,
+) -> Option<usize> {
+    let n = frame_len(payload_len);
+    if out.len() < n {
+        return None;
+    }
+    let out = &mut out[..n];
+    let header = Header { frame_type, session_id, stream_id: 0, sequence: 0, flags: Flags(0) };
+    let (payload, tag) = write_skeleton(out, &header, payload_len, 0);
+    let written = encode(&mut out[payload]);
+    debug_assert_eq!(written, payload_len);
+    let mac = match mac_key {
+        Some(k) => mac16(k, &[&out[..n - TAG_LEN]]),
+        None => [0u8; TAG_LEN],
+    };
+    out[tag].copy_from_slice(&mac);
+    Some(n)
+}
+
+/// The 8-byte handshake tag that routes CHALLENGE and REJECT back to the initiator: the first
+/// 8 bytes of its nonce, big-endian.
+pub fn handshake_tag(nonce_i: &[u8; 32]) -> u64 {
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&nonce_i[..8]);
+    u64::from_be_bytes(b)
+}
+
+/// `session_id = (nonce_i ⊕ nonce_r ⊕ node_id_i ⊕ node_id_r)[0..8]`, big-endian.
+pub fn session_id(nonce_i: &[u8; 32], nonce_r: &[u8; 32], node_id_i: &[u8; 32], node_id_r: &[u8; 32]) -> u64 {
+    let mut b = [0u8; 8];
+    for (i, x) in b.iter_mut().enumerate() {
+        *x = nonce_i[i] ^ nonce_r[i] ^ node_id_i[i] ^ node_id_r[i];
+    }
+    u64::from_be_bytes(b)
+}

@@ -1,0 +1,97 @@
+//! # stt-proto: the sans-IO core of STT
+//!
+//! STT is an encrypted, multiplexed, peer-to-peer binary transport for pre-authorised peers: two
+//! nodes holding the same pre-shared seed open a session with a four-message handshake and then
+//! exchange encrypted frames. This crate is the protocol with no I/O: it never touches a socket,
+//! never reads a clock and never asks the OS for randomness. Drivers (`stt-tokio`, `stt-mio`, or
+//! your own) feed it datagrams and time and send what it produces.
+//!
+//! It is `#![no_std]` (with `alloc`) and `#![forbid(unsafe_code)]`; it builds for
+//! `thumbv7em-none-eabihf` with `--no-default-features`.
+//!
+//! ## Run loop
+//!
+//! Method classes: inputs are `handle_*`, commands are plain verbs, outputs are `poll_*`.
+//!
+//! ```text
+//! loop {
+//!     on datagram (remote, bytes)  => endpoint.handle_datagram(now, remote, bytes)
+//!     on timer expiry              => endpoint.handle_timeout(now)
+//!     on user command              => endpoint.connect(..) / endpoint.session_mut(h)?.send_custom(..) / .close(..)
+//!     // after any of the above, in this order:
+//!     while let Some(t) = endpoint.poll_transmit(now, &mut buf) { send(&buf[..t.len], t.remote) }
+//!     while let Some(ev) = endpoint.poll_event() { deliver(ev) }
+//!     sleep until endpoint.poll_timeout() (a deadline equal to `now` is already due)
+//! }
+//! ```
+//!
+//! ```
+//! use bytes::BytesMut;
+//! use stt_proto::{Endpoint, EndpointConfig, Event, Identity, Instant, Remote, Seed};
+//!
+//! let shared = Seed::new(&[7u8; 32]).unwrap();
+//! let mut a = Endpoint::new(EndpointConfig::with_shared_seed(shared.clone()),
+//!                           Identity::from_seed_bytes(&[1u8; 32]).unwrap(), [1u8; 32]).unwrap();
+//! let mut b = Endpoint::new(EndpointConfig::with_shared_seed(shared),
+//!                           Identity::from_seed_bytes(&[2u8; 32]).unwrap(), [2u8; 32]).unwrap();
+//! let (a_addr, b_addr) = ("10.0.0.1:1000".parse().unwrap(), "10.0.0.2:2000".parse().unwrap());
+//! let now = Instant::ZERO;
+//! let h = a.connect(now, Remote::udp(b_addr)).unwrap();
+//! a.session_mut(h).unwrap().send_custom(0x80, &b"hello"[..]).unwrap();
+//! let mut buf = [0u8; 1500];
+//! // Shuttle datagrams until both sides are quiet.
+//! loop {
+//!     let mut moved = false;
+//!     while let Some(t) = a.poll_transmit(now, &mut buf) {
+//!         b.handle_datagram(now, Remote::udp(a_addr), BytesMut::from(&buf[..t.len]));
+//!         moved = true;
+//!     }
+//!     while let Some(t) = b.poll_transmit(now, &mut buf) {
+//!         a.handle_datagram(now, Remote::udp(b_addr), BytesMut::from(&buf[..t.len]));
+//!         moved = true;
+//!     }
+//!     if !moved { break; }
+//! }
+//! let got: Vec<Event> = std::iter::from_fn(|| b.poll_event()).collect();
+//! assert!(got.iter().any(|e| matches!(e, Event::CustomFrame { frame_type: 0x80, payload, .. } if &payload[..] == b"hello")));
+//! ```
+//!
+//! ## Layers
+//!
+//! - [`wire`]: frame codec and handshake/control payloads (borrowing decode, typed errors).
+//! - [`crypto`]: the seam to SHA3-256, HKDF, HMAC and the AEAD suites; replay window; key schedule.
+//! - `handshake`: stateless cookies and handshake frame writing.
+//! - `session`: keys with rotation, queues, timers, statistics of one session.
+//! - [`Endpoint`]: session table, routing, timers, transmit scheduling.
+//!
+//! Not implemented yet (later issues): streams (DATA, STREAM_OPEN, STREAM_CLOSE, ACK) and named
+//! endpoints (ENDPOINT_*). Authenticated frames of those types are dropped and counted as
+//! `unsupported`. Custom frames are best-effort (never retransmitted) in this version.
+
+#![no_std]
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+extern crate alloc;
+#[cfg(any(feature = "std", test))]
+extern crate std;
+
+pub mod crypto;
+pub mod wire;
+
+mod config;
+mod endpoint;
+mod event;
+mod handshake;
+mod rng;
+mod session;
+mod time;
+
+pub use bytes;
+pub use config::{ConfigError, EndpointConfig, Identity, KeyRotationPolicy, NodeId, Seed, MIN_SEED_LEN};
+pub use crypto::{CryptoBackend, Suite};
+pub use endpoint::{ConnectError, Endpoint, EndpointDrops, EndpointStats, Remote, Transmit, Transport};
+pub use event::{CloseReason, Direction, Event, HandshakeError};
+pub use session::{DropCounters, Role, SendError, SessionHandle, SessionMut, SessionRef, SessionState, SessionStats};
+pub use time::Instant;
+pub use wire::DecodeError;

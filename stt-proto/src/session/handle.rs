@@ -1,0 +1,157 @@
+//! The user's view of one session: [`SessionRef`] to read it, [`SessionMut`] to command it.
+
+use alloc::string::String;
+use bytes::Bytes;
+
+use super::{Outgoing, Role, Session, SessionHandle, SessionState, SessionStats, State};
+use crate::config::{EndpointConfig, NodeId};
+use crate::crypto::Suite;
+use crate::endpoint::{Endpoint, Remote};
+use crate::event::CloseReason;
+use crate::time::Instant;
+use crate::wire::FRAME_OVERHEAD;
+
+/// Why a custom frame was not queued. Nothing was queued when this is returned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SendError {
+    /// Types 0x01–0x7F belong to STT; applications use 0x80–0xFF.
+    #[error("frame type {0:#04x} is reserved for STT; custom frames use 0x80-0xFF")]
+    ReservedFrameType(u8),
+    /// The payload does not fit one datagram on the session's current path.
+    #[error("payload of {len} bytes exceeds the {max}-byte limit of this path; use a stream for larger data")]
+    TooLarge {
+        /// Payload length given.
+        len: usize,
+        /// Largest payload on this path.
+        max: usize,
+    },
+    /// `max_queued_frames` frames are waiting to be sent; drive `poll_transmit` and retry.
+    #[error("send queue full: call poll_transmit to drain it, then retry")]
+    QueueFull,
+    /// The session is closing.
+    #[error("session is closing")]
+    Closing,
+}
+
+fn max_custom_payload(cfg: &EndpointConfig, remote: &Remote) -> usize {
+    cfg.max_datagram(remote.transport) - FRAME_OVERHEAD
+}
+
+/// Read-only view of a session.
+#[derive(Clone, Copy)]
+pub struct SessionRef<'a> {
+    handle: SessionHandle,
+    s: &'a Session,
+    cfg: &'a EndpointConfig,
+}
+
+impl<'a> SessionRef<'a> {
+    pub(crate) fn new(handle: SessionHandle, s: &'a Session, cfg: &'a EndpointConfig) -> Self {
+        SessionRef { handle, s, cfg }
+    }
+
+    /// The handle.
+    pub fn handle(&self) -> SessionHandle {
+        self.handle
+    }
+    /// Handshaking, established or closing.
+    pub fn state(&self) -> SessionState {
+        self.s.public_state()
+    }
+    /// Which side of the handshake this node was.
+    pub fn role(&self) -> Role {
+        self.s.role
+    }
+    /// The session id (zero until the initiator has received CHALLENGE).
+    pub fn session_id(&self) -> u64 {
+        self.s.session_id
+    }
+    /// The peer's node id, once known.
+    pub fn peer(&self) -> Option<NodeId> {
+        self.s.peer
+    }
+    /// Where the peer is now.
+    pub fn remote(&self) -> Remote {
+        self.s.remote
+    }
+    /// The negotiated AEAD suite, once known.
+    pub fn suite(&self) -> Option<Suite> {
+        self.s.keys.as_ref().map(|k| k.suite())
+    }
+    /// Statistics.
+    pub fn stats(&self) -> SessionStats {
+        self.s.stats
+    }
+    /// Largest custom-frame payload on the current path.
+    pub fn max_custom_payload(&self) -> usize {
+        max_custom_payload(self.cfg, &self.s.remote)
+    }
+}
+
+/// Commands on a session. Obtained from [`Endpoint::session_mut`].
+pub struct SessionMut<'a> {
+    ep: &'a mut Endpoint,
+    handle: SessionHandle,
+}
+
+impl<'a> SessionMut<'a> {
+    pub(crate) fn new(ep: &'a mut Endpoint, handle: SessionHandle) -> Self {
+        SessionMut { ep, handle }
+    }
+
+    fn s(&mut self) -> &mut Session {
+        self.ep.get_mut(self.handle).expect("SessionMut is only made for live sessions")
+    }
+
+    /// Read-only view.
+    pub fn as_ref(&self) -> SessionRef<'_> {
+        self.ep.session(self.handle).expect("SessionMut is only made for live sessions")
+    }
+
+    /// Queues a custom frame (type 0x80–0xFF). It is sent encrypted in order with the session's
+    /// other custom frames; before the handshake completes it waits in the queue. Delivery is
+    /// best-effort, like a datagram: a frame lost on the network is not retransmitted.
+    pub fn send_custom(&mut self, frame_type: u8, payload: impl Into<Bytes>) -> Result<(), SendError> {
+        if frame_type < 0x80 {
+            return Err(SendError::ReservedFrameType(frame_type));
+        }
+        let payload = payload.into();
+        let max_queued = self.ep.config.max_queued_frames;
+        let remote = self.s().remote;
+        let max = max_custom_payload(&self.ep.config, &remote);
+        let s = self.s();
+        if matches!(s.state, State::Closing) {
+            return Err(SendError::Closing);
+        }
+        if payload.len() > max {
+            return Err(SendError::TooLarge { len: payload.len(), max });
+        }
+        if s.custom_queued >= max_queued {
+            return Err(SendError::QueueFull);
+        }
+        s.custom_queued += 1;
+        s.queue.push_back(Outgoing::Custom { frame_type, payload });
+        self.ep.mark_ready(self.handle);
+        Ok(())
+    }
+
+    /// Closes the session with a code and reason the peer receives in DISCONNECT. Frames queued
+    /// before are sent first. A session still handshaking is dropped at once (no keys yet).
+    /// `Event::SessionClosed` follows once DISCONNECT has been written by `poll_transmit`.
+    pub fn close(mut self, now: Instant, code: u32, reason: &str) {
+        let handle = self.handle;
+        let s = self.s();
+        match s.state {
+            State::Established => {
+                s.state = State::Closing;
+                s.queue.push_back(Outgoing::Disconnect { code, reason: String::from(reason) });
+                self.ep.mark_ready(handle);
+            }
+            State::Handshaking(_) => {
+                self.ep.close_now(now, handle, CloseReason::ClosedLocally { code, reason: String::from(reason) });
+            }
+            State::Closing => {}
+        }
+    }
+}

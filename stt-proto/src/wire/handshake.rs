@@ -1,0 +1,428 @@
+//! Payloads of the handshake frames: INIT, CHALLENGE, RESPONSE, CONFIRM and REJECT.
+//!
+//! All start with a version byte; all but REJECT end with an extension block
+//! (`ext_len: u16` then `ext_len` bytes) that this version sends empty and ignores on receipt,
+//! so that later versions can add options (for example an ephemeral X25519 share) without a new
+//! frame layout. Integers are big-endian. See `docs/PROTOCOL.md` for the byte-by-byte layout.
+
+use super::DecodeError;
+
+/// The protocol version this implementation speaks.
+pub const VERSION: u8 = 1;
+/// Most suites an INIT may list.
+pub const MAX_SUITES: usize = 8;
+/// Largest extension block accepted.
+pub const MAX_EXTENSIONS_LEN: usize = 1024;
+/// Size of a stateless cookie: creation time (8) and MAC (16).
+pub const COOKIE_LEN: usize = 24;
+
+struct Reader<'a> {
+    buf: &'a [u8],
+    what: &'static str,
+}
+
+impl<'a> Reader<'a> {
+    fn new(buf: &'a [u8], what: &'static str) -> Self {
+        Reader { buf, what }
+    }
+    fn err(&self) -> DecodeError {
+        DecodeError::BadPayload { what: self.what }
+    }
+    fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
+        if self.buf.len() < n {
+            return Err(self.err());
+        }
+        let (a, b) = self.buf.split_at(n);
+        self.buf = b;
+        Ok(a)
+    }
+    fn u8(&mut self) -> Result<u8, DecodeError> {
+        Ok(self.take(1)?[0])
+    }
+    fn u16(&mut self) -> Result<u16, DecodeError> {
+        let b = self.take(2)?;
+        Ok(u16::from_be_bytes([b[0], b[1]]))
+    }
+    fn u64(&mut self) -> Result<u64, DecodeError> {
+        let mut a = [0u8; 8];
+        a.copy_from_slice(self.take(8)?);
+        Ok(u64::from_be_bytes(a))
+    }
+    fn arr32(&mut self) -> Result<[u8; 32], DecodeError> {
+        let mut a = [0u8; 32];
+        a.copy_from_slice(self.take(32)?);
+        Ok(a)
+    }
+    fn version(&mut self) -> Result<u8, DecodeError> {
+        let v = self.u8()?;
+        if v != VERSION {
+            return Err(DecodeError::UnsupportedVersion(v));
+        }
+        Ok(v)
+    }
+    fn extensions(&mut self) -> Result<&'a [u8], DecodeError> {
+        let n = self.u16()? as usize;
+        if n > MAX_EXTENSIONS_LEN {
+            return Err(self.err());
+        }
+        self.take(n)
+    }
+    fn cookie(&mut self) -> Result<Cookie, DecodeError> {
+        let time = self.u64()?;
+        let mut mac = [0u8; 16];
+        mac.copy_from_slice(self.take(16)?);
+        Ok(Cookie { time, mac })
+    }
+    fn finish(self) -> Result<(), DecodeError> {
+        if self.buf.is_empty() {
+            Ok(())
+        } else {
+            Err(DecodeError::BadPayload { what: self.what })
+        }
+    }
+}
+
+struct Writer<'a> {
+    out: &'a mut [u8],
+    at: usize,
+}
+
+impl<'a> Writer<'a> {
+    fn put(&mut self, b: &[u8]) {
+        self.out[self.at..self.at + b.len()].copy_from_slice(b);
+        self.at += b.len();
+    }
+    fn extensions(&mut self, ext: &[u8]) {
+        self.put(&(ext.len() as u16).to_be_bytes());
+        self.put(ext);
+    }
+}
+
+/// A stateless cookie: the responder's clock when it made the CHALLENGE, and a MAC binding the
+/// cookie to the remote address and the handshake fields.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cookie {
+    /// Responder's [`crate::Instant`] in nanoseconds when the cookie was made.
+    pub time: u64,
+    /// MAC under the responder's cookie secret.
+    pub mac: [u8; 16],
+}
+
+/// INIT payload (initiator → responder).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Init<'a> {
+    /// Initiator's node id.
+    pub node_id: [u8; 32],
+    /// Initiator's fresh random nonce.
+    pub nonce: [u8; 32],
+    /// Suite ids in the initiator's preference order (1 to 8 of them).
+    pub suites: &'a [u8],
+    /// Extension block (empty in version 1).
+    pub extensions: &'a [u8],
+}
+
+impl<'a> Init<'a> {
+    /// Encoded length.
+    pub fn len(&self) -> usize {
+        1 + 32 + 32 + 1 + self.suites.len() + 2 + self.extensions.len()
+    }
+    /// Never empty; present for API symmetry with `len`.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+    /// Writes the payload into `out[..self.len()]`.
+    pub fn encode(&self, out: &mut [u8]) -> usize {
+        let mut w = Writer { out, at: 0 };
+        w.put(&[VERSION]);
+        w.put(&self.node_id);
+        w.put(&self.nonce);
+        w.put(&[self.suites.len() as u8]);
+        w.put(self.suites);
+        w.extensions(self.extensions);
+        w.at
+    }
+    /// Parses an INIT payload.
+    pub fn decode(buf: &'a [u8]) -> Result<Self, DecodeError> {
+        let mut r = Reader::new(buf, "INIT");
+        r.version()?;
+        let node_id = r.arr32()?;
+        let nonce = r.arr32()?;
+        let n = r.u8()? as usize;
+        if n == 0 || n > MAX_SUITES {
+            return Err(r.err());
+        }
+        let suites = r.take(n)?;
+        let extensions = r.extensions()?;
+        r.finish()?;
+        Ok(Init { node_id, nonce, suites, extensions })
+    }
+}
+
+/// CHALLENGE payload (responder → initiator).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Challenge<'a> {
+    /// Responder's node id.
+    pub node_id: [u8; 32],
+    /// The initiator's nonce, echoed.
+    pub nonce_i: [u8; 32],
+    /// Responder's fresh random nonce.
+    pub nonce_r: [u8; 32],
+    /// The suite the responder chose.
+    pub suite: u8,
+    /// The stateless cookie the initiator must return in RESPONSE.
+    pub cookie: Cookie,
+    /// Extension block (empty in version 1).
+    pub extensions: &'a [u8],
+}
+
+impl<'a> Challenge<'a> {
+    /// Encoded length.
+    pub fn len(&self) -> usize {
+        1 + 32 * 3 + 1 + COOKIE_LEN + 2 + self.extensions.len()
+    }
+    /// Never empty; present for API symmetry with `len`.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+    /// Writes the payload into `out[..self.len()]`.
+    pub fn encode(&self, out: &mut [u8]) -> usize {
+        let mut w = Writer { out, at: 0 };
+        w.put(&[VERSION]);
+        w.put(&self.node_id);
+        w.put(&self.nonce_i);
+        w.put(&self.nonce_r);
+        w.put(&[self.suite]);
+        w.put(&self.cookie.time.to_be_bytes());
+        w.put(&self.cookie.mac);
+        w.extensions(self.extensions);
+        w.at
+    }
+    /// Parses a CHALLENGE payload.
+    pub fn decode(buf: &'a [u8]) -> Result<Self, DecodeError> {
+        let mut r = Reader::new(buf, "CHALLENGE");
+        r.version()?;
+        let node_id = r.arr32()?;
+        let nonce_i = r.arr32()?;
+        let nonce_r = r.arr32()?;
+        let suite = r.u8()?;
+        let cookie = r.cookie()?;
+        let extensions = r.extensions()?;
+        r.finish()?;
+        Ok(Challenge { node_id, nonce_i, nonce_r, suite, cookie, extensions })
+    }
+}
+
+/// RESPONSE payload (initiator → responder): the whole transcript and the cookie, so that the
+/// responder can derive the session without having kept any state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Response<'a> {
+    /// Initiator's node id.
+    pub node_id_i: [u8; 32],
+    /// Responder's node id.
+    pub node_id_r: [u8; 32],
+    /// Initiator's nonce.
+    pub nonce_i: [u8; 32],
+    /// Responder's nonce.
+    pub nonce_r: [u8; 32],
+    /// The chosen suite.
+    pub suite: u8,
+    /// The cookie from CHALLENGE.
+    pub cookie: Cookie,
+    /// Extension block (empty in version 1).
+    pub extensions: &'a [u8],
+}
+
+impl<'a> Response<'a> {
+    /// Encoded length.
+    pub fn len(&self) -> usize {
+        1 + 32 * 4 + 1 + COOKIE_LEN + 2 + self.extensions.len()
+    }
+    /// Never empty; present for API symmetry with `len`.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+    /// Writes the payload into `out[..self.len()]`.
+    pub fn encode(&self, out: &mut [u8]) -> usize {
+        let mut w = Writer { out, at: 0 };
+        w.put(&[VERSION]);
+        w.put(&self.node_id_i);
+        w.put(&self.node_id_r);
+        w.put(&self.nonce_i);
+        w.put(&self.nonce_r);
+        w.put(&[self.suite]);
+        w.put(&self.cookie.time.to_be_bytes());
+        w.put(&self.cookie.mac);
+        w.extensions(self.extensions);
+        w.at
+    }
+    /// Parses a RESPONSE payload.
+    pub fn decode(buf: &'a [u8]) -> Result<Self, DecodeError> {
+        let mut r = Reader::new(buf, "RESPONSE");
+        r.version()?;
+        let node_id_i = r.arr32()?;
+        let node_id_r = r.arr32()?;
+        let nonce_i = r.arr32()?;
+        let nonce_r = r.arr32()?;
+        let suite = r.u8()?;
+        let cookie = r.cookie()?;
+        let extensions = r.extensions()?;
+        r.finish()?;
+        Ok(Response { node_id_i, node_id_r, nonce_i, nonce_r, suite, cookie, extensions })
+    }
+}
+
+/// CONFIRM payload (responder → initiator).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Confirm<'a> {
+    /// Extension block (empty in version 1).
+    pub extensions: &'a [u8],
+}
+
+impl<'a> Confirm<'a> {
+    /// Encoded length.
+    pub fn len(&self) -> usize {
+        1 + 2 + self.extensions.len()
+    }
+    /// Never empty; present for API symmetry with `len`.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+    /// Writes the payload into `out[..self.len()]`.
+    pub fn encode(&self, out: &mut [u8]) -> usize {
+        let mut w = Writer { out, at: 0 };
+        w.put(&[VERSION]);
+        w.extensions(self.extensions);
+        w.at
+    }
+    /// Parses a CONFIRM payload.
+    pub fn decode(buf: &'a [u8]) -> Result<Self, DecodeError> {
+        let mut r = Reader::new(buf, "CONFIRM");
+        r.version()?;
+        let extensions = r.extensions()?;
+        r.finish()?;
+        Ok(Confirm { extensions })
+    }
+}
+
+/// Why a responder refused an INIT, as carried in REJECT.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RejectReason {
+    /// The INIT's MAC did not verify: the nodes do not hold the same shared seed. (1)
+    AuthenticationFailed,
+    /// No suite in the INIT is allowed by the responder. (2)
+    SuiteMismatch,
+    /// The responder has no seed for, or does not allow, the initiator's node id. (3)
+    PeerNotAllowed,
+    /// The responder does not accept incoming sessions. (4)
+    ServerModeOff,
+}
+
+impl RejectReason {
+    /// Wire code.
+    pub const fn code(self) -> u8 {
+        match self {
+            RejectReason::AuthenticationFailed => 1,
+            RejectReason::SuiteMismatch => 2,
+            RejectReason::PeerNotAllowed => 3,
+            RejectReason::ServerModeOff => 4,
+        }
+    }
+    /// Reason for a wire code.
+    pub const fn from_code(c: u8) -> Option<Self> {
+        match c {
+            1 => Some(RejectReason::AuthenticationFailed),
+            2 => Some(RejectReason::SuiteMismatch),
+            3 => Some(RejectReason::PeerNotAllowed),
+            4 => Some(RejectReason::ServerModeOff),
+            _ => None,
+        }
+    }
+}
+
+/// REJECT payload (responder → initiator). Not MACed (the responder may not share a key with the
+/// initiator); it is bound to the handshake by echoing the initiator's 32-byte random nonce, which
+/// an off-path attacker cannot guess.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Reject {
+    /// The initiator's nonce, echoed.
+    pub nonce_i: [u8; 32],
+    /// Why.
+    pub reason: RejectReason,
+}
+
+impl Reject {
+    /// Encoded length.
+    pub const LEN: usize = 1 + 32 + 1;
+    /// Writes the payload into `out[..Self::LEN]`.
+    pub fn encode(&self, out: &mut [u8]) -> usize {
+        let mut w = Writer { out, at: 0 };
+        w.put(&[VERSION]);
+        w.put(&self.nonce_i);
+        w.put(&[self.reason.code()]);
+        w.at
+    }
+    /// Parses a REJECT payload.
+    pub fn decode(buf: &[u8]) -> Result<Self, DecodeError> {
+        let mut r = Reader::new(buf, "REJECT");
+        r.version()?;
+        let nonce_i = r.arr32()?;
+        let reason = RejectReason::from_code(r.u8()?).ok_or(DecodeError::BadPayload { what: "REJECT" })?;
+        r.finish()?;
+        Ok(Reject { nonce_i, reason })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payloads_roundtrip() {
+        let mut buf = [0u8; 512];
+        let init = Init { node_id: [1; 32], nonce: [2; 32], suites: &[1, 2], extensions: &[] };
+        let n = init.encode(&mut buf);
+        assert_eq!(n, init.len());
+        assert_eq!(Init::decode(&buf[..n]).unwrap(), init);
+        assert!(Init::decode(&buf[..n - 1]).is_err());
+
+        let cookie = Cookie { time: 5, mac: [3; 16] };
+        let ch = Challenge { node_id: [4; 32], nonce_i: [2; 32], nonce_r: [5; 32], suite: 1, cookie, extensions: &[9] };
+        let n = ch.encode(&mut buf);
+        assert_eq!(n, ch.len());
+        assert_eq!(Challenge::decode(&buf[..n]).unwrap(), ch);
+
+        let resp = Response {
+            node_id_i: [1; 32],
+            node_id_r: [4; 32],
+            nonce_i: [2; 32],
+            nonce_r: [5; 32],
+            suite: 1,
+            cookie,
+            extensions: &[],
+        };
+        let n = resp.encode(&mut buf);
+        assert_eq!(Response::decode(&buf[..n]).unwrap(), resp);
+
+        let c = Confirm { extensions: &[] };
+        let n = c.encode(&mut buf);
+        assert_eq!(Confirm::decode(&buf[..n]).unwrap(), c);
+
+        let rj = Reject { nonce_i: [7; 32], reason: RejectReason::ServerModeOff };
+        let n = rj.encode(&mut buf);
+        assert_eq!(n, Reject::LEN);
+        assert_eq!(Reject::decode(&buf[..n]).unwrap(), rj);
+    }
+
+    #[test]
+    fn bad_payloads_are_typed_errors() {
+        let mut buf = [0u8; 512];
+        let init = Init { node_id: [1; 32], nonce: [2; 32], suites: &[1], extensions: &[] };
+        let n = init.encode(&mut buf);
+        buf[0] = 2;
+        assert_eq!(Init::decode(&buf[..n]), Err(DecodeError::UnsupportedVersion(2)));
+        buf[0] = VERSION;
+        buf[65] = 0; // zero suites
+        assert!(matches!(Init::decode(&buf[..n]), Err(DecodeError::BadPayload { .. })));
+        assert!(Reject::decode(&[VERSION]).is_err());
+    }
+}
