@@ -1,1 +1,10 @@
-//! placeholder
+//! Test support for STT: a deterministic network simulator for `stt-proto` endpoints.
+//!
+//! [`Sim`] runs any number of endpoints on a virtual network with a virtual clock that jumps to
+//! the next event. Links have seeded loss, duplication, reordering, corruption and delay with
+//! jitter; a tap records every datagram and an interceptor can drop or rewrite chosen ones. The
+//! same seed gives the same run byte for byte ([`Sim::wire_hash`]). Every run loop is bounded.
+
+pub mod sim;
+
+pub use sim::{Datagram, Impairment, NodeIdx, Sim};
