@@ -136,7 +136,9 @@ pub struct EndpointConfig {
     pub keep_alive_interval: Option<Duration>,
     /// When traffic keys rotate.
     pub key_rotation: KeyRotationPolicy,
-    /// How long the previous receive key is kept for reordered frames after a rotation. Default 3 s.
+    /// How long the previous receive key is kept for reordered frames after a rotation; also the
+    /// shortest time between two rotations of one direction, so a frame reordered by less than
+    /// this is never lost to a rotation. Default 3 s.
     pub key_retention: Duration,
     /// Largest datagram sent on UDP paths. Default 1472 (1500-byte MTU minus IPv4 and UDP headers).
     pub max_udp_datagram: usize,

@@ -400,7 +400,7 @@ impl Endpoint {
                 let mut ready = false;
                 if let Some(keys) = s.keys.as_mut() {
                     keys.discard_expired(now);
-                    if let Some(generation) = keys.maybe_rotate_send(now, &cfg.key_rotation) {
+                    if let Some(generation) = keys.maybe_rotate_send(now, &cfg.key_rotation, cfg.key_retention) {
                         s.stats.key_generations.0 = generation;
                         self.events.push_back(Event::KeyRotated {
                             session: handle,

@@ -56,7 +56,7 @@ fn write_sealed(
     }
     let sid = s.session_id;
     let Some(keys) = s.keys.as_mut() else { return Encoded::NotYet };
-    let rotated = keys.maybe_rotate_send(now, &cfg.key_rotation);
+    let rotated = keys.maybe_rotate_send(now, &cfg.key_rotation, cfg.key_retention);
     let Some(pn) = keys.next_packet_number() else { return Encoded::Exhausted };
     let header = Header { frame_type, session_id: sid, stream_id: 0, sequence: 0, flags: keys.flags(Flags(0)) };
     let out = &mut out[..n];

@@ -116,13 +116,20 @@ impl SessionKeys {
         self.next_pn == u64::MAX
     }
 
-    /// Rotates the send key if the policy asks for it and the peer confirmed the current one.
+    /// Rotates the send key if the policy asks for it, the peer confirmed the current key, and
+    /// the current key is at least `min_interval` old (the receiver keeps only one previous key,
+    /// for `key_retention`; rotating faster would orphan frames still in flight).
     /// Returns the new generation if it rotated.
-    pub fn maybe_rotate_send(&mut self, now: Instant, policy: &KeyRotationPolicy) -> Option<u32> {
+    pub fn maybe_rotate_send(
+        &mut self,
+        now: Instant,
+        policy: &KeyRotationPolicy,
+        min_interval: Duration,
+    ) -> Option<u32> {
         let s = &self.send;
-        let due =
-            s.bytes >= policy.max_bytes || s.frames >= policy.max_frames || now - s.installed_at >= policy.max_age;
-        if !due || !s.confirmed {
+        let age = now - s.installed_at;
+        let due = s.bytes >= policy.max_bytes || s.frames >= policy.max_frames || age >= policy.max_age;
+        if !due || !s.confirmed || age < min_interval {
             return None;
         }
         let secret = s.secret.next();
@@ -140,9 +147,16 @@ impl SessionKeys {
         Some(self.send.generation)
     }
 
-    /// When the send key becomes due for rotation by age (if it is allowed to rotate at all).
-    pub fn send_rotation_deadline(&self, policy: &KeyRotationPolicy) -> Option<Instant> {
-        self.send.confirmed.then(|| self.send.installed_at + policy.max_age)
+    /// When the send key next needs a rotation check: at its maximum age, or (if a byte or frame
+    /// threshold is already reached) when the minimum interval has passed.
+    pub fn send_rotation_deadline(&self, policy: &KeyRotationPolicy, min_interval: Duration) -> Option<Instant> {
+        let s = &self.send;
+        if !s.confirmed {
+            return None;
+        }
+        let by_volume = s.bytes >= policy.max_bytes || s.frames >= policy.max_frames;
+        let age_limit = if by_volume { min_interval } else { policy.max_age.max(min_interval) };
+        Some(s.installed_at + age_limit)
     }
 
     /// When the previous receive key is due to be discarded.
@@ -248,7 +262,7 @@ mod tests {
     }
 
     fn send(k: &mut SessionKeys, now: Instant, policy: &KeyRotationPolicy) -> (Flags, u64, [u8; 8], [u8; 16]) {
-        k.maybe_rotate_send(now, policy);
+        k.maybe_rotate_send(now, policy, Duration::ZERO);
         let pn = k.next_packet_number().unwrap();
         let flags = k.flags(Flags(0));
         let mut buf = pn.to_be_bytes();

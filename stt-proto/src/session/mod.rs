@@ -143,7 +143,7 @@ impl Session {
                     t = t.min(self.last_sent + ka);
                 }
                 if let Some(keys) = &self.keys {
-                    if let Some(r) = keys.send_rotation_deadline(&cfg.key_rotation) {
+                    if let Some(r) = keys.send_rotation_deadline(&cfg.key_rotation, cfg.key_retention) {
                         t = t.min(r);
                     }
                     if let Some(d) = keys.previous_key_deadline() {

@@ -1,0 +1,256 @@
+//! Many sessions, custom frames, key rotation, keepalive, idle timeout and DISCONNECT.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use stt_proto::{CloseReason, Direction, Event, KeyRotationPolicy, SendError, SessionHandle};
+use stt_tests::{Impairment, Sim};
+
+#[test]
+fn a_thousand_concurrent_sessions_on_one_endpoint_all_deliver() {
+    let mut sim = Sim::new(40);
+    let server = sim.add_node(config(), seed(0xFF));
+    let clients: Vec<usize> = (0..1000u32).map(|i| sim.add_node(config(), seed_for(i))).collect();
+    let handles: Vec<SessionHandle> = clients.iter().map(|&c| sim.connect(c, server)).collect();
+    assert!(sim.run_until(Duration::from_secs(10), |sim| sim.established(server) == 1000));
+    assert_eq!(sim.nodes[server].endpoint.session_count(), 1000);
+    for (i, (&c, &h)) in clients.iter().zip(&handles).enumerate() {
+        send(&mut sim, c, h, 0x80, format!("hello from {i}").as_bytes());
+    }
+    sim.run_for(Duration::from_millis(100));
+    // The server answers each session on its own handle with what it got.
+    let received: Vec<(SessionHandle, Vec<u8>)> = sim
+        .events_of(server, |e| match e {
+            Event::CustomFrame { session, payload, .. } => Some((*session, payload.to_vec())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(received.len(), 1000);
+    for (h, p) in &received {
+        let mut reply = b"echo: ".to_vec();
+        reply.extend_from_slice(p);
+        send(&mut sim, server, *h, 0x81, &reply);
+    }
+    sim.run_for(Duration::from_millis(100));
+    for (i, (&c, &h)) in clients.iter().zip(&handles).enumerate() {
+        assert_eq!(custom_payloads(&sim, c, h), vec![format!("echo: hello from {i}").into_bytes()], "client {i}");
+    }
+}
+
+fn seed_for(i: u32) -> [u8; 32] {
+    let mut s = [0u8; 32];
+    s[..4].copy_from_slice(&i.to_be_bytes());
+    s[31] = 1;
+    s
+}
+
+/// "missing [..], duplicated [..]" for a sorted list against the range it should equal.
+fn describe_gaps(got: &[u32], want: std::ops::Range<u32>) -> String {
+    let missing: Vec<u32> = want.filter(|x| got.binary_search(x).is_err()).collect();
+    let dups: Vec<u32> = got.windows(2).filter(|w| w[0] == w[1]).map(|w| w[0]).collect();
+    format!("missing {missing:?}, duplicated {dups:?}")
+}
+
+fn rotating_pair(sim_seed: u64, imp: Impairment) -> (Sim, usize, usize) {
+    let mut sim = Sim::new(sim_seed);
+    sim.default_link = imp;
+    let mut cfg = config();
+    cfg.key_rotation = KeyRotationPolicy { max_bytes: 20_000, max_frames: 50, max_age: Duration::from_secs(3600) };
+    // Keys may rotate every 50 ms; the old key is kept 50 ms, beyond the 45 ms worst-case reordering.
+    cfg.key_retention = Duration::from_millis(50);
+    let c = sim.add_node(cfg.clone(), seed(1));
+    let s = sim.add_node(cfg, seed(2));
+    (sim, c, s)
+}
+
+fn exchange_and_check(sim: &mut Sim, c: usize, s: usize, n: u32) {
+    let (hc, hs) = establish(sim, c, s);
+    for i in 0..n {
+        send(sim, c, hc, 0x80, &i.to_be_bytes());
+        send(sim, s, hs, 0x80, &(n + i).to_be_bytes());
+        if i % 16 == 15 {
+            sim.run_for(Duration::from_millis(10));
+        }
+    }
+    sim.run_for(Duration::from_secs(1));
+    let mut got_s: Vec<u32> =
+        custom_payloads(sim, s, hs).iter().map(|p| u32::from_be_bytes(p[..].try_into().unwrap())).collect();
+    let mut got_c: Vec<u32> =
+        custom_payloads(sim, c, hc).iter().map(|p| u32::from_be_bytes(p[..].try_into().unwrap())).collect();
+    got_s.sort_unstable();
+    got_c.sort_unstable();
+    assert!(got_s == (0..n).collect::<Vec<_>>(), "towards the server: {}", describe_gaps(&got_s, 0..n));
+    assert!(got_c == (n..2 * n).collect::<Vec<_>>(), "towards the client: {}", describe_gaps(&got_c, n..2 * n));
+    for node in [c, s] {
+        let rotations = |dir: Direction| {
+            sim.events_of(node, move |e| match e {
+                Event::KeyRotated { direction, generation, .. } if *direction == dir => Some(*generation),
+                _ => None,
+            })
+            .count()
+        };
+        assert!(
+            rotations(Direction::Send) >= 10,
+            "node {node} rotated its send key {} times",
+            rotations(Direction::Send)
+        );
+        assert!(rotations(Direction::Receive) >= 10);
+    }
+    let (send_gen, recv_gen) = sim.nodes[c].endpoint.session(hc).unwrap().stats().key_generations;
+    assert!(send_gen >= 10 && recv_gen >= 10);
+}
+
+#[test]
+fn key_rotation_during_a_long_exchange_loses_and_duplicates_nothing() {
+    let (mut sim, c, s) = rotating_pair(41, Impairment::default());
+    exchange_and_check(&mut sim, c, s, 2000);
+}
+
+#[test]
+fn key_rotation_survives_reordering_and_duplication() {
+    let imp = Impairment {
+        duplicate: 0.1,
+        reorder: 0.2,
+        reorder_window: Duration::from_millis(30),
+        jitter: Duration::from_millis(5),
+        ..Default::default()
+    };
+    let (mut sim, c, s) = rotating_pair(42, imp);
+    exchange_and_check(&mut sim, c, s, 2000);
+}
+
+#[test]
+fn keys_rotate_by_age_too() {
+    let mut sim = Sim::new(43);
+    let mut cfg = config();
+    cfg.key_rotation.max_age = Duration::from_secs(5);
+    let c = sim.add_node(cfg.clone(), seed(1));
+    let s = sim.add_node(cfg, seed(2));
+    let (hc, _) = establish(&mut sim, c, s);
+    sim.run_for(Duration::from_secs(60));
+    let (send_gen, recv_gen) = sim.nodes[c].endpoint.session(hc).unwrap().stats().key_generations;
+    assert!(send_gen >= 3, "send generation {send_gen}");
+    assert!(recv_gen >= 3, "receive generation {recv_gen}");
+}
+
+#[test]
+fn keepalive_holds_an_idle_session_open() {
+    let (mut sim, c, s) = pair(44);
+    let (hc, hs) = establish(&mut sim, c, s);
+    sim.run_for(Duration::from_secs(300));
+    assert!(sim.nodes[c].endpoint.session(hc).is_some());
+    assert!(sim.nodes[s].endpoint.session(hs).is_some());
+    assert!(sim.nodes[c].endpoint.session(hc).unwrap().stats().frames_sent >= 300 / 15);
+}
+
+#[test]
+fn idle_timeout_closes_both_sides() {
+    let mut sim = Sim::new(45);
+    let mut cfg = config();
+    cfg.keep_alive_interval = None;
+    cfg.idle_timeout = Duration::from_secs(20);
+    let c = sim.add_node(cfg.clone(), seed(1));
+    let s = sim.add_node(cfg, seed(2));
+    let (hc, hs) = establish(&mut sim, c, s);
+    let t0 = sim.now;
+    sim.run_for(Duration::from_secs(30));
+    for (node, h) in [(c, hc), (s, hs)] {
+        let closed: Vec<_> = sim
+            .events_of(node, |e| match e {
+                Event::SessionClosed { session, reason } => Some((*session, reason.clone())),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(closed, vec![(h, CloseReason::IdleTimeout)]);
+        assert_eq!(sim.nodes[node].endpoint.session_count(), 0);
+    }
+    assert!(sim.now - t0 >= Duration::from_secs(20));
+}
+
+#[test]
+fn idle_timeout_fires_when_the_peer_vanishes_despite_keepalives() {
+    let (mut sim, c, s) = pair(46);
+    let (hc, _) = establish(&mut sim, c, s);
+    sim.set_online(s, false);
+    sim.run_for(Duration::from_secs(61));
+    assert!(sim.nodes[c].endpoint.session(hc).is_none());
+    assert!(sim.nodes[c]
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::SessionClosed { reason: CloseReason::IdleTimeout, .. })));
+}
+
+#[test]
+fn disconnect_carries_its_reason_to_the_peer_after_pending_frames() {
+    let (mut sim, c, s) = pair(47);
+    let (hc, hs) = establish(&mut sim, c, s);
+    sim.nodes[c].endpoint.session_mut(hc).unwrap().send_custom(0x80, &b"last words"[..]).unwrap();
+    let now = sim.now;
+    sim.nodes[c].endpoint.session_mut(hc).unwrap().close(now, 42, "maintenance window");
+    assert_eq!(
+        sim.nodes[c].endpoint.session_mut(hc).map(|mut m| m.send_custom(0x80, &b"x"[..])),
+        Some(Err(SendError::Closing))
+    );
+    sim.flush(c);
+    sim.run_for(Duration::from_millis(100));
+    assert_eq!(custom_payloads(&sim, s, hs), vec![b"last words".to_vec()], "queued frames go before DISCONNECT");
+    let peer_saw = sim.events_of(s, |e| match e {
+        Event::SessionClosed { reason, .. } => Some(reason.clone()),
+        _ => None,
+    });
+    assert_eq!(
+        peer_saw.collect::<Vec<_>>(),
+        vec![CloseReason::ClosedByPeer { code: 42, reason: "maintenance window".into() }]
+    );
+    let we_saw = sim.events_of(c, |e| match e {
+        Event::SessionClosed { reason, .. } => Some(reason.clone()),
+        _ => None,
+    });
+    assert_eq!(
+        we_saw.collect::<Vec<_>>(),
+        vec![CloseReason::ClosedLocally { code: 42, reason: "maintenance window".into() }]
+    );
+    assert_eq!(sim.nodes[s].endpoint.session_count(), 0);
+    assert_eq!(sim.nodes[c].endpoint.session_count(), 0);
+}
+
+#[test]
+fn custom_frames_below_0x80_are_refused_and_limits_are_typed() {
+    let (mut sim, c, s) = pair(48);
+    let (hc, _) = establish(&mut sim, c, s);
+    let mut m = sim.nodes[c].endpoint.session_mut(hc).unwrap();
+    for t in [0x00u8, 0x01, 0x10, 0x7F] {
+        assert_eq!(m.send_custom(t, &b"x"[..]), Err(SendError::ReservedFrameType(t)));
+    }
+    let max = m.as_ref().max_custom_payload();
+    assert_eq!(max, 1472 - 52);
+    assert_eq!(m.send_custom(0x80, vec![0u8; max + 1]), Err(SendError::TooLarge { len: max + 1, max }));
+    assert!(m.send_custom(0x80, vec![0u8; max]).is_ok());
+    let msg = SendError::ReservedFrameType(0x10).to_string();
+    assert!(msg.contains("0x80"), "{msg}");
+    for _ in 1..1024 {
+        m.send_custom(0xFF, &b"q"[..]).unwrap();
+    }
+    assert_eq!(m.send_custom(0xFF, &b"q"[..]), Err(SendError::QueueFull));
+    sim.flush(c);
+    assert!(
+        sim.nodes[c].endpoint.session_mut(hc).unwrap().send_custom(0xFF, &b"q"[..]).is_ok(),
+        "drained queue accepts again"
+    );
+}
+
+#[test]
+fn frames_sent_before_establishment_are_delivered_after_it() {
+    let (mut sim, c, s) = pair(49);
+    let hc = sim.connect(c, s);
+    for i in 0..5u8 {
+        sim.nodes[c].endpoint.session_mut(hc).unwrap().send_custom(0x80, vec![i]).unwrap();
+    }
+    sim.flush(c);
+    assert!(sim.run_until(Duration::from_secs(5), |sim| sim.established(s) == 1));
+    sim.run_for(Duration::from_millis(100));
+    let hs = last_established(&sim, s);
+    assert_eq!(custom_payloads(&sim, s, hs), (0..5u8).map(|i| vec![i]).collect::<Vec<_>>());
+}
