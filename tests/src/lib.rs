@@ -5,6 +5,7 @@
 //! jitter; a tap records every datagram and an interceptor can drop or rewrite chosen ones. The
 //! same seed gives the same run byte for byte ([`Sim::wire_hash`]). Every run loop is bounded.
 
+pub mod fuzzing;
 pub mod sim;
 
 pub use sim::{Datagram, Impairment, NodeIdx, Sim};

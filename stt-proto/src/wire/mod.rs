@@ -265,7 +265,9 @@ pub fn parse_frame(buf: &[u8]) -> Result<FrameLayout, DecodeError> {
     };
     let declared = be_u32(&buf[20..24]) as usize;
     let available = buf.len() - (HEADER_LEN + 4);
-    if declared > MAX_PAYLOAD_LEN || declared > available.saturating_sub(4 + METADATA_LEN) {
+    // `declared` is at most 2^32 - 1, so the sum cannot overflow a 64-bit usize; on 32-bit targets
+    // the first comparison has already rejected anything above 2 MiB.
+    if declared > MAX_PAYLOAD_LEN || declared + 4 + METADATA_LEN > available {
         return Err(DecodeError::PayloadOverrun { declared: declared as u64, available });
     }
     let payload = HEADER_LEN + 4..HEADER_LEN + 4 + declared;

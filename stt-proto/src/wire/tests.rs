@@ -60,6 +60,20 @@ fn every_malformed_case_is_typed() {
 }
 
 #[test]
+fn frame_too_short_for_its_metadata_is_an_error() {
+    // Found by the frame_decode fuzzer: an empty payload and no room left for the metadata.
+    let crash = [
+        0x53, 0x54, 0x80, 0x01, 0x02, 0x32, 0x04, 0x05, 0x06, 0x07, 0x08, 0x00, 0x05, 0x68, 0x65, 0x6c, 0x6c, 0x6f, 0x00,
+        0x00, 0x00, 0x00, 0x00, 0x00, 0xaa, 0xaa,
+    ];
+    assert!(matches!(decode_frame(&crash), Err(DecodeError::PayloadOverrun { declared: 0, .. })));
+    let (_, good) = sample();
+    for cut in 0..good.len() {
+        assert!(decode_frame(&good[..cut]).is_err(), "a frame cut at {cut} bytes must not decode");
+    }
+}
+
+#[test]
 fn trailing_garbage_is_an_error_not_a_panic() {
     let (_, mut dg) = sample();
     dg.extend_from_slice(&[0x53, 0x54, 0x01]);

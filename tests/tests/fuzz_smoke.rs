@@ -1,0 +1,30 @@
+//! Runs the fuzz target bodies on seeded random input, so normal test runs exercise them.
+
+use stt_tests::fuzzing::{endpoint_datagrams, frame_decode};
+use stt_tests::sim::TestRng;
+
+fn random_bytes(rng: &mut TestRng, max: usize) -> Vec<u8> {
+    let len = (rng.next_u64() as usize) % max;
+    (0..len).map(|_| rng.next_u64() as u8).collect()
+}
+
+#[test]
+fn frame_decode_survives_random_input() {
+    let mut rng = TestRng::new(1);
+    for _ in 0..20_000 {
+        let mut b = random_bytes(&mut rng, 300);
+        if b.len() > 3 && rng.chance(0.5) {
+            b[..2].copy_from_slice(b"ST");
+            b[2] = [0x01, 0x02, 0x03, 0x04, 0x14, 0x15, 0x16, 0x80][(rng.next_u64() % 8) as usize];
+        }
+        frame_decode(&b);
+    }
+}
+
+#[test]
+fn endpoint_survives_random_operation_sequences() {
+    let mut rng = TestRng::new(2);
+    for _ in 0..300 {
+        endpoint_datagrams(&random_bytes(&mut rng, 4000));
+    }
+}
