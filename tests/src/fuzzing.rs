@@ -93,14 +93,22 @@ impl Harness {
             while let Some(t) = self.client.poll_transmit(self.now, &mut self.buf) {
                 self.recorded.push((true, self.buf[..t.len].to_vec()));
                 if t.remote.addr == self.server_addr {
-                    self.server.handle_datagram(self.now, Remote::udp(self.client_addr), BytesMut::from(&self.buf[..t.len]));
+                    self.server.handle_datagram(
+                        self.now,
+                        Remote::udp(self.client_addr),
+                        BytesMut::from(&self.buf[..t.len]),
+                    );
                 }
                 moved = true;
             }
             while let Some(t) = self.server.poll_transmit(self.now, &mut self.buf) {
                 self.recorded.push((false, self.buf[..t.len].to_vec()));
                 if t.remote.addr == self.client_addr {
-                    self.client.handle_datagram(self.now, Remote::udp(self.server_addr), BytesMut::from(&self.buf[..t.len]));
+                    self.client.handle_datagram(
+                        self.now,
+                        Remote::udp(self.server_addr),
+                        BytesMut::from(&self.buf[..t.len]),
+                    );
                 }
                 moved = true;
             }

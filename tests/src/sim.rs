@@ -265,8 +265,7 @@ impl Sim {
     /// Drains a node's transmit queue onto the network and its events into `events`.
     pub fn flush(&mut self, node: NodeIdx) {
         let now = self.now;
-        loop {
-            let Some(t) = self.nodes[node].endpoint.poll_transmit(now, &mut self.buf) else { break };
+        while let Some(t) = self.nodes[node].endpoint.poll_transmit(now, &mut self.buf) {
             let d = Datagram {
                 sent_at: now,
                 from: self.nodes[node].addr,

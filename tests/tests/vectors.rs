@@ -29,7 +29,13 @@ fn compute() -> Vec<(String, String)> {
     put("k_hs", &HandshakeKeys::from_shared_seed(&shared).k_hs);
 
     // Codec: a custom frame with a fixed (fake) tag.
-    let h = Header { frame_type: FrameType(0x80), session_id: 0x0102_0304_0506_0708, stream_id: 0, sequence: 0, flags: Flags(Flags::KEY_PHASE) };
+    let h = Header {
+        frame_type: FrameType(0x80),
+        session_id: 0x0102_0304_0506_0708,
+        stream_id: 0,
+        sequence: 0,
+        flags: Flags(Flags::KEY_PHASE),
+    };
     let mut buf = vec![0u8; wire::frame_len(5)];
     wire::encode_frame(&mut buf, &h, b"hello", 7, &[0xAA; 16]).unwrap();
     put("frame_example", &buf);
@@ -80,7 +86,13 @@ fn handshake_transcript(seed_a: &[u8; 32], seed_b: &[u8; 32], shared: &[u8; 32])
     a.session_mut(h).unwrap().send_custom(0x80, &b"hello"[..]).unwrap();
     let mut out = Vec::new();
     let mut buf = [0u8; 1500];
-    let names = ["transcript_init", "transcript_challenge", "transcript_response", "transcript_confirm", "transcript_custom_0x80_hello"];
+    let names = [
+        "transcript_init",
+        "transcript_challenge",
+        "transcript_response",
+        "transcript_confirm",
+        "transcript_custom_0x80_hello",
+    ];
     let mut n = 0;
     loop {
         let mut moved = false;
@@ -126,11 +138,21 @@ fn protocol_md_vectors_match_the_implementation() {
         }
     }
     let doc = documented();
-    assert_eq!(doc.len(), computed.len(), "docs/PROTOCOL.md lists {} vectors, the implementation computes {}", doc.len(), computed.len());
+    assert_eq!(
+        doc.len(),
+        computed.len(),
+        "docs/PROTOCOL.md lists {} vectors, the implementation computes {}",
+        doc.len(),
+        computed.len()
+    );
     for (k, v) in &computed {
         assert_eq!(doc.get(k), Some(v), "vector {k} differs from docs/PROTOCOL.md");
     }
     // Sanity: the transcript has the four handshake messages and the custom frame, in order.
-    let types: Vec<&str> = computed.iter().filter(|(k, _)| k.starts_with("transcript_") && k != "transcript_session_id").map(|(_, v)| &v[4..6]).collect();
+    let types: Vec<&str> = computed
+        .iter()
+        .filter(|(k, _)| k.starts_with("transcript_") && k != "transcript_session_id")
+        .map(|(_, v)| &v[4..6])
+        .collect();
     assert_eq!(types, ["01", "02", "03", "04", "80"]);
 }

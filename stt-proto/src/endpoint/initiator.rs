@@ -144,7 +144,14 @@ impl Endpoint {
         h.next_retransmit = now + h.interval;
         let tag = handshake_tag(&h.nonce_i);
         s.session_id = sid;
-        s.keys = Some(SessionKeys::new(now, suite, self.config.crypto_backend, secrets.i2r, secrets.r2i));
+        s.keys = Some(SessionKeys::new(
+            now,
+            suite,
+            self.config.crypto_backend,
+            self.config.key_retention,
+            secrets.i2r,
+            secrets.r2i,
+        ));
         if !s.queue.iter().any(|o| matches!(o, Outgoing::Handshake)) {
             s.queue.push_front(Outgoing::Handshake);
         }

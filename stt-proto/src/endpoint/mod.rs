@@ -427,7 +427,6 @@ impl Endpoint {
             return;
         };
         let handle = SessionHandle { index, generation: self.slots[index as usize].generation };
-        let retention = self.config.key_retention;
         let s = self.slots[index as usize].session.as_mut().expect("by_id only names live sessions");
         let Some(keys) = s.keys.as_mut() else {
             self.stats.dropped.unknown_session += 1;
@@ -437,7 +436,6 @@ impl Endpoint {
         let h = &layout.header;
         let opened = match keys.open(
             now,
-            retention,
             h.flags,
             layout.packet_number,
             &aad,

@@ -170,7 +170,14 @@ impl Endpoint {
         s.peer = Some(peer);
         s.nonces = Some((resp.nonce_i, resp.nonce_r));
         s.k_confirm = secrets.k_confirm;
-        s.keys = Some(SessionKeys::new(now, suite, self.config.crypto_backend, secrets.r2i, secrets.i2r));
+        s.keys = Some(SessionKeys::new(
+            now,
+            suite,
+            self.config.crypto_backend,
+            self.config.key_retention,
+            secrets.r2i,
+            secrets.i2r,
+        ));
         let handle = self.insert(s);
         self.by_id.insert(sid, handle.index);
         self.stats.sessions_established += 1;

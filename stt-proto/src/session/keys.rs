@@ -68,11 +68,20 @@ pub struct SessionKeys {
     recv: RecvKeys,
     next_pn: u64,
     replay: ReplayWindow,
+    /// How long a previous receive key is kept after a rotation.
+    retention: Duration,
 }
 
 impl SessionKeys {
     /// Keys at generation 0 from the handshake's traffic secrets.
-    pub fn new(now: Instant, suite: Suite, backend: CryptoBackend, send: TrafficSecret, recv: TrafficSecret) -> Self {
+    pub fn new(
+        now: Instant,
+        suite: Suite,
+        backend: CryptoBackend,
+        retention: Duration,
+        send: TrafficSecret,
+        recv: TrafficSecret,
+    ) -> Self {
         SessionKeys {
             suite,
             backend,
@@ -98,6 +107,7 @@ impl SessionKeys {
             },
             next_pn: 0,
             replay: ReplayWindow::new(),
+            retention,
         }
     }
 
@@ -198,7 +208,6 @@ impl SessionKeys {
     pub fn open(
         &mut self,
         now: Instant,
-        retention: Duration,
         flags: Flags,
         pn: u64,
         aad: &[u8],
@@ -225,7 +234,7 @@ impl SessionKeys {
             next_key.open(pn, aad, payload, tag).map_err(|_| OpenFailure::Authentication)?;
             let (secret, key) = self.recv.next.take().expect("just used");
             let old = core::mem::replace(&mut self.recv.key, key);
-            self.recv.previous = Some((old, now + retention));
+            self.recv.previous = Some((old, now + self.retention));
             self.recv.secret = secret;
             self.recv.phase = phase;
             self.recv.generation += 1;
@@ -252,12 +261,14 @@ impl SessionKeys {
 mod tests {
     use super::*;
 
+    const RET: Duration = Duration::from_secs(3);
+
     fn pair(policy_frames: u64) -> (SessionKeys, SessionKeys, KeyRotationPolicy) {
         let a = TrafficSecret([1; 32]);
         let b = TrafficSecret([2; 32]);
         let now = Instant::ZERO;
-        let x = SessionKeys::new(now, Suite::ChaCha20Poly1305, CryptoBackend::RustCrypto, a.clone(), b.clone());
-        let y = SessionKeys::new(now, Suite::ChaCha20Poly1305, CryptoBackend::RustCrypto, b, a);
+        let x = SessionKeys::new(now, Suite::ChaCha20Poly1305, CryptoBackend::RustCrypto, RET, a.clone(), b.clone());
+        let y = SessionKeys::new(now, Suite::ChaCha20Poly1305, CryptoBackend::RustCrypto, RET, b, a);
         (x, y, KeyRotationPolicy { max_frames: policy_frames, ..Default::default() })
     }
 
@@ -274,7 +285,6 @@ mod tests {
     fn rotation_waits_for_confirmation_and_reordering_survives() {
         let (mut a, mut b, policy) = pair(3);
         let now = Instant::ZERO;
-        let ret = Duration::from_secs(3);
         let mut pending = alloc::vec::Vec::new();
         for _ in 0..10 {
             pending.push(send(&mut a, now, &policy));
@@ -283,16 +293,16 @@ mod tests {
         assert_eq!(a.generations().0, 1);
         // Deliver in reverse: the older generation's frames use the retained key.
         for (flags, pn, mut buf, tag) in pending.into_iter().rev() {
-            b.open(now, ret, flags, pn, b"aad", &mut buf, &tag).unwrap();
+            b.open(now, flags, pn, b"aad", &mut buf, &tag).unwrap();
             assert_eq!(u64::from_be_bytes(buf), pn);
         }
         assert_eq!(b.generations().1, 1);
         // b's next frame confirms generation 1, so a may rotate again.
         let (flags, pn, mut buf, tag) = send(&mut b, now, &policy);
-        a.open(now, ret, flags, pn, b"aad", &mut buf, &tag).unwrap();
+        a.open(now, flags, pn, b"aad", &mut buf, &tag).unwrap();
         for _ in 0..4 {
             let (flags, pn, mut buf, tag) = send(&mut a, now, &policy);
-            b.open(now, ret, flags, pn, b"aad", &mut buf, &tag).unwrap();
+            b.open(now, flags, pn, b"aad", &mut buf, &tag).unwrap();
         }
         assert_eq!(a.generations().0, 2);
         assert_eq!(b.generations().1, 2);
@@ -302,14 +312,13 @@ mod tests {
     fn replay_and_forgery_are_distinguished() {
         let (mut a, mut b, policy) = pair(1000);
         let now = Instant::ZERO;
-        let ret = Duration::from_secs(3);
         let (flags, pn, buf, tag) = send(&mut a, now, &policy);
         let mut c = buf;
-        b.open(now, ret, flags, pn, b"aad", &mut c, &tag).unwrap();
+        b.open(now, flags, pn, b"aad", &mut c, &tag).unwrap();
         let mut c = buf;
-        assert_eq!(b.open(now, ret, flags, pn, b"aad", &mut c, &tag), Err(OpenFailure::Replayed));
+        assert_eq!(b.open(now, flags, pn, b"aad", &mut c, &tag), Err(OpenFailure::Replayed));
         let (flags, pn, mut buf, tag) = send(&mut a, now, &policy);
         buf[0] ^= 1;
-        assert_eq!(b.open(now, ret, flags, pn, b"aad", &mut buf, &tag), Err(OpenFailure::Authentication));
+        assert_eq!(b.open(now, flags, pn, b"aad", &mut buf, &tag), Err(OpenFailure::Authentication));
     }
 }
