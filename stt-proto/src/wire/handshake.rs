@@ -188,6 +188,19 @@ impl<'a> Challenge<'a> {
     pub fn encode(&self, out: &mut [u8]) -> usize {
         let mut w = Writer { out, at: 0 };
         w.put(&[VERSION]);
+        self.encode_body(&mut w);
+        w.at
+    }
+    /// Parses a CHALLENGE payload.
+    pub fn decode(buf: &'a [u8]) -> Result<Self, DecodeError> {
+        let mut r = Reader::new(buf, "CHALLENGE");
+        r.version()?;
+        let ch = Self::decode_body(&mut r)?;
+        r.finish()?;
+        Ok(ch)
+    }
+    /// Everything after the version byte; RESPONSE repeats it after the initiator's node id.
+    fn encode_body(&self, w: &mut Writer<'_>) {
         w.put(&self.node_id);
         w.put(&self.nonce_i);
         w.put(&self.nonce_r);
@@ -195,20 +208,16 @@ impl<'a> Challenge<'a> {
         w.put(&self.cookie.time.to_be_bytes());
         w.put(&self.cookie.mac);
         w.extensions(self.extensions);
-        w.at
     }
-    /// Parses a CHALLENGE payload.
-    pub fn decode(buf: &'a [u8]) -> Result<Self, DecodeError> {
-        let mut r = Reader::new(buf, "CHALLENGE");
-        r.version()?;
-        let node_id = r.arr32()?;
-        let nonce_i = r.arr32()?;
-        let nonce_r = r.arr32()?;
-        let suite = r.u8()?;
-        let cookie = r.cookie()?;
-        let extensions = r.extensions()?;
-        r.finish()?;
-        Ok(Challenge { node_id, nonce_i, nonce_r, suite, cookie, extensions })
+    fn decode_body(r: &mut Reader<'a>) -> Result<Self, DecodeError> {
+        Ok(Challenge {
+            node_id: r.arr32()?,
+            nonce_i: r.arr32()?,
+            nonce_r: r.arr32()?,
+            suite: r.u8()?,
+            cookie: r.cookie()?,
+            extensions: r.extensions()?,
+        })
     }
 }
 
@@ -233,26 +242,31 @@ pub struct Response<'a> {
 }
 
 impl<'a> Response<'a> {
-    /// Encoded length.
+    /// Encoded length: version, the initiator's node id, then the CHALLENGE body.
     pub fn len(&self) -> usize {
-        1 + 32 * 4 + 1 + COOKIE_LEN + 2 + self.extensions.len()
+        32 + self.challenge().len()
     }
     /// Never empty; present for API symmetry with `len`.
     pub fn is_empty(&self) -> bool {
         false
+    }
+    /// The CHALLENGE this RESPONSE answers, as the initiator echoes it.
+    pub fn challenge(&self) -> Challenge<'a> {
+        Challenge {
+            node_id: self.node_id_r,
+            nonce_i: self.nonce_i,
+            nonce_r: self.nonce_r,
+            suite: self.suite,
+            cookie: self.cookie,
+            extensions: self.extensions,
+        }
     }
     /// Writes the payload into `out[..self.len()]`.
     pub fn encode(&self, out: &mut [u8]) -> usize {
         let mut w = Writer { out, at: 0 };
         w.put(&[VERSION]);
         w.put(&self.node_id_i);
-        w.put(&self.node_id_r);
-        w.put(&self.nonce_i);
-        w.put(&self.nonce_r);
-        w.put(&[self.suite]);
-        w.put(&self.cookie.time.to_be_bytes());
-        w.put(&self.cookie.mac);
-        w.extensions(self.extensions);
+        self.challenge().encode_body(&mut w);
         w.at
     }
     /// Parses a RESPONSE payload.
@@ -260,14 +274,17 @@ impl<'a> Response<'a> {
         let mut r = Reader::new(buf, "RESPONSE");
         r.version()?;
         let node_id_i = r.arr32()?;
-        let node_id_r = r.arr32()?;
-        let nonce_i = r.arr32()?;
-        let nonce_r = r.arr32()?;
-        let suite = r.u8()?;
-        let cookie = r.cookie()?;
-        let extensions = r.extensions()?;
+        let ch = Challenge::decode_body(&mut r)?;
         r.finish()?;
-        Ok(Response { node_id_i, node_id_r, nonce_i, nonce_r, suite, cookie, extensions })
+        Ok(Response {
+            node_id_i,
+            node_id_r: ch.node_id,
+            nonce_i: ch.nonce_i,
+            nonce_r: ch.nonce_r,
+            suite: ch.suite,
+            cookie: ch.cookie,
+            extensions: ch.extensions,
+        })
     }
 }
 
