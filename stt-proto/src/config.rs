@@ -151,6 +151,23 @@ pub struct EndpointConfig {
     /// Most undrained events before diagnostic events about unauthenticated input are dropped
     /// (session events are never dropped). Default 4096.
     pub max_diagnostic_events: usize,
+    /// Most streams open at once per session, counted separately for each side's streams.
+    /// Default 256.
+    pub max_concurrent_streams: usize,
+    /// Credit granted per stream: bytes the peer may send beyond what the application read.
+    /// Default 1 MiB.
+    pub stream_receive_window: u64,
+    /// Credit granted for a whole session. Default 8 MiB.
+    pub session_receive_window: u64,
+    /// Send buffer per stream (written but unacknowledged bytes); `write` takes no more.
+    /// Default 1 MiB.
+    pub stream_send_buffer: u64,
+    /// Deadline used for a peer's live stream until its STREAM_OPEN arrives. Default 200 ms.
+    pub default_live_deadline: Duration,
+    /// Longest this side delays an ACK. Default 25 ms.
+    pub max_ack_delay: Duration,
+    /// Makes the congestion controller of each session. Default NewReno.
+    pub congestion: crate::recovery::cc::CongestionFactory,
 }
 
 impl Default for EndpointConfig {
@@ -176,6 +193,13 @@ impl Default for EndpointConfig {
             max_sessions: 1_000_000,
             max_queued_frames: 1024,
             max_diagnostic_events: 4096,
+            max_concurrent_streams: 256,
+            stream_receive_window: 1 << 20,
+            session_receive_window: 8 << 20,
+            stream_send_buffer: 1 << 20,
+            default_live_deadline: Duration::from_millis(200),
+            max_ack_delay: Duration::from_millis(25),
+            congestion: crate::recovery::cc::new_reno,
         }
     }
 }
@@ -222,6 +246,12 @@ impl EndpointConfig {
         if self.idle_timeout.is_zero() || self.keep_alive_interval.is_some_and(|k| k.is_zero()) {
             return Err(ConfigError::ZeroTimer);
         }
+        if self.max_concurrent_streams == 0 || self.stream_receive_window < 4096 || self.stream_send_buffer == 0 {
+            return Err(ConfigError::StreamLimits);
+        }
+        if self.session_receive_window < self.stream_receive_window {
+            return Err(ConfigError::StreamLimits);
+        }
         if self.key_rotation.max_frames == 0 || self.key_rotation.max_bytes == 0 || self.key_rotation.max_age.is_zero()
         {
             return Err(ConfigError::ZeroTimer);
@@ -249,6 +279,9 @@ pub enum ConfigError {
         /// Smallest accepted size.
         min: usize,
     },
+    /// Stream limits that cannot work.
+    #[error("stream limits: max_concurrent_streams and stream_send_buffer must be non-zero, the stream window at least 4096 bytes and the session window at least the stream window")]
+    StreamLimits,
     /// A timer, interval or rotation threshold of zero.
     #[error("timeouts, intervals and key-rotation thresholds must be non-zero")]
     ZeroTimer,

@@ -6,6 +6,7 @@ use bytes::Bytes;
 use crate::config::NodeId;
 use crate::endpoint::Remote;
 use crate::session::SessionHandle;
+use crate::stream::StreamId;
 
 /// Something that happened on the endpoint. Drain with [`crate::Endpoint::poll_event`].
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -60,6 +61,45 @@ pub enum Event {
         direction: Direction,
         /// The new key generation (0 is the handshake's key).
         generation: u32,
+    },
+    /// The peer opened a stream; take it with `SessionMut::accept_stream`.
+    StreamOpened {
+        /// The session.
+        session: SessionHandle,
+        /// The stream.
+        stream: StreamId,
+        /// True for a live stream.
+        live: bool,
+    },
+    /// A stream has data (or its end, or a skipped gap) to read.
+    StreamReadable {
+        /// The session.
+        session: SessionHandle,
+        /// The stream.
+        stream: StreamId,
+    },
+    /// The peer finished its side of a stream and every byte before the end has arrived.
+    StreamFinished {
+        /// The session.
+        session: SessionHandle,
+        /// The stream.
+        stream: StreamId,
+    },
+    /// The peer reset its side of a stream.
+    StreamReset {
+        /// The session.
+        session: SessionHandle,
+        /// The stream.
+        stream: StreamId,
+        /// The peer's code.
+        code: u32,
+    },
+    /// A stream whose `write` was short or blocked can take more bytes.
+    StreamWritable {
+        /// The session.
+        session: SessionHandle,
+        /// The stream.
+        stream: StreamId,
     },
     /// An authenticated frame arrived from a new address or transport; the session now sends there.
     SessionMigrated {

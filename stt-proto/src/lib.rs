@@ -83,8 +83,10 @@ mod config;
 mod endpoint;
 mod event;
 mod handshake;
+pub mod recovery;
 mod rng;
 mod session;
+pub mod stream;
 mod time;
 
 pub use bytes;
@@ -92,6 +94,9 @@ pub use config::{ConfigError, EndpointConfig, Identity, KeyRotationPolicy, NodeI
 pub use crypto::{CryptoBackend, Suite};
 pub use endpoint::{ConnectError, Endpoint, EndpointDrops, EndpointStats, Remote, Transmit, Transport};
 pub use event::{CloseReason, Direction, Event, HandshakeError};
-pub use session::{DropCounters, Role, SendError, SessionHandle, SessionMut, SessionRef, SessionState, SessionStats};
+pub use session::{
+    DropCounters, PathStats, Role, SendError, SessionHandle, SessionMut, SessionRef, SessionState, SessionStats,
+};
+pub use stream::{StreamError, StreamId, StreamMode, StreamRead};
 pub use time::Instant;
 pub use wire::DecodeError;

@@ -8,4 +8,4 @@
 pub mod fuzzing;
 pub mod sim;
 
-pub use sim::{Datagram, Impairment, NodeIdx, Sim};
+pub use sim::{Bottleneck, BurstLoss, Datagram, Impairment, NodeIdx, Sim};

@@ -29,6 +29,32 @@ pub struct Impairment {
     pub delay: Duration,
     /// Extra uniform random delay added to each datagram.
     pub jitter: Duration,
+    /// Bursty loss (Gilbert-Elliott): probability of entering the bad state per datagram, of
+    /// leaving it, and the loss probability while in it. Applies on top of `loss`.
+    pub burst: Option<BurstLoss>,
+    /// Datagrams larger than this are dropped (path MTU).
+    pub mtu: Option<usize>,
+}
+
+/// Two-state bursty loss model.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BurstLoss {
+    /// Chance per datagram to go from good to bad.
+    pub enter: f64,
+    /// Chance per datagram to go from bad to good.
+    pub leave: f64,
+    /// Loss probability in the bad state.
+    pub loss_in_bad: f64,
+}
+
+/// A bottleneck in front of a node: everything sent to it is serialised at `rate_bps` through a
+/// drop-tail queue of `queue_bytes`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Bottleneck {
+    /// Link rate in bits per second.
+    pub rate_bps: u64,
+    /// Queue capacity in bytes.
+    pub queue_bytes: usize,
 }
 
 impl Default for Impairment {
@@ -41,6 +67,8 @@ impl Default for Impairment {
             corrupt: 0.0,
             delay: Duration::from_millis(10),
             jitter: Duration::ZERO,
+            burst: None,
+            mtu: None,
         }
     }
 }
@@ -165,6 +193,13 @@ pub struct Sim {
     /// Steps taken.
     pub steps: u64,
     buf: Vec<u8>,
+    bottlenecks: HashMap<SocketAddr, (Bottleneck, Instant)>,
+    bad_state: HashMap<(SocketAddr, SocketAddr), bool>,
+    /// Datagrams dropped by bottleneck queues.
+    pub queue_drops: u64,
+    /// Bytes delivered to each address (after every impairment).
+    pub delivered_to: HashMap<SocketAddr, u64>,
+    wakes: BinaryHeap<Reverse<Instant>>,
 }
 
 impl Sim {
@@ -186,7 +221,22 @@ impl Sim {
             bytes_from: HashMap::new(),
             steps: 0,
             buf: vec![0u8; 1 << 16],
+            bottlenecks: HashMap::new(),
+            bad_state: HashMap::new(),
+            queue_drops: 0,
+            delivered_to: HashMap::new(),
+            wakes: BinaryHeap::new(),
         }
+    }
+
+    /// Makes the simulation stop at `t` even if nothing happens then (an application timer).
+    pub fn wake_at(&mut self, t: Instant) {
+        self.wakes.push(Reverse(t));
+    }
+
+    /// Puts a bottleneck in front of `node`: all traffic to it shares the rate and the queue.
+    pub fn set_bottleneck(&mut self, node: NodeIdx, b: Bottleneck) {
+        self.bottlenecks.insert(self.nodes[node].addr, (b, self.now));
     }
 
     /// Adds a node with `config`, an identity from `node_seed`, at 10.0.x.y:4433.
@@ -296,8 +346,29 @@ impl Sim {
             }
         }
         let imp = self.links.get(&(d.from, d.to)).copied().unwrap_or(self.default_link);
-        if self.rng.chance(imp.loss) {
+        if self.rng.chance(imp.loss) || imp.mtu.is_some_and(|m| d.bytes.len() > m) {
             return;
+        }
+        if let Some(b) = imp.burst {
+            let bad = self.bad_state.entry((d.from, d.to)).or_insert(false);
+            *bad = if *bad { !self.rng.chance(b.leave) } else { self.rng.chance(b.enter) };
+            if *bad && self.rng.chance(b.loss_in_bad) {
+                return;
+            }
+        }
+        // Bottleneck: serialise behind what is queued; drop when the queue is full.
+        let mut depart = self.now;
+        if let Some((b, busy_until)) = self.bottlenecks.get_mut(&d.to) {
+            let start = (*busy_until).max(self.now);
+            let queued_ns = (start - self.now).as_nanos() as u64;
+            let queued_bytes = (queued_ns as u128 * b.rate_bps as u128 / 8 / 1_000_000_000) as usize;
+            if queued_bytes + d.bytes.len() > b.queue_bytes {
+                self.queue_drops += 1;
+                return;
+            }
+            let tx = Duration::from_nanos((d.bytes.len() as u128 * 8 * 1_000_000_000 / b.rate_bps as u128) as u64);
+            *busy_until = start + tx;
+            depart = *busy_until;
         }
         let copies = if self.rng.chance(imp.duplicate) { 2 } else { 1 };
         for _ in 0..copies {
@@ -312,7 +383,7 @@ impl Sim {
             }
             self.seq += 1;
             self.in_flight.push(Reverse(InFlight {
-                at: self.now + delay,
+                at: depart + delay,
                 seq: self.seq,
                 to: d.to,
                 from: d.from,
@@ -326,10 +397,8 @@ impl Sim {
     pub fn next_event_time(&self) -> Option<Instant> {
         let net = self.in_flight.peek().map(|Reverse(f)| f.at);
         let timers = self.nodes.iter().filter_map(|n| n.endpoint.poll_timeout()).min();
-        match (net, timers) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        let wake = self.wakes.peek().map(|Reverse(t)| *t);
+        [net, timers, wake].into_iter().flatten().min()
     }
 
     /// Advances to the next event and processes everything due then. False if nothing is left.
@@ -338,6 +407,9 @@ impl Sim {
         self.steps += 1;
         self.now = self.now.max(t);
         let now = self.now;
+        while self.wakes.peek().is_some_and(|Reverse(w)| *w <= now) {
+            self.wakes.pop();
+        }
         while self.in_flight.peek().is_some_and(|Reverse(f)| f.at <= now) {
             let Reverse(f) = self.in_flight.pop().expect("peeked");
             let Some(&to) = self.by_addr.get(&f.to) else { continue };
@@ -346,6 +418,7 @@ impl Sim {
                 continue;
             }
             *self.bytes_from.entry(f.from).or_default() += f.bytes.len() as u64;
+            *self.delivered_to.entry(f.to).or_default() += f.bytes.len() as u64;
             let remote = Remote { transport: f.transport, addr: f.from };
             self.nodes[to].endpoint.handle_datagram(now, remote, BytesMut::from(&f.bytes[..]));
             self.flush(to);

@@ -9,7 +9,7 @@ use crate::crypto::{verify_mac16, HandshakeKeys, SessionSecrets, Suite};
 use crate::event::{Event, HandshakeError};
 use crate::handshake::{handshake_tag, session_id};
 use crate::session::keys::SessionKeys;
-use crate::session::{InitiatorHandshake, Outgoing, ResponseState, Role, Session, SessionHandle, SessionStats, State};
+use crate::session::{InitiatorHandshake, Outgoing, ResponseState, Role, Session, SessionHandle, State};
 use crate::time::Instant;
 use crate::wire::handshake::{Challenge, Confirm, Reject, RejectReason, VERSION};
 use crate::wire::FrameLayout;
@@ -63,9 +63,16 @@ impl Endpoint {
         };
         let mut queue = VecDeque::new();
         queue.push_back(Outgoing::Handshake);
-        let handle = self.insert(Session::new(now, Role::Initiator, remote, State::Handshaking(Box::new(hs)), queue));
+        let handle = self.insert(Session::new(
+            now,
+            Role::Initiator,
+            remote,
+            State::Handshaking(Box::new(hs)),
+            queue,
+            &self.config,
+        ));
         self.by_tag.insert(handshake_tag(&nonce_i), handle.index);
-        self.mark_ready(handle);
+        self.mark_ready(now, handle);
         self.reschedule(handle);
         Ok(handle)
     }
@@ -157,7 +164,7 @@ impl Endpoint {
         }
         self.by_tag.remove(&tag);
         self.by_id.insert(sid, handle.index);
-        self.mark_ready(handle);
+        self.mark_ready(now, handle);
         self.reschedule(handle);
     }
 
@@ -208,27 +215,5 @@ impl Endpoint {
         }
         self.establish(now, handle);
         self.reschedule(handle);
-    }
-}
-
-impl Session {
-    pub(crate) fn new(now: Instant, role: Role, remote: Remote, state: State, queue: VecDeque<Outgoing>) -> Session {
-        Session {
-            session_id: 0,
-            role,
-            remote,
-            peer: None,
-            state,
-            keys: None,
-            nonces: None,
-            k_confirm: [0; 32],
-            stats: SessionStats::new(now),
-            queue,
-            custom_queued: 0,
-            keepalive_queued: false,
-            last_sent: now,
-            scheduled: None,
-            in_ready_queue: false,
-        }
     }
 }

@@ -23,7 +23,9 @@ use crate::config::{ConfigError, EndpointConfig, Identity, NodeId};
 use crate::crypto::HandshakeKeys;
 use crate::event::{CloseReason, Direction, Event, HandshakeError};
 use crate::handshake::CookieJar;
+use crate::recovery::{Outcome, SentPayload};
 use crate::rng::Rng;
+use crate::session::io::{apply_outcome, is_ack_eliciting, FrameVerdict};
 use crate::session::keys::OpenFailure;
 use crate::session::{DropCounters, Outgoing, Session, SessionHandle, SessionMut, SessionRef, State};
 use crate::time::Instant;
@@ -212,6 +214,10 @@ pub struct Endpoint {
     retired: IdMap<Instant>,
     retired_order: VecDeque<(u64, Instant)>,
     stats: EndpointStats,
+    /// The latest `now` any input or output call gave; commands without a `now` act at it.
+    pub(crate) last_now: Instant,
+    /// Scratch list of timer entries being processed (kept to avoid allocating per call).
+    due: Vec<(Instant, u32, u32)>,
 }
 
 impl core::fmt::Debug for Endpoint {
@@ -245,6 +251,8 @@ impl Endpoint {
             retired: IdMap::default(),
             retired_order: VecDeque::new(),
             stats: EndpointStats::default(),
+            last_now: Instant::ZERO,
+            due: Vec::new(),
         })
     }
 
@@ -311,6 +319,7 @@ impl Endpoint {
     /// Feeds one received datagram. It is decrypted in place; payloads handed out in events are
     /// zero-copy slices of it. Bad input is dropped and counted, never fatal to other sessions.
     pub fn handle_datagram(&mut self, now: Instant, remote: Remote, mut datagram: BytesMut) {
+        self.last_now = self.last_now.max(now);
         self.stats.datagrams_received += 1;
         self.stats.bytes_received += datagram.len() as u64;
         while !datagram.is_empty() {
@@ -340,11 +349,18 @@ impl Endpoint {
     /// Runs every timer that is due at `now`: handshake retransmission and timeout, keepalive,
     /// idle timeout, key rotation by age, discarding retained keys.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.last_now = self.last_now.max(now);
+        // Take only what is due now: a session may stay due until `poll_transmit` runs (a
+        // delayed ACK), and must not be processed again within this call.
+        let mut due = core::mem::take(&mut self.due);
         while let Some(Reverse((t, index, generation))) = self.timers.peek().copied() {
             if t > now {
                 break;
             }
             self.timers.pop();
+            due.push((t, index, generation));
+        }
+        for &(t, index, generation) in &due {
             let handle = SessionHandle { index, generation };
             let Some(s) = self.get_mut(handle) else { continue };
             if s.scheduled != Some(t) {
@@ -354,6 +370,8 @@ impl Endpoint {
             self.session_timeout(now, handle);
             self.reschedule(handle);
         }
+        due.clear();
+        self.due = due;
         while let Some(&(id, until)) = self.retired_order.front() {
             if until > now {
                 break;
@@ -388,7 +406,7 @@ impl Endpoint {
                     if !s.queue.iter().any(|o| matches!(o, Outgoing::Handshake)) {
                         s.queue.push_front(Outgoing::Handshake);
                     }
-                    self.mark_ready(handle);
+                    self.mark_ready(now, handle);
                 }
             }
             State::Closing => {}
@@ -397,7 +415,29 @@ impl Endpoint {
                     self.close_now(now, handle, CloseReason::IdleTimeout);
                     return;
                 }
-                let mut ready = false;
+                let Session { recovery, streams, .. } = s;
+                let events = &mut self.events;
+                if recovery.on_timeout(now, |p| apply_outcome(streams, events, handle, p, Outcome::Lost)) {
+                    // Probe timeout: two probes, an ack-eliciting KEEPALIVE (the peer's ACK reveals
+                    // what was lost) and a copy of the oldest data in flight (still useful if the
+                    // original is lost; a duplicate is harmless).
+                    if let Some(SentPayload::Data { stream, seq }) = recovery.oldest_data_in_flight() {
+                        if let Some(st) = streams.map.get_mut(&stream) {
+                            st.send.on_lost(seq);
+                            streams.queue_control(stream);
+                            // Probes are sent whatever the congestion window says.
+                            s.probes_owed = 1;
+                        }
+                    }
+                    if !s.keepalive_queued {
+                        s.keepalive_queued = true;
+                        s.queue.push_back(Outgoing::Keepalive);
+                    }
+                }
+                if s.pacing_until.is_some_and(|t| t <= now) {
+                    s.pacing_until = None;
+                }
+                s.skip_live_gaps(now, handle, &mut self.events);
                 if let Some(keys) = s.keys.as_mut() {
                     keys.discard_expired(now);
                     if let Some(generation) = keys.maybe_rotate_send(now, &cfg.key_rotation, cfg.key_retention) {
@@ -412,11 +452,8 @@ impl Endpoint {
                 if cfg.keep_alive_interval.is_some_and(|ka| now >= s.last_sent + ka) && !s.keepalive_queued {
                     s.keepalive_queued = true;
                     s.queue.push_back(Outgoing::Keepalive);
-                    ready = true;
                 }
-                if ready {
-                    self.mark_ready(handle);
-                }
+                self.mark_ready(now, handle);
             }
         }
     }
@@ -460,6 +497,8 @@ impl Endpoint {
         s.stats.frames_received += 1;
         s.stats.bytes_received += layout.len as u64;
         s.stats.last_active = now;
+        let eliciting = is_ack_eliciting(layout.header.frame_type);
+        s.acks.on_received(now, layout.packet_number, eliciting, self.config.max_ack_delay);
         if let Some(generation) = opened.rotated_to {
             s.stats.key_generations.1 = generation;
             self.events.push_back(Event::KeyRotated { session: handle, direction: Direction::Receive, generation });
@@ -467,7 +506,7 @@ impl Endpoint {
             if !s.keepalive_queued {
                 s.keepalive_queued = true;
                 s.queue.push_back(Outgoing::Keepalive);
-                self.mark_ready(handle);
+                self.mark_ready(now, handle);
             }
         }
         let s = self.slots[index as usize].session.as_mut().expect("still live");
@@ -492,8 +531,22 @@ impl Endpoint {
                 let payload = frame.freeze().slice(layout.payload.clone());
                 self.events.push_back(Event::CustomFrame { session: handle, frame_type: t.0, payload });
             }
+            FrameType::DATA
+            | FrameType::STREAM_OPEN
+            | FrameType::STREAM_CLOSE
+            | FrameType::MAX_DATA
+            | FrameType::ACK => {
+                let payload = frame.freeze().slice(layout.payload.clone());
+                let s = self.slots[index as usize].session.as_mut().expect("still live");
+                match s.on_stream_frame(now, handle, h, payload, &mut self.events) {
+                    FrameVerdict::Accepted => {}
+                    FrameVerdict::Malformed => self.count_session_drop(handle, |d| &mut d.malformed),
+                    FrameVerdict::Unsupported => self.count_session_drop(handle, |d| &mut d.unsupported),
+                }
+            }
             _ => self.count_session_drop(handle, |d| &mut d.unsupported),
         }
+        self.mark_ready(now, handle);
         self.reschedule(handle);
     }
 
@@ -571,6 +624,7 @@ impl Endpoint {
         let Some(s) = self.get_mut(handle) else { return };
         if let State::Handshaking(h) = &s.state {
             s.stats.handshake_rtt.get_or_insert(now - h.started);
+            s.recovery.seed_rtt(now - h.started);
         }
         s.state = State::Established;
         s.stats.last_active = now;
@@ -584,13 +638,13 @@ impl Endpoint {
         };
         self.stats.sessions_established += 1;
         self.events.push_back(ev);
-        self.mark_ready(handle);
+        self.mark_ready(now, handle);
     }
 
-    /// Queues the session for `poll_transmit` if it is not queued already.
-    pub(crate) fn mark_ready(&mut self, handle: SessionHandle) {
+    /// Queues the session for `poll_transmit` if it has something to send and is not queued.
+    pub(crate) fn mark_ready(&mut self, now: Instant, handle: SessionHandle) {
         if let Some(s) = self.get_mut(handle) {
-            if !s.in_ready_queue && !s.queue.is_empty() {
+            if !s.in_ready_queue && s.wants_transmit(now) {
                 s.in_ready_queue = true;
                 self.ready.push_back((handle.index, handle.generation));
             }

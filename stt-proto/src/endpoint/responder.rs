@@ -149,7 +149,7 @@ impl Endpoint {
             let s = self.get_mut(handle).expect("by_id only names live sessions");
             if s.nonces == Some((resp.nonce_i, resp.nonce_r)) {
                 s.queue.push_front(Outgoing::Confirm);
-                self.mark_ready(handle);
+                self.mark_ready(now, handle);
             } else {
                 self.stats.dropped.unexpected_handshake += 1;
             }
@@ -165,7 +165,8 @@ impl Endpoint {
         }
         let mut queue = VecDeque::new();
         queue.push_back(Outgoing::Confirm);
-        let mut s = Session::new(now, Role::Responder, remote, State::Established, queue);
+        let mut s = Session::new(now, Role::Responder, remote, State::Established, queue, &self.config);
+        s.recovery.seed_rtt(now - Instant::from_nanos(resp.cookie.time));
         s.session_id = sid;
         s.peer = Some(peer);
         s.nonces = Some((resp.nonce_i, resp.nonce_r));
@@ -188,7 +189,7 @@ impl Endpoint {
             remote,
             initiator: false,
         });
-        self.mark_ready(handle);
+        self.mark_ready(now, handle);
         self.reschedule(handle);
     }
 }

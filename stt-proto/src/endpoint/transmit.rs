@@ -1,17 +1,21 @@
 //! The output path: `poll_transmit` fills the caller's buffer with one datagram.
 //!
 //! Stateless handshake replies go first, then sessions in the ready queue, round-robin: each turn
-//! packs as many of one session's queued frames as fit into one datagram for its remote.
+//! packs as many of one session's frames as fit into one datagram for its remote: queued control
+//! frames (handshake, custom, keepalive, disconnect), then ACK, stream control, retransmissions
+//! and new stream data (see `session::io`).
 
 use super::{Endpoint, Remote};
 use crate::config::{EndpointConfig, NodeId};
 use crate::event::{CloseReason, Direction, Event};
 use crate::handshake::{handshake_tag, write_handshake_frame};
-use crate::session::{Outgoing, Session, SessionHandle, State};
+use crate::recovery::SentPayload;
+use crate::session::io::Tally;
+use crate::session::{FrameSpec, Outgoing, Sealed, Session, SessionHandle, State};
 use crate::time::Instant;
 use crate::wire::control::Disconnect;
 use crate::wire::handshake::{Confirm, Init, Response};
-use crate::wire::{aad_of, frame_len, write_skeleton, Flags, FrameType, Header};
+use crate::wire::FrameType;
 
 /// One datagram produced by [`Endpoint::poll_transmit`]: send `buf[..len]` to `remote`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -27,10 +31,7 @@ pub struct Transmit {
 }
 
 enum Encoded {
-    Written {
-        len: usize,
-        rotated: Option<u32>,
-    },
+    Written(usize),
     /// Does not fit in what is left of the buffer.
     NoRoom,
     /// Not sendable before the handshake completes.
@@ -41,37 +42,33 @@ enum Encoded {
     Exhausted,
 }
 
-fn write_sealed(
-    s: &mut Session,
-    cfg: &EndpointConfig,
-    now: Instant,
-    out: &mut [u8],
-    frame_type: FrameType,
-    payload_len: usize,
-    fill: impl FnOnce(&mut [u8]),
-) -> Encoded {
-    let n = frame_len(payload_len);
-    if out.len() < n {
-        return Encoded::NoRoom;
+fn sealed(s: Sealed, tally: &mut Tally, track: Option<(&mut Session, Instant, SentPayload)>) -> Encoded {
+    match s {
+        Sealed::Written { len, pn, rotated } => {
+            tally.rotation = tally.rotation.or(rotated);
+            if let Some((s, now, p)) = track {
+                s.recovery.on_sent(now, pn, len, p);
+            }
+            Encoded::Written(len)
+        }
+        Sealed::NoRoom => Encoded::NoRoom,
+        Sealed::NoKeys => Encoded::NotYet,
+        Sealed::Exhausted => Encoded::Exhausted,
     }
-    let sid = s.session_id;
-    let Some(keys) = s.keys.as_mut() else { return Encoded::NotYet };
-    let rotated = keys.maybe_rotate_send(now, &cfg.key_rotation, cfg.key_retention);
-    let Some(pn) = keys.next_packet_number() else { return Encoded::Exhausted };
-    let header = Header { frame_type, session_id: sid, stream_id: 0, sequence: 0, flags: keys.flags(Flags(0)) };
-    let out = &mut out[..n];
-    let (payload, tag) = write_skeleton(out, &header, payload_len, pn);
-    fill(&mut out[payload.clone()]);
-    let aad = aad_of(out);
-    let t = keys.seal(pn, &aad, &mut out[payload]);
-    out[tag].copy_from_slice(&t);
-    Encoded::Written { len: n, rotated }
 }
 
-fn encode(s: &mut Session, me: &NodeId, cfg: &EndpointConfig, now: Instant, o: &Outgoing, out: &mut [u8]) -> Encoded {
-    let established = matches!(s.state, State::Established | State::Closing);
+fn encode(
+    s: &mut Session,
+    me: &NodeId,
+    cfg: &EndpointConfig,
+    now: Instant,
+    o: &Outgoing,
+    out: &mut [u8],
+    tally: &mut Tally,
+) -> Encoded {
+    let established = s.is_established();
     let hand = |n: Option<usize>| match n {
-        Some(len) => Encoded::Written { len, rotated: None },
+        Some(len) => Encoded::Written(len),
         None => Encoded::NoRoom,
     };
     match o {
@@ -129,14 +126,21 @@ fn encode(s: &mut Session, me: &NodeId, cfg: &EndpointConfig, now: Instant, o: &
         }
         _ if !established => Encoded::NotYet,
         Outgoing::Custom { frame_type, payload } => {
-            write_sealed(s, cfg, now, out, FrameType(*frame_type), payload.len(), |p| p.copy_from_slice(payload))
+            let r = s.seal_frame(now, cfg, out, FrameSpec::control(FrameType(*frame_type)), payload.len(), |p| {
+                p.copy_from_slice(payload)
+            });
+            sealed(r, tally, None)
         }
-        Outgoing::Keepalive => write_sealed(s, cfg, now, out, FrameType::KEEPALIVE, 0, |_| {}),
+        Outgoing::Keepalive => {
+            let r = s.seal_frame(now, cfg, out, FrameSpec::control(FrameType::KEEPALIVE), 0, |_| {});
+            sealed(r, tally, Some((s, now, SentPayload::Ping)))
+        }
         Outgoing::Disconnect { code, reason } => {
             let d = Disconnect { code: *code, reason };
-            write_sealed(s, cfg, now, out, FrameType::DISCONNECT, d.len(), |p| {
+            let r = s.seal_frame(now, cfg, out, FrameSpec::control(FrameType::DISCONNECT), d.len(), |p| {
                 d.encode(p);
-            })
+            });
+            sealed(r, tally, None)
         }
     }
 }
@@ -149,6 +153,7 @@ impl Endpoint {
     /// `max_websocket_datagram` for WebSocket remotes); a frame that cannot fit an empty `buf` is
     /// dropped and counted in `dropped.transmit_buffer_too_small`.
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+        self.last_now = self.last_now.max(now);
         if let Some(r) = self.replies.pop_front() {
             if buf.len() >= r.len {
                 buf[..r.len].copy_from_slice(&r.bytes[..r.len]);
@@ -179,18 +184,13 @@ impl Endpoint {
         let remote = s.remote;
         let max = buf.len().min(cfg.max_datagram(remote.transport));
         let mut len = 0;
-        let mut frames = 0u64;
+        let mut tally = Tally::default();
         let mut closed = None;
-        let mut rotation = None;
-        let mut stalled = false;
         while let Some(o) = s.queue.pop_front() {
-            match encode(s, &me, cfg, now, &o, &mut buf[len..max]) {
-                Encoded::Written { len: n, rotated } => {
+            match encode(s, &me, cfg, now, &o, &mut buf[len..max], &mut tally) {
+                Encoded::Written(n) => {
                     len += n;
-                    frames += 1;
-                    // A rotation needs the peer's confirmation of the previous one, so at most
-                    // one happens per datagram.
-                    rotation = rotation.or(rotated);
+                    tally.frames += 1;
                     match o {
                         Outgoing::Custom { .. } => s.custom_queued -= 1,
                         Outgoing::Keepalive => s.keepalive_queued = false,
@@ -208,23 +208,24 @@ impl Endpoint {
                         s.custom_queued -= 1;
                     }
                 }
-                Encoded::NoRoom => {
+                Encoded::NoRoom | Encoded::NotYet => {
                     s.queue.push_front(o);
-                    break;
-                }
-                Encoded::NotYet => {
-                    s.queue.push_front(o);
-                    stalled = true;
                     break;
                 }
                 Encoded::Exhausted => {
-                    closed = Some(CloseReason::PacketNumbersExhausted);
+                    tally.exhausted = true;
                     break;
                 }
             }
         }
+        if closed.is_none() && !tally.exhausted {
+            len = s.write_stream_frames(now, cfg, &mut buf[..max], len, &mut tally);
+        }
+        if tally.exhausted {
+            closed = Some(CloseReason::PacketNumbersExhausted);
+        }
         if len > 0 {
-            s.stats.frames_sent += frames;
+            s.stats.frames_sent += tally.frames;
             s.stats.bytes_sent += len as u64;
             s.stats.datagrams_sent += 1;
             s.last_sent = now;
@@ -234,14 +235,14 @@ impl Endpoint {
             self.stats.datagrams_sent += 1;
             self.stats.bytes_sent += len as u64;
         }
-        if let Some(generation) = rotation {
+        if let Some(generation) = tally.rotation {
             self.events.push_back(Event::KeyRotated { session: handle, direction: Direction::Send, generation });
         }
         if let Some(reason) = closed {
             self.close_now(now, handle, reason);
         } else {
-            if !stalled {
-                self.mark_ready(handle);
+            if len > 0 {
+                self.mark_ready(now, handle);
             }
             self.reschedule(handle);
         }

@@ -8,6 +8,7 @@ use crate::config::{EndpointConfig, NodeId};
 use crate::crypto::Suite;
 use crate::endpoint::{Endpoint, Remote};
 use crate::event::CloseReason;
+use crate::stream::{StreamError, StreamId, StreamMode, StreamRead};
 use crate::time::Instant;
 use crate::wire::FRAME_OVERHEAD;
 
@@ -36,6 +37,19 @@ pub enum SendError {
 
 fn max_custom_payload(cfg: &EndpointConfig, remote: &Remote) -> usize {
     cfg.max_datagram(remote.transport) - FRAME_OVERHEAD
+}
+
+/// Recovery and congestion figures of a session's path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PathStats {
+    /// Smoothed round-trip time.
+    pub rtt: core::time::Duration,
+    /// Congestion window in bytes.
+    pub congestion_window: u64,
+    /// Bytes of ack-eliciting frames in flight.
+    pub in_flight: u64,
+    /// Frames declared lost.
+    pub lost_frames: u64,
 }
 
 /// Read-only view of a session.
@@ -83,6 +97,28 @@ impl<'a> SessionRef<'a> {
     pub fn stats(&self) -> SessionStats {
         self.s.stats
     }
+    /// Bytes received on this session's streams and not yet read by the application (in order
+    /// or out of order). Never more than the credit this side granted.
+    pub fn receive_buffered(&self) -> u64 {
+        self.s.streams.map.values().map(|st| st.recv.buffered()).sum()
+    }
+
+    /// Open streams.
+    pub fn stream_count(&self) -> usize {
+        self.s.streams.map.len()
+    }
+
+    /// Smoothed round-trip time, congestion window and frames declared lost.
+    pub fn path_stats(&self) -> PathStats {
+        let r = &self.s.recovery;
+        PathStats {
+            rtt: r.rtt().smoothed(),
+            congestion_window: r.window(),
+            in_flight: r.in_flight(),
+            lost_frames: r.lost_frames(),
+        }
+    }
+
     /// Largest custom-frame payload on the current path.
     pub fn max_custom_payload(&self) -> usize {
         max_custom_payload(self.cfg, &self.s.remote)
@@ -132,8 +168,106 @@ impl<'a> SessionMut<'a> {
         }
         s.custom_queued += 1;
         s.queue.push_back(Outgoing::Custom { frame_type, payload });
-        self.ep.mark_ready(self.handle);
+        self.ep.mark_ready(self.ep.last_now, self.handle);
         Ok(())
+    }
+
+    /// Opens a stream. Usable before the handshake completes (frames wait until it does).
+    pub fn open_stream(&mut self, mode: StreamMode) -> Result<StreamId, StreamError> {
+        let s = self.s();
+        if matches!(s.state, State::Closing) {
+            return Err(StreamError::Closing);
+        }
+        let id = s.streams.open(mode)?;
+        s.grant_stream_credit(id.0);
+        self.ep.mark_ready(self.ep.last_now, self.handle);
+        Ok(id)
+    }
+
+    /// The next stream the peer opened that was not accepted yet.
+    pub fn accept_stream(&mut self) -> Option<StreamId> {
+        self.s().streams.accept_queue.pop_front().map(StreamId)
+    }
+
+    /// The mode of an open stream.
+    pub fn stream_mode(&mut self, stream: StreamId) -> Option<StreamMode> {
+        self.s().streams.map.get(&stream.0).map(|st| st.mode)
+    }
+
+    fn stream(&mut self, stream: StreamId) -> Result<&mut crate::stream::Stream, StreamError> {
+        let s = self.s();
+        if matches!(s.state, State::Closing) {
+            return Err(StreamError::Closing);
+        }
+        s.streams.map.get_mut(&stream.0).ok_or(StreamError::UnknownStream(stream.0))
+    }
+
+    /// Writes bytes to a stream; returns how many were taken (all of them unless the send buffer
+    /// filled up). `Blocked` when none could be taken: wait for `Event::StreamWritable`.
+    pub fn write(&mut self, stream: StreamId, data: &[u8]) -> Result<usize, StreamError> {
+        let st = self.stream(stream)?;
+        if st.send.is_finishing() || st.reset_sent.is_some() || st.reset_owed.is_some() {
+            return Err(StreamError::Finished);
+        }
+        let now = self.ep.last_now;
+        let st = self.stream(stream)?;
+        let n = st.send.write(now, data);
+        if n == 0 && !data.is_empty() {
+            return Err(StreamError::Blocked);
+        }
+        self.s().streams.queue_send(stream.0);
+        self.ep.mark_ready(self.ep.last_now, self.handle);
+        Ok(n)
+    }
+
+    /// Ends the sending side of a stream after what was written (FIN).
+    pub fn finish(&mut self, stream: StreamId) -> Result<(), StreamError> {
+        let st = self.stream(stream)?;
+        if st.send.is_finishing() || st.reset_sent.is_some() || st.reset_owed.is_some() {
+            return Err(StreamError::Finished);
+        }
+        st.send.finish();
+        self.s().streams.queue_send(stream.0);
+        self.ep.mark_ready(self.ep.last_now, self.handle);
+        Ok(())
+    }
+
+    /// Abandons the sending side of a stream: unsent and unacknowledged data is dropped and the
+    /// peer gets STREAM_CLOSE with `code`.
+    pub fn reset(&mut self, stream: StreamId, code: u32) -> Result<(), StreamError> {
+        let st = self.stream(stream)?;
+        if st.reset_sent.is_some() || st.reset_owed.is_some() {
+            return Err(StreamError::Finished);
+        }
+        st.send.abandon();
+        st.reset_owed = Some(code);
+        self.s().streams.queue_control(stream.0);
+        self.ep.mark_ready(self.ep.last_now, self.handle);
+        Ok(())
+    }
+
+    /// Reads the next piece of a stream: data (a zero-copy slice of a received datagram), a
+    /// skipped gap (live streams), or the end. `Ok(None)` when nothing is ready yet: wait for
+    /// `Event::StreamReadable`.
+    pub fn read(&mut self, stream: StreamId) -> Result<Option<StreamRead>, StreamError> {
+        let st = self.stream(stream)?;
+        if let Some(code) = st.peer_reset {
+            return Err(StreamError::Reset(code));
+        }
+        let Some(r) = st.recv.read() else { return Ok(None) };
+        let consumed = match &r {
+            StreamRead::Data(b) => b.len() as u64,
+            StreamRead::Skipped { bytes, .. } => *bytes,
+            StreamRead::Finished => 0,
+        };
+        let s = self.s();
+        s.streams.read_total += consumed;
+        s.grant_stream_credit(stream.0);
+        if matches!(r, StreamRead::Finished) {
+            s.streams.collect(stream.0);
+        }
+        self.ep.mark_ready(self.ep.last_now, self.handle);
+        Ok(Some(r))
     }
 
     /// Closes the session with a code and reason the peer receives in DISCONNECT. Frames queued
@@ -146,7 +280,7 @@ impl<'a> SessionMut<'a> {
             State::Established => {
                 s.state = State::Closing;
                 s.queue.push_back(Outgoing::Disconnect { code, reason: String::from(reason) });
-                self.ep.mark_ready(handle);
+                self.ep.mark_ready(now, handle);
             }
             State::Handshaking(_) => {
                 self.ep.close_now(now, handle, CloseReason::ClosedLocally { code, reason: String::from(reason) });

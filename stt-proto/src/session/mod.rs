@@ -10,11 +10,13 @@
 //!      +--reject / timeout--> (removed)                  +--DISCONNECT received / idle timeout--> (removed)
 //! ```
 
+pub(crate) mod ack;
 mod handle;
+pub(crate) mod io;
 pub(crate) mod keys;
 mod stats;
 
-pub use handle::{SendError, SessionMut, SessionRef};
+pub use handle::{PathStats, SendError, SessionMut, SessionRef};
 pub use stats::{DropCounters, SessionStats};
 
 use alloc::boxed::Box;
@@ -22,10 +24,14 @@ use alloc::collections::VecDeque;
 use alloc::string::String;
 use bytes::Bytes;
 
-use crate::config::{NodeId, Seed};
-use crate::crypto::Suite;
+use crate::config::{EndpointConfig, NodeId, Seed};
+use crate::crypto::{Suite, TAG_LEN};
 use crate::endpoint::Remote;
+use crate::recovery::Recovery;
+use crate::stream::{StreamLimits, Streams};
 use crate::time::Instant;
+use crate::wire::{aad_of, frame_len, write_skeleton, Flags, FrameType, Header};
+use ack::AckTracker;
 use keys::SessionKeys;
 
 /// Identifies a session on its endpoint. Stays unique for the endpoint's lifetime: a handle of a
@@ -121,9 +127,134 @@ pub(crate) struct Session {
     pub last_sent: Instant,
     pub scheduled: Option<Instant>,
     pub in_ready_queue: bool,
+    pub streams: Streams,
+    pub recovery: Recovery,
+    pub acks: AckTracker,
+    /// New stream data waits for the pacer until then.
+    pub pacing_until: Option<Instant>,
+    /// Probe frames that may go out whatever the congestion window (after a probe timeout).
+    pub probes_owed: u8,
+}
+
+/// What to put in an encrypted frame's header besides the session id and key-phase bits.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct FrameSpec {
+    pub frame_type: FrameType,
+    pub stream_id: u32,
+    pub sequence: u32,
+    pub flags: Flags,
+}
+
+impl FrameSpec {
+    pub const fn control(frame_type: FrameType) -> Self {
+        FrameSpec { frame_type, stream_id: 0, sequence: 0, flags: Flags(0) }
+    }
+}
+
+/// Result of sealing one frame into the transmit buffer.
+pub(crate) enum Sealed {
+    Written { len: usize, pn: u64, rotated: Option<u32> },
+    NoRoom,
+    NoKeys,
+    Exhausted,
 }
 
 impl Session {
+    pub(crate) fn new(
+        now: Instant,
+        role: Role,
+        remote: Remote,
+        state: State,
+        queue: VecDeque<Outgoing>,
+        cfg: &EndpointConfig,
+    ) -> Session {
+        let limits = StreamLimits {
+            max_concurrent: cfg.max_concurrent_streams,
+            stream_window: cfg.stream_receive_window,
+            session_window: cfg.session_receive_window,
+            send_buffer: cfg.stream_send_buffer,
+            default_live_deadline: cfg.default_live_deadline,
+        };
+        let mss = cfg.max_datagram(remote.transport) as u64;
+        Session {
+            session_id: 0,
+            role,
+            remote,
+            peer: None,
+            state,
+            keys: None,
+            nonces: None,
+            k_confirm: [0; 32],
+            stats: SessionStats::new(now),
+            queue,
+            custom_queued: 0,
+            keepalive_queued: false,
+            last_sent: now,
+            scheduled: None,
+            in_ready_queue: false,
+            streams: Streams::new(role == Role::Initiator, limits),
+            recovery: Recovery::new((cfg.congestion)(mss.min(1500)), cfg.max_ack_delay, mss.min(1500)),
+            acks: AckTracker::default(),
+            pacing_until: None,
+            probes_owed: 0,
+        }
+    }
+
+    /// Seals one encrypted frame into `out` under the current send key.
+    pub(crate) fn seal_frame(
+        &mut self,
+        now: Instant,
+        cfg: &EndpointConfig,
+        out: &mut [u8],
+        spec: FrameSpec,
+        payload_len: usize,
+        fill: impl FnOnce(&mut [u8]),
+    ) -> Sealed {
+        let n = frame_len(payload_len);
+        if out.len() < n {
+            return Sealed::NoRoom;
+        }
+        let sid = self.session_id;
+        let Some(keys) = self.keys.as_mut() else { return Sealed::NoKeys };
+        let rotated = keys.maybe_rotate_send(now, &cfg.key_rotation, cfg.key_retention);
+        let Some(pn) = keys.next_packet_number() else { return Sealed::Exhausted };
+        let header = Header {
+            frame_type: spec.frame_type,
+            session_id: sid,
+            stream_id: spec.stream_id,
+            sequence: spec.sequence,
+            flags: keys.flags(spec.flags),
+        };
+        let out = &mut out[..n];
+        let (payload, tag) = write_skeleton(out, &header, payload_len, pn);
+        fill(&mut out[payload.clone()]);
+        let aad = aad_of(out);
+        let t: [u8; TAG_LEN] = keys.seal(pn, &aad, &mut out[payload]);
+        out[tag].copy_from_slice(&t);
+        Sealed::Written { len: n, pn, rotated }
+    }
+
+    pub fn is_established(&self) -> bool {
+        matches!(self.state, State::Established | State::Closing)
+    }
+
+    /// True if `poll_transmit` would write something for this session now.
+    pub fn wants_transmit(&self, now: Instant) -> bool {
+        if !self.queue.is_empty() || self.acks.due(now) {
+            return true;
+        }
+        if !matches!(self.state, State::Established) {
+            return false;
+        }
+        let st = &self.streams;
+        !st.control_queue.is_empty()
+            || !st.refusals.is_empty()
+            || st.session_credit_owed
+            || (!st.send_queue.is_empty()
+                && self.pacing_until.is_none_or(|t| t <= now)
+                && self.recovery.window_allows(crate::wire::FRAME_OVERHEAD as u64))
+    }
+
     pub fn public_state(&self) -> SessionState {
         match self.state {
             State::Handshaking(_) => SessionState::Handshaking,
@@ -150,7 +281,13 @@ impl Session {
                         t = t.min(d);
                     }
                 }
-                Some(t)
+                let others = [
+                    self.acks.deadline(),
+                    self.recovery.deadline(),
+                    self.pacing_until.filter(|_| !self.streams.send_queue.is_empty()),
+                    self.streams.next_gap_deadline(),
+                ];
+                Some(others.into_iter().flatten().fold(t, Instant::min))
             }
         }
     }

@@ -21,6 +21,7 @@
 
 pub mod control;
 pub mod handshake;
+pub mod stream;
 
 use core::ops::Range;
 
@@ -67,6 +68,8 @@ impl FrameType {
     pub const DISCONNECT: FrameType = FrameType(0x15);
     /// Handshake rejection, responder to initiator (cleartext, bound to the initiator's nonce).
     pub const REJECT: FrameType = FrameType(0x16);
+    /// Flow-control credit: a new byte limit for a stream (or, on stream 0, the session).
+    pub const MAX_DATA: FrameType = FrameType(0x17);
     /// Registers a named endpoint.
     pub const ENDPOINT_REGISTER: FrameType = FrameType(0x20);
     /// Resolves a named endpoint.
@@ -86,7 +89,7 @@ impl FrameType {
 
     /// True if this version of STT defines the type (every custom type counts as defined).
     pub const fn is_known(self) -> bool {
-        matches!(self.0, 0x01..=0x04 | 0x10..=0x16 | 0x20..=0x22) || self.is_custom()
+        matches!(self.0, 0x01..=0x04 | 0x10..=0x17 | 0x20..=0x22) || self.is_custom()
     }
 }
 
@@ -102,8 +105,10 @@ impl Flags {
     pub const KEY_PHASE: u8 = 0x02;
     /// Key phase the sender currently uses to *receive*: confirms the peer's latest rotation.
     pub const PEER_KEY_PHASE: u8 = 0x04;
+    /// DATA of a live stream (never retransmitted; the receiver may skip gaps).
+    pub const LIVE: u8 = 0x08;
     /// Bits this version defines; the others must be zero.
-    pub const DEFINED: u8 = Self::FIN | Self::KEY_PHASE | Self::PEER_KEY_PHASE;
+    pub const DEFINED: u8 = Self::FIN | Self::KEY_PHASE | Self::PEER_KEY_PHASE | Self::LIVE;
 
     /// True if every bit of `bit` is set.
     pub const fn has(self, bit: u8) -> bool {

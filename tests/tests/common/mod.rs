@@ -74,3 +74,106 @@ pub fn send(sim: &mut Sim, node: NodeIdx, session: SessionHandle, ty: u8, payloa
     sim.nodes[node].endpoint.session_mut(session).expect("live session").send_custom(ty, payload.to_vec()).unwrap();
     sim.flush(node);
 }
+
+/// Steps the simulation, calling `f` after every step, until `f` returns true or `limit` of
+/// virtual time passes. Returns whether `f` returned true.
+pub fn drive(sim: &mut Sim, limit: Duration, mut f: impl FnMut(&mut Sim) -> bool) -> bool {
+    let end = sim.now + limit;
+    loop {
+        if f(sim) {
+            return true;
+        }
+        match sim.next_event_time() {
+            Some(t) if t <= end => {
+                sim.step();
+            }
+            _ => return f(sim),
+        }
+    }
+}
+
+/// One stream transfer's progress: what is left to write and what was read.
+pub struct Transfer {
+    pub stream: stt_proto::StreamId,
+    pub data: Vec<u8>,
+    pub written: usize,
+    pub chunk: usize,
+    pub finished_writing: bool,
+    pub received: Vec<u8>,
+    pub got_fin: bool,
+}
+
+impl Transfer {
+    /// Writes as much as the stream takes, in `chunk`-sized writes, then FIN.
+    pub fn pump_write(&mut self, sim: &mut Sim, node: NodeIdx, session: SessionHandle) {
+        let Some(mut m) = sim.nodes[node].endpoint.session_mut(session) else { return };
+        while self.written < self.data.len() {
+            let end = (self.written + self.chunk).min(self.data.len());
+            match m.write(self.stream, &self.data[self.written..end]) {
+                Ok(n) => self.written += n,
+                Err(stt_proto::StreamError::Blocked) => break,
+                Err(e) => panic!("write failed: {e}"),
+            }
+        }
+        if self.written == self.data.len() && !self.finished_writing {
+            m.finish(self.stream).unwrap();
+            self.finished_writing = true;
+        }
+        sim.flush(node);
+    }
+
+    /// Reads everything available on the receiving side's stream of the same id.
+    pub fn pump_read(&mut self, sim: &mut Sim, node: NodeIdx, session: SessionHandle) {
+        let Some(mut m) = sim.nodes[node].endpoint.session_mut(session) else { return };
+        loop {
+            match m.read(self.stream) {
+                Ok(Some(stt_proto::StreamRead::Data(b))) => self.received.extend_from_slice(&b),
+                Ok(Some(stt_proto::StreamRead::Finished)) => {
+                    self.got_fin = true;
+                    break;
+                }
+                Ok(Some(stt_proto::StreamRead::Skipped { .. })) => panic!("reliable streams never skip"),
+                Ok(None) | Err(stt_proto::StreamError::UnknownStream(_)) => break,
+                Err(e) => panic!("read failed: {e}"),
+            }
+        }
+        sim.flush(node);
+    }
+}
+
+/// Sends `data` over a new reliable stream from `c` to `s` and returns it when all arrived (or
+/// panics after `limit`).
+pub fn transfer(
+    sim: &mut Sim,
+    c: NodeIdx,
+    hc: SessionHandle,
+    s: NodeIdx,
+    hs: SessionHandle,
+    data: Vec<u8>,
+    chunk: usize,
+    limit: Duration,
+) -> Transfer {
+    let stream = sim.nodes[c].endpoint.session_mut(hc).unwrap().open_stream(stt_proto::StreamMode::Reliable).unwrap();
+    let mut t = Transfer {
+        stream,
+        data,
+        written: 0,
+        chunk: chunk.max(1),
+        finished_writing: false,
+        received: Vec::new(),
+        got_fin: false,
+    };
+    let ok = drive(sim, limit, |sim| {
+        t.pump_write(sim, c, hc);
+        t.pump_read(sim, s, hs);
+        t.got_fin
+    });
+    assert!(
+        ok,
+        "transfer incomplete after {limit:?}: wrote {} of {}, received {}",
+        t.written,
+        t.data.len(),
+        t.received.len()
+    );
+    t
+}

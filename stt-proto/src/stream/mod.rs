@@ -1,0 +1,312 @@
+//! Streams: many independent byte streams inside one session.
+//!
+//! Each stream is bidirectional and has a mode chosen at open: *reliable* (ordered, complete,
+//! retransmitted) or *live* (ordered, never retransmitted; a gap older than the deadline is
+//! skipped and reported). Ids: the initiator opens odd ids, the responder even ids; 0 is the
+//! session's control channel. This module owns the per-session table, stream-level and
+//! session-level flow control, and the bookkeeping of which control frames are owed to the peer.
+
+pub mod recv;
+pub mod send;
+
+use alloc::collections::{BTreeMap, VecDeque};
+use core::time::Duration;
+
+pub use recv::{RecvError, RecvHalf, StreamRead};
+pub use send::{Segment, SendHalf};
+
+/// A stream's id within its session.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct StreamId(pub u32);
+
+/// How a stream delivers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum StreamMode {
+    /// Ordered, complete, retransmitted.
+    #[default]
+    Reliable,
+    /// Ordered, never retransmitted; gaps older than `deadline` are skipped and reported.
+    Live {
+        /// How long later data may wait behind a gap.
+        deadline: Duration,
+    },
+}
+
+impl StreamMode {
+    /// True for live streams.
+    pub fn is_live(&self) -> bool {
+        matches!(self, StreamMode::Live { .. })
+    }
+}
+
+/// Why a stream operation failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum StreamError {
+    /// No such stream (never opened, or already closed and forgotten).
+    #[error("unknown stream {0}")]
+    UnknownStream(u32),
+    /// The send buffer is full: wait for `Event::StreamWritable`, then write again.
+    #[error("stream blocked: the send buffer is full until the peer acknowledges or grants credit")]
+    Blocked,
+    /// `finish` or `reset` was already called on this stream's sending side.
+    #[error("the stream's sending side is already finished or reset")]
+    Finished,
+    /// The peer reset the stream with this code.
+    #[error("the peer reset the stream (code {0})")]
+    Reset(u32),
+    /// This side has `max_concurrent_streams` streams open.
+    #[error("too many open streams: finish some or raise max_concurrent_streams")]
+    TooManyStreams,
+    /// The session is closing.
+    #[error("session is closing")]
+    Closing,
+}
+
+/// Credit each side starts with per stream, before any MAX_DATA (protocol constant).
+pub const INITIAL_STREAM_CREDIT: u64 = 64 * 1024;
+/// Credit each side starts with per session, before any MAX_DATA (protocol constant).
+pub const INITIAL_SESSION_CREDIT: u64 = 1024 * 1024;
+
+/// Reset code sent when a peer opens more streams than allowed.
+pub const STREAM_REFUSED: u32 = 0xFFFF_FFFF;
+
+/// One stream.
+#[derive(Debug)]
+pub struct Stream {
+    /// Delivery mode.
+    pub mode: StreamMode,
+    /// Sending half.
+    pub send: SendHalf,
+    /// Receiving half.
+    pub recv: RecvHalf,
+    /// Opened by this side.
+    pub local: bool,
+    /// STREAM_OPEN still owed to the peer (local streams, until acknowledged).
+    pub open_owed: bool,
+    /// STREAM_OPEN is in flight (sent, not yet acknowledged or lost).
+    pub open_in_flight: bool,
+    /// Reset code to send (STREAM_CLOSE) now: set by `reset`, and again if it was lost.
+    pub reset_owed: Option<u32>,
+    /// Reset code sent at least once.
+    pub reset_sent: Option<u32>,
+    /// The peer acknowledged the reset.
+    pub reset_acked: bool,
+    /// The peer reset its sending side with this code.
+    pub peer_reset: Option<u32>,
+    /// A MAX_DATA for this stream is owed.
+    pub credit_owed: bool,
+    pub(crate) in_send_queue: bool,
+}
+
+impl Stream {
+    /// True once both directions are over and the application has read everything.
+    pub fn is_closed(&self) -> bool {
+        let send_over = self.send.is_done() || self.reset_acked;
+        let recv_over = self.recv.is_done() || self.peer_reset.is_some();
+        send_over && recv_over && !self.open_owed
+    }
+}
+
+/// Limits for the streams of one session.
+#[derive(Clone, Copy, Debug)]
+pub struct StreamLimits {
+    /// Most streams open at once per direction of opening.
+    pub max_concurrent: usize,
+    /// Credit granted per stream (receive window), bytes.
+    pub stream_window: u64,
+    /// Credit granted for the whole session, bytes.
+    pub session_window: u64,
+    /// Send buffer per stream (unsent plus unacknowledged bytes).
+    pub send_buffer: u64,
+    /// Deadline applied to a live stream until its STREAM_OPEN arrives.
+    pub default_live_deadline: Duration,
+}
+
+/// The stream table of one session, with session-level flow control.
+#[derive(Debug)]
+pub struct Streams {
+    /// Open streams.
+    pub map: BTreeMap<u32, Stream>,
+    limits: StreamLimits,
+    next_local: u32,
+    highest_peer: u32,
+    /// Peer-opened streams not yet accepted by the application.
+    pub accept_queue: VecDeque<u32>,
+    /// Streams with new data or FIN to send, round robin.
+    pub send_queue: VecDeque<u32>,
+    /// Streams that owe a control frame (STREAM_OPEN, STREAM_CLOSE, MAX_DATA) or a retransmission.
+    pub control_queue: VecDeque<u32>,
+    /// Peer stream ids refused (limit), each owed one STREAM_CLOSE.
+    pub refusals: VecDeque<u32>,
+    /// Peer's credit for the whole session (offset sum limit).
+    pub send_max: u64,
+    /// Sum of new bytes sent on all streams.
+    pub sent_total: u64,
+    /// Credit this side granted for the whole session.
+    pub recv_limit: u64,
+    /// Sum of the highest offsets received on all streams, closed ones included.
+    pub recv_total: u64,
+    /// Sum of bytes the application read on all streams, closed ones included.
+    pub read_total: u64,
+    /// A session-level MAX_DATA is owed.
+    pub session_credit_owed: bool,
+    local_open: usize,
+    peer_open: usize,
+}
+
+impl Streams {
+    /// An empty table for the given side (`initiator` opens odd ids).
+    pub fn new(initiator: bool, limits: StreamLimits) -> Self {
+        Streams {
+            map: BTreeMap::new(),
+            limits,
+            next_local: if initiator { 1 } else { 2 },
+            highest_peer: 0,
+            accept_queue: VecDeque::new(),
+            send_queue: VecDeque::new(),
+            control_queue: VecDeque::new(),
+            refusals: VecDeque::new(),
+            send_max: INITIAL_SESSION_CREDIT,
+            sent_total: 0,
+            recv_limit: INITIAL_SESSION_CREDIT,
+            recv_total: 0,
+            read_total: 0,
+            session_credit_owed: false,
+            local_open: 0,
+            peer_open: 0,
+        }
+    }
+
+    /// The limits.
+    pub fn limits(&self) -> &StreamLimits {
+        &self.limits
+    }
+
+    fn is_local_id(&self, id: u32) -> bool {
+        id % 2 == self.next_local % 2
+    }
+
+    /// Opens a local stream.
+    pub fn open(&mut self, mode: StreamMode) -> Result<StreamId, StreamError> {
+        if self.local_open >= self.limits.max_concurrent {
+            return Err(StreamError::TooManyStreams);
+        }
+        let id = self.next_local;
+        self.next_local = self.next_local.checked_add(2).ok_or(StreamError::TooManyStreams)?;
+        let deadline = match mode {
+            StreamMode::Live { deadline } => Some(deadline),
+            StreamMode::Reliable => None,
+        };
+        let s = Stream {
+            mode,
+            send: SendHalf::new(mode.is_live(), INITIAL_STREAM_CREDIT, self.limits.send_buffer),
+            recv: RecvHalf::new(INITIAL_STREAM_CREDIT, self.limits.stream_window, deadline),
+            local: true,
+            open_owed: true,
+            open_in_flight: false,
+            reset_owed: None,
+            reset_sent: None,
+            reset_acked: false,
+            peer_reset: None,
+            credit_owed: false,
+            in_send_queue: false,
+        };
+        self.map.insert(id, s);
+        self.local_open += 1;
+        self.control_queue.push_back(id);
+        Ok(StreamId(id))
+    }
+
+    /// The stream a peer frame names, creating it if the peer opens a new one. `Ok(None)` for a
+    /// stream that is over (late frames); `Err(())` when the peer exceeds the limit (refused).
+    pub fn peer_stream(&mut self, id: u32, live: bool) -> Result<Option<(&mut Stream, bool)>, ()> {
+        if id == 0 {
+            return Ok(None);
+        }
+        if self.map.contains_key(&id) {
+            return Ok(self.map.get_mut(&id).map(|s| (s, false)));
+        }
+        if self.is_local_id(id) || id <= self.highest_peer {
+            return Ok(None);
+        }
+        if self.peer_open >= self.limits.max_concurrent {
+            if !self.refusals.contains(&id) {
+                self.refusals.push_back(id);
+            }
+            return Err(());
+        }
+        self.highest_peer = id;
+        let mode =
+            if live { StreamMode::Live { deadline: self.limits.default_live_deadline } } else { StreamMode::Reliable };
+        let deadline = live.then_some(self.limits.default_live_deadline);
+        let s = Stream {
+            mode,
+            send: SendHalf::new(live, INITIAL_STREAM_CREDIT, self.limits.send_buffer),
+            recv: RecvHalf::new(INITIAL_STREAM_CREDIT, self.limits.stream_window, deadline),
+            local: false,
+            open_owed: false,
+            open_in_flight: false,
+            reset_owed: None,
+            reset_sent: None,
+            reset_acked: false,
+            peer_reset: None,
+            credit_owed: false,
+            in_send_queue: false,
+        };
+        self.map.insert(id, s);
+        self.peer_open += 1;
+        self.accept_queue.push_back(id);
+        Ok(self.map.get_mut(&id).map(|s| (s, true)))
+    }
+
+    /// Queues a stream for sending new data, once.
+    pub fn queue_send(&mut self, id: u32) {
+        if let Some(s) = self.map.get_mut(&id) {
+            if !s.in_send_queue {
+                s.in_send_queue = true;
+                self.send_queue.push_back(id);
+            }
+        }
+    }
+
+    /// Queues a stream for control frames or retransmission.
+    pub fn queue_control(&mut self, id: u32) {
+        if !self.control_queue.contains(&id) {
+            self.control_queue.push_back(id);
+        }
+    }
+
+    /// Session credit left for new bytes.
+    pub fn session_room(&self) -> u64 {
+        self.send_max.saturating_sub(self.sent_total)
+    }
+
+    /// Forgets a stream that is over. Returns true if it was removed.
+    pub fn collect(&mut self, id: u32) -> bool {
+        if !self.map.get(&id).is_some_and(|s| s.is_closed()) {
+            return false;
+        }
+        let s = self.map.remove(&id).expect("checked");
+        if s.local {
+            self.local_open -= 1;
+        } else {
+            self.peer_open -= 1;
+        }
+        true
+    }
+
+    /// A session-level credit update, when half the session window has been read.
+    pub fn session_credit_update(&mut self) -> Option<u64> {
+        if self.recv_limit.saturating_sub(self.read_total) > self.limits.session_window / 2 {
+            return None;
+        }
+        self.recv_limit = self.read_total + self.limits.session_window;
+        Some(self.recv_limit)
+    }
+
+    /// Earliest live-gap deadline over all streams.
+    pub fn next_gap_deadline(&self) -> Option<crate::Instant> {
+        self.map.values().filter(|s| s.mode.is_live()).filter_map(|s| s.recv.gap_deadline()).min()
+    }
+}

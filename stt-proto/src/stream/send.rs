@@ -1,0 +1,276 @@
+//! The sending half of a stream: buffered bytes, immutable segments, retransmission queue, and
+//! the peer's flow-control credit.
+//!
+//! Written bytes are appended to one buffer; a segment is split off it (no copy) when it is first
+//! sent and keeps its index, offset and bytes for life. Reliable segments stay until acknowledged
+//! and go back on the retransmission queue when lost; live segments are never kept.
+
+use alloc::collections::VecDeque;
+use bytes::{Bytes, BytesMut};
+
+use crate::time::Instant;
+
+/// One DATA segment as sent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Segment {
+    /// Segment index (the frame's `sequence`).
+    pub seq: u32,
+    /// Stream offset of the first byte.
+    pub offset: u64,
+    /// The bytes.
+    pub data: Bytes,
+    /// Last segment of the stream.
+    pub fin: bool,
+}
+
+/// Sending half.
+#[derive(Debug)]
+pub struct SendHalf {
+    live: bool,
+    pending: BytesMut,
+    next_offset: u64,
+    next_seq: u32,
+    /// Reliable segments not yet acknowledged, indexed by `seq - base_seq`; `None` once acked.
+    unacked: VecDeque<Option<Segment>>,
+    base_seq: u32,
+    unacked_bytes: u64,
+    retransmit: VecDeque<u32>,
+    fin_requested: bool,
+    fin_sent: bool,
+    fin_acked: bool,
+    /// Highest offset the peer allows (exclusive).
+    pub max_data: u64,
+    buffer_limit: u64,
+    /// A write returned less than asked: report writability when space frees.
+    pub blocked: bool,
+    /// Live streams: when each write ended (its end offset), to drop what went stale unsent.
+    written_at: VecDeque<(u64, Instant)>,
+}
+
+impl SendHalf {
+    /// A new half; `initial_credit` is the peer's initial stream window.
+    pub fn new(live: bool, initial_credit: u64, buffer_limit: u64) -> Self {
+        SendHalf {
+            live,
+            pending: BytesMut::new(),
+            next_offset: 0,
+            next_seq: 0,
+            unacked: VecDeque::new(),
+            base_seq: 0,
+            unacked_bytes: 0,
+            retransmit: VecDeque::new(),
+            fin_requested: false,
+            fin_sent: false,
+            fin_acked: false,
+            max_data: initial_credit,
+            buffer_limit,
+            blocked: false,
+            written_at: VecDeque::new(),
+        }
+    }
+
+    /// Live streams: drops unsent bytes written more than `deadline` before `now` (fresh data
+    /// goes first; the receiver reports the gap). Returns how many bytes were dropped.
+    pub fn drop_stale(&mut self, now: Instant, deadline: core::time::Duration) -> u64 {
+        let mut dropped = 0;
+        while let Some(&(end, at)) = self.written_at.front() {
+            if at + deadline > now {
+                break;
+            }
+            self.written_at.pop_front();
+            let credit_end = end.min(self.max_data);
+            if credit_end > self.next_offset {
+                let n = (credit_end - self.next_offset) as usize;
+                bytes::Buf::advance(&mut self.pending, n);
+                self.next_offset = credit_end;
+                dropped += n as u64;
+            }
+        }
+        dropped
+    }
+
+    /// Bytes the buffer can still take.
+    pub fn capacity(&self) -> u64 {
+        self.buffer_limit.saturating_sub(self.pending.len() as u64 + self.unacked_bytes)
+    }
+
+    /// Appends up to `capacity()` bytes of `data` written at `now`; returns how many were taken.
+    pub fn write(&mut self, now: Instant, data: &[u8]) -> usize {
+        let n = (data.len() as u64).min(self.capacity()) as usize;
+        self.pending.extend_from_slice(&data[..n]);
+        if self.live && n > 0 {
+            self.written_at.push_back((self.next_offset + self.pending.len() as u64, now));
+        }
+        if n < data.len() {
+            self.blocked = true;
+        }
+        n
+    }
+
+    /// Marks the end of the stream after what was written.
+    pub fn finish(&mut self) {
+        self.fin_requested = true;
+    }
+
+    /// True once `finish` was called.
+    pub fn is_finishing(&self) -> bool {
+        self.fin_requested
+    }
+
+    /// True when everything, FIN included, is delivered (reliable) or sent (live).
+    pub fn is_done(&self) -> bool {
+        self.fin_requested && self.pending.is_empty() && (self.fin_acked || (self.live && self.fin_sent))
+    }
+
+    /// Stream offset of the next new byte.
+    pub fn sent_offset(&self) -> u64 {
+        self.next_offset
+    }
+
+    /// True if a new segment could go out given `session_room` bytes of session credit.
+    pub fn has_new(&self, session_room: u64) -> bool {
+        let fin_only = self.fin_requested && !self.fin_sent && self.pending.is_empty();
+        fin_only || (!self.pending.is_empty() && self.next_offset < self.max_data && session_room > 0)
+    }
+
+    /// True if lost segments wait to be sent again.
+    pub fn has_retransmit(&self) -> bool {
+        !self.retransmit.is_empty()
+    }
+
+    /// Splits off the next new segment of at most `max_len` bytes within the stream's and the
+    /// session's credit. `None` if nothing can be sent.
+    pub fn next_segment(&mut self, max_len: usize, session_room: u64) -> Option<Segment> {
+        let credit = self.max_data.saturating_sub(self.next_offset).min(session_room);
+        let len = (self.pending.len() as u64).min(max_len as u64).min(credit) as usize;
+        let fin = self.fin_requested && len == self.pending.len();
+        if len == 0 && !(fin && !self.fin_sent) {
+            return None;
+        }
+        let seg =
+            Segment { seq: self.next_seq, offset: self.next_offset, data: self.pending.split_to(len).freeze(), fin };
+        self.next_seq += 1;
+        self.next_offset += len as u64;
+        self.fin_sent |= fin;
+        if !self.live {
+            if self.unacked.is_empty() {
+                self.base_seq = seg.seq;
+            }
+            self.unacked_bytes += len as u64;
+            self.unacked.push_back(Some(seg.clone()));
+        }
+        Some(seg)
+    }
+
+    fn slot(&mut self, seq: u32) -> Option<&mut Option<Segment>> {
+        let i = seq.checked_sub(self.base_seq)? as usize;
+        self.unacked.get_mut(i)
+    }
+
+    /// A segment was acknowledged. Returns true if buffer space was freed.
+    pub fn on_acked(&mut self, seq: u32) -> bool {
+        let Some(slot) = self.slot(seq) else { return false };
+        let Some(seg) = slot.take() else { return false };
+        self.unacked_bytes -= seg.data.len() as u64;
+        self.fin_acked |= seg.fin;
+        while self.unacked.front().is_some_and(|s| s.is_none()) {
+            self.unacked.pop_front();
+            self.base_seq += 1;
+        }
+        !seg.data.is_empty()
+    }
+
+    /// A segment was lost: queue it again if it is still unacknowledged (reliable only).
+    pub fn on_lost(&mut self, seq: u32) {
+        if self.slot(seq).is_some_and(|s| s.is_some()) {
+            self.retransmit.push_back(seq);
+        }
+    }
+
+    /// The next lost segment to send again, if any fits `max_len` bytes.
+    pub fn next_retransmit(&mut self, max_len: usize) -> Option<Segment> {
+        while let Some(&seq) = self.retransmit.front() {
+            match self.slot(seq).and_then(|s| s.clone()) {
+                None => {
+                    self.retransmit.pop_front();
+                }
+                Some(seg) if seg.data.len() <= max_len => {
+                    self.retransmit.pop_front();
+                    return Some(seg);
+                }
+                Some(_) => return None,
+            }
+        }
+        None
+    }
+
+    /// Drops everything (reset): nothing more is sent or retransmitted.
+    pub fn abandon(&mut self) {
+        self.pending.clear();
+        self.unacked.clear();
+        self.unacked_bytes = 0;
+        self.retransmit.clear();
+        self.fin_requested = true;
+        self.fin_sent = true;
+        self.fin_acked = true;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn segments_retransmit_until_acked_and_respect_credit() {
+        let mut s = SendHalf::new(false, 10, 100);
+        assert_eq!(s.write(Instant::ZERO, b"hello world, this is long"), 25);
+        let a = s.next_segment(4, u64::MAX).unwrap();
+        assert_eq!((a.seq, a.offset, &a.data[..], a.fin), (0, 0, &b"hell"[..], false));
+        let b = s.next_segment(100, u64::MAX).unwrap();
+        assert_eq!((b.seq, b.offset, &b.data[..]), (1, 4, &b"o worl"[..]), "stream credit of 10 bytes");
+        assert!(s.next_segment(100, u64::MAX).is_none());
+        s.max_data = 1000;
+        s.on_lost(0);
+        assert_eq!(s.next_retransmit(100).unwrap(), a);
+        assert!(s.on_acked(0));
+        s.on_lost(0);
+        assert!(s.next_retransmit(100).is_none(), "an acked segment is not resent");
+        s.finish();
+        let c = s.next_segment(100, u64::MAX).unwrap();
+        assert!(c.fin);
+        assert!(!s.is_done());
+        s.on_acked(1);
+        s.on_acked(2);
+        assert!(s.is_done());
+        assert_eq!(s.capacity(), 100);
+    }
+
+    #[test]
+    fn writes_stop_at_the_buffer_limit() {
+        let mut s = SendHalf::new(false, 1 << 20, 8);
+        assert_eq!(s.write(Instant::ZERO, b"0123456789"), 8);
+        assert!(s.blocked);
+        assert_eq!(s.capacity(), 0);
+    }
+
+    #[test]
+    fn live_data_goes_stale_unsent() {
+        let mut s = SendHalf::new(true, 1 << 20, 100);
+        let d = core::time::Duration::from_millis(100);
+        s.write(Instant::from_nanos(0), b"old!");
+        s.write(Instant::from_nanos(150_000_000), b"new");
+        assert_eq!(s.drop_stale(Instant::from_nanos(120_000_000), d), 4);
+        let seg = s.next_segment(100, u64::MAX).unwrap();
+        assert_eq!((seg.offset, &seg.data[..]), (4, &b"new"[..]));
+    }
+
+    #[test]
+    fn live_segments_are_not_kept() {
+        let mut s = SendHalf::new(true, 1 << 20, 100);
+        s.write(Instant::ZERO, b"abc");
+        let seg = s.next_segment(100, u64::MAX).unwrap();
+        s.on_lost(seg.seq);
+        assert!(s.next_retransmit(100).is_none());
+        assert_eq!(s.capacity(), 100);
+    }
+}
