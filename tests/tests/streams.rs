@@ -19,7 +19,7 @@ fn one_mebibyte_over_a_clean_link() {
     let (mut sim, c, s) = pair(60);
     let (hc, hs) = establish(&mut sim, c, s);
     let data = pattern(1 << 20, 1);
-    let t = transfer(&mut sim, c, hc, s, hs, data.clone(), 10_000, Duration::from_secs(30));
+    let t = transfer(&mut sim, (c, hc), (s, hs), data.clone(), 10_000, Duration::from_secs(30));
     assert!(t.received == data, "received {} bytes, want {}", t.received.len(), data.len());
 }
 
@@ -43,7 +43,7 @@ fn a_reliable_stream_survives_thirty_percent_loss_with_everything_else() {
         let (hc, hs) = establish(&mut sim, c, s);
         sim.default_link = harsh();
         let data = pattern(300_000, seed);
-        let t = transfer(&mut sim, c, hc, s, hs, data.clone(), 7_000, Duration::from_secs(600));
+        let t = transfer(&mut sim, (c, hc), (s, hs), data.clone(), 7_000, Duration::from_secs(600));
         assert!(t.received == data, "seed {seed}: received {} bytes, want {}", t.received.len(), data.len());
     }
 }
@@ -70,7 +70,7 @@ proptest::proptest! {
             ..Default::default()
         };
         let data = pattern(size, seed);
-        let t = transfer(&mut sim, c, hc, s, hs, data.clone(), chunk, Duration::from_secs(20_000));
+        let t = transfer(&mut sim, (c, hc), (s, hs), data.clone(), chunk, Duration::from_secs(20_000));
         proptest::prop_assert!(t.got_fin);
         proptest::prop_assert!(t.received == data, "received {} of {} bytes", t.received.len(), data.len());
     }

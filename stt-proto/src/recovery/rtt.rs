@@ -35,7 +35,7 @@ impl RttEstimator {
             Some(srtt) => {
                 self.min = self.min.min(rtt);
                 let adjusted = if rtt >= self.min + ack_delay { rtt - ack_delay } else { rtt };
-                let diff = if srtt > adjusted { srtt - adjusted } else { adjusted - srtt };
+                let diff = srtt.abs_diff(adjusted);
                 self.var = (self.var * 3 + diff) / 4;
                 self.smoothed = Some((srtt * 7 + adjusted) / 8);
             }

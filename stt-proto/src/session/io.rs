@@ -12,7 +12,7 @@ use super::{FrameSpec, Sealed, Session, SessionHandle, State};
 use crate::config::EndpointConfig;
 use crate::event::Event;
 use crate::recovery::{Outcome, SentPayload};
-use crate::stream::{Segment, StreamId, Streams, STREAM_REFUSED};
+use crate::stream::{PeerStream, Segment, StreamId, Streams, STREAM_REFUSED};
 use crate::time::Instant;
 use crate::wire::stream::{self as ws, Ack, AckRange, StreamOpen, DATA_HEADER_LEN, MAX_ACK_RANGES};
 use crate::wire::{Flags, FrameType, Header, FRAME_OVERHEAD};
@@ -60,7 +60,8 @@ pub(crate) fn apply_outcome(
     let mut repair = false;
     match (p, o) {
         (SentPayload::Data { seq, .. }, Outcome::Acked) => {
-            if st.send.on_acked(seq) && st.send.blocked && st.send.capacity() > 0 {
+            let freed = st.send.on_acked(seq);
+            if freed && st.send.blocked && st.send.capacity() > 0 {
                 st.send.blocked = false;
                 events.push_back(Event::StreamWritable { session, stream: StreamId(id) });
             }
@@ -77,11 +78,9 @@ pub(crate) fn apply_outcome(
             }
         }
         (SentPayload::StreamClose { .. }, Outcome::Acked) => st.reset_acked = true,
-        (SentPayload::StreamClose { .. }, Outcome::Lost) => {
-            if !st.reset_acked {
-                st.reset_owed = st.reset_sent;
-                repair = true;
-            }
+        (SentPayload::StreamClose { .. }, Outcome::Lost) if !st.reset_acked => {
+            st.reset_owed = st.reset_sent;
+            repair = true;
         }
         (SentPayload::MaxData { .. }, Outcome::Lost) => {
             st.credit_owed = true;
@@ -160,12 +159,11 @@ impl Session {
     /// one. False if the frame should be ignored (stream over, or refused).
     fn peer_stream(&mut self, handle: SessionHandle, id: u32, live: bool, events: &mut VecDeque<Event>) -> bool {
         match self.streams.peer_stream(id, live) {
-            Err(()) | Ok(None) => false,
-            Ok(Some((_, created))) => {
-                if created {
-                    events.push_back(Event::StreamOpened { session: handle, stream: StreamId(id), live });
-                    self.grant_stream_credit(id);
-                }
+            PeerStream::Refused | PeerStream::Over => false,
+            PeerStream::Known => true,
+            PeerStream::Created => {
+                events.push_back(Event::StreamOpened { session: handle, stream: StreamId(id), live });
+                self.grant_stream_credit(id);
                 true
             }
         }
@@ -236,42 +234,31 @@ impl Session {
 
     fn emit(
         &mut self,
-        now: Instant,
-        cfg: &EndpointConfig,
+        tx: &mut Tx<'_>,
         out: &mut [u8],
         spec: FrameSpec,
         payload_len: usize,
         fill: impl FnOnce(&mut [u8]),
         track: Option<SentPayload>,
-        tally: &mut Tally,
     ) -> Option<usize> {
-        match self.seal_frame(now, cfg, out, spec, payload_len, fill) {
+        match self.seal_frame(tx.now, tx.cfg, out, spec, payload_len, fill) {
             Sealed::Written { len, pn, rotated } => {
-                tally.rotation = tally.rotation.or(rotated);
-                tally.frames += 1;
+                tx.tally.rotation = tx.tally.rotation.or(rotated);
+                tx.tally.frames += 1;
                 if let Some(p) = track {
-                    self.recovery.on_sent(now, pn, len, p);
+                    self.recovery.on_sent(tx.now, pn, len, p);
                 }
                 Some(len)
             }
             Sealed::Exhausted => {
-                tally.exhausted = true;
+                tx.tally.exhausted = true;
                 None
             }
             Sealed::NoRoom | Sealed::NoKeys => None,
         }
     }
 
-    fn emit_data(
-        &mut self,
-        now: Instant,
-        cfg: &EndpointConfig,
-        out: &mut [u8],
-        id: u32,
-        seg: &Segment,
-        live: bool,
-        tally: &mut Tally,
-    ) -> Option<usize> {
+    fn emit_data(&mut self, tx: &mut Tx<'_>, out: &mut [u8], id: u32, seg: &Segment, live: bool) -> Option<usize> {
         let flags = Flags(0).with(Flags::FIN, seg.fin).with(Flags::LIVE, live);
         let spec = FrameSpec { frame_type: FrameType::DATA, stream_id: id, sequence: seg.seq, flags };
         let fill = |p: &mut [u8]| {
@@ -279,14 +266,12 @@ impl Session {
             p[DATA_HEADER_LEN..].copy_from_slice(&seg.data);
         };
         self.emit(
-            now,
-            cfg,
+            tx,
             out,
             spec,
             DATA_HEADER_LEN + seg.data.len(),
             fill,
             Some(SentPayload::Data { stream: id, seq: seg.seq }),
-            tally,
         )
     }
 
@@ -303,6 +288,7 @@ impl Session {
         if !matches!(self.state, State::Established) {
             return at;
         }
+        let tx = &mut Tx { now, cfg, tally };
         // 1. ACK, when due or when it can ride along with something else.
         let other_work = at > 0 || !self.streams.control_queue.is_empty() || !self.streams.send_queue.is_empty();
         if self.acks.due(now) || (self.acks.pending() && other_work) {
@@ -318,9 +304,7 @@ impl Session {
                 let fill = |p: &mut [u8]| {
                     ws::encode_ack(p, delay, ranges[..k].iter().copied());
                 };
-                if let Some(n) =
-                    self.emit(now, cfg, &mut out[at..], FrameSpec::control(FrameType::ACK), plen, fill, None, tally)
-                {
+                if let Some(n) = self.emit(tx, &mut out[at..], FrameSpec::control(FrameType::ACK), plen, fill, None) {
                     at += n;
                 }
             }
@@ -330,7 +314,7 @@ impl Session {
             let limit = self.streams.recv_limit;
             let spec = FrameSpec::control(FrameType::MAX_DATA);
             let fill = |p: &mut [u8]| p.copy_from_slice(&limit.to_be_bytes());
-            match self.emit(now, cfg, &mut out[at..], spec, 8, fill, Some(SentPayload::MaxData { stream: 0 }), tally) {
+            match self.emit(tx, &mut out[at..], spec, 8, fill, Some(SentPayload::MaxData { stream: 0 })) {
                 Some(n) => {
                     at += n;
                     self.streams.session_credit_owed = false;
@@ -341,7 +325,7 @@ impl Session {
         while let Some(&id) = self.streams.refusals.front() {
             let spec = FrameSpec { stream_id: id, ..FrameSpec::control(FrameType::STREAM_CLOSE) };
             let fill = |p: &mut [u8]| p.copy_from_slice(&STREAM_REFUSED.to_be_bytes());
-            match self.emit(now, cfg, &mut out[at..], spec, 4, fill, None, tally) {
+            match self.emit(tx, &mut out[at..], spec, 4, fill, None) {
                 Some(n) => {
                     at += n;
                     self.streams.refusals.pop_front();
@@ -368,14 +352,12 @@ impl Session {
                     open.encode(p);
                 };
                 let n = self.emit(
-                    now,
-                    cfg,
+                    tx,
                     &mut out[at..],
                     spec,
                     StreamOpen::LEN,
                     fill,
                     Some(SentPayload::StreamOpen { stream: id }),
-                    tally,
                 );
                 let Some(n) = n else { return at };
                 at += n;
@@ -385,16 +367,7 @@ impl Session {
             if let Some(code) = st.reset_owed {
                 let spec = FrameSpec { stream_id: id, ..FrameSpec::control(FrameType::STREAM_CLOSE) };
                 let fill = |p: &mut [u8]| p.copy_from_slice(&code.to_be_bytes());
-                let n = self.emit(
-                    now,
-                    cfg,
-                    &mut out[at..],
-                    spec,
-                    4,
-                    fill,
-                    Some(SentPayload::StreamClose { stream: id }),
-                    tally,
-                );
+                let n = self.emit(tx, &mut out[at..], spec, 4, fill, Some(SentPayload::StreamClose { stream: id }));
                 let Some(n) = n else { return at };
                 at += n;
                 let st = self.streams.map.get_mut(&id).expect("present");
@@ -405,16 +378,7 @@ impl Session {
                 let limit = st.recv.limit;
                 let spec = FrameSpec { stream_id: id, ..FrameSpec::control(FrameType::MAX_DATA) };
                 let fill = |p: &mut [u8]| p.copy_from_slice(&limit.to_be_bytes());
-                let n = self.emit(
-                    now,
-                    cfg,
-                    &mut out[at..],
-                    spec,
-                    8,
-                    fill,
-                    Some(SentPayload::MaxData { stream: id }),
-                    tally,
-                );
+                let n = self.emit(tx, &mut out[at..], spec, 8, fill, Some(SentPayload::MaxData { stream: id }));
                 let Some(n) = n else { return at };
                 at += n;
                 self.streams.map.get_mut(&id).expect("present").credit_owed = false;
@@ -428,7 +392,7 @@ impl Session {
                 let Some(seg) = st.send.next_retransmit(room.saturating_sub(FRAME_OVERHEAD + DATA_HEADER_LEN)) else {
                     return at;
                 };
-                match self.emit_data(now, cfg, &mut out[at..], id, &seg, live, tally) {
+                match self.emit_data(tx, &mut out[at..], id, &seg, live) {
                     Some(n) => {
                         at += n;
                         self.probes_owed = self.probes_owed.saturating_sub(1);
@@ -486,7 +450,7 @@ impl Session {
                 continue;
             };
             self.streams.sent_total += seg.data.len() as u64;
-            match self.emit_data(now, cfg, &mut out[at..], id, &seg, live, tally) {
+            match self.emit_data(tx, &mut out[at..], id, &seg, live) {
                 Some(n) => at += n,
                 None => {
                     // Cannot happen after the room check; keep the segment for retransmission.
@@ -505,6 +469,13 @@ impl Session {
         }
         at
     }
+}
+
+/// What writing one datagram needs: the time, the configuration and the tally.
+pub(crate) struct Tx<'a> {
+    now: Instant,
+    cfg: &'a EndpointConfig,
+    tally: &'a mut Tally,
 }
 
 /// Counts what one datagram carried.

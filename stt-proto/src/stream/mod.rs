@@ -108,6 +108,19 @@ impl Stream {
     }
 }
 
+/// What [`Streams::peer_stream`] found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PeerStream {
+    /// An open stream.
+    Known,
+    /// A new stream the peer just opened.
+    Created,
+    /// A stream that is over, or id 0, or an id this side never opened: ignore the frame.
+    Over,
+    /// The peer exceeded the stream limit; a refusal is queued.
+    Refused,
+}
+
 /// Limits for the streams of one session.
 #[derive(Clone, Copy, Debug)]
 pub struct StreamLimits {
@@ -218,23 +231,22 @@ impl Streams {
         Ok(StreamId(id))
     }
 
-    /// The stream a peer frame names, creating it if the peer opens a new one. `Ok(None)` for a
-    /// stream that is over (late frames); `Err(())` when the peer exceeds the limit (refused).
-    pub fn peer_stream(&mut self, id: u32, live: bool) -> Result<Option<(&mut Stream, bool)>, ()> {
+    /// Finds the stream a peer frame names, creating it if the peer opens a new one.
+    pub fn peer_stream(&mut self, id: u32, live: bool) -> PeerStream {
         if id == 0 {
-            return Ok(None);
+            return PeerStream::Over;
         }
         if self.map.contains_key(&id) {
-            return Ok(self.map.get_mut(&id).map(|s| (s, false)));
+            return PeerStream::Known;
         }
         if self.is_local_id(id) || id <= self.highest_peer {
-            return Ok(None);
+            return PeerStream::Over;
         }
         if self.peer_open >= self.limits.max_concurrent {
             if !self.refusals.contains(&id) {
                 self.refusals.push_back(id);
             }
-            return Err(());
+            return PeerStream::Refused;
         }
         self.highest_peer = id;
         let mode =
@@ -257,7 +269,7 @@ impl Streams {
         self.map.insert(id, s);
         self.peer_open += 1;
         self.accept_queue.push_back(id);
-        Ok(self.map.get_mut(&id).map(|s| (s, true)))
+        PeerStream::Created
     }
 
     /// Queues a stream for sending new data, once.

@@ -144,7 +144,7 @@ impl SendHalf {
         let credit = self.max_data.saturating_sub(self.next_offset).min(session_room);
         let len = (self.pending.len() as u64).min(max_len as u64).min(credit) as usize;
         let fin = self.fin_requested && len == self.pending.len();
-        if len == 0 && !(fin && !self.fin_sent) {
+        if len == 0 && (!fin || self.fin_sent) {
             return None;
         }
         let seg =

@@ -145,10 +145,8 @@ impl Transfer {
 /// panics after `limit`).
 pub fn transfer(
     sim: &mut Sim,
-    c: NodeIdx,
-    hc: SessionHandle,
-    s: NodeIdx,
-    hs: SessionHandle,
+    (c, hc): (NodeIdx, SessionHandle),
+    (s, hs): (NodeIdx, SessionHandle),
     data: Vec<u8>,
     chunk: usize,
     limit: Duration,
