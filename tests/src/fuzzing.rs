@@ -3,15 +3,20 @@
 //!
 //! - [`frame_decode`]: the frame codec and every payload decoder on arbitrary bytes.
 //! - [`endpoint_datagrams`]: a responder and an initiator with an established session, fed
-//!   arbitrary datagrams, mutated real frames, clock jumps and commands.
+//!   arbitrary datagrams, mutated real frames, clock jumps and commands (streams included).
+//! - [`stream_reassembly`]: a stream's receive half fed arbitrary segments, clock jumps and
+//!   reads; whatever it delivers must be the sender's bytes, in order.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use arbitrary::{Arbitrary, Unstructured};
 use bytes::BytesMut;
+use stt_proto::stream::RecvHalf;
 use stt_proto::wire::{self, control, handshake};
-use stt_proto::{Endpoint, EndpointConfig, Event, Identity, Instant, Remote, Seed, SessionHandle};
+use stt_proto::{
+    Endpoint, EndpointConfig, Event, Identity, Instant, Remote, Seed, SessionHandle, StreamMode, StreamRead,
+};
 
 /// Decodes `data` as a datagram and each frame's payload as every payload kind. Must not panic;
 /// every successfully decoded frame must re-encode to the same bytes.
@@ -48,6 +53,12 @@ enum Op {
     Connect,
     /// The client closes its session.
     Close,
+    /// The client opens a stream.
+    OpenStream { live: bool },
+    /// The client writes to its latest stream.
+    Write { len: u16, finish: bool },
+    /// The server reads whatever it can from every stream it accepted.
+    Read,
 }
 
 struct Harness {
@@ -59,6 +70,8 @@ struct Harness {
     session: SessionHandle,
     recorded: Vec<(bool, Vec<u8>)>,
     buf: Vec<u8>,
+    stream: Option<stt_proto::StreamId>,
+    server_streams: Vec<(SessionHandle, stt_proto::StreamId)>,
 }
 
 impl Harness {
@@ -81,6 +94,8 @@ impl Harness {
             session,
             recorded: Vec::new(),
             buf: vec![0u8; 2048],
+            stream: None,
+            server_streams: Vec::new(),
         };
         h.pump();
         h
@@ -121,7 +136,11 @@ impl Harness {
                 self.session = session;
             }
         }
-        while self.server.poll_event().is_some() {}
+        while let Some(ev) = self.server.poll_event() {
+            if let Event::StreamOpened { session, stream, .. } = ev {
+                self.server_streams.push((session, stream));
+            }
+        }
         if self.recorded.len() > 4096 {
             self.recorded.drain(..2048);
         }
@@ -177,6 +196,37 @@ impl Harness {
                     s.close(self.now, 1, "fuzz");
                 }
             }
+            Op::OpenStream { live } => {
+                if let Some(mut s) = self.client.session_mut(self.session) {
+                    let mode = if live {
+                        StreamMode::Live { deadline: Duration::from_millis(30) }
+                    } else {
+                        StreamMode::Reliable
+                    };
+                    self.stream = s.open_stream(mode).ok().or(self.stream);
+                }
+            }
+            Op::Write { len, finish } => {
+                if let (Some(mut s), Some(id)) = (self.client.session_mut(self.session), self.stream) {
+                    let _ = s.write(id, &vec![0x5A; usize::from(len)]);
+                    if finish {
+                        let _ = s.finish(id);
+                    }
+                }
+            }
+            Op::Read => {
+                for &(h, id) in &self.server_streams {
+                    if let Some(mut s) = self.server.session_mut(h) {
+                        while let Ok(Some(r)) = s.read(id) {
+                            if let StreamRead::Data(d) = r {
+                                assert!(d.iter().all(|&b| b == 0x5A), "stream bytes are delivered as written");
+                            } else {
+                                break;
+                            }
+                        }
+                    }
+                }
+            }
         }
         self.pump();
     }
@@ -195,5 +245,73 @@ pub fn endpoint_datagrams(data: &[u8]) {
     if h.client.session(h.session).is_some_and(|s| s.state() == stt_proto::SessionState::Established) {
         let _ = h.client.session_mut(h.session).unwrap().send_custom(0xEE, &b"probe"[..]);
         h.pump();
+    }
+}
+
+#[derive(Arbitrary, Debug)]
+enum ReassemblyOp {
+    /// A segment of the reference stream: bytes `offset..offset + len`.
+    Segment { seq: u16, offset: u32, len: u16, fin: bool },
+    /// Time passes.
+    Advance { millis: u8 },
+    /// The application reads what it can.
+    Read,
+}
+
+/// Byte at offset `k` of the reference stream every segment is cut from.
+fn reference(k: u64) -> u8 {
+    (k ^ (k >> 8) ^ 0x5A) as u8
+}
+
+/// Feeds a receive half (reliable or live, chosen by the first byte) arbitrary segments of a
+/// reference stream. Whatever is read must be the reference bytes at the read offset, skips must
+/// move the offset forward, and the half never holds more than its credit.
+pub fn stream_reassembly(data: &[u8]) {
+    let mut u = Unstructured::new(data);
+    let live = u.arbitrary::<bool>().unwrap_or(false);
+    let window = 1 << 16;
+    let mut r = RecvHalf::new(window, window, live.then_some(Duration::from_millis(40)));
+    let mut now = Instant::from_nanos(1);
+    let mut offset = 0u64;
+    for _ in 0..512 {
+        let Ok(op) = ReassemblyOp::arbitrary(&mut u) else { break };
+        match op {
+            ReassemblyOp::Segment { seq, offset: at, len, fin } => {
+                let at = u64::from(at) % (2 * window);
+                let bytes: Vec<u8> = (at..at + u64::from(len)).map(reference).collect();
+                let _ = r.on_data(now, u32::from(seq), at, bytes::Bytes::from(bytes), fin);
+            }
+            ReassemblyOp::Advance { millis } => {
+                now += Duration::from_millis(u64::from(millis));
+                r.skip_expired(now);
+            }
+            ReassemblyOp::Read => {
+                while let Some(chunk) = r.read() {
+                    match chunk {
+                        StreamRead::Data(d) => {
+                            for (i, b) in d.iter().enumerate() {
+                                assert_eq!(
+                                    *b,
+                                    reference(offset + i as u64),
+                                    "byte at {} delivered out of order",
+                                    offset + i as u64
+                                );
+                            }
+                            offset += d.len() as u64;
+                        }
+                        StreamRead::Skipped { bytes, .. } => {
+                            assert!(live, "reliable streams never skip");
+                            offset += bytes;
+                        }
+                        StreamRead::Finished => break,
+                    }
+                }
+                assert_eq!(r.read_offset(), offset);
+                if let Some(limit) = r.credit_update() {
+                    assert!(limit >= r.read_offset());
+                }
+            }
+        }
+        assert!(r.buffered() <= r.limit.saturating_sub(r.read_offset()) + window, "buffering stays within the credit");
     }
 }

@@ -1,6 +1,6 @@
 //! Runs the fuzz target bodies on seeded random input, so normal test runs exercise them.
 
-use stt_tests::fuzzing::{endpoint_datagrams, frame_decode};
+use stt_tests::fuzzing::{endpoint_datagrams, frame_decode, stream_reassembly};
 use stt_tests::sim::TestRng;
 
 fn random_bytes(rng: &mut TestRng, max: usize) -> Vec<u8> {
@@ -26,5 +26,13 @@ fn endpoint_survives_random_operation_sequences() {
     let mut rng = TestRng::new(2);
     for _ in 0..300 {
         endpoint_datagrams(&random_bytes(&mut rng, 4000));
+    }
+}
+
+#[test]
+fn stream_reassembly_survives_random_segments() {
+    let mut rng = TestRng::new(3);
+    for _ in 0..2_000 {
+        stream_reassembly(&random_bytes(&mut rng, 3000));
     }
 }
