@@ -61,12 +61,14 @@
 //! - [`wire`]: frame codec and handshake/control payloads (borrowing decode, typed errors).
 //! - [`crypto`]: the seam to SHA3-256, HKDF, HMAC and the AEAD suites; replay window; key schedule.
 //! - `handshake`: stateless cookies and handshake frame writing.
-//! - `session`: keys with rotation, queues, timers, statistics of one session.
+//! - `session`: keys with rotation, queues, ACK tracking, timers, statistics of one session.
 //! - [`Endpoint`]: session table, routing, timers, transmit scheduling.
 //!
-//! Not implemented yet (later issues): streams (DATA, STREAM_OPEN, STREAM_CLOSE, ACK) and named
-//! endpoints (ENDPOINT_*). Authenticated frames of those types are dropped and counted as
-//! `unsupported`. Custom frames are best-effort (never retransmitted) in this version.
+//! - [`stream`]: reliable and live streams, reassembly, flow control.
+//! - [`recovery`]: ACK processing, RTT, loss detection, probe timeout, congestion control.
+//!
+//! Not implemented yet: named endpoints (ENDPOINT_* frames are dropped and counted as
+//! `unsupported`). Custom frames are best-effort (never retransmitted) in this version.
 
 #![no_std]
 #![forbid(unsafe_code)]
