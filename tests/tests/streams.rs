@@ -304,3 +304,107 @@ fn two_sessions_share_a_ten_megabit_bottleneck() {
     assert!((ga + gb) / secs >= 0.80 * link, "throughput at least 80% of the link rate");
     assert!(loss < 0.05, "loss rate stays low");
 }
+
+fn impaired_run(seed: u64) -> ([u8; 32], usize) {
+    let (mut sim, c, s) = pair(seed);
+    sim.default_link = Impairment {
+        loss: 0.1,
+        reorder: 0.1,
+        reorder_window: Duration::from_millis(15),
+        duplicate: 0.02,
+        corrupt: 0.02,
+        jitter: Duration::from_millis(3),
+        burst: Some(stt_tests::BurstLoss { enter: 0.01, leave: 0.3, loss_in_bad: 0.8 }),
+        ..Default::default()
+    };
+    sim.record();
+    let (hc, hs) = establish(&mut sim, c, s);
+    let data = pattern(200_000, seed);
+    let t = transfer(&mut sim, (c, hc), (s, hs), data.clone(), 3000, Duration::from_secs(600));
+    assert!(t.received == data);
+    (sim.wire_hash(), sim.tap.as_ref().unwrap().len())
+}
+
+#[test]
+fn the_same_seed_replays_an_impaired_stream_run_byte_for_byte() {
+    let (a, n) = impaired_run(70);
+    let (b, m) = impaired_run(70);
+    assert!(n > 150, "a real run: {n} datagrams");
+    assert_eq!((a, n), (b, m), "same seed, same datagrams");
+    assert_ne!(impaired_run(71).0, a);
+}
+
+#[test]
+fn a_reset_reaches_the_reader_with_its_code() {
+    let (mut sim, c, s) = pair(72);
+    let (hc, hs) = establish(&mut sim, c, s);
+    let mut m = sim.nodes[c].endpoint.session_mut(hc).unwrap();
+    let id = m.open_stream(StreamMode::Reliable).unwrap();
+    m.write(id, b"some bytes").unwrap();
+    sim.flush(c);
+    sim.run_for(Duration::from_millis(100));
+    let mut m = sim.nodes[c].endpoint.session_mut(hc).unwrap();
+    m.reset(id, 99).unwrap();
+    assert_eq!(m.write(id, b"more"), Err(StreamError::Finished));
+    assert_eq!(m.reset(id, 1), Err(StreamError::Finished));
+    sim.flush(c);
+    sim.run_for(Duration::from_millis(100));
+    assert!(sim.nodes[s]
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::StreamReset { stream, code: 99, .. } if *stream == id)));
+    assert_eq!(sim.nodes[s].endpoint.session_mut(hs).unwrap().read(id), Err(StreamError::Reset(99)));
+    assert_eq!(
+        sim.nodes[c].endpoint.session_mut(hc).unwrap().write(StreamId(1001), b"x"),
+        Err(StreamError::UnknownStream(1001))
+    );
+}
+
+#[test]
+fn stream_limits_are_enforced_on_both_sides() {
+    let mut sim = stt_tests::Sim::new(73);
+    let mut small = config();
+    small.max_concurrent_streams = 3;
+    let c = sim.add_node(small.clone(), seed(1));
+    let s = sim.add_node(small, seed(2));
+    let (hc, hs) = establish(&mut sim, c, s);
+    let mut m = sim.nodes[c].endpoint.session_mut(hc).unwrap();
+    let ids: Vec<StreamId> = (0..3).map(|_| m.open_stream(StreamMode::Reliable).unwrap()).collect();
+    assert_eq!(m.open_stream(StreamMode::Reliable), Err(StreamError::TooManyStreams));
+    assert!(ids.iter().all(|id| id.0 % 2 == 1), "the initiator opens odd ids");
+    for id in &ids {
+        m.write(*id, b"hello").unwrap();
+    }
+    sim.flush(c);
+    sim.run_for(Duration::from_millis(200));
+    let opened = sim.nodes[s].events.iter().filter(|e| matches!(e, Event::StreamOpened { .. })).count();
+    assert_eq!(opened, 3);
+    // The responder's own streams use even ids.
+    let theirs = sim.nodes[s].endpoint.session_mut(hs).unwrap().open_stream(StreamMode::Reliable).unwrap();
+    assert_eq!(theirs.0 % 2, 0);
+}
+
+#[test]
+fn a_peer_over_the_stream_limit_is_refused_visibly() {
+    let mut sim = stt_tests::Sim::new(74);
+    let c = sim.add_node(config(), seed(1));
+    let mut strict = config();
+    strict.max_concurrent_streams = 2;
+    let s = sim.add_node(strict, seed(2));
+    let (hc, _) = establish(&mut sim, c, s);
+    let mut m = sim.nodes[c].endpoint.session_mut(hc).unwrap();
+    let ids: Vec<StreamId> = (0..3).map(|_| m.open_stream(StreamMode::Reliable).unwrap()).collect();
+    for id in &ids {
+        m.write(*id, b"data").unwrap();
+    }
+    sim.flush(c);
+    sim.run_for(Duration::from_millis(300));
+    let refused: Vec<StreamId> = sim
+        .events_of(c, |e| match e {
+            Event::StreamReset { stream, code: stt_proto::stream::STREAM_REFUSED, .. } => Some(*stream),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(refused, vec![ids[2]]);
+    assert_eq!(sim.nodes[s].events.iter().filter(|e| matches!(e, Event::StreamOpened { .. })).count(), 2);
+}
