@@ -6,11 +6,9 @@
 
 use std::time::{Duration, Instant as StdInstant};
 
-use bytes::BytesMut;
 use stt_proto::crypto::PacketKey;
-use stt_proto::{
-    CryptoBackend, Endpoint, EndpointConfig, Event, Identity, Instant, Remote, Seed, StreamMode, StreamRead, Suite,
-};
+use stt_proto::{CryptoBackend, EndpointConfig, Seed, Suite};
+use stt_tests::mem::InMemoryPair;
 
 /// Datagram payload STT puts in one DATA frame on a 1472-byte path: 1472 - 52 - 8.
 const SEGMENT: usize = 1412;
@@ -21,63 +19,12 @@ fn stt(total: u64, suite: Suite, send_buffer: u64) -> (Duration, u64) {
     cfg.suites = vec![suite];
     // A send buffer that stays cache-resident; the stream window still allows 1 MiB in flight.
     cfg.stream_send_buffer = send_buffer;
-    let mut a = Endpoint::new(cfg.clone(), Identity::from_seed_bytes(&[1; 32]).unwrap(), [1; 32]).unwrap();
-    let mut b = Endpoint::new(cfg, Identity::from_seed_bytes(&[2; 32]).unwrap(), [2; 32]).unwrap();
-    let (a_addr, b_addr) = (Remote::udp("192.0.2.1:1".parse().unwrap()), Remote::udp("192.0.2.2:2".parse().unwrap()));
-    let mut pool = BytesMut::with_capacity(256 << 10);
-    let mut out = vec![0u8; 1500];
-    let chunk = vec![0x42u8; 64 * 1024];
-    let mut now = Instant::from_nanos(1);
-    let ha = a.connect(now, b_addr).unwrap();
-    let stream = a.session_mut(ha).unwrap().open_stream(StreamMode::Reliable).unwrap();
-    let mut hb = None;
-    let mut received = 0u64;
+    let mut pair = InMemoryPair::new(cfg, 64 * 1024, 256 * 1024);
     let start = StdInstant::now();
-    let mut datagrams = 0u64;
-    while received < total {
-        if let Some(mut s) = a.session_mut(ha) {
-            while s.write(stream, &chunk).is_ok() {}
-        }
-        now += Duration::from_micros(50);
-        a.handle_timeout(now);
-        b.handle_timeout(now);
-        datagrams += shuttle(&mut a, &mut b, a_addr, now, &mut out, &mut pool);
-        datagrams += shuttle(&mut b, &mut a, b_addr, now, &mut out, &mut pool);
-        while let Some(ev) = b.poll_event() {
-            if let Event::SessionEstablished { session, .. } = ev {
-                hb = Some(session);
-            }
-        }
-        while a.poll_event().is_some() {}
-        if let Some(h) = hb {
-            let mut s = b.session_mut(h).unwrap();
-            while let Ok(Some(StreamRead::Data(d))) = s.read(stream) {
-                received += d.len() as u64;
-            }
-        }
+    while pair.received < total {
+        pair.round();
     }
-    (start.elapsed(), datagrams)
-}
-
-/// Moves every datagram `from` wants to send into `to`, receive buffers carved from `pool`.
-fn shuttle(
-    from: &mut Endpoint,
-    to: &mut Endpoint,
-    addr: Remote,
-    now: Instant,
-    out: &mut [u8],
-    pool: &mut BytesMut,
-) -> u64 {
-    let mut n = 0;
-    while let Some(t) = from.poll_transmit(now, out) {
-        n += 1;
-        if pool.capacity() < t.len {
-            pool.reserve(256 << 10);
-        }
-        pool.extend_from_slice(&out[..t.len]);
-        to.handle_datagram(now, addr, pool.split());
-    }
-    n
+    (start.elapsed(), pair.datagrams)
 }
 
 fn raw_aead(total: u64, suite: Suite) -> Duration {

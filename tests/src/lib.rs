@@ -6,6 +6,7 @@
 //! same seed gives the same run byte for byte ([`Sim::wire_hash`]). Every run loop is bounded.
 
 pub mod fuzzing;
+pub mod mem;
 pub mod sim;
 
 pub use sim::{Bottleneck, BurstLoss, Datagram, Impairment, NodeIdx, Sim};

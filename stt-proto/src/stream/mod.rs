@@ -100,6 +100,28 @@ pub struct Stream {
 }
 
 impl Stream {
+    /// A new stream; `local` if this side opened it (it then owes the peer a STREAM_OPEN).
+    fn new(mode: StreamMode, local: bool, limits: &StreamLimits) -> Stream {
+        let deadline = match mode {
+            StreamMode::Live { deadline } => Some(deadline),
+            StreamMode::Reliable => None,
+        };
+        Stream {
+            mode,
+            send: SendHalf::new(mode.is_live(), INITIAL_STREAM_CREDIT, limits.send_buffer),
+            recv: RecvHalf::new(INITIAL_STREAM_CREDIT, limits.stream_window, deadline),
+            local,
+            open_owed: local,
+            open_in_flight: false,
+            reset_owed: None,
+            reset_sent: None,
+            reset_acked: false,
+            peer_reset: None,
+            credit_owed: false,
+            in_send_queue: false,
+        }
+    }
+
     /// True once both directions are over and the application has read everything.
     pub fn is_closed(&self) -> bool {
         let send_over = self.send.is_done() || self.reset_acked;
@@ -207,25 +229,7 @@ impl Streams {
         }
         let id = self.next_local;
         self.next_local = self.next_local.checked_add(2).ok_or(StreamError::TooManyStreams)?;
-        let deadline = match mode {
-            StreamMode::Live { deadline } => Some(deadline),
-            StreamMode::Reliable => None,
-        };
-        let s = Stream {
-            mode,
-            send: SendHalf::new(mode.is_live(), INITIAL_STREAM_CREDIT, self.limits.send_buffer),
-            recv: RecvHalf::new(INITIAL_STREAM_CREDIT, self.limits.stream_window, deadline),
-            local: true,
-            open_owed: true,
-            open_in_flight: false,
-            reset_owed: None,
-            reset_sent: None,
-            reset_acked: false,
-            peer_reset: None,
-            credit_owed: false,
-            in_send_queue: false,
-        };
-        self.map.insert(id, s);
+        self.map.insert(id, Stream::new(mode, true, &self.limits));
         self.local_open += 1;
         self.control_queue.push_back(id);
         Ok(StreamId(id))
@@ -251,22 +255,7 @@ impl Streams {
         self.highest_peer = id;
         let mode =
             if live { StreamMode::Live { deadline: self.limits.default_live_deadline } } else { StreamMode::Reliable };
-        let deadline = live.then_some(self.limits.default_live_deadline);
-        let s = Stream {
-            mode,
-            send: SendHalf::new(live, INITIAL_STREAM_CREDIT, self.limits.send_buffer),
-            recv: RecvHalf::new(INITIAL_STREAM_CREDIT, self.limits.stream_window, deadline),
-            local: false,
-            open_owed: false,
-            open_in_flight: false,
-            reset_owed: None,
-            reset_sent: None,
-            reset_acked: false,
-            peer_reset: None,
-            credit_owed: false,
-            in_send_queue: false,
-        };
-        self.map.insert(id, s);
+        self.map.insert(id, Stream::new(mode, false, &self.limits));
         self.peer_open += 1;
         self.accept_queue.push_back(id);
         PeerStream::Created
