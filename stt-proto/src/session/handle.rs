@@ -220,7 +220,9 @@ impl<'a> SessionMut<'a> {
         Ok(n)
     }
 
-    /// Ends the sending side of a stream after what was written (FIN).
+    /// Ends the sending side of a stream after what was written (FIN). Streams are
+    /// bidirectional: a stream is forgotten once both sides finished (or reset) their direction,
+    /// the FIN was acknowledged, and this side read everything, so finish streams you only read.
     pub fn finish(&mut self, stream: StreamId) -> Result<(), StreamError> {
         let st = self.stream(stream)?;
         if st.send.is_finishing() || st.reset_sent.is_some() || st.reset_owed.is_some() {
@@ -270,8 +272,9 @@ impl<'a> SessionMut<'a> {
         Ok(Some(r))
     }
 
-    /// Closes the session with a code and reason the peer receives in DISCONNECT. Frames queued
-    /// before are sent first. A session still handshaking is dropped at once (no keys yet).
+    /// Closes the session with a code and reason the peer receives in DISCONNECT. Custom frames
+    /// queued before are sent first; stream data not yet acknowledged is abandoned (finish streams
+    /// and wait for `Event::StreamFinished` on the peer, or for acknowledgement, before closing). A session still handshaking is dropped at once (no keys yet).
     /// `Event::SessionClosed` follows once DISCONNECT has been written by `poll_transmit`.
     pub fn close(mut self, now: Instant, code: u32, reason: &str) {
         let handle = self.handle;
