@@ -274,7 +274,8 @@ impl<'a> SessionMut<'a> {
 
     /// Closes the session with a code and reason the peer receives in DISCONNECT. Custom frames
     /// queued before are sent first; stream data not yet acknowledged is abandoned (finish streams
-    /// and wait for `Event::StreamFinished` on the peer, or for acknowledgement, before closing). A session still handshaking is dropped at once (no keys yet).
+    /// and wait for `Event::StreamFinished` on the peer, or for acknowledgement, before closing).
+    /// A session still handshaking is dropped at once (no keys yet).
     /// `Event::SessionClosed` follows once DISCONNECT has been written by `poll_transmit`.
     pub fn close(mut self, now: Instant, code: u32, reason: &str) {
         let handle = self.handle;
