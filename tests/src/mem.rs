@@ -20,7 +20,8 @@ pub struct InMemoryPair {
     pool: BytesMut,
     pool_chunk: usize,
     out: Vec<u8>,
-    chunk: Vec<u8>,
+    chunk: bytes::Bytes,
+    zero_copy: bool,
     /// Virtual time.
     pub now: Instant,
     ha: SessionHandle,
@@ -33,9 +34,10 @@ pub struct InMemoryPair {
 }
 
 impl InMemoryPair {
-    /// Both endpoints with `cfg`; the sender writes `write_chunk`-byte chunks; receive buffers are
-    /// carved from a pool refilled `pool_chunk` bytes at a time.
-    pub fn new(cfg: EndpointConfig, write_chunk: usize, pool_chunk: usize) -> Self {
+    /// Both endpoints with `cfg`; the sender writes `write_chunk`-byte chunks (handed over as
+    /// `Bytes` if `zero_copy`, else copied from a slice); receive buffers are carved from a pool
+    /// refilled `pool_chunk` bytes at a time.
+    pub fn new(cfg: EndpointConfig, write_chunk: usize, pool_chunk: usize, zero_copy: bool) -> Self {
         let mut a = Endpoint::new(cfg.clone(), Identity::from_seed_bytes(&[1; 32]).unwrap(), [1; 32]).unwrap();
         let b = Endpoint::new(cfg, Identity::from_seed_bytes(&[2; 32]).unwrap(), [2; 32]).unwrap();
         let now = Instant::from_nanos(1);
@@ -50,7 +52,8 @@ impl InMemoryPair {
             pool: BytesMut::with_capacity(pool_chunk),
             pool_chunk,
             out: vec![0u8; 1500],
-            chunk: vec![0x42u8; write_chunk],
+            chunk: bytes::Bytes::from(vec![0x42u8; write_chunk]),
+            zero_copy,
             now,
             ha,
             hb: None,
@@ -85,7 +88,11 @@ impl InMemoryPair {
     /// everything they have, the receiver reads what arrived.
     pub fn round(&mut self) {
         if let Some(mut s) = self.a.session_mut(self.ha) {
-            while s.write(self.stream, &self.chunk).is_ok() {}
+            if self.zero_copy {
+                while s.write_bytes(self.stream, &self.chunk).is_ok() {}
+            } else {
+                while s.write(self.stream, &self.chunk).is_ok() {}
+            }
         }
         self.now += Duration::from_micros(50);
         self.a.handle_timeout(self.now);

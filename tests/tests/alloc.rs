@@ -33,7 +33,7 @@ static GLOBAL: Counting = Counting;
 fn steady_state_transfer_allocates_almost_nothing_per_datagram() {
     let mut cfg = EndpointConfig::with_shared_seed(Seed::new(&[3; 32]).unwrap());
     cfg.keep_alive_interval = None;
-    let mut pair = InMemoryPair::new(cfg, 64 * 1024, 4 << 20);
+    let mut pair = InMemoryPair::new(cfg, 64 * 1024, 4 << 20, false);
     let total = 256u64 << 20;
     let mut measure_from = None;
     while pair.received < total {

@@ -220,6 +220,24 @@ impl<'a> SessionMut<'a> {
         Ok(n)
     }
 
+    /// Like [`SessionMut::write`], but hands `data` over without copying it (the stream keeps
+    /// slices of it until acknowledged). Returns how many bytes were taken; send the rest
+    /// (`data.slice(n..)`) after `Event::StreamWritable`.
+    pub fn write_bytes(&mut self, stream: StreamId, data: &Bytes) -> Result<usize, StreamError> {
+        let now = self.ep.last_now;
+        let st = self.stream(stream)?;
+        if st.send.is_finishing() || st.reset_sent.is_some() || st.reset_owed.is_some() {
+            return Err(StreamError::Finished);
+        }
+        let n = st.send.write_bytes(now, data);
+        if n == 0 && !data.is_empty() {
+            return Err(StreamError::Blocked);
+        }
+        self.s().streams.queue_send(stream.0);
+        self.ep.mark_ready(self.ep.last_now, self.handle);
+        Ok(n)
+    }
+
     /// Ends the sending side of a stream after what was written (FIN). Streams are
     /// bidirectional: a stream is forgotten once both sides finished (or reset) their direction,
     /// the FIN was acknowledged, and this side read everything, so finish streams you only read.

@@ -1,8 +1,9 @@
 //! The sending half of a stream: buffered bytes, immutable segments, retransmission queue, and
 //! the peer's flow-control credit.
 //!
-//! Written bytes are appended to one buffer; a segment is split off it (no copy) when it is first
-//! sent and keeps its index, offset and bytes for life. Reliable segments stay until acknowledged
+//! Written bytes wait in order: chunks handed over as `Bytes` (no copy), and bytes copied from
+//! `&[u8]` writes into one growing buffer. A segment is split off the front (no copy) when it is
+//! first sent and keeps its index, offset and bytes for life; it never spans two chunks. Reliable segments stay until acknowledged
 //! and go back on the retransmission queue when lost; live segments are never kept.
 
 use alloc::collections::VecDeque;
@@ -27,7 +28,11 @@ pub struct Segment {
 #[derive(Debug)]
 pub struct SendHalf {
     live: bool,
-    pending: BytesMut,
+    /// Chunks waiting to be sent, in order, before `tail`.
+    chunks: VecDeque<Bytes>,
+    /// Bytes copied in by `write`, after every chunk.
+    tail: BytesMut,
+    pending_len: u64,
     next_offset: u64,
     next_seq: u32,
     /// Reliable segments not yet acknowledged, indexed by `seq - base_seq`; `None` once acked.
@@ -52,7 +57,9 @@ impl SendHalf {
     pub fn new(live: bool, initial_credit: u64, buffer_limit: u64) -> Self {
         SendHalf {
             live,
-            pending: BytesMut::new(),
+            chunks: VecDeque::new(),
+            tail: BytesMut::new(),
+            pending_len: 0,
             next_offset: 0,
             next_seq: 0,
             unacked: VecDeque::new(),
@@ -79,11 +86,10 @@ impl SendHalf {
             }
             self.written_at.pop_front();
             let credit_end = end.min(self.max_data);
-            if credit_end > self.next_offset {
-                let n = (credit_end - self.next_offset) as usize;
-                bytes::Buf::advance(&mut self.pending, n);
-                self.next_offset = credit_end;
-                dropped += n as u64;
+            while credit_end > self.next_offset && self.pending_len > 0 {
+                let n = self.take((credit_end - self.next_offset) as usize).len() as u64;
+                self.next_offset += n;
+                dropped += n;
             }
         }
         dropped
@@ -91,20 +97,55 @@ impl SendHalf {
 
     /// Bytes the buffer can still take.
     pub fn capacity(&self) -> u64 {
-        self.buffer_limit.saturating_sub(self.pending.len() as u64 + self.unacked_bytes)
+        self.buffer_limit.saturating_sub(self.pending_len + self.unacked_bytes)
     }
 
-    /// Appends up to `capacity()` bytes of `data` written at `now`; returns how many were taken.
-    pub fn write(&mut self, now: Instant, data: &[u8]) -> usize {
-        let n = (data.len() as u64).min(self.capacity()) as usize;
-        self.pending.extend_from_slice(&data[..n]);
+    fn accepted(&mut self, now: Instant, n: usize, asked: usize) {
+        self.pending_len += n as u64;
         if self.live && n > 0 {
-            self.written_at.push_back((self.next_offset + self.pending.len() as u64, now));
+            self.written_at.push_back((self.next_offset + self.pending_len, now));
         }
-        if n < data.len() {
+        if n < asked {
             self.blocked = true;
         }
+    }
+
+    /// Copies up to `capacity()` bytes of `data`, written at `now`; returns how many were taken.
+    pub fn write(&mut self, now: Instant, data: &[u8]) -> usize {
+        let n = (data.len() as u64).min(self.capacity()) as usize;
+        self.tail.extend_from_slice(&data[..n]);
+        self.accepted(now, n, data.len());
         n
+    }
+
+    /// Takes up to `capacity()` bytes of `data` without copying; returns how many were taken.
+    pub fn write_bytes(&mut self, now: Instant, data: &Bytes) -> usize {
+        let n = (data.len() as u64).min(self.capacity()) as usize;
+        if n > 0 {
+            if !self.tail.is_empty() {
+                self.chunks.push_back(self.tail.split().freeze());
+            }
+            self.chunks.push_back(data.slice(..n));
+        }
+        self.accepted(now, n, data.len());
+        n
+    }
+
+    /// Removes up to `len` bytes from the front of what waits, without copying; never more than
+    /// the front chunk holds.
+    fn take(&mut self, len: usize) -> Bytes {
+        let out = match self.chunks.front_mut() {
+            Some(front) => {
+                let out = front.split_to(len.min(front.len()));
+                if front.is_empty() {
+                    self.chunks.pop_front();
+                }
+                out
+            }
+            None => self.tail.split_to(len.min(self.tail.len())).freeze(),
+        };
+        self.pending_len -= out.len() as u64;
+        out
     }
 
     /// Marks the end of the stream after what was written.
@@ -119,7 +160,7 @@ impl SendHalf {
 
     /// True when everything, FIN included, is delivered (reliable) or sent (live).
     pub fn is_done(&self) -> bool {
-        self.fin_requested && self.pending.is_empty() && (self.fin_acked || (self.live && self.fin_sent))
+        self.fin_requested && self.pending_len == 0 && (self.fin_acked || (self.live && self.fin_sent))
     }
 
     /// Stream offset of the next new byte.
@@ -129,8 +170,8 @@ impl SendHalf {
 
     /// True if a new segment could go out given `session_room` bytes of session credit.
     pub fn has_new(&self, session_room: u64) -> bool {
-        let fin_only = self.fin_requested && !self.fin_sent && self.pending.is_empty();
-        fin_only || (!self.pending.is_empty() && self.next_offset < self.max_data && session_room > 0)
+        let fin_only = self.fin_requested && !self.fin_sent && self.pending_len == 0;
+        fin_only || (self.pending_len > 0 && self.next_offset < self.max_data && session_room > 0)
     }
 
     /// True if lost segments wait to be sent again.
@@ -142,13 +183,14 @@ impl SendHalf {
     /// session's credit. `None` if nothing can be sent.
     pub fn next_segment(&mut self, max_len: usize, session_room: u64) -> Option<Segment> {
         let credit = self.max_data.saturating_sub(self.next_offset).min(session_room);
-        let len = (self.pending.len() as u64).min(max_len as u64).min(credit) as usize;
-        let fin = self.fin_requested && len == self.pending.len();
-        if len == 0 && (!fin || self.fin_sent) {
+        let len = self.pending_len.min(max_len as u64).min(credit) as usize;
+        if len == 0 && !(self.fin_requested && self.pending_len == 0 && !self.fin_sent) {
             return None;
         }
-        let seg =
-            Segment { seq: self.next_seq, offset: self.next_offset, data: self.pending.split_to(len).freeze(), fin };
+        let data = self.take(len);
+        let len = data.len();
+        let fin = self.fin_requested && self.pending_len == 0;
+        let seg = Segment { seq: self.next_seq, offset: self.next_offset, data, fin };
         self.next_seq += 1;
         self.next_offset += len as u64;
         self.fin_sent |= fin;
@@ -206,7 +248,9 @@ impl SendHalf {
 
     /// Drops everything (reset): nothing more is sent or retransmitted.
     pub fn abandon(&mut self) {
-        self.pending.clear();
+        self.chunks.clear();
+        self.tail.clear();
+        self.pending_len = 0;
         self.unacked.clear();
         self.unacked_bytes = 0;
         self.retransmit.clear();
@@ -243,6 +287,25 @@ mod tests {
         s.on_acked(2);
         assert!(s.is_done());
         assert_eq!(s.capacity(), 100);
+    }
+
+    #[test]
+    fn chunks_and_copies_keep_their_order_and_are_not_copied() {
+        let mut s = SendHalf::new(false, 1 << 20, 100);
+        s.write(Instant::ZERO, b"ab");
+        let chunk = Bytes::from_static(b"cdef");
+        assert_eq!(s.write_bytes(Instant::ZERO, &chunk), 4);
+        s.write(Instant::ZERO, b"gh");
+        let mut got = alloc::vec::Vec::new();
+        while let Some(seg) = s.next_segment(3, u64::MAX) {
+            assert_eq!(seg.offset as usize, got.len());
+            if &seg.data[..] == b"cde" {
+                assert!(core::ptr::eq(seg.data.as_ptr(), chunk.as_ptr()), "a handed-over chunk is not copied");
+            }
+            got.extend_from_slice(&seg.data);
+        }
+        assert_eq!(got, b"abcdefgh");
+        assert_eq!(s.capacity(), 100 - 8);
     }
 
     #[test]
