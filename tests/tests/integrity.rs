@@ -34,6 +34,7 @@ fn every_single_bit_flip_is_dropped_counted_and_harmless() {
     let from = sim.nodes[c].addr;
     let total_bits = original.len() * 8;
     assert!(total_bits > 500);
+    println!("flipping each of {total_bits} bits of a {}-byte datagram", original.len());
     for bit in 0..total_bits {
         let before = sim.nodes[s].endpoint.stats().dropped.total();
         let mut bad = original.clone();
