@@ -202,40 +202,39 @@ impl<'a> SessionMut<'a> {
         s.streams.map.get_mut(&stream.0).ok_or(StreamError::UnknownStream(stream.0))
     }
 
-    /// Writes bytes to a stream; returns how many were taken (all of them unless the send buffer
-    /// filled up). `Blocked` when none could be taken: wait for `Event::StreamWritable`.
-    pub fn write(&mut self, stream: StreamId, data: &[u8]) -> Result<usize, StreamError> {
+    /// The common part of `write` and `write_bytes`: checks, hands `len` bytes to `take`, and
+    /// schedules sending.
+    fn write_with(
+        &mut self,
+        stream: StreamId,
+        len: usize,
+        take: impl FnOnce(&mut crate::stream::SendHalf, Instant) -> usize,
+    ) -> Result<usize, StreamError> {
+        let now = self.ep.last_now;
         let st = self.stream(stream)?;
         if st.send.is_finishing() || st.reset_sent.is_some() || st.reset_owed.is_some() {
             return Err(StreamError::Finished);
         }
-        let now = self.ep.last_now;
-        let st = self.stream(stream)?;
-        let n = st.send.write(now, data);
-        if n == 0 && !data.is_empty() {
+        let n = take(&mut st.send, now);
+        if n == 0 && len > 0 {
             return Err(StreamError::Blocked);
         }
         self.s().streams.queue_send(stream.0);
-        self.ep.mark_ready(self.ep.last_now, self.handle);
+        self.ep.mark_ready(now, self.handle);
         Ok(n)
+    }
+
+    /// Writes bytes to a stream; returns how many were taken (all of them unless the send buffer
+    /// filled up). `Blocked` when none could be taken: wait for `Event::StreamWritable`.
+    pub fn write(&mut self, stream: StreamId, data: &[u8]) -> Result<usize, StreamError> {
+        self.write_with(stream, data.len(), |send, now| send.write(now, data))
     }
 
     /// Like [`SessionMut::write`], but hands `data` over without copying it (the stream keeps
     /// slices of it until acknowledged). Returns how many bytes were taken; send the rest
     /// (`data.slice(n..)`) after `Event::StreamWritable`.
     pub fn write_bytes(&mut self, stream: StreamId, data: &Bytes) -> Result<usize, StreamError> {
-        let now = self.ep.last_now;
-        let st = self.stream(stream)?;
-        if st.send.is_finishing() || st.reset_sent.is_some() || st.reset_owed.is_some() {
-            return Err(StreamError::Finished);
-        }
-        let n = st.send.write_bytes(now, data);
-        if n == 0 && !data.is_empty() {
-            return Err(StreamError::Blocked);
-        }
-        self.s().streams.queue_send(stream.0);
-        self.ep.mark_ready(self.ep.last_now, self.handle);
-        Ok(n)
+        self.write_with(stream, data.len(), |send, now| send.write_bytes(now, data))
     }
 
     /// Ends the sending side of a stream after what was written (FIN). Streams are
