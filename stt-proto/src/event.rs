@@ -144,6 +144,18 @@ pub enum HandshakeError {
     Timeout,
 }
 
+impl From<crate::wire::handshake::RejectReason> for HandshakeError {
+    fn from(r: crate::wire::handshake::RejectReason) -> Self {
+        use crate::wire::handshake::RejectReason;
+        match r {
+            RejectReason::AuthenticationFailed => HandshakeError::AuthenticationFailed,
+            RejectReason::SuiteMismatch => HandshakeError::SuiteMismatch,
+            RejectReason::PeerNotAllowed => HandshakeError::PeerNotAllowed,
+            RejectReason::ServerModeOff => HandshakeError::ServerModeOff,
+        }
+    }
+}
+
 /// Why a session ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]

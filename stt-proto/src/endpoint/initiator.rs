@@ -11,7 +11,7 @@ use crate::handshake::{handshake_tag, session_id};
 use crate::session::keys::SessionKeys;
 use crate::session::{InitiatorHandshake, Outgoing, ResponseState, Role, Session, SessionHandle, State};
 use crate::time::Instant;
-use crate::wire::handshake::{Challenge, Confirm, Reject, RejectReason, VERSION};
+use crate::wire::handshake::{Challenge, Confirm, Reject, VERSION};
 use crate::wire::FrameLayout;
 
 impl Endpoint {
@@ -183,13 +183,7 @@ impl Endpoint {
             self.stats.dropped.unexpected_handshake += 1;
             return;
         }
-        let reason = match rj.reason {
-            RejectReason::AuthenticationFailed => HandshakeError::AuthenticationFailed,
-            RejectReason::SuiteMismatch => HandshakeError::SuiteMismatch,
-            RejectReason::PeerNotAllowed => HandshakeError::PeerNotAllowed,
-            RejectReason::ServerModeOff => HandshakeError::ServerModeOff,
-        };
-        self.fail_handshake(now, handle, reason);
+        self.fail_handshake(now, handle, rj.reason.into());
     }
 
     pub(super) fn handle_confirm(&mut self, now: Instant, frame: &[u8], layout: &FrameLayout) {

@@ -480,19 +480,8 @@ impl Endpoint {
             &layout.tag,
         ) {
             Ok(o) => o,
-            Err(e) => {
-                let c = match e {
-                    OpenFailure::Replayed => &mut s.stats.dropped.replayed,
-                    OpenFailure::Authentication => &mut s.stats.dropped.authentication,
-                };
-                *c += 1;
-                let c = match e {
-                    OpenFailure::Replayed => &mut self.stats.dropped.session.replayed,
-                    OpenFailure::Authentication => &mut self.stats.dropped.session.authentication,
-                };
-                *c += 1;
-                return;
-            }
+            Err(OpenFailure::Replayed) => return self.count_session_drop(handle, |d| &mut d.replayed),
+            Err(OpenFailure::Authentication) => return self.count_session_drop(handle, |d| &mut d.authentication),
         };
         s.stats.frames_received += 1;
         s.stats.bytes_received += layout.len as u64;

@@ -6,7 +6,7 @@ use alloc::collections::VecDeque;
 use super::{Endpoint, Remote};
 use crate::config::NodeId;
 use crate::crypto::{verify_mac16, HandshakeKeys, SessionSecrets, Suite};
-use crate::event::{Event, HandshakeError};
+use crate::event::Event;
 use crate::handshake::cookie::CookieFields;
 use crate::handshake::{handshake_tag, session_id, write_handshake_frame, CookieJar};
 use crate::session::keys::SessionKeys;
@@ -24,13 +24,7 @@ impl Endpoint {
     }
 
     fn reject(&mut self, remote: Remote, received: usize, nonce_i: [u8; 32], peer: NodeId, reason: RejectReason) {
-        let error = match reason {
-            RejectReason::AuthenticationFailed => HandshakeError::AuthenticationFailed,
-            RejectReason::SuiteMismatch => HandshakeError::SuiteMismatch,
-            RejectReason::PeerNotAllowed => HandshakeError::PeerNotAllowed,
-            RejectReason::ServerModeOff => HandshakeError::ServerModeOff,
-        };
-        self.diagnostic(Event::HandshakeFailed { session: None, remote, peer: Some(peer), reason: error });
+        self.diagnostic(Event::HandshakeFailed { session: None, remote, peer: Some(peer), reason: reason.into() });
         if self.config.stealth {
             return;
         }

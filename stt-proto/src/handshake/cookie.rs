@@ -50,16 +50,17 @@ impl CookieJar {
         }
     }
 
-    fn mac(secret: &[u8; 32], f: &CookieFields<'_>, time: u64) -> [u8; 16] {
+    /// Hands the cookie MAC's input, as a list of parts, to `g` (which makes or verifies it).
+    fn with_input<R>(f: &CookieFields<'_>, time: u64, g: impl FnOnce(&[&[u8]]) -> R) -> R {
         let addr = f.remote.to_bytes();
-        mac16(secret, &[labels::COOKIE, &addr, f.node_id_i, f.nonce_i, f.nonce_r, &[f.suite], &time.to_be_bytes()])
+        g(&[labels::COOKIE, &addr, f.node_id_i, f.nonce_i, f.nonce_r, &[f.suite], &time.to_be_bytes()])
     }
 
     /// Makes a cookie for these fields at `now`.
     pub fn make(&mut self, now: Instant, rng: &mut Rng, f: &CookieFields<'_>) -> Cookie {
         self.maintain(now, rng);
         let time = now.as_nanos();
-        Cookie { time, mac: Self::mac(&self.current, f, time) }
+        Cookie { time, mac: Self::with_input(f, time, |parts| mac16(&self.current, parts)) }
     }
 
     /// True if `cookie` was made by this jar for these fields and is not older than the lifetime.
@@ -69,14 +70,8 @@ impl CookieJar {
         if made > now || now - made > self.lifetime {
             return false;
         }
-        let input_ok = |secret: &[u8; 32]| {
-            let addr = f.remote.to_bytes();
-            verify_mac16(
-                secret,
-                &[labels::COOKIE, &addr, f.node_id_i, f.nonce_i, f.nonce_r, &[f.suite], &cookie.time.to_be_bytes()],
-                &cookie.mac,
-            )
-        };
+        let input_ok =
+            |secret: &[u8; 32]| Self::with_input(f, cookie.time, |parts| verify_mac16(secret, parts, &cookie.mac));
         input_ok(&self.current) || input_ok(&self.previous)
     }
 }

@@ -9,20 +9,10 @@
 //! MAX_DATA      limit(8)                           header stream_id 0 = whole session
 //! ```
 
-use super::DecodeError;
+use super::{be_u32 as u32_at, be_u64 as u64_at, DecodeError};
 
 /// Most packet-number ranges one ACK carries.
 pub const MAX_ACK_RANGES: usize = 32;
-
-fn u32_at(b: &[u8]) -> u32 {
-    u32::from_be_bytes([b[0], b[1], b[2], b[3]])
-}
-
-fn u64_at(b: &[u8]) -> u64 {
-    let mut a = [0u8; 8];
-    a.copy_from_slice(&b[..8]);
-    u64::from_be_bytes(a)
-}
 
 /// Bytes before the data in a DATA payload.
 pub const DATA_HEADER_LEN: usize = 8;
