@@ -6,11 +6,11 @@
 //! and new stream data (see `session::io`).
 
 use super::{Endpoint, Remote};
-use crate::config::{EndpointConfig, NodeId};
+use crate::config::NodeId;
 use crate::event::{CloseReason, Direction, Event};
 use crate::handshake::{handshake_tag, write_handshake_frame};
 use crate::recovery::SentPayload;
-use crate::session::io::Tally;
+use crate::session::io::{Tally, Tx};
 use crate::session::{FrameSpec, Outgoing, Sealed, Session, SessionHandle, State};
 use crate::time::Instant;
 use crate::wire::control::Disconnect;
@@ -42,30 +42,17 @@ enum Encoded {
     Exhausted,
 }
 
-fn sealed(s: Sealed, tally: &mut Tally, track: Option<(&mut Session, Instant, SentPayload)>) -> Encoded {
+fn sealed(s: Sealed) -> Encoded {
     match s {
-        Sealed::Written { len, pn, rotated } => {
-            tally.rotation = tally.rotation.or(rotated);
-            if let Some((s, now, p)) = track {
-                s.recovery.on_sent(now, pn, len, p);
-            }
-            Encoded::Written(len)
-        }
+        Sealed::Written { len, .. } => Encoded::Written(len),
         Sealed::NoRoom => Encoded::NoRoom,
         Sealed::NoKeys => Encoded::NotYet,
         Sealed::Exhausted => Encoded::Exhausted,
     }
 }
 
-fn encode(
-    s: &mut Session,
-    me: &NodeId,
-    cfg: &EndpointConfig,
-    now: Instant,
-    o: &Outgoing,
-    out: &mut [u8],
-    tally: &mut Tally,
-) -> Encoded {
+fn encode(s: &mut Session, me: &NodeId, tx: &mut Tx<'_>, o: &Outgoing, out: &mut [u8]) -> Encoded {
+    let cfg = tx.cfg;
     let established = s.is_established();
     let hand = |n: Option<usize>| match n {
         Some(len) => Encoded::Written(len),
@@ -126,21 +113,26 @@ fn encode(
         }
         _ if !established => Encoded::NotYet,
         Outgoing::Custom { frame_type, payload } => {
-            let r = s.seal_frame(now, cfg, out, FrameSpec::control(FrameType(*frame_type)), payload.len(), |p| {
-                p.copy_from_slice(payload)
-            });
-            sealed(r, tally, None)
+            let spec = FrameSpec::control(FrameType(*frame_type));
+            sealed(s.seal_tracked(tx, out, spec, payload.len(), |p| p.copy_from_slice(payload), None))
         }
         Outgoing::Keepalive => {
-            let r = s.seal_frame(now, cfg, out, FrameSpec::control(FrameType::KEEPALIVE), 0, |_| {});
-            sealed(r, tally, Some((s, now, SentPayload::Ping)))
+            let spec = FrameSpec::control(FrameType::KEEPALIVE);
+            sealed(s.seal_tracked(tx, out, spec, 0, |_| {}, Some(SentPayload::Ping)))
         }
         Outgoing::Disconnect { code, reason } => {
             let d = Disconnect { code: *code, reason };
-            let r = s.seal_frame(now, cfg, out, FrameSpec::control(FrameType::DISCONNECT), d.len(), |p| {
-                d.encode(p);
-            });
-            sealed(r, tally, None)
+            let spec = FrameSpec::control(FrameType::DISCONNECT);
+            sealed(s.seal_tracked(
+                tx,
+                out,
+                spec,
+                d.len(),
+                |p| {
+                    d.encode(p);
+                },
+                None,
+            ))
         }
     }
 }
@@ -185,12 +177,13 @@ impl Endpoint {
         let max = buf.len().min(cfg.max_datagram(remote.transport));
         let mut len = 0;
         let mut tally = Tally::default();
+        let tx = &mut Tx { now, cfg, tally: &mut tally };
         let mut closed = None;
         while let Some(o) = s.queue.pop_front() {
-            match encode(s, &me, cfg, now, &o, &mut buf[len..max], &mut tally) {
+            match encode(s, &me, tx, &o, &mut buf[len..max]) {
                 Encoded::Written(n) => {
                     len += n;
-                    tally.frames += 1;
+                    tx.tally.frames += 1;
                     match o {
                         Outgoing::Custom { .. } => s.custom_queued -= 1,
                         Outgoing::Keepalive => s.keepalive_queued = false,
@@ -213,13 +206,13 @@ impl Endpoint {
                     break;
                 }
                 Encoded::Exhausted => {
-                    tally.exhausted = true;
+                    tx.tally.exhausted = true;
                     break;
                 }
             }
         }
-        if closed.is_none() && !tally.exhausted {
-            len = s.write_stream_frames(now, cfg, &mut buf[..max], len, &mut tally);
+        if closed.is_none() && !tx.tally.exhausted {
+            len = s.write_stream_frames(tx, &mut buf[..max], len);
         }
         if tally.exhausted {
             closed = Some(CloseReason::PacketNumbersExhausted);

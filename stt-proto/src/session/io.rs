@@ -232,6 +232,29 @@ impl Session {
         }
     }
 
+    /// Seals one frame and does its bookkeeping: a key rotation goes into the tally, and an
+    /// ack-eliciting frame (`track`) is recorded for loss recovery.
+    pub(crate) fn seal_tracked(
+        &mut self,
+        tx: &mut Tx<'_>,
+        out: &mut [u8],
+        spec: FrameSpec,
+        payload_len: usize,
+        fill: impl FnOnce(&mut [u8]),
+        track: Option<SentPayload>,
+    ) -> Sealed {
+        let sealed = self.seal_frame(tx.now, tx.cfg, out, spec, payload_len, fill);
+        if let Sealed::Written { len, pn, rotated } = sealed {
+            tx.tally.rotation = tx.tally.rotation.or(rotated);
+            if let Some(p) = track {
+                self.recovery.on_sent(tx.now, pn, len, p);
+            }
+        }
+        sealed
+    }
+
+    /// [`Session::seal_tracked`] for stream frames: counts the frame, notes packet-number
+    /// exhaustion, and returns the length written.
     fn emit(
         &mut self,
         tx: &mut Tx<'_>,
@@ -241,13 +264,9 @@ impl Session {
         fill: impl FnOnce(&mut [u8]),
         track: Option<SentPayload>,
     ) -> Option<usize> {
-        match self.seal_frame(tx.now, tx.cfg, out, spec, payload_len, fill) {
-            Sealed::Written { len, pn, rotated } => {
-                tx.tally.rotation = tx.tally.rotation.or(rotated);
+        match self.seal_tracked(tx, out, spec, payload_len, fill, track) {
+            Sealed::Written { len, .. } => {
                 tx.tally.frames += 1;
-                if let Some(p) = track {
-                    self.recovery.on_sent(tx.now, pn, len, p);
-                }
                 Some(len)
             }
             Sealed::Exhausted => {
@@ -277,18 +296,11 @@ impl Session {
 
     /// Writes ACK, stream control, retransmissions and new data into `out[at..]`. Returns the new
     /// end of the datagram.
-    pub(crate) fn write_stream_frames(
-        &mut self,
-        now: Instant,
-        cfg: &EndpointConfig,
-        out: &mut [u8],
-        mut at: usize,
-        tally: &mut Tally,
-    ) -> usize {
+    pub(crate) fn write_stream_frames(&mut self, tx: &mut Tx<'_>, out: &mut [u8], mut at: usize) -> usize {
         if !matches!(self.state, State::Established) {
             return at;
         }
-        let tx = &mut Tx { now, cfg, tally };
+        let now = tx.now;
         // 1. ACK, when due or when it can ride along with something else.
         let other_work = at > 0 || !self.streams.control_queue.is_empty() || !self.streams.send_queue.is_empty();
         if self.acks.due(now) || (self.acks.pending() && other_work) {
@@ -473,9 +485,9 @@ impl Session {
 
 /// What writing one datagram needs: the time, the configuration and the tally.
 pub(crate) struct Tx<'a> {
-    now: Instant,
-    cfg: &'a EndpointConfig,
-    tally: &'a mut Tally,
+    pub now: Instant,
+    pub cfg: &'a EndpointConfig,
+    pub tally: &'a mut Tally,
 }
 
 /// Counts what one datagram carried.
