@@ -421,10 +421,9 @@ impl Endpoint {
                     // Probe timeout: two probes, an ack-eliciting KEEPALIVE (the peer's ACK reveals
                     // what was lost) and a copy of the oldest data in flight (still useful if the
                     // original is lost; a duplicate is harmless).
-                    if let Some(SentPayload::Data { stream, seq }) = recovery.oldest_data_in_flight() {
-                        if let Some(st) = streams.map.get_mut(&stream) {
-                            st.send.on_lost(seq);
-                            streams.queue_control(stream);
+                    if let Some(p @ SentPayload::Data { stream, .. }) = recovery.oldest_data_in_flight() {
+                        if streams.map.contains_key(&stream) {
+                            apply_outcome(streams, events, handle, p, Outcome::Lost);
                             // Probes are sent whatever the congestion window says.
                             s.probes_owed = 1;
                         }
