@@ -1,11 +1,57 @@
-//! # stt-tokio: the tokio driver for STT
+//! # stt-tokio: STT on tokio
 //!
-//! This crate will own the UDP and WebSocket sockets, the timers and the async
-//! `Node` / `Session` / `Stream` API over the sans-IO core in [`stt_proto`], and ship the `stt`
-//! command-line tool. It is not implemented yet: today it only re-exports the core so that
-//! dependants can name one crate. Until it lands, drive [`stt_proto::Endpoint`] directly (see the
-//! run loop in its crate docs, and `tests/examples/loopback.rs` for a blocking UDP driver).
+//! The tokio driver for the sans-IO core in [`stt_proto`]: it owns the UDP socket (batched with
+//! GSO/GRO through `quinn-udp`, or plain), optional WebSocket connections
+//! (`tokio-tungstenite`, one datagram per binary message), the timers, and an async API in the
+//! shape of tokio's networking types:
+//!
+//! - [`Node`]: bind, [`Node::connect`] / [`Node::connect_ws`], [`Node::accept`], custom-frame
+//!   handlers ([`Node::on_frame`]), [`Node::broadcast`], session events ([`Node::events`]),
+//!   [`Node::rebind`] and a graceful [`Node::shutdown`];
+//! - [`Session`]: streams ([`Session::open_stream`], [`Session::accept_stream`]), custom frames,
+//!   statistics, [`Session::switch_to_websocket`], close with a reason;
+//! - [`Stream`]: `AsyncRead + AsyncWrite`, with [`SendStream`] and [`RecvStream`] halves.
+//!
+//! ```no_run
+//! use stt_tokio::{Node, NodeConfig, Seed, StreamMode};
+//! use tokio::io::{AsyncReadExt, AsyncWriteExt};
+//!
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let seed = Seed::new(&[7u8; 32])?;
+//! let server = Node::bind(NodeConfig::new(seed.clone()).bind("127.0.0.1:0".parse()?)).await?;
+//! let client = Node::bind(NodeConfig::new(seed).bind("127.0.0.1:0".parse()?)).await?;
+//! let session = client.connect(server.local_addr()).await?;
+//! let mut stream = session.open_stream(StreamMode::Reliable)?;
+//! stream.write_all(b"hello").await?;
+//! stream.shutdown().await?;
+//! let incoming = server.accept().await.unwrap();
+//! let mut s = incoming.accept_stream().await?;
+//! let mut got = Vec::new();
+//! s.read_to_end(&mut got).await?;
+//! assert_eq!(got, b"hello");
+//! # Ok(()) }
+//! ```
+//!
+//! The crate also ships the `stt` command-line tool (`stt keygen | listen | send | cat | bench`)
+//! and [`transfer`], the verified file-transfer protocol it speaks.
 
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
+mod config;
+mod driver;
+mod error;
+mod node;
+mod session;
+mod stream;
+pub mod transfer;
+mod udp;
+mod ws;
+
+pub use config::NodeConfig;
+pub use error::Error;
+pub use node::{FrameHandler, Node, Targets};
+pub use session::Session;
+pub use stream::{RecvStream, SendStream, Stream};
 pub use stt_proto;
+pub use stt_proto::{CloseReason, Event, HandshakeError, NodeId, Remote, Seed, StreamMode, StreamRead};

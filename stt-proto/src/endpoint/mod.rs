@@ -498,7 +498,7 @@ impl Endpoint {
             }
         }
         let s = self.slots[index as usize].session.as_mut().expect("still live");
-        if opened.newest && s.remote != remote {
+        if opened.newest && s.remote != remote && !s.remote_pinned {
             s.remote = remote;
             self.events.push_back(Event::SessionMigrated { session: handle, remote });
         }

@@ -119,6 +119,19 @@ impl<'a> SessionRef<'a> {
         }
     }
 
+    /// True when `stream`'s sending side has delivered everything written to it: every byte
+    /// (and the FIN, if requested) acknowledged by the peer. A stream that is no longer open
+    /// (finished both ways and forgotten, or never opened) counts as flushed.
+    pub fn stream_flushed(&self, stream: StreamId) -> bool {
+        self.s.streams.map.get(&stream.0).is_none_or(|st| st.is_send_flushed())
+    }
+
+    /// True when every open stream is flushed (see [`SessionRef::stream_flushed`]). Drivers
+    /// wait for this before closing a session gracefully.
+    pub fn streams_flushed(&self) -> bool {
+        self.s.streams.map.values().all(|st| st.is_send_flushed())
+    }
+
     /// Largest custom-frame payload on the current path.
     pub fn max_custom_payload(&self) -> usize {
         max_custom_payload(self.cfg, &self.s.remote)
@@ -170,6 +183,19 @@ impl<'a> SessionMut<'a> {
         s.queue.push_back(Outgoing::Custom { frame_type, payload });
         self.ep.mark_ready(self.ep.last_now, self.handle);
         Ok(())
+    }
+
+    /// Sends this session's frames to `remote` from now on, for example after the driver opened
+    /// a WebSocket connection to the peer to replace a UDP path. The choice is pinned: frames
+    /// still arriving on the old path are accepted but no longer move the session back (without
+    /// a pin, the session follows the newest authenticated frame's source). The peer moves when
+    /// it receives the first authenticated frame from the new path. Segments already sent keep
+    /// their size, so move only to a path whose maximum datagram is at least the old one's.
+    pub fn set_remote(&mut self, remote: Remote) {
+        let s = self.s();
+        s.remote = remote;
+        s.remote_pinned = true;
+        self.ep.mark_ready(self.ep.last_now, self.handle);
     }
 
     /// Opens a stream. Usable before the handshake completes (frames wait until it does).

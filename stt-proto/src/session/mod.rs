@@ -113,6 +113,9 @@ pub(crate) struct Session {
     pub session_id: u64,
     pub role: Role,
     pub remote: Remote,
+    /// The application chose `remote` (`SessionMut::set_remote`): authenticated frames from
+    /// elsewhere are accepted but do not move the session.
+    pub remote_pinned: bool,
     pub peer: Option<NodeId>,
     pub state: State,
     pub keys: Option<SessionKeys>,
@@ -180,6 +183,7 @@ impl Session {
             session_id: 0,
             role,
             remote,
+            remote_pinned: false,
             peer: None,
             state,
             keys: None,

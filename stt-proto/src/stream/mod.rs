@@ -122,6 +122,16 @@ impl Stream {
         }
     }
 
+    /// True when this side's sending direction has nothing left to deliver: everything written
+    /// (and the FIN, if requested) is acknowledged, or the stream was reset and the reset
+    /// acknowledged.
+    pub fn is_send_flushed(&self) -> bool {
+        if self.reset_owed.is_some() || self.reset_sent.is_some() {
+            return self.reset_acked;
+        }
+        self.send.is_flushed()
+    }
+
     /// True once both directions are over and the application has read everything.
     pub fn is_closed(&self) -> bool {
         let send_over = self.send.is_done() || self.reset_acked;

@@ -163,6 +163,13 @@ impl SendHalf {
         self.fin_requested && self.pending_len == 0 && (self.fin_acked || (self.live && self.fin_sent))
     }
 
+    /// True when nothing written waits to be sent or acknowledged (and a requested FIN was
+    /// acknowledged, or sent on a live stream).
+    pub fn is_flushed(&self) -> bool {
+        let fin_over = !self.fin_requested || self.fin_acked || (self.live && self.fin_sent);
+        self.pending_len == 0 && self.unacked_bytes == 0 && fin_over
+    }
+
     /// Stream offset of the next new byte.
     pub fn sent_offset(&self) -> u64 {
         self.next_offset

@@ -1,0 +1,93 @@
+//! Node configuration: identity, who may connect, which sockets to bind, and the core's endpoint
+//! settings (timers, limits, suites) passed through unchanged.
+
+use std::net::SocketAddr;
+
+use stt_proto::{EndpointConfig, NodeId, Seed};
+
+/// How to build a [`crate::Node`]. Start from [`NodeConfig::new`] (one shared seed for every
+/// peer) or [`NodeConfig::per_peer`] (a seed table), then chain the setters.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct NodeConfig {
+    /// This node's secret seed; its node id is derived from it. `None`: a random identity.
+    pub node_seed: Option<Seed>,
+    /// The core's settings: shared seeds, allow-list, server mode, timers, limits.
+    pub endpoint: EndpointConfig,
+    /// UDP address to bind. Default `0.0.0.0:0` (any interface, a free port).
+    pub bind: SocketAddr,
+    /// TCP address for the WebSocket listener; `None` (default): no listener.
+    pub ws_bind: Option<SocketAddr>,
+    /// Batch UDP I/O (GSO and `recvmmsg` where the OS has them). Default `true`; `false` sends
+    /// and receives one datagram per system call.
+    pub udp_batching: bool,
+}
+
+impl NodeConfig {
+    /// A node that uses `shared_seed` with every peer.
+    ///
+    /// WebSocket paths use the UDP datagram size (1472 bytes) by default, so that a session can
+    /// move between UDP and WebSocket in either direction; raise
+    /// `endpoint.max_websocket_datagram` for WebSocket-only deployments.
+    pub fn new(shared_seed: Seed) -> NodeConfig {
+        Self::from_endpoint(EndpointConfig::with_shared_seed(shared_seed))
+    }
+
+    /// A node with no default shared seed: add peers with [`NodeConfig::peer_seed`].
+    pub fn per_peer() -> NodeConfig {
+        Self::from_endpoint(EndpointConfig::default())
+    }
+
+    fn from_endpoint(mut endpoint: EndpointConfig) -> NodeConfig {
+        endpoint.max_websocket_datagram = endpoint.max_udp_datagram;
+        NodeConfig {
+            node_seed: None,
+            endpoint,
+            bind: SocketAddr::from(([0, 0, 0, 0], 0)),
+            ws_bind: None,
+            udp_batching: true,
+        }
+    }
+
+    /// Sets this node's seed (its identity).
+    pub fn node_seed(mut self, seed: Seed) -> Self {
+        self.node_seed = Some(seed);
+        self
+    }
+
+    /// Sets the UDP address to bind.
+    pub fn bind(mut self, addr: SocketAddr) -> Self {
+        self.bind = addr;
+        self
+    }
+
+    /// Listens for WebSocket connections on `addr`.
+    pub fn ws_bind(mut self, addr: SocketAddr) -> Self {
+        self.ws_bind = Some(addr);
+        self
+    }
+
+    /// Accepts incoming sessions (`true`, the default) or only makes outgoing ones.
+    pub fn server_mode(mut self, on: bool) -> Self {
+        self.endpoint.server_mode = on;
+        self
+    }
+
+    /// Uses `seed` with the peer whose node id is `peer`.
+    pub fn peer_seed(mut self, peer: NodeId, seed: Seed) -> Self {
+        self.endpoint.peer_seeds.insert(peer, seed);
+        self
+    }
+
+    /// Adds `peer` to the allow-list; once any peer is allowed, only allowed peers may connect.
+    pub fn allow(mut self, peer: NodeId) -> Self {
+        self.endpoint.allow_list.get_or_insert_with(Default::default).insert(peer);
+        self
+    }
+
+    /// Turns UDP batching on or off.
+    pub fn udp_batching(mut self, on: bool) -> Self {
+        self.udp_batching = on;
+        self
+    }
+}

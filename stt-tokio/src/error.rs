@@ -1,0 +1,76 @@
+//! The driver's error type: one enum whose variants say what went wrong and what to do.
+
+use std::io;
+use std::net::SocketAddr;
+
+use stt_proto::{CloseReason, ConfigError, HandshakeError};
+
+/// Everything a node, session or stream operation can fail with.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The configuration was refused before any I/O.
+    #[error("invalid configuration: {0}")]
+    Config(#[from] ConfigError),
+    /// A socket could not be bound.
+    #[error("could not bind {addr}: {source} (is the address in use or not local?)")]
+    Bind {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// The OS error.
+        source: io::Error,
+    },
+    /// The handshake failed; the reason says whether the seed was wrong or the peer unreachable.
+    #[error("handshake failed: {0}")]
+    Handshake(#[from] HandshakeError),
+    /// The core refused to start a handshake (no seed for the peer, allow-list, session limit).
+    #[error("cannot connect: {0}")]
+    Connect(#[from] stt_proto::ConnectError),
+    /// A WebSocket connection could not be made or was lost.
+    #[error("WebSocket: {0}")]
+    WebSocket(String),
+    /// The session ended; the reason says why.
+    #[error("session closed: {0}")]
+    SessionClosed(CloseReason),
+    /// The node was shut down (or dropped); bind a new one.
+    #[error("the node was shut down")]
+    NodeClosed,
+    /// A stream operation failed.
+    #[error(transparent)]
+    Stream(#[from] stt_proto::StreamError),
+    /// A custom frame was refused.
+    #[error(transparent)]
+    Frame(#[from] stt_proto::SendError),
+    /// A wait timed out.
+    #[error("timed out after {0:?}")]
+    Timeout(std::time::Duration),
+    /// Another I/O error.
+    #[error("I/O error: {0}")]
+    Io(#[from] io::Error),
+}
+
+impl Error {
+    /// True if the peer does not hold the same shared seed.
+    pub fn is_authentication_failure(&self) -> bool {
+        matches!(self, Error::Handshake(HandshakeError::AuthenticationFailed))
+    }
+
+    /// True if the peer did not answer in time (unreachable, not running, or stealthy).
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, Error::Handshake(HandshakeError::Timeout) | Error::Timeout(_))
+    }
+}
+
+impl From<Error> for io::Error {
+    fn from(e: Error) -> io::Error {
+        let kind = match &e {
+            Error::Io(inner) => inner.kind(),
+            Error::Stream(stt_proto::StreamError::Reset(_)) => io::ErrorKind::ConnectionReset,
+            Error::Stream(stt_proto::StreamError::Finished) => io::ErrorKind::BrokenPipe,
+            Error::SessionClosed(_) | Error::NodeClosed => io::ErrorKind::ConnectionAborted,
+            Error::Timeout(_) => io::ErrorKind::TimedOut,
+            _ => io::ErrorKind::Other,
+        };
+        io::Error::new(kind, e)
+    }
+}

@@ -1,0 +1,231 @@
+//! [`Session`]: one authenticated, encrypted session with a peer: streams, custom frames,
+//! statistics, path changes and close.
+
+use std::future::poll_fn;
+use std::sync::{Arc, OnceLock};
+use std::task::Poll;
+
+use bytes::Bytes;
+use stt_proto::{CloseReason, NodeId, PathStats, Remote, SessionHandle, SessionStats, StreamMode};
+use tokio::sync::Notify;
+
+use crate::error::Error;
+use crate::node::{Inner, State};
+use crate::stream::Stream;
+
+/// What every clone of a [`Session`] shares.
+pub(crate) struct SessionShared {
+    pub node: Arc<Inner>,
+    pub handle: SessionHandle,
+    pub peer: NodeId,
+    pub session_id: u64,
+    /// Set when the session ends.
+    pub closed: OnceLock<CloseReason>,
+    /// Wakes `accept_stream`, `recv_frame` and `closed` callers.
+    pub notify: Notify,
+}
+
+impl SessionShared {
+    pub fn new(node: Arc<Inner>, handle: SessionHandle, peer: NodeId, session_id: u64) -> Self {
+        SessionShared { node, handle, peer, session_id, closed: OnceLock::new(), notify: Notify::new() }
+    }
+
+    /// Why operations on this session fail now.
+    pub fn gone(&self) -> Error {
+        match self.closed.get() {
+            Some(reason) => Error::SessionClosed(reason.clone()),
+            None => Error::NodeClosed,
+        }
+    }
+
+    /// Runs `f` on the core's view of the session under the node lock, then wakes the driver.
+    pub fn with<T>(&self, f: impl FnOnce(&mut State, SessionHandle) -> Result<T, Error>) -> Result<T, Error> {
+        let mut st = self.node.lock();
+        if !st.sessions.contains_key(&self.handle) || st.ep.session(self.handle).is_none() {
+            return Err(self.gone());
+        }
+        let r = f(&mut st, self.handle);
+        drop(st);
+        self.node.wake.notify_one();
+        r
+    }
+}
+
+/// An established session. Cheap to clone; all clones are the same session.
+#[derive(Clone)]
+pub struct Session {
+    pub(crate) shared: Arc<SessionShared>,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("session_id", &format_args!("{:016x}", self.shared.session_id))
+            .field("peer", &self.shared.peer)
+            .finish()
+    }
+}
+
+impl PartialEq for Session {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.shared.node, &other.shared.node) && self.shared.handle == other.shared.handle
+    }
+}
+
+impl Eq for Session {}
+
+impl Session {
+    pub(crate) fn from_shared(shared: Arc<SessionShared>) -> Self {
+        Session { shared }
+    }
+
+    /// The peer's node id (authenticated by the handshake).
+    pub fn peer(&self) -> NodeId {
+        self.shared.peer
+    }
+
+    /// The session id both sides agreed on.
+    pub fn session_id(&self) -> u64 {
+        self.shared.session_id
+    }
+
+    /// The core's handle for this session (as found in [`stt_proto::Event`]s).
+    pub fn handle(&self) -> SessionHandle {
+        self.shared.handle
+    }
+
+    /// Where the peer is now, or `None` once the session ended.
+    pub fn remote(&self) -> Option<Remote> {
+        let st = self.shared.node.lock();
+        st.ep.session(self.shared.handle).map(|s| s.remote())
+    }
+
+    /// Statistics, or `None` once the session ended.
+    pub fn stats(&self) -> Option<SessionStats> {
+        let st = self.shared.node.lock();
+        st.ep.session(self.shared.handle).map(|s| s.stats())
+    }
+
+    /// RTT, congestion window and losses, or `None` once the session ended.
+    pub fn path_stats(&self) -> Option<PathStats> {
+        let st = self.shared.node.lock();
+        st.ep.session(self.shared.handle).map(|s| s.path_stats())
+    }
+
+    /// Why the session ended, if it did.
+    pub fn close_reason(&self) -> Option<CloseReason> {
+        self.shared.closed.get().cloned()
+    }
+
+    /// Opens a stream (reliable, or live with a deadline).
+    pub fn open_stream(&self, mode: StreamMode) -> Result<Stream, Error> {
+        let id = self.shared.with(|st, h| Ok(st.ep.session_mut(h).expect("checked").open_stream(mode)?))?;
+        Ok(Stream::new(self.shared.clone(), id))
+    }
+
+    /// The next stream the peer opened.
+    pub async fn accept_stream(&self) -> Result<Stream, Error> {
+        loop {
+            let notified = self.shared.notify.notified();
+            let id = self.shared.with(|st, h| Ok(st.ep.session_mut(h).expect("checked").accept_stream()))?;
+            if let Some(id) = id {
+                return Ok(Stream::new(self.shared.clone(), id));
+            }
+            notified.await;
+        }
+    }
+
+    /// Sends a custom frame (type 0x80–0xFF), encrypted, best-effort like a datagram.
+    pub fn send_frame(&self, frame_type: u8, payload: impl Into<Bytes>) -> Result<(), Error> {
+        let payload = payload.into();
+        self.shared.with(|st, h| Ok(st.ep.session_mut(h).expect("checked").send_custom(frame_type, payload)?))
+    }
+
+    /// Largest custom-frame payload on the current path.
+    pub fn max_frame_payload(&self) -> Option<usize> {
+        let st = self.shared.node.lock();
+        st.ep.session(self.shared.handle).map(|s| s.max_custom_payload())
+    }
+
+    /// The next custom frame of a type with no handler registered on the node.
+    pub async fn recv_frame(&self) -> Result<(u8, Bytes), Error> {
+        loop {
+            let notified = self.shared.notify.notified();
+            {
+                let mut st = self.shared.node.lock();
+                match st.sessions.get_mut(&self.shared.handle) {
+                    Some(slot) => {
+                        if let Some(f) = slot.frames.pop_front() {
+                            return Ok(f);
+                        }
+                    }
+                    None => return Err(self.shared.gone()),
+                }
+            }
+            notified.await;
+        }
+    }
+
+    /// Waits until every stream's written data (and FIN) is acknowledged by the peer.
+    pub async fn flush(&self) -> Result<(), Error> {
+        poll_fn(|cx| {
+            let mut st = self.shared.node.lock();
+            let Some(s) = st.ep.session(self.shared.handle) else { return Poll::Ready(Err(self.shared.gone())) };
+            if s.streams_flushed() {
+                return Poll::Ready(Ok(()));
+            }
+            st.flush_wakers.push(cx.waker().clone());
+            Poll::Pending
+        })
+        .await
+    }
+
+    /// Closes the session: the peer receives DISCONNECT with `code` and `reason`. Stream data not
+    /// yet acknowledged is abandoned; call [`Session::flush`] first to deliver it. Returns once
+    /// DISCONNECT is sent.
+    pub async fn close(&self, code: u32, reason: &str) {
+        self.close_nowait(code, reason);
+        self.closed().await;
+    }
+
+    pub(crate) fn close_nowait(&self, code: u32, reason: &str) {
+        let _ = self.shared.with(|st, h| {
+            let now = self.shared.node.now();
+            st.ep.session_mut(h).expect("checked").close(now, code, reason);
+            Ok(())
+        });
+    }
+
+    /// Waits until the session ends and says why.
+    pub async fn closed(&self) -> CloseReason {
+        loop {
+            let notified = self.shared.notify.notified();
+            if let Some(r) = self.shared.closed.get() {
+                return r.clone();
+            }
+            {
+                let st = self.shared.node.lock();
+                if st.stopped || !st.sessions.contains_key(&self.shared.handle) {
+                    return self
+                        .shared
+                        .closed
+                        .get()
+                        .cloned()
+                        .unwrap_or(CloseReason::ClosedLocally { code: 0, reason: "node shut down".into() });
+                }
+            }
+            notified.await;
+        }
+    }
+
+    /// Moves this session to a WebSocket connection to `url` (the same peer's WebSocket
+    /// listener). Data in flight is not lost: the peer follows the first authenticated frame that
+    /// arrives over the new connection.
+    pub async fn switch_to_websocket(&self, url: &str) -> Result<(), Error> {
+        let peer = crate::ws::connect(self.shared.node.clone(), url).await?;
+        self.shared.with(|st, h| {
+            st.ep.session_mut(h).expect("checked").set_remote(Remote::websocket(peer));
+            Ok(())
+        })
+    }
+}

@@ -1,0 +1,119 @@
+//! UDP I/O: batched through `quinn-udp` (GSO on send, GRO and `recvmmsg` on receive, where the
+//! OS has them) or plain one-datagram-per-call, both non-blocking on a tokio socket.
+
+use std::io::{self, IoSliceMut};
+use std::net::SocketAddr;
+
+use tokio::io::Interest;
+use tokio::net::UdpSocket;
+
+/// Bytes of one receive slot: room for a GRO batch of full datagrams.
+const SLOT: usize = 64 * 1024;
+
+/// A UDP socket with its batching state.
+pub(crate) struct UdpIo {
+    socket: UdpSocket,
+    state: Option<quinn_udp::UdpSocketState>,
+    local: SocketAddr,
+}
+
+/// Receive buffers, reused across calls.
+pub(crate) struct RecvBufs {
+    slots: Vec<Vec<u8>>,
+    meta: Vec<quinn_udp::RecvMeta>,
+}
+
+impl RecvBufs {
+    pub fn new() -> Self {
+        let n = quinn_udp::BATCH_SIZE.clamp(1, 32);
+        RecvBufs { slots: vec![vec![0u8; SLOT]; n], meta: vec![quinn_udp::RecvMeta::default(); n] }
+    }
+}
+
+impl UdpIo {
+    /// Binds `addr`; `batching` turns on GSO/GRO and multi-datagram calls.
+    pub fn bind(addr: SocketAddr, batching: bool) -> io::Result<UdpIo> {
+        let std_socket = std::net::UdpSocket::bind(addr)?;
+        std_socket.set_nonblocking(true)?;
+        let socket = UdpSocket::from_std(std_socket)?;
+        let state = if batching { Some(quinn_udp::UdpSocketState::new((&socket).into())?) } else { None };
+        if let Some(st) = &state {
+            // Large kernel buffers absorb bursts on fast paths; failures leave the OS default.
+            let _ = st.set_send_buffer_size((&socket).into(), 4 << 20);
+            let _ = st.set_recv_buffer_size((&socket).into(), 4 << 20);
+        }
+        let local = socket.local_addr()?;
+        Ok(UdpIo { socket, state, local })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
+    pub fn batching(&self) -> bool {
+        self.state.is_some()
+    }
+
+    /// Most datagrams one GSO send may carry.
+    pub fn max_segments(&self) -> usize {
+        self.state.as_ref().map_or(1, |s| s.max_gso_segments()).clamp(1, 64)
+    }
+
+    pub async fn readable(&self) -> io::Result<()> {
+        self.socket.readable().await
+    }
+
+    /// Receives what is waiting without blocking and hands each datagram to `on`. Returns the
+    /// number of datagrams, or `WouldBlock` when there were none.
+    pub fn try_recv(&self, bufs: &mut RecvBufs, mut on: impl FnMut(SocketAddr, &[u8])) -> io::Result<usize> {
+        match &self.state {
+            Some(state) => {
+                let RecvBufs { slots, meta } = bufs;
+                let mut iov: Vec<IoSliceMut<'_>> = slots.iter_mut().map(|s| IoSliceMut::new(s)).collect();
+                let n = self.socket.try_io(Interest::READABLE, || state.recv((&self.socket).into(), &mut iov, meta))?;
+                let mut count = 0;
+                for (m, slot) in meta.iter().zip(slots.iter()).take(n) {
+                    let stride = m.stride.max(1);
+                    for d in slot[..m.len].chunks(stride) {
+                        on(m.addr, d);
+                        count += 1;
+                    }
+                }
+                Ok(count)
+            }
+            None => {
+                let (len, from) = self.socket.try_recv_from(&mut bufs.slots[0])?;
+                on(from, &bufs.slots[0][..len]);
+                Ok(1)
+            }
+        }
+    }
+
+    /// Sends `contents` to `to`: one datagram, or with `segment_size` several of that size back
+    /// to back (the last may be shorter). Errors other than `WouldBlock` are the network's
+    /// business (the protocol recovers from loss) and are returned for counting only.
+    pub async fn send(&self, to: SocketAddr, contents: &[u8], segment_size: Option<usize>) -> io::Result<()> {
+        loop {
+            self.socket.writable().await?;
+            let r = match &self.state {
+                Some(state) => {
+                    let t = quinn_udp::Transmit { destination: to, ecn: None, contents, segment_size, src_ip: None };
+                    self.socket.try_io(Interest::WRITABLE, || state.try_send((&self.socket).into(), &t))
+                }
+                None => self.socket.try_send_to(contents, to).map(|_| ()),
+            };
+            match r {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                Err(_) if segment_size.is_some() => {
+                    // The batch was refused as a whole (GSO unsupported on this path): one by one.
+                    let seg = segment_size.unwrap_or(contents.len()).max(1);
+                    for d in contents.chunks(seg) {
+                        Box::pin(self.send(to, d, None)).await?;
+                    }
+                    return Ok(());
+                }
+                other => return other,
+            }
+        }
+    }
+}

@@ -1,0 +1,275 @@
+//! The async API on real loopback sockets: authentication failures, many sessions, hostile
+//! input, path changes mid-transfer, custom frames and broadcast, graceful shutdown.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use common::*;
+use stt_tokio::{CloseReason, Error, HandshakeError, Node, StreamMode, Targets};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+#[tokio::test]
+async fn a_wrong_seed_is_reported_as_authentication_failure_and_the_server_keeps_serving() {
+    let server = node(1).await;
+    let stranger = node(2).await;
+    let started = Instant::now();
+    let err = within(10, "wrong-seed connect", stranger.connect(server.local_addr())).await.unwrap_err();
+    assert!(err.is_authentication_failure(), "got {err}");
+    assert!(err.to_string().contains("does not hold the same shared seed"), "message: {err}");
+    assert!(started.elapsed() < Duration::from_secs(10));
+
+    let friend = node(1).await;
+    let s = within(10, "right-seed connect", friend.connect(server.local_addr())).await.unwrap();
+    let accepted = within(10, "accept", server.accept()).await.unwrap();
+    assert_eq!(accepted.peer(), friend.node_id());
+    assert_eq!(s.peer(), server.node_id());
+}
+
+#[tokio::test]
+async fn an_unreachable_peer_times_out_with_a_typed_error() {
+    let mut cfg = config(1);
+    cfg.endpoint.handshake_timeout = Duration::from_millis(600);
+    let client = Node::bind(cfg).await.unwrap();
+    // A bound socket that never answers.
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let err = within(10, "connect", client.connect(silent.local_addr().unwrap())).await.unwrap_err();
+    assert!(matches!(err, Error::Handshake(HandshakeError::Timeout)), "got {err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hundred_concurrent_sessions_each_transfer_intact() {
+    let server = node(1).await;
+    let addr = server.local_addr();
+    let srv = server.clone();
+    let receiver = tokio::spawn(async move {
+        let mut tasks = Vec::new();
+        for _ in 0..100 {
+            let s = srv.accept().await.unwrap();
+            tasks.push(tokio::spawn(async move { recv_all(&s).await }));
+        }
+        let mut got = Vec::new();
+        for t in tasks {
+            got.push(t.await.unwrap());
+        }
+        got
+    });
+    let mut senders = Vec::new();
+    for i in 0..100u64 {
+        senders.push(tokio::spawn(async move {
+            let client = node(1).await;
+            let s = client.connect(addr).await.unwrap();
+            let data = pattern(256 * 1024 + i as usize * 1000, i);
+            send_all(&s, &data).await;
+            (data.len(), sha3(&data), client)
+        }));
+    }
+    let mut sent = Vec::new();
+    for t in senders {
+        let (n, h, client) = within(120, "sender", t).await.unwrap();
+        sent.push((n, h));
+        drop(client);
+    }
+    let mut got = within(120, "receivers", receiver).await.unwrap();
+    sent.sort();
+    got.sort();
+    assert_eq!(got.len(), 100);
+    assert_eq!(got, sent, "every session's bytes arrive intact");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_random_datagrams_leave_the_node_serving() {
+    let server = node(1).await;
+    let junk = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let mut x = 0x1234_5678_9abc_def0u64;
+    for i in 0..10_000 {
+        let len = 1 + (i * 37) % 1400;
+        let mut d = pattern(len, x);
+        x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
+        if i % 3 == 0 && d.len() >= 3 {
+            d[0] = 0x53; // "ST" magic and a plausible frame type: reach deeper parsers
+            d[1] = 0x54;
+            d[2] = (i % 0x30) as u8;
+        }
+        let _ = junk.send_to(&d, server.local_addr());
+        if i % 500 == 0 {
+            tokio::task::yield_now().await;
+        }
+    }
+    let client = node(1).await;
+    let s = within(10, "connect", client.connect(server.local_addr())).await.unwrap();
+    let accepted = within(10, "accept", server.accept()).await.unwrap();
+    let data = pattern(4 << 20, 3);
+    let r = tokio::spawn(async move { recv_all(&accepted).await });
+    send_all(&s, &data).await;
+    assert_eq!(within(60, "receive", r).await.unwrap(), (data.len(), sha3(&data)));
+    let stats = server.stats();
+    println!("server after 10,000 junk datagrams: {:?}", stats.dropped);
+    assert!(stats.dropped.total() >= 9_000, "junk is dropped and counted: {:?}", stats.dropped);
+}
+
+/// Sends `data` in pieces, calling `midway` once after the first half was written.
+async fn transfer_with_change(
+    client: &Node,
+    server: &Node,
+    data: &[u8],
+    midway: impl std::future::Future<Output = ()>,
+) -> (usize, [u8; 32]) {
+    let s = within(10, "connect", client.connect(server.local_addr())).await.unwrap();
+    let accepted = within(10, "accept", server.accept()).await.unwrap();
+    let r = tokio::spawn(async move { recv_all(&accepted).await });
+    let mut st = s.open_stream(StreamMode::Reliable).unwrap();
+    let half = data.len() / 2;
+    st.write_all(&data[..half]).await.unwrap();
+    midway.await;
+    st.write_all(&data[half..]).await.unwrap();
+    st.shutdown().await.unwrap();
+    within(60, "flush", st.send_half().flushed()).await.unwrap();
+    within(60, "receive", r).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_rebinds_to_a_new_port_mid_transfer_finishes_intact() {
+    let server = node(1).await;
+    let client = node(1).await;
+    let mut events = server.events();
+    let data = pattern(16 << 20, 11);
+    let old = client.local_addr();
+    let c = client.clone();
+    let got = transfer_with_change(&client, &server, &data, async move {
+        let new = c.rebind("127.0.0.1:0".parse().unwrap()).unwrap();
+        assert_ne!(new.port(), old.port());
+    })
+    .await;
+    assert_eq!(got, (data.len(), sha3(&data)));
+    let mut migrated = false;
+    while let Ok(ev) = events.try_recv() {
+        migrated |=
+            matches!(ev, stt_tokio::Event::SessionMigrated { remote, .. } if remote.addr == client.local_addr());
+    }
+    assert!(migrated, "the server followed the client to its new port");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_switches_from_udp_to_websocket_mid_transfer_finishes_intact() {
+    let server = ws_node(1).await;
+    let client = node(1).await;
+    let url = format!("ws://{}", server.ws_local_addr().unwrap());
+    let data = pattern(16 << 20, 12);
+    let sessions = client.clone();
+    let got = transfer_with_change(&client, &server, &data, async move {
+        let s = sessions.sessions().pop().unwrap();
+        s.switch_to_websocket(&url).await.unwrap();
+        assert_eq!(s.remote().unwrap().transport, stt_tokio::stt_proto::Transport::WebSocket);
+    })
+    .await;
+    assert_eq!(got, (data.len(), sha3(&data)));
+    let on_server = server.sessions().pop().unwrap();
+    assert_eq!(on_server.remote().unwrap().transport, stt_tokio::stt_proto::Transport::WebSocket);
+}
+
+#[tokio::test]
+async fn custom_frames_reach_their_handler_and_others_wait_for_recv_frame() {
+    let server = node(1).await;
+    let client = node(1).await;
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = seen.clone();
+    server.on_frame(0x90, move |s, payload| log.lock().unwrap().push((s.peer(), payload))).unwrap();
+    assert!(matches!(server.on_frame(0x10, |_, _| {}), Err(Error::Frame(_))), "types below 0x80 are refused");
+    let s = client.connect(server.local_addr()).await.unwrap();
+    let accepted = server.accept().await.unwrap();
+    s.send_frame(0x90, &b"to the handler"[..]).unwrap();
+    s.send_frame(0xA0, &b"to recv_frame"[..]).unwrap();
+    assert!(matches!(s.send_frame(0x7F, Bytes::new()), Err(Error::Frame(_))));
+    let (t, p) = within(5, "recv_frame", accepted.recv_frame()).await.unwrap();
+    assert_eq!((t, &p[..]), (0xA0, &b"to recv_frame"[..]));
+    within(5, "handler", async {
+        while seen.lock().unwrap().is_empty() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    let got = seen.lock().unwrap().clone();
+    assert_eq!(got, vec![(client.node_id(), Bytes::from_static(b"to the handler"))]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broadcast_reports_each_session_and_a_closed_one_fails() {
+    let hub = node(1).await;
+    let mut clients = Vec::new();
+    let mut sessions = Vec::new();
+    for _ in 0..10 {
+        let c = node(1).await;
+        let s = c.connect(hub.local_addr()).await.unwrap();
+        sessions.push(hub.accept().await.unwrap());
+        clients.push((c, s));
+    }
+    // One peer leaves; the hub learns it from DISCONNECT.
+    clients[3].1.close(7, "leaving").await;
+    within(5, "peer close", sessions[3].closed()).await;
+    let results = hub.broadcast(0x81, Bytes::from_static(b"news"), Targets::Sessions(&sessions));
+    assert_eq!(results.len(), 10);
+    let failed: Vec<_> = results.iter().filter(|(_, r)| r.is_err()).collect();
+    assert_eq!(failed.len(), 1);
+    assert!(matches!(&failed[0].1, Err(Error::SessionClosed(CloseReason::ClosedByPeer { code: 7, .. }))));
+    for (i, (_, s)) in clients.iter().enumerate() {
+        if i == 3 {
+            continue;
+        }
+        let (t, p) = within(5, "broadcast frame", s.recv_frame()).await.unwrap();
+        assert_eq!((t, &p[..]), (0x81, &b"news"[..]));
+    }
+    assert_eq!(hub.broadcast(0x81, Bytes::from_static(b"all"), Targets::All).len(), 9);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_delivers_what_was_written_then_closes_with_a_reason() {
+    let server = node(1).await;
+    let client = node(1).await;
+    let s = client.connect(server.local_addr()).await.unwrap();
+    let accepted = server.accept().await.unwrap();
+    let data = pattern(2 << 20, 5);
+    let mut st = s.open_stream(StreamMode::Reliable).unwrap();
+    st.write_all(&data).await.unwrap();
+    st.shutdown().await.unwrap();
+    let reader = tokio::spawn(async move {
+        let r = recv_all(&accepted).await;
+        (r, accepted.closed().await)
+    });
+    within(20, "shutdown", client.shutdown(Duration::from_secs(15))).await;
+    let ((n, h), reason) = within(20, "reader", reader).await.unwrap();
+    assert_eq!((n, h), (data.len(), sha3(&data)));
+    assert!(matches!(reason, CloseReason::ClosedByPeer { code: 0, .. }), "{reason:?}");
+    assert!(matches!(s.open_stream(StreamMode::Reliable), Err(Error::SessionClosed(_) | Error::NodeClosed)));
+    assert!(client.connect(server.local_addr()).await.is_err());
+}
+
+#[tokio::test]
+async fn streams_echo_in_both_directions_with_split_halves() {
+    let server = node(1).await;
+    let client = node(1).await;
+    let s = client.connect(server.local_addr()).await.unwrap();
+    let accepted = server.accept().await.unwrap();
+    let echo = tokio::spawn(async move {
+        let st = accepted.accept_stream().await.unwrap();
+        let (mut tx, mut rx) = st.into_split();
+        tokio::io::copy(&mut rx, &mut tx).await.unwrap();
+        tx.shutdown().await.unwrap();
+        tx.flushed().await.unwrap();
+    });
+    let st = s.open_stream(StreamMode::Reliable).unwrap();
+    let (mut tx, mut rx) = st.into_split();
+    let data = pattern(300_000, 9);
+    let expect = data.clone();
+    let reader = tokio::spawn(async move {
+        let mut got = Vec::new();
+        rx.read_to_end(&mut got).await.unwrap();
+        got
+    });
+    tx.write_all(&data).await.unwrap();
+    tx.shutdown().await.unwrap();
+    assert_eq!(within(30, "echo", reader).await.unwrap(), expect);
+    echo.await.unwrap();
+}
