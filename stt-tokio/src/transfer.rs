@@ -15,7 +15,8 @@
 //! The receiver writes the data to a temporary file beside the destination, checks the digest,
 //! syncs, renames the file into place, and answers on the same stream with one status byte
 //! (0 verified, 1 digest mismatch, 2 refused name, 3 storage error) followed by a UTF-8 message
-//! and FIN. A file is visible under its name only once complete and verified.
+//! and FIN. A file is visible under its name only once complete and verified. Data with no name
+//! (standard input) is saved as `stdin-<16 hex digits>`.
 
 use std::path::{Path, PathBuf};
 
@@ -216,6 +217,12 @@ async fn receive_data<W: AsyncWrite + Unpin>(
     let name = String::from_utf8(name).map_err(|_| TransferError::Protocol("name is not UTF-8"))?;
     match dest {
         Destination::Dir(dir) => {
+            let name = if name.is_empty() {
+                // Standard input has no name: give it one that cannot collide.
+                format!("stdin-{}", hex8(&crate::node::random_bytes()))
+            } else {
+                name
+            };
             if !is_plain_name(&name) {
                 return Err(TransferError::Rejected {
                     status: Status::RefusedName,
@@ -254,6 +261,10 @@ async fn receive_data<W: AsyncWrite + Unpin>(
             Ok(Received { name, path: None, bytes, digest })
         }
     }
+}
+
+fn hex8(b: &[u8; 32]) -> String {
+    b[..8].iter().map(|x| format!("{x:02x}")).collect()
 }
 
 /// Copies the chunked data to `w`, then checks the sender's digest.

@@ -41,8 +41,9 @@ pub(crate) async fn listen(inner: Arc<Inner>, listener: TcpListener) {
     }
 }
 
-/// Dials `url` and attaches the connection to the node; returns the peer's address, which
-/// names the connection in [`Remote::websocket`].
+/// Dials `url` and attaches the connection to the node, unless one to the same peer is open
+/// already (sessions to one peer share a connection); returns the peer's address, which names
+/// the connection in [`Remote::websocket`].
 pub(crate) async fn connect(inner: Arc<Inner>, url: &str) -> Result<SocketAddr, Error> {
     if !url.starts_with("ws://") {
         return Err(Error::WebSocket(format!("unsupported URL {url:?}: use ws://host:port (wss is not supported)")));
@@ -57,7 +58,12 @@ pub(crate) async fn connect(inner: Arc<Inner>, url: &str) -> Result<SocketAddr, 
         }
         _ => return Err(Error::WebSocket("only plain ws:// connections are supported".into())),
     };
-    attach(inner, ws, peer);
+    let reuse = inner.lock().ws.get(&peer).is_some_and(|tx| !tx.is_closed());
+    if !reuse {
+        attach(inner, ws, peer);
+    }
+    // Otherwise the new connection is dropped: sessions to one peer share one connection, told
+    // apart by their session ids.
     Ok(peer)
 }
 
@@ -73,8 +79,10 @@ where
         if st.stopped {
             return;
         }
-        st.ws.insert(peer, tx);
+        st.ws.insert(peer, tx.clone());
     }
+    let mine = tx.downgrade();
+    drop(tx);
     inner.spawn(async move {
         while let Some(d) = rx.recv().await {
             if sink.feed(Message::Binary(d)).await.is_err() {
@@ -101,6 +109,14 @@ where
                 _ => {}
             }
         }
-        node.lock().ws.remove(&peer);
+        // Forget the connection unless a newer one to the same peer replaced it.
+        let mut st = node.lock();
+        let replaced = match mine.upgrade() {
+            Some(tx) => st.ws.get(&peer).is_some_and(|current| !current.same_channel(&tx)),
+            None => true,
+        };
+        if !replaced {
+            st.ws.remove(&peer);
+        }
     });
 }

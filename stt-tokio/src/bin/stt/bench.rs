@@ -1,0 +1,124 @@
+//! `stt bench`: two nodes on loopback in this process; sequential handshake time and bulk
+//! throughput over one or more reliable streams, over UDP or WebSocket.
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use stt_tokio::{Node, NodeConfig, Seed, StreamMode};
+
+use crate::Failure;
+
+pub(crate) async fn run(size: u64, streams: u32, ws: bool, handshakes: u32) -> Result<(), Failure> {
+    let mut seed = [0u8; 32];
+    getrandom::fill(&mut seed).map_err(|e| Failure::new(1, format!("no OS randomness: {e}")))?;
+    let seed = Seed::new(&seed).expect("32 bytes");
+    let local = "127.0.0.1:0".parse().expect("address");
+    let server = Node::bind(NodeConfig::new(seed.clone()).bind(local).ws_bind(local)).await?;
+    let client = Node::bind(NodeConfig::new(seed).bind(local).server_mode(false)).await?;
+    let transport = if ws { "WebSocket" } else { "UDP" };
+    let url = format!("ws://{}", server.ws_local_addr().expect("listener configured"));
+    println!(
+        "stt bench: two nodes on loopback, {transport}, suite {:?}",
+        stt_tokio::stt_proto::Suite::default_preference()[0]
+    );
+
+    // Handshakes: connect, wait until both sides are established, close; one at a time.
+    let acceptor = {
+        let server = server.clone();
+        tokio::spawn(async move {
+            while let Some(s) = server.accept().await {
+                drop(s);
+            }
+        })
+    };
+    let mut times = Vec::with_capacity(handshakes as usize);
+    let started = Instant::now();
+    for _ in 0..handshakes {
+        let t = Instant::now();
+        let s = if ws { client.connect_ws(&url).await? } else { client.connect(server.local_addr()).await? };
+        times.push(t.elapsed());
+        s.close(0, "bench").await;
+    }
+    let total = started.elapsed();
+    acceptor.abort();
+    if !times.is_empty() {
+        times.sort();
+        println!(
+            "handshakes: {handshakes} sequential in {:.2} s ({:.0}/s with close), median {:?}, p99 {:?}",
+            total.as_secs_f64(),
+            f64::from(handshakes) / total.as_secs_f64(),
+            times[times.len() / 2],
+            times[(times.len() * 99 / 100).min(times.len() - 1)],
+        );
+    }
+
+    // Throughput: `size` bytes spread over `streams` streams of one session.
+    let session = if ws { client.connect_ws(&url).await? } else { client.connect(server.local_addr()).await? };
+    let accepted = server.accept().await.ok_or_else(|| Failure::new(1, "server stopped"))?;
+    let per_stream = size / u64::from(streams);
+    let chunk = Bytes::from(vec![0x5Au8; 1 << 20]);
+    let started = Instant::now();
+    let receiver = tokio::spawn(async move {
+        let mut readers = Vec::new();
+        for _ in 0..streams {
+            let mut s = accepted.accept_stream().await?;
+            readers.push(tokio::spawn(async move {
+                let mut n = 0u64;
+                while let Some(b) = s.recv_half().read_chunk().await? {
+                    n += b.len() as u64;
+                }
+                Ok::<u64, stt_tokio::Error>(n)
+            }));
+        }
+        let mut total = 0;
+        for r in readers {
+            total += r.await.map_err(|e| stt_tokio::Error::Io(e.into()))??;
+        }
+        Ok::<(u64, stt_tokio::Session), stt_tokio::Error>((total, accepted))
+    });
+    let mut writers = Vec::new();
+    for _ in 0..streams {
+        let mut s = session.open_stream(StreamMode::Reliable)?;
+        let chunk = chunk.clone();
+        writers.push(tokio::spawn(async move {
+            let mut left = per_stream;
+            while left > 0 {
+                let n = left.min(chunk.len() as u64) as usize;
+                s.send_half().write_all_bytes(chunk.slice(..n)).await?;
+                left -= n as u64;
+            }
+            s.send_half().finish()?;
+            s.send_half().flushed().await
+        }));
+    }
+    for w in writers {
+        w.await.map_err(|e| Failure::new(1, e.to_string()))??;
+    }
+    let (received, accepted) = tokio::time::timeout(Duration::from_secs(600), receiver)
+        .await
+        .map_err(|_| Failure::new(4, "receiver stalled"))?
+        .map_err(|e| Failure::new(1, e.to_string()))??;
+    let secs = started.elapsed().as_secs_f64();
+    let path = session.path_stats();
+    let stats = session.stats();
+    if received != per_stream * u64::from(streams) {
+        return Err(Failure::new(1, format!("received {received} bytes, sent {}", per_stream * u64::from(streams))));
+    }
+    println!(
+        "throughput: {} MiB over {streams} stream(s) in {secs:.2} s = {:.0} MB/s ({:.2} Gbit/s)",
+        received >> 20,
+        received as f64 / secs / 1e6,
+        received as f64 * 8.0 / secs / 1e9,
+    );
+    if let (Some(p), Some(s)) = (path, stats) {
+        println!(
+            "sender: {} datagrams, {} frames lost and resent, rtt {:?}, congestion window {} B",
+            s.datagrams_sent, p.lost_frames, p.rtt, p.congestion_window
+        );
+    }
+    session.close(0, "bench done").await;
+    drop(accepted);
+    client.shutdown(Duration::from_secs(1)).await;
+    server.shutdown(Duration::from_secs(1)).await;
+    Ok(())
+}

@@ -1,0 +1,142 @@
+//! `stt listen`, `stt send` and `stt cat`: the verified transfer protocol of
+//! [`stt_tokio::transfer`] driven from the command line.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use stt_tokio::transfer::{self, Destination};
+use stt_tokio::{Node, NodeConfig, Seed, Session};
+use tokio::sync::{mpsc, Mutex};
+
+use crate::{hex, show_progress, Failure};
+
+fn bar(len: Option<u64>, label: &str) -> ProgressBar {
+    if !show_progress() {
+        return ProgressBar::hidden();
+    }
+    let (pb, template) = match len {
+        Some(n) => (ProgressBar::new(n), "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}"),
+        None => (ProgressBar::new_spinner(), "{msg} {spinner} {bytes} {bytes_per_sec}"),
+    };
+    pb.set_style(ProgressStyle::with_template(template).expect("valid template").progress_chars("=> "));
+    pb.set_message(label.to_string());
+    pb
+}
+
+pub(crate) async fn listen(
+    seed: Seed,
+    bind: SocketAddr,
+    ws_bind: Option<SocketAddr>,
+    out: Option<PathBuf>,
+    stdout: bool,
+    once: bool,
+) -> Result<(), Failure> {
+    if let Some(dir) = &out {
+        tokio::fs::create_dir_all(dir)
+            .await
+            .map_err(|e| Failure::new(1, format!("cannot create {}: {e}", dir.display())))?;
+    }
+    let mut cfg = NodeConfig::new(seed).bind(bind);
+    if let Some(ws) = ws_bind {
+        cfg = cfg.ws_bind(ws);
+    }
+    let node = Node::bind(cfg).await?;
+    match node.ws_local_addr() {
+        Some(ws) => eprintln!("listening on udp {} and ws://{ws}", node.local_addr()),
+        None => eprintln!("listening on udp {}", node.local_addr()),
+    }
+    // Every finished transfer reports here; `--once` ends on the first.
+    let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Result<(), String>>();
+    let sink = Arc::new(Mutex::new(tokio::io::stdout()));
+    let acceptor = {
+        let node = node.clone();
+        tokio::spawn(async move {
+            while let Some(session) = node.accept().await {
+                let (out, sink, done) = (out.clone(), sink.clone(), done_tx.clone());
+                tokio::spawn(serve(session, out, stdout.then_some(sink), done));
+            }
+        })
+    };
+    let result = loop {
+        match done_rx.recv().await {
+            Some(r) if once => break r,
+            Some(_) => continue,
+            None => break Ok(()),
+        }
+    };
+    acceptor.abort();
+    node.shutdown(Duration::from_secs(2)).await;
+    result.map_err(|m| Failure::new(1, m))
+}
+
+async fn serve(
+    session: Session,
+    out: Option<PathBuf>,
+    sink: Option<Arc<Mutex<tokio::io::Stdout>>>,
+    done: mpsc::UnboundedSender<Result<(), String>>,
+) {
+    let peer = session.peer();
+    while let Ok(stream) = session.accept_stream().await {
+        let pb = bar(None, "receiving");
+        let progress = |n| pb.set_position(n);
+        let r = match (&sink, &out) {
+            (Some(sink), _) => {
+                let mut w = sink.lock().await;
+                transfer::receive(stream, Destination::Sink(&mut *w), progress).await
+            }
+            (None, Some(dir)) => transfer::receive::<tokio::io::Stdout>(stream, Destination::Dir(dir), progress).await,
+            (None, None) => unreachable!("clap requires --out or --stdout"),
+        };
+        pb.finish_and_clear();
+        let report = match r {
+            Ok(rx) => {
+                let place = rx.path.map(|p| p.display().to_string()).unwrap_or_else(|| "stdout".into());
+                eprintln!(
+                    "received {} ({} bytes, sha3-256 {}) from {peer} into {place}",
+                    rx.name,
+                    rx.bytes,
+                    hex(&rx.digest)
+                );
+                Ok(())
+            }
+            Err(e) => {
+                eprintln!("transfer from {peer} failed: {e}");
+                Err(format!("transfer failed: {e}"))
+            }
+        };
+        if done.send(report).is_err() {
+            return;
+        }
+    }
+}
+
+pub(crate) async fn send(session: &Session, paths: &[PathBuf]) -> Result<(), Failure> {
+    for path in paths {
+        let file = tokio::fs::File::open(path)
+            .await
+            .map_err(|e| Failure::new(1, format!("cannot open {}: {e}", path.display())))?;
+        let len = file.metadata().await.map(|m| m.len()).ok();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .ok_or_else(|| Failure::new(2, format!("{} has no usable file name", path.display())))?;
+        let pb = bar(len, name);
+        let sent = transfer::send(session, name, file, |n| pb.set_position(n)).await;
+        pb.finish_and_clear();
+        let sent = sent?;
+        eprintln!("sent {name} ({} bytes, sha3-256 {}): verified by the receiver", sent.bytes, hex(&sent.digest));
+    }
+    Ok(())
+}
+
+pub(crate) async fn cat(session: &Session) -> Result<(), Failure> {
+    let pb = bar(None, "stdin");
+    let sent = transfer::send(session, "", tokio::io::stdin(), |n| pb.set_position(n)).await;
+    pb.finish_and_clear();
+    let sent = sent?;
+    eprintln!("sent stdin ({} bytes, sha3-256 {}): verified by the receiver", sent.bytes, hex(&sent.digest));
+    Ok(())
+}

@@ -1,0 +1,260 @@
+//! `stt`: send and receive files over STT, generate seeds, and measure a loopback pair.
+//!
+//! Exit codes: 0 success, 2 usage (including an unreadable seed file), 3 authentication failed
+//! (the peer does not hold the same shared seed), 4 timeout or unreachable, 1 anything else.
+//! Every failure prints one line on stderr.
+
+mod bench;
+mod files;
+
+use std::io::IsTerminal;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use stt_tokio::{Error, Node, NodeConfig, Seed, Session};
+
+/// Encrypted, multiplexed transfers between nodes that share a pre-shared seed.
+#[derive(Parser)]
+#[command(name = "stt", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Print a new random 32-byte seed as 64 hex characters (save it to a seed file).
+    Keygen,
+    /// Accept sessions and save every file sent into a directory (or write it to stdout).
+    Listen {
+        /// UDP address to listen on, e.g. 0.0.0.0:7400.
+        #[arg(long)]
+        bind: SocketAddr,
+        /// Also accept WebSocket connections on this TCP address.
+        #[arg(long)]
+        ws_bind: Option<SocketAddr>,
+        /// File holding the shared seed: 64 hex characters, or at least 32 raw bytes.
+        #[arg(long)]
+        seed_file: PathBuf,
+        /// Directory to save received files in (created if missing).
+        #[arg(long, required_unless_present = "stdout", conflicts_with = "stdout")]
+        out: Option<PathBuf>,
+        /// Write received data to stdout instead of a directory.
+        #[arg(long)]
+        stdout: bool,
+        /// Exit after the first transfer: 0 if it was verified, non-zero if it failed.
+        #[arg(long)]
+        once: bool,
+    },
+    /// Send files; succeeds only when the receiver confirmed each one verified.
+    Send {
+        /// The listener: a UDP address, or with --ws its WebSocket address (host:port or ws:// URL).
+        #[arg(long)]
+        to: String,
+        /// Connect over WebSocket instead of UDP.
+        #[arg(long)]
+        ws: bool,
+        /// File holding the shared seed.
+        #[arg(long)]
+        seed_file: PathBuf,
+        /// Seconds to wait for the handshake.
+        #[arg(long, default_value_t = 5)]
+        timeout: u64,
+        /// Files to send.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
+    /// Send standard input as one transfer (the listener needs --stdout or --out).
+    Cat {
+        /// The listener: a UDP address, or with --ws its WebSocket address.
+        #[arg(long)]
+        to: String,
+        /// Connect over WebSocket instead of UDP.
+        #[arg(long)]
+        ws: bool,
+        /// File holding the shared seed.
+        #[arg(long)]
+        seed_file: PathBuf,
+        /// Seconds to wait for the handshake.
+        #[arg(long, default_value_t = 5)]
+        timeout: u64,
+    },
+    /// Run two nodes on loopback in this process; print handshake time and throughput.
+    Bench {
+        /// Bytes to transfer in total.
+        #[arg(long, default_value_t = 256 << 20)]
+        size: u64,
+        /// Streams to spread the bytes over.
+        #[arg(long, default_value_t = 1)]
+        streams: u32,
+        /// Transport between the two nodes.
+        #[arg(long, value_enum, default_value_t = TransportArg::Udp)]
+        transport: TransportArg,
+        /// Sequential handshakes to time.
+        #[arg(long, default_value_t = 500)]
+        handshakes: u32,
+    },
+}
+
+/// Which transport `bench` uses.
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum TransportArg {
+    /// UDP datagrams.
+    Udp,
+    /// WebSocket binary messages.
+    Ws,
+}
+
+/// A failure with its exit code.
+pub(crate) struct Failure {
+    code: u8,
+    message: String,
+}
+
+impl Failure {
+    pub(crate) fn new(code: u8, message: impl Into<String>) -> Self {
+        Failure { code, message: message.into() }
+    }
+}
+
+impl From<Error> for Failure {
+    fn from(e: Error) -> Self {
+        let code = if e.is_authentication_failure() {
+            3
+        } else if e.is_timeout() {
+            4
+        } else {
+            1
+        };
+        let message = if code == 3 {
+            format!("{e}: check that both sides use the same seed file")
+        } else if code == 4 {
+            format!("{e}: is the listener running at that address?")
+        } else {
+            e.to_string()
+        };
+        Failure { code, message }
+    }
+}
+
+impl From<stt_tokio::transfer::TransferError> for Failure {
+    fn from(e: stt_tokio::transfer::TransferError) -> Self {
+        match e {
+            stt_tokio::transfer::TransferError::Stt(e) => e.into(),
+            other => Failure::new(1, other.to_string()),
+        }
+    }
+}
+
+impl From<std::io::Error> for Failure {
+    fn from(e: std::io::Error) -> Self {
+        Failure::new(1, e.to_string())
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("stt: cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match rt.block_on(run(cli.command)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            eprintln!("stt: {}", f.message);
+            ExitCode::from(f.code)
+        }
+    }
+}
+
+async fn run(command: Command) -> Result<(), Failure> {
+    match command {
+        Command::Keygen => {
+            let mut seed = [0u8; 32];
+            getrandom::fill(&mut seed).map_err(|e| Failure::new(1, format!("no OS randomness: {e}")))?;
+            println!("{}", hex(&seed));
+            Ok(())
+        }
+        Command::Listen { bind, ws_bind, seed_file, out, stdout, once } => {
+            let seed = read_seed(&seed_file)?;
+            files::listen(seed, bind, ws_bind, out, stdout, once).await
+        }
+        Command::Send { to, ws, seed_file, timeout, paths } => {
+            let seed = read_seed(&seed_file)?;
+            let (node, session) = connect(seed, &to, ws, timeout).await?;
+            files::send(&session, &paths).await?;
+            session.close(0, "transfer complete").await;
+            node.shutdown(Duration::from_secs(2)).await;
+            Ok(())
+        }
+        Command::Cat { to, ws, seed_file, timeout } => {
+            let seed = read_seed(&seed_file)?;
+            let (node, session) = connect(seed, &to, ws, timeout).await?;
+            files::cat(&session).await?;
+            session.close(0, "transfer complete").await;
+            node.shutdown(Duration::from_secs(2)).await;
+            Ok(())
+        }
+        Command::Bench { size, streams, transport, handshakes } => {
+            bench::run(size, streams.max(1), transport == TransportArg::Ws, handshakes).await
+        }
+    }
+}
+
+/// Connects to `to` over UDP or WebSocket.
+async fn connect(seed: Seed, to: &str, ws: bool, timeout: u64) -> Result<(Node, Session), Failure> {
+    let mut cfg = NodeConfig::new(seed).server_mode(false);
+    cfg.endpoint.handshake_timeout = Duration::from_secs(timeout.max(1));
+    let node = Node::bind(cfg).await?;
+    let session = if ws {
+        let url = if to.starts_with("ws://") { to.to_string() } else { format!("ws://{to}") };
+        node.connect_ws(&url).await.map_err(|e| match e {
+            Error::WebSocket(m) => Failure::new(4, format!("{m}: is the listener running with --ws-bind?")),
+            other => other.into(),
+        })?
+    } else {
+        let addr = tokio::net::lookup_host(to)
+            .await
+            .ok()
+            .and_then(|mut a| a.next())
+            .ok_or_else(|| Failure::new(2, format!("--to {to:?} is not a host:port address")))?;
+        node.connect(addr).await?
+    };
+    Ok((node, session))
+}
+
+/// Reads a seed file: 64 hex characters (whitespace ignored) or at least 32 raw bytes.
+fn read_seed(path: &Path) -> Result<Seed, Failure> {
+    let raw =
+        std::fs::read(path).map_err(|e| Failure::new(2, format!("cannot read seed file {}: {e}", path.display())))?;
+    let text: Vec<u8> = raw.iter().copied().filter(|b| !b.is_ascii_whitespace()).collect();
+    let bytes = if text.len() == 64 && text.iter().all(u8::is_ascii_hexdigit) {
+        text.chunks(2).map(|p| u8::from_str_radix(std::str::from_utf8(p).expect("ascii"), 16).expect("hex")).collect()
+    } else {
+        raw
+    };
+    Seed::new(&bytes).map_err(|_| {
+        Failure::new(
+            2,
+            format!(
+                "seed file {} must hold 64 hex characters or at least 32 raw bytes (make one with `stt keygen`)",
+                path.display()
+            ),
+        )
+    })
+}
+
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// True when progress bars should be drawn.
+pub(crate) fn show_progress() -> bool {
+    std::io::stderr().is_terminal()
+}

@@ -1,0 +1,258 @@
+//! The `stt` binary, run as a user would: real processes, real sockets on loopback.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use sha3::{Digest, Sha3_256};
+
+fn stt() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_stt"))
+}
+
+fn write_seed(dir: &Path, name: &str) -> std::path::PathBuf {
+    let out = stt().arg("keygen").output().unwrap();
+    assert!(out.status.success());
+    let path = dir.join(name);
+    std::fs::write(&path, &out.stdout).unwrap();
+    path
+}
+
+/// A running `stt listen`, with the address it printed and its stderr lines.
+struct Listener {
+    child: Child,
+    addr: String,
+    ws: Option<String>,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Listener {
+    fn start(args: &[&str], stdout: Stdio) -> Listener {
+        let mut child = stt()
+            .arg("listen")
+            .args(["--bind", "127.0.0.1:0"])
+            .args(args)
+            .stdout(stdout)
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (tx, lines) = mpsc::channel();
+        let stderr = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let first = lines.recv_timeout(Duration::from_secs(20)).expect("listener prints its address");
+        let mut words = first.split_whitespace();
+        assert_eq!(words.next(), Some("listening"), "{first}");
+        let addr = first.split_whitespace().nth(3).unwrap().to_string();
+        let ws = first.split(" and ").nth(1).map(|w| w.trim().to_string());
+        Listener { child, addr, ws, lines }
+    }
+
+    fn wait(mut self, secs: u64) -> (std::process::ExitStatus, Vec<String>) {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return (status, self.lines.try_iter().collect());
+            }
+            assert!(Instant::now() < deadline, "listener did not exit within {secs} s");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn sha3_file(path: &Path) -> [u8; 32] {
+    let mut h = Sha3_256::new();
+    let mut f = std::fs::File::open(path).unwrap();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f.read(&mut buf).unwrap();
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    h.finalize().into()
+}
+
+fn make_file(path: &Path, len: usize) {
+    let mut f = std::fs::File::create(path).unwrap();
+    let mut x = 0x2545_F491_4F6C_DD1Du64;
+    let mut buf = vec![0u8; 1 << 20];
+    let mut left = len;
+    while left > 0 {
+        for b in buf.iter_mut() {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            *b = x as u8;
+        }
+        let n = left.min(buf.len());
+        f.write_all(&buf[..n]).unwrap();
+        left -= n;
+    }
+}
+
+#[test]
+fn keygen_prints_sixty_four_hex_characters_and_never_the_same_twice() {
+    let a = stt().arg("keygen").output().unwrap();
+    let b = stt().arg("keygen").output().unwrap();
+    let a = String::from_utf8(a.stdout).unwrap();
+    assert_eq!(a.trim().len(), 64);
+    assert!(a.trim().chars().all(|c| c.is_ascii_hexdigit()));
+    assert_ne!(a, String::from_utf8(b.stdout).unwrap());
+}
+
+#[test]
+fn send_and_listen_once_move_a_hundred_mebibyte_file_verified() {
+    let dir = tempfile::tempdir().unwrap();
+    let seed = write_seed(dir.path(), "seed");
+    let out = dir.path().join("out");
+    let src = dir.path().join("big.bin");
+    make_file(&src, 100 << 20);
+    let listener = Listener::start(
+        &["--seed-file", seed.to_str().unwrap(), "--out", out.to_str().unwrap(), "--once"],
+        Stdio::null(),
+    );
+    let started = Instant::now();
+    let send = stt()
+        .args(["send", "--to", &listener.addr, "--seed-file", seed.to_str().unwrap(), src.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let secs = started.elapsed().as_secs_f64();
+    assert!(send.status.success(), "send failed: {}", String::from_utf8_lossy(&send.stderr));
+    let (status, lines) = listener.wait(30);
+    assert!(status.success(), "listener: {lines:?}");
+    let received = out.join("big.bin");
+    assert_eq!(sha3_file(&received), sha3_file(&src), "hashes match");
+    println!("stt send/listen: 100 MiB in {secs:.2} s ({:.0} MB/s)", 100.0 * 1.048576 / secs);
+    // Nothing but the verified file is left in the directory.
+    let names: Vec<_> = std::fs::read_dir(&out).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(names, vec![std::ffi::OsString::from("big.bin")]);
+}
+
+#[test]
+fn a_sender_with_the_wrong_seed_exits_three_and_the_listener_serves_the_next_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let seed = write_seed(dir.path(), "seed");
+    let wrong = write_seed(dir.path(), "wrong");
+    let out = dir.path().join("out");
+    let src = dir.path().join("small.txt");
+    std::fs::write(&src, b"the right sender's bytes").unwrap();
+    let listener =
+        Listener::start(&["--seed-file", seed.to_str().unwrap(), "--out", out.to_str().unwrap()], Stdio::null());
+
+    let started = Instant::now();
+    let bad = stt()
+        .args(["send", "--to", &listener.addr, "--seed-file", wrong.to_str().unwrap(), src.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(3), "stderr: {}", String::from_utf8_lossy(&bad.stderr));
+    assert!(started.elapsed() < Duration::from_secs(10));
+    let msg = String::from_utf8_lossy(&bad.stderr);
+    assert!(msg.contains("does not hold the same shared seed"), "{msg}");
+    assert_eq!(msg.lines().count(), 1, "one clear line: {msg}");
+
+    let good = stt()
+        .args(["send", "--to", &listener.addr, "--seed-file", seed.to_str().unwrap(), src.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(good.status.success(), "{}", String::from_utf8_lossy(&good.stderr));
+    assert_eq!(std::fs::read(out.join("small.txt")).unwrap(), b"the right sender's bytes");
+}
+
+#[test]
+fn cat_over_websocket_reaches_listen_stdout() {
+    let dir = tempfile::tempdir().unwrap();
+    let seed = write_seed(dir.path(), "seed");
+    let listener = Listener::start(
+        &["--ws-bind", "127.0.0.1:0", "--seed-file", seed.to_str().unwrap(), "--stdout", "--once"],
+        Stdio::piped(),
+    );
+    let ws = listener.ws.clone().expect("listener prints its WebSocket address");
+    let mut cat = stt()
+        .args(["cat", "--ws", "--to", &ws, "--seed-file", seed.to_str().unwrap()])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let data: Vec<u8> = (0..3_000_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let input = data.clone();
+    let mut stdin = cat.stdin.take().unwrap();
+    let feeder = std::thread::spawn(move || stdin.write_all(&input).unwrap());
+    let mut listener = listener;
+    let mut stdout = listener.child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut got = Vec::new();
+        stdout.read_to_end(&mut got).unwrap();
+        got
+    });
+    feeder.join().unwrap();
+    let status = cat.wait().unwrap();
+    assert!(status.success());
+    let (lstatus, _) = listener.wait(30);
+    assert!(lstatus.success());
+    assert!(reader.join().unwrap() == data, "stdout carries exactly the bytes of stdin");
+}
+
+#[test]
+fn usage_errors_exit_two_and_an_unreachable_peer_exits_four() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = stt().args(["send", "--to", "127.0.0.1:1"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let short = dir.path().join("short");
+    std::fs::write(&short, "abcd").unwrap();
+    let out =
+        stt().args(["send", "--to", "127.0.0.1:9", "--seed-file", short.to_str().unwrap(), "x"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("64 hex characters"));
+
+    let seed = write_seed(dir.path(), "seed");
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let file = dir.path().join("f");
+    std::fs::write(&file, b"x").unwrap();
+    let started = Instant::now();
+    let out = stt()
+        .args(["send", "--timeout", "1", "--to", &silent.local_addr().unwrap().to_string(), "--seed-file"])
+        .args([seed.to_str().unwrap(), file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(4), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
+
+#[test]
+fn help_describes_every_command() {
+    let out = stt().arg("--help").output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    for cmd in ["keygen", "listen", "send", "cat", "bench"] {
+        assert!(text.contains(cmd), "--help mentions {cmd}");
+        let sub = stt().args([cmd, "--help"]).output().unwrap();
+        assert!(sub.status.success());
+    }
+}
+
+#[test]
+fn bench_prints_handshake_and_throughput_figures() {
+    for transport in ["udp", "ws"] {
+        let out = stt()
+            .args(["bench", "--size", "8388608", "--handshakes", "20", "--transport", transport])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(text.contains("handshakes: 20 sequential"), "{text}");
+        assert!(text.contains("throughput: 8 MiB"), "{text}");
+    }
+}
