@@ -45,6 +45,10 @@ pub(crate) async fn run(inner: Arc<Inner>) {
     let mut calls = Vec::new();
     let mut received = Vec::new();
     loop {
+        if inner.stop_requested.load(std::sync::atomic::Ordering::Acquire) {
+            inner.stop();
+            return;
+        }
         let udp = inner.udp.lock().unwrap_or_else(|p| p.into_inner()).clone();
         let mut busy = false;
 

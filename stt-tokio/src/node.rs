@@ -6,7 +6,8 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 use std::task::Waker;
 use std::time::Duration;
 
@@ -20,6 +21,18 @@ use crate::config::NodeConfig;
 use crate::error::Error;
 use crate::session::{Session, SessionShared};
 use crate::udp::UdpIo;
+
+/// Stops the node when the last `Node` clone and the last `Session` handle are gone.
+pub(crate) struct Owner(Arc<Inner>);
+
+impl Drop for Owner {
+    fn drop(&mut self) {
+        // A handle may be dropped while the state is locked (inside event dispatch): only ask
+        // the driver to stop, never lock here.
+        self.0.stop_requested.store(true, Ordering::Release);
+        self.0.wake.notify_one();
+    }
+}
 
 /// A handler for one custom frame type, registered with [`Node::on_frame`].
 pub type FrameHandler = Arc<dyn Fn(&Session, Bytes) + Send + Sync + 'static>;
@@ -36,7 +49,7 @@ pub(crate) struct SessionSlot {
     /// Set once the handshake completes.
     pub shared: Option<Arc<SessionShared>>,
     /// The initiator's `connect` call, waiting for the handshake.
-    pub connect: Option<oneshot::Sender<Result<Session, Error>>>,
+    pub connect: Option<oneshot::Sender<Result<Arc<SessionShared>, Error>>>,
     /// Custom frames without a handler, for `recv_frame`.
     pub frames: VecDeque<(u8, Bytes)>,
     pub read_wakers: HashMap<u32, Waker>,
@@ -44,7 +57,7 @@ pub(crate) struct SessionSlot {
 }
 
 impl SessionSlot {
-    fn new(connect: Option<oneshot::Sender<Result<Session, Error>>>) -> Self {
+    fn new(connect: Option<oneshot::Sender<Result<Arc<SessionShared>, Error>>>) -> Self {
         SessionSlot {
             shared: None,
             connect,
@@ -59,7 +72,7 @@ impl SessionSlot {
 pub(crate) struct State {
     pub ep: Endpoint,
     pub sessions: HashMap<SessionHandle, SessionSlot>,
-    pub incoming: VecDeque<Session>,
+    pub incoming: VecDeque<Arc<SessionShared>>,
     pub handlers: HashMap<u8, FrameHandler>,
     /// Open WebSocket connections by the peer's TCP address; each takes whole datagrams.
     pub ws: HashMap<SocketAddr, mpsc::Sender<Bytes>>,
@@ -84,6 +97,11 @@ pub(crate) struct Inner {
     pub ws_local: Option<SocketAddr>,
     pub max_datagram: usize,
     tasks: Mutex<Vec<JoinHandle<()>>>,
+    /// The token every `Node` clone and every user-held `Session` or stream holds; the node
+    /// stops when the last holder is gone. The state itself never holds one.
+    owner: OnceLock<Weak<Owner>>,
+    /// Set when the last owner is gone; the driver stops at its next turn.
+    pub stop_requested: AtomicBool,
 }
 
 impl Inner {
@@ -121,6 +139,11 @@ impl Inner {
         let mut tasks = self.tasks.lock().unwrap_or_else(|p| p.into_inner());
         tasks.retain(|t| !t.is_finished());
         tasks.push(handle);
+    }
+
+    /// A token that keeps the node running, for a new session handle.
+    pub fn keep_alive(&self) -> Option<Arc<Owner>> {
+        self.owner.get().and_then(Weak::upgrade)
     }
 
     /// Stops the driver and every connection task.
@@ -173,15 +196,14 @@ impl State {
             match &ev {
                 Event::SessionEstablished { session, peer, session_id, initiator, .. } => {
                     let shared = Arc::new(SessionShared::new(inner.clone(), *session, *peer, *session_id));
-                    let s = Session::from_shared(shared.clone());
                     let slot = self.sessions.entry(*session).or_insert_with(|| SessionSlot::new(None));
-                    slot.shared = Some(shared);
+                    slot.shared = Some(shared.clone());
                     match slot.connect.take() {
                         Some(tx) if *initiator => {
-                            let _ = tx.send(Ok(s));
+                            let _ = tx.send(Ok(shared));
                         }
                         _ => {
-                            self.incoming.push_back(s);
+                            self.incoming.push_back(shared);
                             inner.accepted.notify_waiters();
                         }
                     }
@@ -257,22 +279,14 @@ pub enum Targets<'a> {
 
 /// One STT node: a UDP socket (and optionally a WebSocket listener), its sessions, and the
 /// driver task that runs the sans-IO core. Cheap to clone; the node stops when
-/// [`Node::shutdown`] is called or the last clone is dropped.
+/// [`Node::shutdown`] is called, or when the last clone and the last [`Session`] handle (streams
+/// hold one) are dropped.
 ///
 /// Must be created inside a tokio runtime.
 #[derive(Clone)]
 pub struct Node {
     inner: Arc<Inner>,
     _owner: Arc<Owner>,
-}
-
-/// Stops the node when the last `Node` clone goes away.
-struct Owner(Arc<Inner>);
-
-impl Drop for Owner {
-    fn drop(&mut self) {
-        self.0.stop();
-    }
 }
 
 impl std::fmt::Debug for Node {
@@ -318,12 +332,16 @@ impl Node {
             ws_local: listener.as_ref().and_then(|l| l.local_addr().ok()),
             max_datagram,
             tasks: Mutex::new(Vec::new()),
+            owner: OnceLock::new(),
+            stop_requested: AtomicBool::new(false),
         });
+        let owner = Arc::new(Owner(inner.clone()));
+        let _ = inner.owner.set(Arc::downgrade(&owner));
         inner.spawn(crate::driver::run(inner.clone()));
         if let Some(listener) = listener {
             inner.spawn(crate::ws::listen(inner.clone(), listener));
         }
-        Ok(Node { _owner: Arc::new(Owner(inner.clone())), inner })
+        Ok(Node { _owner: owner, inner })
     }
 
     /// This node's id (public; peers may put it in their allow-list or seed table).
@@ -366,7 +384,8 @@ impl Node {
             st.sessions.insert(h, SessionSlot::new(Some(tx)));
         }
         self.inner.wake.notify_one();
-        rx.await.map_err(|_| Error::NodeClosed)?
+        let shared = rx.await.map_err(|_| Error::NodeClosed)??;
+        Ok(Session::from_shared(shared))
     }
 
     /// The next session a peer opened to this node; `None` once the node is shut down.
@@ -376,7 +395,7 @@ impl Node {
             {
                 let mut st = self.inner.lock();
                 if let Some(s) = st.incoming.pop_front() {
-                    return Some(s);
+                    return Some(Session::from_shared(s));
                 }
                 if st.stopped {
                     return None;

@@ -10,7 +10,7 @@ use stt_proto::{CloseReason, NodeId, PathStats, Remote, SessionHandle, SessionSt
 use tokio::sync::Notify;
 
 use crate::error::Error;
-use crate::node::{Inner, State};
+use crate::node::{Inner, Owner, State};
 use crate::stream::Stream;
 
 /// What every clone of a [`Session`] shares.
@@ -51,10 +51,12 @@ impl SessionShared {
     }
 }
 
-/// An established session. Cheap to clone; all clones are the same session.
+/// An established session. Cheap to clone; all clones are the same session. While a handle
+/// (or one of its streams) exists, its node keeps running.
 #[derive(Clone)]
 pub struct Session {
     pub(crate) shared: Arc<SessionShared>,
+    owner: Option<Arc<Owner>>,
 }
 
 impl std::fmt::Debug for Session {
@@ -76,7 +78,8 @@ impl Eq for Session {}
 
 impl Session {
     pub(crate) fn from_shared(shared: Arc<SessionShared>) -> Self {
-        Session { shared }
+        let owner = shared.node.keep_alive();
+        Session { shared, owner }
     }
 
     /// The peer's node id (authenticated by the handshake).
@@ -120,7 +123,7 @@ impl Session {
     /// Opens a stream (reliable, or live with a deadline).
     pub fn open_stream(&self, mode: StreamMode) -> Result<Stream, Error> {
         let id = self.shared.with(|st, h| Ok(st.ep.session_mut(h).expect("checked").open_stream(mode)?))?;
-        Ok(Stream::new(self.shared.clone(), id))
+        Ok(Stream::new(self.shared.clone(), self.owner.clone(), id))
     }
 
     /// The next stream the peer opened.
@@ -129,7 +132,7 @@ impl Session {
             let notified = self.shared.notify.notified();
             let id = self.shared.with(|st, h| Ok(st.ep.session_mut(h).expect("checked").accept_stream()))?;
             if let Some(id) = id {
-                return Ok(Stream::new(self.shared.clone(), id));
+                return Ok(Stream::new(self.shared.clone(), self.owner.clone(), id));
             }
             notified.await;
         }

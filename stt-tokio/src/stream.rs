@@ -16,6 +16,7 @@ use stt_proto::{StreamError, StreamId, StreamRead};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use crate::error::Error;
+use crate::node::Owner;
 use crate::session::SessionShared;
 
 /// A bidirectional stream. `AsyncRead + AsyncWrite`; [`Stream::into_split`] gives halves.
@@ -25,10 +26,10 @@ pub struct Stream {
 }
 
 impl Stream {
-    pub(crate) fn new(session: Arc<SessionShared>, id: StreamId) -> Stream {
+    pub(crate) fn new(session: Arc<SessionShared>, owner: Option<Arc<Owner>>, id: StreamId) -> Stream {
         Stream {
-            send: SendStream { session: session.clone(), id, finished: false },
-            recv: RecvStream { session, id, leftover: Bytes::new(), eof: false, skipped: 0 },
+            send: SendStream { session: session.clone(), _owner: owner.clone(), id, finished: false },
+            recv: RecvStream { session, _owner: owner, id, leftover: Bytes::new(), eof: false, skipped: 0 },
         }
     }
 
@@ -56,6 +57,7 @@ impl Stream {
 /// The sending half of a stream.
 pub struct SendStream {
     session: Arc<SessionShared>,
+    _owner: Option<Arc<Owner>>,
     id: StreamId,
     finished: bool,
 }
@@ -158,6 +160,7 @@ impl AsyncWrite for SendStream {
 /// The receiving half of a stream.
 pub struct RecvStream {
     session: Arc<SessionShared>,
+    _owner: Option<Arc<Owner>>,
     id: StreamId,
     leftover: Bytes,
     eof: bool,

@@ -4,9 +4,13 @@
 //! the next event. Links have seeded loss, duplication, reordering, corruption and delay with
 //! jitter; a tap records every datagram and an interceptor can drop or rewrite chosen ones. The
 //! same seed gives the same run byte for byte ([`Sim::wire_hash`]). Every run loop is bounded.
+//!
+//! [`relay::Relay`] does the same to real UDP sockets: a userspace impairment relay between a
+//! client and a server on loopback.
 
 pub mod fuzzing;
 pub mod mem;
+pub mod relay;
 pub mod sim;
 
 pub use sim::{Bottleneck, BurstLoss, Datagram, Impairment, NodeIdx, Sim};

@@ -1,0 +1,235 @@
+//! A userspace UDP impairment relay for tests over real sockets (this kind of machine has no
+//! `tc netem`). It sits between one client and one server: the client sends to
+//! [`Relay::addr`], the relay forwards to the target and back, applying seeded loss,
+//! duplication, corruption, delay with jitter, and reordering (a chosen fraction of datagrams is
+//! held back so that later ones overtake it). Three threads; all stop when the relay is dropped.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// What the relay does to each datagram, in each direction.
+#[derive(Clone, Copy, Debug)]
+pub struct RelayConfig {
+    /// Fraction dropped.
+    pub loss: f64,
+    /// Fraction sent twice.
+    pub duplicate: f64,
+    /// Fraction with one byte flipped.
+    pub corrupt: f64,
+    /// Fraction held back by `reorder_delay` extra, so that later datagrams overtake them.
+    pub reorder: f64,
+    /// Extra delay of reordered datagrams.
+    pub reorder_delay: Duration,
+    /// Base one-way delay.
+    pub delay: Duration,
+    /// Uniform extra delay, 0 to `jitter`.
+    pub jitter: Duration,
+    /// Seed of the relay's random choices.
+    pub seed: u64,
+}
+
+impl Default for RelayConfig {
+    fn default() -> Self {
+        RelayConfig {
+            loss: 0.0,
+            duplicate: 0.0,
+            corrupt: 0.0,
+            reorder: 0.0,
+            reorder_delay: Duration::from_millis(5),
+            delay: Duration::ZERO,
+            jitter: Duration::ZERO,
+            seed: 1,
+        }
+    }
+}
+
+/// Counts of what the relay did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RelayStats {
+    /// Datagrams received from either side.
+    pub received: u64,
+    /// Dropped.
+    pub dropped: u64,
+    /// Sent an extra time.
+    pub duplicated: u64,
+    /// Corrupted.
+    pub corrupted: u64,
+    /// Held back to be overtaken.
+    pub reordered: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    received: AtomicU64,
+    dropped: AtomicU64,
+    duplicated: AtomicU64,
+    corrupted: AtomicU64,
+    reordered: AtomicU64,
+}
+
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
+struct Pending {
+    at: Instant,
+    order: u64,
+    to_server: bool,
+    bytes: Vec<u8>,
+}
+
+struct Shared {
+    cfg: RelayConfig,
+    queue: Mutex<(BinaryHeap<Reverse<Pending>>, u64, u64)>,
+    ready: Condvar,
+    stop: AtomicBool,
+    client: Mutex<Option<SocketAddr>>,
+    counters: Counters,
+}
+
+/// A running relay.
+pub struct Relay {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl Relay {
+    /// Starts a relay on 127.0.0.1 in front of `target`.
+    pub fn start(target: SocketAddr, cfg: RelayConfig) -> std::io::Result<Relay> {
+        let front = UdpSocket::bind("127.0.0.1:0")?;
+        let back = UdpSocket::bind("127.0.0.1:0")?;
+        back.connect(target)?;
+        for s in [&front, &back] {
+            s.set_read_timeout(Some(Duration::from_millis(20)))?;
+        }
+        let addr = front.local_addr()?;
+        let shared = Arc::new(Shared {
+            cfg,
+            queue: Mutex::new((BinaryHeap::new(), 0, cfg.seed | 1)),
+            ready: Condvar::new(),
+            stop: AtomicBool::new(false),
+            client: Mutex::new(None),
+            counters: Counters::default(),
+        });
+        let (front2, back2) = (front.try_clone()?, back.try_clone()?);
+        let mut threads = Vec::new();
+        let s = shared.clone();
+        threads.push(std::thread::spawn(move || receive(&s, &front, true)));
+        let s = shared.clone();
+        threads.push(std::thread::spawn(move || receive(&s, &back, false)));
+        let s = shared.clone();
+        threads.push(std::thread::spawn(move || forward(&s, &front2, &back2)));
+        Ok(Relay { addr, shared, threads })
+    }
+
+    /// Where the client sends.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// What the relay did so far.
+    pub fn stats(&self) -> RelayStats {
+        let c = &self.shared.counters;
+        RelayStats {
+            received: c.received.load(Ordering::Relaxed),
+            dropped: c.dropped.load(Ordering::Relaxed),
+            duplicated: c.duplicated.load(Ordering::Relaxed),
+            corrupted: c.corrupted.load(Ordering::Relaxed),
+            reordered: c.reordered.load(Ordering::Relaxed),
+        }
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        self.shared.stop.store(true, Ordering::Relaxed);
+        self.shared.ready.notify_all();
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+fn next(state: &mut u64) -> u64 {
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    *state
+}
+
+fn chance(state: &mut u64, p: f64) -> bool {
+    p > 0.0 && (next(state) >> 11) as f64 / (1u64 << 53) as f64 <= p
+}
+
+/// Reads datagrams from one side and schedules them, impaired, for the other.
+fn receive(s: &Shared, socket: &UdpSocket, from_client: bool) {
+    let mut buf = vec![0u8; 65_536];
+    let c = &s.counters;
+    while !s.stop.load(Ordering::Relaxed) {
+        let Ok((n, from)) = socket.recv_from(&mut buf) else { continue };
+        if from_client {
+            *s.client.lock().unwrap() = Some(from);
+        }
+        c.received.fetch_add(1, Ordering::Relaxed);
+        let now = Instant::now();
+        let mut q = s.queue.lock().unwrap();
+        let (heap, order, rng) = &mut *q;
+        if chance(rng, s.cfg.loss) {
+            c.dropped.fetch_add(1, Ordering::Relaxed);
+            continue;
+        }
+        let copies = if chance(rng, s.cfg.duplicate) {
+            c.duplicated.fetch_add(1, Ordering::Relaxed);
+            2
+        } else {
+            1
+        };
+        for _ in 0..copies {
+            let mut bytes = buf[..n].to_vec();
+            if chance(rng, s.cfg.corrupt) && n > 0 {
+                c.corrupted.fetch_add(1, Ordering::Relaxed);
+                let i = next(rng) as usize % n;
+                bytes[i] ^= 1 << (next(rng) % 8);
+            }
+            let jitter_ns = s.cfg.jitter.as_nanos() as u64;
+            let mut at =
+                now + s.cfg.delay + Duration::from_nanos(if jitter_ns > 0 { next(rng) % jitter_ns } else { 0 });
+            if chance(rng, s.cfg.reorder) {
+                c.reordered.fetch_add(1, Ordering::Relaxed);
+                at += s.cfg.reorder_delay;
+            }
+            *order += 1;
+            heap.push(Reverse(Pending { at, order: *order, to_server: from_client, bytes }));
+        }
+        drop(q);
+        s.ready.notify_one();
+    }
+}
+
+/// Sends scheduled datagrams when they are due.
+fn forward(s: &Shared, front: &UdpSocket, back: &UdpSocket) {
+    let mut q = s.queue.lock().unwrap();
+    while !s.stop.load(Ordering::Relaxed) {
+        let now = Instant::now();
+        match q.0.peek() {
+            Some(Reverse(p)) if p.at <= now => {
+                let Reverse(p) = q.0.pop().expect("peeked");
+                drop(q);
+                if p.to_server {
+                    let _ = back.send(&p.bytes);
+                } else if let Some(client) = *s.client.lock().unwrap() {
+                    let _ = front.send_to(&p.bytes, client);
+                }
+                q = s.queue.lock().unwrap();
+            }
+            Some(Reverse(p)) => {
+                let wait = p.at - now;
+                q = s.ready.wait_timeout(q, wait).unwrap().0;
+            }
+            None => q = s.ready.wait_timeout(q, Duration::from_millis(20)).unwrap().0,
+        }
+    }
+}

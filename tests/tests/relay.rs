@@ -1,0 +1,60 @@
+//! The tokio driver through the userspace impairment relay: real UDP sockets on loopback, with
+//! loss, reordering, duplication, corruption and delay in both directions.
+
+use std::time::{Duration, Instant};
+
+use sha3::{Digest, Sha3_256};
+use stt_tests::relay::{Relay, RelayConfig};
+use stt_tokio::{Node, NodeConfig, Seed, StreamMode};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_mebibytes_arrive_intact_through_five_percent_loss_with_reordering() {
+    let seed = Seed::new(&[9; 32]).unwrap();
+    let local = "127.0.0.1:0".parse().unwrap();
+    let server = Node::bind(NodeConfig::new(seed.clone()).bind(local)).await.unwrap();
+    let client = Node::bind(NodeConfig::new(seed).bind(local)).await.unwrap();
+    let relay = Relay::start(
+        server.local_addr(),
+        RelayConfig {
+            loss: 0.05,
+            reorder: 0.10,
+            reorder_delay: Duration::from_millis(4),
+            duplicate: 0.01,
+            corrupt: 0.01,
+            delay: Duration::from_millis(2),
+            jitter: Duration::from_millis(1),
+            seed: 42,
+        },
+    )
+    .unwrap();
+    let data: Vec<u8> = (0..10u32 << 20).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
+    let want: [u8; 32] = Sha3_256::digest(&data).into();
+
+    let session = tokio::time::timeout(Duration::from_secs(20), client.connect(relay.addr())).await.unwrap().unwrap();
+    let accepted = server.accept().await.unwrap();
+    let started = Instant::now();
+    let reader = tokio::spawn(async move {
+        let mut s = accepted.accept_stream().await.unwrap();
+        let mut got = Vec::new();
+        s.read_to_end(&mut got).await.unwrap();
+        got
+    });
+    let mut s = session.open_stream(StreamMode::Reliable).unwrap();
+    s.write_all(&data).await.unwrap();
+    s.shutdown().await.unwrap();
+    let got = tokio::time::timeout(Duration::from_secs(240), reader).await.expect("transfer finishes").unwrap();
+    let secs = started.elapsed().as_secs_f64();
+    let got_hash: [u8; 32] = Sha3_256::digest(&got).into();
+    let stats = relay.stats();
+    let path = session.path_stats().unwrap();
+    println!(
+        "relay: 10 MiB in {secs:.2} s ({:.1} MB/s); relay {stats:?}; sender declared {} frames lost, rtt {:?}",
+        got.len() as f64 / secs / 1e6,
+        path.lost_frames,
+        path.rtt
+    );
+    assert_eq!(got.len(), data.len());
+    assert_eq!(got_hash, want, "bytes arrive intact");
+    assert!(stats.dropped > 0 && stats.reordered > 0, "the relay really impaired the path: {stats:?}");
+}
