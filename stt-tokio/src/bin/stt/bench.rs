@@ -8,14 +8,18 @@ use stt_tokio::{Node, NodeConfig, Seed, StreamMode};
 
 use crate::Failure;
 
-pub(crate) async fn run(size: u64, streams: u32, ws: bool, handshakes: u32) -> Result<(), Failure> {
+pub(crate) async fn run(size: u64, streams: u32, ws: bool, handshakes: u32, batching: bool) -> Result<(), Failure> {
     let mut seed = [0u8; 32];
     getrandom::fill(&mut seed).map_err(|e| Failure::new(1, format!("no OS randomness: {e}")))?;
     let seed = Seed::new(&seed).expect("32 bytes");
     let local = "127.0.0.1:0".parse().expect("address");
-    let server = Node::bind(NodeConfig::new(seed.clone()).bind(local).ws_bind(local)).await?;
-    let client = Node::bind(NodeConfig::new(seed).bind(local).server_mode(false)).await?;
-    let transport = if ws { "WebSocket" } else { "UDP" };
+    let server = Node::bind(NodeConfig::new(seed.clone()).bind(local).ws_bind(local).udp_batching(batching)).await?;
+    let client = Node::bind(NodeConfig::new(seed).bind(local).server_mode(false).udp_batching(batching)).await?;
+    let transport = match (ws, batching) {
+        (true, _) => "WebSocket",
+        (false, true) => "UDP (batched: GSO/GRO)",
+        (false, false) => "UDP (one datagram per system call)",
+    };
     let url = format!("ws://{}", server.ws_local_addr().expect("listener configured"));
     println!(
         "stt bench: two nodes on loopback, {transport}, suite {:?}",

@@ -96,6 +96,9 @@ enum Command {
         /// Sequential handshakes to time.
         #[arg(long, default_value_t = 500)]
         handshakes: u32,
+        /// One datagram per system call (no GSO/GRO, no recvmmsg), to measure what batching buys.
+        #[arg(long)]
+        no_batching: bool,
     },
 }
 
@@ -201,8 +204,8 @@ async fn run(command: Command) -> Result<(), Failure> {
             node.shutdown(Duration::from_secs(2)).await;
             Ok(())
         }
-        Command::Bench { size, streams, transport, handshakes } => {
-            bench::run(size, streams.max(1), transport == TransportArg::Ws, handshakes).await
+        Command::Bench { size, streams, transport, handshakes, no_batching } => {
+            bench::run(size, streams.max(1), transport == TransportArg::Ws, handshakes, !no_batching).await
         }
     }
 }
