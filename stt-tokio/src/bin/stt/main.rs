@@ -51,36 +51,16 @@ enum Command {
     },
     /// Send files; succeeds only when the receiver confirmed each one verified.
     Send {
-        /// The listener: a UDP address, or with --ws its WebSocket address (host:port or ws:// URL).
-        #[arg(long)]
-        to: String,
-        /// Connect over WebSocket instead of UDP.
-        #[arg(long)]
-        ws: bool,
-        /// File holding the shared seed.
-        #[arg(long)]
-        seed_file: PathBuf,
-        /// Seconds to wait for the handshake.
-        #[arg(long, default_value_t = 5)]
-        timeout: u64,
+        #[command(flatten)]
+        peer: PeerArgs,
         /// Files to send.
         #[arg(required = true)]
         paths: Vec<PathBuf>,
     },
     /// Send standard input as one transfer (the listener needs --stdout or --out).
     Cat {
-        /// The listener: a UDP address, or with --ws its WebSocket address.
-        #[arg(long)]
-        to: String,
-        /// Connect over WebSocket instead of UDP.
-        #[arg(long)]
-        ws: bool,
-        /// File holding the shared seed.
-        #[arg(long)]
-        seed_file: PathBuf,
-        /// Seconds to wait for the handshake.
-        #[arg(long, default_value_t = 5)]
-        timeout: u64,
+        #[command(flatten)]
+        peer: PeerArgs,
     },
     /// Run two nodes on loopback in this process; print handshake time and throughput.
     Bench {
@@ -100,6 +80,23 @@ enum Command {
         #[arg(long)]
         no_batching: bool,
     },
+}
+
+/// Where `send` and `cat` connect, and with which seed.
+#[derive(clap::Args)]
+struct PeerArgs {
+    /// The listener: a UDP address, or with --ws its WebSocket address (host:port or ws:// URL).
+    #[arg(long)]
+    to: String,
+    /// Connect over WebSocket instead of UDP.
+    #[arg(long)]
+    ws: bool,
+    /// File holding the shared seed: 64 hex characters, or at least 32 raw bytes.
+    #[arg(long)]
+    seed_file: PathBuf,
+    /// Seconds to wait for the handshake.
+    #[arg(long, default_value_t = 5)]
+    timeout: u64,
 }
 
 /// Which transport `bench` uses.
@@ -188,21 +185,15 @@ async fn run(command: Command) -> Result<(), Failure> {
             let seed = read_seed(&seed_file)?;
             files::listen(seed, bind, ws_bind, out, stdout, once).await
         }
-        Command::Send { to, ws, seed_file, timeout, paths } => {
-            let seed = read_seed(&seed_file)?;
-            let (node, session) = connect(seed, &to, ws, timeout).await?;
+        Command::Send { peer, paths } => {
+            let (node, session) = connect(&peer).await?;
             files::send(&session, &paths).await?;
-            session.close(0, "transfer complete").await;
-            node.shutdown(Duration::from_secs(2)).await;
-            Ok(())
+            finish(node, session).await
         }
-        Command::Cat { to, ws, seed_file, timeout } => {
-            let seed = read_seed(&seed_file)?;
-            let (node, session) = connect(seed, &to, ws, timeout).await?;
+        Command::Cat { peer } => {
+            let (node, session) = connect(&peer).await?;
             files::cat(&session).await?;
-            session.close(0, "transfer complete").await;
-            node.shutdown(Duration::from_secs(2)).await;
-            Ok(())
+            finish(node, session).await
         }
         Command::Bench { size, streams, transport, handshakes, no_batching } => {
             bench::run(size, streams.max(1), transport == TransportArg::Ws, handshakes, !no_batching).await
@@ -210,12 +201,13 @@ async fn run(command: Command) -> Result<(), Failure> {
     }
 }
 
-/// Connects to `to` over UDP or WebSocket.
-async fn connect(seed: Seed, to: &str, ws: bool, timeout: u64) -> Result<(Node, Session), Failure> {
-    let mut cfg = NodeConfig::new(seed).server_mode(false);
-    cfg.endpoint.handshake_timeout = Duration::from_secs(timeout.max(1));
+/// Reads the seed file and connects to the listener over UDP or WebSocket.
+async fn connect(peer: &PeerArgs) -> Result<(Node, Session), Failure> {
+    let PeerArgs { to, ws, seed_file, timeout } = peer;
+    let mut cfg = NodeConfig::new(read_seed(seed_file)?).server_mode(false);
+    cfg.endpoint.handshake_timeout = Duration::from_secs((*timeout).max(1));
     let node = Node::bind(cfg).await?;
-    let session = if ws {
+    let session = if *ws {
         let url = if to.starts_with("ws://") { to.to_string() } else { format!("ws://{to}") };
         node.connect_ws(&url).await.map_err(|e| match e {
             Error::WebSocket(m) => Failure::new(4, format!("{m}: is the listener running with --ws-bind?")),
@@ -230,6 +222,13 @@ async fn connect(seed: Seed, to: &str, ws: bool, timeout: u64) -> Result<(Node, 
         node.connect(addr).await?
     };
     Ok((node, session))
+}
+
+/// Closes the session after a successful transfer and stops the node.
+async fn finish(node: Node, session: Session) -> Result<(), Failure> {
+    session.close(0, "transfer complete").await;
+    node.shutdown(Duration::from_secs(2)).await;
+    Ok(())
 }
 
 /// Reads a seed file: 64 hex characters (whitespace ignored) or at least 32 raw bytes.
