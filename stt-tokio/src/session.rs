@@ -6,7 +6,7 @@ use std::sync::{Arc, OnceLock};
 use std::task::Poll;
 
 use bytes::Bytes;
-use stt_proto::{CloseReason, NodeId, PathStats, Remote, SessionHandle, SessionStats, StreamMode};
+use stt_proto::{CloseReason, NodeId, PathStats, Remote, SessionHandle, SessionStats, StreamId, StreamMode};
 use tokio::sync::Notify;
 
 use crate::error::Error;
@@ -36,6 +36,25 @@ impl SessionShared {
             Some(reason) => Error::SessionClosed(reason.clone()),
             None => Error::NodeClosed,
         }
+    }
+
+    /// Waits until `stream`'s sending side (or, with `None`, every stream's) has everything
+    /// acknowledged. Rechecked after every batch of input the driver feeds the core.
+    pub async fn wait_flushed(&self, stream: Option<StreamId>) -> Result<(), Error> {
+        poll_fn(|cx| {
+            let mut st = self.node.lock();
+            let Some(s) = st.ep.session(self.handle) else { return Poll::Ready(Err(self.gone())) };
+            let flushed = match stream {
+                Some(id) => s.stream_flushed(id),
+                None => s.streams_flushed(),
+            };
+            if flushed {
+                return Poll::Ready(Ok(()));
+            }
+            st.flush_wakers.push(cx.waker().clone());
+            Poll::Pending
+        })
+        .await
     }
 
     /// Runs `f` on the core's view of the session under the node lock, then wakes the driver.
@@ -171,16 +190,7 @@ impl Session {
 
     /// Waits until every stream's written data (and FIN) is acknowledged by the peer.
     pub async fn flush(&self) -> Result<(), Error> {
-        poll_fn(|cx| {
-            let mut st = self.shared.node.lock();
-            let Some(s) = st.ep.session(self.shared.handle) else { return Poll::Ready(Err(self.shared.gone())) };
-            if s.streams_flushed() {
-                return Poll::Ready(Ok(()));
-            }
-            st.flush_wakers.push(cx.waker().clone());
-            Poll::Pending
-        })
-        .await
+        self.shared.wait_flushed(None).await
     }
 
     /// Closes the session: the peer receives DISCONNECT with `code` and `reason`. Stream data not

@@ -125,16 +125,7 @@ impl SendStream {
 
     /// Waits until everything written (and the FIN, if finished) is acknowledged by the peer.
     pub async fn flushed(&self) -> Result<(), Error> {
-        poll_fn(|cx| {
-            let mut st = self.session.node.lock();
-            let Some(s) = st.ep.session(self.session.handle) else { return Poll::Ready(Err(self.session.gone())) };
-            if s.stream_flushed(self.id) {
-                return Poll::Ready(Ok(()));
-            }
-            st.flush_wakers.push(cx.waker().clone());
-            Poll::Pending
-        })
-        .await
+        self.session.wait_flushed(Some(self.id)).await
     }
 }
 
