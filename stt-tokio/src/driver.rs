@@ -89,6 +89,9 @@ pub(crate) async fn run(inner: Arc<Inner>) {
                 }
             }
             st.dispatch_events(&inner, &mut calls);
+            for w in st.flush_wakers.drain(..) {
+                w.wake();
+            }
             (st.ep.poll_timeout(), more)
         };
         for call in calls.drain(..) {

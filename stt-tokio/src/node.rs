@@ -76,7 +76,8 @@ pub(crate) struct State {
     pub handlers: HashMap<u8, FrameHandler>,
     /// Open WebSocket connections by the peer's TCP address; each takes whole datagrams.
     pub ws: HashMap<SocketAddr, mpsc::Sender<Bytes>>,
-    /// Woken after every batch of input, to re-check stream flushes.
+    /// Woken at the end of every driver turn (acknowledgements, timers, closes) and on stop, to
+    /// re-check stream flushes.
     pub flush_wakers: Vec<Waker>,
     /// Datagrams for a WebSocket remote that had no connection or a full queue.
     pub ws_dropped: u64,
@@ -127,9 +128,6 @@ impl Inner {
         for (remote, d) in items {
             st.ep.handle_datagram(now, remote, d);
         }
-        for w in st.flush_wakers.drain(..) {
-            w.wake();
-        }
         drop(st);
         self.wake.notify_one();
     }
@@ -151,6 +149,9 @@ impl Inner {
         let mut st = self.lock();
         st.stopped = true;
         st.ws.clear();
+        for w in st.flush_wakers.drain(..) {
+            w.wake();
+        }
         for (_, slot) in st.sessions.drain() {
             wake_all(&slot);
             if let Some(tx) = slot.connect {

@@ -39,7 +39,7 @@ impl SessionShared {
     }
 
     /// Waits until `stream`'s sending side (or, with `None`, every stream's) has everything
-    /// acknowledged. Rechecked after every batch of input the driver feeds the core.
+    /// acknowledged, or the session ends. Rechecked at the end of every driver turn.
     pub async fn wait_flushed(&self, stream: Option<StreamId>) -> Result<(), Error> {
         poll_fn(|cx| {
             let mut st = self.node.lock();

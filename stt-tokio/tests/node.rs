@@ -273,3 +273,24 @@ async fn streams_echo_in_both_directions_with_split_halves() {
     assert_eq!(within(30, "echo", reader).await.unwrap(), expect);
     echo.await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flush_waiter_learns_when_its_session_times_out_with_nothing_arriving() {
+    let server = node(1).await;
+    let mut cfg = config(1);
+    cfg.endpoint.idle_timeout = Duration::from_millis(800);
+    cfg.endpoint.keep_alive_interval = Some(Duration::from_millis(200));
+    let client = Node::bind(cfg).await.unwrap();
+    let s = client.connect(server.local_addr()).await.unwrap();
+    // The peer vanishes without a DISCONNECT: its node stops, nothing more arrives.
+    drop(server);
+    let mut st = s.open_stream(StreamMode::Reliable).unwrap();
+    st.write_all(&pattern(64 * 1024, 1)).await.unwrap();
+    st.shutdown().await.unwrap();
+    // The idle timeout fires at 0.8 s; the waiter must hear of it then, not at some later input.
+    // (A timeout wrapper alone cannot show this: it polls the future once more when it fires.)
+    let started = Instant::now();
+    let err = within(10, "flushed", st.send_half().flushed()).await.unwrap_err();
+    assert!(matches!(err, Error::SessionClosed(CloseReason::IdleTimeout)), "got {err}");
+    assert!(started.elapsed() < Duration::from_secs(3), "waiter woken after {:?}", started.elapsed());
+}
