@@ -9,6 +9,8 @@ use tokio::net::UdpSocket;
 
 /// Bytes of one receive slot: room for a GRO batch of full datagrams.
 const SLOT: usize = 64 * 1024;
+/// Most receive slots per call.
+const MAX_BATCH: usize = 32;
 
 /// A UDP socket with its batching state.
 pub(crate) struct UdpIo {
@@ -25,7 +27,7 @@ pub(crate) struct RecvBufs {
 
 impl RecvBufs {
     pub fn new() -> Self {
-        let n = quinn_udp::BATCH_SIZE.clamp(1, 32);
+        let n = quinn_udp::BATCH_SIZE.clamp(1, MAX_BATCH);
         RecvBufs { slots: vec![vec![0u8; SLOT]; n], meta: vec![quinn_udp::RecvMeta::default(); n] }
     }
 }
@@ -69,8 +71,13 @@ impl UdpIo {
         match &self.state {
             Some(state) => {
                 let RecvBufs { slots, meta } = bufs;
-                let mut iov: Vec<IoSliceMut<'_>> = slots.iter_mut().map(|s| IoSliceMut::new(s)).collect();
-                let n = self.socket.try_io(Interest::READABLE, || state.recv((&self.socket).into(), &mut iov, meta))?;
+                let count = slots.len();
+                let mut free = slots.iter_mut();
+                let mut iov: [IoSliceMut<'_>; MAX_BATCH] =
+                    std::array::from_fn(|_| IoSliceMut::new(free.next().map_or(&mut [][..], |s| &mut s[..])));
+                let n = self
+                    .socket
+                    .try_io(Interest::READABLE, || state.recv((&self.socket).into(), &mut iov[..count], meta))?;
                 let mut count = 0;
                 for (m, slot) in meta.iter().zip(slots.iter()).take(n) {
                     let stride = m.stride.max(1);
