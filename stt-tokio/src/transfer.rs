@@ -230,25 +230,18 @@ async fn receive_data<W: AsyncWrite + Unpin>(
                 });
             }
             let final_path = dir.join(&name);
-            let tmp = dir.join(format!(
-                ".{name}.{:016x}.partial",
-                u64::from_le_bytes(crate::node::random_bytes()[..8].try_into().expect("8 bytes"))
-            ));
-            let mut file = tokio::fs::File::create(&tmp).await?;
-            let copied = copy_chunks(rx, &mut file, progress).await;
-            let outcome = match copied {
-                Ok((bytes, digest)) => match file.sync_all().await {
-                    Ok(()) => Ok((bytes, digest)),
-                    Err(e) => Err(e.into()),
-                },
-                Err(e) => Err(e),
-            };
-            drop(file);
-            match outcome {
-                Ok((bytes, digest)) => {
-                    tokio::fs::rename(&tmp, &final_path).await?;
-                    Ok(Received { name, path: Some(final_path), bytes, digest })
-                }
+            let tmp = dir.join(format!(".{name}.{}.partial", hex8(&crate::node::random_bytes())));
+            let stored = async {
+                let mut file = tokio::fs::File::create(&tmp).await?;
+                let (bytes, digest) = copy_chunks(rx, &mut file, progress).await?;
+                file.sync_all().await?;
+                drop(file);
+                tokio::fs::rename(&tmp, &final_path).await?;
+                Ok::<_, TransferError>((bytes, digest))
+            }
+            .await;
+            match stored {
+                Ok((bytes, digest)) => Ok(Received { name, path: Some(final_path), bytes, digest }),
                 Err(e) => {
                     let _ = tokio::fs::remove_file(&tmp).await;
                     Err(e)
