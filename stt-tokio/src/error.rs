@@ -41,9 +41,6 @@ pub enum Error {
     /// A custom frame was refused.
     #[error(transparent)]
     Frame(#[from] stt_proto::SendError),
-    /// A wait timed out.
-    #[error("timed out after {0:?}")]
-    Timeout(std::time::Duration),
     /// Another I/O error.
     #[error("I/O error: {0}")]
     Io(#[from] io::Error),
@@ -57,7 +54,7 @@ impl Error {
 
     /// True if the peer did not answer in time (unreachable, not running, or stealthy).
     pub fn is_timeout(&self) -> bool {
-        matches!(self, Error::Handshake(HandshakeError::Timeout) | Error::Timeout(_))
+        matches!(self, Error::Handshake(HandshakeError::Timeout))
     }
 }
 
@@ -68,7 +65,7 @@ impl From<Error> for io::Error {
             Error::Stream(stt_proto::StreamError::Reset(_)) => io::ErrorKind::ConnectionReset,
             Error::Stream(stt_proto::StreamError::Finished) => io::ErrorKind::BrokenPipe,
             Error::SessionClosed(_) | Error::NodeClosed => io::ErrorKind::ConnectionAborted,
-            Error::Timeout(_) => io::ErrorKind::TimedOut,
+            Error::Handshake(HandshakeError::Timeout) => io::ErrorKind::TimedOut,
             _ => io::ErrorKind::Other,
         };
         io::Error::new(kind, e)
