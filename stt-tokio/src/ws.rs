@@ -104,7 +104,7 @@ where
         let remote = Remote::websocket(peer);
         while let Some(Ok(msg)) = source.next().await {
             match msg {
-                Message::Binary(b) => node.handle_datagrams([(remote, BytesMut::from(&b[..]))]),
+                Message::Binary(b) => node.handle_datagrams([(remote, BytesMut::from(b))]),
                 Message::Close(_) => break,
                 _ => {}
             }
