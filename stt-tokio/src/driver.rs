@@ -1,8 +1,9 @@
 //! The driver task: the run loop of the sans-IO core on tokio.
 //!
 //! Each turn: take in every datagram waiting on the UDP socket (WebSocket readers feed the core
-//! from their own tasks), run due timers, then drain the core's output (a bounded batch per turn,
-//! equal-sized datagrams to one address coalesced for GSO) and its events. When a turn did
+//! from their own tasks), run due timers, drain the core's output (a bounded batch per turn,
+//! equal-sized datagrams to one address coalesced for GSO) and send it, then dispatch the core's
+//! events, so that an event never announces what has not left the node yet. When a turn did
 //! nothing, sleep until a socket is readable, a command arrives, or the core's next deadline.
 
 use std::sync::Arc;
@@ -71,8 +72,8 @@ pub(crate) async fn run(inner: Arc<Inner>) {
             inner.handle_datagrams(received.drain(..));
         }
 
-        // Timers, output and events.
-        let (deadline, more) = {
+        // Timers and output.
+        let more = {
             let mut st = inner.lock();
             if st.stopped {
                 return;
@@ -88,19 +89,25 @@ pub(crate) async fn run(inner: Arc<Inner>) {
                     _ => st.ws_dropped += 1,
                 }
             }
-            st.dispatch_events(&inner, &mut calls);
-            for w in st.flush_wakers.drain(..) {
-                w.wake();
-            }
-            (st.ep.poll_timeout(), more)
+            more
         };
-        for call in calls.drain(..) {
-            call.run();
-        }
         busy |= !out.udp.is_empty();
         for s in out.udp.drain(..) {
             let seg = (s.count > 1).then_some(s.segment);
             let _ = udp.send(s.to, &out.buf[s.start..s.start + s.len], seg).await;
+        }
+
+        // Events, only now: what they announce (a DISCONNECT written, say) has left the node.
+        let deadline = {
+            let mut st = inner.lock();
+            st.dispatch_events(&inner, &mut calls);
+            for w in st.flush_wakers.drain(..) {
+                w.wake();
+            }
+            st.ep.poll_timeout()
+        };
+        for call in calls.drain(..) {
+            call.run();
         }
         if busy || more {
             tokio::task::yield_now().await;

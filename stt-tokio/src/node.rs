@@ -98,6 +98,8 @@ pub(crate) struct Inner {
     pub ws_local: Option<SocketAddr>,
     pub max_datagram: usize,
     tasks: Mutex<Vec<JoinHandle<()>>>,
+    /// WebSocket writer tasks: not aborted on stop, they send what is queued and close.
+    writers: Mutex<Vec<JoinHandle<()>>>,
     /// The token every `Node` clone and every user-held `Session` or stream holds; the node
     /// stops when the last holder is gone. The state itself never holds one.
     owner: OnceLock<Weak<Owner>>,
@@ -132,11 +134,22 @@ impl Inner {
         self.wake.notify_one();
     }
 
+    /// Spawns a task that `stop` aborts.
     pub fn spawn(&self, fut: impl std::future::Future<Output = ()> + Send + 'static) {
-        let handle = tokio::spawn(fut);
-        let mut tasks = self.tasks.lock().unwrap_or_else(|p| p.into_inner());
-        tasks.retain(|t| !t.is_finished());
-        tasks.push(handle);
+        track(&self.tasks, tokio::spawn(fut));
+    }
+
+    /// Spawns a WebSocket writer: `stop` lets it send what is queued and close the connection.
+    pub fn spawn_writer(&self, fut: impl std::future::Future<Output = ()> + Send + 'static) {
+        track(&self.writers, tokio::spawn(fut));
+    }
+
+    /// Waits until every WebSocket writer has sent its queue and closed, or `deadline`.
+    pub async fn drain_writers(&self, deadline: tokio::time::Instant) {
+        let writers: Vec<_> = self.writers.lock().unwrap_or_else(|p| p.into_inner()).drain(..).collect();
+        for w in writers {
+            let _ = tokio::time::timeout_at(deadline, w).await;
+        }
     }
 
     /// A token that keeps the node running, for a new session handle.
@@ -144,7 +157,8 @@ impl Inner {
         self.owner.get().and_then(Weak::upgrade)
     }
 
-    /// Stops the driver and every connection task.
+    /// Stops the driver, the listener and the connection readers; WebSocket writers finish
+    /// sending what is queued (their queues are closed here) and then close.
     pub fn stop(&self) {
         let mut st = self.lock();
         st.stopped = true;
@@ -168,6 +182,12 @@ impl Inner {
             t.abort();
         }
     }
+}
+
+fn track(list: &Mutex<Vec<JoinHandle<()>>>, handle: JoinHandle<()>) {
+    let mut list = list.lock().unwrap_or_else(|p| p.into_inner());
+    list.retain(|t| !t.is_finished());
+    list.push(handle);
 }
 
 fn wake_all(slot: &SessionSlot) {
@@ -333,6 +353,7 @@ impl Node {
             ws_local: listener.as_ref().and_then(|l| l.local_addr().ok()),
             max_datagram,
             tasks: Mutex::new(Vec::new()),
+            writers: Mutex::new(Vec::new()),
             owner: OnceLock::new(),
             stop_requested: AtomicBool::new(false),
         });
@@ -472,8 +493,8 @@ impl Node {
     }
 
     /// Shuts the node down gracefully: stops accepting, waits (up to `grace`) until every
-    /// stream's written data is acknowledged, closes every session with DISCONNECT, then stops
-    /// the driver. Sessions and streams fail with [`Error::NodeClosed`] afterwards.
+    /// stream's written data is acknowledged, closes every session with DISCONNECT, stops the
+    /// driver, and waits until WebSocket connections have sent what they queued. Sessions and streams fail with [`Error::NodeClosed`] afterwards.
     pub async fn shutdown(&self, grace: Duration) {
         let deadline = tokio::time::Instant::now() + grace;
         self.inner.lock().ep.set_server_mode(false);
@@ -492,6 +513,7 @@ impl Node {
             .await;
         }
         self.inner.stop();
+        self.inner.drain_writers(deadline.max(tokio::time::Instant::now() + Duration::from_millis(200))).await;
     }
 }
 

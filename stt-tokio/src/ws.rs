@@ -83,7 +83,7 @@ where
     }
     let mine = tx.downgrade();
     drop(tx);
-    inner.spawn(async move {
+    inner.spawn_writer(async move {
         while let Some(d) = rx.recv().await {
             if sink.feed(Message::Binary(d)).await.is_err() {
                 return;

@@ -59,7 +59,10 @@ impl Listener {
             if let Some(status) = self.child.try_wait().unwrap() {
                 return (status, self.lines.try_iter().collect());
             }
-            assert!(Instant::now() < deadline, "listener did not exit within {secs} s");
+            if Instant::now() >= deadline {
+                let said: Vec<String> = self.lines.try_iter().collect();
+                panic!("listener did not exit within {secs} s; its stderr: {said:?}");
+            }
             std::thread::sleep(Duration::from_millis(20));
         }
     }

@@ -294,3 +294,36 @@ async fn a_flush_waiter_learns_when_its_session_times_out_with_nothing_arriving(
     assert!(matches!(err, Error::SessionClosed(CloseReason::IdleTimeout)), "got {err}");
     assert!(started.elapsed() < Duration::from_secs(3), "waiter woken after {:?}", started.elapsed());
 }
+
+/// `close` returns once DISCONNECT has left the node: even if the node is dropped right after,
+/// the peer hears the close (over a WebSocket, the connection's queue is sent before it closes).
+async fn peer_hears_close_from_a_node_dropped_right_after(ws: bool) {
+    let server = ws_node(1).await;
+    let url = format!("ws://{}", server.ws_local_addr().unwrap());
+    for round in 0..20 {
+        let client = node(1).await;
+        let s = if ws {
+            client.connect_ws(&url).await.unwrap()
+        } else {
+            client.connect(server.local_addr()).await.unwrap()
+        };
+        let accepted = within(5, "accept", server.accept()).await.unwrap();
+        s.close(9, "bye").await;
+        drop(s);
+        drop(client);
+        let started = Instant::now();
+        let reason = within(10, "peer close", accepted.closed()).await;
+        assert!(matches!(reason, CloseReason::ClosedByPeer { code: 9, .. }), "round {round}: {reason:?}");
+        assert!(started.elapsed() < Duration::from_secs(3), "round {round}: close heard after {:?}", started.elapsed());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn close_over_websocket_reaches_the_peer_even_if_the_node_is_dropped_at_once() {
+    peer_hears_close_from_a_node_dropped_right_after(true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn close_over_udp_reaches_the_peer_even_if_the_node_is_dropped_at_once() {
+    peer_hears_close_from_a_node_dropped_right_after(false).await;
+}
