@@ -472,12 +472,24 @@ impl Node {
     }
 
     /// Moves the node to a new UDP socket bound to `addr` (for example a new port). Sessions
-    /// continue: peers follow the first authenticated datagram from the new address.
+    /// continue: every session sends a KEEPALIVE from the new address at once, and peers follow
+    /// the first authenticated datagram from it.
     pub fn rebind(&self, addr: SocketAddr) -> Result<SocketAddr, Error> {
         let batching = self.inner.udp.lock().unwrap_or_else(|p| p.into_inner()).batching();
         let udp = UdpIo::bind(addr, batching).map_err(|source| Error::Bind { addr, source })?;
         let local = udp.local_addr();
         *self.inner.udp.lock().unwrap_or_else(|p| p.into_inner()) = Arc::new(udp);
+        // Announce the new address on every session now: a sender that is blocked (flow control,
+        // or nothing to say) would otherwise stay silent, and its peer would keep sending to the
+        // old port until the next keepalive.
+        let mut st = self.inner.lock();
+        let handles: Vec<_> = st.sessions.keys().copied().collect();
+        for h in handles {
+            if let Some(mut s) = st.ep.session_mut(h) {
+                let _ = s.ping();
+            }
+        }
+        drop(st);
         self.inner.wake.notify_one();
         Ok(local)
     }

@@ -138,12 +138,15 @@ async fn a_client_that_rebinds_to_a_new_port_mid_transfer_finishes_intact() {
     let data = pattern(16 << 20, 11);
     let old = client.local_addr();
     let c = client.clone();
+    let started = Instant::now();
     let got = transfer_with_change(&client, &server, &data, async move {
         let new = c.rebind("127.0.0.1:0".parse().unwrap()).unwrap();
         assert_ne!(new.port(), old.port());
     })
     .await;
     assert_eq!(got, (data.len(), sha3(&data)));
+    // Without the rebind's announcement a blocked sender stays silent until the 15 s keepalive.
+    assert!(started.elapsed() < Duration::from_secs(5), "transfer stalled: {:?}", started.elapsed());
     let mut migrated = false;
     while let Ok(ev) = events.try_recv() {
         migrated |=

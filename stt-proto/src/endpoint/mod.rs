@@ -428,10 +428,7 @@ impl Endpoint {
                             s.probes_owed = 1;
                         }
                     }
-                    if !s.keepalive_queued {
-                        s.keepalive_queued = true;
-                        s.queue.push_back(Outgoing::Keepalive);
-                    }
+                    s.queue_keepalive();
                 }
                 if s.pacing_until.is_some_and(|t| t <= now) {
                     s.pacing_until = None;
@@ -448,9 +445,8 @@ impl Endpoint {
                         });
                     }
                 }
-                if cfg.keep_alive_interval.is_some_and(|ka| now >= s.last_sent + ka) && !s.keepalive_queued {
-                    s.keepalive_queued = true;
-                    s.queue.push_back(Outgoing::Keepalive);
+                if cfg.keep_alive_interval.is_some_and(|ka| now >= s.last_sent + ka) {
+                    s.queue_keepalive();
                 }
                 self.mark_ready(now, handle);
             }
@@ -491,9 +487,7 @@ impl Endpoint {
             s.stats.key_generations.1 = generation;
             self.events.push_back(Event::KeyRotated { session: handle, direction: Direction::Receive, generation });
             // Tell the peer promptly that we receive with its new key, so it may rotate again.
-            if !s.keepalive_queued {
-                s.keepalive_queued = true;
-                s.queue.push_back(Outgoing::Keepalive);
+            if s.queue_keepalive() {
                 self.mark_ready(now, handle);
             }
         }

@@ -198,6 +198,20 @@ impl<'a> SessionMut<'a> {
         self.ep.mark_ready(self.ep.last_now, self.handle);
     }
 
+    /// Queues a KEEPALIVE: an ack-eliciting frame that carries nothing, sent at once (at most one
+    /// is queued at a time). The peer's acknowledgement refreshes the RTT; and a driver that
+    /// moved to a new local address (a rebound socket) pings every session so that peers follow
+    /// at once rather than at the next data or keepalive interval.
+    pub fn ping(&mut self) -> Result<(), SendError> {
+        let s = self.s();
+        if matches!(s.state, State::Closing) {
+            return Err(SendError::Closing);
+        }
+        s.queue_keepalive();
+        self.ep.mark_ready(self.ep.last_now, self.handle);
+        Ok(())
+    }
+
     /// Opens a stream. Usable before the handshake completes (frames wait until it does).
     pub fn open_stream(&mut self, mode: StreamMode) -> Result<StreamId, StreamError> {
         let s = self.s();

@@ -238,6 +238,17 @@ impl Session {
         Sealed::Written { len: n, pn, rotated }
     }
 
+    /// Queues a KEEPALIVE unless one is queued already; true if it queued one.
+    pub fn queue_keepalive(&mut self) -> bool {
+        if self.keepalive_queued {
+            return false;
+        }
+        self.keepalive_queued = true;
+        self.queue.push_back(Outgoing::Keepalive);
+        true
+    }
+
+    /// True once the handshake completed.
     pub fn is_established(&self) -> bool {
         matches!(self.state, State::Established | State::Closing)
     }
