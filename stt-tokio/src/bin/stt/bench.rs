@@ -26,25 +26,22 @@ pub(crate) async fn run(size: u64, streams: u32, ws: bool, handshakes: u32, batc
         stt_tokio::stt_proto::Suite::default_preference()[0]
     );
 
-    // Handshakes: connect, wait until both sides are established, close; one at a time.
-    let acceptor = {
-        let server = server.clone();
-        tokio::spawn(async move {
-            while let Some(s) = server.accept().await {
-                drop(s);
-            }
-        })
-    };
+    // Handshakes: connect (the responder is established before the initiator hears CONFIRM),
+    // take the session from the server's accept queue, close; one at a time. Accepting each one
+    // here keeps the queue empty for the throughput session below.
     let mut times = Vec::with_capacity(handshakes as usize);
     let started = Instant::now();
     for _ in 0..handshakes {
         let t = Instant::now();
         let s = if ws { client.connect_ws(&url).await? } else { client.connect(server.local_addr()).await? };
         times.push(t.elapsed());
+        let accepted = server.accept().await.ok_or_else(|| Failure::new(1, "server stopped"))?;
+        if accepted.session_id() != s.session_id() {
+            return Err(Failure::new(1, "the server accepted another session than the one just opened"));
+        }
         s.close(0, "bench").await;
     }
     let total = started.elapsed();
-    acceptor.abort();
     if !times.is_empty() {
         times.sort();
         println!(
@@ -95,13 +92,18 @@ pub(crate) async fn run(size: u64, streams: u32, ws: bool, handshakes: u32, batc
             s.send_half().flushed().await
         }));
     }
-    for w in writers {
-        w.await.map_err(|e| Failure::new(1, e.to_string()))??;
-    }
-    let (received, accepted) = tokio::time::timeout(Duration::from_secs(600), receiver)
-        .await
-        .map_err(|_| Failure::new(4, "receiver stalled"))?
-        .map_err(|e| Failure::new(1, e.to_string()))??;
+    // Writers and receiver together: an error on either side ends the run.
+    let writing = async {
+        for w in writers {
+            w.await.map_err(|e| Failure::new(1, e.to_string()))??;
+        }
+        Ok::<(), Failure>(())
+    };
+    let receiving = async { receiver.await.map_err(|e| Failure::new(1, e.to_string()))?.map_err(Failure::from) };
+    let ((), (received, accepted)) =
+        tokio::time::timeout(Duration::from_secs(600), async { tokio::try_join!(writing, receiving) })
+            .await
+            .map_err(|_| Failure::new(4, "transfer stalled for 600 s"))??;
     let secs = started.elapsed().as_secs_f64();
     let path = session.path_stats();
     let stats = session.stats();
