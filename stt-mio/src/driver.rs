@@ -1,0 +1,276 @@
+//! The driver: one UDP socket and one core [`Endpoint`], registered in a `mio::Poll` the user
+//! runs. It owns the socket, the receive buffer pool, the transmit buffer and the clock origin;
+//! the user owns the loop and the tokens.
+//!
+//! One turn is: the user's `poll` returns; [`Driver::handle_event`] notes readiness for this
+//! driver's token; [`Driver::process`] receives, runs due timers, transmits, and queues the core's
+//! events; the user drains [`Driver::poll_event`] and polls again with [`Driver::timeout`].
+
+use std::collections::VecDeque;
+use std::io;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use mio::net::UdpSocket;
+use mio::{Interest, Registry, Token};
+use stt_proto::{Endpoint, EndpointConfig, Event, Identity, Instant, Remote, SessionHandle, Transmit, Transport};
+
+use crate::Error;
+
+/// Bytes received into one pool before a fresh one is taken (or the old one reclaimed).
+const POOL_SIZE: usize = 1024 * 1024;
+/// Room kept free in the pool for one receive: the largest UDP payload, so nothing is truncated.
+const MAX_RECEIVE: usize = 65_535;
+/// Datagrams received, or sent, per [`Driver::process`] call before yielding to other tokens.
+const BATCH: usize = 256;
+
+/// Counters of what the driver itself dropped (the core counts its own drops in its stats).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DriverStats {
+    /// Datagrams the OS refused to send with an error other than "would block" (each one is
+    /// treated like a lost datagram and recovered by the protocol).
+    pub send_errors: u64,
+    /// Receive calls that failed with an error other than "would block".
+    pub receive_errors: u64,
+    /// Datagrams the core addressed to a WebSocket remote, which this driver does not carry.
+    pub unroutable: u64,
+}
+
+/// The core endpoint on a non-blocking UDP socket, driven by the caller's `mio::Poll`.
+///
+/// ```no_run
+/// # fn main() -> Result<(), stt_mio::Error> {
+/// use mio::{Events, Poll, Token};
+/// use stt_mio::stt_proto::{EndpointConfig, Identity, Seed};
+/// use stt_mio::Driver;
+///
+/// let mut poll = Poll::new()?;
+/// let config = EndpointConfig::with_shared_seed(Seed::new(&[7u8; 32])?);
+/// let identity = Identity::from_seed(&Seed::new(&stt_mio::random_bytes())?);
+/// let mut driver = Driver::bind("127.0.0.1:0".parse().unwrap(), config, identity, poll.registry(), Token(0))?;
+/// let mut events = Events::with_capacity(64);
+/// loop {
+///     poll.poll(&mut events, driver.timeout())?;
+///     for ev in events.iter() {
+///         driver.handle_event(ev);
+///     }
+///     driver.process();
+///     while let Some(event) = driver.poll_event() {
+///         println!("{event:?}");
+///     }
+/// }
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct Driver {
+    endpoint: Endpoint,
+    socket: UdpSocket,
+    token: Token,
+    origin: std::time::Instant,
+    /// Received datagrams are split off the front of this buffer (zero-filled, `len == capacity`);
+    /// the core decrypts them in place and may keep slices of them.
+    pool: BytesMut,
+    /// One datagram from `poll_transmit`; while `blocked` is set it holds a datagram not sent yet.
+    transmit: Vec<u8>,
+    blocked: Option<Transmit>,
+    /// The socket may have datagrams left to read (readiness is edge-triggered).
+    readable: bool,
+    /// The last `process` stopped at its send budget with the socket still writable, or a
+    /// command through `endpoint_mut` may have queued something: process again before sleeping.
+    more_to_send: bool,
+    events: VecDeque<Event>,
+    stats: DriverStats,
+}
+
+impl Driver {
+    /// Binds a UDP socket at `addr` and registers it with `registry` under `token`.
+    pub fn bind(
+        addr: SocketAddr,
+        config: EndpointConfig,
+        identity: Identity,
+        registry: &Registry,
+        token: Token,
+    ) -> Result<Driver, Error> {
+        let socket = UdpSocket::bind(addr).map_err(|source| Error::Bind { addr, source })?;
+        Driver::new(socket, config, identity, crate::random_bytes(), registry, token)
+    }
+
+    /// Wraps a socket the caller bound, with an explicit RNG seed (use OS randomness outside tests).
+    pub fn new(
+        mut socket: UdpSocket,
+        config: EndpointConfig,
+        identity: Identity,
+        rng_seed: [u8; 32],
+        registry: &Registry,
+        token: Token,
+    ) -> Result<Driver, Error> {
+        let max_datagram = config.max_udp_datagram;
+        let endpoint = Endpoint::new(config, identity, rng_seed)?;
+        registry.register(&mut socket, token, Interest::READABLE | Interest::WRITABLE)?;
+        Ok(Driver {
+            endpoint,
+            socket,
+            token,
+            origin: std::time::Instant::now(),
+            pool: BytesMut::new(),
+            transmit: vec![0; max_datagram],
+            blocked: None,
+            readable: true,
+            more_to_send: false,
+            events: VecDeque::new(),
+            stats: DriverStats::default(),
+        })
+    }
+
+    /// The token the socket is registered under.
+    pub fn token(&self) -> Token {
+        self.token
+    }
+
+    /// The socket's local address.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.socket.local_addr()
+    }
+
+    /// The core's clock: time since this driver was created.
+    pub fn now(&self) -> Instant {
+        Instant::from_nanos(self.origin.elapsed().as_nanos() as u64)
+    }
+
+    /// The core endpoint. After a command through [`Driver::endpoint_mut`] (connect, write, send a
+    /// frame, close), call [`Driver::process`] so that what it queued is sent.
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
+    }
+
+    /// The core endpoint, for commands. What they queue goes out at the next
+    /// [`Driver::process`]; until then [`Driver::timeout`] is zero, so a loop does not sleep on it.
+    pub fn endpoint_mut(&mut self) -> &mut Endpoint {
+        self.more_to_send = true;
+        &mut self.endpoint
+    }
+
+    /// The core endpoint without marking work pending: for [`crate::Node`], which processes
+    /// explicitly after every command and must not spin while it polls a stream for data.
+    pub(crate) fn endpoint_unmarked(&mut self) -> &mut Endpoint {
+        &mut self.endpoint
+    }
+
+    /// Starts a handshake with the node at `addr` over UDP. `Event::SessionEstablished` or
+    /// `Event::HandshakeFailed` for the returned handle follows from [`Driver::poll_event`].
+    pub fn connect(&mut self, addr: SocketAddr) -> Result<SessionHandle, Error> {
+        let now = self.now();
+        Ok(self.endpoint_mut().connect(now, Remote::udp(addr))?)
+    }
+
+    /// What the driver dropped.
+    pub fn stats(&self) -> DriverStats {
+        self.stats
+    }
+
+    /// Notes readiness from the user's poll. Returns `false` if the event is for another token.
+    pub fn handle_event(&mut self, event: &mio::event::Event) -> bool {
+        if event.token() != self.token {
+            return false;
+        }
+        if event.is_readable() {
+            self.readable = true;
+        }
+        if event.is_writable() && self.blocked.is_some() {
+            self.more_to_send = true;
+        }
+        true
+    }
+
+    /// How long the user's poll may sleep: zero if work is left over (unread datagrams, a send
+    /// batch cut short, a command not processed yet, events not taken), else until the core's
+    /// next deadline; `None` if it has none.
+    pub fn timeout(&self) -> Option<Duration> {
+        if self.readable || self.more_to_send || !self.events.is_empty() {
+            return Some(Duration::ZERO);
+        }
+        let deadline = self.endpoint.poll_timeout()?;
+        Some(Duration::from_nanos(deadline.as_nanos().saturating_sub(self.now().as_nanos())))
+    }
+
+    /// Does the work due now: receive what is waiting (up to a batch), run the core's timers,
+    /// send what it produces (up to a batch, or until the socket would block), then queue its
+    /// events for [`Driver::poll_event`]. Events come after the sends, so an event never
+    /// announces what has not left the node.
+    pub fn process(&mut self) {
+        if self.readable {
+            self.receive();
+        }
+        let now = self.now();
+        if self.endpoint.poll_timeout().is_some_and(|t| t <= now) {
+            self.endpoint.handle_timeout(now);
+        }
+        self.send(now);
+        while let Some(event) = self.endpoint.poll_event() {
+            self.events.push_back(event);
+        }
+    }
+
+    /// The next event from the core, in order.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// Removes the socket from `registry`; the driver must not be used with that poll afterwards.
+    pub fn deregister(&mut self, registry: &Registry) -> io::Result<()> {
+        registry.deregister(&mut self.socket)
+    }
+
+    fn receive(&mut self) {
+        for _ in 0..BATCH {
+            if self.pool.len() < MAX_RECEIVE {
+                // Reclaims the old allocation if the core has let go of every slice of it.
+                self.pool.clear();
+                self.pool.reserve(POOL_SIZE);
+                self.pool.resize(self.pool.capacity(), 0);
+            }
+            match self.socket.recv_from(&mut self.pool) {
+                Ok((len, from)) => {
+                    let datagram = self.pool.split_to(len);
+                    self.endpoint.handle_datagram(self.now(), Remote::udp(from), datagram);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.readable = false;
+                    return;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                // ICMP errors (port unreachable) surface here on some systems; keep reading.
+                Err(_) => self.stats.receive_errors += 1,
+            }
+        }
+    }
+
+    fn send(&mut self, now: Instant) {
+        self.more_to_send = false;
+        for _ in 0..BATCH {
+            let t = match self.blocked.take() {
+                Some(t) => t,
+                None => match self.endpoint.poll_transmit(now, &mut self.transmit) {
+                    Some(t) => t,
+                    None => return,
+                },
+            };
+            if t.remote.transport != Transport::Udp {
+                self.stats.unroutable += 1;
+                continue;
+            }
+            match self.socket.send_to(&self.transmit[..t.len], t.remote.addr) {
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.blocked = Some(t);
+                    return;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => self.blocked = Some(t),
+                Err(_) => self.stats.send_errors += 1,
+            }
+        }
+        self.more_to_send = true;
+    }
+}

@@ -1,0 +1,406 @@
+//! The synchronous API for programs without an event loop of their own: a [`Node`] owns a
+//! `mio::Poll` and a [`Driver`], and each blocking call turns that loop until it can answer.
+//!
+//! It keeps, per session, what the core reported and the caller has not taken yet: streams the
+//! peer opened, custom frames, and the unread rest of a stream chunk. Nothing here is
+//! multithreaded; a `Node` lives on one thread.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::Bytes;
+use mio::{Events, Poll, Token};
+use stt_proto::{
+    CloseReason, EndpointConfig, Event, HandshakeError, Identity, NodeId, Seed, SessionHandle, StreamError, StreamId,
+    StreamMode, StreamRead,
+};
+
+use crate::{Driver, Error};
+
+const TOKEN: Token = Token(0);
+/// Custom frames kept per session for `recv_frame`; older ones are dropped (custom frames are
+/// best-effort) and counted in [`Node::frames_dropped`].
+const MAX_QUEUED_FRAMES: usize = 1024;
+/// Close reasons remembered for sessions the caller has not asked about.
+const MAX_REMEMBERED_CLOSES: usize = 1024;
+
+#[derive(Debug, Default)]
+struct Slot {
+    established: bool,
+    failed: Option<HandshakeError>,
+    peer: Option<NodeId>,
+    opened: VecDeque<StreamId>,
+    frames: VecDeque<(u8, Bytes)>,
+    /// Unread rest of the last chunk per stream.
+    partial: HashMap<StreamId, Bytes>,
+    /// Bytes skipped on live streams, per stream.
+    skipped: HashMap<StreamId, u64>,
+}
+
+/// A blocking STT node on one UDP socket. See the crate docs for an example.
+#[derive(Debug)]
+pub struct Node {
+    poll: Poll,
+    events: Events,
+    driver: Driver,
+    slots: HashMap<SessionHandle, Slot>,
+    incoming: VecDeque<SessionHandle>,
+    closed: VecDeque<(SessionHandle, CloseReason)>,
+    frames_dropped: u64,
+    timeout: Option<Duration>,
+}
+
+impl Node {
+    /// Binds a node at `addr` that uses `shared_seed` with every peer, with a random identity.
+    pub fn bind(addr: SocketAddr, shared_seed: Seed) -> Result<Node, Error> {
+        let identity = Identity::from_seed(&Seed::new(&crate::random_bytes())?);
+        Node::with_config(addr, EndpointConfig::with_shared_seed(shared_seed), identity)
+    }
+
+    /// Binds a node at `addr` with a full core configuration and identity.
+    pub fn with_config(addr: SocketAddr, config: EndpointConfig, identity: Identity) -> Result<Node, Error> {
+        let poll = Poll::new()?;
+        let driver = Driver::bind(addr, config, identity, poll.registry(), TOKEN)?;
+        Ok(Node {
+            poll,
+            events: Events::with_capacity(64),
+            driver,
+            slots: HashMap::new(),
+            incoming: VecDeque::new(),
+            closed: VecDeque::new(),
+            frames_dropped: 0,
+            timeout: None,
+        })
+    }
+
+    /// The UDP address the node is bound to.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.driver.local_addr().expect("a bound UDP socket has a local address")
+    }
+
+    /// This node's id.
+    pub fn node_id(&self) -> NodeId {
+        self.driver.endpoint().node_id()
+    }
+
+    /// Bounds every blocking call (connect, accept, read, write, flush): past it they return
+    /// [`Error::TimedOut`]. `None` (the default) waits as long as it takes; a connect still ends
+    /// with the core's handshake timeout.
+    pub fn set_timeout(&mut self, timeout: Option<Duration>) {
+        self.timeout = timeout;
+    }
+
+    /// The driver, for what this API does not cover (stats, the core endpoint).
+    pub fn driver(&self) -> &Driver {
+        &self.driver
+    }
+
+    /// Custom frames dropped because a session had `1024` unread ones.
+    pub fn frames_dropped(&self) -> u64 {
+        self.frames_dropped
+    }
+
+    /// Opens a session to `addr` and waits until the handshake completes.
+    pub fn connect(&mut self, addr: SocketAddr) -> Result<SessionHandle, Error> {
+        let h = self.driver.connect(addr)?;
+        self.slots.insert(h, Slot::default());
+        self.wait(|node| match node.slots.get_mut(&h) {
+            Some(s) if s.established => Some(Ok(h)),
+            Some(s) => {
+                let reason = s.failed.take()?;
+                node.slots.remove(&h);
+                Some(Err(Error::Handshake(reason)))
+            }
+            None => Some(Err(node.gone(h))),
+        })?
+    }
+
+    /// Waits for the next session a peer opens.
+    pub fn accept(&mut self) -> Result<SessionHandle, Error> {
+        self.wait(|node| node.incoming.pop_front())
+    }
+
+    /// The peer of an established session.
+    pub fn peer(&self, session: SessionHandle) -> Option<NodeId> {
+        self.slots.get(&session).and_then(|s| s.peer)
+    }
+
+    /// Why a session ended, if it did and this node still remembers (the last 1024 closes).
+    pub fn close_reason(&self, session: SessionHandle) -> Option<&CloseReason> {
+        self.closed.iter().find(|(h, _)| *h == session).map(|(_, r)| r)
+    }
+
+    /// Opens a stream.
+    pub fn open_stream(&mut self, session: SessionHandle, mode: StreamMode) -> Result<StreamId, Error> {
+        let id = self.session(session)?.open_stream(mode)?;
+        self.driver.process();
+        Ok(id)
+    }
+
+    /// Waits for the next stream the peer opens on `session`.
+    pub fn accept_stream(&mut self, session: SessionHandle) -> Result<StreamId, Error> {
+        self.wait(|node| match node.slots.get_mut(&session) {
+            Some(s) => s.opened.pop_front().map(Ok),
+            None => Some(Err(node.gone(session))),
+        })?
+    }
+
+    /// Writes all of `data`, waiting for credit and acknowledgements as needed. On a live stream
+    /// data older than the stream's deadline may be dropped by the sender instead of resent.
+    pub fn write_all(&mut self, session: SessionHandle, stream: StreamId, mut data: &[u8]) -> Result<(), Error> {
+        while !data.is_empty() {
+            let written = self.wait(|node| match node.session(session) {
+                Ok(mut s) => match s.write(stream, data) {
+                    Ok(n) => Some(Ok(n)),
+                    Err(StreamError::Blocked) => None,
+                    Err(e) => Some(Err(Error::Stream(e))),
+                },
+                Err(e) => Some(Err(e)),
+            })??;
+            data = &data[written..];
+            self.driver.process();
+        }
+        Ok(())
+    }
+
+    /// Ends the sending side of a stream after what was written.
+    pub fn finish(&mut self, session: SessionHandle, stream: StreamId) -> Result<(), Error> {
+        self.session(session)?.finish(stream)?;
+        self.driver.process();
+        Ok(())
+    }
+
+    /// Reads into `buf`, waiting for data. `Ok(0)` means the peer finished the stream. Gaps a live
+    /// stream skipped are passed over and counted in [`Node::skipped_bytes`].
+    pub fn read(&mut self, session: SessionHandle, stream: StreamId, buf: &mut [u8]) -> Result<usize, Error> {
+        loop {
+            match self.read_chunk(session, stream, buf.len())? {
+                Some(StreamRead::Data(chunk)) => {
+                    buf[..chunk.len()].copy_from_slice(&chunk);
+                    return Ok(chunk.len());
+                }
+                Some(StreamRead::Skipped { .. }) => continue,
+                Some(StreamRead::Finished) | None => return Ok(0),
+            }
+        }
+    }
+
+    /// Reads the next piece of a stream, at most `max` bytes of data, waiting for one: data, a
+    /// skipped gap (live streams), or `Finished`. Returns `None` after `Finished` was returned
+    /// once and the stream is gone.
+    pub fn read_chunk(
+        &mut self,
+        session: SessionHandle,
+        stream: StreamId,
+        max: usize,
+    ) -> Result<Option<StreamRead>, Error> {
+        if let Some(rest) = self.slots.get_mut(&session).and_then(|s| s.partial.remove(&stream)) {
+            return Ok(Some(StreamRead::Data(self.keep_rest(session, stream, rest, max))));
+        }
+        let piece = self.wait(|node| match node.session(session) {
+            Ok(mut s) => match s.read(stream) {
+                Ok(Some(piece)) => Some(Ok(Some(piece))),
+                Ok(None) => None,
+                Err(StreamError::UnknownStream(_)) => Some(Ok(None)),
+                Err(e) => Some(Err(Error::Stream(e))),
+            },
+            Err(e) => Some(Err(e)),
+        })??;
+        // Reading gave the peer credit; send it now rather than on the next turn.
+        self.driver.process();
+        Ok(match piece {
+            Some(StreamRead::Data(chunk)) => Some(StreamRead::Data(self.keep_rest(session, stream, chunk, max))),
+            Some(StreamRead::Skipped { bytes, segments }) => {
+                if let Some(s) = self.slots.get_mut(&session) {
+                    *s.skipped.entry(stream).or_default() += bytes;
+                }
+                Some(StreamRead::Skipped { bytes, segments })
+            }
+            other => other,
+        })
+    }
+
+    /// Bytes a live stream skipped so far (read through [`Node::read`] or [`Node::read_chunk`]).
+    pub fn skipped_bytes(&self, session: SessionHandle, stream: StreamId) -> u64 {
+        self.slots.get(&session).and_then(|s| s.skipped.get(&stream)).copied().unwrap_or(0)
+    }
+
+    /// Reads a stream to its end.
+    pub fn read_to_end(&mut self, session: SessionHandle, stream: StreamId) -> Result<Vec<u8>, Error> {
+        let mut out = Vec::new();
+        while let Some(piece) = self.read_chunk(session, stream, usize::MAX)? {
+            match piece {
+                StreamRead::Data(chunk) => out.extend_from_slice(&chunk),
+                StreamRead::Skipped { .. } => {}
+                StreamRead::Finished => break,
+            }
+        }
+        Ok(out)
+    }
+
+    /// Sends a custom frame (type 0x80–0xFF). Best-effort: it is not retransmitted.
+    pub fn send_frame(
+        &mut self,
+        session: SessionHandle,
+        frame_type: u8,
+        payload: impl Into<Bytes>,
+    ) -> Result<(), Error> {
+        self.session(session)?.send_custom(frame_type, payload)?;
+        self.driver.process();
+        Ok(())
+    }
+
+    /// Waits for the next custom frame on `session`.
+    pub fn recv_frame(&mut self, session: SessionHandle) -> Result<(u8, Bytes), Error> {
+        self.wait(|node| match node.slots.get_mut(&session) {
+            Some(s) => s.frames.pop_front().map(Ok),
+            None => Some(Err(node.gone(session))),
+        })?
+    }
+
+    /// Waits until everything written on `session`'s streams has been acknowledged.
+    pub fn flush(&mut self, session: SessionHandle) -> Result<(), Error> {
+        self.wait(|node| match node.driver.endpoint().session(session) {
+            Some(s) if s.streams_flushed() => Some(Ok(())),
+            Some(_) => None,
+            None => Some(Err(node.gone(session))),
+        })?
+    }
+
+    /// Closes a session: sends DISCONNECT with `code` and `reason` and forgets the session.
+    /// Unacknowledged stream data is abandoned; call [`Node::flush`] first to avoid that.
+    pub fn close(&mut self, session: SessionHandle, code: u32, reason: &str) {
+        let now = self.driver.now();
+        if let Some(s) = self.driver.endpoint_unmarked().session_mut(session) {
+            s.close(now, code, reason);
+        }
+        self.driver.process();
+        self.dispatch();
+    }
+
+    /// Runs the loop for `duration`: answers peers, retransmits, keeps sessions alive.
+    pub fn run_for(&mut self, duration: Duration) -> Result<(), Error> {
+        let end = std::time::Instant::now() + duration;
+        loop {
+            let left = end.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return Ok(());
+            }
+            self.turn(Some(left))?;
+        }
+    }
+
+    /// One turn of the loop: waits for readiness or the core's next deadline (at most `max`),
+    /// then processes.
+    pub fn poll_once(&mut self, max: Option<Duration>) -> Result<(), Error> {
+        self.turn(max)
+    }
+
+    fn session(&mut self, session: SessionHandle) -> Result<stt_proto::SessionMut<'_>, Error> {
+        if self.driver.endpoint().session(session).is_none() {
+            return Err(self.gone(session));
+        }
+        Ok(self.driver.endpoint_unmarked().session_mut(session).expect("checked above"))
+    }
+
+    fn gone(&self, session: SessionHandle) -> Error {
+        match self.close_reason(session) {
+            Some(reason) => Error::SessionClosed(reason.clone()),
+            None => Error::UnknownSession,
+        }
+    }
+
+    fn keep_rest(&mut self, session: SessionHandle, stream: StreamId, mut chunk: Bytes, max: usize) -> Bytes {
+        if chunk.len() <= max {
+            return chunk;
+        }
+        let head = chunk.split_to(max);
+        if let Some(s) = self.slots.get_mut(&session) {
+            s.partial.insert(stream, chunk);
+        }
+        head
+    }
+
+    /// Turns the loop until `ready` answers, or the node's timeout passes.
+    fn wait<T>(&mut self, mut ready: impl FnMut(&mut Node) -> Option<T>) -> Result<T, Error> {
+        let end = self.timeout.map(|t| std::time::Instant::now() + t);
+        loop {
+            if let Some(answer) = ready(self) {
+                return Ok(answer);
+            }
+            let left = match end {
+                Some(end) => {
+                    let left = end.saturating_duration_since(std::time::Instant::now());
+                    if left.is_zero() {
+                        return Err(Error::TimedOut);
+                    }
+                    Some(left)
+                }
+                None => None,
+            };
+            self.turn(left)?;
+        }
+    }
+
+    fn turn(&mut self, max: Option<Duration>) -> Result<(), Error> {
+        let timeout = match (self.driver.timeout(), max) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        if let Err(e) = self.poll.poll(&mut self.events, timeout) {
+            if e.kind() != std::io::ErrorKind::Interrupted {
+                return Err(Error::Io(e));
+            }
+        }
+        for ev in self.events.iter() {
+            self.driver.handle_event(ev);
+        }
+        self.driver.process();
+        self.dispatch();
+        Ok(())
+    }
+
+    fn dispatch(&mut self) {
+        while let Some(event) = self.driver.poll_event() {
+            match event {
+                Event::SessionEstablished { session, peer, initiator, .. } => {
+                    let slot = self.slots.entry(session).or_default();
+                    slot.established = true;
+                    slot.peer = Some(peer);
+                    if !initiator {
+                        self.incoming.push_back(session);
+                    }
+                }
+                Event::HandshakeFailed { session: Some(session), reason, .. } => {
+                    if let Some(slot) = self.slots.get_mut(&session) {
+                        slot.failed = Some(reason);
+                    }
+                }
+                Event::CustomFrame { session, frame_type, payload } => {
+                    let frames = &mut self.slots.entry(session).or_default().frames;
+                    if frames.len() == MAX_QUEUED_FRAMES {
+                        frames.pop_front();
+                        self.frames_dropped += 1;
+                    }
+                    frames.push_back((frame_type, payload));
+                }
+                Event::StreamOpened { session, .. } => {
+                    let Some(mut s) = self.driver.endpoint_unmarked().session_mut(session) else { continue };
+                    while let Some(stream) = s.accept_stream() {
+                        self.slots.entry(session).or_default().opened.push_back(stream);
+                    }
+                }
+                Event::SessionClosed { session, reason } => {
+                    self.slots.remove(&session);
+                    self.incoming.retain(|h| *h != session);
+                    if self.closed.len() == MAX_REMEMBERED_CLOSES {
+                        self.closed.pop_front();
+                    }
+                    self.closed.push_back((session, reason));
+                }
+                _ => {}
+            }
+        }
+    }
+}

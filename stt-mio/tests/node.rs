@@ -1,0 +1,117 @@
+//! The blocking `Node` API between two mio nodes on loopback: what a caller sees when things go
+//! right and when they go wrong.
+
+use std::time::{Duration, Instant};
+
+use stt_mio::stt_proto::{
+    CloseReason, EndpointConfig, HandshakeError, Identity, Seed, SendError, StreamError, StreamMode,
+};
+use stt_mio::{Error, Node};
+
+fn node(seed: u8) -> Node {
+    let mut n = Node::bind("127.0.0.1:0".parse().unwrap(), Seed::new(&[seed; 32]).unwrap()).unwrap();
+    n.set_timeout(Some(Duration::from_secs(20)));
+    n
+}
+
+/// Runs `server` on its own thread with a fresh node sharing seed 7; returns the address.
+fn serve<T: Send + 'static>(
+    server: impl FnOnce(Node) -> T + Send + 'static,
+) -> (std::net::SocketAddr, std::thread::JoinHandle<T>) {
+    let n = node(7);
+    let addr = n.local_addr();
+    (addr, std::thread::spawn(move || server(n)))
+}
+
+#[test]
+fn streams_frames_and_close_between_two_mio_nodes() {
+    let (addr, server) = serve(|mut n| {
+        let s = n.accept().unwrap();
+        let stream = n.accept_stream(s).unwrap();
+        let data = n.read_to_end(s, stream).unwrap();
+        let (kind, payload) = n.recv_frame(s).unwrap();
+        // Answer on a stream of our own, then wait for the client to close.
+        let back = n.open_stream(s, StreamMode::Reliable).unwrap();
+        n.write_all(s, back, &(data.len() as u64).to_be_bytes()).unwrap();
+        n.finish(s, back).unwrap();
+        let closed = n.recv_frame(s).unwrap_err();
+        (data, kind, payload, closed)
+    });
+    let mut c = node(7);
+    let s = c.connect(addr).unwrap();
+    let data: Vec<u8> = (0..3_000_000u32).map(|i| (i * 7 % 256) as u8).collect();
+    let stream = c.open_stream(s, StreamMode::Reliable).unwrap();
+    c.write_all(s, stream, &data).unwrap();
+    c.finish(s, stream).unwrap();
+    c.send_frame(s, 0x90, &b"after the stream"[..]).unwrap();
+    let back = c.accept_stream(s).unwrap();
+    let len = c.read_to_end(s, back).unwrap();
+    assert_eq!(len, (data.len() as u64).to_be_bytes());
+    c.flush(s).unwrap();
+    c.close(s, 42, "bye");
+    assert!(matches!(c.close_reason(s), Some(CloseReason::ClosedLocally { code: 42, .. })));
+    assert!(matches!(c.write_all(s, stream, b"x"), Err(Error::SessionClosed(_))));
+
+    let (got, kind, payload, closed) = server.join().unwrap();
+    assert!(got == data, "3 MB arrive intact");
+    assert_eq!((kind, &payload[..]), (0x90, &b"after the stream"[..]));
+    match closed {
+        Error::SessionClosed(CloseReason::ClosedByPeer { code: 42, reason }) => assert_eq!(reason, "bye"),
+        other => panic!("expected the peer's close, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_wrong_seed_fails_the_handshake_with_a_typed_error() {
+    let (addr, server) = serve(|mut n| {
+        n.set_timeout(Some(Duration::from_secs(2)));
+        n.accept().map(|_| ())
+    });
+    let mut c = node(8);
+    match c.connect(addr) {
+        Err(e @ Error::Handshake(HandshakeError::AuthenticationFailed)) => {
+            assert!(e.to_string().contains("handshake failed"), "{e}")
+        }
+        other => panic!("expected an authentication failure, got {other:?}"),
+    }
+    assert!(matches!(server.join().unwrap(), Err(Error::TimedOut)), "the server accepted nothing");
+}
+
+#[test]
+fn an_unreachable_peer_ends_in_the_handshake_timeout() {
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let mut config = EndpointConfig::with_shared_seed(Seed::new(&[7; 32]).unwrap());
+    config.handshake_timeout = Duration::from_millis(600);
+    let identity = Identity::from_seed_bytes(&[3; 32]).unwrap();
+    let mut c = Node::with_config("127.0.0.1:0".parse().unwrap(), config, identity).unwrap();
+    let started = Instant::now();
+    assert!(matches!(c.connect(silent.local_addr().unwrap()), Err(Error::Handshake(HandshakeError::Timeout))));
+    let took = started.elapsed();
+    assert!(took >= Duration::from_millis(600) && took < Duration::from_secs(5), "{took:?}");
+}
+
+#[test]
+fn bad_calls_get_typed_errors_not_panics() {
+    let (addr, server) = serve(|mut n| {
+        let s = n.accept().unwrap();
+        n.recv_frame(s).map(|(kind, _)| kind)
+    });
+    let mut c = node(7);
+    let s = c.connect(addr).unwrap();
+    assert!(matches!(c.send_frame(s, 0x10, &b"x"[..]), Err(Error::Frame(SendError::ReservedFrameType(0x10)))));
+    let huge = vec![0u8; 4000];
+    assert!(matches!(c.send_frame(s, 0x80, huge), Err(Error::Frame(SendError::TooLarge { .. }))));
+    let stream = c.open_stream(s, StreamMode::Reliable).unwrap();
+    c.finish(s, stream).unwrap();
+    assert!(matches!(c.write_all(s, stream, b"late"), Err(Error::Stream(StreamError::Finished))));
+
+    c.set_timeout(Some(Duration::from_millis(300)));
+    let started = Instant::now();
+    assert!(matches!(c.accept_stream(s), Err(Error::TimedOut)), "the server opens no stream");
+    assert!(started.elapsed() >= Duration::from_millis(300));
+
+    c.send_frame(s, 0x80, &b"done"[..]).unwrap();
+    assert_eq!(server.join().unwrap().unwrap(), 0x80);
+    c.close(s, 0, "done");
+    assert!(matches!(c.open_stream(s, StreamMode::Reliable), Err(Error::SessionClosed(_))));
+}
