@@ -18,8 +18,8 @@ use stt_proto::{Endpoint, EndpointConfig, Event, Identity, Instant, Remote, Sess
 
 use crate::Error;
 
-/// Bytes received into one pool before a fresh one is taken (or the old one reclaimed).
-const POOL_SIZE: usize = 1024 * 1024;
+/// Size of each of the two receive pools.
+const POOL_SIZE: usize = 512 * 1024;
 /// Room kept free in the pool for one receive: the largest UDP payload, so nothing is truncated.
 const MAX_RECEIVE: usize = 65_535;
 /// Datagrams received, or sent, per [`Driver::process`] call before yielding to other tokens.
@@ -70,8 +70,12 @@ pub struct Driver {
     token: Token,
     origin: std::time::Instant,
     /// Received datagrams are split off the front of this buffer (zero-filled, `len == capacity`);
-    /// the core decrypts them in place and may keep slices of them.
+    /// the core decrypts them in place and may keep slices of them until the application reads.
     pool: BytesMut,
+    /// The previous pool. When `pool` runs low the two swap, and the old one's allocation is
+    /// reused if the core has let go of every slice of it by then (it usually has: a whole pool
+    /// of traffic came in since), so steady-state receiving allocates nothing.
+    spare: BytesMut,
     /// One datagram from `poll_transmit`; while `blocked` is set it holds a datagram not sent yet.
     transmit: Vec<u8>,
     blocked: Option<Transmit>,
@@ -115,6 +119,7 @@ impl Driver {
             token,
             origin: std::time::Instant::now(),
             pool: BytesMut::new(),
+            spare: BytesMut::new(),
             transmit: vec![0; max_datagram],
             blocked: None,
             readable: true,
@@ -226,7 +231,7 @@ impl Driver {
     fn receive(&mut self) {
         for _ in 0..BATCH {
             if self.pool.len() < MAX_RECEIVE {
-                // Reclaims the old allocation if the core has let go of every slice of it.
+                std::mem::swap(&mut self.pool, &mut self.spare);
                 self.pool.clear();
                 self.pool.reserve(POOL_SIZE);
                 self.pool.resize(self.pool.capacity(), 0);
