@@ -87,6 +87,7 @@ mod event;
 mod handshake;
 pub mod recovery;
 mod rng;
+pub mod segment;
 mod session;
 pub mod stream;
 mod time;

@@ -47,6 +47,12 @@ pub mod labels {
     pub const COOKIE: &[u8] = b"stt/v1 cookie";
     /// Storage encryption key from a storage seed.
     pub const STORAGE: &[u8] = b"stt/v1 storage";
+    /// Per-blob AEAD key and IV (salt: the blob's address) from the storage key.
+    pub const BLOB: &[u8] = b"stt/v1 blob";
+    /// Segment encoder key (salt: session id and stream id) from a secret.
+    pub const SEGMENT_KEY: &[u8] = b"stt/v1 segment key";
+    /// Segment encoder IV (salt: session id and stream id) from a secret.
+    pub const SEGMENT_IV: &[u8] = b"stt/v1 segment iv";
 }
 
 type HkdfSha3 = hkdf::SimpleHkdf<Sha3_256>;

@@ -1,0 +1,147 @@
+//! The segment encoder and decoder, through their public API.
+
+use proptest::prelude::*;
+use stt_proto::segment::{SegmentDecoder, SegmentEncoder, SegmentError, SegmentKey, DEFAULT_SEGMENT_PAYLOAD};
+
+const SECRET: &[u8] = b"a secret both ends hold, 32 byte";
+
+fn key(stream: u32) -> SegmentKey {
+    SegmentKey::derive(SECRET, 77, stream)
+}
+
+fn data(len: usize) -> Vec<u8> {
+    (0..len as u32).map(|i| (i.wrapping_mul(2654435761) >> 9) as u8).collect()
+}
+
+fn encode_bounded(bytes: &[u8], size: usize) -> Vec<bytes::Bytes> {
+    let mut enc = SegmentEncoder::bounded(key(1), 1, size, bytes.len() as u64).unwrap();
+    let mut segments = enc.push(bytes).unwrap();
+    segments.extend(enc.end().unwrap());
+    segments
+}
+
+fn drain(dec: &mut SegmentDecoder) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(b) = dec.read() {
+        out.extend_from_slice(&b);
+    }
+    out
+}
+
+#[test]
+fn fifty_thousand_bytes_make_four_segments_and_an_end_and_decode_in_reverse() {
+    let bytes = data(50_000);
+    let segments = encode_bounded(&bytes, 16_384);
+    assert_eq!(segments.len(), 5, "4 data segments and the end marker");
+    assert_eq!(segments[0].len(), 16_384 + 29);
+    assert_eq!(segments[3].len(), 50_000 - 3 * 16_384 + 29);
+    let mut dec = SegmentDecoder::new(key(1), 1, 1 << 20);
+    for s in segments.iter().rev() {
+        dec.push(s).unwrap();
+        assert!(!dec.is_finished() || dec.buffered() == 0);
+    }
+    assert_eq!(drain(&mut dec), bytes);
+    assert!(dec.is_finished());
+}
+
+#[test]
+fn foreign_altered_and_duplicate_segments_are_rejected_with_typed_errors() {
+    let segments = encode_bounded(&data(5_000), 1_000);
+    // Another stream's key, same stream id in the header: authentication fails.
+    let mut other_key = SegmentDecoder::new(key(2), 1, 1 << 20);
+    assert_eq!(other_key.push(&segments[0]), Err(SegmentError::Authentication));
+    // A decoder for another stream id refuses the header before decrypting.
+    let mut other_stream = SegmentDecoder::new(key(1), 9, 1 << 20);
+    assert_eq!(other_stream.push(&segments[0]), Err(SegmentError::ForeignStream { expected: 9, got: 1 }));
+    let mut dec = SegmentDecoder::new(key(1), 1, 1 << 20);
+    let mut altered = segments[1].to_vec();
+    altered[20] ^= 1;
+    assert_eq!(dec.push(&altered), Err(SegmentError::Authentication));
+    assert_eq!(dec.push(&segments[1][..10]), Err(SegmentError::Malformed));
+    dec.push(&segments[1]).unwrap();
+    assert_eq!(dec.push(&segments[1]), Err(SegmentError::Duplicate(1)));
+    dec.push(&segments[0]).unwrap();
+    assert_eq!(dec.push(&segments[0]), Err(SegmentError::Duplicate(0)), "also after it was delivered");
+}
+
+#[test]
+fn live_mode_has_no_end_marker() {
+    let mut enc = SegmentEncoder::live(key(3), 3, DEFAULT_SEGMENT_PAYLOAD).unwrap();
+    let mut segments = enc.push(&data(3_000)).unwrap();
+    assert_eq!(segments.len(), 2);
+    segments.extend(enc.flush().unwrap());
+    assert_eq!(enc.end(), Err(SegmentError::LiveHasNoEnd));
+    // A receiver that lost segment 1 skips it and goes on.
+    let mut dec = SegmentDecoder::new(key(3), 3, 1 << 20);
+    dec.push(&segments[0]).unwrap();
+    dec.push(&segments[2]).unwrap();
+    assert_eq!(drain(&mut dec).len(), DEFAULT_SEGMENT_PAYLOAD);
+    assert_eq!(dec.skip_gap(), 1);
+    assert_eq!(drain(&mut dec).len(), 3_000 - 2 * DEFAULT_SEGMENT_PAYLOAD);
+    assert!(!dec.is_finished());
+}
+
+#[test]
+fn buffering_past_the_bound_is_an_error_not_growth() {
+    let segments = encode_bounded(&data(10_000), 1_000);
+    let mut dec = SegmentDecoder::new(key(1), 1, 3_000);
+    for s in &segments[1..4] {
+        dec.push(s).unwrap();
+    }
+    assert_eq!(dec.push(&segments[4]), Err(SegmentError::BufferFull { limit: 3_000 }));
+    assert_eq!(dec.buffered(), 3_000);
+    // The segment that fills the gap is still accepted (a full decoder must not get stuck),
+    // and nothing accepted is lost.
+    dec.push(&segments[0]).unwrap();
+    assert_eq!(drain(&mut dec), data(4_000));
+    let mut rest = Vec::new();
+    for s in &segments[4..] {
+        dec.push(s).unwrap();
+        rest.extend(drain(&mut dec));
+    }
+    assert_eq!(rest, data(10_000)[4_000..]);
+    assert!(dec.is_finished());
+}
+
+#[test]
+fn a_bounded_encoder_holds_to_its_declared_length() {
+    let mut enc = SegmentEncoder::bounded(key(1), 1, 100, 10).unwrap();
+    assert!(matches!(enc.push(&[0; 11]), Err(SegmentError::LengthMismatch { declared: 10, given: 11 })));
+    enc.push(&[0; 4]).unwrap();
+    assert!(matches!(enc.end(), Err(SegmentError::LengthMismatch { declared: 10, given: 4 })));
+    assert!(matches!(SegmentEncoder::live(key(1), 1, 0), Err(SegmentError::ZeroSegmentSize)));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+    #[test]
+    fn any_permutation_with_duplicates_decodes_to_the_original(
+        len in 0usize..20_000,
+        size in 1usize..3_000,
+        order in proptest::collection::vec(any::<u32>(), 0..64),
+        dups in proptest::collection::vec(any::<u16>(), 0..16),
+    ) {
+        let bytes = data(len);
+        let segments = encode_bounded(&bytes, size);
+        let mut feed: Vec<usize> = (0..segments.len()).collect();
+        for (i, r) in order.iter().enumerate() {
+            let n = feed.len();
+            feed.swap(i % n, *r as usize % n);
+        }
+        for d in &dups {
+            let pick = feed[*d as usize % feed.len()];
+            feed.insert(*d as usize % (feed.len() + 1), pick);
+        }
+        let mut dec = SegmentDecoder::new(key(1), 1, usize::MAX);
+        let mut out = Vec::new();
+        for i in feed {
+            match dec.push(&segments[i]) {
+                Ok(()) | Err(SegmentError::Duplicate(_)) => {}
+                Err(e) => prop_assert!(false, "unexpected {e}"),
+            }
+            out.extend(drain(&mut dec));
+        }
+        prop_assert_eq!(out, bytes);
+        prop_assert!(dec.is_finished());
+    }
+}
