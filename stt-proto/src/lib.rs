@@ -66,6 +66,8 @@
 //!
 //! - [`stream`]: reliable and live streams, reassembly, flow control.
 //! - [`recovery`]: ACK processing, RTT, loss detection, probe timeout, congestion control.
+//! - [`segment`]: the segment encoder/decoder, usable without a session.
+//! - [`storage`]: the content-addressed, encrypted store and its backend trait.
 //!
 //! Not implemented yet: named endpoints (ENDPOINT_* frames are dropped and counted as
 //! `unsupported`). Custom frames are best-effort (never retransmitted) in this version.
@@ -89,6 +91,7 @@ pub mod recovery;
 mod rng;
 pub mod segment;
 mod session;
+pub mod storage;
 pub mod stream;
 mod time;
 

@@ -43,6 +43,7 @@ mod driver;
 mod error;
 mod node;
 mod session;
+pub mod storage;
 mod stream;
 pub mod transfer;
 mod udp;

@@ -6,6 +6,8 @@
 //!   arbitrary datagrams, mutated real frames, clock jumps and commands (streams included).
 //! - [`stream_reassembly`]: a stream's receive half fed arbitrary segments, clock jumps and
 //!   reads; whatever it delivers must be the sender's bytes, in order.
+//! - [`segment_decode`]: the segment decoder fed real, altered and arbitrary segments.
+//! - [`blob_decode`]: sealed storage blobs opened from arbitrary bytes, and round trips.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -313,5 +315,93 @@ pub fn stream_reassembly(data: &[u8]) {
             }
         }
         assert!(r.buffered() <= r.limit.saturating_sub(r.read_offset()) + window, "buffering stays within the credit");
+    }
+}
+
+#[derive(Arbitrary, Debug)]
+enum SegmentOp {
+    /// Feed segment `index` of the encoded reference stream.
+    Real { index: u16 },
+    /// Feed segment `index` with one byte flipped.
+    Flipped { index: u16, at: u16, bit: u8 },
+    /// Feed arbitrary bytes.
+    Raw(Vec<u8>),
+    /// Read what is ready.
+    Read,
+    /// Give up on the oldest gap.
+    Skip,
+}
+
+/// A segment decoder fed real, altered and arbitrary segments of a reference stream. Altered and
+/// arbitrary ones must be refused; whatever is read must be the reference bytes at the read
+/// offset (skips move the offset to the next segment); the decoder never holds more than its
+/// bound plus one segment.
+pub fn segment_decode(data: &[u8]) {
+    use stt_proto::segment::{SegmentDecoder, SegmentEncoder, SegmentKey};
+    let mut u = Unstructured::new(data);
+    let size = usize::from(u.arbitrary::<u8>().unwrap_or(0)) + 1;
+    let len = usize::from(u.arbitrary::<u16>().unwrap_or(0)) % 8192;
+    let limit = usize::from(u.arbitrary::<u16>().unwrap_or(0));
+    let key = || SegmentKey::derive(b"fuzz secret", 1, 5);
+    let reference: Vec<u8> = (0..len).map(|i| (i * 31 % 251) as u8).collect();
+    let mut enc = SegmentEncoder::bounded(key(), 5, size, len as u64).expect("size >= 1");
+    let mut segments = enc.push(&reference).expect("exactly the declared length");
+    segments.extend(enc.end().expect("bounded"));
+    let mut dec = SegmentDecoder::new(key(), 5, limit);
+    // Index of the next segment a read may return; reads return whole segments, in order, and
+    // a skip may jump over some.
+    let mut next = 0usize;
+    let mut skipped_any = false;
+    for _ in 0..512 {
+        let Ok(op) = SegmentOp::arbitrary(&mut u) else { break };
+        match op {
+            SegmentOp::Real { index } => {
+                let _ = dec.push(&segments[usize::from(index) % segments.len()]);
+            }
+            SegmentOp::Flipped { index, at, bit } => {
+                let mut s = segments[usize::from(index) % segments.len()].to_vec();
+                let at = usize::from(at) % s.len();
+                s[at] ^= 1 << (bit % 8);
+                assert!(dec.push(&s).is_err(), "an altered segment was accepted");
+            }
+            SegmentOp::Raw(bytes) => {
+                assert!(dec.push(&bytes).is_err(), "arbitrary bytes were accepted as a segment");
+            }
+            SegmentOp::Read => {
+                while let Some(chunk) = dec.read() {
+                    let at = |k: usize| &reference[(k * size).min(len)..(k * size + chunk.len()).min(len)];
+                    if !skipped_any {
+                        assert_eq!(&chunk[..], at(next), "bytes out of order");
+                    } else {
+                        // After a skip the chunk is some later segment.
+                        while next * size < len && at(next) != &chunk[..] {
+                            next += 1;
+                        }
+                        assert!(next * size < len, "a chunk that is no segment of the stream");
+                    }
+                    next += 1;
+                }
+            }
+            SegmentOp::Skip => skipped_any |= dec.skip_gap() > 0,
+        }
+        assert!(dec.buffered() <= limit + size, "decoder holds {} > bound {limit} + one segment", dec.buffered());
+    }
+}
+
+/// Opens arbitrary bytes as a sealed blob (must fail, never panic), and seals then opens the same
+/// bytes as content (must round-trip; any flipped byte must fail).
+pub fn blob_decode(data: &[u8]) {
+    use stt_proto::storage::{open_blob, seal_blob, storage_key, Address};
+    let key = storage_key(b"fuzz storage seed");
+    let address = Address::of(data);
+    assert!(open_blob(&key, &address, data.to_vec()).is_none(), "arbitrary bytes opened as a blob");
+    let blob = seal_blob(&key, &address, data);
+    assert_eq!(open_blob(&key, &address, blob.clone()).as_deref(), Some(data));
+    if !blob.is_empty() {
+        let mut bad = blob.clone();
+        let at = data.first().map_or(0, |&b| usize::from(b)) % bad.len();
+        bad[at] ^= 0x01;
+        assert!(open_blob(&key, &address, bad).is_none(), "a flipped byte opened");
+        assert!(open_blob(&key, &Address::of(b"elsewhere"), blob).is_none(), "opened at another address");
     }
 }

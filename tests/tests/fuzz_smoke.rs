@@ -1,6 +1,6 @@
 //! Runs the fuzz target bodies on seeded random input, so normal test runs exercise them.
 
-use stt_tests::fuzzing::{endpoint_datagrams, frame_decode, stream_reassembly};
+use stt_tests::fuzzing::{blob_decode, endpoint_datagrams, frame_decode, segment_decode, stream_reassembly};
 use stt_tests::sim::TestRng;
 
 fn random_bytes(rng: &mut TestRng, max: usize) -> Vec<u8> {
@@ -34,5 +34,21 @@ fn stream_reassembly_survives_random_segments() {
     let mut rng = TestRng::new(3);
     for _ in 0..2_000 {
         stream_reassembly(&random_bytes(&mut rng, 3000));
+    }
+}
+
+#[test]
+fn segment_decoder_survives_random_operations() {
+    let mut rng = TestRng::new(4);
+    for _ in 0..2_000 {
+        segment_decode(&random_bytes(&mut rng, 3000));
+    }
+}
+
+#[test]
+fn blob_decoding_survives_random_input() {
+    let mut rng = TestRng::new(5);
+    for _ in 0..2_000 {
+        blob_decode(&random_bytes(&mut rng, 2000));
     }
 }
