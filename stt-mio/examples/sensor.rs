@@ -11,7 +11,7 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use stt_mio::stt_proto::{Seed, StreamMode, StreamRead};
+use stt_mio::stt_proto::{CloseReason, Seed, StreamMode, StreamRead};
 use stt_mio::{Error, Node};
 
 /// The seed both demonstration nodes share. Real deployments generate their own.
@@ -101,7 +101,12 @@ pub fn run(count: u32, interval: Duration, path: impl FnOnce(SocketAddr) -> Sock
         sensor.run_for(interval)?;
     }
     sensor.finish(session, stream)?;
-    sensor.flush(session)?;
+    // Wait until the end of the stream is acknowledged. The collector closes the session once it
+    // has read the end, and that close may arrive before the acknowledgement: also the end.
+    match sensor.flush(session) {
+        Ok(()) | Err(Error::SessionClosed(CloseReason::ClosedByPeer { .. })) => {}
+        Err(e) => return Err(e),
+    }
     let collected = collector.join().expect("collector thread")?;
     sensor.close(session, 0, "done");
     Ok(collected)

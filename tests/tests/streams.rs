@@ -408,3 +408,55 @@ fn a_peer_over_the_stream_limit_is_refused_visibly() {
     assert_eq!(refused, vec![ids[2]]);
     assert_eq!(sim.nodes[s].events.iter().filter(|e| matches!(e, Event::StreamOpened { .. })).count(), 2);
 }
+
+/// True if the datagram holds a DATA frame with the FIN flag (headers are cleartext).
+fn carries_fin(datagram: &[u8]) -> bool {
+    let mut at = 0;
+    while datagram.len() >= at + 24 {
+        let len = u32::from_be_bytes(datagram[at + 20..at + 24].try_into().unwrap()) as usize;
+        if datagram[at + 2] == 0x10 && datagram[at + 19] & 0x01 != 0 {
+            return true;
+        }
+        at += len + 52;
+    }
+    false
+}
+
+#[test]
+fn a_lost_fin_on_a_live_stream_is_sent_again_so_the_reader_learns_the_end() {
+    let (mut sim, c, s) = pair(63);
+    let (hc, hs) = establish(&mut sim, c, s);
+    let client = sim.nodes[c].addr;
+    let mut dropped = 0;
+    sim.intercept(move |d| {
+        if d.from == client && dropped < 2 && carries_fin(&d.bytes) {
+            dropped += 1;
+            return stt_tests::sim::Verdict::Drop;
+        }
+        stt_tests::sim::Verdict::Deliver
+    });
+    let live = StreamMode::Live { deadline: Duration::from_millis(50) };
+    let stream = sim.nodes[c].endpoint.session_mut(hc).unwrap().open_stream(live).unwrap();
+    let data = pattern(3000, 5);
+    let mut m = sim.nodes[c].endpoint.session_mut(hc).unwrap();
+    assert_eq!(m.write(stream, &data).unwrap(), 3000);
+    m.finish(stream).unwrap();
+    let mut got = Vec::new();
+    let mut skipped = 0;
+    let finished = drive(&mut sim, Duration::from_secs(10), |sim| {
+        sim.flush(c);
+        let mut m = sim.nodes[s].endpoint.session_mut(hs).unwrap();
+        loop {
+            match m.read(stream) {
+                Ok(Some(StreamRead::Data(b))) => got.extend_from_slice(&b),
+                Ok(Some(StreamRead::Skipped { bytes, .. })) => skipped += bytes,
+                Ok(Some(StreamRead::Finished)) => return true,
+                Ok(None) | Err(_) => return false,
+            }
+        }
+    });
+    assert!(finished, "the reader saw the end although the first two FINs were lost");
+    assert_eq!(got.len() as u64 + skipped, 3000, "every byte was delivered or reported skipped");
+    assert_eq!(&got[..], &data[..got.len()]);
+    assert!(sim.nodes[c].endpoint.session(hc).unwrap().streams_flushed(), "the FIN was acknowledged");
+}

@@ -69,6 +69,10 @@ pub(crate) fn apply_outcome(
         (SentPayload::Data { seq, .. }, Outcome::Lost) => {
             st.send.on_lost(seq);
             repair = st.send.has_retransmit();
+            if st.send.fin_owed() {
+                // A live stream's FIN was lost: it goes out again with the new data.
+                streams.queue_send(id);
+            }
         }
         (SentPayload::StreamOpen { .. }, o) => {
             st.open_in_flight = false;

@@ -43,6 +43,8 @@ pub struct SendHalf {
     fin_requested: bool,
     fin_sent: bool,
     fin_acked: bool,
+    /// Sequence number of the segment that last carried FIN (live streams resend a lost FIN).
+    fin_seq: Option<u32>,
     /// Highest offset the peer allows (exclusive).
     pub max_data: u64,
     buffer_limit: u64,
@@ -69,6 +71,7 @@ impl SendHalf {
             fin_requested: false,
             fin_sent: false,
             fin_acked: false,
+            fin_seq: None,
             max_data: initial_credit,
             buffer_limit,
             blocked: false,
@@ -158,15 +161,16 @@ impl SendHalf {
         self.fin_requested
     }
 
-    /// True when everything, FIN included, is delivered (reliable) or sent (live).
+    /// True when everything, FIN included, is delivered (reliable), or sent with the FIN
+    /// delivered (live: lost data is not resent, but a lost FIN is, so the reader learns the end).
     pub fn is_done(&self) -> bool {
-        self.fin_requested && self.pending_len == 0 && (self.fin_acked || (self.live && self.fin_sent))
+        self.fin_requested && self.pending_len == 0 && self.fin_acked
     }
 
     /// True when nothing written waits to be sent or acknowledged (and a requested FIN was
-    /// acknowledged, or sent on a live stream).
+    /// acknowledged).
     pub fn is_flushed(&self) -> bool {
-        let fin_over = !self.fin_requested || self.fin_acked || (self.live && self.fin_sent);
+        let fin_over = !self.fin_requested || self.fin_acked;
         self.pending_len == 0 && self.unacked_bytes == 0 && fin_over
     }
 
@@ -186,6 +190,11 @@ impl SendHalf {
         !self.retransmit.is_empty()
     }
 
+    /// True if a FIN must be sent (again): requested, everything before it sent, FIN not out.
+    pub fn fin_owed(&self) -> bool {
+        self.fin_requested && !self.fin_sent && self.pending_len == 0
+    }
+
     /// Splits off the next new segment of at most `max_len` bytes within the stream's and the
     /// session's credit. `None` if nothing can be sent.
     pub fn next_segment(&mut self, max_len: usize, session_room: u64) -> Option<Segment> {
@@ -201,6 +210,9 @@ impl SendHalf {
         self.next_seq += 1;
         self.next_offset += len as u64;
         self.fin_sent |= fin;
+        if fin {
+            self.fin_seq = Some(seg.seq);
+        }
         if !self.live {
             if self.unacked.is_empty() {
                 self.base_seq = seg.seq;
@@ -218,6 +230,9 @@ impl SendHalf {
 
     /// A segment was acknowledged. Returns true if buffer space was freed.
     pub fn on_acked(&mut self, seq: u32) -> bool {
+        if self.fin_seq == Some(seq) {
+            self.fin_acked = true;
+        }
         let Some(slot) = self.slot(seq) else { return false };
         let Some(seg) = slot.take() else { return false };
         self.unacked_bytes -= seg.data.len() as u64;
@@ -229,8 +244,13 @@ impl SendHalf {
         !seg.data.is_empty()
     }
 
-    /// A segment was lost: queue it again if it is still unacknowledged (reliable only).
+    /// A segment was lost: queue it again if it is still unacknowledged (reliable only). On a
+    /// live stream only a lost FIN is sent again (as an empty segment with a new number).
     pub fn on_lost(&mut self, seq: u32) {
+        if self.live && self.fin_seq == Some(seq) && !self.fin_acked {
+            self.fin_sent = false;
+            self.fin_seq = None;
+        }
         if self.slot(seq).is_some_and(|s| s.is_some()) {
             self.retransmit.push_back(seq);
         }
