@@ -41,6 +41,7 @@
 mod config;
 mod driver;
 mod error;
+pub mod events;
 mod node;
 mod session;
 pub mod storage;

@@ -199,32 +199,32 @@ async fn custom_frames_reach_their_handler_and_others_wait_for_recv_frame() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn broadcast_reports_each_session_and_a_closed_one_fails() {
+async fn broadcast_to_fifty_sessions_reports_each_and_the_closed_one_fails() {
     let hub = node(1).await;
     let mut clients = Vec::new();
     let mut sessions = Vec::new();
-    for _ in 0..10 {
+    for _ in 0..50 {
         let c = node(1).await;
         let s = c.connect(hub.local_addr()).await.unwrap();
         sessions.push(hub.accept().await.unwrap());
         clients.push((c, s));
     }
     // One peer leaves; the hub learns it from DISCONNECT.
-    clients[3].1.close(7, "leaving").await;
-    within(5, "peer close", sessions[3].closed()).await;
+    clients[17].1.close(7, "leaving").await;
+    within(5, "peer close", sessions[17].closed()).await;
     let results = hub.broadcast(0x81, Bytes::from_static(b"news"), Targets::Sessions(&sessions));
-    assert_eq!(results.len(), 10);
+    assert_eq!(results.len(), 50);
     let failed: Vec<_> = results.iter().filter(|(_, r)| r.is_err()).collect();
     assert_eq!(failed.len(), 1);
     assert!(matches!(&failed[0].1, Err(Error::SessionClosed(CloseReason::ClosedByPeer { code: 7, .. }))));
     for (i, (_, s)) in clients.iter().enumerate() {
-        if i == 3 {
+        if i == 17 {
             continue;
         }
         let (t, p) = within(5, "broadcast frame", s.recv_frame()).await.unwrap();
         assert_eq!((t, &p[..]), (0x81, &b"news"[..]));
     }
-    assert_eq!(hub.broadcast(0x81, Bytes::from_static(b"all"), Targets::All).len(), 9);
+    assert_eq!(hub.broadcast(0x81, Bytes::from_static(b"all"), Targets::All).len(), 49);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
