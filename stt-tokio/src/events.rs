@@ -14,6 +14,7 @@ use bytes::Bytes;
 pub type HandlerResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
 
 type BoxedHandler = Arc<dyn Fn(Bytes) -> Pin<Box<dyn Future<Output = HandlerResult> + Send>> + Send + Sync>;
+type HandlerTable = HashMap<String, Vec<(HandlerId, BoxedHandler)>>;
 
 /// Identifies one registered handler (to remove it, or in a report).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -40,7 +41,7 @@ pub struct EmitReport {
 /// Named events with async handlers. Cheap to clone; clones share the handlers.
 #[derive(Clone, Default)]
 pub struct EventBus {
-    handlers: Arc<Mutex<HashMap<String, Vec<(HandlerId, BoxedHandler)>>>>,
+    handlers: Arc<Mutex<HandlerTable>>,
     next: Arc<AtomicU64>,
 }
 
@@ -57,7 +58,7 @@ impl EventBus {
         EventBus::default()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Vec<(HandlerId, BoxedHandler)>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HandlerTable> {
         self.handlers.lock().unwrap_or_else(|p| p.into_inner())
     }
 
