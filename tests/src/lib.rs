@@ -8,6 +8,7 @@
 //! [`relay::Relay`] does the same to real UDP sockets: a userspace impairment relay between a
 //! client and a server on loopback.
 
+pub mod counting;
 pub mod fuzzing;
 pub mod mem;
 pub mod relay;

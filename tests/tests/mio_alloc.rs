@@ -3,31 +3,11 @@
 //! share one `mio::Poll` on one thread; everything is counted: driver, core and application.
 //! Target: fewer than 0.01 allocations per datagram.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicU64, Ordering};
-
 use bytes::Bytes;
 use mio::{Events, Poll, Token};
 use stt_mio::stt_proto::{EndpointConfig, Event, Identity, Seed, StreamMode, StreamRead};
 use stt_mio::Driver;
-
-struct Counting;
-
-static ALLOCS: AtomicU64 = AtomicU64::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
+use stt_tests::counting::{allocations, Counting};
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
@@ -88,12 +68,12 @@ fn the_driver_loop_allocates_almost_nothing_per_datagram() {
         // Warm-up: the first 16 MiB grow every queue, pool and window to its working size.
         let datagrams = sender.endpoint().stats().datagrams_received + receiver.endpoint().stats().datagrams_received;
         if measure_from.is_none() && received >= 16 << 20 {
-            measure_from = Some((ALLOCS.load(Ordering::Relaxed), datagrams, received));
+            measure_from = Some((allocations(), datagrams, received));
         }
     }
     let datagrams = sender.endpoint().stats().datagrams_received + receiver.endpoint().stats().datagrams_received;
     let (allocs0, dg0, rx0) = measure_from.unwrap();
-    let allocs = ALLOCS.load(Ordering::Relaxed) - allocs0;
+    let allocs = allocations() - allocs0;
     let dgs = datagrams - dg0;
     let per = allocs as f64 / dgs as f64;
     let lost = sender.endpoint().session(session).unwrap().path_stats().lost_frames;
