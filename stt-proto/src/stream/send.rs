@@ -43,7 +43,8 @@ pub struct SendHalf {
     fin_requested: bool,
     fin_sent: bool,
     fin_acked: bool,
-    /// Sequence number of the segment that last carried FIN (live streams resend a lost FIN).
+    /// Sequence number of the segment that last carried FIN: its acknowledgement sets
+    /// `fin_acked` (both modes), and on a live stream its loss makes the FIN owed again.
     fin_seq: Option<u32>,
     /// Highest offset the peer allows (exclusive).
     pub max_data: u64,
@@ -181,8 +182,7 @@ impl SendHalf {
 
     /// True if a new segment could go out given `session_room` bytes of session credit.
     pub fn has_new(&self, session_room: u64) -> bool {
-        let fin_only = self.fin_requested && !self.fin_sent && self.pending_len == 0;
-        fin_only || (self.pending_len > 0 && self.next_offset < self.max_data && session_room > 0)
+        self.fin_owed() || (self.pending_len > 0 && self.next_offset < self.max_data && session_room > 0)
     }
 
     /// True if lost segments wait to be sent again.
@@ -200,7 +200,7 @@ impl SendHalf {
     pub fn next_segment(&mut self, max_len: usize, session_room: u64) -> Option<Segment> {
         let credit = self.max_data.saturating_sub(self.next_offset).min(session_room);
         let len = self.pending_len.min(max_len as u64).min(credit) as usize;
-        if len == 0 && !(self.fin_requested && self.pending_len == 0 && !self.fin_sent) {
+        if len == 0 && !self.fin_owed() {
             return None;
         }
         let data = self.take(len);
@@ -236,7 +236,6 @@ impl SendHalf {
         let Some(slot) = self.slot(seq) else { return false };
         let Some(seg) = slot.take() else { return false };
         self.unacked_bytes -= seg.data.len() as u64;
-        self.fin_acked |= seg.fin;
         while self.unacked.front().is_some_and(|s| s.is_none()) {
             self.unacked.pop_front();
             self.base_seq += 1;
