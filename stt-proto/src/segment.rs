@@ -13,7 +13,9 @@ use alloc::collections::{BTreeMap, VecDeque};
 use alloc::vec::Vec;
 use bytes::Bytes;
 
-use crate::crypto::{hkdf, labels, CryptoBackend, PacketKey, Suite, KEY_LEN, NONCE_LEN, TAG_LEN};
+use crate::crypto::{
+    hkdf_expand, hkdf_expand32, hkdf_extract, labels, CryptoBackend, PacketKey, Suite, KEY_LEN, NONCE_LEN, TAG_LEN,
+};
 
 /// Bytes of a segment's header.
 pub const SEGMENT_HEADER_LEN: usize = 13;
@@ -102,10 +104,10 @@ impl SegmentKey {
         let mut salt = [0u8; 12];
         salt[..8].copy_from_slice(&session_id.to_be_bytes());
         salt[8..].copy_from_slice(&stream_id.to_be_bytes());
-        let mut key = [0u8; KEY_LEN];
+        let prk = hkdf_extract(&salt, secret);
+        let key = hkdf_expand32(&prk, labels::SEGMENT_KEY);
         let mut iv = [0u8; NONCE_LEN];
-        hkdf(&salt, secret, labels::SEGMENT_KEY, &mut key);
-        hkdf(&salt, secret, labels::SEGMENT_IV, &mut iv);
+        hkdf_expand(&prk, labels::SEGMENT_IV, &mut iv);
         SegmentKey::from_parts(&key, iv)
     }
 
