@@ -5,6 +5,7 @@ use bytes::Bytes;
 
 use crate::config::NodeId;
 use crate::endpoint::Remote;
+use crate::names::{NameAddress, NameReply, RequestId};
 use crate::session::SessionHandle;
 use crate::stream::StreamId;
 
@@ -107,6 +108,26 @@ pub enum Event {
         session: SessionHandle,
         /// The new remote.
         remote: Remote,
+    },
+    /// The peer answered a resolve or route request of this node.
+    NameReply {
+        /// The session the request went out on.
+        session: SessionHandle,
+        /// The request, as `SessionMut::resolve` or `SessionMut::route` returned it.
+        request: RequestId,
+        /// The answer.
+        reply: NameReply,
+    },
+    /// Bytes routed to a name this node serves were queued; take them with
+    /// `Endpoint::recv_named`.
+    NameReadable {
+        /// The name's address.
+        name: NameAddress,
+    },
+    /// The peer announced a new list of the names it serves (`SessionRef::peer_names`).
+    PeerNamesChanged {
+        /// The session.
+        session: SessionHandle,
     },
 }
 

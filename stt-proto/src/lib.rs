@@ -68,9 +68,10 @@
 //! - [`recovery`]: ACK processing, RTT, loss detection, probe timeout, congestion control.
 //! - [`segment`]: the segment encoder/decoder, usable without a session.
 //! - [`storage`]: the content-addressed, encrypted store and its backend trait.
+//! - [`names`]: named endpoints: served names with bounded queues, resolve and route requests.
 //!
-//! Not implemented yet: named endpoints (ENDPOINT_* frames are dropped and counted as
-//! `unsupported`). Custom frames are best-effort (never retransmitted) in this version.
+//! Custom frames are best-effort (never retransmitted) in this version; resolve and route
+//! requests are repeated until answered.
 
 #![no_std]
 #![forbid(unsafe_code)]
@@ -87,6 +88,7 @@ mod config;
 mod endpoint;
 mod event;
 mod handshake;
+pub mod names;
 pub mod recovery;
 mod rng;
 pub mod segment;
@@ -100,6 +102,7 @@ pub use config::{ConfigError, EndpointConfig, Identity, KeyRotationPolicy, NodeI
 pub use crypto::{CryptoBackend, Suite};
 pub use endpoint::{ConnectError, Endpoint, EndpointDrops, EndpointStats, Remote, Transmit, Transport};
 pub use event::{CloseReason, Direction, Event, HandshakeError};
+pub use names::{NameAddress, NameError, NameQueueLimits, NameReply, RequestId, RoutedMessage};
 pub use session::{
     DropCounters, PathStats, Role, SendError, SessionHandle, SessionMut, SessionRef, SessionState, SessionStats,
 };

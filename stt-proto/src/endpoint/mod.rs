@@ -23,6 +23,7 @@ use crate::config::{ConfigError, EndpointConfig, Identity, NodeId};
 use crate::crypto::HandshakeKeys;
 use crate::event::{CloseReason, Direction, Event, HandshakeError};
 use crate::handshake::CookieJar;
+use crate::names::{NameAddress, NameError, NameQueueLimits, Registry, RoutedMessage};
 use crate::recovery::{Outcome, SentPayload};
 use crate::rng::Rng;
 use crate::session::io::{apply_outcome, is_ack_eliciting, FrameVerdict};
@@ -218,6 +219,8 @@ pub struct Endpoint {
     pub(crate) last_now: Instant,
     /// Scratch list of timer entries being processed (kept to avoid allocating per call).
     due: Vec<(Instant, u32, u32)>,
+    /// The names this node serves, with their queues.
+    pub(crate) names: Registry,
 }
 
 impl core::fmt::Debug for Endpoint {
@@ -253,6 +256,7 @@ impl Endpoint {
             stats: EndpointStats::default(),
             last_now: Instant::ZERO,
             due: Vec::new(),
+            names: Registry::default(),
         })
     }
 
@@ -304,6 +308,48 @@ impl Endpoint {
     pub fn session_mut(&mut self, handle: SessionHandle) -> Option<SessionMut<'_>> {
         self.get(handle)?;
         Some(SessionMut::new(self, handle))
+    }
+
+    // ---- named endpoints ------------------------------------------------------------------
+
+    /// Serves `name` on this node: peers can resolve it and route bytes to it, which wait in a
+    /// queue bounded by `limits` (`recv_named` takes them; a route to a full queue is answered
+    /// `NameReply::QueueFull`). Every established session is told the new list of names.
+    pub fn register_name(&mut self, name: NameAddress, limits: NameQueueLimits) -> Result<(), NameError> {
+        self.names.register(name, limits)?;
+        self.announce_names();
+        Ok(())
+    }
+
+    /// Stops serving `name` and drops what its queue held. False if it was not served.
+    pub fn unregister_name(&mut self, name: &NameAddress) -> bool {
+        let removed = self.names.unregister(name);
+        if removed {
+            self.announce_names();
+        }
+        removed
+    }
+
+    /// The oldest message routed to `name` that is still queued.
+    pub fn recv_named(&mut self, name: &NameAddress) -> Option<RoutedMessage> {
+        self.names.pop(name)
+    }
+
+    /// The names this node serves.
+    pub fn registered_names(&self) -> impl Iterator<Item = NameAddress> + '_ {
+        self.names.addresses().map(|a| NameAddress(*a))
+    }
+
+    fn announce_names(&mut self) {
+        let now = self.last_now;
+        let handles: Vec<SessionHandle> = self.sessions().collect();
+        for h in handles {
+            let s = self.get_mut(h).expect("listed");
+            if matches!(s.state, State::Established) {
+                s.names.announce_owed = true;
+                self.mark_ready(now, h);
+            }
+        }
     }
 
     /// The next event, if any.
@@ -415,15 +461,15 @@ impl Endpoint {
                     self.close_now(now, handle, CloseReason::IdleTimeout);
                     return;
                 }
-                let Session { recovery, streams, .. } = s;
+                let Session { recovery, streams, names, .. } = s;
                 let events = &mut self.events;
-                if recovery.on_timeout(now, |p| apply_outcome(streams, events, handle, p, Outcome::Lost)) {
+                if recovery.on_timeout(now, |p| apply_outcome(streams, names, events, handle, p, Outcome::Lost)) {
                     // Probe timeout: two probes, an ack-eliciting KEEPALIVE (the peer's ACK reveals
                     // what was lost) and a copy of the oldest data in flight (still useful if the
                     // original is lost; a duplicate is harmless).
                     if let Some(p @ SentPayload::Data { stream, .. }) = recovery.oldest_data_in_flight() {
                         if streams.map.contains_key(&stream) {
-                            apply_outcome(streams, events, handle, p, Outcome::Lost);
+                            apply_outcome(streams, names, events, handle, p, Outcome::Lost);
                             // Probes are sent whatever the congestion window says.
                             s.probes_owed = 1;
                         }
@@ -512,6 +558,13 @@ impl Endpoint {
             t if t.is_custom() => {
                 let payload = frame.freeze().slice(layout.payload.clone());
                 self.events.push_back(Event::CustomFrame { session: handle, frame_type: t.0, payload });
+            }
+            FrameType::ENDPOINT_REGISTER | FrameType::ENDPOINT_RESOLVE | FrameType::ENDPOINT_ROUTE => {
+                let payload = frame.freeze().slice(layout.payload.clone());
+                let s = self.slots[index as usize].session.as_mut().expect("still live");
+                if s.names.on_frame(handle, h, payload, &mut self.names, &mut self.events).is_err() {
+                    self.count_session_drop(handle, |d| &mut d.malformed);
+                }
             }
             FrameType::DATA
             | FrameType::STREAM_OPEN
@@ -603,12 +656,14 @@ impl Endpoint {
     }
 
     fn establish(&mut self, now: Instant, handle: SessionHandle) {
+        let serving = !self.names.is_empty();
         let Some(s) = self.get_mut(handle) else { return };
         if let State::Handshaking(h) = &s.state {
             s.stats.handshake_rtt.get_or_insert(now - h.started);
             s.recovery.seed_rtt(now - h.started);
         }
         s.state = State::Established;
+        s.names.announce_owed = serving;
         s.stats.last_active = now;
         s.last_sent = now;
         let ev = Event::SessionEstablished {

@@ -165,6 +165,7 @@ impl Endpoint {
         s.peer = Some(peer);
         s.nonces = Some((resp.nonce_i, resp.nonce_r));
         s.k_confirm = secrets.k_confirm;
+        s.names.announce_owed = !self.names.is_empty();
         s.keys = Some(SessionKeys::new(
             now,
             suite,

@@ -167,6 +167,7 @@ impl Endpoint {
     fn transmit_session(&mut self, now: Instant, handle: SessionHandle, buf: &mut [u8]) -> Option<Transmit> {
         let me = self.identity.node_id();
         let cfg = &self.config;
+        let names = &self.names;
         let slot = &mut self.slots[handle.index as usize];
         if slot.generation != handle.generation {
             return None;
@@ -212,6 +213,7 @@ impl Endpoint {
             }
         }
         if closed.is_none() && !tx.tally.exhausted {
+            len = s.write_name_frames(tx, &mut buf[..max], len, names);
             len = s.write_stream_frames(tx, &mut buf[..max], len);
         }
         if tally.exhausted {

@@ -56,6 +56,25 @@ pub enum SentPayload {
     },
     /// KEEPALIVE, also used as a probe.
     Ping,
+    /// ENDPOINT_REGISTER carrying this registry version.
+    NameAnnounce {
+        /// Registry version.
+        version: u32,
+    },
+    /// An ENDPOINT_RESOLVE or ENDPOINT_ROUTE request.
+    NameRequest {
+        /// Request number.
+        id: u32,
+    },
+    /// A reply to the peer's request.
+    NameReply {
+        /// The peer's request number.
+        id: u32,
+        /// ENDPOINT_ROUTE (else ENDPOINT_RESOLVE).
+        route: bool,
+        /// The status sent.
+        status: u8,
+    },
 }
 
 #[derive(Clone, Copy, Debug)]

@@ -8,6 +8,7 @@ use crate::config::{EndpointConfig, NodeId};
 use crate::crypto::Suite;
 use crate::endpoint::{Endpoint, Remote};
 use crate::event::CloseReason;
+use crate::names::{NameAddress, NameError, RequestId};
 use crate::stream::{StreamError, StreamId, StreamMode, StreamRead};
 use crate::time::Instant;
 use crate::wire::FRAME_OVERHEAD;
@@ -136,6 +137,16 @@ impl<'a> SessionRef<'a> {
     pub fn max_custom_payload(&self) -> usize {
         max_custom_payload(self.cfg, &self.s.remote)
     }
+
+    /// Largest message `SessionMut::route` takes on the current path.
+    pub fn max_route_payload(&self) -> usize {
+        max_custom_payload(self.cfg, &self.s.remote) - crate::wire::names::REQUEST_HEADER_LEN
+    }
+
+    /// The names the peer last announced it serves (empty until it announces any).
+    pub fn peer_names(&self) -> &'a [NameAddress] {
+        self.s.names.peer_names()
+    }
 }
 
 /// Commands on a session. Obtained from [`Endpoint::session_mut`].
@@ -183,6 +194,35 @@ impl<'a> SessionMut<'a> {
         s.queue.push_back(Outgoing::Custom { frame_type, payload });
         self.ep.mark_ready(self.ep.last_now, self.handle);
         Ok(())
+    }
+
+    /// Asks the peer whether it serves `name`. The answer comes as `Event::NameReply` with the
+    /// returned id: `NameReply::Ok` or `NameReply::UnknownName`. The request is repeated if lost.
+    pub fn resolve(&mut self, name: NameAddress) -> Result<RequestId, NameError> {
+        self.name_request(false, name, Bytes::new())
+    }
+
+    /// Routes `data` to `name` on the peer. The answer comes as `Event::NameReply`: `Ok` once the
+    /// bytes are in the name's queue (at most once, even if the request had to be repeated),
+    /// `UnknownName`, or `QueueFull` (nothing was queued; send again later). At most
+    /// `max_route_payload` bytes; routed data counts against the congestion window.
+    pub fn route(&mut self, name: NameAddress, data: impl Into<Bytes>) -> Result<RequestId, NameError> {
+        let data = data.into();
+        let max = self.as_ref().max_route_payload();
+        if data.len() > max {
+            return Err(NameError::TooLarge { len: data.len(), max });
+        }
+        self.name_request(true, name, data)
+    }
+
+    fn name_request(&mut self, route: bool, name: NameAddress, data: Bytes) -> Result<RequestId, NameError> {
+        let s = self.s();
+        if !matches!(s.state, State::Established) {
+            return Err(NameError::NotEstablished);
+        }
+        let id = s.names.request(route, name, data)?;
+        self.ep.mark_ready(self.ep.last_now, self.handle);
+        Ok(id)
     }
 
     /// Sends this session's frames to `remote` from now on, for example after the driver opened

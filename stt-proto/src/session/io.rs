@@ -11,6 +11,7 @@ use bytes::Bytes;
 use super::{FrameSpec, Sealed, Session, SessionHandle, State};
 use crate::config::EndpointConfig;
 use crate::event::Event;
+use crate::names::SessionNames;
 use crate::recovery::{Outcome, SentPayload};
 use crate::stream::{PeerStream, Segment, StreamId, Streams, STREAM_REFUSED};
 use crate::time::Instant;
@@ -28,16 +29,25 @@ pub(crate) enum FrameVerdict {
 pub(crate) fn is_ack_eliciting(t: FrameType) -> bool {
     matches!(
         t,
-        FrameType::DATA | FrameType::STREAM_OPEN | FrameType::STREAM_CLOSE | FrameType::MAX_DATA | FrameType::KEEPALIVE
+        FrameType::DATA
+            | FrameType::STREAM_OPEN
+            | FrameType::STREAM_CLOSE
+            | FrameType::MAX_DATA
+            | FrameType::KEEPALIVE
+            | FrameType::ENDPOINT_REGISTER
+            | FrameType::ENDPOINT_RESOLVE
+            | FrameType::ENDPOINT_ROUTE
     )
 }
 
 /// Smallest piece of new data worth starting a DATA frame for at the tail of a datagram.
 const MIN_SEGMENT: usize = 256;
 
-/// Applies an acknowledgement or a loss to the stream table.
+/// Applies an acknowledgement or a loss to the stream table (or, for named-endpoint frames, to
+/// the session's named-endpoint state).
 pub(crate) fn apply_outcome(
     streams: &mut Streams,
+    names: &mut SessionNames,
     events: &mut VecDeque<Event>,
     session: SessionHandle,
     p: SentPayload,
@@ -45,6 +55,9 @@ pub(crate) fn apply_outcome(
 ) {
     let id = match p {
         SentPayload::Ping => return,
+        SentPayload::NameAnnounce { .. } | SentPayload::NameRequest { .. } | SentPayload::NameReply { .. } => {
+            return names.on_outcome(p, o);
+        }
         SentPayload::MaxData { stream: 0 } => {
             if o == Outcome::Lost {
                 streams.session_credit_owed = true;
@@ -112,8 +125,8 @@ impl Session {
         match header.frame_type {
             FrameType::ACK => {
                 let Ok(ack) = Ack::decode(&payload) else { return FrameVerdict::Malformed };
-                let Session { recovery, streams, .. } = self;
-                recovery.on_ack(now, &ack, |p, o| apply_outcome(streams, events, handle, p, o));
+                let Session { recovery, streams, names, .. } = self;
+                recovery.on_ack(now, &ack, |p, o| apply_outcome(streams, names, events, handle, p, o));
                 FrameVerdict::Accepted
             }
             FrameType::DATA => self.on_data(now, handle, header, payload, events),
@@ -259,7 +272,7 @@ impl Session {
 
     /// [`Session::seal_tracked`] for stream frames: counts the frame, notes packet-number
     /// exhaustion, and returns the length written.
-    fn emit(
+    pub(crate) fn emit(
         &mut self,
         tx: &mut Tx<'_>,
         out: &mut [u8],

@@ -27,6 +27,7 @@ use bytes::Bytes;
 use crate::config::{EndpointConfig, NodeId, Seed};
 use crate::crypto::{Suite, TAG_LEN};
 use crate::endpoint::Remote;
+use crate::names::SessionNames;
 use crate::recovery::Recovery;
 use crate::stream::{StreamLimits, Streams};
 use crate::time::Instant;
@@ -137,6 +138,8 @@ pub(crate) struct Session {
     pub pacing_until: Option<Instant>,
     /// Probe frames that may go out whatever the congestion window (after a probe timeout).
     pub probes_owed: u8,
+    /// Named-endpoint announcements, requests and replies.
+    pub names: SessionNames,
 }
 
 /// What to put in an encrypted frame's header besides the session id and key-phase bits.
@@ -201,6 +204,7 @@ impl Session {
             acks: AckTracker::default(),
             pacing_until: None,
             probes_owed: 0,
+            names: SessionNames::default(),
         }
     }
 
@@ -265,6 +269,7 @@ impl Session {
         !st.control_queue.is_empty()
             || !st.refusals.is_empty()
             || st.session_credit_owed
+            || self.names.wants_transmit()
             || (!st.send_queue.is_empty()
                 && self.pacing_until.is_none_or(|t| t <= now)
                 && self.recovery.window_allows(crate::wire::FRAME_OVERHEAD as u64))

@@ -21,6 +21,7 @@
 
 pub mod control;
 pub mod handshake;
+pub mod names;
 pub mod stream;
 
 use core::ops::Range;
