@@ -140,7 +140,7 @@ fn routed_bytes_are_queued_exactly_once_under_loss_duplication_and_reordering() 
         let mut sent = 0usize;
         let done = drive(&mut sim, Duration::from_secs(300), |sim| {
             while sent < total {
-                let name = if sent % 3 == 0 { "b" } else { "a" };
+                let name = if sent.is_multiple_of(3) { "b" } else { "a" };
                 let payload = (sent as u32).to_be_bytes().repeat(1 + sent % 50);
                 match sim.nodes[c].endpoint.session_mut(hc).unwrap().route(NameAddress::of(name), payload) {
                     Ok(_) => sent += 1,
