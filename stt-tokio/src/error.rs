@@ -41,6 +41,15 @@ pub enum Error {
     /// A custom frame was refused.
     #[error(transparent)]
     Frame(#[from] stt_proto::SendError),
+    /// A name could not be served, or a resolve or route request not sent.
+    #[error(transparent)]
+    Name(#[from] stt_proto::NameError),
+    /// The peer serves no endpoint of this name.
+    #[error("the peer serves no endpoint named {0:?}")]
+    UnknownName(String),
+    /// The named endpoint's queue on the peer is full; nothing was queued. Send again later.
+    #[error("the queue of endpoint {0:?} on the peer is full; send again later")]
+    NameQueueFull(String),
     /// Another I/O error.
     #[error("I/O error: {0}")]
     Io(#[from] io::Error),

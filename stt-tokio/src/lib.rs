@@ -10,7 +10,9 @@
 //!   [`Node::rebind`] and a graceful [`Node::shutdown`];
 //! - [`Session`]: streams ([`Session::open_stream`], [`Session::accept_stream`]), custom frames,
 //!   statistics, [`Session::switch_to_websocket`], close with a reason;
-//! - [`Stream`]: `AsyncRead + AsyncWrite`, with [`SendStream`] and [`RecvStream`] halves.
+//! - [`Stream`]: `AsyncRead + AsyncWrite`, with [`SendStream`] and [`RecvStream`] halves;
+//! - named endpoints: [`Node::serve_name`] gives a [`NamedEndpoint`] to receive from, and
+//!   [`Session::resolve`] / [`Session::route`] reach a peer's names.
 //!
 //! ```no_run
 //! use stt_tokio::{Node, NodeConfig, Seed, StreamMode};
@@ -42,6 +44,8 @@ mod config;
 mod driver;
 mod error;
 pub mod events;
+pub mod fetch;
+mod names;
 mod node;
 mod session;
 pub mod storage;
@@ -52,8 +56,11 @@ mod ws;
 
 pub use config::NodeConfig;
 pub use error::Error;
+pub use names::{NamedEndpoint, Routed};
 pub use node::{FrameHandler, Node, Targets};
 pub use session::Session;
 pub use stream::{RecvStream, SendStream, Stream};
 pub use stt_proto;
-pub use stt_proto::{CloseReason, Event, HandshakeError, NodeId, Remote, Seed, StreamMode, StreamRead};
+pub use stt_proto::{
+    CloseReason, Event, HandshakeError, NameAddress, NameQueueLimits, NodeId, Remote, Seed, StreamMode, StreamRead,
+};

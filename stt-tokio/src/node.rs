@@ -12,7 +12,10 @@ use std::task::Waker;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use stt_proto::{Endpoint, EndpointStats, Event, Identity, Instant, NodeId, Remote, Seed, SessionHandle};
+use stt_proto::{
+    Endpoint, EndpointStats, Event, Identity, Instant, NameAddress, NameQueueLimits, NameReply, NodeId, Remote,
+    RequestId, Seed, SessionHandle,
+};
 use tokio::net::TcpListener;
 use tokio::sync::{broadcast, mpsc, oneshot, Notify};
 use tokio::task::JoinHandle;
@@ -54,6 +57,8 @@ pub(crate) struct SessionSlot {
     pub frames: VecDeque<(u8, Bytes)>,
     pub read_wakers: HashMap<u32, Waker>,
     pub write_wakers: HashMap<u32, Waker>,
+    /// `Session::route` / `resolve` calls waiting for the peer's answer.
+    pub name_waiters: HashMap<RequestId, oneshot::Sender<NameReply>>,
 }
 
 impl SessionSlot {
@@ -64,6 +69,7 @@ impl SessionSlot {
             frames: VecDeque::new(),
             read_wakers: HashMap::new(),
             write_wakers: HashMap::new(),
+            name_waiters: HashMap::new(),
         }
     }
 }
@@ -79,6 +85,8 @@ pub(crate) struct State {
     /// Woken at the end of every driver turn (acknowledgements, timers, closes) and on stop, to
     /// re-check stream flushes.
     pub flush_wakers: Vec<Waker>,
+    /// Wakes the `NamedEndpoint` of each served name.
+    pub name_notify: HashMap<NameAddress, Arc<Notify>>,
     /// Datagrams for a WebSocket remote that had no connection or a full queue.
     pub ws_dropped: u64,
     pub stopped: bool,
@@ -165,6 +173,9 @@ impl Inner {
         st.ws.clear();
         for w in st.flush_wakers.drain(..) {
             w.wake();
+        }
+        for n in st.name_notify.values() {
+            n.notify_waiters();
         }
         for (_, slot) in st.sessions.drain() {
             wake_all(&slot);
@@ -275,6 +286,24 @@ impl State {
                     }
                     continue;
                 }
+                Event::NameReply { session, request, reply } => {
+                    if let Some(slot) = self.sessions.get_mut(session) {
+                        if let Some(tx) = slot.name_waiters.remove(request) {
+                            let _ = tx.send(*reply);
+                        }
+                        // A request slot is free: wake callers waiting for one.
+                        if let Some(shared) = &slot.shared {
+                            shared.notify.notify_waiters();
+                        }
+                    }
+                    continue;
+                }
+                Event::NameReadable { name } => {
+                    if let Some(n) = self.name_notify.get(name) {
+                        n.notify_waiters();
+                    }
+                    continue;
+                }
                 Event::StreamWritable { session, stream } => {
                     if let Some(w) = self.sessions.get_mut(session).and_then(|s| s.write_wakers.remove(&stream.0)) {
                         w.wake();
@@ -341,6 +370,7 @@ impl Node {
                 handlers: HashMap::new(),
                 ws: HashMap::new(),
                 flush_wakers: Vec::new(),
+                name_notify: HashMap::new(),
                 ws_dropped: 0,
                 stopped: false,
             }),
@@ -441,6 +471,14 @@ impl Node {
         }
         self.inner.lock().handlers.insert(frame_type, Arc::new(handler));
         Ok(())
+    }
+
+    /// Serves `name` on this node: peers can [`Session::resolve`] it and [`Session::route`] bytes
+    /// to it, which queue (bounded by `limits`) until [`crate::NamedEndpoint::recv`] takes them.
+    /// Every connected peer is told the node's new list of names. Serving stops when the handle
+    /// is dropped.
+    pub fn serve_name(&self, name: &str, limits: NameQueueLimits) -> Result<crate::NamedEndpoint, Error> {
+        crate::names::serve(&self.inner, name, limits, self.inner.keep_alive())
     }
 
     /// Session-level events (established, handshake failed, closed, migrated, key rotated). A
