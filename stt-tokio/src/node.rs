@@ -20,6 +20,8 @@ use tokio::net::TcpListener;
 use tokio::sync::{broadcast, mpsc, oneshot, Notify};
 use tokio::task::JoinHandle;
 
+use stt_proto::StreamMode;
+
 use crate::config::NodeConfig;
 use crate::error::Error;
 use crate::session::{Session, SessionShared};
@@ -507,6 +509,41 @@ impl Node {
                 (s, r)
             })
             .collect()
+    }
+
+    /// Sends `data` to each target session on a new stream of `mode` (one stream per session,
+    /// all at once), with the result for each: `Ok` once that peer acknowledged every byte and
+    /// the end of the stream (for a live stream: the end; lost bytes may have been skipped), or
+    /// why not. A slow or vanished peer does not hold up the others.
+    pub async fn broadcast_stream(
+        &self,
+        data: Bytes,
+        mode: StreamMode,
+        targets: Targets<'_>,
+    ) -> Vec<(Session, Result<(), Error>)> {
+        let sessions = match targets {
+            Targets::All => self.sessions(),
+            Targets::Sessions(s) => s.to_vec(),
+        };
+        let sends: Vec<_> = sessions
+            .iter()
+            .map(|s| {
+                let (s, data) = (s.clone(), data.clone());
+                tokio::spawn(async move {
+                    let mut stream = s.open_stream(mode)?;
+                    let tx = stream.send_half();
+                    tx.write_all_bytes(data).await?;
+                    tx.finish()?;
+                    tx.flushed().await
+                })
+            })
+            .collect();
+        let mut results = Vec::with_capacity(sessions.len());
+        for (s, send) in sessions.into_iter().zip(sends) {
+            let r = send.await.unwrap_or_else(|e| Err(Error::Io(std::io::Error::other(e))));
+            results.push((s, r));
+        }
+        results
     }
 
     /// Moves the node to a new UDP socket bound to `addr` (for example a new port). Sessions

@@ -228,6 +228,49 @@ async fn broadcast_to_fifty_sessions_reports_each_and_the_closed_one_fails() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broadcast_on_streams_delivers_to_each_live_session_and_reports_the_closed_one() {
+    let hub = node(1).await;
+    let mut clients = Vec::new();
+    let mut sessions = Vec::new();
+    for _ in 0..20 {
+        let c = node(1).await;
+        let s = c.connect(hub.local_addr()).await.unwrap();
+        sessions.push(hub.accept().await.unwrap());
+        clients.push((c, s));
+    }
+    clients[3].1.close(9, "gone").await;
+    within(5, "peer close", sessions[3].closed()).await;
+    let data = pattern(256 * 1024, 8);
+    let readers: Vec<_> = clients
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != 3)
+        .map(|(_, (_, s))| {
+            let s = s.clone();
+            tokio::spawn(async move { recv_all(&s).await })
+        })
+        .collect();
+    let results = within(
+        30,
+        "stream broadcast",
+        hub.broadcast_stream(Bytes::from(data.clone()), StreamMode::Reliable, Targets::Sessions(&sessions)),
+    )
+    .await;
+    assert_eq!(results.len(), 20);
+    for (i, (s, r)) in results.iter().enumerate() {
+        assert_eq!(s, &sessions[i], "results come in the order of the targets");
+        if i == 3 {
+            assert!(matches!(r, Err(Error::SessionClosed(CloseReason::ClosedByPeer { code: 9, .. }))), "{r:?}");
+        } else {
+            assert!(r.is_ok(), "session {i}: {r:?}");
+        }
+    }
+    for r in readers {
+        assert_eq!(within(10, "reader", r).await.unwrap(), (data.len(), sha3(&data)));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_delivers_what_was_written_then_closes_with_a_reason() {
     let server = node(1).await;
     let client = node(1).await;
