@@ -29,7 +29,15 @@ impl Stream {
     pub(crate) fn new(session: Arc<SessionShared>, owner: Option<Arc<Owner>>, id: StreamId) -> Stream {
         Stream {
             send: SendStream { session: session.clone(), _owner: owner.clone(), id, finished: false },
-            recv: RecvStream { session, _owner: owner, id, leftover: Bytes::new(), eof: false, skipped: 0 },
+            recv: RecvStream {
+                session,
+                _owner: owner,
+                id,
+                leftover: Bytes::new(),
+                eof: false,
+                skipped: 0,
+                position: 0,
+            },
         }
     }
 
@@ -156,6 +164,8 @@ pub struct RecvStream {
     leftover: Bytes,
     eof: bool,
     skipped: u64,
+    /// Bytes of the stream consumed by `read_record` (data and skipped gaps).
+    position: u64,
 }
 
 impl RecvStream {
@@ -214,6 +224,51 @@ impl RecvStream {
                 Some(StreamRead::Data(b)) => return Ok(Some(b)),
                 Some(_) => continue,
                 None => return Ok(None),
+            }
+        }
+    }
+
+    /// The next whole record of a stream cut into records of `record.len()` bytes, written into
+    /// `record`; returns its index (its position in the stream divided by the record size), or
+    /// `None` at the end. On a live stream a skipped gap loses the records it touches and no
+    /// more: reading resumes at the next record boundary, and the index shows the jump. A
+    /// partial record at the end is discarded. Positions are counted from the first
+    /// `read_record` call, so read a record stream with this method only.
+    pub async fn read_record(&mut self, record: &mut [u8]) -> Result<Option<u64>, Error> {
+        let size = record.len() as u64;
+        assert!(size > 0, "records must be at least one byte");
+        // `filled` bytes of `record` are the start of the record at `position - filled`.
+        let mut filled = 0usize;
+        loop {
+            let data = match self.read_piece().await? {
+                None => return Ok(None),
+                Some(StreamRead::Skipped { bytes, .. }) => {
+                    self.position += bytes;
+                    filled = 0;
+                    continue;
+                }
+                Some(StreamRead::Data(b)) => b,
+                Some(StreamRead::Finished) => return Ok(None),
+            };
+            let mut at = 0;
+            while at < data.len() {
+                let into = (self.position % size) as usize;
+                let take = (size as usize - into).min(data.len() - at);
+                if into == filled {
+                    record[filled..filled + take].copy_from_slice(&data[at..at + take]);
+                    filled += take;
+                } // else: the tail of a record whose start was skipped.
+                at += take;
+                self.position += take as u64;
+                if self.position % size == 0 && filled == size as usize {
+                    if at < data.len() {
+                        self.leftover = data.slice(at..);
+                    }
+                    return Ok(Some(self.position / size - 1));
+                }
+                if self.position % size == 0 {
+                    filled = 0;
+                }
             }
         }
     }

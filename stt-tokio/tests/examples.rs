@@ -4,6 +4,9 @@
 #[path = "../examples/broadcast.rs"]
 mod broadcast;
 #[allow(dead_code)]
+#[path = "../examples/content_store.rs"]
+mod content_store;
+#[allow(dead_code)]
 #[path = "../examples/dispatcher.rs"]
 mod dispatcher;
 #[allow(dead_code)]
@@ -12,6 +15,15 @@ mod echo;
 #[allow(dead_code)]
 #[path = "../examples/file_transfer.rs"]
 mod file_transfer;
+#[allow(dead_code)]
+#[path = "../examples/named_endpoints.rs"]
+mod named_endpoints;
+#[allow(dead_code)]
+#[path = "../examples/telemetry.rs"]
+mod telemetry;
+#[allow(dead_code)]
+#[path = "../examples/video_relay.rs"]
+mod video_relay;
 
 #[tokio::test]
 async fn echo_example() {
@@ -31,4 +43,26 @@ async fn broadcast_example() {
 #[tokio::test]
 async fn dispatcher_example() {
     dispatcher::demo().await.unwrap();
+}
+
+#[tokio::test]
+async fn telemetry_example() {
+    let s = telemetry::demo().await.unwrap();
+    assert!(s.readings > 0 && s.alarms > 0, "{s:?}");
+}
+
+#[tokio::test]
+async fn content_store_example() {
+    assert_eq!(content_store::demo().await.unwrap(), 3);
+}
+
+#[tokio::test]
+async fn named_endpoints_example() {
+    let (counts, _) = named_endpoints::demo().await.unwrap();
+    assert_eq!(counts, vec![400, 400, 400]);
+}
+
+#[tokio::test]
+async fn video_relay_example() {
+    assert_eq!(video_relay::demo().await.unwrap().len(), 4);
 }
