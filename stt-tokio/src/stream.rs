@@ -260,13 +260,13 @@ impl RecvStream {
                 } // else: the tail of a record whose start was skipped.
                 at += take;
                 self.position += take as u64;
-                if self.position % size == 0 && filled == size as usize {
-                    if at < data.len() {
-                        self.leftover = data.slice(at..);
+                if self.position.is_multiple_of(size) {
+                    if filled == size as usize {
+                        if at < data.len() {
+                            self.leftover = data.slice(at..);
+                        }
+                        return Ok(Some(self.position / size - 1));
                     }
-                    return Ok(Some(self.position / size - 1));
-                }
-                if self.position % size == 0 {
                     filled = 0;
                 }
             }
