@@ -6,7 +6,10 @@ use std::collections::BTreeMap;
 
 use bytes::BytesMut;
 use stt_proto::crypto::{hkdf_expand32, labels, node_id_from_seed, HandshakeKeys, PacketKey, SessionSecrets, Suite};
-use stt_proto::wire::{self, handshake, Flags, FrameType, Header};
+use stt_proto::segment::{SegmentDecoder, SegmentEncoder, SegmentKey};
+use stt_proto::storage::{seal_blob, storage_key, Address};
+use stt_proto::wire::{self, handshake, names, Flags, FrameType, Header};
+use stt_proto::NameAddress;
 use stt_proto::{CryptoBackend, Endpoint, EndpointConfig, Identity, Instant, Remote, Seed};
 
 fn hex(b: &[u8]) -> String {
@@ -71,6 +74,49 @@ fn compute() -> Vec<(String, String)> {
     for (k, val) in handshake_transcript(&seed_a, &seed_b, &shared) {
         v.push((k, val));
     }
+    v.extend(outside_a_session(&shared));
+    v
+}
+
+/// Segments, a stored blob and named-endpoint payloads.
+fn outside_a_session(shared: &[u8; 32]) -> Vec<(String, String)> {
+    let mut v: Vec<(String, String)> = Vec::new();
+    let mut put = |k: &str, b: &[u8]| v.push((k.to_string(), hex(b)));
+    // "hello world" in bounded mode, 8-byte segments, stream 5, key from the shared seed.
+    let key = || SegmentKey::derive(shared, 0x0102_0304_0506_0708, 5);
+    let mut enc = SegmentEncoder::bounded(key(), 5, 8, 11).unwrap();
+    let mut segments = enc.push(b"hello world").unwrap();
+    segments.extend(enc.end().unwrap());
+    assert_eq!(segments.len(), 3);
+    for (name, s) in ["segment_0", "segment_1", "segment_end"].iter().zip(&segments) {
+        put(name, s);
+    }
+    let mut dec = SegmentDecoder::new(key(), 5, 1024);
+    for s in segments.iter().rev() {
+        dec.push(s).unwrap();
+    }
+    let decoded: Vec<u8> = std::iter::from_fn(|| dec.read()).flatten().collect();
+    assert_eq!(decoded, b"hello world");
+    assert!(dec.is_finished());
+
+    // "hello, store" sealed under the storage seed = the shared seed.
+    let address = Address::of(b"hello, store");
+    put("blob_address", &address.0);
+    put("blob_sealed", &seal_blob(&storage_key(shared), &address, b"hello, store"));
+
+    // Named endpoints.
+    let video = NameAddress::of("video_sink");
+    put("name_video_sink", &video.0);
+    let mut register = vec![0u8; names::register_len(1)];
+    names::encode_register(&mut register, 2, [video.0].iter());
+    put("register_payload", &register);
+    let mut request = vec![0u8; names::REQUEST_HEADER_LEN + 5];
+    names::encode_request_header(&mut request, 3, 1, &video.0);
+    request[names::REQUEST_HEADER_LEN..].copy_from_slice(b"frame");
+    put("route_request_payload", &request);
+    let mut reply = [0u8; names::REPLY_LEN];
+    names::encode_reply(&mut reply, 3, names::STATUS_QUEUE_FULL);
+    put("route_reply_payload", &reply);
     v
 }
 
