@@ -316,13 +316,19 @@ impl SessionNames {
         let what = if route { "ENDPOINT_ROUTE" } else { "ENDPOINT_RESOLVE" };
         match wn::decode_message(&payload, what).map_err(drop)? {
             NameMessage::Reply { id, status } => {
-                let Some(p) = self.pending.remove(&id) else { return Ok(()) };
                 let reply = match status {
                     STATUS_OK => NameReply::Ok,
                     STATUS_UNKNOWN_NAME => NameReply::UnknownName,
-                    _ if p.route => NameReply::QueueFull,
-                    _ => return Err(()),
+                    _ if route => NameReply::QueueFull,
+                    _ => return Err(()), // "Queue full" is no answer to a resolve.
                 };
+                match self.pending.get(&id) {
+                    // A reply must come in the frame type of its request.
+                    Some(p) if p.route == route => {}
+                    Some(_) => return Err(()),
+                    None => return Ok(()),
+                }
+                self.pending.remove(&id);
                 events.push_back(Event::NameReply { session: handle, request: RequestId(id), reply });
                 Ok(())
             }
