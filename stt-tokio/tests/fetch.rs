@@ -28,8 +28,11 @@ async fn intact_content_arrives_and_errors_are_typed() {
     let incoming = within(10, "accept", server.accept()).await.unwrap();
     let _serving = StoreServer::new(store.clone()).serve_session(incoming);
 
+    let started = std::time::Instant::now();
     let got = within(30, "fetch big", fetch(&session, &big_addr, 64 << 20)).await.unwrap();
+    let took = started.elapsed();
     assert!(got == big, "3 MiB arrived intact");
+    println!("3 MiB fetched and verified in {took:?} ({:.0} MB/s)", 3.0 * 1.048576 / took.as_secs_f64());
     assert_eq!(within(10, "fetch small", fetch(&session, &small_addr, 1024)).await.unwrap(), small);
     let missing = Address::of(b"never stored");
     assert!(matches!(fetch(&session, &missing, 1024).await, Err(FetchError::NotFound(a)) if a == missing));
