@@ -55,15 +55,11 @@ impl NamedEndpoint {
         loop {
             // Created before the check, so a message (or a stop) that lands meanwhile wakes it.
             let notified = self.notify.notified();
-            {
-                let mut st = self.inner.lock();
-                if st.stopped {
-                    return Err(Error::NodeClosed);
-                }
-                if let Some(m) = st.ep.recv_named(&self.address) {
-                    let shared = st.sessions.get(&m.session).and_then(|s| s.shared.clone());
-                    return Ok(Routed { session: shared.map(Session::from_shared), data: m.data });
-                }
+            if let Some(m) = self.try_recv() {
+                return Ok(m);
+            }
+            if self.inner.lock().stopped {
+                return Err(Error::NodeClosed);
             }
             notified.await;
         }
