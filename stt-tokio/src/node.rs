@@ -14,13 +14,11 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use stt_proto::{
     Endpoint, EndpointStats, Event, Identity, Instant, NameAddress, NameQueueLimits, NameReply, NodeId, Remote,
-    RequestId, Seed, SessionHandle,
+    RequestId, Seed, SessionHandle, StreamMode,
 };
 use tokio::net::TcpListener;
 use tokio::sync::{broadcast, mpsc, oneshot, Notify};
 use tokio::task::JoinHandle;
-
-use stt_proto::StreamMode;
 
 use crate::config::NodeConfig;
 use crate::error::Error;
@@ -495,13 +493,17 @@ impl Node {
         st.sessions.values().filter_map(|s| s.shared.clone()).map(Session::from_shared).collect()
     }
 
+    fn resolve_targets(&self, targets: Targets<'_>) -> Vec<Session> {
+        match targets {
+            Targets::All => self.sessions(),
+            Targets::Sessions(s) => s.to_vec(),
+        }
+    }
+
     /// Sends one custom frame to each target session, with the result for each: `Ok` when the
     /// frame was queued (delivery is best-effort, as for every custom frame), or why not.
     pub fn broadcast(&self, frame_type: u8, payload: Bytes, targets: Targets<'_>) -> Vec<(Session, Result<(), Error>)> {
-        let sessions = match targets {
-            Targets::All => self.sessions(),
-            Targets::Sessions(s) => s.to_vec(),
-        };
+        let sessions = self.resolve_targets(targets);
         sessions
             .into_iter()
             .map(|s| {
@@ -521,10 +523,7 @@ impl Node {
         mode: StreamMode,
         targets: Targets<'_>,
     ) -> Vec<(Session, Result<(), Error>)> {
-        let sessions = match targets {
-            Targets::All => self.sessions(),
-            Targets::Sessions(s) => s.to_vec(),
-        };
+        let sessions = self.resolve_targets(targets);
         let sends: Vec<_> = sessions
             .iter()
             .map(|s| {
