@@ -86,10 +86,10 @@ impl EchoServer {
             Event::StreamReadable { session, stream } | Event::StreamWritable { session, stream } => {
                 self.pump(session, stream)
             }
-            Event::CustomFrame { session, frame_type, payload } => {
+            Event::Frame { session, frame_type, payload } => {
                 if let Some(mut s) = self.driver.endpoint_mut().session_mut(session) {
                     // Best-effort like the frame itself: a full queue drops the echo.
-                    let _ = s.send_custom(frame_type, payload);
+                    let _ = s.send_frame(frame_type, payload);
                 }
             }
             Event::SessionClosed { session, .. } => self.streams.retain(|(h, _), _| *h != session),

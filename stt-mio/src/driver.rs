@@ -257,7 +257,7 @@ impl Driver {
         for _ in 0..BATCH {
             let t = match self.blocked.take() {
                 Some(t) => t,
-                None => match self.endpoint.poll_transmit(now, &mut self.transmit) {
+                None => match self.endpoint.poll_transmit(now, 1, &mut self.transmit) {
                     Some(t) => t,
                     None => return,
                 },

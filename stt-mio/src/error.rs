@@ -37,7 +37,7 @@ pub enum Error {
     Stream(#[from] stt_proto::StreamError),
     /// A custom frame was refused.
     #[error(transparent)]
-    Frame(#[from] stt_proto::SendError),
+    Frame(#[from] stt_proto::FrameError),
     /// A blocking call ran past the node's timeout ([`crate::Node::set_timeout`]).
     #[error("timed out: the peer did not answer within the node's timeout")]
     TimedOut,

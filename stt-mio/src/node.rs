@@ -12,8 +12,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use mio::{Events, Poll, Token};
 use stt_proto::{
-    CloseReason, EndpointConfig, Event, HandshakeError, Identity, NodeId, Seed, SessionHandle, StreamError, StreamId,
-    StreamMode, StreamRead,
+    CloseReason, EndpointConfig, Event, HandshakeError, Identity, NodeId, Role, Seed, SessionHandle, StreamError,
+    StreamId, StreamMode, StreamRead,
 };
 
 use crate::{Driver, Error};
@@ -246,7 +246,7 @@ impl Node {
         frame_type: u8,
         payload: impl Into<Bytes>,
     ) -> Result<(), Error> {
-        self.session(session)?.send_custom(frame_type, payload)?;
+        self.session(session)?.send_frame(frame_type, payload)?;
         self.driver.process();
         Ok(())
     }
@@ -364,11 +364,11 @@ impl Node {
     fn dispatch(&mut self) {
         while let Some(event) = self.driver.poll_event() {
             match event {
-                Event::SessionEstablished { session, peer, initiator, .. } => {
+                Event::SessionEstablished { session, peer, role, .. } => {
                     let slot = self.slots.entry(session).or_default();
                     slot.established = true;
                     slot.peer = Some(peer);
-                    if !initiator {
+                    if role == Role::Responder {
                         self.incoming.push_back(session);
                     }
                 }
@@ -377,7 +377,7 @@ impl Node {
                         slot.failed = Some(reason);
                     }
                 }
-                Event::CustomFrame { session, frame_type, payload } => {
+                Event::Frame { session, frame_type, payload } => {
                     let frames = &mut self.slots.entry(session).or_default().frames;
                     if frames.len() == MAX_QUEUED_FRAMES {
                         frames.pop_front();

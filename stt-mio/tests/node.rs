@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use stt_mio::stt_proto::{
-    CloseReason, EndpointConfig, HandshakeError, Identity, Seed, SendError, StreamError, StreamMode,
+    CloseReason, EndpointConfig, FrameError, HandshakeError, Identity, Seed, StreamError, StreamMode,
 };
 use stt_mio::{Error, Node};
 
@@ -98,9 +98,9 @@ fn bad_calls_get_typed_errors_not_panics() {
     });
     let mut c = node(7);
     let s = c.connect(addr).unwrap();
-    assert!(matches!(c.send_frame(s, 0x10, &b"x"[..]), Err(Error::Frame(SendError::ReservedFrameType(0x10)))));
+    assert!(matches!(c.send_frame(s, 0x10, &b"x"[..]), Err(Error::Frame(FrameError::ReservedFrameType(0x10)))));
     let huge = vec![0u8; 4000];
-    assert!(matches!(c.send_frame(s, 0x80, huge), Err(Error::Frame(SendError::TooLarge { .. }))));
+    assert!(matches!(c.send_frame(s, 0x80, huge), Err(Error::Frame(FrameError::TooLarge { .. }))));
     let stream = c.open_stream(s, StreamMode::Reliable).unwrap();
     c.finish(s, stream).unwrap();
     assert!(matches!(c.write_all(s, stream, b"late"), Err(Error::Stream(StreamError::Finished))));

@@ -10,6 +10,7 @@ use alloc::vec::Vec;
 use core::time::Duration;
 
 use crate::crypto::{node_id_from_seed, CryptoBackend, Suite};
+use crate::types::{NodeId, Transport};
 
 /// Shortest seed accepted, in bytes.
 pub const MIN_SEED_LEN: usize = 32;
@@ -36,29 +37,6 @@ impl Seed {
     /// The seed's bytes.
     pub fn as_bytes(&self) -> &[u8] {
         &self.0
-    }
-}
-
-/// A node's public identity: HKDF(node seed, "stt/v1 node id"), 32 bytes.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct NodeId(pub [u8; 32]);
-
-impl core::fmt::Debug for NodeId {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        write!(f, "NodeId(")?;
-        for b in &self.0[..8] {
-            write!(f, "{b:02x}")?;
-        }
-        write!(f, "…)")
-    }
-}
-
-impl core::fmt::Display for NodeId {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        for b in &self.0 {
-            write!(f, "{b:02x}")?;
-        }
-        Ok(())
     }
 }
 
@@ -146,7 +124,7 @@ pub struct EndpointConfig {
     pub max_websocket_datagram: usize,
     /// Most sessions (established or handshaking) at once. Default 1,000,000.
     pub max_sessions: usize,
-    /// Most custom frames queued per session before `send_custom` reports `QueueFull`. Default 1024.
+    /// Most custom frames queued per session before `send_frame` reports `QueueFull`. Default 1024.
     pub max_queued_frames: usize,
     /// Most undrained events before diagnostic events about unauthenticated input are dropped
     /// (session events are never dropped). Default 4096.
@@ -211,10 +189,10 @@ impl EndpointConfig {
     }
 
     /// Largest datagram this node sends on a path of `transport`.
-    pub fn max_datagram(&self, transport: crate::endpoint::Transport) -> usize {
+    pub fn max_datagram(&self, transport: Transport) -> usize {
         match transport {
-            crate::endpoint::Transport::Udp => self.max_udp_datagram,
-            crate::endpoint::Transport::WebSocket => self.max_websocket_datagram,
+            Transport::Udp => self.max_udp_datagram,
+            Transport::WebSocket => self.max_websocket_datagram,
         }
     }
 

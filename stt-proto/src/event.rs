@@ -1,13 +1,12 @@
-//! What the endpoint tells its driver: [`Event`]s, and the typed reasons inside them.
+//! What the endpoint tells its driver: [`Event`]s, and the typed reasons inside them
+//! ([`HandshakeError`], [`CloseReason`]).
 
 use alloc::string::String;
 use bytes::Bytes;
 
-use crate::config::NodeId;
-use crate::endpoint::Remote;
 use crate::names::{NameAddress, NameReply, RequestId};
-use crate::session::SessionHandle;
 use crate::stream::StreamId;
+use crate::types::{Direction, NodeId, Remote, Role, SessionHandle};
 
 /// Something that happened on the endpoint. Drain with [`crate::Endpoint::poll_event`].
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -23,8 +22,8 @@ pub enum Event {
         session_id: u64,
         /// Where the peer is.
         remote: Remote,
-        /// True if this node started the handshake.
-        initiator: bool,
+        /// Which side of the handshake this node was.
+        role: Role,
     },
     /// A handshake failed. On the initiator `session` is the handle `connect` returned; on the
     /// responder it is `None` (no state was kept for the attempt).
@@ -39,7 +38,7 @@ pub enum Event {
         reason: HandshakeError,
     },
     /// The peer sent a custom frame (type 0x80–0xFF).
-    CustomFrame {
+    Frame {
         /// The session it arrived on.
         session: SessionHandle,
         /// Its type, 0x80–0xFF.
@@ -129,15 +128,6 @@ pub enum Event {
         /// The session.
         session: SessionHandle,
     },
-}
-
-/// A traffic direction.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Direction {
-    /// Frames this node sends.
-    Send,
-    /// Frames this node receives.
-    Receive,
 }
 
 /// Why a handshake failed.

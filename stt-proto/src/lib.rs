@@ -17,9 +17,9 @@
 //! loop {
 //!     on datagram (remote, bytes)  => endpoint.handle_datagram(now, remote, bytes)
 //!     on timer expiry              => endpoint.handle_timeout(now)
-//!     on user command              => endpoint.connect(..) / endpoint.session_mut(h)?.send_custom(..) / .close(..)
+//!     on user command              => endpoint.connect(..) / endpoint.session_mut(h)?.send_frame(..) / .close(..)
 //!     // after any of the above, in this order:
-//!     while let Some(t) = endpoint.poll_transmit(now, &mut buf) { send(&buf[..t.len], t.remote) }
+//!     while let Some(t) = endpoint.poll_transmit(now, 1, &mut buf) { send(&buf[..t.len], t.remote) }
 //!     while let Some(ev) = endpoint.poll_event() { deliver(ev) }
 //!     sleep until endpoint.poll_timeout() (a deadline equal to `now` is already due)
 //! }
@@ -37,23 +37,23 @@
 //! let (a_addr, b_addr) = ("10.0.0.1:1000".parse().unwrap(), "10.0.0.2:2000".parse().unwrap());
 //! let now = Instant::ZERO;
 //! let h = a.connect(now, Remote::udp(b_addr)).unwrap();
-//! a.session_mut(h).unwrap().send_custom(0x80, &b"hello"[..]).unwrap();
+//! a.session_mut(h).unwrap().send_frame(0x80, &b"hello"[..]).unwrap();
 //! let mut buf = [0u8; 1500];
 //! // Shuttle datagrams until both sides are quiet.
 //! loop {
 //!     let mut moved = false;
-//!     while let Some(t) = a.poll_transmit(now, &mut buf) {
+//!     while let Some(t) = a.poll_transmit(now, 1, &mut buf) {
 //!         b.handle_datagram(now, Remote::udp(a_addr), BytesMut::from(&buf[..t.len]));
 //!         moved = true;
 //!     }
-//!     while let Some(t) = b.poll_transmit(now, &mut buf) {
+//!     while let Some(t) = b.poll_transmit(now, 1, &mut buf) {
 //!         a.handle_datagram(now, Remote::udp(b_addr), BytesMut::from(&buf[..t.len]));
 //!         moved = true;
 //!     }
 //!     if !moved { break; }
 //! }
 //! let got: Vec<Event> = std::iter::from_fn(|| b.poll_event()).collect();
-//! assert!(got.iter().any(|e| matches!(e, Event::CustomFrame { frame_type: 0x80, payload, .. } if &payload[..] == b"hello")));
+//! assert!(got.iter().any(|e| matches!(e, Event::Frame { frame_type: 0x80, payload, .. } if &payload[..] == b"hello")));
 //! ```
 //!
 //! ## Layers
@@ -93,19 +93,21 @@ pub mod recovery;
 mod rng;
 pub mod segment;
 mod session;
+mod stats;
 pub mod storage;
 pub mod stream;
 mod time;
+mod types;
 
 pub use bytes;
-pub use config::{ConfigError, EndpointConfig, Identity, KeyRotationPolicy, NodeId, Seed, MIN_SEED_LEN};
+pub use config::{ConfigError, EndpointConfig, Identity, KeyRotationPolicy, Seed, MIN_SEED_LEN};
 pub use crypto::{CryptoBackend, Suite};
-pub use endpoint::{ConnectError, Endpoint, EndpointDrops, EndpointStats, Remote, Transmit, Transport};
-pub use event::{CloseReason, Direction, Event, HandshakeError};
+pub use endpoint::{ConnectError, Endpoint, SessionMut, Transmit};
+pub use event::{CloseReason, Event, HandshakeError};
 pub use names::{NameAddress, NameError, NameQueueLimits, NameReply, RequestId, RoutedMessage};
-pub use session::{
-    DropCounters, PathStats, Role, SendError, SessionHandle, SessionMut, SessionRef, SessionState, SessionStats,
-};
+pub use session::{FrameError, SessionRef, SessionState};
+pub use stats::{DropCounters, EndpointDrops, EndpointStats, PathStats, SessionStats};
 pub use stream::{StreamError, StreamId, StreamMode, StreamRead};
 pub use time::Instant;
+pub use types::{Direction, NodeId, Remote, Role, SessionHandle, Transport};
 pub use wire::DecodeError;

@@ -136,7 +136,7 @@ fn fill(ep: &mut stt_proto::Endpoint, now: stt_proto::Instant, udp: &UdpIo, out:
     let mut pos = 0;
     let max = out.buf.len() / TX_BATCH;
     for _ in 0..TX_BATCH {
-        let Some(t) = ep.poll_transmit(now, &mut out.buf[pos..pos + max]) else { return false };
+        let Some(t) = ep.poll_transmit(now, 1, &mut out.buf[pos..pos + max]) else { return false };
         match t.remote.transport {
             Transport::WebSocket => {
                 out.ws.push((t.remote.addr, Bytes::copy_from_slice(&out.buf[pos..pos + t.len])));

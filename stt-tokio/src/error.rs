@@ -40,7 +40,7 @@ pub enum Error {
     Stream(#[from] stt_proto::StreamError),
     /// A custom frame was refused.
     #[error(transparent)]
-    Frame(#[from] stt_proto::SendError),
+    Frame(#[from] stt_proto::FrameError),
     /// A name could not be served, or a resolve or route request not sent.
     #[error(transparent)]
     Name(#[from] stt_proto::NameError),

@@ -14,7 +14,7 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use stt_proto::{
     Endpoint, EndpointStats, Event, Identity, Instant, NameAddress, NameQueueLimits, NameReply, NodeId, Remote,
-    RequestId, Seed, SessionHandle, StreamMode,
+    RequestId, Role, Seed, SessionHandle, StreamMode,
 };
 use tokio::net::TcpListener;
 use tokio::sync::{broadcast, mpsc, oneshot, Notify};
@@ -226,12 +226,12 @@ impl State {
     pub fn dispatch_events(&mut self, inner: &Arc<Inner>, calls: &mut Vec<HandlerCall>) {
         while let Some(ev) = self.ep.poll_event() {
             match &ev {
-                Event::SessionEstablished { session, peer, session_id, initiator, .. } => {
+                Event::SessionEstablished { session, peer, session_id, role, .. } => {
                     let shared = Arc::new(SessionShared::new(inner.clone(), *session, *peer, *session_id));
                     let slot = self.sessions.entry(*session).or_insert_with(|| SessionSlot::new(None));
                     slot.shared = Some(shared.clone());
                     match slot.connect.take() {
-                        Some(tx) if *initiator => {
+                        Some(tx) if *role == Role::Initiator => {
                             let _ = tx.send(Ok(shared));
                         }
                         _ => {
@@ -257,7 +257,7 @@ impl State {
                         }
                     }
                 }
-                Event::CustomFrame { session, frame_type, payload } => {
+                Event::Frame { session, frame_type, payload } => {
                     let Some(slot) = self.sessions.get_mut(session) else { continue };
                     let Some(shared) = &slot.shared else { continue };
                     if let Some(handler) = self.handlers.get(frame_type) {
@@ -467,7 +467,7 @@ impl Node {
         handler: impl Fn(&Session, Bytes) + Send + Sync + 'static,
     ) -> Result<(), Error> {
         if frame_type < 0x80 {
-            return Err(Error::Frame(stt_proto::SendError::ReservedFrameType(frame_type)));
+            return Err(Error::Frame(stt_proto::FrameError::ReservedFrameType(frame_type)));
         }
         self.inner.lock().handlers.insert(frame_type, Arc::new(handler));
         Ok(())

@@ -160,13 +160,13 @@ impl Session {
     /// Sends a custom frame (type 0x80–0xFF), encrypted, best-effort like a datagram.
     pub fn send_frame(&self, frame_type: u8, payload: impl Into<Bytes>) -> Result<(), Error> {
         let payload = payload.into();
-        self.shared.with(|st, h| Ok(st.ep.session_mut(h).expect("checked").send_custom(frame_type, payload)?))
+        self.shared.with(|st, h| Ok(st.ep.session_mut(h).expect("checked").send_frame(frame_type, payload)?))
     }
 
     /// Largest custom-frame payload on the current path.
     pub fn max_frame_payload(&self) -> Option<usize> {
         let st = self.shared.node.lock();
-        st.ep.session(self.shared.handle).map(|s| s.max_custom_payload())
+        st.ep.session(self.shared.handle).map(|s| s.max_frame_payload())
     }
 
     /// The next custom frame of a type with no handler registered on the node.

@@ -74,7 +74,7 @@ impl Node {
         if self.ep.poll_timeout().is_some_and(|t| t <= now) {
             self.ep.handle_timeout(now);
         }
-        while let Some(t) = self.ep.poll_transmit(now, buf) {
+        while let Some(t) = self.ep.poll_transmit(now, 1, buf) {
             // Loopback may push back under bursts; retry until the kernel takes it.
             while let Err(e) = self.sock.send_to(&buf[..t.len], t.remote.addr) {
                 assert_eq!(e.kind(), std::io::ErrorKind::WouldBlock, "{}: send failed: {e}", self.name);
@@ -84,7 +84,7 @@ impl Node {
         }
         while let Some(ev) = self.ep.poll_event() {
             match ev {
-                Event::CustomFrame { .. } => self.custom_frames += 1,
+                Event::Frame { .. } => self.custom_frames += 1,
                 ev => self.events.push(ev),
             }
             busy = true;
@@ -155,9 +155,9 @@ fn main() {
             last_progress = (server.custom_frames, StdInstant::now());
         }
         while sent < frames && sent - server.custom_frames < window {
-            match client.ep.session_mut(hc).unwrap().send_custom(0x80, payload.clone()) {
+            match client.ep.session_mut(hc).unwrap().send_frame(0x80, payload.clone()) {
                 Ok(()) => sent += 1,
-                Err(stt_proto::SendError::QueueFull) => break,
+                Err(stt_proto::FrameError::QueueFull) => break,
                 Err(e) => panic!("send failed: {e}"),
             }
         }

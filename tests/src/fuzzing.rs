@@ -109,7 +109,7 @@ impl Harness {
     fn pump(&mut self) {
         for _ in 0..64 {
             let mut moved = false;
-            while let Some(t) = self.client.poll_transmit(self.now, &mut self.buf) {
+            while let Some(t) = self.client.poll_transmit(self.now, 1, &mut self.buf) {
                 self.recorded.push((true, self.buf[..t.len].to_vec()));
                 if t.remote.addr == self.server_addr {
                     self.server.handle_datagram(
@@ -120,7 +120,7 @@ impl Harness {
                 }
                 moved = true;
             }
-            while let Some(t) = self.server.poll_transmit(self.now, &mut self.buf) {
+            while let Some(t) = self.server.poll_transmit(self.now, 1, &mut self.buf) {
                 self.recorded.push((false, self.buf[..t.len].to_vec()));
                 if t.remote.addr == self.client_addr {
                     self.client.handle_datagram(
@@ -189,7 +189,7 @@ impl Harness {
             }
             Op::Send { frame_type, len } => {
                 if let Some(mut s) = self.client.session_mut(self.session) {
-                    let _ = s.send_custom(frame_type, vec![0xAB; usize::from(len) % 2000]);
+                    let _ = s.send_frame(frame_type, vec![0xAB; usize::from(len) % 2000]);
                 }
             }
             Op::Connect => {
@@ -247,7 +247,7 @@ pub fn endpoint_datagrams(data: &[u8]) {
     }
     // The live session (if not closed or timed out by the ops) still delivers.
     if h.client.session(h.session).is_some_and(|s| s.state() == stt_proto::SessionState::Established) {
-        let _ = h.client.session_mut(h.session).unwrap().send_custom(0xEE, &b"probe"[..]);
+        let _ = h.client.session_mut(h.session).unwrap().send_frame(0xEE, &b"probe"[..]);
         h.pump();
     }
 }

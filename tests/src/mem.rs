@@ -73,7 +73,7 @@ impl InMemoryPair {
         pool_chunk: usize,
     ) -> u64 {
         let mut n = 0;
-        while let Some(t) = from.poll_transmit(now, out) {
+        while let Some(t) = from.poll_transmit(now, 1, out) {
             n += 1;
             if pool.capacity() < t.len {
                 pool.reserve(pool_chunk);

@@ -315,7 +315,7 @@ impl Sim {
     /// Drains a node's transmit queue onto the network and its events into `events`.
     pub fn flush(&mut self, node: NodeIdx) {
         let now = self.now;
-        while let Some(t) = self.nodes[node].endpoint.poll_transmit(now, &mut self.buf) {
+        while let Some(t) = self.nodes[node].endpoint.poll_transmit(now, 1, &mut self.buf) {
             let d = Datagram {
                 sent_at: now,
                 from: self.nodes[node].addr,

@@ -100,12 +100,8 @@ fn key_rotation() -> Sim {
     cfg.key_retention = Duration::from_millis(100);
     let c = sim.add_node(cfg.clone(), seed(1));
     let s = sim.add_node(cfg, seed(2));
-    sim.default_link = Impairment {
-        reorder: 0.2,
-        reorder_window: Duration::from_millis(8),
-        duplicate: 0.02,
-        ..Default::default()
-    };
+    sim.default_link =
+        Impairment { reorder: 0.2, reorder_window: Duration::from_millis(8), duplicate: 0.02, ..Default::default() };
     sim.record();
     let (hc, hs) = establish(&mut sim, c, s);
     let data = pattern(300_000, 9);
@@ -198,9 +194,17 @@ fn migration() -> Sim {
     sim
 }
 
+/// A scenario, its recorded wire hash and its datagram count.
+type Golden = (&'static str, fn() -> Sim, &'static str, usize);
+
 /// Recorded (hash, datagram count) of each scenario.
-const GOLDEN: &[(&str, fn() -> Sim, &str, usize)] = &[
-    ("handshake_and_frames", handshake_and_frames, "66604cd578d7b8937aa58b243b9842bfbec28050db65c01b10706924ff2ce8f4", 18),
+const GOLDEN: &[Golden] = &[
+    (
+        "handshake_and_frames",
+        handshake_and_frames,
+        "66604cd578d7b8937aa58b243b9842bfbec28050db65c01b10706924ff2ce8f4",
+        18,
+    ),
     ("impaired_stream", impaired_stream, "38c4701e510bf3baea17cc3240e08916278d53a89eeb6c532d0dc89805bad1e4", 309),
     ("shared_bottleneck", shared_bottleneck, "2ad1730ca91207033b32d2efa7ebc1c14c5b62c694a60e2d1e0acaa669abe9a1", 3665),
     ("key_rotation", key_rotation, "5153faf57980284abae829e30528b294ca00cbcbd2930fc83b22dbb1a116f8d3", 369),
@@ -220,7 +224,8 @@ fn every_scenario_puts_the_recorded_bytes_on_the_wire() {
             println!("    (\"{name}\", {name}, \"{}\", {}),", got.0, got.1);
         }
         if (got.0.as_str(), got.1) != (*want_hash, *want_count) {
-            mismatches.push(format!("{name}: got {} ({} datagrams), recorded {want_hash} ({want_count})", got.0, got.1));
+            mismatches
+                .push(format!("{name}: got {} ({} datagrams), recorded {want_hash} ({want_count})", got.0, got.1));
         }
     }
     assert!(

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use common::*;
 use stt_proto::{
-    ConfigError, ConnectError, CryptoBackend, EndpointConfig, Event, HandshakeError, Identity, Seed, SessionState,
-    Suite,
+    ConfigError, ConnectError, CryptoBackend, EndpointConfig, Event, HandshakeError, Identity, Role, Seed,
+    SessionState, Suite,
 };
 use stt_tests::{Impairment, Sim};
 
@@ -23,7 +23,9 @@ fn handshake_completes_and_both_sides_agree() {
             .events
             .iter()
             .find_map(|e| match e {
-                Event::SessionEstablished { session_id, peer, initiator, .. } => Some((*session_id, *peer, *initiator)),
+                Event::SessionEstablished { session_id, peer, role, .. } => {
+                    Some((*session_id, *peer, *role == Role::Initiator))
+                }
                 _ => None,
             })
             .unwrap()

@@ -44,11 +44,11 @@ fn per_session_bytes(backend: stt_proto::CryptoBackend) -> isize {
     }
     loop {
         let mut moved = false;
-        while let Some(t) = a.poll_transmit(now, &mut buf) {
+        while let Some(t) = a.poll_transmit(now, 1, &mut buf) {
             b.handle_datagram(now, Remote::udp(a_addr), BytesMut::from(&buf[..t.len]));
             moved = true;
         }
-        while let Some(t) = b.poll_transmit(now, &mut buf) {
+        while let Some(t) = b.poll_transmit(now, 1, &mut buf) {
             a.handle_datagram(now, Remote::udp(b_addr), BytesMut::from(&buf[..t.len]));
             moved = true;
         }

@@ -5,7 +5,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use stt_proto::{CloseReason, Direction, Event, KeyRotationPolicy, SendError, SessionHandle};
+use stt_proto::{CloseReason, Direction, Event, FrameError, KeyRotationPolicy, SessionHandle};
 use stt_tests::{Impairment, Sim};
 
 #[test]
@@ -23,7 +23,7 @@ fn a_thousand_concurrent_sessions_on_one_endpoint_all_deliver() {
     // The server answers each session on its own handle with what it got.
     let received: Vec<(SessionHandle, Vec<u8>)> = sim
         .events_of(server, |e| match e {
-            Event::CustomFrame { session, payload, .. } => Some((*session, payload.to_vec())),
+            Event::Frame { session, payload, .. } => Some((*session, payload.to_vec())),
             _ => None,
         })
         .collect();
@@ -186,12 +186,12 @@ fn idle_timeout_fires_when_the_peer_vanishes_despite_keepalives() {
 fn disconnect_carries_its_reason_to_the_peer_after_pending_frames() {
     let (mut sim, c, s) = pair(47);
     let (hc, hs) = establish(&mut sim, c, s);
-    sim.nodes[c].endpoint.session_mut(hc).unwrap().send_custom(0x80, &b"last words"[..]).unwrap();
+    sim.nodes[c].endpoint.session_mut(hc).unwrap().send_frame(0x80, &b"last words"[..]).unwrap();
     let now = sim.now;
     sim.nodes[c].endpoint.session_mut(hc).unwrap().close(now, 42, "maintenance window");
     assert_eq!(
-        sim.nodes[c].endpoint.session_mut(hc).map(|mut m| m.send_custom(0x80, &b"x"[..])),
-        Some(Err(SendError::Closing))
+        sim.nodes[c].endpoint.session_mut(hc).map(|mut m| m.send_frame(0x80, &b"x"[..])),
+        Some(Err(FrameError::Closing))
     );
     sim.flush(c);
     sim.run_for(Duration::from_millis(100));
@@ -222,21 +222,21 @@ fn custom_frames_below_0x80_are_refused_and_limits_are_typed() {
     let (hc, _) = establish(&mut sim, c, s);
     let mut m = sim.nodes[c].endpoint.session_mut(hc).unwrap();
     for t in [0x00u8, 0x01, 0x10, 0x7F] {
-        assert_eq!(m.send_custom(t, &b"x"[..]), Err(SendError::ReservedFrameType(t)));
+        assert_eq!(m.send_frame(t, &b"x"[..]), Err(FrameError::ReservedFrameType(t)));
     }
-    let max = m.as_ref().max_custom_payload();
+    let max = m.as_ref().max_frame_payload();
     assert_eq!(max, 1472 - 52);
-    assert_eq!(m.send_custom(0x80, vec![0u8; max + 1]), Err(SendError::TooLarge { len: max + 1, max }));
-    assert!(m.send_custom(0x80, vec![0u8; max]).is_ok());
-    let msg = SendError::ReservedFrameType(0x10).to_string();
+    assert_eq!(m.send_frame(0x80, vec![0u8; max + 1]), Err(FrameError::TooLarge { len: max + 1, max }));
+    assert!(m.send_frame(0x80, vec![0u8; max]).is_ok());
+    let msg = FrameError::ReservedFrameType(0x10).to_string();
     assert!(msg.contains("0x80"), "{msg}");
     for _ in 1..1024 {
-        m.send_custom(0xFF, &b"q"[..]).unwrap();
+        m.send_frame(0xFF, &b"q"[..]).unwrap();
     }
-    assert_eq!(m.send_custom(0xFF, &b"q"[..]), Err(SendError::QueueFull));
+    assert_eq!(m.send_frame(0xFF, &b"q"[..]), Err(FrameError::QueueFull));
     sim.flush(c);
     assert!(
-        sim.nodes[c].endpoint.session_mut(hc).unwrap().send_custom(0xFF, &b"q"[..]).is_ok(),
+        sim.nodes[c].endpoint.session_mut(hc).unwrap().send_frame(0xFF, &b"q"[..]).is_ok(),
         "drained queue accepts again"
     );
 }
@@ -246,7 +246,7 @@ fn frames_sent_before_establishment_are_delivered_after_it() {
     let (mut sim, c, s) = pair(49);
     let hc = sim.connect(c, s);
     for i in 0..5u8 {
-        sim.nodes[c].endpoint.session_mut(hc).unwrap().send_custom(0x80, vec![i]).unwrap();
+        sim.nodes[c].endpoint.session_mut(hc).unwrap().send_frame(0x80, vec![i]).unwrap();
     }
     sim.flush(c);
     assert!(sim.run_until(Duration::from_secs(5), |sim| sim.established(s) == 1));

@@ -129,7 +129,7 @@ fn handshake_transcript(seed_a: &[u8; 32], seed_b: &[u8; 32], shared: &[u8; 32])
     let (a_addr, b_addr) = ("192.0.2.1:1000".parse().unwrap(), "192.0.2.2:2000".parse().unwrap());
     let now = Instant::from_nanos(1_000_000_000);
     let h = a.connect(now, Remote::udp(b_addr)).unwrap();
-    a.session_mut(h).unwrap().send_custom(0x80, &b"hello"[..]).unwrap();
+    a.session_mut(h).unwrap().send_frame(0x80, &b"hello"[..]).unwrap();
     let mut out = Vec::new();
     let mut buf = [0u8; 1500];
     let names = [
@@ -142,13 +142,13 @@ fn handshake_transcript(seed_a: &[u8; 32], seed_b: &[u8; 32], shared: &[u8; 32])
     let mut n = 0;
     loop {
         let mut moved = false;
-        while let Some(t) = a.poll_transmit(now, &mut buf) {
+        while let Some(t) = a.poll_transmit(now, 1, &mut buf) {
             out.push((names.get(n).copied().unwrap_or("transcript_extra").to_string(), hex(&buf[..t.len])));
             n += 1;
             b.handle_datagram(now, Remote::udp(a_addr), BytesMut::from(&buf[..t.len]));
             moved = true;
         }
-        while let Some(t) = b.poll_transmit(now, &mut buf) {
+        while let Some(t) = b.poll_transmit(now, 1, &mut buf) {
             out.push((names.get(n).copied().unwrap_or("transcript_extra").to_string(), hex(&buf[..t.len])));
             n += 1;
             a.handle_datagram(now, Remote::udp(b_addr), BytesMut::from(&buf[..t.len]));

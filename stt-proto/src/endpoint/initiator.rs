@@ -1,16 +1,13 @@
 //! The initiator's side of the handshake: `connect`, then CHALLENGE / REJECT / CONFIRM.
 
-use alloc::boxed::Box;
-use alloc::collections::VecDeque;
-
-use super::{ConnectError, Endpoint, Remote};
-use crate::config::NodeId;
+use super::{ConnectError, Endpoint};
 use crate::crypto::{verify_mac16, HandshakeKeys, SessionSecrets, Suite};
-use crate::event::{Event, HandshakeError};
+use crate::event::HandshakeError;
 use crate::handshake::{handshake_tag, session_id};
 use crate::session::keys::SessionKeys;
-use crate::session::{InitiatorHandshake, Outgoing, ResponseState, Role, Session, SessionHandle, State};
+use crate::session::{InitiatorHandshake, ResponseState, Session, SessionEnd};
 use crate::time::Instant;
+use crate::types::{NodeId, Remote, SessionHandle};
 use crate::wire::handshake::{Challenge, Confirm, Reject, VERSION};
 use crate::wire::FrameLayout;
 
@@ -41,11 +38,11 @@ impl Endpoint {
         }
         .ok_or(ConnectError::NoSharedSeed)?
         .clone();
-        if self.live >= self.config.max_sessions {
+        if self.sessions.len() >= self.config.max_sessions {
             return Err(ConnectError::TooManySessions);
         }
         let mut nonce_i = self.rng.bytes32();
-        while self.by_tag.contains_key(&handshake_tag(&nonce_i)) {
+        while self.sessions.by_tag(handshake_tag(&nonce_i)).is_some() {
             nonce_i = self.rng.bytes32();
         }
         let k_hs = HandshakeKeys::from_shared_seed(seed.as_bytes()).k_hs;
@@ -61,40 +58,19 @@ impl Endpoint {
             interval,
             response: None,
         };
-        let mut queue = VecDeque::new();
-        queue.push_back(Outgoing::Handshake);
-        let handle = self.insert(Session::new(
-            now,
-            Role::Initiator,
-            remote,
-            State::Handshaking(Box::new(hs)),
-            queue,
-            &self.config,
-        ));
-        self.by_tag.insert(handshake_tag(&nonce_i), handle.index);
-        self.mark_ready(now, handle);
-        self.reschedule(handle);
+        let handle = self.sessions.insert(Session::initiator(now, remote, hs, &self.config));
+        self.sessions.index_tag(handshake_tag(&nonce_i), handle);
+        self.sessions.mark_ready(now, handle);
+        self.sessions.reschedule(&self.config, handle);
         Ok(handle)
     }
 
-    fn pending_by_tag(&self, tag: u64) -> Option<SessionHandle> {
-        let index = *self.by_tag.get(&tag)?;
-        Some(SessionHandle { index, generation: self.slots[index as usize].generation })
-    }
-
     fn fail_handshake(&mut self, now: Instant, handle: SessionHandle, reason: HandshakeError) {
-        if let Some(s) = self.remove(now, handle) {
-            self.events.push_back(Event::HandshakeFailed {
-                session: Some(handle),
-                remote: s.remote,
-                peer: s.peer,
-                reason,
-            });
-        }
+        self.end(now, handle, SessionEnd::HandshakeFailed(reason));
     }
 
     pub(super) fn handle_challenge(&mut self, now: Instant, frame: &[u8], layout: &FrameLayout) {
-        let Some(handle) = self.pending_by_tag(layout.header.session_id) else {
+        let Some(handle) = self.sessions.by_tag(layout.header.session_id) else {
             self.stats.dropped.unexpected_handshake += 1;
             return;
         };
@@ -102,8 +78,8 @@ impl Endpoint {
             self.stats.dropped.malformed += 1;
             return;
         };
-        let s = self.slots[handle.index as usize].session.as_mut().expect("by_tag only names live sessions");
-        let State::Handshaking(h) = &mut s.state else {
+        let s = self.sessions.get(handle).expect("the tag map names live sessions");
+        let Some(h) = s.handshake() else {
             self.stats.dropped.unexpected_handshake += 1;
             return;
         };
@@ -125,51 +101,49 @@ impl Endpoint {
             Some(_) if !self.config.allows(&peer) => Err(HandshakeError::PeerNotAllowed),
             Some(suite) => Ok(suite),
         };
-        s.peer = Some(peer);
         let suite = match verdict {
             Ok(suite) => suite,
-            Err(reason) => return self.fail_handshake(now, handle, reason),
+            Err(reason) => {
+                self.sessions.get_mut(handle).expect("still live").set_peer(peer);
+                return self.fail_handshake(now, handle, reason);
+            }
         };
         let me = self.identity.node_id().0;
         let secrets =
             SessionSecrets::derive(h.seed.as_bytes(), VERSION, suite, &me, &ch.node_id, &h.nonce_i, &ch.nonce_r);
         let sid = session_id(&h.nonce_i, &ch.nonce_r, &me, &ch.node_id);
-        if self.by_id.contains_key(&sid) {
+        let tag = handshake_tag(&h.nonce_i);
+        if self.sessions.by_id(sid).is_some() {
             // A 64-bit collision with a live session: retrying with a fresh nonce is the only fix.
+            self.sessions.get_mut(handle).expect("still live").set_peer(peer);
             self.stats.dropped.unexpected_handshake += 1;
             return;
         }
-        h.response = Some(ResponseState {
+        let response = ResponseState {
             node_id_r: ch.node_id,
             nonce_r: ch.nonce_r,
             suite,
             cookie: ch.cookie,
             k_response: secrets.k_response,
             k_confirm: secrets.k_confirm,
-        });
-        h.interval = self.config.handshake_retransmit_initial;
-        h.next_retransmit = now + h.interval;
-        let tag = handshake_tag(&h.nonce_i);
-        s.session_id = sid;
-        s.keys = Some(SessionKeys::new(
+        };
+        let keys = SessionKeys::new(
             now,
             suite,
             self.config.crypto_backend,
             self.config.key_retention,
             secrets.i2r,
             secrets.r2i,
-        ));
-        if !s.queue.iter().any(|o| matches!(o, Outgoing::Handshake)) {
-            s.queue.push_front(Outgoing::Handshake);
-        }
-        self.by_tag.remove(&tag);
-        self.by_id.insert(sid, handle.index);
-        self.mark_ready(now, handle);
-        self.reschedule(handle);
+        );
+        let s = self.sessions.get_mut(handle).expect("still live");
+        s.on_challenge_accepted(now, &self.config, sid, peer, response, keys);
+        self.sessions.index_id(sid, Some(tag), handle);
+        self.sessions.mark_ready(now, handle);
+        self.sessions.reschedule(&self.config, handle);
     }
 
     pub(super) fn handle_reject(&mut self, now: Instant, frame: &[u8], layout: &FrameLayout) {
-        let Some(handle) = self.pending_by_tag(layout.header.session_id) else {
+        let Some(handle) = self.sessions.by_tag(layout.header.session_id) else {
             self.stats.dropped.unexpected_handshake += 1;
             return;
         };
@@ -177,8 +151,8 @@ impl Endpoint {
             self.stats.dropped.malformed += 1;
             return;
         };
-        let s = self.get(handle).expect("by_tag only names live sessions");
-        let State::Handshaking(h) = &s.state else { return };
+        let s = self.sessions.get(handle).expect("the tag map names live sessions");
+        let Some(h) = s.handshake() else { return };
         if rj.nonce_i != h.nonce_i {
             self.stats.dropped.unexpected_handshake += 1;
             return;
@@ -187,13 +161,12 @@ impl Endpoint {
     }
 
     pub(super) fn handle_confirm(&mut self, now: Instant, frame: &[u8], layout: &FrameLayout) {
-        let Some(&index) = self.by_id.get(&layout.header.session_id) else {
+        let Some(handle) = self.sessions.by_id(layout.header.session_id) else {
             self.stats.dropped.unexpected_handshake += 1;
             return;
         };
-        let handle = SessionHandle { index, generation: self.slots[index as usize].generation };
-        let s = self.get(handle).expect("by_id only names live sessions");
-        let State::Handshaking(h) = &s.state else {
+        let s = self.sessions.get(handle).expect("the id map names live sessions");
+        let Some(h) = s.handshake() else {
             // Already established: a duplicate CONFIRM.
             self.stats.dropped.unexpected_handshake += 1;
             return;
@@ -207,7 +180,9 @@ impl Endpoint {
             self.stats.dropped.malformed += 1;
             return;
         }
-        self.establish(now, handle);
-        self.reschedule(handle);
+        let (s, mut ctx) = self.session_and_ctx(now, handle).expect("still live");
+        s.establish(&mut ctx);
+        self.sessions.mark_ready(now, handle);
+        self.sessions.reschedule(&self.config, handle);
     }
 }

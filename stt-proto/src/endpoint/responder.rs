@@ -1,17 +1,15 @@
 //! The responder's side of the handshake: INIT → CHALLENGE (or REJECT) statelessly, and
 //! RESPONSE → session + CONFIRM. No state is kept for an attempt until a valid RESPONSE.
 
-use alloc::collections::VecDeque;
-
-use super::{Endpoint, Remote};
-use crate::config::NodeId;
+use super::Endpoint;
 use crate::crypto::{verify_mac16, HandshakeKeys, SessionSecrets, Suite};
 use crate::event::Event;
 use crate::handshake::cookie::CookieFields;
 use crate::handshake::{handshake_tag, session_id, write_handshake_frame, CookieJar};
 use crate::session::keys::SessionKeys;
-use crate::session::{Outgoing, Role, Session, SessionHandle, State};
+use crate::session::Session;
 use crate::time::Instant;
+use crate::types::{NodeId, Remote, Role};
 use crate::wire::handshake::{Challenge, Init, Reject, RejectReason, Response, VERSION};
 use crate::wire::{FrameLayout, FrameType};
 
@@ -137,54 +135,55 @@ impl Endpoint {
             self.stats.dropped.unexpected_handshake += 1;
             return;
         }
-        if let Some(&index) = self.by_id.get(&sid) {
+        if let Some(handle) = self.sessions.by_id(sid) {
             // A retransmitted RESPONSE: CONFIRM was lost. Send it again.
-            let handle = SessionHandle { index, generation: self.slots[index as usize].generation };
-            let s = self.get_mut(handle).expect("by_id only names live sessions");
-            if s.nonces == Some((resp.nonce_i, resp.nonce_r)) {
-                s.queue.push_front(Outgoing::Confirm);
-                self.mark_ready(now, handle);
+            let s = self.sessions.get_mut(handle).expect("the id map names live sessions");
+            if s.on_response_repeated((resp.nonce_i, resp.nonce_r)) {
+                self.sessions.mark_ready(now, handle);
             } else {
                 self.stats.dropped.unexpected_handshake += 1;
             }
             return;
         }
-        if self.retired.contains_key(&sid) {
+        if self.sessions.is_retired(sid) {
             self.stats.dropped.replayed_handshake += 1;
             return;
         }
-        if self.live >= self.config.max_sessions {
+        if self.sessions.len() >= self.config.max_sessions {
             self.stats.dropped.session_limit += 1;
             return;
         }
-        let mut queue = VecDeque::new();
-        queue.push_back(Outgoing::Confirm);
-        let mut s = Session::new(now, Role::Responder, remote, State::Established, queue, &self.config);
-        s.recovery.seed_rtt(now - Instant::from_nanos(resp.cookie.time));
-        s.session_id = sid;
-        s.peer = Some(peer);
-        s.nonces = Some((resp.nonce_i, resp.nonce_r));
-        s.k_confirm = secrets.k_confirm;
-        s.names.announce_owed = !self.names.is_empty();
-        s.keys = Some(SessionKeys::new(
+        let keys = SessionKeys::new(
             now,
             suite,
             self.config.crypto_backend,
             self.config.key_retention,
             secrets.r2i,
             secrets.i2r,
-        ));
-        let handle = self.insert(s);
-        self.by_id.insert(sid, handle.index);
+        );
+        let s = Session::responder(
+            now,
+            remote,
+            &self.config,
+            now - Instant::from_nanos(resp.cookie.time),
+            sid,
+            peer,
+            (resp.nonce_i, resp.nonce_r),
+            secrets.k_confirm,
+            !self.names.is_empty(),
+            keys,
+        );
+        let handle = self.sessions.insert(s);
+        self.sessions.index_id(sid, None, handle);
         self.stats.sessions_established += 1;
         self.events.push_back(Event::SessionEstablished {
             session: handle,
             peer,
             session_id: sid,
             remote,
-            initiator: false,
+            role: Role::Responder,
         });
-        self.mark_ready(now, handle);
-        self.reschedule(handle);
+        self.sessions.mark_ready(now, handle);
+        self.sessions.reschedule(&self.config, handle);
     }
 }

@@ -9,9 +9,9 @@
 use core::time::Duration;
 
 use crate::crypto::{labels, mac16, verify_mac16};
-use crate::endpoint::Remote;
 use crate::rng::Rng;
 use crate::time::Instant;
+use crate::types::Remote;
 use crate::wire::handshake::Cookie;
 
 /// The fields a cookie binds.

@@ -1,8 +1,17 @@
 //! Sessions: one authenticated, encrypted association with one peer.
 //!
 //! A session is created by `connect` (initiator, state `Handshaking`) or by a valid RESPONSE
-//! (responder, state `Established`). It owns its keys, its outgoing queue, its timers and its
-//! statistics; the endpoint owns the table of sessions and routes frames to them by session id.
+//! (responder, state `Established`). It owns its keys, its outgoing queue, its streams, its
+//! recovery state, its timers and its statistics, and does all of its own work: the endpoint
+//! finds the session (by session id, or by the timer heap) and calls one of three methods, each
+//! in a file of its own:
+//!
+//! - [`Session::handle_frame`] (`receive.rs`): open one encrypted frame and act on it;
+//! - [`Session::handle_timeout`] (`timers.rs`): run whatever of its timers is due;
+//! - [`Session::write_datagram`] (`send.rs`): fill one datagram with what is owed to the peer.
+//!
+//! Each returns [`Then`]: wait, transmit, or end. Commands from the application are in
+//! `commands.rs`, the read-only view in `view.rs`, the named-endpoint share in `names.rs`.
 //!
 //! ```text
 //! Handshaking --CONFIRM or first authentic frame--> Established --close()--> Closing --DISCONNECT sent--> (removed)
@@ -11,46 +20,34 @@
 //! ```
 
 pub(crate) mod ack;
-mod handle;
-pub(crate) mod io;
+mod commands;
 pub(crate) mod keys;
-mod stats;
+pub(crate) mod names;
+mod receive;
+mod send;
+mod timers;
+mod view;
 
-pub use handle::{PathStats, SendError, SessionMut, SessionRef};
-pub use stats::{DropCounters, SessionStats};
+pub use commands::FrameError;
+pub use view::SessionRef;
 
 use alloc::boxed::Box;
 use alloc::collections::VecDeque;
 use alloc::string::String;
 use bytes::Bytes;
 
-use crate::config::{EndpointConfig, NodeId, Seed};
-use crate::crypto::{Suite, TAG_LEN};
-use crate::endpoint::Remote;
-use crate::names::SessionNames;
-use crate::recovery::Recovery;
-use crate::stream::{StreamLimits, Streams};
+use crate::config::{EndpointConfig, Seed};
+use crate::crypto::Suite;
+use crate::event::{CloseReason, Event, HandshakeError};
+use crate::names::Registry;
+use crate::recovery::{Outcome, Recovery, SentPayload};
+use crate::stats::{DropCounters, EndpointStats, SessionStats};
+use crate::stream::{StreamId, StreamLimits, Streams};
 use crate::time::Instant;
-use crate::wire::{aad_of, frame_len, write_skeleton, Flags, FrameType, Header};
+use crate::types::{NodeId, Remote, Role, SessionHandle};
 use ack::AckTracker;
 use keys::SessionKeys;
-
-/// Identifies a session on its endpoint. Stays unique for the endpoint's lifetime: a handle of a
-/// closed session never names another session.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct SessionHandle {
-    pub(crate) index: u32,
-    pub(crate) generation: u32,
-}
-
-/// Which side of the handshake this node was.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Role {
-    /// Sent INIT.
-    Initiator,
-    /// Answered INIT.
-    Responder,
-}
+use names::SessionNames;
 
 /// A session's state, as seen from outside.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -110,70 +107,81 @@ pub(crate) enum Outgoing {
     },
 }
 
+/// What a session needs of its endpoint while it handles an input or writes a datagram.
+pub(crate) struct Ctx<'a> {
+    pub now: Instant,
+    pub cfg: &'a EndpointConfig,
+    /// This session's handle, for the events it reports.
+    pub handle: SessionHandle,
+    /// This node's id (handshake frames carry it).
+    pub node_id: NodeId,
+    pub events: &'a mut VecDeque<Event>,
+    /// The names this node serves.
+    pub names: &'a mut Registry,
+    /// Endpoint-wide counters the session contributes to.
+    pub stats: &'a mut EndpointStats,
+}
+
+/// Why a session is over; the endpoint removes it and reports this.
+#[derive(Debug)]
+pub(crate) enum SessionEnd {
+    /// An established session closed.
+    Closed(CloseReason),
+    /// The initiator's handshake failed.
+    HandshakeFailed(HandshakeError),
+}
+
+/// What the endpoint does with a session after one of its methods ran.
+#[derive(Debug)]
+#[must_use]
+pub(crate) enum Then {
+    /// Nothing until its next deadline.
+    Wait,
+    /// Put it on the ready queue: it may have something to send.
+    Transmit,
+    /// Remove it and report why.
+    End(SessionEnd),
+}
+
 pub(crate) struct Session {
-    pub session_id: u64,
-    pub role: Role,
-    pub remote: Remote,
+    session_id: u64,
+    role: Role,
+    remote: Remote,
     /// The application chose `remote` (`SessionMut::set_remote`): authenticated frames from
     /// elsewhere are accepted but do not move the session.
-    pub remote_pinned: bool,
-    pub peer: Option<NodeId>,
-    pub state: State,
-    pub keys: Option<SessionKeys>,
+    remote_pinned: bool,
+    peer: Option<NodeId>,
+    state: State,
+    keys: Option<SessionKeys>,
     /// Responder: the nonces of the handshake, to recognise a retransmitted RESPONSE.
-    pub nonces: Option<([u8; 32], [u8; 32])>,
+    nonces: Option<([u8; 32], [u8; 32])>,
     /// Responder: MAC key for CONFIRM.
-    pub k_confirm: [u8; 32],
-    pub stats: SessionStats,
-    pub queue: VecDeque<Outgoing>,
-    pub custom_queued: usize,
-    pub keepalive_queued: bool,
-    pub last_sent: Instant,
-    pub scheduled: Option<Instant>,
-    pub in_ready_queue: bool,
-    pub streams: Streams,
-    pub recovery: Recovery,
-    pub acks: AckTracker,
+    k_confirm: [u8; 32],
+    stats: SessionStats,
+    queue: VecDeque<Outgoing>,
+    custom_queued: usize,
+    keepalive_queued: bool,
+    last_sent: Instant,
+    streams: Streams,
+    recovery: Recovery,
+    acks: AckTracker,
     /// New stream data waits for the pacer until then.
-    pub pacing_until: Option<Instant>,
+    pacing_until: Option<Instant>,
     /// Probe frames that may go out whatever the congestion window (after a probe timeout).
-    pub probes_owed: u8,
+    probes_owed: u8,
     /// Named-endpoint announcements, requests and replies.
-    pub names: SessionNames,
-}
-
-/// What to put in an encrypted frame's header besides the session id and key-phase bits.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct FrameSpec {
-    pub frame_type: FrameType,
-    pub stream_id: u32,
-    pub sequence: u32,
-    pub flags: Flags,
-}
-
-impl FrameSpec {
-    pub const fn control(frame_type: FrameType) -> Self {
-        FrameSpec { frame_type, stream_id: 0, sequence: 0, flags: Flags(0) }
-    }
-}
-
-/// Result of sealing one frame into the transmit buffer.
-pub(crate) enum Sealed {
-    Written { len: usize, pn: u64, rotated: Option<u32> },
-    NoRoom,
-    NoKeys,
-    Exhausted,
+    names: SessionNames,
 }
 
 impl Session {
-    pub(crate) fn new(
+    fn new(
         now: Instant,
         role: Role,
         remote: Remote,
         state: State,
         queue: VecDeque<Outgoing>,
         cfg: &EndpointConfig,
-    ) -> Session {
+    ) -> Self {
         let limits = StreamLimits {
             max_concurrent: cfg.max_concurrent_streams,
             stream_window: cfg.stream_receive_window,
@@ -197,9 +205,7 @@ impl Session {
             custom_queued: 0,
             keepalive_queued: false,
             last_sent: now,
-            scheduled: None,
-            in_ready_queue: false,
-            streams: Streams::new(role == Role::Initiator, limits),
+            streams: Streams::new(role, limits),
             recovery: Recovery::new((cfg.congestion)(mss.min(1500)), cfg.max_ack_delay, mss.min(1500)),
             acks: AckTracker::default(),
             pacing_until: None,
@@ -208,42 +214,141 @@ impl Session {
         }
     }
 
-    /// Seals one encrypted frame into `out` under the current send key.
-    pub(crate) fn seal_frame(
+    /// An initiator's session: INIT is queued, the handshake is in progress.
+    pub(crate) fn initiator(now: Instant, remote: Remote, hs: InitiatorHandshake, cfg: &EndpointConfig) -> Self {
+        let mut queue = VecDeque::new();
+        queue.push_back(Outgoing::Handshake);
+        Session::new(now, Role::Initiator, remote, State::Handshaking(Box::new(hs)), queue, cfg)
+    }
+
+    /// A responder's session after a valid RESPONSE: established, CONFIRM queued.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn responder(
+        now: Instant,
+        remote: Remote,
+        cfg: &EndpointConfig,
+        handshake_rtt: core::time::Duration,
+        session_id: u64,
+        peer: NodeId,
+        nonces: ([u8; 32], [u8; 32]),
+        k_confirm: [u8; 32],
+        serving_names: bool,
+        keys: SessionKeys,
+    ) -> Self {
+        let mut queue = VecDeque::new();
+        queue.push_back(Outgoing::Confirm);
+        let mut s = Session::new(now, Role::Responder, remote, State::Established, queue, cfg);
+        s.recovery.seed_rtt(handshake_rtt);
+        s.session_id = session_id;
+        s.peer = Some(peer);
+        s.nonces = Some(nonces);
+        s.k_confirm = k_confirm;
+        s.names.announce_owed = serving_names;
+        s.keys = Some(keys);
+        s
+    }
+
+    pub(crate) fn session_id(&self) -> u64 {
+        self.session_id
+    }
+
+    pub(crate) fn remote(&self) -> Remote {
+        self.remote
+    }
+
+    pub(crate) fn peer(&self) -> Option<NodeId> {
+        self.peer
+    }
+
+    /// True once traffic keys exist (the initiator after CHALLENGE, the responder from the start).
+    pub(crate) fn has_keys(&self) -> bool {
+        self.keys.is_some()
+    }
+
+    /// The initiator's handshake state, while the handshake is in progress.
+    pub(crate) fn handshake(&self) -> Option<&InitiatorHandshake> {
+        match &self.state {
+            State::Handshaking(h) => Some(h),
+            _ => None,
+        }
+    }
+
+    /// The initiator accepted a CHALLENGE: keys exist, RESPONSE replaces INIT.
+    pub(crate) fn on_challenge_accepted(
         &mut self,
         now: Instant,
         cfg: &EndpointConfig,
-        out: &mut [u8],
-        spec: FrameSpec,
-        payload_len: usize,
-        fill: impl FnOnce(&mut [u8]),
-    ) -> Sealed {
-        let n = frame_len(payload_len);
-        if out.len() < n {
-            return Sealed::NoRoom;
+        session_id: u64,
+        peer: NodeId,
+        response: ResponseState,
+        keys: SessionKeys,
+    ) {
+        self.peer = Some(peer);
+        if let State::Handshaking(h) = &mut self.state {
+            h.response = Some(response);
+            h.interval = cfg.handshake_retransmit_initial;
+            h.next_retransmit = now + h.interval;
         }
-        let sid = self.session_id;
-        let Some(keys) = self.keys.as_mut() else { return Sealed::NoKeys };
-        let rotated = keys.maybe_rotate_send(now, &cfg.key_rotation, cfg.key_retention);
-        let Some(pn) = keys.next_packet_number() else { return Sealed::Exhausted };
-        let header = Header {
-            frame_type: spec.frame_type,
-            session_id: sid,
-            stream_id: spec.stream_id,
-            sequence: spec.sequence,
-            flags: keys.flags(spec.flags),
-        };
-        let out = &mut out[..n];
-        let (payload, tag) = write_skeleton(out, &header, payload_len, pn);
-        fill(&mut out[payload.clone()]);
-        let aad = aad_of(out);
-        let t: [u8; TAG_LEN] = keys.seal(pn, &aad, &mut out[payload]);
-        out[tag].copy_from_slice(&t);
-        Sealed::Written { len: n, pn, rotated }
+        self.session_id = session_id;
+        self.keys = Some(keys);
+        self.queue_handshake();
+    }
+
+    /// Records the peer a CHALLENGE named, before the handshake is refused.
+    pub(crate) fn set_peer(&mut self, peer: NodeId) {
+        self.peer = Some(peer);
+    }
+
+    /// Responder: RESPONSE arrived again for this session (CONFIRM was lost). False if its nonces
+    /// are not this session's.
+    pub(crate) fn on_response_repeated(&mut self, nonces: ([u8; 32], [u8; 32])) -> bool {
+        if self.nonces != Some(nonces) {
+            return false;
+        }
+        self.queue.push_front(Outgoing::Confirm);
+        true
+    }
+
+    /// Puts the handshake message (INIT or RESPONSE) at the front of the queue, once.
+    fn queue_handshake(&mut self) {
+        if !self.queue.iter().any(|o| matches!(o, Outgoing::Handshake)) {
+            self.queue.push_front(Outgoing::Handshake);
+        }
+    }
+
+    /// Completes the initiator's handshake: reports the session and owes the peer the list of
+    /// names this node serves.
+    pub(crate) fn establish(&mut self, ctx: &mut Ctx<'_>) {
+        let now = ctx.now;
+        if let State::Handshaking(h) = &self.state {
+            self.stats.handshake_rtt.get_or_insert(now - h.started);
+            self.recovery.seed_rtt(now - h.started);
+        }
+        self.state = State::Established;
+        self.names.announce_owed = !ctx.names.is_empty();
+        self.stats.last_active = now;
+        self.last_sent = now;
+        ctx.stats.sessions_established += 1;
+        ctx.events.push_back(Event::SessionEstablished {
+            session: ctx.handle,
+            peer: self.peer.expect("peer known once keys exist"),
+            session_id: self.session_id,
+            remote: self.remote,
+            role: Role::Initiator,
+        });
+    }
+
+    /// The peer must be told the new list of served names. True if this session owes it now.
+    pub(crate) fn announce_names(&mut self) -> bool {
+        if matches!(self.state, State::Established) {
+            self.names.announce_owed = true;
+            return true;
+        }
+        false
     }
 
     /// Queues a KEEPALIVE unless one is queued already; true if it queued one.
-    pub fn queue_keepalive(&mut self) -> bool {
+    fn queue_keepalive(&mut self) -> bool {
         if self.keepalive_queued {
             return false;
         }
@@ -253,29 +358,11 @@ impl Session {
     }
 
     /// True once the handshake completed.
-    pub fn is_established(&self) -> bool {
+    fn is_established(&self) -> bool {
         matches!(self.state, State::Established | State::Closing)
     }
 
-    /// True if `poll_transmit` would write something for this session now.
-    pub fn wants_transmit(&self, now: Instant) -> bool {
-        if !self.queue.is_empty() || self.acks.due(now) {
-            return true;
-        }
-        if !matches!(self.state, State::Established) {
-            return false;
-        }
-        let st = &self.streams;
-        !st.control_queue.is_empty()
-            || !st.refusals.is_empty()
-            || st.session_credit_owed
-            || self.names.wants_transmit()
-            || (!st.send_queue.is_empty()
-                && self.pacing_until.is_none_or(|t| t <= now)
-                && self.recovery.window_allows(crate::wire::FRAME_OVERHEAD as u64))
-    }
-
-    pub fn public_state(&self) -> SessionState {
+    fn public_state(&self) -> SessionState {
         match self.state {
             State::Handshaking(_) => SessionState::Handshaking,
             State::Established => SessionState::Established,
@@ -283,32 +370,77 @@ impl Session {
         }
     }
 
-    /// Earliest instant at which this session has something to do on its own.
-    pub fn next_deadline(&self, cfg: &crate::config::EndpointConfig) -> Option<Instant> {
-        match &self.state {
-            State::Handshaking(h) => Some(h.next_retransmit.min(h.deadline)),
-            State::Closing => None,
-            State::Established => {
-                let mut t = self.stats.last_active + cfg.idle_timeout;
-                if let Some(ka) = cfg.keep_alive_interval.filter(|_| !self.keepalive_queued) {
-                    t = t.min(self.last_sent + ka);
-                }
-                if let Some(keys) = &self.keys {
-                    if let Some(r) = keys.send_rotation_deadline(&cfg.key_rotation, cfg.key_retention) {
-                        t = t.min(r);
-                    }
-                    if let Some(d) = keys.previous_key_deadline() {
-                        t = t.min(d);
-                    }
-                }
-                let others = [
-                    self.acks.deadline(),
-                    self.recovery.deadline(),
-                    self.pacing_until.filter(|_| !self.streams.send_queue.is_empty()),
-                    self.streams.next_gap_deadline(),
-                ];
-                Some(others.into_iter().flatten().fold(t, Instant::min))
+    /// Counts a frame this session refused, here and in the endpoint's sum.
+    fn count_drop(&mut self, ctx: &mut Ctx<'_>, field: fn(&mut DropCounters) -> &mut u64) {
+        *field(&mut self.stats.dropped) += 1;
+        *field(&mut ctx.stats.dropped.session) += 1;
+    }
+}
+
+/// Applies an acknowledgement or a loss to the stream table (or, for named-endpoint frames, to
+/// the session's named-endpoint state).
+fn apply_outcome(
+    streams: &mut Streams,
+    names: &mut SessionNames,
+    events: &mut VecDeque<Event>,
+    session: SessionHandle,
+    p: SentPayload,
+    o: Outcome,
+) {
+    let id = match p {
+        SentPayload::Ping => return,
+        SentPayload::NameAnnounce { .. } | SentPayload::NameRequest { .. } | SentPayload::NameReply { .. } => {
+            return names.on_outcome(p, o);
+        }
+        SentPayload::MaxData { stream: 0 } => {
+            if o == Outcome::Lost {
+                streams.session_credit_owed = true;
+            }
+            return;
+        }
+        SentPayload::Data { stream, .. }
+        | SentPayload::StreamOpen { stream }
+        | SentPayload::StreamClose { stream }
+        | SentPayload::MaxData { stream } => stream,
+    };
+    let Some(st) = streams.map.get_mut(&id) else { return };
+    let mut repair = false;
+    match (p, o) {
+        (SentPayload::Data { seq, .. }, Outcome::Acked) => {
+            let freed = st.send.on_acked(seq);
+            if freed && st.send.blocked && st.send.capacity() > 0 {
+                st.send.blocked = false;
+                events.push_back(Event::StreamWritable { session, stream: StreamId(id) });
             }
         }
+        (SentPayload::Data { seq, .. }, Outcome::Lost) => {
+            st.send.on_lost(seq);
+            repair = st.send.has_retransmit();
+            if st.send.fin_owed() {
+                // A live stream's FIN was lost: it goes out again with the new data.
+                streams.queue_send(id);
+            }
+        }
+        (SentPayload::StreamOpen { .. }, o) => {
+            st.open_in_flight = false;
+            match o {
+                Outcome::Acked => st.open_owed = false,
+                Outcome::Lost => repair = st.open_owed,
+            }
+        }
+        (SentPayload::StreamClose { .. }, Outcome::Acked) => st.reset_acked = true,
+        (SentPayload::StreamClose { .. }, Outcome::Lost) if !st.reset_acked => {
+            st.reset_owed = st.reset_sent;
+            repair = true;
+        }
+        (SentPayload::MaxData { .. }, Outcome::Lost) => {
+            st.credit_owed = true;
+            repair = true;
+        }
+        _ => {}
     }
+    if repair {
+        streams.queue_control(id);
+    }
+    streams.collect(id);
 }

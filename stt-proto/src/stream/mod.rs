@@ -15,6 +15,8 @@ use core::time::Duration;
 pub use recv::{RecvError, RecvHalf, StreamRead};
 pub use send::{Segment, SendHalf};
 
+use crate::types::Role;
+
 /// A stream's id within its session.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct StreamId(pub u32);
@@ -201,12 +203,12 @@ pub struct Streams {
 }
 
 impl Streams {
-    /// An empty table for the given side (`initiator` opens odd ids).
-    pub fn new(initiator: bool, limits: StreamLimits) -> Self {
+    /// An empty table for the given side (the initiator opens odd ids).
+    pub fn new(role: Role, limits: StreamLimits) -> Self {
         Streams {
             map: BTreeMap::new(),
             limits,
-            next_local: if initiator { 1 } else { 2 },
+            next_local: if role == Role::Initiator { 1 } else { 2 },
             highest_peer: 0,
             accept_queue: VecDeque::new(),
             send_queue: VecDeque::new(),

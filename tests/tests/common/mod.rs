@@ -64,14 +64,14 @@ pub fn handshake_failures(sim: &Sim, node: NodeIdx) -> Vec<HandshakeError> {
 /// Custom-frame payloads received by `node` on `session`, in order.
 pub fn custom_payloads(sim: &Sim, node: NodeIdx, session: SessionHandle) -> Vec<Vec<u8>> {
     sim.events_of(node, move |e| match e {
-        Event::CustomFrame { session: s, payload, .. } if *s == session => Some(payload.to_vec()),
+        Event::Frame { session: s, payload, .. } if *s == session => Some(payload.to_vec()),
         _ => None,
     })
     .collect()
 }
 
 pub fn send(sim: &mut Sim, node: NodeIdx, session: SessionHandle, ty: u8, payload: &[u8]) {
-    sim.nodes[node].endpoint.session_mut(session).expect("live session").send_custom(ty, payload.to_vec()).unwrap();
+    sim.nodes[node].endpoint.session_mut(session).expect("live session").send_frame(ty, payload.to_vec()).unwrap();
     sim.flush(node);
 }
 

@@ -1,257 +1,285 @@
-//! Stream and recovery frames of an established session.
+//! The sending direction of a session: one datagram out.
 //!
-//! Receiving: DATA, STREAM_OPEN, STREAM_CLOSE, MAX_DATA and ACK update the stream table and the
-//! recovery state and produce stream events. Sending: one datagram's worth of frames in priority
-//! order: ACK, then stream control frames and retransmissions, then new data round-robin across
-//! streams, under the congestion window and the pacer.
+//! [`Session::write_datagram`] fills the caller's buffer with what the session owes its peer, in
+//! this order: queued control frames (handshake messages, custom frames, KEEPALIVE, DISCONNECT),
+//! named-endpoint frames (`names.rs`), then ACK, stream control frames and retransmissions, then
+//! new stream data round-robin across streams, under the congestion window and the pacer. Each
+//! frame is sealed in place under the current send key with its own packet number; ack-eliciting
+//! frames are recorded in `recovery` with what they carried.
 
-use alloc::collections::VecDeque;
-use bytes::Bytes;
-
-use super::{FrameSpec, Sealed, Session, SessionHandle, State};
+use super::{Ctx, Outgoing, Session, SessionEnd, State, Then};
 use crate::config::EndpointConfig;
-use crate::event::Event;
-use crate::names::SessionNames;
-use crate::recovery::{Outcome, SentPayload};
-use crate::stream::{PeerStream, Segment, StreamId, Streams, STREAM_REFUSED};
+use crate::crypto::TAG_LEN;
+use crate::event::{CloseReason, Event};
+use crate::handshake::{handshake_tag, write_handshake_frame};
+use crate::recovery::SentPayload;
+use crate::stream::{Segment, StreamMode, STREAM_REFUSED};
 use crate::time::Instant;
-use crate::wire::stream::{self as ws, Ack, AckRange, StreamOpen, DATA_HEADER_LEN, MAX_ACK_RANGES};
-use crate::wire::{Flags, FrameType, Header, FRAME_OVERHEAD};
-
-/// What became of a received stream or recovery frame.
-pub(crate) enum FrameVerdict {
-    Accepted,
-    Malformed,
-    Unsupported,
-}
-
-/// True for frame types that make the receiver send an ACK.
-pub(crate) fn is_ack_eliciting(t: FrameType) -> bool {
-    matches!(
-        t,
-        FrameType::DATA
-            | FrameType::STREAM_OPEN
-            | FrameType::STREAM_CLOSE
-            | FrameType::MAX_DATA
-            | FrameType::KEEPALIVE
-            | FrameType::ENDPOINT_REGISTER
-            | FrameType::ENDPOINT_RESOLVE
-            | FrameType::ENDPOINT_ROUTE
-    )
-}
+use crate::types::{Direction, NodeId};
+use crate::wire::control::Disconnect;
+use crate::wire::handshake::{Confirm, Init, Response};
+use crate::wire::stream::{self as ws, AckRange, StreamOpen, DATA_HEADER_LEN, MAX_ACK_RANGES};
+use crate::wire::{aad_of, frame_len, write_skeleton, Flags, FrameType, Header, FRAME_OVERHEAD};
 
 /// Smallest piece of new data worth starting a DATA frame for at the tail of a datagram.
 const MIN_SEGMENT: usize = 256;
 
-/// Applies an acknowledgement or a loss to the stream table (or, for named-endpoint frames, to
-/// the session's named-endpoint state).
-pub(crate) fn apply_outcome(
-    streams: &mut Streams,
-    names: &mut SessionNames,
-    events: &mut VecDeque<Event>,
-    session: SessionHandle,
-    p: SentPayload,
-    o: Outcome,
-) {
-    let id = match p {
-        SentPayload::Ping => return,
-        SentPayload::NameAnnounce { .. } | SentPayload::NameRequest { .. } | SentPayload::NameReply { .. } => {
-            return names.on_outcome(p, o);
-        }
-        SentPayload::MaxData { stream: 0 } => {
-            if o == Outcome::Lost {
-                streams.session_credit_owed = true;
-            }
-            return;
-        }
-        SentPayload::Data { stream, .. }
-        | SentPayload::StreamOpen { stream }
-        | SentPayload::StreamClose { stream }
-        | SentPayload::MaxData { stream } => stream,
+/// What to put in an encrypted frame's header besides the session id and key-phase bits.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct FrameSpec {
+    pub frame_type: FrameType,
+    pub stream_id: u32,
+    pub sequence: u32,
+    pub flags: Flags,
+}
+
+impl FrameSpec {
+    pub const fn control(frame_type: FrameType) -> Self {
+        FrameSpec { frame_type, stream_id: 0, sequence: 0, flags: Flags(0) }
+    }
+}
+
+/// Result of sealing one frame into the transmit buffer.
+pub(crate) enum Sealed {
+    Written { len: usize, pn: u64, rotated: Option<u32> },
+    NoRoom,
+    NoKeys,
+    Exhausted,
+}
+
+enum Encoded {
+    Written(usize),
+    /// Does not fit in what is left of the buffer.
+    NoRoom,
+    /// Not sendable before the handshake completes.
+    NotYet,
+    /// Obsolete (a handshake retransmission for a session already established).
+    Skip,
+    /// No packet number left.
+    Exhausted,
+}
+
+fn sealed(s: Sealed) -> Encoded {
+    match s {
+        Sealed::Written { len, .. } => Encoded::Written(len),
+        Sealed::NoRoom => Encoded::NoRoom,
+        Sealed::NoKeys => Encoded::NotYet,
+        Sealed::Exhausted => Encoded::Exhausted,
+    }
+}
+
+fn encode(s: &mut Session, me: &NodeId, tx: &mut Tx<'_>, o: &Outgoing, out: &mut [u8]) -> Encoded {
+    let cfg = tx.cfg;
+    let established = s.is_established();
+    let hand = |n: Option<usize>| match n {
+        Some(len) => Encoded::Written(len),
+        None => Encoded::NoRoom,
     };
-    let Some(st) = streams.map.get_mut(&id) else { return };
-    let mut repair = false;
-    match (p, o) {
-        (SentPayload::Data { seq, .. }, Outcome::Acked) => {
-            let freed = st.send.on_acked(seq);
-            if freed && st.send.blocked && st.send.capacity() > 0 {
-                st.send.blocked = false;
-                events.push_back(Event::StreamWritable { session, stream: StreamId(id) });
+    match o {
+        Outgoing::Handshake => {
+            let State::Handshaking(h) = &s.state else { return Encoded::Skip };
+            match &h.response {
+                None => {
+                    let mut ids = [0u8; crate::wire::handshake::MAX_SUITES];
+                    for (d, suite) in ids.iter_mut().zip(&cfg.suites) {
+                        *d = suite.id();
+                    }
+                    let init =
+                        Init { node_id: me.0, nonce: h.nonce_i, suites: &ids[..cfg.suites.len()], extensions: &[] };
+                    let tag = handshake_tag(&h.nonce_i);
+                    hand(write_handshake_frame(
+                        out,
+                        FrameType::INIT,
+                        tag,
+                        init.len(),
+                        |p| init.encode(p),
+                        Some(&h.k_hs),
+                    ))
+                }
+                Some(r) => {
+                    let resp = Response {
+                        node_id_i: me.0,
+                        node_id_r: r.node_id_r,
+                        nonce_i: h.nonce_i,
+                        nonce_r: r.nonce_r,
+                        suite: r.suite.id(),
+                        cookie: r.cookie,
+                        extensions: &[],
+                    };
+                    hand(write_handshake_frame(
+                        out,
+                        FrameType::RESPONSE,
+                        s.session_id,
+                        resp.len(),
+                        |p| resp.encode(p),
+                        Some(&r.k_response),
+                    ))
+                }
             }
         }
-        (SentPayload::Data { seq, .. }, Outcome::Lost) => {
-            st.send.on_lost(seq);
-            repair = st.send.has_retransmit();
-            if st.send.fin_owed() {
-                // A live stream's FIN was lost: it goes out again with the new data.
-                streams.queue_send(id);
-            }
+        Outgoing::Confirm => {
+            let c = Confirm { extensions: &[] };
+            hand(write_handshake_frame(
+                out,
+                FrameType::CONFIRM,
+                s.session_id,
+                c.len(),
+                |p| c.encode(p),
+                Some(&s.k_confirm),
+            ))
         }
-        (SentPayload::StreamOpen { .. }, o) => {
-            st.open_in_flight = false;
-            match o {
-                Outcome::Acked => st.open_owed = false,
-                Outcome::Lost => repair = st.open_owed,
-            }
+        _ if !established => Encoded::NotYet,
+        Outgoing::Custom { frame_type, payload } => {
+            let spec = FrameSpec::control(FrameType(*frame_type));
+            sealed(s.seal_tracked(tx, out, spec, payload.len(), |p| p.copy_from_slice(payload), None))
         }
-        (SentPayload::StreamClose { .. }, Outcome::Acked) => st.reset_acked = true,
-        (SentPayload::StreamClose { .. }, Outcome::Lost) if !st.reset_acked => {
-            st.reset_owed = st.reset_sent;
-            repair = true;
+        Outgoing::Keepalive => {
+            let spec = FrameSpec::control(FrameType::KEEPALIVE);
+            sealed(s.seal_tracked(tx, out, spec, 0, |_| {}, Some(SentPayload::Ping)))
         }
-        (SentPayload::MaxData { .. }, Outcome::Lost) => {
-            st.credit_owed = true;
-            repair = true;
+        Outgoing::Disconnect { code, reason } => {
+            let d = Disconnect { code: *code, reason };
+            let spec = FrameSpec::control(FrameType::DISCONNECT);
+            sealed(s.seal_tracked(
+                tx,
+                out,
+                spec,
+                d.len(),
+                |p| {
+                    d.encode(p);
+                },
+                None,
+            ))
         }
-        _ => {}
     }
-    if repair {
-        streams.queue_control(id);
-    }
-    streams.collect(id);
 }
 
 impl Session {
-    /// Handles an authentic DATA, STREAM_OPEN, STREAM_CLOSE, MAX_DATA or ACK frame.
-    pub(crate) fn on_stream_frame(
+    /// Writes the next datagram of this session into `buf` (at most the path's maximum
+    /// datagram) and returns its length, zero if there was nothing to send. [`Then::End`] when
+    /// the datagram carried DISCONNECT or the packet numbers ran out.
+    pub(crate) fn write_datagram(&mut self, ctx: &mut Ctx<'_>, buf: &mut [u8]) -> (usize, Then) {
+        let now = ctx.now;
+        let cfg = ctx.cfg;
+        let max = buf.len().min(cfg.max_datagram(self.remote.transport));
+        let mut len = 0;
+        let mut tally = Tally::default();
+        let tx = &mut Tx { now, cfg, tally: &mut tally };
+        let mut closed = None;
+        while let Some(o) = self.queue.pop_front() {
+            match encode(self, &ctx.node_id, tx, &o, &mut buf[len..max]) {
+                Encoded::Written(n) => {
+                    len += n;
+                    tx.tally.frames += 1;
+                    match o {
+                        Outgoing::Custom { .. } => self.custom_queued -= 1,
+                        Outgoing::Keepalive => self.keepalive_queued = false,
+                        Outgoing::Disconnect { code, reason } => {
+                            closed = Some(CloseReason::ClosedLocally { code, reason });
+                            break;
+                        }
+                        _ => {}
+                    }
+                }
+                Encoded::Skip => {}
+                Encoded::NoRoom if len == 0 => {
+                    ctx.stats.dropped.transmit_buffer_too_small += 1;
+                    if let Outgoing::Custom { .. } = o {
+                        self.custom_queued -= 1;
+                    }
+                }
+                Encoded::NoRoom | Encoded::NotYet => {
+                    self.queue.push_front(o);
+                    break;
+                }
+                Encoded::Exhausted => {
+                    tx.tally.exhausted = true;
+                    break;
+                }
+            }
+        }
+        if closed.is_none() && !tx.tally.exhausted {
+            len = self.write_name_frames(tx, &mut buf[..max], len, ctx.names);
+            len = self.write_stream_frames(tx, &mut buf[..max], len);
+        }
+        if tally.exhausted {
+            closed = Some(CloseReason::PacketNumbersExhausted);
+        }
+        if len > 0 {
+            self.stats.frames_sent += tally.frames;
+            self.stats.bytes_sent += len as u64;
+            self.stats.datagrams_sent += 1;
+            self.last_sent = now;
+            if let Some(keys) = &self.keys {
+                self.stats.key_generations.0 = keys.generations().0;
+            }
+        }
+        if let Some(generation) = tally.rotation {
+            ctx.events.push_back(Event::KeyRotated { session: ctx.handle, direction: Direction::Send, generation });
+        }
+        let then = match closed {
+            Some(reason) => Then::End(SessionEnd::Closed(reason)),
+            None if len > 0 => Then::Transmit,
+            None => Then::Wait,
+        };
+        (len, then)
+    }
+
+    /// True if `poll_transmit` would write something for this session now.
+    pub(crate) fn wants_transmit(&self, now: Instant) -> bool {
+        if !self.queue.is_empty() || self.acks.due(now) {
+            return true;
+        }
+        if !matches!(self.state, State::Established) {
+            return false;
+        }
+        let st = &self.streams;
+        !st.control_queue.is_empty()
+            || !st.refusals.is_empty()
+            || st.session_credit_owed
+            || self.names.wants_transmit()
+            || (!st.send_queue.is_empty()
+                && self.pacing_until.is_none_or(|t| t <= now)
+                && self.recovery.window_allows(crate::wire::FRAME_OVERHEAD as u64))
+    }
+
+    /// Seals one encrypted frame into `out` under the current send key.
+    fn seal_frame(
         &mut self,
         now: Instant,
-        handle: SessionHandle,
-        header: &Header,
-        payload: Bytes,
-        events: &mut VecDeque<Event>,
-    ) -> FrameVerdict {
-        let id = header.stream_id;
-        match header.frame_type {
-            FrameType::ACK => {
-                let Ok(ack) = Ack::decode(&payload) else { return FrameVerdict::Malformed };
-                let Session { recovery, streams, names, .. } = self;
-                recovery.on_ack(now, &ack, |p, o| apply_outcome(streams, names, events, handle, p, o));
-                FrameVerdict::Accepted
-            }
-            FrameType::DATA => self.on_data(now, handle, header, payload, events),
-            FrameType::STREAM_OPEN => {
-                let Ok(open) = StreamOpen::decode(&payload) else { return FrameVerdict::Malformed };
-                if self.peer_stream(handle, id, open.live, events) {
-                    let st = self.streams.map.get_mut(&id).expect("just found");
-                    if open.live {
-                        st.recv.deadline = Some(core::time::Duration::from_millis(u64::from(open.deadline_ms)));
-                    }
-                }
-                FrameVerdict::Accepted
-            }
-            FrameType::STREAM_CLOSE => {
-                let Ok(code) = ws::decode_stream_close(&payload) else { return FrameVerdict::Malformed };
-                if self.peer_stream(handle, id, false, events) {
-                    let st = self.streams.map.get_mut(&id).expect("just found");
-                    if st.peer_reset.is_none() {
-                        st.peer_reset = Some(code);
-                        events.push_back(Event::StreamReset { session: handle, stream: StreamId(id), code });
-                    }
-                    if code == STREAM_REFUSED && st.local {
-                        // The peer refused our stream: nothing we send on it will be read.
-                        st.send.abandon();
-                        st.open_owed = false;
-                        st.reset_acked = true;
-                    }
-                    self.streams.collect(id);
-                }
-                FrameVerdict::Accepted
-            }
-            FrameType::MAX_DATA => {
-                let Ok(limit) = ws::decode_max_data(&payload) else { return FrameVerdict::Malformed };
-                if id == 0 {
-                    self.streams.send_max = self.streams.send_max.max(limit);
-                } else if let Some(st) = self.streams.map.get_mut(&id) {
-                    st.send.max_data = st.send.max_data.max(limit);
-                    self.streams.queue_send(id);
-                }
-                FrameVerdict::Accepted
-            }
-            _ => FrameVerdict::Unsupported,
+        cfg: &EndpointConfig,
+        out: &mut [u8],
+        spec: FrameSpec,
+        payload_len: usize,
+        fill: impl FnOnce(&mut [u8]),
+    ) -> Sealed {
+        let n = frame_len(payload_len);
+        if out.len() < n {
+            return Sealed::NoRoom;
         }
-    }
-
-    /// Finds the stream a peer frame names, creating it (and reporting it) if the peer opens a new
-    /// one. False if the frame should be ignored (stream over, or refused).
-    fn peer_stream(&mut self, handle: SessionHandle, id: u32, live: bool, events: &mut VecDeque<Event>) -> bool {
-        match self.streams.peer_stream(id, live) {
-            PeerStream::Refused | PeerStream::Over => false,
-            PeerStream::Known => true,
-            PeerStream::Created => {
-                events.push_back(Event::StreamOpened { session: handle, stream: StreamId(id), live });
-                self.grant_stream_credit(id);
-                true
-            }
-        }
-    }
-
-    /// Queues a MAX_DATA for the stream (and the session) if half a window was consumed.
-    pub(crate) fn grant_stream_credit(&mut self, id: u32) {
-        if let Some(st) = self.streams.map.get_mut(&id) {
-            if st.recv.credit_update().is_some() {
-                st.credit_owed = true;
-                self.streams.queue_control(id);
-            }
-        }
-        if self.streams.session_credit_update().is_some() {
-            self.streams.session_credit_owed = true;
-        }
-    }
-
-    fn on_data(
-        &mut self,
-        now: Instant,
-        handle: SessionHandle,
-        header: &Header,
-        payload: Bytes,
-        events: &mut VecDeque<Event>,
-    ) -> FrameVerdict {
-        let Ok((offset, data)) = ws::decode_data(&payload) else { return FrameVerdict::Malformed };
-        let end = offset + data.len() as u64;
-        let id = header.stream_id;
-        if !self.peer_stream(handle, id, header.flags.has(Flags::LIVE), events) {
-            return FrameVerdict::Accepted;
-        }
-        let streams = &mut self.streams;
-        let st = streams.map.get_mut(&id).expect("just found");
-        if st.peer_reset.is_some() {
-            return FrameVerdict::Accepted;
-        }
-        let before = st.recv.highest();
-        if streams.recv_total + end.saturating_sub(before) > streams.recv_limit {
-            return FrameVerdict::Malformed;
-        }
-        let fin_before = st.recv.fin_complete();
-        let data = payload.slice(DATA_HEADER_LEN..DATA_HEADER_LEN + data.len());
-        match st.recv.on_data(now, header.sequence, offset, data, header.flags.has(Flags::FIN)) {
-            Err(_) => FrameVerdict::Malformed,
-            Ok(readable) => {
-                streams.recv_total += st.recv.highest() - before;
-                let stream = StreamId(id);
-                if readable {
-                    events.push_back(Event::StreamReadable { session: handle, stream });
-                }
-                if !fin_before && st.recv.fin_complete() {
-                    events.push_back(Event::StreamFinished { session: handle, stream });
-                }
-                FrameVerdict::Accepted
-            }
-        }
-    }
-
-    /// Live streams: skips gaps whose deadline passed and reports what became readable.
-    pub(crate) fn skip_live_gaps(&mut self, now: Instant, handle: SessionHandle, events: &mut VecDeque<Event>) {
-        for (&id, st) in self.streams.map.iter_mut() {
-            if st.mode.is_live() && st.recv.skip_expired(now) {
-                events.push_back(Event::StreamReadable { session: handle, stream: StreamId(id) });
-            }
-        }
+        let sid = self.session_id;
+        let Some(keys) = self.keys.as_mut() else { return Sealed::NoKeys };
+        let rotated = keys.maybe_rotate_send(now, &cfg.key_rotation, cfg.key_retention);
+        let Some(pn) = keys.next_packet_number() else { return Sealed::Exhausted };
+        let header = Header {
+            frame_type: spec.frame_type,
+            session_id: sid,
+            stream_id: spec.stream_id,
+            sequence: spec.sequence,
+            flags: keys.flags(spec.flags),
+        };
+        let out = &mut out[..n];
+        let (payload, tag) = write_skeleton(out, &header, payload_len, pn);
+        fill(&mut out[payload.clone()]);
+        let aad = aad_of(out);
+        let t: [u8; TAG_LEN] = keys.seal(pn, &aad, &mut out[payload]);
+        out[tag].copy_from_slice(&t);
+        Sealed::Written { len: n, pn, rotated }
     }
 
     /// Seals one frame and does its bookkeeping: a key rotation goes into the tally, and an
     /// ack-eliciting frame (`track`) is recorded for loss recovery.
-    pub(crate) fn seal_tracked(
+    fn seal_tracked(
         &mut self,
         tx: &mut Tx<'_>,
         out: &mut [u8],
@@ -313,7 +341,7 @@ impl Session {
 
     /// Writes ACK, stream control, retransmissions and new data into `out[at..]`. Returns the new
     /// end of the datagram.
-    pub(crate) fn write_stream_frames(&mut self, tx: &mut Tx<'_>, out: &mut [u8], mut at: usize) -> usize {
+    fn write_stream_frames(&mut self, tx: &mut Tx<'_>, out: &mut [u8], mut at: usize) -> usize {
         if !matches!(self.state, State::Established) {
             return at;
         }
@@ -370,10 +398,8 @@ impl Session {
             let room = out.len() - at;
             if st.open_owed && !st.open_in_flight {
                 let (live, deadline_ms) = match st.mode {
-                    crate::stream::StreamMode::Live { deadline } => {
-                        (true, deadline.as_millis().min(u32::MAX as u128) as u32)
-                    }
-                    crate::stream::StreamMode::Reliable => (false, 0),
+                    StreamMode::Live { deadline } => (true, deadline.as_millis().min(u32::MAX as u128) as u32),
+                    StreamMode::Reliable => (false, 0),
                 };
                 let spec = FrameSpec { stream_id: id, ..FrameSpec::control(FrameType::STREAM_OPEN) };
                 let open = StreamOpen { live, deadline_ms };
@@ -441,7 +467,7 @@ impl Session {
             let Some(id) = self.streams.send_queue.pop_front() else { break };
             turns -= 1;
             let Some(st) = self.streams.map.get_mut(&id) else { continue };
-            if let crate::stream::StreamMode::Live { deadline } = st.mode {
+            if let StreamMode::Live { deadline } = st.mode {
                 let dropped = st.send.drop_stale(now, deadline);
                 self.streams.sent_total += dropped;
             }

@@ -1,0 +1,166 @@
+//! [`SessionMut`]: the application's commands on one session, as a view of the endpoint.
+//!
+//! Each command is the session's own (`session::commands`); this view finds the session, passes
+//! what the command needs of the endpoint (configuration, time), and, in one place for every
+//! command ([`SessionMut::command`]), puts the session on the ready queue when the command
+//! changed it, so that the next `poll_transmit` sends what it queued.
+
+use bytes::Bytes;
+
+use super::Endpoint;
+use crate::config::EndpointConfig;
+use crate::names::{NameAddress, NameError, RequestId};
+use crate::session::{FrameError, Session, SessionRef, Then};
+use crate::stream::{StreamError, StreamId, StreamMode, StreamRead};
+use crate::time::Instant;
+use crate::types::{Remote, SessionHandle};
+
+/// Commands on a session. Obtained from [`Endpoint::session_mut`]; nothing is sent until the
+/// next [`Endpoint::poll_transmit`].
+pub struct SessionMut<'a> {
+    ep: &'a mut Endpoint,
+    handle: SessionHandle,
+}
+
+/// A command that succeeded changed the session.
+fn succeeded<T, E>(r: &Result<T, E>) -> bool {
+    r.is_ok()
+}
+
+impl<'a> SessionMut<'a> {
+    pub(super) fn new(ep: &'a mut Endpoint, handle: SessionHandle) -> Self {
+        SessionMut { ep, handle }
+    }
+
+    fn s(&mut self) -> &mut Session {
+        self.ep.sessions.get_mut(self.handle).expect("SessionMut is only made for live sessions")
+    }
+
+    /// Runs a command on the session; if `changed` says the result changed it, the session goes
+    /// on the ready queue (once) so the next `poll_transmit` sends what the command queued.
+    fn command<T, E>(
+        &mut self,
+        changed: fn(&Result<T, E>) -> bool,
+        f: impl FnOnce(&mut Session, &EndpointConfig, Instant) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let now = self.ep.last_now;
+        let s = self.ep.sessions.get_mut(self.handle).expect("SessionMut is only made for live sessions");
+        let r = f(s, &self.ep.config, now);
+        if changed(&r) {
+            self.ep.sessions.mark_ready(now, self.handle);
+        }
+        r
+    }
+
+    /// Read-only view.
+    pub fn as_ref(&self) -> SessionRef<'_> {
+        self.ep.session(self.handle).expect("SessionMut is only made for live sessions")
+    }
+
+    /// Queues a custom frame (type 0x80–0xFF). It is sent encrypted in order with the session's
+    /// other custom frames; before the handshake completes it waits in the queue. Delivery is
+    /// best-effort, like a datagram: a frame lost on the network is not retransmitted.
+    pub fn send_frame(&mut self, frame_type: u8, payload: impl Into<Bytes>) -> Result<(), FrameError> {
+        let payload = payload.into();
+        self.command(succeeded, |s, cfg, _| s.send_frame(cfg, frame_type, payload))
+    }
+
+    /// Asks the peer whether it serves `name`. The answer comes as `Event::NameReply` with the
+    /// returned id: `NameReply::Ok` or `NameReply::UnknownName`. The request is repeated if lost.
+    pub fn resolve(&mut self, name: NameAddress) -> Result<RequestId, NameError> {
+        self.command(succeeded, |s, cfg, _| s.request_name(cfg, false, name, Bytes::new()))
+    }
+
+    /// Routes `data` to `name` on the peer. The answer comes as `Event::NameReply`: `Ok` once the
+    /// bytes are in the name's queue (at most once, even if the request had to be repeated),
+    /// `UnknownName`, or `QueueFull` (nothing was queued; send again later). At most
+    /// `max_route_payload` bytes; routed data counts against the congestion window.
+    pub fn route(&mut self, name: NameAddress, data: impl Into<Bytes>) -> Result<RequestId, NameError> {
+        let data = data.into();
+        self.command(succeeded, |s, cfg, _| s.request_name(cfg, true, name, data))
+    }
+
+    /// Sends this session's frames to `remote` from now on, for example after the driver opened
+    /// a WebSocket connection to the peer to replace a UDP path. The choice is pinned: frames
+    /// still arriving on the old path are accepted but no longer move the session back (without
+    /// a pin, the session follows the newest authenticated frame's source). The peer moves when
+    /// it receives the first authenticated frame from the new path. Segments already sent keep
+    /// their size, so move only to a path whose maximum datagram is at least the old one's.
+    pub fn set_remote(&mut self, remote: Remote) {
+        let _ = self.command(succeeded, |s, _, _| {
+            s.set_remote(remote);
+            Ok::<(), ()>(())
+        });
+    }
+
+    /// Queues a KEEPALIVE: an ack-eliciting frame that carries nothing, sent at once (at most one
+    /// is queued at a time). The peer's acknowledgement refreshes the RTT; and a driver that
+    /// moved to a new local address (a rebound socket) pings every session so that peers follow
+    /// at once rather than at the next data or keepalive interval.
+    pub fn ping(&mut self) -> Result<(), FrameError> {
+        self.command(succeeded, |s, _, _| s.ping())
+    }
+
+    /// Opens a stream. Usable before the handshake completes (frames wait until it does).
+    pub fn open_stream(&mut self, mode: StreamMode) -> Result<StreamId, StreamError> {
+        self.command(succeeded, |s, _, _| s.open_stream(mode))
+    }
+
+    /// The next stream the peer opened that was not accepted yet.
+    pub fn accept_stream(&mut self) -> Option<StreamId> {
+        self.s().accept_stream()
+    }
+
+    /// The mode of an open stream.
+    pub fn stream_mode(&mut self, stream: StreamId) -> Option<StreamMode> {
+        self.s().stream_mode(stream)
+    }
+
+    /// Writes bytes to a stream; returns how many were taken (all of them unless the send buffer
+    /// filled up). `Blocked` when none could be taken: wait for `Event::StreamWritable`.
+    pub fn write(&mut self, stream: StreamId, data: &[u8]) -> Result<usize, StreamError> {
+        self.command(succeeded, |s, _, now| s.write_with(now, stream, data.len(), |send, now| send.write(now, data)))
+    }
+
+    /// Like [`SessionMut::write`], but hands `data` over without copying it (the stream keeps
+    /// slices of it until acknowledged). Returns how many bytes were taken; send the rest
+    /// (`data.slice(n..)`) after `Event::StreamWritable`.
+    pub fn write_bytes(&mut self, stream: StreamId, data: &Bytes) -> Result<usize, StreamError> {
+        self.command(succeeded, |s, _, now| {
+            s.write_with(now, stream, data.len(), |send, now| send.write_bytes(now, data))
+        })
+    }
+
+    /// Ends the sending side of a stream after what was written (FIN). Streams are
+    /// bidirectional: a stream is forgotten once both sides finished (or reset) their direction,
+    /// the FIN was acknowledged, and this side read everything, so finish streams you only read.
+    pub fn finish(&mut self, stream: StreamId) -> Result<(), StreamError> {
+        self.command(succeeded, |s, _, _| s.finish(stream))
+    }
+
+    /// Abandons the sending side of a stream: unsent and unacknowledged data is dropped and the
+    /// peer gets STREAM_CLOSE with `code`.
+    pub fn reset(&mut self, stream: StreamId, code: u32) -> Result<(), StreamError> {
+        self.command(succeeded, |s, _, _| s.reset(stream, code))
+    }
+
+    /// Reads the next piece of a stream: data (a zero-copy slice of a received datagram), a
+    /// skipped gap (live streams), or the end. `Ok(None)` when nothing is ready yet: wait for
+    /// `Event::StreamReadable`.
+    pub fn read(&mut self, stream: StreamId) -> Result<Option<StreamRead>, StreamError> {
+        self.command(|r| matches!(r, Ok(Some(_))), |s, _, _| s.read(stream))
+    }
+
+    /// Closes the session with a code and reason the peer receives in DISCONNECT. Custom frames
+    /// queued before are sent first; stream data not yet acknowledged is abandoned (finish streams
+    /// and wait for `Event::StreamFinished` on the peer, or for acknowledgement, before closing).
+    /// A session still handshaking is dropped at once (no keys yet).
+    /// `Event::SessionClosed` follows once DISCONNECT has been written by `poll_transmit`.
+    pub fn close(mut self, now: Instant, code: u32, reason: &str) {
+        match self.s().close(code, reason) {
+            Then::End(end) => self.ep.end(now, self.handle, end),
+            Then::Transmit => self.ep.sessions.mark_ready(now, self.handle),
+            Then::Wait => {}
+        }
+    }
+}

@@ -1,0 +1,258 @@
+//! The session table: where sessions live and how they are found.
+//!
+//! Slots indexed by `SessionHandle` (with a generation, so a stale handle never names another
+//! session), the session-id map (O(1), identity-hashed: ids are random), the initiator's
+//! handshake tags, recently closed session ids (to refuse replayed handshakes), the timer heap
+//! (one entry per session deadline, re-armed only when it moves earlier) and the ready queue
+//! (sessions that may have something to send, each at most once, served round-robin).
+
+use alloc::collections::{BinaryHeap, VecDeque};
+use alloc::vec::Vec;
+use core::cmp::Reverse;
+use core::hash::{BuildHasherDefault, Hasher};
+
+use hashbrown::HashMap;
+
+use crate::config::EndpointConfig;
+use crate::session::Session;
+use crate::time::Instant;
+use crate::types::SessionHandle;
+
+/// Pass-through hasher for session ids and handshake tags, which are already uniformly random
+/// (each mixes in a fresh 32-byte nonce of this node).
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+type IdMap<V> = HashMap<u64, V, BuildHasherDefault<IdHasher>>;
+
+struct Slot {
+    generation: u32,
+    session: Option<Session>,
+    /// On the ready queue.
+    ready: bool,
+    /// The deadline the timer heap holds for this session, if any.
+    scheduled: Option<Instant>,
+}
+
+/// Every session of an endpoint, with the indexes and queues that find them.
+#[derive(Default)]
+pub(super) struct SessionTable {
+    slots: Vec<Slot>,
+    free: Vec<u32>,
+    live: usize,
+    by_id: IdMap<u32>,
+    by_tag: IdMap<u32>,
+    timers: BinaryHeap<Reverse<(Instant, u32, u32)>>,
+    ready: VecDeque<(u32, u32)>,
+    retired: IdMap<Instant>,
+    retired_order: VecDeque<(u64, Instant)>,
+}
+
+impl SessionTable {
+    /// Sessions held.
+    pub fn len(&self) -> usize {
+        self.live
+    }
+
+    /// Handles of every session held.
+    pub fn handles(&self) -> impl Iterator<Item = SessionHandle> + '_ {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.session.is_some())
+            .map(|(i, s)| SessionHandle { index: i as u32, generation: s.generation })
+    }
+
+    pub fn get(&self, handle: SessionHandle) -> Option<&Session> {
+        let slot = self.slots.get(handle.index as usize)?;
+        if slot.generation != handle.generation {
+            return None;
+        }
+        slot.session.as_ref()
+    }
+
+    pub fn get_mut(&mut self, handle: SessionHandle) -> Option<&mut Session> {
+        let slot = self.slots.get_mut(handle.index as usize)?;
+        if slot.generation != handle.generation {
+            return None;
+        }
+        slot.session.as_mut()
+    }
+
+    fn handle_of(&self, index: u32) -> SessionHandle {
+        SessionHandle { index, generation: self.slots[index as usize].generation }
+    }
+
+    /// The session holding `session_id`.
+    pub fn by_id(&self, session_id: u64) -> Option<SessionHandle> {
+        self.by_id.get(&session_id).map(|&i| self.handle_of(i))
+    }
+
+    /// The initiator's handshake with this tag.
+    pub fn by_tag(&self, tag: u64) -> Option<SessionHandle> {
+        self.by_tag.get(&tag).map(|&i| self.handle_of(i))
+    }
+
+    /// True if a session with this id closed recently.
+    pub fn is_retired(&self, session_id: u64) -> bool {
+        self.retired.contains_key(&session_id)
+    }
+
+    pub fn insert(&mut self, session: Session) -> SessionHandle {
+        self.live += 1;
+        if let Some(index) = self.free.pop() {
+            let slot = &mut self.slots[index as usize];
+            slot.session = Some(session);
+            slot.ready = false;
+            slot.scheduled = None;
+            SessionHandle { index, generation: slot.generation }
+        } else {
+            let index = self.slots.len() as u32;
+            self.slots.push(Slot { generation: 0, session: Some(session), ready: false, scheduled: None });
+            SessionHandle { index, generation: 0 }
+        }
+    }
+
+    /// Indexes an initiator's handshake by its tag.
+    pub fn index_tag(&mut self, tag: u64, handle: SessionHandle) {
+        self.by_tag.insert(tag, handle.index);
+    }
+
+    /// The initiator's handshake got its session id: it is found by id from now on.
+    pub fn index_id(&mut self, session_id: u64, tag: Option<u64>, handle: SessionHandle) {
+        if let Some(tag) = tag {
+            self.by_tag.remove(&tag);
+        }
+        self.by_id.insert(session_id, handle.index);
+    }
+
+    /// Removes a session from every table; its handle becomes stale. A session that had keys is
+    /// remembered as retired until `retire_until`, so a replayed handshake cannot revive it.
+    pub fn remove(&mut self, handle: SessionHandle, retire_until: Instant) -> Option<Session> {
+        let slot = self.slots.get_mut(handle.index as usize)?;
+        if slot.generation != handle.generation {
+            return None;
+        }
+        let s = slot.session.take()?;
+        slot.generation = slot.generation.wrapping_add(1);
+        slot.ready = false;
+        slot.scheduled = None;
+        self.free.push(handle.index);
+        self.live -= 1;
+        let sid = s.session_id();
+        if s.has_keys() && self.by_id.get(&sid) == Some(&handle.index) {
+            self.by_id.remove(&sid);
+            self.retired.insert(sid, retire_until);
+            self.retired_order.push_back((sid, retire_until));
+        }
+        if let Some(h) = s.handshake() {
+            let tag = crate::handshake::handshake_tag(&h.nonce_i);
+            if self.by_tag.get(&tag) == Some(&handle.index) {
+                self.by_tag.remove(&tag);
+            }
+        }
+        Some(s)
+    }
+
+    /// Forgets retired session ids whose time is up.
+    pub fn expire_retired(&mut self, now: Instant) {
+        while let Some(&(id, until)) = self.retired_order.front() {
+            if until > now {
+                break;
+            }
+            self.retired_order.pop_front();
+            if self.retired.get(&id) == Some(&until) {
+                self.retired.remove(&id);
+            }
+        }
+    }
+
+    /// Queues the session for `poll_transmit` if it has something to send and is not queued.
+    pub fn mark_ready(&mut self, now: Instant, handle: SessionHandle) {
+        let Some(slot) = self.slots.get_mut(handle.index as usize) else { return };
+        if slot.generation != handle.generation || slot.ready {
+            return;
+        }
+        if slot.session.as_ref().is_some_and(|s| s.wants_transmit(now)) {
+            slot.ready = true;
+            self.ready.push_back((handle.index, handle.generation));
+        }
+    }
+
+    /// The next session on the ready queue; it leaves the queue.
+    pub fn pop_ready(&mut self) -> Option<SessionHandle> {
+        while let Some((index, generation)) = self.ready.pop_front() {
+            let slot = &mut self.slots[index as usize];
+            if slot.generation == generation {
+                slot.ready = false;
+                return Some(SessionHandle { index, generation });
+            }
+        }
+        None
+    }
+
+    /// Takes `handle` back off the end of the ready queue, where a session that just sent goes
+    /// when it has more. False if it is not there.
+    pub fn take_back_ready(&mut self, handle: SessionHandle) -> bool {
+        if self.ready.back() != Some(&(handle.index, handle.generation)) {
+            return false;
+        }
+        self.ready.pop_back();
+        self.slots[handle.index as usize].ready = false;
+        true
+    }
+
+    /// Makes sure the timer heap holds the session's next deadline.
+    pub fn reschedule(&mut self, cfg: &EndpointConfig, handle: SessionHandle) {
+        let Some(slot) = self.slots.get_mut(handle.index as usize) else { return };
+        if slot.generation != handle.generation {
+            return;
+        }
+        let Some(d) = slot.session.as_ref().and_then(|s| s.next_deadline(cfg)) else { return };
+        if slot.scheduled.is_none_or(|cur| d < cur) {
+            slot.scheduled = Some(d);
+            self.timers.push(Reverse((d, handle.index, handle.generation)));
+        }
+    }
+
+    /// The earliest deadline in the heap.
+    pub fn next_timer(&self) -> Option<Instant> {
+        self.timers.peek().map(|Reverse((t, _, _))| *t)
+    }
+
+    /// Moves every heap entry due at `now` into `due`.
+    pub fn take_due(&mut self, now: Instant, due: &mut Vec<(Instant, SessionHandle)>) {
+        while let Some(Reverse((t, index, generation))) = self.timers.peek().copied() {
+            if t > now {
+                break;
+            }
+            self.timers.pop();
+            due.push((t, SessionHandle { index, generation }));
+        }
+    }
+
+    /// True if `t` is the deadline the session is scheduled for (not a superseded entry); the
+    /// session is then no longer scheduled.
+    pub fn claim_timer(&mut self, handle: SessionHandle, t: Instant) -> bool {
+        let Some(slot) = self.slots.get_mut(handle.index as usize) else { return false };
+        if slot.generation != handle.generation || slot.session.is_none() || slot.scheduled != Some(t) {
+            return false;
+        }
+        slot.scheduled = None;
+        true
+    }
+}

@@ -1,0 +1,208 @@
+//! The application's commands on one session: custom frames, named-endpoint requests, streams
+//! (open, write, finish, reset, read), path choice, ping and close. Each only changes the
+//! session's state and queues; nothing is sent until the endpoint's `poll_transmit`. The public
+//! entry point is `SessionMut`, a view of the endpoint that marks the session ready afterwards.
+
+use alloc::string::String;
+use bytes::Bytes;
+
+use super::view::max_frame_payload;
+use super::{Outgoing, Session, SessionEnd, State, Then};
+use crate::config::EndpointConfig;
+use crate::event::CloseReason;
+use crate::names::{NameAddress, NameError, RequestId};
+use crate::stream::{SendHalf, Stream, StreamError, StreamId, StreamMode, StreamRead};
+use crate::time::Instant;
+use crate::types::Remote;
+
+/// Why a custom frame (or a ping) was not queued. Nothing was queued when this is returned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum FrameError {
+    /// Types 0x01–0x7F belong to STT; applications use 0x80–0xFF.
+    #[error("frame type {0:#04x} is reserved for STT; custom frames use 0x80-0xFF")]
+    ReservedFrameType(u8),
+    /// The payload does not fit one datagram on the session's current path.
+    #[error("payload of {len} bytes exceeds the {max}-byte limit of this path; use a stream for larger data")]
+    TooLarge {
+        /// Payload length given.
+        len: usize,
+        /// Largest payload on this path.
+        max: usize,
+    },
+    /// `max_queued_frames` frames are waiting to be sent; drive `poll_transmit` and retry.
+    #[error("send queue full: call poll_transmit to drain it, then retry")]
+    QueueFull,
+    /// The session is closing.
+    #[error("session is closing")]
+    Closing,
+}
+
+impl Session {
+    /// Queues a custom frame (type 0x80–0xFF) behind the session's other custom frames.
+    pub(crate) fn send_frame(
+        &mut self,
+        cfg: &EndpointConfig,
+        frame_type: u8,
+        payload: Bytes,
+    ) -> Result<(), FrameError> {
+        if frame_type < 0x80 {
+            return Err(FrameError::ReservedFrameType(frame_type));
+        }
+        let max = max_frame_payload(cfg, &self.remote);
+        if matches!(self.state, State::Closing) {
+            return Err(FrameError::Closing);
+        }
+        if payload.len() > max {
+            return Err(FrameError::TooLarge { len: payload.len(), max });
+        }
+        if self.custom_queued >= cfg.max_queued_frames {
+            return Err(FrameError::QueueFull);
+        }
+        self.custom_queued += 1;
+        self.queue.push_back(Outgoing::Custom { frame_type, payload });
+        Ok(())
+    }
+
+    /// Numbers and queues a resolve (`route` false) or route request.
+    pub(crate) fn request_name(
+        &mut self,
+        cfg: &EndpointConfig,
+        route: bool,
+        name: NameAddress,
+        data: Bytes,
+    ) -> Result<RequestId, NameError> {
+        if route {
+            let max = max_frame_payload(cfg, &self.remote) - crate::wire::names::REQUEST_HEADER_LEN;
+            if data.len() > max {
+                return Err(NameError::TooLarge { len: data.len(), max });
+            }
+        }
+        if !matches!(self.state, State::Established) {
+            return Err(NameError::NotEstablished);
+        }
+        self.names.request(route, name, data)
+    }
+
+    /// Sends to `remote` from now on, whatever the source of later frames.
+    pub(crate) fn set_remote(&mut self, remote: Remote) {
+        self.remote = remote;
+        self.remote_pinned = true;
+    }
+
+    /// Queues a KEEPALIVE (at most one at a time).
+    pub(crate) fn ping(&mut self) -> Result<(), FrameError> {
+        if matches!(self.state, State::Closing) {
+            return Err(FrameError::Closing);
+        }
+        self.queue_keepalive();
+        Ok(())
+    }
+
+    /// Opens a local stream.
+    pub(crate) fn open_stream(&mut self, mode: StreamMode) -> Result<StreamId, StreamError> {
+        if matches!(self.state, State::Closing) {
+            return Err(StreamError::Closing);
+        }
+        let id = self.streams.open(mode)?;
+        self.grant_stream_credit(id.0);
+        Ok(id)
+    }
+
+    /// The next stream the peer opened that the application has not taken.
+    pub(crate) fn accept_stream(&mut self) -> Option<StreamId> {
+        self.streams.accept_queue.pop_front().map(StreamId)
+    }
+
+    /// The mode of an open stream.
+    pub(crate) fn stream_mode(&self, stream: StreamId) -> Option<StreamMode> {
+        self.streams.map.get(&stream.0).map(|st| st.mode)
+    }
+
+    fn stream(&mut self, stream: StreamId) -> Result<&mut Stream, StreamError> {
+        if matches!(self.state, State::Closing) {
+            return Err(StreamError::Closing);
+        }
+        self.streams.map.get_mut(&stream.0).ok_or(StreamError::UnknownStream(stream.0))
+    }
+
+    /// The common part of `write` and `write_bytes`: checks, hands `len` bytes to `take`, and
+    /// schedules sending.
+    pub(crate) fn write_with(
+        &mut self,
+        now: Instant,
+        stream: StreamId,
+        len: usize,
+        take: impl FnOnce(&mut SendHalf, Instant) -> usize,
+    ) -> Result<usize, StreamError> {
+        let st = self.stream(stream)?;
+        if st.send.is_finishing() || st.reset_sent.is_some() || st.reset_owed.is_some() {
+            return Err(StreamError::Finished);
+        }
+        let n = take(&mut st.send, now);
+        if n == 0 && len > 0 {
+            return Err(StreamError::Blocked);
+        }
+        self.streams.queue_send(stream.0);
+        Ok(n)
+    }
+
+    /// Ends the sending side of a stream after what was written (FIN).
+    pub(crate) fn finish(&mut self, stream: StreamId) -> Result<(), StreamError> {
+        let st = self.stream(stream)?;
+        if st.send.is_finishing() || st.reset_sent.is_some() || st.reset_owed.is_some() {
+            return Err(StreamError::Finished);
+        }
+        st.send.finish();
+        self.streams.queue_send(stream.0);
+        Ok(())
+    }
+
+    /// Abandons the sending side of a stream with `code`.
+    pub(crate) fn reset(&mut self, stream: StreamId, code: u32) -> Result<(), StreamError> {
+        let st = self.stream(stream)?;
+        if st.reset_sent.is_some() || st.reset_owed.is_some() {
+            return Err(StreamError::Finished);
+        }
+        st.send.abandon();
+        st.reset_owed = Some(code);
+        self.streams.queue_control(stream.0);
+        Ok(())
+    }
+
+    /// Reads the next piece of a stream, granting credit for what was consumed.
+    pub(crate) fn read(&mut self, stream: StreamId) -> Result<Option<StreamRead>, StreamError> {
+        let st = self.stream(stream)?;
+        if let Some(code) = st.peer_reset {
+            return Err(StreamError::Reset(code));
+        }
+        let Some(r) = st.recv.read() else { return Ok(None) };
+        let consumed = match &r {
+            StreamRead::Data(b) => b.len() as u64,
+            StreamRead::Skipped { bytes, .. } => *bytes,
+            StreamRead::Finished => 0,
+        };
+        self.streams.read_total += consumed;
+        self.grant_stream_credit(stream.0);
+        if matches!(r, StreamRead::Finished) {
+            self.streams.collect(stream.0);
+        }
+        Ok(Some(r))
+    }
+
+    /// Closes the session: DISCONNECT goes out behind what is queued. A session still
+    /// handshaking has no keys and ends at once.
+    pub(crate) fn close(&mut self, code: u32, reason: &str) -> Then {
+        match self.state {
+            State::Established => {
+                self.state = State::Closing;
+                self.queue.push_back(Outgoing::Disconnect { code, reason: String::from(reason) });
+                Then::Transmit
+            }
+            State::Handshaking(_) => {
+                Then::End(SessionEnd::Closed(CloseReason::ClosedLocally { code, reason: String::from(reason) }))
+            }
+            State::Closing => Then::Wait,
+        }
+    }
+}

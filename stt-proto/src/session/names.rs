@@ -1,0 +1,267 @@
+//! Named endpoints, session side: announcing the names this node serves (ENDPOINT_REGISTER),
+//! numbered resolve and route requests repeated until answered, and replies to the peer's
+//! requests, each remembered per request number so a repeated request gets its first answer and
+//! routed bytes are queued at most once (see `docs/PROTOCOL.md` section 11). The node's registry
+//! of served names is [`crate::names`].
+
+use alloc::collections::{BTreeMap, VecDeque};
+use alloc::vec::Vec;
+use bytes::Bytes;
+
+use super::send::{FrameSpec, Tx};
+use super::{Session, State};
+use crate::event::Event;
+use crate::names::{NameAddress, NameError, NameReply, Registry, RequestId, REQUEST_WINDOW};
+use crate::recovery::{Outcome, SentPayload};
+use crate::types::SessionHandle;
+use crate::wire::names::{self as wn, NameMessage, STATUS_OK, STATUS_UNKNOWN_NAME};
+use crate::wire::{frame_len, FrameType, Header};
+
+/// A request waiting for its reply.
+struct Pending {
+    route: bool,
+    address: [u8; 32],
+    data: Bytes,
+    /// In `resend`, waiting to be (re)sent.
+    queued: bool,
+}
+
+/// A reply to send (again, if lost).
+#[derive(Clone, Copy)]
+struct Reply {
+    route: bool,
+    id: u32,
+    status: u8,
+}
+
+/// One session's named-endpoint state.
+#[derive(Default)]
+pub(crate) struct SessionNames {
+    /// The peer must be told the current list of served names.
+    pub announce_owed: bool,
+    /// Registry version of the last announcement sent.
+    announce_sent: Option<u32>,
+    /// The peer's announced names and the version they came with.
+    peer_version: Option<u32>,
+    peer_names: Vec<NameAddress>,
+    next_id: u32,
+    pending: BTreeMap<u32, Pending>,
+    resend: VecDeque<u32>,
+    /// Answers given to the peer's requests at or above `peer_floor`.
+    answered: BTreeMap<u32, u8>,
+    peer_floor: u32,
+    replies: VecDeque<Reply>,
+}
+
+impl SessionNames {
+    pub fn wants_transmit(&self) -> bool {
+        self.announce_owed || !self.replies.is_empty() || !self.resend.is_empty()
+    }
+
+    pub fn peer_names(&self) -> &[NameAddress] {
+        &self.peer_names
+    }
+
+    /// The oldest request number still unanswered (or the next one).
+    fn floor(&self) -> u32 {
+        self.pending.keys().next().copied().unwrap_or(self.next_id)
+    }
+
+    /// Numbers and queues a request.
+    pub fn request(&mut self, route: bool, address: NameAddress, data: Bytes) -> Result<RequestId, NameError> {
+        if self.next_id == u32::MAX {
+            return Err(NameError::RequestIdsExhausted);
+        }
+        if self.next_id - self.floor() >= REQUEST_WINDOW {
+            return Err(NameError::TooManyInFlight);
+        }
+        let id = self.next_id;
+        self.next_id += 1;
+        self.pending.insert(id, Pending { route, address: address.0, data, queued: true });
+        self.resend.push_back(id);
+        Ok(RequestId(id))
+    }
+
+    /// Repairs a lost announcement, request or reply.
+    pub fn on_outcome(&mut self, p: SentPayload, o: Outcome) {
+        if o != Outcome::Lost {
+            return;
+        }
+        match p {
+            SentPayload::NameAnnounce { version } if self.announce_sent == Some(version) => {
+                self.announce_sent = None;
+                self.announce_owed = true;
+            }
+            SentPayload::NameRequest { id } => {
+                if let Some(p) = self.pending.get_mut(&id) {
+                    if !p.queued {
+                        p.queued = true;
+                        self.resend.push_back(id);
+                    }
+                }
+            }
+            SentPayload::NameReply { id, route, status } if self.answered.contains_key(&id) => {
+                self.queue_reply(Reply { route, id, status });
+            }
+            _ => {}
+        }
+    }
+
+    fn queue_reply(&mut self, r: Reply) {
+        // Bounded: a peer that repeats requests faster than replies drain gets some dropped,
+        // and repeats the requests again.
+        if self.replies.len() < 2 * REQUEST_WINDOW as usize {
+            self.replies.push_back(r);
+        }
+    }
+
+    /// Handles an authentic ENDPOINT_* frame. `Err` if it is malformed.
+    pub fn on_frame(
+        &mut self,
+        handle: SessionHandle,
+        header: &Header,
+        payload: Bytes,
+        registry: &mut Registry,
+        events: &mut VecDeque<Event>,
+    ) -> Result<(), ()> {
+        let t = header.frame_type;
+        if t == FrameType::ENDPOINT_REGISTER {
+            let (version, names) = wn::decode_register(&payload).map_err(drop)?;
+            if self.peer_version.is_none_or(|v| version > v) {
+                self.peer_version = Some(version);
+                self.peer_names = names.map(NameAddress).collect();
+                events.push_back(Event::PeerNamesChanged { session: handle });
+            }
+            return Ok(());
+        }
+        let route = t == FrameType::ENDPOINT_ROUTE;
+        let what = if route { "ENDPOINT_ROUTE" } else { "ENDPOINT_RESOLVE" };
+        match wn::decode_message(&payload, what).map_err(drop)? {
+            NameMessage::Reply { id, status } => {
+                let reply = match status {
+                    STATUS_OK => NameReply::Ok,
+                    STATUS_UNKNOWN_NAME => NameReply::UnknownName,
+                    _ if route => NameReply::QueueFull,
+                    _ => return Err(()), // "Queue full" is no answer to a resolve.
+                };
+                match self.pending.get(&id) {
+                    // A reply must come in the frame type of its request.
+                    Some(p) if p.route == route => {}
+                    Some(_) => return Err(()),
+                    None => return Ok(()),
+                }
+                self.pending.remove(&id);
+                events.push_back(Event::NameReply { session: handle, request: RequestId(id), reply });
+                Ok(())
+            }
+            NameMessage::Request { id, floor, address, data } => {
+                if floor > self.peer_floor {
+                    self.peer_floor = floor;
+                    self.answered = self.answered.split_off(&floor);
+                }
+                if id < self.peer_floor {
+                    return Ok(()); // Settled on the sender's side: a late copy.
+                }
+                if id - self.peer_floor >= REQUEST_WINDOW || (!route && !data.is_empty()) {
+                    return Err(());
+                }
+                let status = match self.answered.get(&id) {
+                    Some(&s) => s,
+                    None => {
+                        let status = if !route {
+                            if registry.serves(&address) {
+                                STATUS_OK
+                            } else {
+                                STATUS_UNKNOWN_NAME
+                            }
+                        } else {
+                            let data = payload.slice(wn::REQUEST_HEADER_LEN..);
+                            let s = registry.deliver(&address, handle, data);
+                            if s == STATUS_OK {
+                                events.push_back(Event::NameReadable { name: NameAddress(address) });
+                            }
+                            s
+                        };
+                        self.answered.insert(id, status);
+                        status
+                    }
+                };
+                self.queue_reply(Reply { route, id, status });
+                Ok(())
+            }
+        }
+    }
+}
+
+fn frame_type(route: bool) -> FrameType {
+    if route {
+        FrameType::ENDPOINT_ROUTE
+    } else {
+        FrameType::ENDPOINT_RESOLVE
+    }
+}
+
+impl Session {
+    /// Writes replies, the announcement and requests into `out[at..]`. Returns the new end of
+    /// the datagram. Routed data waits for the congestion window; replies and announcements,
+    /// like other control frames, do not.
+    pub(crate) fn write_name_frames(
+        &mut self,
+        tx: &mut Tx<'_>,
+        out: &mut [u8],
+        mut at: usize,
+        reg: &Registry,
+    ) -> usize {
+        if !matches!(self.state, State::Established) {
+            return at;
+        }
+        while let Some(&r) = self.names.replies.front() {
+            let spec = FrameSpec::control(frame_type(r.route));
+            let fill = |p: &mut [u8]| wn::encode_reply(p, r.id, r.status);
+            let track = SentPayload::NameReply { id: r.id, route: r.route, status: r.status };
+            let Some(n) = self.emit(tx, &mut out[at..], spec, wn::REPLY_LEN, fill, Some(track)) else { return at };
+            at += n;
+            self.names.replies.pop_front();
+        }
+        if self.names.announce_owed {
+            let version = reg.version;
+            let spec = FrameSpec::control(FrameType::ENDPOINT_REGISTER);
+            let fill = |p: &mut [u8]| wn::encode_register(p, version, reg.addresses());
+            let len = wn::register_len(reg.addresses().len());
+            let track = SentPayload::NameAnnounce { version };
+            let Some(n) = self.emit(tx, &mut out[at..], spec, len, fill, Some(track)) else { return at };
+            at += n;
+            self.names.announce_owed = false;
+            self.names.announce_sent = Some(version);
+        }
+        let floor = self.names.floor();
+        while let Some(&id) = self.names.resend.front() {
+            let Some(p) = self.names.pending.get(&id) else {
+                self.names.resend.pop_front();
+                continue;
+            };
+            let len = wn::REQUEST_HEADER_LEN + p.data.len();
+            if p.route && !self.recovery.window_allows(frame_len(len) as u64) {
+                return at;
+            }
+            if out.len() - at < frame_len(len) {
+                return at;
+            }
+            let spec = FrameSpec::control(frame_type(p.route));
+            let (address, data) = (p.address, p.data.clone());
+            let fill = |b: &mut [u8]| {
+                wn::encode_request_header(b, id, floor, &address);
+                b[wn::REQUEST_HEADER_LEN..].copy_from_slice(&data);
+            };
+            let Some(n) = self.emit(tx, &mut out[at..], spec, len, fill, Some(SentPayload::NameRequest { id })) else {
+                return at;
+            };
+            at += n;
+            self.names.resend.pop_front();
+            if let Some(p) = self.names.pending.get_mut(&id) {
+                p.queued = false;
+            }
+        }
+        at
+    }
+}

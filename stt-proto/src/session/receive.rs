@@ -1,0 +1,249 @@
+//! The receiving direction of a session: one encrypted frame in, state and events out.
+//!
+//! [`Session::handle_frame`] opens the frame in place (replay window, key phase, AEAD), records
+//! its packet number for acknowledgement, follows the peer to a new address, completes the
+//! initiator's handshake on the first authentic frame, and hands the payload to its owner:
+//! DISCONNECT ends the session, custom frames become events, named-endpoint frames go to
+//! `names.rs`, and DATA, STREAM_OPEN, STREAM_CLOSE, MAX_DATA and ACK update the streams and the
+//! recovery state here.
+
+use bytes::{Bytes, BytesMut};
+
+use super::keys::OpenFailure;
+use super::Session;
+use super::{apply_outcome, Ctx, SessionEnd, State, Then};
+use crate::event::{CloseReason, Event};
+use crate::stream::{PeerStream, StreamId, STREAM_REFUSED};
+use crate::types::{Direction, Remote};
+use crate::wire::control::Disconnect;
+use crate::wire::stream::{self as ws, Ack, StreamOpen, DATA_HEADER_LEN};
+use crate::wire::{Flags, FrameLayout, FrameType, Header};
+
+/// What became of a received stream or recovery frame.
+enum Verdict {
+    Accepted,
+    Malformed,
+    Unsupported,
+}
+
+/// True for frame types that make the receiver send an ACK.
+pub(crate) fn is_ack_eliciting(t: FrameType) -> bool {
+    matches!(
+        t,
+        FrameType::DATA
+            | FrameType::STREAM_OPEN
+            | FrameType::STREAM_CLOSE
+            | FrameType::MAX_DATA
+            | FrameType::KEEPALIVE
+            | FrameType::ENDPOINT_REGISTER
+            | FrameType::ENDPOINT_RESOLVE
+            | FrameType::ENDPOINT_ROUTE
+    )
+}
+
+impl Session {
+    /// Opens one encrypted frame addressed to this session (decrypted in place inside `frame`)
+    /// and acts on it. Bad input is counted and dropped; the session goes on.
+    pub(crate) fn handle_frame(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        remote: Remote,
+        mut frame: BytesMut,
+        layout: &FrameLayout,
+    ) -> Then {
+        let now = ctx.now;
+        let Some(keys) = self.keys.as_mut() else {
+            ctx.stats.dropped.unknown_session += 1;
+            return Then::Wait;
+        };
+        let aad = layout.aad(&frame);
+        let h = &layout.header;
+        let opened = match keys.open(
+            now,
+            h.flags,
+            layout.packet_number,
+            &aad,
+            &mut frame[layout.payload.clone()],
+            &layout.tag,
+        ) {
+            Ok(o) => o,
+            Err(OpenFailure::Replayed) => {
+                self.count_drop(ctx, |d| &mut d.replayed);
+                return Then::Wait;
+            }
+            Err(OpenFailure::Authentication) => {
+                self.count_drop(ctx, |d| &mut d.authentication);
+                return Then::Wait;
+            }
+        };
+        self.stats.frames_received += 1;
+        self.stats.bytes_received += layout.len as u64;
+        self.stats.last_active = now;
+        let eliciting = is_ack_eliciting(h.frame_type);
+        self.acks.on_received(now, layout.packet_number, eliciting, ctx.cfg.max_ack_delay);
+        if let Some(generation) = opened.rotated_to {
+            self.stats.key_generations.1 = generation;
+            ctx.events.push_back(Event::KeyRotated { session: ctx.handle, direction: Direction::Receive, generation });
+            // Tell the peer promptly that we receive with its new key, so it may rotate again.
+            self.queue_keepalive();
+        }
+        if opened.newest && self.remote != remote && !self.remote_pinned {
+            self.remote = remote;
+            ctx.events.push_back(Event::SessionMigrated { session: ctx.handle, remote });
+        }
+        if matches!(self.state, State::Handshaking(_)) {
+            // An authentic frame under the responder's key proves it completed the handshake.
+            self.establish(ctx);
+        }
+        match h.frame_type {
+            FrameType::KEEPALIVE => {}
+            FrameType::DISCONNECT => match Disconnect::decode(&frame[layout.payload.clone()]) {
+                Ok(d) => {
+                    let reason = CloseReason::ClosedByPeer { code: d.code, reason: d.reason.into() };
+                    return Then::End(SessionEnd::Closed(reason));
+                }
+                Err(_) => self.count_drop(ctx, |d| &mut d.malformed),
+            },
+            t if t.is_custom() => {
+                let payload = frame.freeze().slice(layout.payload.clone());
+                ctx.events.push_back(Event::Frame { session: ctx.handle, frame_type: t.0, payload });
+            }
+            FrameType::ENDPOINT_REGISTER | FrameType::ENDPOINT_RESOLVE | FrameType::ENDPOINT_ROUTE => {
+                let payload = frame.freeze().slice(layout.payload.clone());
+                if self.names.on_frame(ctx.handle, h, payload, ctx.names, ctx.events).is_err() {
+                    self.count_drop(ctx, |d| &mut d.malformed);
+                }
+            }
+            FrameType::DATA
+            | FrameType::STREAM_OPEN
+            | FrameType::STREAM_CLOSE
+            | FrameType::MAX_DATA
+            | FrameType::ACK => {
+                let payload = frame.freeze().slice(layout.payload.clone());
+                match self.on_stream_frame(ctx, h, payload) {
+                    Verdict::Accepted => {}
+                    Verdict::Malformed => self.count_drop(ctx, |d| &mut d.malformed),
+                    Verdict::Unsupported => self.count_drop(ctx, |d| &mut d.unsupported),
+                }
+            }
+            _ => self.count_drop(ctx, |d| &mut d.unsupported),
+        }
+        Then::Transmit
+    }
+
+    /// Handles an authentic DATA, STREAM_OPEN, STREAM_CLOSE, MAX_DATA or ACK frame.
+    fn on_stream_frame(&mut self, ctx: &mut Ctx<'_>, header: &Header, payload: Bytes) -> Verdict {
+        let id = header.stream_id;
+        let handle = ctx.handle;
+        match header.frame_type {
+            FrameType::ACK => {
+                let Ok(ack) = Ack::decode(&payload) else { return Verdict::Malformed };
+                let Session { recovery, streams, names, .. } = self;
+                let events = &mut *ctx.events;
+                recovery.on_ack(ctx.now, &ack, |p, o| apply_outcome(streams, names, events, handle, p, o));
+                Verdict::Accepted
+            }
+            FrameType::DATA => self.on_data(ctx, header, payload),
+            FrameType::STREAM_OPEN => {
+                let Ok(open) = StreamOpen::decode(&payload) else { return Verdict::Malformed };
+                if self.peer_stream(ctx, id, open.live) {
+                    let st = self.streams.map.get_mut(&id).expect("just found");
+                    if open.live {
+                        st.recv.deadline = Some(core::time::Duration::from_millis(u64::from(open.deadline_ms)));
+                    }
+                }
+                Verdict::Accepted
+            }
+            FrameType::STREAM_CLOSE => {
+                let Ok(code) = ws::decode_stream_close(&payload) else { return Verdict::Malformed };
+                if self.peer_stream(ctx, id, false) {
+                    let st = self.streams.map.get_mut(&id).expect("just found");
+                    if st.peer_reset.is_none() {
+                        st.peer_reset = Some(code);
+                        ctx.events.push_back(Event::StreamReset { session: handle, stream: StreamId(id), code });
+                    }
+                    if code == STREAM_REFUSED && st.local {
+                        // The peer refused our stream: nothing we send on it will be read.
+                        st.send.abandon();
+                        st.open_owed = false;
+                        st.reset_acked = true;
+                    }
+                    self.streams.collect(id);
+                }
+                Verdict::Accepted
+            }
+            FrameType::MAX_DATA => {
+                let Ok(limit) = ws::decode_max_data(&payload) else { return Verdict::Malformed };
+                if id == 0 {
+                    self.streams.send_max = self.streams.send_max.max(limit);
+                } else if let Some(st) = self.streams.map.get_mut(&id) {
+                    st.send.max_data = st.send.max_data.max(limit);
+                    self.streams.queue_send(id);
+                }
+                Verdict::Accepted
+            }
+            _ => Verdict::Unsupported,
+        }
+    }
+
+    /// Finds the stream a peer frame names, creating it (and reporting it) if the peer opens a new
+    /// one. False if the frame should be ignored (stream over, or refused).
+    fn peer_stream(&mut self, ctx: &mut Ctx<'_>, id: u32, live: bool) -> bool {
+        match self.streams.peer_stream(id, live) {
+            PeerStream::Refused | PeerStream::Over => false,
+            PeerStream::Known => true,
+            PeerStream::Created => {
+                ctx.events.push_back(Event::StreamOpened { session: ctx.handle, stream: StreamId(id), live });
+                self.grant_stream_credit(id);
+                true
+            }
+        }
+    }
+
+    /// Queues a MAX_DATA for the stream (and the session) if half a window was consumed.
+    pub(super) fn grant_stream_credit(&mut self, id: u32) {
+        if let Some(st) = self.streams.map.get_mut(&id) {
+            if st.recv.credit_update().is_some() {
+                st.credit_owed = true;
+                self.streams.queue_control(id);
+            }
+        }
+        if self.streams.session_credit_update().is_some() {
+            self.streams.session_credit_owed = true;
+        }
+    }
+
+    fn on_data(&mut self, ctx: &mut Ctx<'_>, header: &Header, payload: Bytes) -> Verdict {
+        let Ok((offset, data)) = ws::decode_data(&payload) else { return Verdict::Malformed };
+        let end = offset + data.len() as u64;
+        let id = header.stream_id;
+        if !self.peer_stream(ctx, id, header.flags.has(Flags::LIVE)) {
+            return Verdict::Accepted;
+        }
+        let streams = &mut self.streams;
+        let st = streams.map.get_mut(&id).expect("just found");
+        if st.peer_reset.is_some() {
+            return Verdict::Accepted;
+        }
+        let before = st.recv.highest();
+        if streams.recv_total + end.saturating_sub(before) > streams.recv_limit {
+            return Verdict::Malformed;
+        }
+        let fin_before = st.recv.fin_complete();
+        let data = payload.slice(DATA_HEADER_LEN..DATA_HEADER_LEN + data.len());
+        match st.recv.on_data(ctx.now, header.sequence, offset, data, header.flags.has(Flags::FIN)) {
+            Err(_) => Verdict::Malformed,
+            Ok(readable) => {
+                streams.recv_total += st.recv.highest() - before;
+                let stream = StreamId(id);
+                if readable {
+                    ctx.events.push_back(Event::StreamReadable { session: ctx.handle, stream });
+                }
+                if !fin_before && st.recv.fin_complete() {
+                    ctx.events.push_back(Event::StreamFinished { session: ctx.handle, stream });
+                }
+                Verdict::Accepted
+            }
+        }
+    }
+}

@@ -1,0 +1,116 @@
+//! A session's timers: what is due when, and what happens then.
+//!
+//! [`Session::next_deadline`] is the earliest of: handshake retransmission or timeout; idle
+//! timeout; keepalive; key rotation by age; discarding a retained key; delayed ACK; loss timer or
+//! probe timeout; pacer; live-stream gap deadlines. The endpoint keeps one heap entry per session
+//! and calls [`Session::handle_timeout`] when it is due; firing early is harmless (the session
+//! re-arms).
+
+use super::{apply_outcome, Ctx, Session, SessionEnd, State, Then};
+use crate::config::EndpointConfig;
+use crate::event::{CloseReason, Event, HandshakeError};
+use crate::recovery::{Outcome, SentPayload};
+use crate::stream::StreamId;
+use crate::time::Instant;
+use crate::types::Direction;
+
+impl Session {
+    /// Runs every timer of this session that is due at `ctx.now`.
+    pub(crate) fn handle_timeout(&mut self, ctx: &mut Ctx<'_>) -> Then {
+        let now = ctx.now;
+        let cfg = ctx.cfg;
+        match &mut self.state {
+            State::Handshaking(h) => {
+                if now >= h.deadline {
+                    return Then::End(SessionEnd::HandshakeFailed(HandshakeError::Timeout));
+                }
+                if now >= h.next_retransmit {
+                    h.interval = (h.interval * 2).min(cfg.handshake_retransmit_max);
+                    h.next_retransmit = now + h.interval;
+                    self.queue_handshake();
+                    return Then::Transmit;
+                }
+                Then::Wait
+            }
+            State::Closing => Then::Wait,
+            State::Established => {
+                if now >= self.stats.last_active + cfg.idle_timeout {
+                    return Then::End(SessionEnd::Closed(CloseReason::IdleTimeout));
+                }
+                let handle = ctx.handle;
+                let Session { recovery, streams, names, .. } = self;
+                let events = &mut *ctx.events;
+                if recovery.on_timeout(now, |p| apply_outcome(streams, names, events, handle, p, Outcome::Lost)) {
+                    // Probe timeout: two probes, an ack-eliciting KEEPALIVE (the peer's ACK reveals
+                    // what was lost) and a copy of the oldest data in flight (still useful if the
+                    // original is lost; a duplicate is harmless).
+                    if let Some(p @ SentPayload::Data { stream, .. }) = recovery.oldest_data_in_flight() {
+                        if streams.map.contains_key(&stream) {
+                            apply_outcome(streams, names, events, handle, p, Outcome::Lost);
+                            // Probes are sent whatever the congestion window says.
+                            self.probes_owed = 1;
+                        }
+                    }
+                    self.queue_keepalive();
+                }
+                if self.pacing_until.is_some_and(|t| t <= now) {
+                    self.pacing_until = None;
+                }
+                self.skip_live_gaps(ctx);
+                if let Some(keys) = self.keys.as_mut() {
+                    keys.discard_expired(now);
+                    if let Some(generation) = keys.maybe_rotate_send(now, &cfg.key_rotation, cfg.key_retention) {
+                        self.stats.key_generations.0 = generation;
+                        ctx.events.push_back(Event::KeyRotated {
+                            session: ctx.handle,
+                            direction: Direction::Send,
+                            generation,
+                        });
+                    }
+                }
+                if cfg.keep_alive_interval.is_some_and(|ka| now >= self.last_sent + ka) {
+                    self.queue_keepalive();
+                }
+                Then::Transmit
+            }
+        }
+    }
+
+    /// Live streams: skips gaps whose deadline passed and reports what became readable.
+    fn skip_live_gaps(&mut self, ctx: &mut Ctx<'_>) {
+        for (&id, st) in self.streams.map.iter_mut() {
+            if st.mode.is_live() && st.recv.skip_expired(ctx.now) {
+                ctx.events.push_back(Event::StreamReadable { session: ctx.handle, stream: StreamId(id) });
+            }
+        }
+    }
+
+    /// Earliest instant at which this session has something to do on its own.
+    pub(crate) fn next_deadline(&self, cfg: &EndpointConfig) -> Option<Instant> {
+        match &self.state {
+            State::Handshaking(h) => Some(h.next_retransmit.min(h.deadline)),
+            State::Closing => None,
+            State::Established => {
+                let mut t = self.stats.last_active + cfg.idle_timeout;
+                if let Some(ka) = cfg.keep_alive_interval.filter(|_| !self.keepalive_queued) {
+                    t = t.min(self.last_sent + ka);
+                }
+                if let Some(keys) = &self.keys {
+                    if let Some(r) = keys.send_rotation_deadline(&cfg.key_rotation, cfg.key_retention) {
+                        t = t.min(r);
+                    }
+                    if let Some(d) = keys.previous_key_deadline() {
+                        t = t.min(d);
+                    }
+                }
+                let others = [
+                    self.acks.deadline(),
+                    self.recovery.deadline(),
+                    self.pacing_until.filter(|_| !self.streams.send_queue.is_empty()),
+                    self.streams.next_gap_deadline(),
+                ];
+                Some(others.into_iter().flatten().fold(t, Instant::min))
+            }
+        }
+    }
+}

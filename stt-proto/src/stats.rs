@@ -1,0 +1,143 @@
+//! Statistics: per session ([`SessionStats`], [`PathStats`], [`DropCounters`]) and per endpoint
+//! ([`EndpointStats`], [`EndpointDrops`]). Plain counters; the layers that count own the updates.
+
+use crate::time::Instant;
+use core::time::Duration;
+
+/// Counters of frames a session received but did not accept, by reason.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DropCounters {
+    /// Failed AEAD authentication (tampered, corrupted, or under an unknown key).
+    pub authentication: u64,
+    /// Packet number already seen or older than the replay window.
+    pub replayed: u64,
+    /// Authenticated, but the payload is malformed.
+    pub malformed: u64,
+    /// Authenticated frame of a type this version does not handle yet.
+    pub unsupported: u64,
+}
+
+impl DropCounters {
+    /// Sum of all counters.
+    pub fn total(&self) -> u64 {
+        self.authentication + self.replayed + self.malformed + self.unsupported
+    }
+}
+
+/// Statistics of one session.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SessionStats {
+    /// When the session was created (connect, or the responder's receipt of RESPONSE).
+    pub created: Instant,
+    /// When an authentic frame last arrived.
+    pub last_active: Instant,
+    /// Frames sent (all types, handshake included).
+    pub frames_sent: u64,
+    /// Bytes of frames sent, headers included.
+    pub bytes_sent: u64,
+    /// Authentic frames received.
+    pub frames_received: u64,
+    /// Bytes of authentic frames received, headers included.
+    pub bytes_received: u64,
+    /// Datagrams sent carrying this session's frames.
+    pub datagrams_sent: u64,
+    /// Frames dropped, by reason.
+    pub dropped: DropCounters,
+    /// Current send and receive key generations.
+    pub key_generations: (u32, u32),
+    /// Handshake round-trip time as measured by the initiator.
+    pub handshake_rtt: Option<Duration>,
+}
+
+impl SessionStats {
+    pub(crate) fn new(now: Instant) -> Self {
+        SessionStats {
+            created: now,
+            last_active: now,
+            frames_sent: 0,
+            bytes_sent: 0,
+            frames_received: 0,
+            bytes_received: 0,
+            datagrams_sent: 0,
+            dropped: DropCounters::default(),
+            key_generations: (0, 0),
+            handshake_rtt: None,
+        }
+    }
+}
+
+/// Recovery and congestion figures of a session's path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PathStats {
+    /// Smoothed round-trip time.
+    pub rtt: core::time::Duration,
+    /// Congestion window in bytes.
+    pub congestion_window: u64,
+    /// Bytes of ack-eliciting frames in flight.
+    pub in_flight: u64,
+    /// Frames declared lost.
+    pub lost_frames: u64,
+}
+
+/// Endpoint-wide counters of input that did not reach a session.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EndpointDrops {
+    /// Bytes that are not a well-formed frame (and the rest of their datagram).
+    pub malformed: u64,
+    /// Encrypted frames for a session id this endpoint does not hold.
+    pub unknown_session: u64,
+    /// Handshake frames that fit no handshake in progress (late, duplicated, forged).
+    pub unexpected_handshake: u64,
+    /// Handshake frames whose MAC did not verify.
+    pub handshake_authentication: u64,
+    /// RESPONSEs with an invalid or expired cookie.
+    pub invalid_cookie: u64,
+    /// RESPONSEs for a session that was recently closed (replays).
+    pub replayed_handshake: u64,
+    /// Valid RESPONSEs refused because the endpoint holds `max_sessions` sessions.
+    pub session_limit: u64,
+    /// Queued frames larger than the buffer given to `poll_transmit` (a driver bug).
+    pub transmit_buffer_too_small: u64,
+    /// Stateless replies not sent because the reply queue was full.
+    pub reply_queue_full: u64,
+    /// Frames dropped inside sessions, summed over all sessions, live and closed.
+    pub session: DropCounters,
+    /// Diagnostic events not queued because too many events were undrained.
+    pub events: u64,
+}
+
+impl EndpointDrops {
+    /// Every dropped frame, all reasons together.
+    pub fn total(&self) -> u64 {
+        self.malformed
+            + self.unknown_session
+            + self.unexpected_handshake
+            + self.handshake_authentication
+            + self.invalid_cookie
+            + self.replayed_handshake
+            + self.session.total()
+    }
+}
+
+/// Endpoint-wide statistics.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EndpointStats {
+    /// Datagrams passed to `handle_datagram`.
+    pub datagrams_received: u64,
+    /// Bytes passed to `handle_datagram`.
+    pub bytes_received: u64,
+    /// Datagrams produced by `poll_transmit`.
+    pub datagrams_sent: u64,
+    /// Bytes produced by `poll_transmit`.
+    pub bytes_sent: u64,
+    /// INITs received.
+    pub inits_received: u64,
+    /// CHALLENGEs sent.
+    pub challenges_sent: u64,
+    /// REJECTs sent.
+    pub rejects_sent: u64,
+    /// Sessions established since start.
+    pub sessions_established: u64,
+    /// Dropped input, by reason.
+    pub dropped: EndpointDrops,
+}
