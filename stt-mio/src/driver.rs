@@ -24,6 +24,8 @@ const POOL_SIZE: usize = 512 * 1024;
 const MAX_RECEIVE: usize = 65_535;
 /// Datagrams received, or sent, per [`Driver::process`] call before yielding to other tokens.
 const BATCH: usize = 256;
+/// Largest GSO send (the kernel's limit is a 64 KiB IP payload).
+const GSO_MAX_BYTES: usize = 65_000;
 
 /// Counters of what the driver itself dropped (the core counts its own drops in its stats).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -76,7 +78,12 @@ pub struct Driver {
     /// reused if the core has let go of every slice of it by then (it usually has: a whole pool
     /// of traffic came in since), so steady-state receiving allocates nothing.
     spare: BytesMut,
-    /// One datagram from `poll_transmit`; while `blocked` is set it holds a datagram not sent yet.
+    /// Segmentation offload and the other batching features of the socket (`quinn-udp`).
+    udp: quinn_udp::UdpSocketState,
+    /// Most datagrams one send may carry (1 where the OS has no GSO).
+    max_segments: usize,
+    /// One `poll_transmit` batch: equal-sized datagrams back to back, sent with one GSO call;
+    /// while `blocked` is set it holds a batch not sent yet.
     transmit: Vec<u8>,
     blocked: Option<Transmit>,
     /// The socket may have datagrams left to read (readiness is edge-triggered).
@@ -112,6 +119,8 @@ impl Driver {
     ) -> Result<Driver, Error> {
         let max_datagram = config.max_udp_datagram;
         let endpoint = Endpoint::new(config, identity, rng_seed)?;
+        let udp = quinn_udp::UdpSocketState::new((&socket).into())?;
+        let max_segments = udp.max_gso_segments().clamp(1, GSO_MAX_BYTES / max_datagram);
         registry.register(&mut socket, token, Interest::READABLE | Interest::WRITABLE)?;
         Ok(Driver {
             endpoint,
@@ -120,7 +129,9 @@ impl Driver {
             origin: std::time::Instant::now(),
             pool: BytesMut::new(),
             spare: BytesMut::new(),
-            transmit: vec![0; max_datagram],
+            udp,
+            max_segments,
+            transmit: vec![0; max_segments * max_datagram],
             blocked: None,
             readable: true,
             more_to_send: false,
@@ -254,26 +265,34 @@ impl Driver {
 
     fn send(&mut self, now: Instant) {
         self.more_to_send = false;
-        for _ in 0..BATCH {
+        let mut sent = 0;
+        while sent < BATCH {
             let t = match self.blocked.take() {
                 Some(t) => t,
-                None => match self.endpoint.poll_transmit(now, 1, &mut self.transmit) {
+                None => match self.endpoint.poll_transmit(now, self.max_segments, &mut self.transmit) {
                     Some(t) => t,
                     None => return,
                 },
             };
             if t.remote.transport != Transport::Udp {
-                self.stats.unroutable += 1;
+                self.stats.unroutable += t.datagrams() as u64;
                 continue;
             }
-            match self.socket.send_to(&self.transmit[..t.len], t.remote.addr) {
-                Ok(_) => {}
+            let batch = quinn_udp::Transmit {
+                destination: t.remote.addr,
+                ecn: None,
+                contents: &self.transmit[..t.len],
+                segment_size: t.segment_size,
+                src_ip: None,
+            };
+            match self.udp.try_send((&self.socket).into(), &batch) {
+                Ok(()) => sent += t.datagrams(),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     self.blocked = Some(t);
                     return;
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => self.blocked = Some(t),
-                Err(_) => self.stats.send_errors += 1,
+                Err(_) => self.stats.send_errors += t.datagrams() as u64,
             }
         }
         self.more_to_send = true;

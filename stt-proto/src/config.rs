@@ -145,7 +145,7 @@ pub struct EndpointConfig {
     /// Longest this side delays an ACK. Default 25 ms.
     pub max_ack_delay: Duration,
     /// Makes the congestion controller of each session. Default NewReno.
-    pub congestion: crate::recovery::cc::CongestionFactory,
+    pub congestion: crate::congestion::CongestionFactory,
 }
 
 impl Default for EndpointConfig {
@@ -177,7 +177,7 @@ impl Default for EndpointConfig {
             stream_send_buffer: 1 << 20,
             default_live_deadline: Duration::from_millis(200),
             max_ack_delay: Duration::from_millis(25),
-            congestion: crate::recovery::cc::new_reno,
+            congestion: crate::congestion::new_reno,
         }
     }
 }

@@ -85,19 +85,28 @@ pub mod crypto;
 pub mod wire;
 
 mod config;
+pub mod congestion;
 mod endpoint;
 mod event;
 mod handshake;
 pub mod names;
-pub mod recovery;
+mod recovery;
 mod rng;
+mod rtt;
 pub mod segment;
 mod session;
 mod stats;
 pub mod storage;
-pub mod stream;
+mod stream;
 mod time;
 mod types;
+
+/// Internals exposed to the fuzz targets and property tests (feature `fuzzing`); not a stable
+/// API.
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing {
+    pub use crate::stream::RecvHalf;
+}
 
 pub use bytes;
 pub use config::{ConfigError, EndpointConfig, Identity, KeyRotationPolicy, Seed, MIN_SEED_LEN};
@@ -107,7 +116,7 @@ pub use event::{CloseReason, Event, HandshakeError};
 pub use names::{NameAddress, NameError, NameQueueLimits, NameReply, RequestId, RoutedMessage};
 pub use session::{FrameError, SessionRef, SessionState};
 pub use stats::{DropCounters, EndpointDrops, EndpointStats, PathStats, SessionStats};
-pub use stream::{StreamError, StreamId, StreamMode, StreamRead};
+pub use stream::{StreamError, StreamId, StreamMode, StreamRead, STREAM_REFUSED};
 pub use time::Instant;
 pub use types::{Direction, NodeId, Remote, Role, SessionHandle, Transport};
 pub use wire::DecodeError;

@@ -1,17 +1,18 @@
 //! The driver task: the run loop of the sans-IO core on tokio.
 //!
 //! Each turn: take in every datagram waiting on the UDP socket (WebSocket readers feed the core
-//! from their own tasks), run due timers, drain the core's output (a bounded batch per turn,
-//! equal-sized datagrams to one address coalesced for GSO) and send it, then dispatch the core's
-//! events, so that an event never announces what has not left the node yet. When a turn did
-//! nothing, sleep until a socket is readable, a command arrives, or the core's next deadline.
+//! from their own tasks), run due timers, drain the core's output (a bounded batch per turn; the
+//! core writes runs of equal-sized datagrams back to back and says their size, which becomes one
+//! GSO send) and send it, then dispatch the core's events, so that an event never announces what
+//! has not left the node yet. When a turn did nothing, sleep until a socket is readable, a command
+//! arrives, or the core's next deadline.
 
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use stt_proto::{Remote, Transport};
 
-use crate::node::Inner;
+use crate::shared::Inner;
 use crate::udp::{RecvBufs, UdpIo};
 
 /// Most datagrams produced per turn before input is looked at again.
@@ -20,29 +21,64 @@ const TX_BATCH: usize = 64;
 const RX_ROUNDS: usize = 8;
 /// Largest GSO send (the kernel's limit is a 64 KiB IP payload).
 const GSO_MAX_BYTES: usize = 65_000;
-/// Receive pool: datagrams are copied into slices of it, handed to the core without further
-/// copies, and the pool is replaced when used up (one allocation per ~180 datagrams).
-const RX_POOL: usize = 256 * 1024;
+/// Size of each of the two receive pools.
+const RX_POOL: usize = 512 * 1024;
 
-/// One UDP send: `len` bytes at `start` of the batch buffer, possibly several GSO segments.
+/// Received datagrams are copied into slices split off the front of a pool and handed to the
+/// core without further copies. When the pool runs low the driver swaps to the other one and
+/// reclaims it (`clear` + `reserve`), which reuses its allocation once the core has let go of
+/// every slice of it; so steady-state receiving allocates nothing. The mio driver does the same.
+struct RecvPools {
+    pool: BytesMut,
+    spare: BytesMut,
+}
+
+impl RecvPools {
+    fn new() -> Self {
+        RecvPools { pool: BytesMut::new(), spare: BytesMut::new() }
+    }
+
+    /// A copy of `d` in a slice of the pool.
+    fn take(&mut self, d: &[u8]) -> BytesMut {
+        if self.pool.capacity() - self.pool.len() < d.len() {
+            std::mem::swap(&mut self.pool, &mut self.spare);
+            self.pool.clear();
+            self.pool.reserve(RX_POOL.max(d.len()));
+        }
+        self.pool.extend_from_slice(d);
+        self.pool.split()
+    }
+}
+
+/// One UDP send: `len` bytes at `start` of the batch buffer, several datagrams of `segment`
+/// bytes (the last may be shorter) when `segment` is set.
 struct UdpSend {
     to: std::net::SocketAddr,
     start: usize,
     len: usize,
-    segment: usize,
-    count: usize,
+    segment: Option<usize>,
 }
 
 struct Output {
     buf: Vec<u8>,
+    /// Room one `poll_transmit` call needs: the largest datagram of either transport.
+    room: usize,
     udp: Vec<UdpSend>,
     ws: Vec<(std::net::SocketAddr, Bytes)>,
 }
 
 pub(crate) async fn run(inner: Arc<Inner>) {
     let mut rx = RecvBufs::new();
-    let mut pool = BytesMut::with_capacity(RX_POOL);
-    let mut out = Output { buf: vec![0u8; TX_BATCH * inner.max_datagram], udp: Vec::new(), ws: Vec::new() };
+    let mut pools = RecvPools::new();
+    // Sized from the UDP datagram: a batch of UDP datagrams, with room at the end for one of the
+    // largest WebSocket datagram when that is bigger.
+    let room = inner.max_udp_datagram.max(inner.max_ws_datagram);
+    let mut out = Output {
+        buf: vec![0u8; (TX_BATCH - 1) * inner.max_udp_datagram + room],
+        room,
+        udp: Vec::new(),
+        ws: Vec::new(),
+    };
     let mut calls = Vec::new();
     let mut received = Vec::new();
     loop {
@@ -55,13 +91,7 @@ pub(crate) async fn run(inner: Arc<Inner>) {
 
         // Input.
         for _ in 0..RX_ROUNDS {
-            let r = udp.try_recv(&mut rx, |from, d| {
-                if pool.capacity() - pool.len() < d.len() {
-                    pool = BytesMut::with_capacity(RX_POOL);
-                }
-                pool.extend_from_slice(d);
-                received.push((Remote::udp(from), pool.split()));
-            });
+            let r = udp.try_recv(&mut rx, |from, d| received.push((Remote::udp(from), pools.take(d))));
             match r {
                 Ok(_) => busy = true,
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
@@ -82,7 +112,7 @@ pub(crate) async fn run(inner: Arc<Inner>) {
             if st.ep.poll_timeout().is_some_and(|t| t <= now) {
                 st.ep.handle_timeout(now);
             }
-            let more = fill(&mut st.ep, now, &udp, &mut out);
+            let more = fill(&mut st.ep, now, &udp, &mut out, inner.max_udp_datagram);
             for (to, d) in out.ws.drain(..) {
                 match st.ws.get(&to).map(|tx| tx.try_send(d)) {
                     Some(Ok(())) => {}
@@ -93,8 +123,7 @@ pub(crate) async fn run(inner: Arc<Inner>) {
         };
         busy |= !out.udp.is_empty();
         for s in out.udp.drain(..) {
-            let seg = (s.count > 1).then_some(s.segment);
-            let _ = udp.send(s.to, &out.buf[s.start..s.start + s.len], seg).await;
+            let _ = udp.send(s.to, &out.buf[s.start..s.start + s.len], s.segment).await;
         }
 
         // Events, only now: what they announce (a DISCONNECT written, say) has left the node.
@@ -129,36 +158,28 @@ pub(crate) async fn run(inner: Arc<Inner>) {
     }
 }
 
-/// Drains up to `TX_BATCH` datagrams from the core into `out`, coalescing runs of equal-sized
-/// datagrams to one UDP address into GSO sends. Returns true if the batch filled up.
-fn fill(ep: &mut stt_proto::Endpoint, now: stt_proto::Instant, udp: &UdpIo, out: &mut Output) -> bool {
-    let max_segments = udp.max_segments();
+/// Drains up to `TX_BATCH` datagrams from the core into `out`: each `poll_transmit` call may
+/// write a run of equal-sized datagrams for one UDP address, sent as one GSO batch; WebSocket
+/// datagrams become one message each. Returns true if the batch filled up.
+fn fill(ep: &mut stt_proto::Endpoint, now: stt_proto::Instant, udp: &UdpIo, out: &mut Output, udp_max: usize) -> bool {
+    let max_segments = udp.max_segments().min(GSO_MAX_BYTES / udp_max).max(1);
     let mut pos = 0;
-    let max = out.buf.len() / TX_BATCH;
-    for _ in 0..TX_BATCH {
-        let Some(t) = ep.poll_transmit(now, 1, &mut out.buf[pos..pos + max]) else { return false };
+    let mut datagrams = 0;
+    while datagrams < TX_BATCH && out.buf.len() - pos >= out.room {
+        let batch = max_segments.min(TX_BATCH - datagrams);
+        let Some(t) = ep.poll_transmit(now, batch, &mut out.buf[pos..]) else { return false };
+        datagrams += t.datagrams();
+        let bytes = &out.buf[pos..pos + t.len];
         match t.remote.transport {
             Transport::WebSocket => {
-                out.ws.push((t.remote.addr, Bytes::copy_from_slice(&out.buf[pos..pos + t.len])));
+                for d in bytes.chunks(t.segment_size.unwrap_or(t.len).max(1)) {
+                    out.ws.push((t.remote.addr, Bytes::copy_from_slice(d)));
+                }
                 continue;
             }
             Transport::Udp => {}
         }
-        let extend = out.udp.last_mut().filter(|last| {
-            last.to == t.remote.addr
-                && last.start + last.len == pos
-                && last.count < max_segments
-                && last.len == last.segment * last.count
-                && t.len <= last.segment
-                && last.len + t.len <= GSO_MAX_BYTES
-        });
-        match extend {
-            Some(last) => {
-                last.len += t.len;
-                last.count += 1;
-            }
-            None => out.udp.push(UdpSend { to: t.remote.addr, start: pos, len: t.len, segment: t.len, count: 1 }),
-        }
+        out.udp.push(UdpSend { to: t.remote.addr, start: pos, len: t.len, segment: t.segment_size });
         pos += t.len;
     }
     true

@@ -48,6 +48,7 @@ pub mod fetch;
 mod names;
 mod node;
 mod session;
+mod shared;
 pub mod storage;
 mod stream;
 pub mod transfer;

@@ -9,8 +9,8 @@ use stt_proto::{NameAddress, NameError, NameQueueLimits, NameReply};
 use tokio::sync::{oneshot, Notify};
 
 use crate::error::Error;
-use crate::node::{Inner, Owner};
 use crate::session::Session;
+use crate::shared::{Inner, Owner};
 
 /// Bytes a peer routed to a served name.
 #[derive(Clone, Debug)]
@@ -142,8 +142,7 @@ impl Session {
         let rx = loop {
             // Created before the attempt, so a reply that frees a slot meanwhile is not missed.
             let notified = self.shared.notify.notified();
-            let attempt = self.shared.with(|st, h| {
-                let mut m = st.ep.session_mut(h).expect("checked");
+            let attempt = self.shared.with(|mut m, slot| {
                 let id = match &data {
                     Some(d) => m.route(address, d.clone()),
                     None => m.resolve(address),
@@ -151,7 +150,7 @@ impl Session {
                 match id {
                     Ok(id) => {
                         let (tx, rx) = oneshot::channel();
-                        st.sessions.get_mut(&h).expect("checked").name_waiters.insert(id, tx);
+                        slot.name_waiters.insert(id, tx);
                         Ok(Some(rx))
                     }
                     Err(NameError::TooManyInFlight) => Ok(None),

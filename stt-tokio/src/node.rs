@@ -1,322 +1,24 @@
-//! [`Node`]: the public handle to one STT node, and the state its handles share with the driver
-//! task (the core endpoint, live sessions, wakers, WebSocket connections, frame handlers).
-//!
-//! Every handle locks one mutex around the core for a short, non-blocking step (a core call plus
-//! waker bookkeeping) and then nudges the driver task, which does all socket I/O and timers.
+//! [`Node`]: the public handle to one STT node: bind, connect, accept, frame handlers, named
+//! endpoints, broadcast, rebind and shutdown. What the handles share with the driver task is in
+//! `shared.rs`.
 
-use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
-use std::task::Waker;
+use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
-use stt_proto::{
-    Endpoint, EndpointStats, Event, Identity, Instant, NameAddress, NameQueueLimits, NameReply, NodeId, Remote,
-    RequestId, Role, Seed, SessionHandle, StreamMode,
-};
+use bytes::Bytes;
+use stt_proto::{Endpoint, EndpointStats, Event, Identity, NameQueueLimits, NodeId, Remote, Seed, StreamMode};
 use tokio::net::TcpListener;
-use tokio::sync::{broadcast, mpsc, oneshot, Notify};
-use tokio::task::JoinHandle;
+use tokio::sync::{broadcast, oneshot};
 
 use crate::config::NodeConfig;
 use crate::error::Error;
-use crate::session::{Session, SessionShared};
+use crate::session::Session;
+use crate::shared::{random_bytes, Inner, Owner, SessionShared, SessionSlot};
 use crate::udp::UdpIo;
-
-/// Stops the node when the last `Node` clone and the last `Session` handle are gone.
-pub(crate) struct Owner(Arc<Inner>);
-
-impl Drop for Owner {
-    fn drop(&mut self) {
-        // A handle may be dropped while the state is locked (inside event dispatch): only ask
-        // the driver to stop, never lock here.
-        self.0.stop_requested.store(true, Ordering::Release);
-        self.0.wake.notify_one();
-    }
-}
 
 /// A handler for one custom frame type, registered with [`Node::on_frame`].
 pub type FrameHandler = Arc<dyn Fn(&Session, Bytes) + Send + Sync + 'static>;
-
-/// Custom frames kept per session for [`Session::recv_frame`] when no handler is registered;
-/// beyond this, new frames are dropped (custom frames are best-effort).
-const FRAME_QUEUE: usize = 1024;
-
-/// Events a subscriber can lag behind before it misses some.
-const EVENT_CAPACITY: usize = 1024;
-
-/// The driver-side record of one session.
-pub(crate) struct SessionSlot {
-    /// Set once the handshake completes.
-    pub shared: Option<Arc<SessionShared>>,
-    /// The initiator's `connect` call, waiting for the handshake.
-    pub connect: Option<oneshot::Sender<Result<Arc<SessionShared>, Error>>>,
-    /// Custom frames without a handler, for `recv_frame`.
-    pub frames: VecDeque<(u8, Bytes)>,
-    pub read_wakers: HashMap<u32, Waker>,
-    pub write_wakers: HashMap<u32, Waker>,
-    /// `Session::route` / `resolve` calls waiting for the peer's answer.
-    pub name_waiters: HashMap<RequestId, oneshot::Sender<NameReply>>,
-}
-
-impl SessionSlot {
-    fn new(connect: Option<oneshot::Sender<Result<Arc<SessionShared>, Error>>>) -> Self {
-        SessionSlot {
-            shared: None,
-            connect,
-            frames: VecDeque::new(),
-            read_wakers: HashMap::new(),
-            write_wakers: HashMap::new(),
-            name_waiters: HashMap::new(),
-        }
-    }
-}
-
-/// Everything behind the node's mutex.
-pub(crate) struct State {
-    pub ep: Endpoint,
-    pub sessions: HashMap<SessionHandle, SessionSlot>,
-    pub incoming: VecDeque<Arc<SessionShared>>,
-    pub handlers: HashMap<u8, FrameHandler>,
-    /// Open WebSocket connections by the peer's TCP address; each takes whole datagrams.
-    pub ws: HashMap<SocketAddr, mpsc::Sender<Bytes>>,
-    /// Woken at the end of every driver turn (acknowledgements, timers, closes) and on stop, to
-    /// re-check stream flushes.
-    pub flush_wakers: Vec<Waker>,
-    /// Wakes the `NamedEndpoint` of each served name.
-    pub name_notify: HashMap<NameAddress, Arc<Notify>>,
-    /// Datagrams for a WebSocket remote that had no connection or a full queue.
-    pub ws_dropped: u64,
-    pub stopped: bool,
-}
-
-/// What the node's handles and the driver task share.
-pub(crate) struct Inner {
-    pub state: Mutex<State>,
-    /// Wakes the driver task: something to send, or a command.
-    pub wake: Notify,
-    /// Wakes `accept` callers.
-    pub accepted: Notify,
-    pub udp: Mutex<Arc<UdpIo>>,
-    pub events: broadcast::Sender<Event>,
-    origin: std::time::Instant,
-    pub node_id: NodeId,
-    pub ws_local: Option<SocketAddr>,
-    pub max_datagram: usize,
-    tasks: Mutex<Vec<JoinHandle<()>>>,
-    /// WebSocket writer tasks: not aborted on stop, they send what is queued and close.
-    writers: Mutex<Vec<JoinHandle<()>>>,
-    /// The token every `Node` clone and every user-held `Session` or stream holds; the node
-    /// stops when the last holder is gone. The state itself never holds one.
-    owner: OnceLock<Weak<Owner>>,
-    /// Set when the last owner is gone; the driver stops at its next turn.
-    pub stop_requested: AtomicBool,
-}
-
-impl Inner {
-    /// The core's clock: nanoseconds since the node started.
-    pub fn now(&self) -> Instant {
-        Instant::from_nanos(self.origin.elapsed().as_nanos() as u64)
-    }
-
-    /// The tokio instant of a core instant.
-    pub fn deadline(&self, t: Instant) -> tokio::time::Instant {
-        tokio::time::Instant::from_std(self.origin + Duration::from_nanos(t.as_nanos()))
-    }
-
-    /// Locks the state; a poisoned lock (a panic in a handler) is taken over, not propagated.
-    pub fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Feeds received datagrams to the core (one lock for the batch) and wakes the driver.
-    pub fn handle_datagrams(&self, items: impl IntoIterator<Item = (Remote, BytesMut)>) {
-        let mut st = self.lock();
-        let now = self.now();
-        for (remote, d) in items {
-            st.ep.handle_datagram(now, remote, d);
-        }
-        drop(st);
-        self.wake.notify_one();
-    }
-
-    /// Spawns a task that `stop` aborts.
-    pub fn spawn(&self, fut: impl std::future::Future<Output = ()> + Send + 'static) {
-        track(&self.tasks, tokio::spawn(fut));
-    }
-
-    /// Spawns a WebSocket writer: `stop` lets it send what is queued and close the connection.
-    pub fn spawn_writer(&self, fut: impl std::future::Future<Output = ()> + Send + 'static) {
-        track(&self.writers, tokio::spawn(fut));
-    }
-
-    /// Waits until every WebSocket writer has sent its queue and closed, or `deadline`.
-    pub async fn drain_writers(&self, deadline: tokio::time::Instant) {
-        let writers: Vec<_> = self.writers.lock().unwrap_or_else(|p| p.into_inner()).drain(..).collect();
-        for w in writers {
-            let _ = tokio::time::timeout_at(deadline, w).await;
-        }
-    }
-
-    /// A token that keeps the node running, for a new session handle.
-    pub fn keep_alive(&self) -> Option<Arc<Owner>> {
-        self.owner.get().and_then(Weak::upgrade)
-    }
-
-    /// Stops the driver, the listener and the connection readers; WebSocket writers finish
-    /// sending what is queued (their queues are closed here) and then close.
-    pub fn stop(&self) {
-        let mut st = self.lock();
-        st.stopped = true;
-        st.ws.clear();
-        for w in st.flush_wakers.drain(..) {
-            w.wake();
-        }
-        for n in st.name_notify.values() {
-            n.notify_waiters();
-        }
-        for (_, slot) in st.sessions.drain() {
-            wake_all(&slot);
-            if let Some(tx) = slot.connect {
-                let _ = tx.send(Err(Error::NodeClosed));
-            }
-            if let Some(shared) = slot.shared {
-                shared.notify.notify_waiters();
-            }
-        }
-        drop(st);
-        self.wake.notify_one();
-        self.accepted.notify_waiters();
-        for t in self.tasks.lock().unwrap_or_else(|p| p.into_inner()).drain(..) {
-            t.abort();
-        }
-    }
-}
-
-fn track(list: &Mutex<Vec<JoinHandle<()>>>, handle: JoinHandle<()>) {
-    let mut list = list.lock().unwrap_or_else(|p| p.into_inner());
-    list.retain(|t| !t.is_finished());
-    list.push(handle);
-}
-
-fn wake_all(slot: &SessionSlot) {
-    for w in slot.read_wakers.values().chain(slot.write_wakers.values()) {
-        w.wake_by_ref();
-    }
-}
-
-/// A deferred call of a frame handler, made after the state lock is released.
-pub(crate) struct HandlerCall {
-    handler: FrameHandler,
-    session: Session,
-    payload: Bytes,
-}
-
-impl HandlerCall {
-    pub fn run(self) {
-        (self.handler)(&self.session, self.payload);
-    }
-}
-
-impl State {
-    /// Drains the core's events: wakes what waits on them, queues new sessions and frames, and
-    /// publishes session-level events. Frame handlers are returned, to be called unlocked.
-    pub fn dispatch_events(&mut self, inner: &Arc<Inner>, calls: &mut Vec<HandlerCall>) {
-        while let Some(ev) = self.ep.poll_event() {
-            match &ev {
-                Event::SessionEstablished { session, peer, session_id, role, .. } => {
-                    let shared = Arc::new(SessionShared::new(inner.clone(), *session, *peer, *session_id));
-                    let slot = self.sessions.entry(*session).or_insert_with(|| SessionSlot::new(None));
-                    slot.shared = Some(shared.clone());
-                    match slot.connect.take() {
-                        Some(tx) if *role == Role::Initiator => {
-                            let _ = tx.send(Ok(shared));
-                        }
-                        _ => {
-                            self.incoming.push_back(shared);
-                            inner.accepted.notify_waiters();
-                        }
-                    }
-                }
-                Event::HandshakeFailed { session: Some(h), reason, .. } => {
-                    if let Some(tx) = self.sessions.remove(h).and_then(|s| s.connect) {
-                        let _ = tx.send(Err(Error::Handshake(*reason)));
-                    }
-                }
-                Event::SessionClosed { session, reason } => {
-                    if let Some(slot) = self.sessions.remove(session) {
-                        wake_all(&slot);
-                        if let Some(tx) = slot.connect {
-                            let _ = tx.send(Err(Error::SessionClosed(reason.clone())));
-                        }
-                        if let Some(shared) = slot.shared {
-                            let _ = shared.closed.set(reason.clone());
-                            shared.notify.notify_waiters();
-                        }
-                    }
-                }
-                Event::Frame { session, frame_type, payload } => {
-                    let Some(slot) = self.sessions.get_mut(session) else { continue };
-                    let Some(shared) = &slot.shared else { continue };
-                    if let Some(handler) = self.handlers.get(frame_type) {
-                        calls.push(HandlerCall {
-                            handler: handler.clone(),
-                            session: Session::from_shared(shared.clone()),
-                            payload: payload.clone(),
-                        });
-                    } else if slot.frames.len() < FRAME_QUEUE {
-                        slot.frames.push_back((*frame_type, payload.clone()));
-                        shared.notify.notify_waiters();
-                    }
-                    continue;
-                }
-                Event::StreamOpened { session, .. } => {
-                    if let Some(shared) = self.sessions.get(session).and_then(|s| s.shared.as_ref()) {
-                        shared.notify.notify_waiters();
-                    }
-                    continue;
-                }
-                Event::StreamReadable { session, stream }
-                | Event::StreamFinished { session, stream }
-                | Event::StreamReset { session, stream, .. } => {
-                    if let Some(w) = self.sessions.get_mut(session).and_then(|s| s.read_wakers.remove(&stream.0)) {
-                        w.wake();
-                    }
-                    continue;
-                }
-                Event::NameReply { session, request, reply } => {
-                    if let Some(slot) = self.sessions.get_mut(session) {
-                        if let Some(tx) = slot.name_waiters.remove(request) {
-                            let _ = tx.send(*reply);
-                        }
-                        // A request slot is free: wake callers waiting for one.
-                        if let Some(shared) = &slot.shared {
-                            shared.notify.notify_waiters();
-                        }
-                    }
-                    continue;
-                }
-                Event::NameReadable { name } => {
-                    if let Some(n) = self.name_notify.get(name) {
-                        n.notify_waiters();
-                    }
-                    continue;
-                }
-                Event::StreamWritable { session, stream } => {
-                    if let Some(w) = self.sessions.get_mut(session).and_then(|s| s.write_wakers.remove(&stream.0)) {
-                        w.wake();
-                    }
-                    continue;
-                }
-                _ => {}
-            }
-            // Session-level events are published; a subscriber that lags misses the oldest.
-            let _ = inner.events.send(ev);
-        }
-    }
-}
 
 /// Which sessions [`Node::broadcast`] sends to.
 #[derive(Clone, Copy, Debug)]
@@ -352,43 +54,14 @@ impl Node {
             Some(s) => s,
             None => Seed::new(&random_bytes())?,
         };
-        let identity = Identity::from_seed(&node_seed);
-        let node_id = identity.node_id();
-        let max_datagram = config.endpoint.max_udp_datagram.max(config.endpoint.max_websocket_datagram);
-        let ep = Endpoint::new(config.endpoint, identity, random_bytes())?;
+        let ep = Endpoint::new(config.endpoint, Identity::from_seed(&node_seed), random_bytes())?;
         let udp = UdpIo::bind(config.bind, config.udp_batching)
             .map_err(|source| Error::Bind { addr: config.bind, source })?;
         let listener = match config.ws_bind {
             Some(addr) => Some(TcpListener::bind(addr).await.map_err(|source| Error::Bind { addr, source })?),
             None => None,
         };
-        let inner = Arc::new(Inner {
-            state: Mutex::new(State {
-                ep,
-                sessions: HashMap::new(),
-                incoming: VecDeque::new(),
-                handlers: HashMap::new(),
-                ws: HashMap::new(),
-                flush_wakers: Vec::new(),
-                name_notify: HashMap::new(),
-                ws_dropped: 0,
-                stopped: false,
-            }),
-            wake: Notify::new(),
-            accepted: Notify::new(),
-            udp: Mutex::new(Arc::new(udp)),
-            events: broadcast::channel(EVENT_CAPACITY).0,
-            origin: std::time::Instant::now(),
-            node_id,
-            ws_local: listener.as_ref().and_then(|l| l.local_addr().ok()),
-            max_datagram,
-            tasks: Mutex::new(Vec::new()),
-            writers: Mutex::new(Vec::new()),
-            owner: OnceLock::new(),
-            stop_requested: AtomicBool::new(false),
-        });
-        let owner = Arc::new(Owner(inner.clone()));
-        let _ = inner.owner.set(Arc::downgrade(&owner));
+        let (inner, owner) = Inner::new(ep, udp, listener.as_ref().and_then(|l| l.local_addr().ok()));
         inner.spawn(crate::driver::run(inner.clone()));
         if let Some(listener) = listener {
             inner.spawn(crate::ws::listen(inner.clone(), listener));
@@ -469,6 +142,7 @@ impl Node {
         if frame_type < 0x80 {
             return Err(Error::Frame(stt_proto::FrameError::ReservedFrameType(frame_type)));
         }
+        let handler = move |shared: Arc<SessionShared>, payload: Bytes| handler(&Session::from_shared(shared), payload);
         self.inner.lock().handlers.insert(frame_type, Arc::new(handler));
         Ok(())
     }
@@ -601,11 +275,4 @@ impl Node {
         self.inner.stop();
         self.inner.drain_writers(deadline.max(tokio::time::Instant::now() + Duration::from_millis(200))).await;
     }
-}
-
-/// 32 bytes from the OS random source.
-pub(crate) fn random_bytes() -> [u8; 32] {
-    let mut b = [0u8; 32];
-    getrandom::fill(&mut b).expect("the OS random source is available");
-    b
 }

@@ -1,74 +1,14 @@
 //! [`Session`]: one authenticated, encrypted session with a peer: streams, custom frames,
 //! statistics, path changes and close.
 
-use std::future::poll_fn;
-use std::sync::{Arc, OnceLock};
-use std::task::Poll;
+use std::sync::Arc;
 
 use bytes::Bytes;
-use stt_proto::{CloseReason, NodeId, PathStats, Remote, SessionHandle, SessionStats, StreamId, StreamMode};
-use tokio::sync::Notify;
+use stt_proto::{CloseReason, NodeId, PathStats, Remote, SessionHandle, SessionStats, StreamMode};
 
 use crate::error::Error;
-use crate::node::{Inner, Owner, State};
+use crate::shared::{Owner, SessionShared};
 use crate::stream::Stream;
-
-/// What every clone of a [`Session`] shares.
-pub(crate) struct SessionShared {
-    pub node: Arc<Inner>,
-    pub handle: SessionHandle,
-    pub peer: NodeId,
-    pub session_id: u64,
-    /// Set when the session ends.
-    pub closed: OnceLock<CloseReason>,
-    /// Wakes `accept_stream`, `recv_frame` and `closed` callers.
-    pub notify: Notify,
-}
-
-impl SessionShared {
-    pub fn new(node: Arc<Inner>, handle: SessionHandle, peer: NodeId, session_id: u64) -> Self {
-        SessionShared { node, handle, peer, session_id, closed: OnceLock::new(), notify: Notify::new() }
-    }
-
-    /// Why operations on this session fail now.
-    pub fn gone(&self) -> Error {
-        match self.closed.get() {
-            Some(reason) => Error::SessionClosed(reason.clone()),
-            None => Error::NodeClosed,
-        }
-    }
-
-    /// Waits until `stream`'s sending side (or, with `None`, every stream's) has everything
-    /// acknowledged, or the session ends. Rechecked at the end of every driver turn.
-    pub async fn wait_flushed(&self, stream: Option<StreamId>) -> Result<(), Error> {
-        poll_fn(|cx| {
-            let mut st = self.node.lock();
-            let Some(s) = st.ep.session(self.handle) else { return Poll::Ready(Err(self.gone())) };
-            let flushed = match stream {
-                Some(id) => s.stream_flushed(id),
-                None => s.streams_flushed(),
-            };
-            if flushed {
-                return Poll::Ready(Ok(()));
-            }
-            st.flush_wakers.push(cx.waker().clone());
-            Poll::Pending
-        })
-        .await
-    }
-
-    /// Runs `f` on the core's view of the session under the node lock, then wakes the driver.
-    pub fn with<T>(&self, f: impl FnOnce(&mut State, SessionHandle) -> Result<T, Error>) -> Result<T, Error> {
-        let mut st = self.node.lock();
-        if !st.sessions.contains_key(&self.handle) || st.ep.session(self.handle).is_none() {
-            return Err(self.gone());
-        }
-        let r = f(&mut st, self.handle);
-        drop(st);
-        self.node.wake.notify_one();
-        r
-    }
-}
 
 /// An established session. Cheap to clone; all clones are the same session. While a handle
 /// (or one of its streams) exists, its node keeps running.
@@ -141,7 +81,7 @@ impl Session {
 
     /// Opens a stream (reliable, or live with a deadline).
     pub fn open_stream(&self, mode: StreamMode) -> Result<Stream, Error> {
-        let id = self.shared.with(|st, h| Ok(st.ep.session_mut(h).expect("checked").open_stream(mode)?))?;
+        let id = self.shared.with(|mut s, _| Ok(s.open_stream(mode)?))?;
         Ok(Stream::new(self.shared.clone(), self.owner.clone(), id))
     }
 
@@ -149,7 +89,7 @@ impl Session {
     pub async fn accept_stream(&self) -> Result<Stream, Error> {
         loop {
             let notified = self.shared.notify.notified();
-            let id = self.shared.with(|st, h| Ok(st.ep.session_mut(h).expect("checked").accept_stream()))?;
+            let id = self.shared.with(|mut s, _| Ok(s.accept_stream()))?;
             if let Some(id) = id {
                 return Ok(Stream::new(self.shared.clone(), self.owner.clone(), id));
             }
@@ -160,7 +100,7 @@ impl Session {
     /// Sends a custom frame (type 0x80–0xFF), encrypted, best-effort like a datagram.
     pub fn send_frame(&self, frame_type: u8, payload: impl Into<Bytes>) -> Result<(), Error> {
         let payload = payload.into();
-        self.shared.with(|st, h| Ok(st.ep.session_mut(h).expect("checked").send_frame(frame_type, payload)?))
+        self.shared.with(|mut s, _| Ok(s.send_frame(frame_type, payload)?))
     }
 
     /// Largest custom-frame payload on the current path.
@@ -202,9 +142,9 @@ impl Session {
     }
 
     pub(crate) fn close_nowait(&self, code: u32, reason: &str) {
-        let _ = self.shared.with(|st, h| {
-            let now = self.shared.node.now();
-            st.ep.session_mut(h).expect("checked").close(now, code, reason);
+        let now = self.shared.node.now();
+        let _ = self.shared.with(|s, _| {
+            s.close(now, code, reason);
             Ok(())
         });
     }
@@ -236,8 +176,8 @@ impl Session {
     /// arrives over the new connection.
     pub async fn switch_to_websocket(&self, url: &str) -> Result<(), Error> {
         let peer = crate::ws::connect(self.shared.node.clone(), url).await?;
-        self.shared.with(|st, h| {
-            st.ep.session_mut(h).expect("checked").set_remote(Remote::websocket(peer));
+        self.shared.with(|mut s, _| {
+            s.set_remote(Remote::websocket(peer));
             Ok(())
         })
     }

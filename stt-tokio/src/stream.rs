@@ -16,8 +16,7 @@ use stt_proto::{StreamError, StreamId, StreamRead};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use crate::error::Error;
-use crate::node::Owner;
-use crate::session::SessionShared;
+use crate::shared::{Owner, SessionShared};
 
 /// A bidirectional stream. `AsyncRead + AsyncWrite`; [`Stream::into_split`] gives halves.
 pub struct Stream {
@@ -82,12 +81,10 @@ impl SendStream {
         write: impl FnOnce(&mut stt_proto::SessionMut<'_>) -> Result<usize, StreamError>,
     ) -> Poll<Result<usize, Error>> {
         let id = self.id;
-        let r = self.session.with(|st, h| {
-            let r = write(&mut st.ep.session_mut(h).expect("checked"));
+        let r = self.session.with(|mut s, slot| {
+            let r = write(&mut s);
             if let Err(StreamError::Blocked) = r {
-                if let Some(slot) = st.sessions.get_mut(&h) {
-                    slot.write_wakers.insert(id.0, cx.waker().clone());
-                }
+                slot.write_wakers.insert(id.0, cx.waker().clone());
             }
             Ok(r)
         });
@@ -119,7 +116,7 @@ impl SendStream {
             return Ok(());
         }
         let id = self.id;
-        self.session.with(|st, h| Ok(st.ep.session_mut(h).expect("checked").finish(id)?))?;
+        self.session.with(|mut s, _| Ok(s.finish(id)?))?;
         self.finished = true;
         Ok(())
     }
@@ -128,7 +125,7 @@ impl SendStream {
     pub fn reset(&mut self, code: u32) -> Result<(), Error> {
         let id = self.id;
         self.finished = true;
-        self.session.with(|st, h| Ok(st.ep.session_mut(h).expect("checked").reset(id, code)?))
+        self.session.with(|mut s, _| Ok(s.reset(id, code)?))
     }
 
     /// Waits until everything written (and the FIN, if finished) is acknowledged by the peer.
@@ -184,12 +181,10 @@ impl RecvStream {
             return Poll::Ready(Ok(None));
         }
         let id = self.id;
-        let r = self.session.with(|st, h| {
-            let r = st.ep.session_mut(h).expect("checked").read(id)?;
+        let r = self.session.with(|mut s, slot| {
+            let r = s.read(id)?;
             if r.is_none() {
-                if let Some(slot) = st.sessions.get_mut(&h) {
-                    slot.read_wakers.insert(id.0, cx.waker().clone());
-                }
+                slot.read_wakers.insert(id.0, cx.waker().clone());
             }
             Ok(r)
         });

@@ -219,7 +219,7 @@ async fn receive_data<W: AsyncWrite + Unpin>(
         Destination::Dir(dir) => {
             let name = if name.is_empty() {
                 // Standard input has no name: give it one that cannot collide.
-                format!("stdin-{}", hex8(&crate::node::random_bytes()))
+                format!("stdin-{}", hex8(&crate::shared::random_bytes()))
             } else {
                 name
             };
@@ -230,7 +230,7 @@ async fn receive_data<W: AsyncWrite + Unpin>(
                 });
             }
             let final_path = dir.join(&name);
-            let tmp = dir.join(format!(".{name}.{}.partial", hex8(&crate::node::random_bytes())));
+            let tmp = dir.join(format!(".{name}.{}.partial", hex8(&crate::shared::random_bytes())));
             let stored = async {
                 let mut file = tokio::fs::File::create(&tmp).await?;
                 let (bytes, digest) = copy_chunks(rx, &mut file, progress).await?;

@@ -15,7 +15,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::error::Error;
-use crate::node::Inner;
+use crate::shared::Inner;
 
 /// Datagrams queued per connection before new ones are dropped (as a full socket buffer would).
 const QUEUE: usize = 4096;

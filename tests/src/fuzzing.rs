@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use arbitrary::{Arbitrary, Unstructured};
 use bytes::BytesMut;
-use stt_proto::stream::RecvHalf;
+use stt_proto::fuzzing::RecvHalf;
 use stt_proto::wire::{self, control, handshake};
 use stt_proto::{
     Endpoint, EndpointConfig, Event, Identity, Instant, Remote, Seed, SessionHandle, StreamMode, StreamRead,

@@ -401,7 +401,7 @@ fn a_peer_over_the_stream_limit_is_refused_visibly() {
     sim.run_for(Duration::from_millis(300));
     let refused: Vec<StreamId> = sim
         .events_of(c, |e| match e {
-            Event::StreamReset { stream, code: stt_proto::stream::STREAM_REFUSED, .. } => Some(*stream),
+            Event::StreamReset { stream, code: stt_proto::STREAM_REFUSED, .. } => Some(*stream),
             _ => None,
         })
         .collect();

@@ -10,7 +10,7 @@ mod replay;
 mod schedule;
 
 pub use aead::{CryptoBackend, PacketKey, Suite};
-pub use replay::ReplayWindow;
+pub(crate) use replay::ReplayWindow;
 pub use schedule::{HandshakeKeys, SessionSecrets, TrafficSecret};
 
 use hmac::{KeyInit, Mac, SimpleHmac};

@@ -1,21 +1,22 @@
 //! Loss recovery for one session (the shape of RFC 9002): which ack-eliciting frames are in
 //! flight, RTT samples from ACKs, loss by packet threshold (3) and time threshold (9/8 RTT), the
-//! probe timeout, and the congestion controller and pacer that gate new sending.
+//! probe timeout, and the congestion controller (`crate::congestion`) and pacer (`pacer.rs`)
+//! that gate new sending.
 //!
 //! Every encrypted frame has its own packet number, so "packet" here means one frame. Frames are
 //! recorded in send order; the payload tag says what to do when one is acknowledged or lost.
 
-pub mod cc;
-pub mod rtt;
+mod pacer;
 
 use alloc::boxed::Box;
 use alloc::collections::VecDeque;
 use core::time::Duration;
 
+use crate::congestion::CongestionController;
+use crate::rtt::RttEstimator;
 use crate::time::Instant;
 use crate::wire::stream::Ack;
-use cc::{CongestionController, Pacer};
-use rtt::RttEstimator;
+use pacer::Pacer;
 
 /// Packet-number distance after which an unacknowledged frame is lost.
 pub const PACKET_THRESHOLD: u64 = 3;
@@ -283,12 +284,5 @@ impl Recovery {
     /// if it gets through, delivers data (RFC 9002 §6.2.4).
     pub fn oldest_data_in_flight(&self) -> Option<SentPayload> {
         self.sent.iter().find(|f| !f.done && matches!(f.payload, SentPayload::Data { .. })).map(|f| f.payload)
-    }
-
-    /// Forgets every frame in flight (the session is closing).
-    pub fn clear(&mut self) {
-        self.sent.clear();
-        self.in_flight = 0;
-        self.loss_time = None;
     }
 }

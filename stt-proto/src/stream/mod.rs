@@ -12,7 +12,7 @@ pub mod send;
 use alloc::collections::{BTreeMap, VecDeque};
 use core::time::Duration;
 
-pub use recv::{RecvError, RecvHalf, StreamRead};
+pub use recv::{RecvHalf, StreamRead};
 pub use send::{Segment, SendHalf};
 
 use crate::types::Role;
@@ -223,11 +223,6 @@ impl Streams {
             local_open: 0,
             peer_open: 0,
         }
-    }
-
-    /// The limits.
-    pub fn limits(&self) -> &StreamLimits {
-        &self.limits
     }
 
     fn is_local_id(&self, id: u32) -> bool {

@@ -214,6 +214,7 @@ impl RecvHalf {
     }
 
     /// Bytes the application consumed so far.
+    #[cfg(any(test, feature = "fuzzing"))]
     pub fn read_offset(&self) -> u64 {
         self.read_offset
     }

@@ -175,11 +175,6 @@ impl SendHalf {
         self.pending_len == 0 && self.unacked_bytes == 0 && fin_over
     }
 
-    /// Stream offset of the next new byte.
-    pub fn sent_offset(&self) -> u64 {
-        self.next_offset
-    }
-
     /// True if a new segment could go out given `session_room` bytes of session credit.
     pub fn has_new(&self, session_room: u64) -> bool {
         self.fin_owed() || (self.pending_len > 0 && self.next_offset < self.max_data && session_room > 0)

@@ -1,4 +1,5 @@
-//! Round-trip time estimation (RFC 9002 §5).
+//! Round-trip time estimation (RFC 9002 §5): smoothed RTT, variation and minimum of one
+//! session's path. Recovery updates it from ACKs; congestion controllers read it.
 
 use core::time::Duration;
 

@@ -1,0 +1,429 @@
+//! What the node's handles share with the driver task: the core endpoint and the driver-side
+//! record of every session behind one mutex ([`State`], [`SessionSlot`]), the wakers and
+//! notifications, the shutdown token ([`Owner`]), each session's shared part
+//! ([`SessionShared`]), and the dispatch of the core's events to whatever waits on them.
+//!
+//! Every handle locks the mutex for a short, non-blocking step (a core call plus waker
+//! bookkeeping) and then nudges the driver task, which does all socket I/O and timers. This
+//! module imports none of the public handle types: what it hands up is an `Arc<SessionShared>`
+//! that `Node`, `Session` and the streams wrap.
+
+use std::collections::{HashMap, VecDeque};
+use std::future::poll_fn;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
+use std::task::{Poll, Waker};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use stt_proto::{
+    CloseReason, Endpoint, Event, Instant, NameAddress, NameReply, NodeId, Remote, RequestId, Role, SessionHandle,
+    SessionMut, StreamId,
+};
+use tokio::sync::{broadcast, mpsc, oneshot, Notify};
+use tokio::task::JoinHandle;
+
+use crate::error::Error;
+use crate::udp::UdpIo;
+
+/// Stops the node when the last `Node` clone and the last `Session` handle are gone.
+pub(crate) struct Owner(Arc<Inner>);
+
+impl Drop for Owner {
+    fn drop(&mut self) {
+        // A handle may be dropped while the state is locked (inside event dispatch): only ask
+        // the driver to stop, never lock here.
+        self.0.stop_requested.store(true, Ordering::Release);
+        self.0.wake.notify_one();
+    }
+}
+
+/// A frame handler as the driver calls it: `Node::on_frame` wraps the user's handler, which
+/// takes a `Session`, around the session's shared part.
+pub(crate) type SharedHandler = Arc<dyn Fn(Arc<SessionShared>, Bytes) + Send + Sync + 'static>;
+
+/// Custom frames kept per session for `Session::recv_frame` when no handler is registered;
+/// beyond this, new frames are dropped (custom frames are best-effort).
+const FRAME_QUEUE: usize = 1024;
+
+/// Events a subscriber can lag behind before it misses some.
+const EVENT_CAPACITY: usize = 1024;
+
+/// The driver-side record of one session.
+pub(crate) struct SessionSlot {
+    /// Set once the handshake completes.
+    pub shared: Option<Arc<SessionShared>>,
+    /// The initiator's `connect` call, waiting for the handshake.
+    pub connect: Option<oneshot::Sender<Result<Arc<SessionShared>, Error>>>,
+    /// Custom frames without a handler, for `recv_frame`.
+    pub frames: VecDeque<(u8, Bytes)>,
+    pub read_wakers: HashMap<u32, Waker>,
+    pub write_wakers: HashMap<u32, Waker>,
+    /// `Session::route` / `resolve` calls waiting for the peer's answer.
+    pub name_waiters: HashMap<RequestId, oneshot::Sender<NameReply>>,
+}
+
+impl SessionSlot {
+    pub fn new(connect: Option<oneshot::Sender<Result<Arc<SessionShared>, Error>>>) -> Self {
+        SessionSlot {
+            shared: None,
+            connect,
+            frames: VecDeque::new(),
+            read_wakers: HashMap::new(),
+            write_wakers: HashMap::new(),
+            name_waiters: HashMap::new(),
+        }
+    }
+}
+
+/// Everything behind the node's mutex.
+pub(crate) struct State {
+    pub ep: Endpoint,
+    pub sessions: HashMap<SessionHandle, SessionSlot>,
+    pub incoming: VecDeque<Arc<SessionShared>>,
+    pub handlers: HashMap<u8, SharedHandler>,
+    /// Open WebSocket connections by the peer's TCP address; each takes whole datagrams.
+    pub ws: HashMap<SocketAddr, mpsc::Sender<Bytes>>,
+    /// Woken at the end of every driver turn (acknowledgements, timers, closes) and on stop, to
+    /// re-check stream flushes.
+    pub flush_wakers: Vec<Waker>,
+    /// Wakes the `NamedEndpoint` of each served name.
+    pub name_notify: HashMap<NameAddress, Arc<Notify>>,
+    /// Datagrams for a WebSocket remote that had no connection or a full queue.
+    pub ws_dropped: u64,
+    pub stopped: bool,
+}
+
+/// What the node's handles and the driver task share.
+pub(crate) struct Inner {
+    pub state: Mutex<State>,
+    /// Wakes the driver task: something to send, or a command.
+    pub wake: Notify,
+    /// Wakes `accept` callers.
+    pub accepted: Notify,
+    pub udp: Mutex<Arc<UdpIo>>,
+    pub events: broadcast::Sender<Event>,
+    origin: std::time::Instant,
+    pub node_id: NodeId,
+    pub ws_local: Option<SocketAddr>,
+    /// Largest datagram on UDP and on WebSocket paths (the core's configuration).
+    pub max_udp_datagram: usize,
+    pub max_ws_datagram: usize,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+    /// WebSocket writer tasks: not aborted on stop, they send what is queued and close.
+    writers: Mutex<Vec<JoinHandle<()>>>,
+    /// The token every `Node` clone and every user-held `Session` or stream holds; the node
+    /// stops when the last holder is gone. The state itself never holds one.
+    owner: OnceLock<Weak<Owner>>,
+    /// Set when the last owner is gone; the driver stops at its next turn.
+    pub stop_requested: AtomicBool,
+}
+
+impl Inner {
+    /// The shared state of a new node around its endpoint and UDP socket, and the first token
+    /// that keeps it running.
+    pub fn new(ep: Endpoint, udp: UdpIo, ws_local: Option<SocketAddr>) -> (Arc<Inner>, Arc<Owner>) {
+        let cfg = ep.config();
+        let (max_udp_datagram, max_ws_datagram) = (cfg.max_udp_datagram, cfg.max_websocket_datagram);
+        let node_id = ep.node_id();
+        let inner = Arc::new(Inner {
+            state: Mutex::new(State {
+                ep,
+                sessions: HashMap::new(),
+                incoming: VecDeque::new(),
+                handlers: HashMap::new(),
+                ws: HashMap::new(),
+                flush_wakers: Vec::new(),
+                name_notify: HashMap::new(),
+                ws_dropped: 0,
+                stopped: false,
+            }),
+            wake: Notify::new(),
+            accepted: Notify::new(),
+            udp: Mutex::new(Arc::new(udp)),
+            events: broadcast::channel(EVENT_CAPACITY).0,
+            origin: std::time::Instant::now(),
+            node_id,
+            ws_local,
+            max_udp_datagram,
+            max_ws_datagram,
+            tasks: Mutex::new(Vec::new()),
+            writers: Mutex::new(Vec::new()),
+            owner: OnceLock::new(),
+            stop_requested: AtomicBool::new(false),
+        });
+        let owner = Arc::new(Owner(inner.clone()));
+        let _ = inner.owner.set(Arc::downgrade(&owner));
+        (inner, owner)
+    }
+
+    /// The core's clock: nanoseconds since the node started.
+    pub fn now(&self) -> Instant {
+        Instant::from_nanos(self.origin.elapsed().as_nanos() as u64)
+    }
+
+    /// The tokio instant of a core instant.
+    pub fn deadline(&self, t: Instant) -> tokio::time::Instant {
+        tokio::time::Instant::from_std(self.origin + Duration::from_nanos(t.as_nanos()))
+    }
+
+    /// Locks the state; a poisoned lock (a panic in a handler) is taken over, not propagated.
+    pub fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Feeds received datagrams to the core (one lock for the batch) and wakes the driver.
+    pub fn handle_datagrams(&self, items: impl IntoIterator<Item = (Remote, BytesMut)>) {
+        let mut st = self.lock();
+        let now = self.now();
+        for (remote, d) in items {
+            st.ep.handle_datagram(now, remote, d);
+        }
+        drop(st);
+        self.wake.notify_one();
+    }
+
+    /// Spawns a task that `stop` aborts.
+    pub fn spawn(&self, fut: impl std::future::Future<Output = ()> + Send + 'static) {
+        track(&self.tasks, tokio::spawn(fut));
+    }
+
+    /// Spawns a WebSocket writer: `stop` lets it send what is queued and close the connection.
+    pub fn spawn_writer(&self, fut: impl std::future::Future<Output = ()> + Send + 'static) {
+        track(&self.writers, tokio::spawn(fut));
+    }
+
+    /// Waits until every WebSocket writer has sent its queue and closed, or `deadline`.
+    pub async fn drain_writers(&self, deadline: tokio::time::Instant) {
+        let writers: Vec<_> = self.writers.lock().unwrap_or_else(|p| p.into_inner()).drain(..).collect();
+        for w in writers {
+            let _ = tokio::time::timeout_at(deadline, w).await;
+        }
+    }
+
+    /// A token that keeps the node running, for a new session handle.
+    pub fn keep_alive(&self) -> Option<Arc<Owner>> {
+        self.owner.get().and_then(Weak::upgrade)
+    }
+
+    /// Stops the driver, the listener and the connection readers; WebSocket writers finish
+    /// sending what is queued (their queues are closed here) and then close.
+    pub fn stop(&self) {
+        let mut st = self.lock();
+        st.stopped = true;
+        st.ws.clear();
+        for w in st.flush_wakers.drain(..) {
+            w.wake();
+        }
+        for n in st.name_notify.values() {
+            n.notify_waiters();
+        }
+        for (_, slot) in st.sessions.drain() {
+            wake_all(&slot);
+            if let Some(tx) = slot.connect {
+                let _ = tx.send(Err(Error::NodeClosed));
+            }
+            if let Some(shared) = slot.shared {
+                shared.notify.notify_waiters();
+            }
+        }
+        drop(st);
+        self.wake.notify_one();
+        self.accepted.notify_waiters();
+        for t in self.tasks.lock().unwrap_or_else(|p| p.into_inner()).drain(..) {
+            t.abort();
+        }
+    }
+}
+
+fn track(list: &Mutex<Vec<JoinHandle<()>>>, handle: JoinHandle<()>) {
+    let mut list = list.lock().unwrap_or_else(|p| p.into_inner());
+    list.retain(|t| !t.is_finished());
+    list.push(handle);
+}
+
+fn wake_all(slot: &SessionSlot) {
+    for w in slot.read_wakers.values().chain(slot.write_wakers.values()) {
+        w.wake_by_ref();
+    }
+}
+
+/// A deferred call of a frame handler, made after the state lock is released.
+pub(crate) struct HandlerCall {
+    handler: SharedHandler,
+    session: Arc<SessionShared>,
+    payload: Bytes,
+}
+
+impl HandlerCall {
+    pub fn run(self) {
+        (self.handler)(self.session, self.payload);
+    }
+}
+
+impl State {
+    /// Drains the core's events: wakes what waits on them, queues new sessions and frames, and
+    /// publishes session-level events. Frame handlers are returned, to be called unlocked.
+    pub fn dispatch_events(&mut self, inner: &Arc<Inner>, calls: &mut Vec<HandlerCall>) {
+        while let Some(ev) = self.ep.poll_event() {
+            match &ev {
+                Event::SessionEstablished { session, peer, session_id, role, .. } => {
+                    let shared = Arc::new(SessionShared::new(inner.clone(), *session, *peer, *session_id));
+                    let slot = self.sessions.entry(*session).or_insert_with(|| SessionSlot::new(None));
+                    slot.shared = Some(shared.clone());
+                    match slot.connect.take() {
+                        Some(tx) if *role == Role::Initiator => {
+                            let _ = tx.send(Ok(shared));
+                        }
+                        _ => {
+                            self.incoming.push_back(shared);
+                            inner.accepted.notify_waiters();
+                        }
+                    }
+                }
+                Event::HandshakeFailed { session: Some(h), reason, .. } => {
+                    if let Some(tx) = self.sessions.remove(h).and_then(|s| s.connect) {
+                        let _ = tx.send(Err(Error::Handshake(*reason)));
+                    }
+                }
+                Event::SessionClosed { session, reason } => {
+                    if let Some(slot) = self.sessions.remove(session) {
+                        wake_all(&slot);
+                        if let Some(tx) = slot.connect {
+                            let _ = tx.send(Err(Error::SessionClosed(reason.clone())));
+                        }
+                        if let Some(shared) = slot.shared {
+                            let _ = shared.closed.set(reason.clone());
+                            shared.notify.notify_waiters();
+                        }
+                    }
+                }
+                Event::Frame { session, frame_type, payload } => {
+                    let Some(slot) = self.sessions.get_mut(session) else { continue };
+                    let Some(shared) = &slot.shared else { continue };
+                    if let Some(handler) = self.handlers.get(frame_type) {
+                        calls.push(HandlerCall {
+                            handler: handler.clone(),
+                            session: shared.clone(),
+                            payload: payload.clone(),
+                        });
+                    } else if slot.frames.len() < FRAME_QUEUE {
+                        slot.frames.push_back((*frame_type, payload.clone()));
+                        shared.notify.notify_waiters();
+                    }
+                    continue;
+                }
+                Event::StreamOpened { session, .. } => {
+                    if let Some(shared) = self.sessions.get(session).and_then(|s| s.shared.as_ref()) {
+                        shared.notify.notify_waiters();
+                    }
+                    continue;
+                }
+                Event::StreamReadable { session, stream }
+                | Event::StreamFinished { session, stream }
+                | Event::StreamReset { session, stream, .. } => {
+                    if let Some(w) = self.sessions.get_mut(session).and_then(|s| s.read_wakers.remove(&stream.0)) {
+                        w.wake();
+                    }
+                    continue;
+                }
+                Event::NameReply { session, request, reply } => {
+                    if let Some(slot) = self.sessions.get_mut(session) {
+                        if let Some(tx) = slot.name_waiters.remove(request) {
+                            let _ = tx.send(*reply);
+                        }
+                        // A request slot is free: wake callers waiting for one.
+                        if let Some(shared) = &slot.shared {
+                            shared.notify.notify_waiters();
+                        }
+                    }
+                    continue;
+                }
+                Event::NameReadable { name } => {
+                    if let Some(n) = self.name_notify.get(name) {
+                        n.notify_waiters();
+                    }
+                    continue;
+                }
+                Event::StreamWritable { session, stream } => {
+                    if let Some(w) = self.sessions.get_mut(session).and_then(|s| s.write_wakers.remove(&stream.0)) {
+                        w.wake();
+                    }
+                    continue;
+                }
+                _ => {}
+            }
+            // Session-level events are published; a subscriber that lags misses the oldest.
+            let _ = inner.events.send(ev);
+        }
+    }
+}
+
+/// What every clone of a `Session` (and its streams) shares.
+pub(crate) struct SessionShared {
+    pub node: Arc<Inner>,
+    pub handle: SessionHandle,
+    pub peer: NodeId,
+    pub session_id: u64,
+    /// Set when the session ends.
+    pub closed: OnceLock<CloseReason>,
+    /// Wakes `accept_stream`, `recv_frame` and `closed` callers.
+    pub notify: Notify,
+}
+
+impl SessionShared {
+    pub fn new(node: Arc<Inner>, handle: SessionHandle, peer: NodeId, session_id: u64) -> Self {
+        SessionShared { node, handle, peer, session_id, closed: OnceLock::new(), notify: Notify::new() }
+    }
+
+    /// Why operations on this session fail now.
+    pub fn gone(&self) -> Error {
+        match self.closed.get() {
+            Some(reason) => Error::SessionClosed(reason.clone()),
+            None => Error::NodeClosed,
+        }
+    }
+
+    /// Waits until `stream`'s sending side (or, with `None`, every stream's) has everything
+    /// acknowledged, or the session ends. Rechecked at the end of every driver turn.
+    pub async fn wait_flushed(&self, stream: Option<StreamId>) -> Result<(), Error> {
+        poll_fn(|cx| {
+            let mut st = self.node.lock();
+            let Some(s) = st.ep.session(self.handle) else { return Poll::Ready(Err(self.gone())) };
+            let flushed = match stream {
+                Some(id) => s.stream_flushed(id),
+                None => s.streams_flushed(),
+            };
+            if flushed {
+                return Poll::Ready(Ok(()));
+            }
+            st.flush_wakers.push(cx.waker().clone());
+            Poll::Pending
+        })
+        .await
+    }
+
+    /// Runs `f` on the core's view of the session under the node lock, then wakes the driver.
+    ///
+    /// The closure gets the core's command view of the session and the driver's record of it
+    /// (wakers, waiters, frames without a handler).
+    pub fn with<T>(&self, f: impl FnOnce(SessionMut<'_>, &mut SessionSlot) -> Result<T, Error>) -> Result<T, Error> {
+        let mut st = self.node.lock();
+        let State { ep, sessions, .. } = &mut *st;
+        let (Some(slot), Some(session)) = (sessions.get_mut(&self.handle), ep.session_mut(self.handle)) else {
+            return Err(self.gone());
+        };
+        let r = f(session, slot);
+        drop(st);
+        self.node.wake.notify_one();
+        r
+    }
+}
+
+/// 32 bytes from the OS random source.
+pub(crate) fn random_bytes() -> [u8; 32] {
+    let mut b = [0u8; 32];
+    getrandom::fill(&mut b).expect("the OS random source is available");
+    b
+}
