@@ -7,7 +7,7 @@
 //! events; the user drains [`Driver::poll_event`] and polls again with [`Driver::timeout`].
 
 use std::collections::VecDeque;
-use std::io;
+use std::io::{self, IoSliceMut};
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -20,7 +20,8 @@ use crate::Error;
 
 /// Size of each of the two receive pools.
 const POOL_SIZE: usize = 512 * 1024;
-/// Room kept free in the pool for one receive: the largest UDP payload, so nothing is truncated.
+/// Room kept free in the pool for one receive: the largest UDP payload (or GRO batch), so nothing
+/// is truncated.
 const MAX_RECEIVE: usize = 65_535;
 /// Datagrams received, or sent, per [`Driver::process`] call before yielding to other tokens.
 const BATCH: usize = 256;
@@ -240,17 +241,31 @@ impl Driver {
     }
 
     fn receive(&mut self) {
-        for _ in 0..BATCH {
+        let mut received = 0;
+        while received < BATCH {
             if self.pool.len() < MAX_RECEIVE {
                 std::mem::swap(&mut self.pool, &mut self.spare);
                 self.pool.clear();
                 self.pool.reserve(POOL_SIZE);
                 self.pool.resize(self.pool.capacity(), 0);
             }
-            match self.socket.recv_from(&mut self.pool) {
-                Ok((len, from)) => {
-                    let datagram = self.pool.split_to(len);
-                    self.endpoint.handle_datagram(self.now(), Remote::udp(from), datagram);
+            let mut meta = [quinn_udp::RecvMeta::default()];
+            let r = {
+                let mut iov = [IoSliceMut::new(&mut self.pool[..])];
+                self.udp.recv((&self.socket).into(), &mut iov, &mut meta)
+            };
+            match r {
+                Ok(_) => {
+                    // With GRO the kernel hands over several datagrams of `stride` bytes back to
+                    // back (the last may be shorter); each goes to the core on its own.
+                    let mut batch = self.pool.split_to(meta[0].len);
+                    let stride = meta[0].stride.max(1);
+                    let from = Remote::udp(meta[0].addr);
+                    while !batch.is_empty() {
+                        let datagram = batch.split_to(stride.min(batch.len()));
+                        self.endpoint.handle_datagram(self.now(), from, datagram);
+                        received += 1;
+                    }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     self.readable = false;

@@ -2,9 +2,9 @@
 //!
 //! Every authentic frame's number is recorded (so ranges stay contiguous); ack-eliciting frames
 //! make an ACK due: at once after two of them, else after `max_ack_delay`. Up to 32 ranges are
-//! kept; the oldest are forgotten first.
+//! kept, the oldest forgotten first, in a fixed-capacity array allocated once when the first
+//! frame arrives (an idle session holds only a pointer; a busy one never reallocates).
 
-use alloc::collections::VecDeque;
 use core::time::Duration;
 
 use crate::time::Instant;
@@ -13,11 +13,15 @@ use crate::wire::stream::{AckRange, MAX_ACK_RANGES};
 /// Ack-eliciting frames received before an ACK is sent at once.
 const ACK_EVERY: u32 = 2;
 
+/// Up to 32 ranges, plus one spare slot that holds a new range until the oldest is dropped.
+type RangeList = heapless::Vec<(u64, u64), { MAX_ACK_RANGES + 1 }>;
+
 /// Received packet numbers and the ACK schedule.
 #[derive(Debug, Default)]
 pub struct AckTracker {
-    /// Ascending, disjoint, non-adjacent inclusive ranges.
-    ranges: VecDeque<(u64, u64)>,
+    /// Ascending, disjoint, non-adjacent inclusive ranges; one spare slot holds a new range
+    /// until the oldest is dropped.
+    ranges: super::OnFirstUse<RangeList>,
     unacked_eliciting: u32,
     deadline: Option<Instant>,
     largest_at: Option<Instant>,
@@ -28,9 +32,9 @@ impl AckTracker {
     pub fn on_received(&mut self, now: Instant, pn: u64, eliciting: bool, max_ack_delay: Duration) {
         // A gap below this number means something was lost or reordered: acknowledge at once so
         // the sender detects it quickly.
-        let out_of_order = self.ranges.back().is_some_and(|r| pn != r.1 + 1);
+        let out_of_order = self.ranges().last().is_some_and(|r| pn != r.1 + 1);
         self.insert(pn);
-        if self.ranges.back().is_some_and(|r| r.1 == pn) {
+        if self.ranges().last().is_some_and(|r| r.1 == pn) {
             self.largest_at = Some(now);
         }
         if eliciting {
@@ -44,37 +48,44 @@ impl AckTracker {
         }
     }
 
+    /// The ranges kept, ascending.
+    fn ranges(&self) -> &[(u64, u64)] {
+        self.ranges.get().map_or(&[], |r| r.as_slice())
+    }
+
     fn insert(&mut self, pn: u64) {
-        match self.ranges.back_mut() {
+        const FREE: &str = "at most 32 ranges are kept, so the spare slot is free";
+        let ranges = self.ranges.get_mut();
+        match ranges.last_mut() {
             Some(last) if pn == last.1 + 1 => last.1 = pn,
-            Some(last) if pn > last.1 + 1 => self.ranges.push_back((pn, pn)),
-            None => self.ranges.push_back((pn, pn)),
+            Some(last) if pn > last.1 + 1 => ranges.push((pn, pn)).expect(FREE),
+            None => ranges.push((pn, pn)).expect(FREE),
             _ => {
                 // Out of order: find its place and merge neighbours.
-                let i = self.ranges.partition_point(|r| r.1 + 1 < pn);
-                match self.ranges.get_mut(i) {
+                let i = ranges.partition_point(|r| r.1 + 1 < pn);
+                match ranges.get_mut(i) {
                     Some(r) if r.0 <= pn && pn <= r.1 => return,
                     Some(r) if pn + 1 == r.0 => r.0 = pn,
                     Some(r) if r.1 + 1 == pn => r.1 = pn,
-                    _ => self.ranges.insert(i, (pn, pn)),
+                    _ => ranges.insert(i, (pn, pn)).expect(FREE),
                 }
-                if let (Some(&a), Some(&b)) = (self.ranges.get(i), self.ranges.get(i + 1)) {
+                if let (Some(&a), Some(&b)) = (ranges.get(i), ranges.get(i + 1)) {
                     if a.1 + 1 >= b.0 {
-                        self.ranges[i] = (a.0, b.1);
-                        self.ranges.remove(i + 1);
+                        ranges[i] = (a.0, b.1);
+                        ranges.remove(i + 1);
                     }
                 }
                 if i > 0 {
-                    let (a, b) = (self.ranges[i - 1], self.ranges[i]);
+                    let (a, b) = (ranges[i - 1], ranges[i]);
                     if a.1 + 1 >= b.0 {
-                        self.ranges[i - 1] = (a.0, b.1);
-                        self.ranges.remove(i);
+                        ranges[i - 1] = (a.0, b.1);
+                        ranges.remove(i);
                     }
                 }
             }
         }
-        while self.ranges.len() > MAX_ACK_RANGES {
-            self.ranges.pop_front();
+        while ranges.len() > MAX_ACK_RANGES {
+            ranges.remove(0);
         }
     }
 
@@ -95,7 +106,7 @@ impl AckTracker {
 
     /// Number of ranges an ACK would carry.
     pub fn range_count(&self) -> usize {
-        self.ranges.len()
+        self.ranges().len()
     }
 
     /// The ranges, largest first, and the delay since the largest arrived in microseconds. Marks
@@ -104,7 +115,7 @@ impl AckTracker {
         self.unacked_eliciting = 0;
         self.deadline = None;
         let delay = self.largest_at.map_or(0, |t| (now - t).as_micros().min(u32::MAX as u128) as u32);
-        (delay, self.ranges.iter().rev().map(|&(smallest, largest)| AckRange { largest, smallest }))
+        (delay, self.ranges().iter().rev().map(|&(smallest, largest)| AckRange { largest, smallest }))
     }
 }
 

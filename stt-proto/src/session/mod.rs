@@ -377,6 +377,29 @@ impl Session {
     }
 }
 
+/// A fixed-capacity collection (its bound in its type) allocated the first time it is written:
+/// an idle session holds only a pointer, a busy one never reallocates.
+#[derive(Debug)]
+pub(crate) struct OnFirstUse<T>(Option<Box<T>>);
+
+impl<T> Default for OnFirstUse<T> {
+    fn default() -> Self {
+        OnFirstUse(None)
+    }
+}
+
+impl<T: Default> OnFirstUse<T> {
+    /// The collection, if it was ever written.
+    pub fn get(&self) -> Option<&T> {
+        self.0.as_deref()
+    }
+
+    /// The collection, allocated now if it was not yet.
+    pub fn get_mut(&mut self) -> &mut T {
+        self.0.get_or_insert_with(Default::default)
+    }
+}
+
 /// Applies an acknowledgement or a loss to the stream table (or, for named-endpoint frames, to
 /// the session's named-endpoint state).
 fn apply_outcome(

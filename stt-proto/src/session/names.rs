@@ -5,13 +5,12 @@
 //! of served names is [`crate::names`].
 
 use alloc::collections::{BTreeMap, VecDeque};
-use alloc::vec::Vec;
 use bytes::Bytes;
 
 use super::send::{FrameSpec, Tx};
 use super::{Session, State};
 use crate::event::Event;
-use crate::names::{NameAddress, NameError, NameReply, Registry, RequestId, REQUEST_WINDOW};
+use crate::names::{NameAddress, NameError, NameReply, Registry, RequestId, MAX_NAMES, REQUEST_WINDOW};
 use crate::recovery::{Outcome, SentPayload};
 use crate::types::SessionHandle;
 use crate::wire::names::{self as wn, NameMessage, STATUS_OK, STATUS_UNKNOWN_NAME};
@@ -43,7 +42,7 @@ pub(crate) struct SessionNames {
     announce_sent: Option<u32>,
     /// The peer's announced names and the version they came with.
     peer_version: Option<u32>,
-    peer_names: Vec<NameAddress>,
+    peer_names: super::OnFirstUse<heapless::Vec<NameAddress, MAX_NAMES>>,
     next_id: u32,
     pending: BTreeMap<u32, Pending>,
     resend: VecDeque<u32>,
@@ -59,7 +58,7 @@ impl SessionNames {
     }
 
     pub fn peer_names(&self) -> &[NameAddress] {
-        &self.peer_names
+        self.peer_names.get().map_or(&[], |n| n.as_slice())
     }
 
     /// The oldest request number still unanswered (or the next one).
@@ -129,7 +128,12 @@ impl SessionNames {
             let (version, names) = wn::decode_register(&payload).map_err(drop)?;
             if self.peer_version.is_none_or(|v| version > v) {
                 self.peer_version = Some(version);
-                self.peer_names = names.map(NameAddress).collect();
+                let list = self.peer_names.get_mut();
+                list.clear();
+                // The decoder refuses lists longer than MAX_NAMES, so every name fits.
+                for n in names {
+                    let _ = list.push(NameAddress(n));
+                }
                 events.push_back(Event::PeerNamesChanged { session: handle });
             }
             return Ok(());

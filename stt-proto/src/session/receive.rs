@@ -242,6 +242,7 @@ impl Session {
                 if !fin_before && st.recv.fin_complete() {
                     ctx.events.push_back(Event::StreamFinished { session: ctx.handle, stream });
                 }
+                streams.note_gap(id);
                 Verdict::Accepted
             }
         }

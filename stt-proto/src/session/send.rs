@@ -385,14 +385,14 @@ impl Session {
             match self.emit(tx, &mut out[at..], spec, 4, fill, None) {
                 Some(n) => {
                     at += n;
-                    self.streams.refusals.pop_front();
+                    self.streams.pop_refusal();
                 }
                 None => return at,
             }
         }
         while let Some(&id) = self.streams.control_queue.front() {
             let Some(st) = self.streams.map.get_mut(&id) else {
-                self.streams.control_queue.pop_front();
+                self.streams.pop_control();
                 continue;
             };
             let room = out.len() - at;
@@ -459,7 +459,7 @@ impl Session {
                 }
                 continue;
             }
-            self.streams.control_queue.pop_front();
+            self.streams.pop_control();
         }
         // 3. New data, round robin, under the congestion window and the pacer.
         let mut turns = self.streams.send_queue.len();

@@ -76,11 +76,18 @@ impl Session {
         }
     }
 
-    /// Live streams: skips gaps whose deadline passed and reports what became readable.
+    /// Live streams: skips gaps whose deadline passed and reports what became readable. Only
+    /// streams with a gap are looked at.
     fn skip_live_gaps(&mut self, ctx: &mut Ctx<'_>) {
-        for (&id, st) in self.streams.map.iter_mut() {
-            if st.mode.is_live() && st.recv.skip_expired(ctx.now) {
+        let mut i = 0;
+        while let Some(&id) = self.streams.gaps().get(i) {
+            let st = self.streams.map.get_mut(&id).expect("gaps names open streams");
+            if st.recv.skip_expired(ctx.now) {
                 ctx.events.push_back(Event::StreamReadable { session: ctx.handle, stream: StreamId(id) });
+            }
+            self.streams.note_gap(id);
+            if self.streams.gaps().get(i) == Some(&id) {
+                i += 1;
             }
         }
     }

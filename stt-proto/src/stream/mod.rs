@@ -9,7 +9,8 @@
 pub mod recv;
 pub mod send;
 
-use alloc::collections::{BTreeMap, VecDeque};
+use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
+use alloc::vec::Vec;
 use core::time::Duration;
 
 pub use recv::{RecvHalf, StreamRead};
@@ -99,6 +100,8 @@ pub struct Stream {
     /// A MAX_DATA for this stream is owed.
     pub credit_owed: bool,
     pub(crate) in_send_queue: bool,
+    /// On the control queue.
+    in_control_queue: bool,
 }
 
 impl Stream {
@@ -121,6 +124,7 @@ impl Stream {
             peer_reset: None,
             credit_owed: false,
             in_send_queue: false,
+            in_control_queue: local,
         }
     }
 
@@ -182,10 +186,15 @@ pub struct Streams {
     pub accept_queue: VecDeque<u32>,
     /// Streams with new data or FIN to send, round robin.
     pub send_queue: VecDeque<u32>,
-    /// Streams that owe a control frame (STREAM_OPEN, STREAM_CLOSE, MAX_DATA) or a retransmission.
+    /// Streams that owe a control frame (STREAM_OPEN, STREAM_CLOSE, MAX_DATA) or a retransmission,
+    /// each at most once (`Stream::in_control_queue`).
     pub control_queue: VecDeque<u32>,
-    /// Peer stream ids refused (limit), each owed one STREAM_CLOSE.
+    /// Peer stream ids refused (limit), each owed one STREAM_CLOSE, in order.
     pub refusals: VecDeque<u32>,
+    /// The same ids, for membership.
+    refused: BTreeSet<u32>,
+    /// Live streams that hold data behind a gap, ascending: the only streams with a gap deadline.
+    gaps: Vec<u32>,
     /// Peer's credit for the whole session (offset sum limit).
     pub send_max: u64,
     /// Sum of new bytes sent on all streams.
@@ -214,6 +223,8 @@ impl Streams {
             send_queue: VecDeque::new(),
             control_queue: VecDeque::new(),
             refusals: VecDeque::new(),
+            refused: BTreeSet::new(),
+            gaps: Vec::new(),
             send_max: INITIAL_SESSION_CREDIT,
             sent_total: 0,
             recv_limit: INITIAL_SESSION_CREDIT,
@@ -254,7 +265,7 @@ impl Streams {
             return PeerStream::Over;
         }
         if self.peer_open >= self.limits.max_concurrent {
-            if !self.refusals.contains(&id) {
+            if self.refused.insert(id) {
                 self.refusals.push_back(id);
             }
             return PeerStream::Refused;
@@ -278,11 +289,48 @@ impl Streams {
         }
     }
 
-    /// Queues a stream for control frames or retransmission.
+    /// Queues a stream for control frames or retransmission, once.
     pub fn queue_control(&mut self, id: u32) {
-        if !self.control_queue.contains(&id) {
-            self.control_queue.push_back(id);
+        if let Some(s) = self.map.get_mut(&id) {
+            if !s.in_control_queue {
+                s.in_control_queue = true;
+                self.control_queue.push_back(id);
+            }
         }
+    }
+
+    /// Takes the stream at the front of the control queue off it.
+    pub fn pop_control(&mut self) {
+        if let Some(id) = self.control_queue.pop_front() {
+            if let Some(s) = self.map.get_mut(&id) {
+                s.in_control_queue = false;
+            }
+        }
+    }
+
+    /// The refusal at the front of the queue was sent.
+    pub fn pop_refusal(&mut self) {
+        if let Some(id) = self.refusals.pop_front() {
+            self.refused.remove(&id);
+        }
+    }
+
+    /// Notes whether a stream's receiving side now holds data behind a gap (live streams only:
+    /// their gaps have deadlines).
+    pub fn note_gap(&mut self, id: u32) {
+        let gap = self.map.get(&id).is_some_and(|s| s.mode.is_live() && s.recv.gap_deadline().is_some());
+        match (self.gaps.binary_search(&id), gap) {
+            (Err(i), true) => self.gaps.insert(i, id),
+            (Ok(i), false) => {
+                self.gaps.remove(i);
+            }
+            _ => {}
+        }
+    }
+
+    /// Live streams with data behind a gap, ascending.
+    pub fn gaps(&self) -> &[u32] {
+        &self.gaps
     }
 
     /// Session credit left for new bytes.
@@ -296,6 +344,9 @@ impl Streams {
             return false;
         }
         let s = self.map.remove(&id).expect("checked");
+        if let Ok(i) = self.gaps.binary_search(&id) {
+            self.gaps.remove(i);
+        }
         if s.local {
             self.local_open -= 1;
         } else {
@@ -313,8 +364,8 @@ impl Streams {
         Some(self.recv_limit)
     }
 
-    /// Earliest live-gap deadline over all streams.
+    /// Earliest live-gap deadline over the streams that have a gap.
     pub fn next_gap_deadline(&self) -> Option<crate::Instant> {
-        self.map.values().filter(|s| s.mode.is_live()).filter_map(|s| s.recv.gap_deadline()).min()
+        self.gaps.iter().filter_map(|id| self.map.get(id)?.recv.gap_deadline()).min()
     }
 }
