@@ -56,19 +56,20 @@
 //! assert!(got.iter().any(|e| matches!(e, Event::Frame { frame_type: 0x80, payload, .. } if &payload[..] == b"hello")));
 //! ```
 //!
-//! ## Layers
+//! ## What is public
 //!
-//! - [`wire`]: frame codec and handshake/control payloads (borrowing decode, typed errors).
-//! - [`crypto`]: the seam to SHA3-256, HKDF, HMAC and the AEAD suites; replay window; key schedule.
-//! - `handshake`: stateless cookies and handshake frame writing.
-//! - `session`: keys with rotation, queues, ACK tracking, timers, statistics of one session.
-//! - [`Endpoint`]: session table, routing, timers, transmit scheduling.
+//! - [`Endpoint`] (the node), [`SessionRef`] / [`SessionMut`] (one session), [`Event`] and the
+//!   typed errors; [`EndpointConfig`], [`Identity`], [`Seed`].
+//! - [`congestion`]: the [`congestion::CongestionController`] trait and the controllers, for
+//!   applications that plug their own.
+//! - [`wire`]: the frame codec and payload formats (borrowing decode, typed errors), for tools
+//!   that read captures; [`crypto`]: the seam to SHA3-256, HKDF, HMAC and the AEAD suites, and the
+//!   key schedule (test vectors use it).
+//! - [`segment`]: the segment encoder/decoder, usable without a session; [`storage`]: the
+//!   content-addressed, encrypted store and its backend trait; [`names`]: named endpoints.
 //!
-//! - [`stream`]: reliable and live streams, reassembly, flow control.
-//! - [`recovery`]: ACK processing, RTT, loss detection, probe timeout, congestion control.
-//! - [`segment`]: the segment encoder/decoder, usable without a session.
-//! - [`storage`]: the content-addressed, encrypted store and its backend trait.
-//! - [`names`]: named endpoints: served names with bounded queues, resolve and route requests.
+//! Sessions, streams, recovery, the handshake paths and the session table are internal; their
+//! layout is in `docs/ARCHITECTURE.md`.
 //!
 //! Custom frames are best-effort (never retransmitted) in this version; resolve and route
 //! requests are repeated until answered.

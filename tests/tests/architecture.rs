@@ -1,0 +1,388 @@
+//! The module import graph of `stt-proto` and `stt-tokio`, read from the source, checked for
+//! circles and compared with the tables in `docs/ARCHITECTURE.md`.
+//!
+//! A module imports another when its files name a path in it: `use crate::x::…`, `crate::x::…`
+//! inside code, `super::sibling::…`, or an item the crate root re-exports from it. In `stt-proto`
+//! a top-level module is one node (a directory module and its files together); inside a
+//! directory, its files are nodes too, so two sibling files that import each other are found.
+//! `cargo test -p stt-tests --test architecture -- --nocapture` prints the tables.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+type Module = Vec<String>;
+
+/// Every `.rs` file under `src` (the `bin` folder excluded) and its module path.
+fn modules(src: &Path) -> Vec<(PathBuf, Module)> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                if p.file_name().unwrap() != "bin" {
+                    walk(&p, out);
+                }
+            } else if p.extension().is_some_and(|x| x == "rs") {
+                out.push(p);
+            }
+        }
+    }
+    let mut files = Vec::new();
+    walk(src, &mut files);
+    files.sort();
+    files
+        .into_iter()
+        .map(|p| {
+            let rel = p.strip_prefix(src).unwrap().with_extension("");
+            let mut m: Module = rel.iter().map(|s| s.to_string_lossy().into_owned()).collect();
+            if m.last().is_some_and(|l| l == "mod" || l == "lib") {
+                m.pop();
+            }
+            (p, m)
+        })
+        .collect()
+}
+
+/// The source without comments and string literals.
+fn code_of(text: &str) -> String {
+    let b = text.as_bytes();
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i..].starts_with(b"//") {
+            while i < b.len() && b[i] != b'\n' {
+                i += 1;
+            }
+        } else if b[i..].starts_with(b"/*") {
+            i += 2;
+            while i < b.len() && !b[i..].starts_with(b"*/") {
+                i += 1;
+            }
+            i += 2;
+        } else if b[i] == b'"' {
+            i += 1;
+            while i < b.len() && b[i] != b'"' {
+                i += if b[i] == b'\\' { 2 } else { 1 };
+            }
+            i += 1;
+            out.push_str("\"\"");
+        } else if b[i] == b'\'' && i + 2 < b.len() && (b[i + 2] == b'\'' || b[i + 1] == b'\\') {
+            // A char literal ('x' or '\n'); lifetimes ('a) are left alone.
+            i += if b[i + 1] == b'\\' { 4 } else { 3 };
+        } else {
+            out.push(b[i] as char);
+            i += 1;
+        }
+    }
+    out
+}
+
+/// Expands a `use` tree (`a::{b, c::d}`) into full paths.
+fn expand_use(tree: &str) -> Vec<Vec<String>> {
+    fn parse(s: &str, prefix: &[String], out: &mut Vec<Vec<String>>) {
+        let s = s.trim();
+        if s.is_empty() {
+            return;
+        }
+        if let Some(open) = s.find('{') {
+            let head: Vec<String> =
+                s[..open].split("::").map(str::trim).filter(|x| !x.is_empty()).map(String::from).collect();
+            let inner = &s[open + 1..s.rfind('}').unwrap()];
+            let mut p = prefix.to_vec();
+            p.extend(head);
+            let mut depth = 0;
+            let mut start = 0;
+            for (i, c) in inner.char_indices() {
+                match c {
+                    '{' => depth += 1,
+                    '}' => depth -= 1,
+                    ',' if depth == 0 => {
+                        parse(&inner[start..i], &p, out);
+                        start = i + 1;
+                    }
+                    _ => {}
+                }
+            }
+            parse(&inner[start..], &p, out);
+        } else {
+            let s = s.split(" as ").next().unwrap();
+            let mut p = prefix.to_vec();
+            p.extend(s.split("::").map(str::trim).filter(|x| !x.is_empty()).map(String::from));
+            out.push(p);
+        }
+    }
+    let mut out = Vec::new();
+    parse(tree, &[], &mut out);
+    out
+}
+
+/// Every path a file names that starts with `crate`, `super` or `self`.
+fn paths_of(code: &str) -> Vec<Vec<String>> {
+    let mut out = Vec::new();
+    let mut rest = code;
+    // `use` trees first (they may be grouped), then inline paths in the remaining code.
+    let mut without_uses = String::new();
+    while let Some(pos) = find_use(rest) {
+        without_uses.push_str(&rest[..pos.0]);
+        let tree = &rest[pos.1..pos.2];
+        out.extend(expand_use(tree).into_iter().filter(|p| matches!(p[0].as_str(), "crate" | "super" | "self")));
+        rest = &rest[pos.2 + 1..];
+    }
+    without_uses.push_str(rest);
+    let b = without_uses.as_bytes();
+    let mut i = 0;
+    while let Some(off) = without_uses[i..].find("crate::").or_else(|| without_uses[i..].find("super::")) {
+        let start = i + off;
+        let boundary =
+            start == 0 || !(b[start - 1].is_ascii_alphanumeric() || b[start - 1] == b'_' || b[start - 1] == b':');
+        let mut end = start;
+        while end < b.len() && (b[end].is_ascii_alphanumeric() || b[end] == b'_' || b[end] == b':') {
+            end += 1;
+        }
+        if boundary {
+            out.push(without_uses[start..end].split("::").filter(|x| !x.is_empty()).map(String::from).collect());
+        }
+        i = end.max(start + 1);
+    }
+    out
+}
+
+/// The next `use` statement: (its start, the start of its tree, the position of its `;`).
+fn find_use(code: &str) -> Option<(usize, usize, usize)> {
+    let b = code.as_bytes();
+    let mut from = 0;
+    while let Some(off) = code[from..].find("use ") {
+        let start = from + off;
+        let at_word = start == 0 || !(b[start - 1].is_ascii_alphanumeric() || b[start - 1] == b'_');
+        if at_word {
+            let semi = start + code[start..].find(';')?;
+            return Some((start, start + 4, semi));
+        }
+        from = start + 4;
+    }
+    None
+}
+
+/// Resolves a path named in module `from` to the module it lands in.
+fn resolve(
+    path: &[String],
+    from: &Module,
+    known: &BTreeSet<Module>,
+    root_items: &BTreeMap<String, Module>,
+) -> Option<Module> {
+    let mut base: Module = Vec::new();
+    let mut segs = path.iter().peekable();
+    match segs.peek().map(|s| s.as_str()) {
+        Some("crate") => {
+            segs.next();
+        }
+        Some("super") | Some("self") => {
+            // A file's module path: `super` of `session/receive.rs` is `session`, and of
+            // `session/mod.rs` (module `session`) the crate root.
+            base = from.clone();
+            while let Some(s) = segs.peek() {
+                match s.as_str() {
+                    "super" => {
+                        base.pop();
+                    }
+                    "self" => {}
+                    _ => break,
+                }
+                segs.next();
+            }
+        }
+        _ => return None,
+    }
+    let rest: Vec<&String> = segs.collect();
+    let mut m = base;
+    for s in &rest {
+        let mut next = m.clone();
+        next.push((*s).clone());
+        if known.contains(&next) {
+            m = next;
+        } else {
+            break;
+        }
+    }
+    if m.is_empty() {
+        // An item of the crate root: the module the root re-exports it from.
+        return rest.first().and_then(|item| root_items.get(item.as_str()).cloned());
+    }
+    Some(m)
+}
+
+/// Edges between modules of the crate at `src`, keyed by file module.
+fn graph(src: &Path) -> BTreeMap<Module, BTreeSet<Module>> {
+    let mods = modules(src);
+    let known: BTreeSet<Module> = mods.iter().map(|(_, m)| m.clone()).collect();
+    // What the root re-exports: `pub use x::{A, B}` maps A and B to x.
+    let lib = code_of(&std::fs::read_to_string(src.join("lib.rs")).unwrap());
+    let mut root_items = BTreeMap::new();
+    let mut rest = lib.as_str();
+    while let Some((_, t, semi)) = find_use(rest) {
+        for p in expand_use(&rest[t..semi]) {
+            if p.len() >= 2 && known.contains(&vec![p[0].clone()]) {
+                root_items.insert(p.last().unwrap().clone(), vec![p[0].clone()]);
+            }
+        }
+        rest = &rest[semi + 1..];
+    }
+    let mut g: BTreeMap<Module, BTreeSet<Module>> = BTreeMap::new();
+    for (path, m) in &mods {
+        let code = code_of(&std::fs::read_to_string(path).unwrap());
+        let entry = g.entry(m.clone()).or_default();
+        for p in paths_of(&code) {
+            if let Some(t) = resolve(&p, m, &known, &root_items) {
+                if &t != m {
+                    entry.insert(t);
+                }
+            }
+        }
+    }
+    g
+}
+
+/// Cycles of a graph (each as the list of its nodes), found by DFS.
+fn cycles<N: Ord + Clone>(g: &BTreeMap<N, BTreeSet<N>>) -> Vec<Vec<N>> {
+    let mut found = BTreeSet::new();
+    for start in g.keys() {
+        let mut stack = vec![(start.clone(), vec![start.clone()])];
+        while let Some((n, path)) = stack.pop() {
+            for next in g.get(&n).into_iter().flatten() {
+                if next == start {
+                    let mut c = path.clone();
+                    c.sort();
+                    found.insert(c);
+                } else if !path.contains(next) && next > start {
+                    let mut p = path.clone();
+                    p.push(next.clone());
+                    stack.push((next.clone(), p));
+                }
+            }
+        }
+    }
+    found.into_iter().collect()
+}
+
+fn name(m: &Module) -> String {
+    if m.is_empty() {
+        "(root)".into()
+    } else {
+        m.join("/")
+    }
+}
+
+/// The top-level module graph of stt-proto: each directory module collapsed to one node.
+fn top_level(g: &BTreeMap<Module, BTreeSet<Module>>) -> BTreeMap<String, BTreeSet<String>> {
+    let mut t: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (m, targets) in g {
+        let Some(top) = m.first() else { continue };
+        let e = t.entry(top.clone()).or_default();
+        for to in targets {
+            if let Some(tt) = to.first() {
+                if tt != top {
+                    e.insert(tt.clone());
+                }
+            }
+        }
+    }
+    t
+}
+
+/// File-to-file edges between sibling files of one directory (its mod.rs excluded).
+fn sibling_edges(g: &BTreeMap<Module, BTreeSet<Module>>) -> BTreeMap<Module, BTreeSet<Module>> {
+    let mut s: BTreeMap<Module, BTreeSet<Module>> = BTreeMap::new();
+    for (m, targets) in g {
+        if m.len() < 2 {
+            continue;
+        }
+        let e = s.entry(m.clone()).or_default();
+        for t in targets {
+            if t.len() == m.len() && t[..t.len() - 1] == m[..m.len() - 1] {
+                e.insert(t.clone());
+            }
+        }
+    }
+    s
+}
+
+/// The rows of the table that follows `marker` in ARCHITECTURE.md: module -> imports.
+fn documented(marker: &str) -> BTreeMap<String, BTreeSet<String>> {
+    let doc = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/ARCHITECTURE.md")).unwrap();
+    let start = doc.find(marker).unwrap_or_else(|| panic!("ARCHITECTURE.md has no {marker} table"));
+    let mut rows = BTreeMap::new();
+    for line in doc[start..].lines().skip(1) {
+        let line = line.trim();
+        if line.is_empty() && !rows.is_empty() {
+            break;
+        }
+        if !line.starts_with('|') || line.starts_with("|---") || line.starts_with("| module") {
+            continue;
+        }
+        let cells: Vec<&str> = line.trim_matches('|').split('|').map(str::trim).collect();
+        let module = cells[0].trim_matches('`').to_string();
+        let imports = cells[1]
+            .split(',')
+            .map(|s| s.trim().trim_matches('`').to_string())
+            .filter(|s| !s.is_empty() && s != "—")
+            .collect();
+        rows.insert(module, imports);
+    }
+    rows
+}
+
+fn table(t: &BTreeMap<String, BTreeSet<String>>) -> String {
+    let mut s = String::from("| module | imports |\n|---|---|\n");
+    for (m, i) in t {
+        let list: Vec<String> = i.iter().map(|x| format!("`{x}`")).collect();
+        s.push_str(&format!("| `{m}` | {} |\n", if list.is_empty() { "—".into() } else { list.join(", ") }));
+    }
+    s
+}
+
+fn crate_src(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(name).join("src")
+}
+
+#[test]
+fn stt_proto_has_no_import_circle_and_its_documented_graph_is_true() {
+    let g = graph(&crate_src("stt-proto"));
+    let top = top_level(&g);
+    println!("stt-proto, top-level modules:\n{}", table(&top));
+    let top_cycles = cycles(&top);
+    assert!(top_cycles.is_empty(), "import circles between stt-proto modules: {top_cycles:?}");
+    let siblings = sibling_edges(&g);
+    let sibling_cycles = cycles(&siblings);
+    println!(
+        "sibling-file circles: {:?}",
+        sibling_cycles.iter().map(|c| c.iter().map(name).collect::<Vec<_>>()).collect::<Vec<_>>()
+    );
+    assert!(
+        sibling_cycles.len() <= 1 && sibling_cycles.iter().all(|c| c.len() == 2),
+        "at most one pair of sibling files may import each other: {sibling_cycles:?}"
+    );
+    assert_eq!(
+        documented("<!-- import graph: stt-proto -->"),
+        top,
+        "docs/ARCHITECTURE.md's stt-proto import table is out of date; the code's table is:\n{}",
+        table(&top)
+    );
+}
+
+#[test]
+fn stt_tokio_has_no_import_circle_and_its_documented_graph_is_true() {
+    let g = graph(&crate_src("stt-tokio"));
+    let files: BTreeMap<String, BTreeSet<String>> = g
+        .iter()
+        .filter(|(m, _)| !m.is_empty())
+        .map(|(m, t)| (name(m), t.iter().filter(|x| !x.is_empty()).map(name).collect()))
+        .collect();
+    println!("stt-tokio, modules:\n{}", table(&files));
+    let c = cycles(&files);
+    assert!(c.is_empty(), "import circles between stt-tokio modules: {c:?}");
+    assert_eq!(
+        documented("<!-- import graph: stt-tokio -->"),
+        files,
+        "docs/ARCHITECTURE.md's stt-tokio import table is out of date; the code's table is:\n{}",
+        table(&files)
+    );
+}
