@@ -282,21 +282,48 @@ impl RecvStream {
 }
 
 impl AsyncRead for RecvStream {
+    /// Fills `buf` with as many received pieces as are ready, under one lock of the node (a
+    /// piece is one datagram's worth); skipped gaps of live streams are passed over (see
+    /// [`RecvStream::skipped_bytes`]).
     fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        loop {
-            if !this.leftover.is_empty() {
-                let n = this.leftover.len().min(buf.remaining());
-                buf.put_slice(&this.leftover.split_to(n));
-                return Poll::Ready(Ok(()));
+        if !this.leftover.is_empty() {
+            let n = this.leftover.len().min(buf.remaining());
+            buf.put_slice(&this.leftover.split_to(n));
+            return Poll::Ready(Ok(()));
+        }
+        if this.eof || buf.remaining() == 0 {
+            return Poll::Ready(Ok(()));
+        }
+        let (id, start) = (this.id, buf.filled().len());
+        let RecvStream { session, leftover, eof, skipped, .. } = this;
+        let r = session.with(|mut s, slot| {
+            while buf.remaining() > 0 {
+                match s.read(id)? {
+                    Some(StreamRead::Data(mut b)) => {
+                        let n = b.len().min(buf.remaining());
+                        buf.put_slice(&b.split_to(n));
+                        *leftover = b;
+                    }
+                    Some(StreamRead::Skipped { bytes, .. }) => *skipped += bytes,
+                    Some(StreamRead::Finished) => {
+                        *eof = true;
+                        break;
+                    }
+                    None => {
+                        if buf.filled().len() == start {
+                            slot.read_wakers.insert(id.0, cx.waker().clone());
+                        }
+                        break;
+                    }
+                }
             }
-            match this.poll_read_piece(cx) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(Ok(Some(StreamRead::Data(b)))) => this.leftover = b,
-                Poll::Ready(Ok(Some(_))) => continue,
-                Poll::Ready(Ok(None)) => return Poll::Ready(Ok(())),
-                Poll::Ready(Err(e)) => return Poll::Ready(Err(e.into())),
-            }
+            Ok(())
+        });
+        match r {
+            Err(e) => Poll::Ready(Err(e.into())),
+            Ok(()) if buf.filled().len() == start && !*eof => Poll::Pending,
+            Ok(()) => Poll::Ready(Ok(())),
         }
     }
 }

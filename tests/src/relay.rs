@@ -1,8 +1,9 @@
 //! A userspace UDP impairment relay for tests over real sockets (this kind of machine has no
 //! `tc netem`). It sits between one client and one server: the client sends to
 //! [`Relay::addr`], the relay forwards to the target and back, applying seeded loss,
-//! duplication, corruption, delay with jitter, and reordering (a chosen fraction of datagrams is
-//! held back so that later ones overtake it). Three threads; all stop when the relay is dropped.
+//! duplication, corruption, delay with jitter, reordering (a chosen fraction of datagrams is
+//! held back so that later ones overtake it) and, optionally, a bottleneck towards the server (a
+//! link rate with a drop-tail queue). Three threads; all stop when the relay is dropped.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -23,14 +24,28 @@ pub struct RelayConfig {
     pub corrupt: f64,
     /// Fraction held back by `reorder_delay` extra, so that later datagrams overtake them.
     pub reorder: f64,
-    /// Extra delay of reordered datagrams.
+    /// Extra delay of reordered datagrams (the least of it, with `reorder_spread`).
     pub reorder_delay: Duration,
+    /// Reordered datagrams are held back `reorder_delay` plus up to this much more, uniformly.
+    pub reorder_spread: Duration,
     /// Base one-way delay.
     pub delay: Duration,
     /// Uniform extra delay, 0 to `jitter`.
     pub jitter: Duration,
     /// Seed of the relay's random choices.
     pub seed: u64,
+    /// A bottleneck on the way to the server: datagrams are serialised at this rate through a
+    /// drop-tail queue, before the delay is added.
+    pub bottleneck: Option<RelayBottleneck>,
+}
+
+/// A link rate and a drop-tail queue in front of the server.
+#[derive(Clone, Copy, Debug)]
+pub struct RelayBottleneck {
+    /// Link rate in bits per second.
+    pub rate_bps: u64,
+    /// Queue capacity in bytes.
+    pub queue_bytes: usize,
 }
 
 impl Default for RelayConfig {
@@ -41,9 +56,11 @@ impl Default for RelayConfig {
             corrupt: 0.0,
             reorder: 0.0,
             reorder_delay: Duration::from_millis(5),
+            reorder_spread: Duration::ZERO,
             delay: Duration::ZERO,
             jitter: Duration::ZERO,
             seed: 1,
+            bottleneck: None,
         }
     }
 }
@@ -61,6 +78,10 @@ pub struct RelayStats {
     pub corrupted: u64,
     /// Held back to be overtaken.
     pub reordered: u64,
+    /// Dropped by the bottleneck's full queue.
+    pub queue_drops: u64,
+    /// Bytes delivered to the server (after every impairment).
+    pub to_server_bytes: u64,
 }
 
 #[derive(Default)]
@@ -70,6 +91,8 @@ struct Counters {
     duplicated: AtomicU64,
     corrupted: AtomicU64,
     reordered: AtomicU64,
+    queue_drops: AtomicU64,
+    to_server_bytes: AtomicU64,
 }
 
 #[derive(PartialEq, Eq, PartialOrd, Ord)]
@@ -82,7 +105,8 @@ struct Pending {
 
 struct Shared {
     cfg: RelayConfig,
-    queue: Mutex<(BinaryHeap<Reverse<Pending>>, u64, u64)>,
+    /// The schedule, the order counter, the random state, and when the bottleneck is free.
+    queue: Mutex<(BinaryHeap<Reverse<Pending>>, u64, u64, Instant)>,
     ready: Condvar,
     stop: AtomicBool,
     client: Mutex<Option<SocketAddr>>,
@@ -108,7 +132,7 @@ impl Relay {
         let addr = front.local_addr()?;
         let shared = Arc::new(Shared {
             cfg,
-            queue: Mutex::new((BinaryHeap::new(), 0, cfg.seed | 1)),
+            queue: Mutex::new((BinaryHeap::new(), 0, cfg.seed | 1, Instant::now())),
             ready: Condvar::new(),
             stop: AtomicBool::new(false),
             client: Mutex::new(None),
@@ -139,6 +163,8 @@ impl Relay {
             duplicated: c.duplicated.load(Ordering::Relaxed),
             corrupted: c.corrupted.load(Ordering::Relaxed),
             reordered: c.reordered.load(Ordering::Relaxed),
+            queue_drops: c.queue_drops.load(Ordering::Relaxed),
+            to_server_bytes: c.to_server_bytes.load(Ordering::Relaxed),
         }
     }
 }
@@ -176,10 +202,22 @@ fn receive(s: &Shared, socket: &UdpSocket, from_client: bool) {
         c.received.fetch_add(1, Ordering::Relaxed);
         let now = Instant::now();
         let mut q = s.queue.lock().unwrap();
-        let (heap, order, rng) = &mut *q;
+        let (heap, order, rng, busy_until) = &mut *q;
         if chance(rng, s.cfg.loss) {
             c.dropped.fetch_add(1, Ordering::Relaxed);
             continue;
+        }
+        // The bottleneck: serialise behind what is queued, drop when the queue is full.
+        let mut depart = now;
+        if let Some(b) = s.cfg.bottleneck.filter(|_| from_client) {
+            let start = (*busy_until).max(now);
+            let queued = ((start - now).as_nanos() * u128::from(b.rate_bps) / 8 / 1_000_000_000) as usize;
+            if queued + n > b.queue_bytes {
+                c.queue_drops.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+            *busy_until = start + Duration::from_nanos((n as u128 * 8 * 1_000_000_000 / u128::from(b.rate_bps)) as u64);
+            depart = *busy_until;
         }
         let copies = if chance(rng, s.cfg.duplicate) {
             c.duplicated.fetch_add(1, Ordering::Relaxed);
@@ -196,10 +234,11 @@ fn receive(s: &Shared, socket: &UdpSocket, from_client: bool) {
             }
             let jitter_ns = s.cfg.jitter.as_nanos() as u64;
             let mut at =
-                now + s.cfg.delay + Duration::from_nanos(if jitter_ns > 0 { next(rng) % jitter_ns } else { 0 });
+                depart + s.cfg.delay + Duration::from_nanos(if jitter_ns > 0 { next(rng) % jitter_ns } else { 0 });
             if chance(rng, s.cfg.reorder) {
                 c.reordered.fetch_add(1, Ordering::Relaxed);
-                at += s.cfg.reorder_delay;
+                let spread_ns = s.cfg.reorder_spread.as_nanos() as u64;
+                at += s.cfg.reorder_delay + Duration::from_nanos(if spread_ns > 0 { next(rng) % spread_ns } else { 0 });
             }
             *order += 1;
             heap.push(Reverse(Pending { at, order: *order, to_server: from_client, bytes }));
@@ -219,7 +258,9 @@ fn forward(s: &Shared, front: &UdpSocket, back: &UdpSocket) {
                 let Reverse(p) = q.0.pop().expect("peeked");
                 drop(q);
                 if p.to_server {
-                    let _ = back.send(&p.bytes);
+                    if back.send(&p.bytes).is_ok() {
+                        s.counters.to_server_bytes.fetch_add(p.bytes.len() as u64, Ordering::Relaxed);
+                    }
                 } else if let Some(client) = *s.client.lock().unwrap() {
                     let _ = front.send_to(&p.bytes, client);
                 }

@@ -1,0 +1,305 @@
+//! STT and quinn side by side, in one process and one run: bulk transfers over loopback and
+//! through the impairment relay (`stt_tests::relay`), sequential handshakes, and the simulator's
+//! bottleneck profiles for STT's controllers. Prints one table with ratios.
+//!
+//! `cargo run --release -p stt-tests --example compare` (full: 256 MiB on loopback, 10 MiB per
+//! relay profile); `-- --quick` for the short version CI runs; `-- --runs N` repeats each
+//! transfer and reports the median; `-- --only TEXT` runs the profiles whose name contains TEXT.
+//!
+//! Both sides move the same bytes over one stream (quinn: one unidirectional stream), timed from
+//! opening the stream to the last byte read, with the handshake done before; both write a
+//! 1 MiB chunk again and again without copying it (`write_all_bytes`, `write_all_chunks`) and read them without copying
+//! (`read_chunk` on both), counting what arrives. quinn 0.11 runs with
+//! its defaults and the named controller; STT with its defaults (its default controller).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use stt_proto::congestion::CongestionFactory;
+use stt_tests::relay::{Relay, RelayBottleneck, RelayConfig};
+use stt_tokio::{Node, NodeConfig, Seed, StreamMode};
+use tokio::io::AsyncWriteExt;
+
+const LOCAL: &str = "127.0.0.1:0";
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Quinn {
+    Cubic,
+    Bbr,
+}
+
+/// A controller for STT (`None`: the default).
+#[derive(Clone, Copy)]
+struct SttCc(Option<CongestionFactory>);
+
+struct Profile {
+    name: &'static str,
+    relay: Option<RelayConfig>,
+    bytes: usize,
+    /// Random loss rate of the profile (for the target when the relay's ceiling binds).
+    loss: f64,
+}
+
+fn relay_profile(loss: f64, reorder: f64, dup: f64, corrupt: f64) -> RelayConfig {
+    RelayConfig {
+        loss,
+        reorder,
+        reorder_delay: Duration::from_millis(1),
+        reorder_spread: Duration::from_millis(19),
+        duplicate: dup,
+        corrupt,
+        delay: Duration::from_millis(5),
+        seed: 11,
+        ..RelayConfig::default()
+    }
+}
+
+/// The bytes to send: one 1 MiB chunk, written again and again (as a program sending from a
+/// reused buffer would), its last write cut to the total.
+fn chunks(total: usize) -> Vec<bytes::Bytes> {
+    let chunk =
+        bytes::Bytes::from((0..1u32 << 20).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect::<Vec<u8>>());
+    (0..total.div_ceil(chunk.len())).map(|i| chunk.slice(..(total - i * chunk.len()).min(chunk.len()))).collect()
+}
+
+/// One STT transfer; returns the goodput in MB/s, or `None` if it did not finish in `limit`.
+async fn stt_transfer(relay_cfg: Option<RelayConfig>, bytes: usize, cc: SttCc, limit: Duration) -> Option<f64> {
+    let seed = Seed::new(&[9; 32]).unwrap();
+    let mut cfg = NodeConfig::new(seed.clone()).bind(LOCAL.parse().unwrap());
+    if let Some(f) = cc.0 {
+        cfg.endpoint.congestion = f;
+    }
+    let server = Node::bind(cfg.clone()).await.unwrap();
+    let client = Node::bind(cfg).await.unwrap();
+    let relay = relay_cfg.map(|r| Relay::start(server.local_addr(), r).unwrap());
+    let target = relay.as_ref().map_or(server.local_addr(), Relay::addr);
+    let session = tokio::time::timeout(Duration::from_secs(20), client.connect(target)).await.ok()?.ok()?;
+    let accepted = server.accept().await?;
+    let payload = chunks(bytes);
+    let started = Instant::now();
+    let reader = tokio::spawn(async move {
+        let mut s = accepted.accept_stream().await.ok()?;
+        let mut n = 0;
+        while let Some(chunk) = s.recv_half().read_chunk().await.ok()? {
+            n += chunk.len();
+        }
+        Some(n)
+    });
+    let mut s = session.open_stream(StreamMode::Reliable).ok()?;
+    let writer = async move {
+        for c in payload {
+            s.send_half().write_all_bytes(c).await.ok()?;
+        }
+        s.shutdown().await.ok()
+    };
+    let (w, r) = tokio::time::timeout(limit, async { tokio::join!(writer, reader) }).await.ok()?;
+    w?;
+    let n = r.ok()??;
+    (n == bytes).then(|| bytes as f64 / started.elapsed().as_secs_f64() / 1e6)
+}
+
+fn quinn_configs(cc: Quinn) -> (quinn::ServerConfig, quinn::ClientConfig) {
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    let cert_der = cert.cert.der().clone();
+    let key = rustls::pki_types::PrivatePkcs8KeyDer::from(cert.signing_key.serialize_der());
+    let mut transport = quinn::TransportConfig::default();
+    match cc {
+        Quinn::Cubic => transport.congestion_controller_factory(Arc::new(quinn::congestion::CubicConfig::default())),
+        Quinn::Bbr => transport.congestion_controller_factory(Arc::new(quinn::congestion::BbrConfig::default())),
+    };
+    let transport = Arc::new(transport);
+    let mut server = quinn::ServerConfig::with_single_cert(vec![cert_der.clone()], key.into()).unwrap();
+    server.transport_config(transport.clone());
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(cert_der).unwrap();
+    let mut client = quinn::ClientConfig::with_root_certificates(Arc::new(roots)).unwrap();
+    client.transport_config(transport);
+    (server, client)
+}
+
+/// One quinn transfer on one unidirectional stream; goodput in MB/s.
+async fn quinn_transfer(relay_cfg: Option<RelayConfig>, bytes: usize, cc: Quinn, limit: Duration) -> Option<f64> {
+    let (server_cfg, client_cfg) = quinn_configs(cc);
+    let server = quinn::Endpoint::server(server_cfg, LOCAL.parse().unwrap()).unwrap();
+    let server_addr = server.local_addr().unwrap();
+    let mut client = quinn::Endpoint::client(LOCAL.parse().unwrap()).unwrap();
+    client.set_default_client_config(client_cfg);
+    let relay = relay_cfg.map(|r| Relay::start(server_addr, r).unwrap());
+    let target = relay.as_ref().map_or(server_addr, Relay::addr);
+    let accept = tokio::spawn(async move { server.accept().await?.await.ok() });
+    let conn =
+        tokio::time::timeout(Duration::from_secs(20), client.connect(target, "localhost").ok()?).await.ok()?.ok()?;
+    let server_conn = accept.await.ok()??;
+    let mut payload = chunks(bytes);
+    let started = Instant::now();
+    let reader = tokio::spawn(async move {
+        let mut r = server_conn.accept_uni().await.ok()?;
+        let mut n = 0;
+        while let Some(chunk) = r.read_chunk(usize::MAX, true).await.ok()? {
+            n += chunk.bytes.len();
+        }
+        Some(n)
+    });
+    let mut send = conn.open_uni().await.ok()?;
+    let writer = async move {
+        send.write_all_chunks(&mut payload).await.ok()?;
+        send.finish().ok()
+    };
+    let (w, r) = tokio::time::timeout(limit, async { tokio::join!(writer, reader) }).await.ok()?;
+    w?;
+    let n = r.ok()??;
+    let rate = (n == bytes).then(|| bytes as f64 / started.elapsed().as_secs_f64() / 1e6);
+    conn.close(0u32.into(), b"done");
+    rate
+}
+
+async fn stt_handshakes(n: usize) -> f64 {
+    let seed = Seed::new(&[9; 32]).unwrap();
+    let cfg = NodeConfig::new(seed).bind(LOCAL.parse().unwrap());
+    let server = Node::bind(cfg.clone()).await.unwrap();
+    let client = Node::bind(cfg).await.unwrap();
+    let s2 = server.clone();
+    tokio::spawn(async move { while s2.accept().await.is_some() {} });
+    let started = Instant::now();
+    for _ in 0..n {
+        let s = client.connect(server.local_addr()).await.unwrap();
+        s.close(0, "").await;
+    }
+    n as f64 / started.elapsed().as_secs_f64()
+}
+
+async fn quinn_handshakes(n: usize) -> f64 {
+    let (server_cfg, client_cfg) = quinn_configs(Quinn::Cubic);
+    let server = quinn::Endpoint::server(server_cfg, LOCAL.parse().unwrap()).unwrap();
+    let addr: SocketAddr = server.local_addr().unwrap();
+    let mut client = quinn::Endpoint::client(LOCAL.parse().unwrap()).unwrap();
+    client.set_default_client_config(client_cfg);
+    tokio::spawn(async move {
+        while let Some(incoming) = server.accept().await {
+            tokio::spawn(async move {
+                if let Ok(c) = incoming.await {
+                    c.closed().await;
+                }
+            });
+        }
+    });
+    let started = Instant::now();
+    for _ in 0..n {
+        let c = client.connect(addr, "localhost").unwrap().await.unwrap();
+        c.close(0u32.into(), b"");
+    }
+    n as f64 / started.elapsed().as_secs_f64()
+}
+
+fn median(mut v: Vec<Option<f64>>) -> Option<f64> {
+    if v.iter().any(Option::is_none) {
+        return None;
+    }
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[v.len() / 2]
+}
+
+fn fmt(v: Option<f64>) -> String {
+    v.map_or("timeout".into(), |x| format!("{x:.1}"))
+}
+
+fn ratio(a: Option<f64>, b: Option<f64>) -> String {
+    match (a, b) {
+        (Some(a), Some(b)) if b > 0.0 => format!("{:.2}x", a / b),
+        _ => "-".into(),
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let quick = args.iter().any(|a| a == "--quick");
+    let runs: usize =
+        args.iter().position(|a| a == "--runs").and_then(|i| args.get(i + 1)).and_then(|n| n.parse().ok()).unwrap_or(1);
+    // `--only TEXT`: run the profiles whose name contains TEXT (and no handshake figure).
+    let only = args.iter().position(|a| a == "--only").and_then(|i| args.get(i + 1)).cloned();
+    let (bulk, lossy, handshakes) = if quick { (32 << 20, 2 << 20, 200) } else { (256 << 20, 10 << 20, 1000) };
+    let limit = Duration::from_secs(if quick { 60 } else { 240 });
+    let profiles = [
+        Profile { name: "loopback, no relay", relay: None, bytes: bulk, loss: 0.0 },
+        Profile {
+            name: "relay, clean, 5 ms each way (ceiling)",
+            relay: Some(relay_profile(0.0, 0.0, 0.0, 0.0)),
+            bytes: lossy,
+            loss: 0.0,
+        },
+        Profile { name: "relay, 1% loss", relay: Some(relay_profile(0.01, 0.0, 0.0, 0.0)), bytes: lossy, loss: 0.01 },
+        Profile {
+            name: "relay, 5% loss, 10% reordered 1-20 ms, 1% dup",
+            relay: Some(relay_profile(0.05, 0.10, 0.01, 0.0)),
+            bytes: lossy,
+            loss: 0.05,
+        },
+        Profile {
+            name: "relay, 10% loss, 10% reordered, 2% dup, 1% corrupt",
+            relay: Some(relay_profile(0.10, 0.10, 0.02, 0.01)),
+            bytes: lossy,
+            loss: 0.10,
+        },
+        Profile {
+            name: "relay, 10 Mbit/s bottleneck, 32 KB queue, 25 ms each way",
+            relay: Some(RelayConfig {
+                delay: Duration::from_millis(25),
+                bottleneck: Some(RelayBottleneck { rate_bps: 10_000_000, queue_bytes: 32_000 }),
+                seed: 12,
+                ..RelayConfig::default()
+            }),
+            bytes: if quick { 1 << 20 } else { 4 << 20 },
+            loss: 0.0,
+        },
+    ];
+    let stt = SttCc(None);
+    let rt = || tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    println!("STT vs quinn 0.11, one process, {} run(s) per cell (median), goodput in MB/s\n", runs);
+    println!("| profile | quinn CUBIC | quinn BBR | STT | STT / quinn BBR | STT / quinn CUBIC | target for STT |");
+    println!("|---|---|---|---|---|---|---|");
+    let mut ceiling = None;
+    for p in profiles.iter().filter(|p| only.as_ref().is_none_or(|o| p.name.contains(o.as_str()))) {
+        let q_cubic =
+            median((0..runs).map(|_| rt().block_on(quinn_transfer(p.relay, p.bytes, Quinn::Cubic, limit))).collect());
+        let q_bbr =
+            median((0..runs).map(|_| rt().block_on(quinn_transfer(p.relay, p.bytes, Quinn::Bbr, limit))).collect());
+        let s = median((0..runs).map(|_| rt().block_on(stt_transfer(p.relay, p.bytes, stt, limit))).collect());
+        if p.name.contains("ceiling") {
+            ceiling = q_bbr;
+        }
+        let target = if p.relay.is_none() {
+            "≥ 2x quinn".to_string()
+        } else if p.loss > 0.0 {
+            match (q_bbr, ceiling) {
+                (Some(b), Some(c)) => format!(
+                    "≥ {:.1} (min of 1.2x BBR, 0.8 x ceiling x (1-loss))",
+                    (1.2 * b).min(0.8 * c * (1.0 - p.loss))
+                ),
+                _ => "-".into(),
+            }
+        } else {
+            "-".into()
+        };
+        println!(
+            "| {} ({} MiB) | {} | {} | {} | {} | {} | {} |",
+            p.name,
+            p.bytes >> 20,
+            fmt(q_cubic),
+            fmt(q_bbr),
+            fmt(s),
+            ratio(s, q_bbr),
+            ratio(s, q_cubic),
+            target
+        );
+    }
+    if only.is_some() {
+        return;
+    }
+    let qh = rt().block_on(quinn_handshakes(handshakes));
+    let sh = rt().block_on(stt_handshakes(handshakes));
+    println!(
+        "| sequential handshakes/s (connect + close, {handshakes}) | {qh:.0} | (same) | {sh:.0} | {:.2}x | | ≥ 3x |",
+        sh / qh
+    );
+}
