@@ -25,6 +25,7 @@ async fn ten_mebibytes_arrive_intact_through_five_percent_loss_with_reordering()
             delay: Duration::from_millis(2),
             jitter: Duration::from_millis(1),
             seed: 42,
+            ..RelayConfig::default()
         },
     )
     .unwrap();
