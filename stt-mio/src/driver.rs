@@ -121,6 +121,10 @@ impl Driver {
         let max_datagram = config.max_udp_datagram;
         let endpoint = Endpoint::new(config, identity, rng_seed)?;
         let udp = quinn_udp::UdpSocketState::new((&socket).into())?;
+        // Large kernel buffers absorb bursts on fast paths (as the tokio driver's do); a failure
+        // leaves the OS default.
+        let _ = udp.set_send_buffer_size((&socket).into(), 4 << 20);
+        let _ = udp.set_recv_buffer_size((&socket).into(), 4 << 20);
         let max_segments = udp.max_gso_segments().clamp(1, GSO_MAX_BYTES / max_datagram);
         registry.register(&mut socket, token, Interest::READABLE | Interest::WRITABLE)?;
         Ok(Driver {

@@ -133,18 +133,24 @@ pub struct EndpointConfig {
     /// Default 256.
     pub max_concurrent_streams: usize,
     /// Credit granted per stream: bytes the peer may send beyond what the application read.
-    /// Default 1 MiB.
+    /// Default 4 MiB: on a lossy path a hole holds the window's left edge for a few round trips
+    /// while it is repaired, and everything behind it must still fit.
+    /// (Memory stays bounded by `session_receive_window`.)
     pub stream_receive_window: u64,
-    /// Credit granted for a whole session. Default 8 MiB.
+    /// Credit granted for a whole session. Default 16 MiB.
     pub session_receive_window: u64,
     /// Send buffer per stream (written but unacknowledged bytes); `write` takes no more.
-    /// Default 1 MiB.
+    /// Default 4 MiB.
     pub stream_send_buffer: u64,
     /// Deadline used for a peer's live stream until its STREAM_OPEN arrives. Default 200 ms.
     pub default_live_deadline: Duration,
     /// Longest this side delays an ACK. Default 25 ms.
     pub max_ack_delay: Duration,
-    /// Makes the congestion controller of each session. Default NewReno.
+    /// Ack-eliciting frames received before an ACK is sent at once; fewer wait at most
+    /// `max_ack_delay`. A frame that arrives out of order is acknowledged at once. Default 2.
+    pub ack_frequency: u32,
+    /// Makes the congestion controller of each session: [`crate::congestion::bbr`] (default),
+    /// [`crate::congestion::cubic`], [`crate::congestion::new_reno`], or your own.
     pub congestion: crate::congestion::CongestionFactory,
 }
 
@@ -172,12 +178,13 @@ impl Default for EndpointConfig {
             max_queued_frames: 1024,
             max_diagnostic_events: 4096,
             max_concurrent_streams: 256,
-            stream_receive_window: 1 << 20,
-            session_receive_window: 8 << 20,
-            stream_send_buffer: 1 << 20,
+            stream_receive_window: 4 << 20,
+            session_receive_window: 16 << 20,
+            stream_send_buffer: 4 << 20,
             default_live_deadline: Duration::from_millis(200),
             max_ack_delay: Duration::from_millis(25),
-            congestion: crate::congestion::new_reno,
+            ack_frequency: 2,
+            congestion: crate::congestion::bbr,
         }
     }
 }
@@ -224,6 +231,9 @@ impl EndpointConfig {
         if self.idle_timeout.is_zero() || self.keep_alive_interval.is_some_and(|k| k.is_zero()) {
             return Err(ConfigError::ZeroTimer);
         }
+        if self.ack_frequency == 0 {
+            return Err(ConfigError::ZeroTimer);
+        }
         if self.max_concurrent_streams == 0 || self.stream_receive_window < 4096 || self.stream_send_buffer == 0 {
             return Err(ConfigError::StreamLimits);
         }
@@ -260,7 +270,7 @@ pub enum ConfigError {
     /// Stream limits that cannot work.
     #[error("stream limits: max_concurrent_streams and stream_send_buffer must be non-zero, the stream window at least 4096 bytes and the session window at least the stream window")]
     StreamLimits,
-    /// A timer, interval or rotation threshold of zero.
-    #[error("timeouts, intervals and key-rotation thresholds must be non-zero")]
+    /// A timer, interval, rotation threshold or ACK frequency of zero.
+    #[error("timeouts, intervals, key-rotation thresholds and the ACK frequency must be non-zero")]
     ZeroTimer,
 }

@@ -41,6 +41,8 @@ pub struct SessionStats {
     pub bytes_received: u64,
     /// Datagrams sent carrying this session's frames.
     pub datagrams_sent: u64,
+    /// Of those, datagrams that carried an ACK and nothing else.
+    pub ack_only_datagrams_sent: u64,
     /// Frames dropped, by reason.
     pub dropped: DropCounters,
     /// Current send and receive key generations.
@@ -59,6 +61,7 @@ impl SessionStats {
             frames_received: 0,
             bytes_received: 0,
             datagrams_sent: 0,
+            ack_only_datagrams_sent: 0,
             dropped: DropCounters::default(),
             key_generations: (0, 0),
             handshake_rtt: None,
@@ -75,8 +78,12 @@ pub struct PathStats {
     pub congestion_window: u64,
     /// Bytes of ack-eliciting frames in flight.
     pub in_flight: u64,
-    /// Frames declared lost.
+    /// Frames declared lost (including those later found to have arrived).
     pub lost_frames: u64,
+    /// Frames declared lost that were acknowledged after all (reordering, not loss).
+    pub spurious_losses: u64,
+    /// Bytes of ack-eliciting frames delivered (acknowledged) so far.
+    pub delivered: u64,
 }
 
 /// Endpoint-wide counters of input that did not reach a session.

@@ -70,6 +70,19 @@ async fn stt_transfer(relay_cfg: Option<RelayConfig>, bytes: usize, cc: SttCc, l
     if let Some(f) = cc.0 {
         cfg.endpoint.congestion = f;
     }
+    if let Some(n) = std::env::var("STT_ACK_FREQUENCY").ok().and_then(|w| w.parse::<u32>().ok()) {
+        cfg.endpoint.ack_frequency = n;
+    }
+    match std::env::var("STT_CC").as_deref() {
+        Ok("new_reno") => cfg.endpoint.congestion = stt_proto::congestion::new_reno,
+        Ok("cubic") => cfg.endpoint.congestion = stt_proto::congestion::cubic,
+        _ => {}
+    }
+    if let Some(w) = std::env::var("STT_WINDOW").ok().and_then(|w| w.parse::<u64>().ok()) {
+        cfg.endpoint.stream_receive_window = w;
+        cfg.endpoint.stream_send_buffer = w;
+        cfg.endpoint.session_receive_window = cfg.endpoint.session_receive_window.max(w);
+    }
     let server = Node::bind(cfg.clone()).await.unwrap();
     let client = Node::bind(cfg).await.unwrap();
     let relay = relay_cfg.map(|r| Relay::start(server.local_addr(), r).unwrap());
@@ -96,7 +109,18 @@ async fn stt_transfer(relay_cfg: Option<RelayConfig>, bytes: usize, cc: SttCc, l
     let (w, r) = tokio::time::timeout(limit, async { tokio::join!(writer, reader) }).await.ok()?;
     w?;
     let n = r.ok()??;
-    (n == bytes).then(|| bytes as f64 / started.elapsed().as_secs_f64() / 1e6)
+    let rate = bytes as f64 / started.elapsed().as_secs_f64() / 1e6;
+    if std::env::var_os("STT_COMPARE_VERBOSE").is_some() {
+        eprintln!(
+            "  STT {rate:.1} MB/s: sender {:?}, {:?}",
+            session.path_stats(),
+            session.stats().map(|s| s.datagrams_sent)
+        );
+        if let Some(r) = &relay {
+            eprintln!("  relay {:?}", r.stats());
+        }
+    }
+    (n == bytes).then_some(rate)
 }
 
 fn quinn_configs(cc: Quinn) -> (quinn::ServerConfig, quinn::ClientConfig) {

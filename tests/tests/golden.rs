@@ -205,12 +205,12 @@ const GOLDEN: &[Golden] = &[
         "66604cd578d7b8937aa58b243b9842bfbec28050db65c01b10706924ff2ce8f4",
         18,
     ),
-    ("impaired_stream", impaired_stream, "38c4701e510bf3baea17cc3240e08916278d53a89eeb6c532d0dc89805bad1e4", 309),
-    ("shared_bottleneck", shared_bottleneck, "2ad1730ca91207033b32d2efa7ebc1c14c5b62c694a60e2d1e0acaa669abe9a1", 3665),
-    ("key_rotation", key_rotation, "5153faf57980284abae829e30528b294ca00cbcbd2930fc83b22dbb1a116f8d3", 369),
-    ("names", names, "d9794221c8e112b1476f46237dd272149c2e5f3899449bf4ecf4b48bcba0ead6", 143),
-    ("live_stream", live_stream, "539fcfc7bcf5528c3cef48e479bf41b82bd5f876ade788aed9d44068cfb8065b", 179),
-    ("migration", migration, "bcd6189c69effca427f53f50b57c7e565182012d512b612062cf7c51ba1e7afd", 537),
+    ("impaired_stream", impaired_stream, "0e1776d243d85f509e45b30655da43e2f36c1f715a83943d92344eb26b200567", 294),
+    ("shared_bottleneck", shared_bottleneck, "24f3db0b0da8b2fe2efe46c232122581f0c726b2f98de7cac17b652ddfbeff92", 3661),
+    ("key_rotation", key_rotation, "8054638abac25e058feffe0bd8461af64f57f0442248a30b2eb1f31cbfc3c6ca", 348),
+    ("names", names, "1fd6b539d0a327e1784d1556c3b8040df796ef813f6bf99728ef9245c3a4f01b", 140),
+    ("live_stream", live_stream, "ad90777b0e53080e184fd8f55602f9725ba3ac2999887a5779299c59848c882d", 303),
+    ("migration", migration, "f554eefd73e2e99bf2f6ec9ffddc6a57eda470e3b6f869dd52e160f7ebce6e13", 537),
 ];
 
 #[test]

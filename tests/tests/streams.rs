@@ -188,10 +188,11 @@ fn live_stream_under_twenty_percent_loss_is_ordered_fresh_and_reports_skips() {
     );
     println!("live: wrote {written} B, delivered {delivered} B, skipped {skipped} B in {skip_events} gaps, worst age at delivery {worst:?}");
     assert!(skip_events > 0, "20% loss must leave gaps");
-    // NewReno halves its window on every (here random) loss, so at 20% loss it sits at its
-    // minimum and some data goes stale at the sender; a loss-tolerant controller plugged in
-    // through `CongestionController` would deliver more. Sanity floor only.
-    assert!(delivered >= written / 3, "too little arrives: {delivered} of {written}");
+    // 20% of the datagrams are lost and live data is never sent again, so at most about 80%
+    // can arrive; the default controller does not slow down for random loss, so nearly all of
+    // that does (a loss-based controller sat at its minimum window here and let data go stale
+    // at the sender: 46% arrived).
+    assert!(delivered * 4 >= written * 3, "too little arrives: {delivered} of {written}");
     assert!(delivered + skipped <= written);
     // Age bound: data waits at most one deadline unsent at the sender (then it is dropped as
     // stale), travels one way, and waits at most one deadline behind a gap at the receiver.

@@ -1,9 +1,11 @@
-//! NewReno (RFC 9002 §7): slow start, congestion avoidance, one reduction per recovery period.
+//! NewReno (RFC 9002 §7): slow start, congestion avoidance, one reduction per recovery period,
+//! no growth while the sender is application-limited, and undo of a reduction that a spurious
+//! loss caused.
 
-use super::{CongestionController, RttEstimator};
+use super::{AckSample, CongestionController, LossSample};
 use crate::time::Instant;
 
-/// NewReno (RFC 9002 §7): slow start, congestion avoidance, one reduction per recovery period.
+/// NewReno.
 #[derive(Clone, Debug)]
 pub struct NewReno {
     mss: u64,
@@ -11,12 +13,21 @@ pub struct NewReno {
     ssthresh: u64,
     recovery_start: Option<Instant>,
     acked_in_avoidance: u64,
+    /// Window and threshold before the current recovery's reduction, for undo.
+    before_recovery: Option<(u64, u64)>,
 }
 
 impl NewReno {
     /// A controller with the initial window of 10 datagrams.
     pub fn new(mss: u64) -> Self {
-        NewReno { mss, window: 10 * mss, ssthresh: u64::MAX, recovery_start: None, acked_in_avoidance: 0 }
+        NewReno {
+            mss,
+            window: 10 * mss,
+            ssthresh: u64::MAX,
+            recovery_start: None,
+            acked_in_avoidance: 0,
+            before_recovery: None,
+        }
     }
 
     fn min_window(&self) -> u64 {
@@ -25,16 +36,20 @@ impl NewReno {
 }
 
 impl CongestionController for NewReno {
-    fn on_sent(&mut self, _now: Instant, _bytes: u64) {}
+    fn on_sent(&mut self, _now: Instant, _bytes: u64, _in_flight: u64) {}
 
-    fn on_ack(&mut self, _now: Instant, sent: Instant, bytes: u64, _rtt: &RttEstimator) {
-        if self.recovery_start.is_some_and(|r| sent <= r) {
+    fn on_ack(&mut self, ack: &AckSample) {
+        if self.recovery_start.is_some_and(|r| ack.newest_sent <= r) || ack.app_limited {
             return;
         }
+        if self.recovery_start.is_some() {
+            // A frame sent after the reduction arrived: recovery is over, nothing to undo.
+            self.before_recovery = None;
+        }
         if self.window < self.ssthresh {
-            self.window += bytes;
+            self.window += ack.acked;
         } else {
-            self.acked_in_avoidance += bytes;
+            self.acked_in_avoidance += ack.acked;
             if self.acked_in_avoidance >= self.window {
                 self.acked_in_avoidance -= self.window;
                 self.window += self.mss;
@@ -42,16 +57,27 @@ impl CongestionController for NewReno {
         }
     }
 
-    fn on_congestion_event(&mut self, now: Instant, sent: Instant, persistent: bool) {
-        if self.recovery_start.is_some_and(|r| sent <= r) {
-            return;
+    fn on_loss(&mut self, loss: &LossSample) {
+        if self.recovery_start.is_none_or(|r| loss.newest_lost_sent > r) {
+            self.before_recovery = Some((self.window, self.ssthresh));
+            self.recovery_start = Some(loss.now);
+            self.window = (self.window / 2).max(self.min_window());
+            self.ssthresh = self.window;
+            self.acked_in_avoidance = 0;
         }
-        self.recovery_start = Some(now);
-        self.window = (self.window / 2).max(self.min_window());
-        self.ssthresh = self.window;
-        self.acked_in_avoidance = 0;
-        if persistent {
+        if loss.persistent {
             self.window = self.min_window();
+            self.before_recovery = None;
+        }
+    }
+
+    fn on_spurious_loss(&mut self, _now: Instant, sent: Instant) {
+        // The loss that started this recovery was reordering: restore the window it cut.
+        if self.recovery_start.is_some_and(|r| sent <= r) {
+            if let Some((window, ssthresh)) = self.before_recovery.take() {
+                self.window = self.window.max(window);
+                self.ssthresh = ssthresh;
+            }
         }
     }
 
@@ -62,23 +88,69 @@ impl CongestionController for NewReno {
 
 #[cfg(test)]
 mod tests {
+    use super::super::RttSample;
     use super::*;
+    use core::time::Duration;
+
+    fn t(ms: u64) -> Instant {
+        Instant::from_nanos(ms * 1_000_000)
+    }
+
+    fn ack(now: u64, sent: u64, acked: u64) -> AckSample {
+        let rtt = RttSample {
+            latest: Duration::from_millis(10),
+            smoothed: Duration::from_millis(10),
+            min: Duration::from_millis(10),
+        };
+        AckSample {
+            now: t(now),
+            acked,
+            newest_sent: t(sent),
+            delivered: 0,
+            prior_in_flight: 0,
+            in_flight: 0,
+            rtt,
+            rate: None,
+            app_limited: false,
+        }
+    }
+
+    fn loss(now: u64, sent: u64, persistent: bool) -> LossSample {
+        LossSample { now: t(now), lost: 1000, newest_lost_sent: t(sent), tx_in_flight: 0, in_flight: 0, persistent }
+    }
 
     #[test]
-    fn new_reno_grows_and_halves_once_per_recovery() {
+    fn grows_and_halves_once_per_recovery() {
         let mut cc = NewReno::new(1000);
-        let rtt = RttEstimator::default();
-        let t = |ms: u64| Instant::from_nanos(ms * 1_000_000);
         assert_eq!(cc.window(), 10_000);
-        cc.on_ack(t(10), t(0), 5_000, &rtt);
+        cc.on_ack(&ack(10, 0, 5_000));
         assert_eq!(cc.window(), 15_000, "slow start adds what was acked");
-        cc.on_congestion_event(t(20), t(5), false);
+        cc.on_loss(&loss(20, 5, false));
         assert_eq!(cc.window(), 7_500);
-        cc.on_congestion_event(t(21), t(15), false);
+        cc.on_loss(&loss(21, 15, false));
         assert_eq!(cc.window(), 7_500, "losses of frames sent before recovery began do not reduce again");
-        cc.on_ack(t(30), t(25), 7_500, &rtt);
+        cc.on_ack(&ack(30, 25, 7_500));
         assert_eq!(cc.window(), 8_500, "congestion avoidance adds one datagram per window");
-        cc.on_congestion_event(t(40), t(35), true);
+        cc.on_loss(&loss(40, 35, true));
         assert_eq!(cc.window(), 2_000);
+    }
+
+    #[test]
+    fn does_not_grow_while_application_limited() {
+        let mut cc = NewReno::new(1000);
+        let mut a = ack(10, 0, 5_000);
+        a.app_limited = true;
+        cc.on_ack(&a);
+        assert_eq!(cc.window(), 10_000);
+    }
+
+    #[test]
+    fn a_spurious_loss_undoes_the_reduction() {
+        let mut cc = NewReno::new(1000);
+        cc.on_ack(&ack(10, 0, 10_000));
+        cc.on_loss(&loss(20, 12, false));
+        assert_eq!(cc.window(), 10_000);
+        cc.on_spurious_loss(t(22), t(12));
+        assert_eq!(cc.window(), 20_000);
     }
 }

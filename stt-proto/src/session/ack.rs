@@ -10,24 +10,40 @@ use core::time::Duration;
 use crate::time::Instant;
 use crate::wire::stream::{AckRange, MAX_ACK_RANGES};
 
-/// Ack-eliciting frames received before an ACK is sent at once.
-const ACK_EVERY: u32 = 2;
-
 /// Up to 32 ranges, plus one spare slot that holds a new range until the oldest is dropped.
 type RangeList = heapless::Vec<(u64, u64), { MAX_ACK_RANGES + 1 }>;
 
 /// Received packet numbers and the ACK schedule.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct AckTracker {
     /// Ascending, disjoint, non-adjacent inclusive ranges; one spare slot holds a new range
     /// until the oldest is dropped.
     ranges: super::OnFirstUse<RangeList>,
     unacked_eliciting: u32,
+    /// Ack-eliciting frames that make an ACK due at once.
+    every: u32,
     deadline: Option<Instant>,
     largest_at: Option<Instant>,
 }
 
+impl Default for AckTracker {
+    fn default() -> Self {
+        AckTracker::new(2)
+    }
+}
+
 impl AckTracker {
+    /// A tracker that makes an ACK due at once after `every` ack-eliciting frames.
+    pub fn new(every: u32) -> Self {
+        AckTracker {
+            ranges: Default::default(),
+            unacked_eliciting: 0,
+            every: every.max(1),
+            deadline: None,
+            largest_at: None,
+        }
+    }
+
     /// Records a received packet number.
     pub fn on_received(&mut self, now: Instant, pn: u64, eliciting: bool, max_ack_delay: Duration) {
         // A gap below this number means something was lost or reordered: acknowledge at once so
@@ -40,7 +56,7 @@ impl AckTracker {
         if eliciting {
             self.unacked_eliciting += 1;
             if out_of_order {
-                self.unacked_eliciting = self.unacked_eliciting.max(ACK_EVERY);
+                self.unacked_eliciting = self.unacked_eliciting.max(self.every);
             }
             if self.deadline.is_none() {
                 self.deadline = Some(now + max_ack_delay);
@@ -91,7 +107,7 @@ impl AckTracker {
 
     /// True if an ACK should go out now.
     pub fn due(&self, now: Instant) -> bool {
-        self.unacked_eliciting >= ACK_EVERY || self.deadline.is_some_and(|d| d <= now)
+        self.unacked_eliciting >= self.every || self.deadline.is_some_and(|d| d <= now)
     }
 
     /// True if some ack-eliciting frame is not yet acknowledged (an ACK may ride along).

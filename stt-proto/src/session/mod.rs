@@ -207,7 +207,7 @@ impl Session {
             last_sent: now,
             streams: Streams::new(role, limits),
             recovery: Recovery::new((cfg.congestion)(mss.min(1500)), cfg.max_ack_delay, mss.min(1500)),
-            acks: AckTracker::default(),
+            acks: AckTracker::new(cfg.ack_frequency),
             pacing_until: None,
             probes_owed: 0,
             names: SessionNames::default(),
@@ -367,6 +367,18 @@ impl Session {
             State::Handshaking(_) => SessionState::Handshaking,
             State::Established => SessionState::Established,
             State::Closing => SessionState::Closing,
+        }
+    }
+
+    /// Tells recovery that the sender is application-limited when no stream has new data it
+    /// may send (nothing written, or no credit) and nothing waits to be sent again, so that rate
+    /// samples say so and windows do not grow for nothing.
+    fn note_app_limited(&mut self) {
+        if matches!(self.state, State::Established)
+            && self.streams.send_queue.is_empty()
+            && self.streams.control_queue.is_empty()
+        {
+            self.recovery.on_app_limited();
         }
     }
 

@@ -141,6 +141,7 @@ impl Session {
                 let Session { recovery, streams, names, .. } = self;
                 let events = &mut *ctx.events;
                 recovery.on_ack(ctx.now, &ack, |p, o| apply_outcome(streams, names, events, handle, p, o));
+                self.note_app_limited();
                 Verdict::Accepted
             }
             FrameType::DATA => self.on_data(ctx, header, payload),

@@ -209,6 +209,9 @@ impl Session {
             self.stats.frames_sent += tally.frames;
             self.stats.bytes_sent += len as u64;
             self.stats.datagrams_sent += 1;
+            if tally.acks == tally.frames {
+                self.stats.ack_only_datagrams_sent += 1;
+            }
             self.last_sent = now;
             if let Some(keys) = &self.keys {
                 self.stats.key_generations.0 = keys.generations().0;
@@ -363,6 +366,7 @@ impl Session {
                 };
                 if let Some(n) = self.emit(tx, &mut out[at..], FrameSpec::control(FrameType::ACK), plen, fill, None) {
                     at += n;
+                    tx.tally.acks += 1;
                 }
             }
         }
@@ -522,6 +526,7 @@ impl Session {
                 st.in_send_queue = false;
             }
         }
+        self.note_app_limited();
         at
     }
 }
@@ -537,6 +542,8 @@ pub(crate) struct Tx<'a> {
 #[derive(Default)]
 pub(crate) struct Tally {
     pub frames: u64,
+    /// ACK frames among them.
+    pub acks: u64,
     pub rotation: Option<u32>,
     pub exhausted: bool,
 }

@@ -78,6 +78,8 @@ impl<'a> SessionRef<'a> {
             congestion_window: r.window(),
             in_flight: r.in_flight(),
             lost_frames: r.lost_frames(),
+            spurious_losses: r.spurious_losses(),
+            delivered: r.delivered(),
         }
     }
 

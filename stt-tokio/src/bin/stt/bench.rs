@@ -121,6 +121,14 @@ pub(crate) async fn run(size: u64, streams: u32, ws: bool, handshakes: u32, batc
             "sender: {} datagrams, {} frames lost and resent, rtt {:?}, congestion window {} B",
             s.datagrams_sent, p.lost_frames, p.rtt, p.congestion_window
         );
+        if let Some(r) = accepted.stats() {
+            println!(
+                "receiver: {} ACK-only datagrams for {} data datagrams ({:.2} per data datagram)",
+                r.ack_only_datagrams_sent,
+                s.datagrams_sent,
+                r.ack_only_datagrams_sent as f64 / s.datagrams_sent.max(1) as f64
+            );
+        }
     }
     session.close(0, "bench done").await;
     drop(accepted);
