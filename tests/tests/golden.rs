@@ -206,7 +206,7 @@ const GOLDEN: &[Golden] = &[
         18,
     ),
     ("impaired_stream", impaired_stream, "0e1776d243d85f509e45b30655da43e2f36c1f715a83943d92344eb26b200567", 294),
-    ("shared_bottleneck", shared_bottleneck, "24f3db0b0da8b2fe2efe46c232122581f0c726b2f98de7cac17b652ddfbeff92", 3661),
+    ("shared_bottleneck", shared_bottleneck, "36c6806355cc27f60b35eabbc3cd38f2b01dfc4d502be0f637bcfe9271211c5c", 3608),
     ("key_rotation", key_rotation, "8054638abac25e058feffe0bd8461af64f57f0442248a30b2eb1f31cbfc3c6ca", 348),
     ("names", names, "1fd6b539d0a327e1784d1556c3b8040df796ef813f6bf99728ef9245c3a4f01b", 140),
     ("live_stream", live_stream, "ad90777b0e53080e184fd8f55602f9725ba3ac2999887a5779299c59848c882d", 303),

@@ -231,16 +231,18 @@ impl Bbr {
     /// more), and stop growing.
     fn on_congestion(&mut self) {
         self.congested_rounds += 1;
+        if self.mode == Mode::Startup {
+            // Startup overshot into a queue: the bandwidth is found; Drain empties the queue,
+            // and the model needs no cut.
+            self.filled_pipe = true;
+            self.mode = Mode::Drain;
+            return;
+        }
         self.bw_lo = Some((self.bw() * BETA / 1000).max(1));
         let inflight = self.inflight_lo.unwrap_or(self.cwnd);
         self.inflight_lo = Some((inflight * BETA / 1000).max(self.min_cwnd()));
-        match self.mode {
-            Mode::Startup => {
-                self.filled_pipe = true;
-                self.mode = Mode::Drain;
-            }
-            Mode::ProbeBw if self.cycle == 0 => self.cycle = 1,
-            _ => {}
+        if self.mode == Mode::ProbeBw && self.cycle == 0 {
+            self.cycle = 1;
         }
     }
 

@@ -8,13 +8,28 @@ use stt_tokio::{Node, NodeConfig, Seed, StreamMode};
 
 use crate::Failure;
 
-pub(crate) async fn run(size: u64, streams: u32, ws: bool, handshakes: u32, batching: bool) -> Result<(), Failure> {
+/// What `stt bench` runs.
+pub(crate) struct Options {
+    pub size: u64,
+    pub streams: u32,
+    pub ws: bool,
+    pub handshakes: u32,
+    pub batching: bool,
+    pub congestion: stt_tokio::stt_proto::congestion::CongestionFactory,
+}
+
+pub(crate) async fn run(opts: Options) -> Result<(), Failure> {
+    let Options { size, streams, ws, handshakes, batching, congestion } = opts;
     let mut seed = [0u8; 32];
     getrandom::fill(&mut seed).map_err(|e| Failure::new(1, format!("no OS randomness: {e}")))?;
     let seed = Seed::new(&seed).expect("32 bytes");
     let local = "127.0.0.1:0".parse().expect("address");
-    let server = Node::bind(NodeConfig::new(seed.clone()).bind(local).ws_bind(local).udp_batching(batching)).await?;
-    let client = Node::bind(NodeConfig::new(seed).bind(local).server_mode(false).udp_batching(batching)).await?;
+    let mut server_cfg = NodeConfig::new(seed.clone()).bind(local).ws_bind(local).udp_batching(batching);
+    server_cfg.endpoint.congestion = congestion;
+    let mut client_cfg = NodeConfig::new(seed).bind(local).server_mode(false).udp_batching(batching);
+    client_cfg.endpoint.congestion = congestion;
+    let server = Node::bind(server_cfg).await?;
+    let client = Node::bind(client_cfg).await?;
     let transport = match (ws, batching) {
         (true, _) => "WebSocket",
         (false, true) => "UDP (batched: GSO/GRO)",

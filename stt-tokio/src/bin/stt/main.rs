@@ -76,6 +76,9 @@ enum Command {
         /// Sequential handshakes to time.
         #[arg(long, default_value_t = 500)]
         handshakes: u32,
+        /// Congestion controller of both nodes.
+        #[arg(long, value_enum, default_value_t = CongestionArg::Bbr)]
+        congestion: CongestionArg,
         /// One datagram per system call (no GSO/GRO, no recvmmsg), to measure what batching buys.
         #[arg(long)]
         no_batching: bool,
@@ -106,6 +109,28 @@ enum TransportArg {
     Udp,
     /// WebSocket binary messages.
     Ws,
+}
+
+/// A congestion controller (`stt_proto::congestion`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum CongestionArg {
+    /// The BBR-family controller (the default).
+    Bbr,
+    /// CUBIC (RFC 9438).
+    Cubic,
+    /// NewReno (RFC 9002).
+    NewReno,
+}
+
+impl CongestionArg {
+    fn factory(self) -> stt_tokio::stt_proto::congestion::CongestionFactory {
+        use stt_tokio::stt_proto::congestion;
+        match self {
+            CongestionArg::Bbr => congestion::bbr,
+            CongestionArg::Cubic => congestion::cubic,
+            CongestionArg::NewReno => congestion::new_reno,
+        }
+    }
 }
 
 /// A failure with its exit code.
@@ -195,8 +220,16 @@ async fn run(command: Command) -> Result<(), Failure> {
             files::cat(&session).await?;
             finish(node, session).await
         }
-        Command::Bench { size, streams, transport, handshakes, no_batching } => {
-            bench::run(size, streams.max(1), transport == TransportArg::Ws, handshakes, !no_batching).await
+        Command::Bench { size, streams, transport, handshakes, congestion, no_batching } => {
+            let opts = bench::Options {
+                size,
+                streams: streams.max(1),
+                ws: transport == TransportArg::Ws,
+                handshakes,
+                batching: !no_batching,
+                congestion: congestion.factory(),
+            };
+            bench::run(opts).await
         }
     }
 }
