@@ -191,3 +191,29 @@ fn thirty_percent_loss_each_way_takes_under_a_tenth_of_the_old_time() {
     );
     assert!(total * 10 < HARSH_BEFORE, "{total:?} is not under a tenth of {HARSH_BEFORE:?}");
 }
+
+#[test]
+fn no_window_grows_while_the_sender_is_limited_by_credit() {
+    let controllers: [(&str, CongestionFactory); 3] = [
+        ("BBR", stt_proto::congestion::bbr),
+        ("CUBIC", stt_proto::congestion::cubic),
+        ("NewReno", stt_proto::congestion::new_reno),
+    ];
+    for (name, cc) in controllers {
+        // A fast link (no bottleneck) and 1 MiB of stream credit: the credit, not the path,
+        // limits the sender.
+        let mut sim = Sim::new(7);
+        let mut cfg = config_with_cc(Some(cc));
+        cfg.stream_receive_window = 1 << 20;
+        cfg.stream_send_buffer = 1 << 20;
+        let c = sim.add_node(cfg.clone(), seed_bytes(1));
+        let s = sim.add_node(cfg, seed_bytes(2));
+        let (hc, hs) = establish(&mut sim, c, s);
+        let data = pattern(32 << 20);
+        let t = transfer(&mut sim, (c, hc), (s, hs), data.clone(), 256 << 10, Duration::from_secs(120));
+        assert!(t.received == data);
+        let window = sim.nodes[c].endpoint.session(hc).unwrap().path_stats().congestion_window;
+        println!("{name}: window {window} B after 32 MiB limited by 1 MiB of credit");
+        assert!(window <= 4 << 20, "{name}'s window grew to {window} B while credit held the sender to 1 MiB");
+    }
+}

@@ -90,7 +90,10 @@ impl CongestionController for Cubic {
     fn on_sent(&mut self, _now: Instant, _bytes: u64, _in_flight: u64) {}
 
     fn on_ack(&mut self, ack: &AckSample) {
-        if self.recovery_start.is_some_and(|r| ack.newest_sent <= r) || ack.app_limited {
+        // No growth while the window is not in use (RFC 9002 §7.8): the sender is
+        // application-limited, or had less than half the window in flight.
+        let underused = ack.app_limited || ack.prior_in_flight * 2 < self.window;
+        if self.recovery_start.is_some_and(|r| ack.newest_sent <= r) || underused {
             return;
         }
         if self.recovery_start.is_some() {
@@ -170,7 +173,7 @@ mod tests {
             acked,
             newest_sent: Instant::from_nanos(sent_ms * 1_000_000),
             delivered: 0,
-            prior_in_flight: 0,
+            prior_in_flight: 1 << 40,
             in_flight: 0,
             rtt,
             rate: None,

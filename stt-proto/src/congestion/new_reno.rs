@@ -39,7 +39,10 @@ impl CongestionController for NewReno {
     fn on_sent(&mut self, _now: Instant, _bytes: u64, _in_flight: u64) {}
 
     fn on_ack(&mut self, ack: &AckSample) {
-        if self.recovery_start.is_some_and(|r| ack.newest_sent <= r) || ack.app_limited {
+        // No growth while the window is not in use (RFC 9002 §7.8): the sender is
+        // application-limited, or had less than half the window in flight.
+        let underused = ack.app_limited || ack.prior_in_flight * 2 < self.window;
+        if self.recovery_start.is_some_and(|r| ack.newest_sent <= r) || underused {
             return;
         }
         if self.recovery_start.is_some() {
@@ -107,7 +110,7 @@ mod tests {
             acked,
             newest_sent: t(sent),
             delivered: 0,
-            prior_in_flight: 0,
+            prior_in_flight: 1 << 40,
             in_flight: 0,
             rtt,
             rate: None,
@@ -136,12 +139,16 @@ mod tests {
     }
 
     #[test]
-    fn does_not_grow_while_application_limited() {
+    fn does_not_grow_while_application_limited_or_the_window_is_mostly_unused() {
         let mut cc = NewReno::new(1000);
         let mut a = ack(10, 0, 5_000);
         a.app_limited = true;
         cc.on_ack(&a);
         assert_eq!(cc.window(), 10_000);
+        let mut a = ack(10, 0, 5_000);
+        a.prior_in_flight = 4_000;
+        cc.on_ack(&a);
+        assert_eq!(cc.window(), 10_000, "less than half the window was in flight");
     }
 
     #[test]
