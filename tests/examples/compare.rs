@@ -87,14 +87,20 @@ async fn stt_transfer(relay_cfg: Option<RelayConfig>, bytes: usize, cc: SttCc, l
     let client = Node::bind(cfg).await.unwrap();
     let relay = relay_cfg.map(|r| Relay::start(server.local_addr(), r).unwrap());
     let target = relay.as_ref().map_or(server.local_addr(), Relay::addr);
-    let session = tokio::time::timeout(Duration::from_secs(20), client.connect(target)).await.ok()?.ok()?;
+    let session = match tokio::time::timeout(Duration::from_secs(20), client.connect(target)).await {
+        Ok(Ok(s)) => s,
+        other => {
+            eprintln!("  STT connect failed: {:?}", other.map(|r| r.map(|_| ())));
+            return None;
+        }
+    };
     let accepted = server.accept().await?;
     let payload = chunks(bytes);
     let started = Instant::now();
     let reader = tokio::spawn(async move {
-        let mut s = accepted.accept_stream().await.ok()?;
+        let mut s = accepted.accept_stream().await.map_err(|e| eprintln!("  STT accept_stream: {e}")).ok()?;
         let mut n = 0;
-        while let Some(chunk) = s.recv_half().read_chunk().await.ok()? {
+        while let Some(chunk) = s.recv_half().read_chunk().await.map_err(|e| eprintln!("  STT read: {e}")).ok()? {
             n += chunk.len();
         }
         Some(n)
@@ -102,11 +108,19 @@ async fn stt_transfer(relay_cfg: Option<RelayConfig>, bytes: usize, cc: SttCc, l
     let mut s = session.open_stream(StreamMode::Reliable).ok()?;
     let writer = async move {
         for c in payload {
-            s.send_half().write_all_bytes(c).await.ok()?;
+            s.send_half().write_all_bytes(c).await.map_err(|e| eprintln!("  STT write: {e}")).ok()?;
         }
         s.shutdown().await.ok()
     };
-    let (w, r) = tokio::time::timeout(limit, async { tokio::join!(writer, reader) }).await.ok()?;
+    let Ok((w, r)) = tokio::time::timeout(limit, async { tokio::join!(writer, reader) }).await else {
+        eprintln!(
+            "  STT transfer did not finish in {limit:?}: sender {:?} {:?}, relay {:?}",
+            session.path_stats(),
+            session.stats(),
+            relay.as_ref().map(Relay::stats)
+        );
+        return None;
+    };
     w?;
     let n = r.ok()??;
     let rate = bytes as f64 / started.elapsed().as_secs_f64() / 1e6;
@@ -243,7 +257,12 @@ fn main() {
     // `--only TEXT`: run the profiles whose name contains TEXT (and no handshake figure).
     let only = args.iter().position(|a| a == "--only").and_then(|i| args.get(i + 1)).cloned();
     let (bulk, lossy, handshakes) = if quick { (32 << 20, 2 << 20, 200) } else { (256 << 20, 10 << 20, 1000) };
-    let limit = Duration::from_secs(if quick { 60 } else { 240 });
+    let limit = args
+        .iter()
+        .position(|a| a == "--limit")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|n| n.parse().ok())
+        .map_or(Duration::from_secs(if quick { 60 } else { 240 }), Duration::from_secs);
     let profiles = [
         Profile { name: "loopback, no relay", relay: None, bytes: bulk, loss: 0.0 },
         Profile {

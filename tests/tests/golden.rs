@@ -209,7 +209,7 @@ const GOLDEN: &[Golden] = &[
     ("shared_bottleneck", shared_bottleneck, "36c6806355cc27f60b35eabbc3cd38f2b01dfc4d502be0f637bcfe9271211c5c", 3608),
     ("key_rotation", key_rotation, "8054638abac25e058feffe0bd8461af64f57f0442248a30b2eb1f31cbfc3c6ca", 348),
     ("names", names, "1fd6b539d0a327e1784d1556c3b8040df796ef813f6bf99728ef9245c3a4f01b", 140),
-    ("live_stream", live_stream, "ad90777b0e53080e184fd8f55602f9725ba3ac2999887a5779299c59848c882d", 303),
+    ("live_stream", live_stream, "e2d22f00fe8d7a16d03f575526b02fcbaf7629d6f930479e01a119b4b546a237", 303),
     ("migration", migration, "f554eefd73e2e99bf2f6ec9ffddc6a57eda470e3b6f869dd52e160f7ebce6e13", 537),
 ];
 

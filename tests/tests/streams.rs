@@ -461,3 +461,23 @@ fn a_lost_fin_on_a_live_stream_is_sent_again_so_the_reader_learns_the_end() {
     assert_eq!(&got[..], &data[..got.len()]);
     assert!(sim.nodes[c].endpoint.session(hc).unwrap().streams_flushed(), "the FIN was acknowledged");
 }
+
+#[test]
+fn session_credit_that_arrives_after_stream_credit_restarts_the_stream() {
+    // Equal stream and session windows, with loss: a stream can find its own credit renewed
+    // while the session's is not yet, leave the send queue, and must be sent again when the
+    // session's MAX_DATA arrives.
+    for run in 0..6u64 {
+        let mut sim = stt_tests::Sim::new(900 + run);
+        let mut cfg = config();
+        cfg.stream_receive_window = 64 << 10;
+        cfg.session_receive_window = 64 << 10;
+        let c = sim.add_node(cfg.clone(), seed(1));
+        let s = sim.add_node(cfg, seed(2));
+        let (hc, hs) = establish(&mut sim, c, s);
+        sim.default_link = Impairment { loss: 0.1, ..Default::default() };
+        let data = pattern(2 << 20, run);
+        let t = transfer(&mut sim, (c, hc), (s, hs), data.clone(), 16 << 10, Duration::from_secs(300));
+        assert!(t.received == data, "run {run}");
+    }
+}

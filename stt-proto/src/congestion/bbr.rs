@@ -204,6 +204,13 @@ impl Bbr {
         }
     }
 
+    /// The least rate the controller paces at: the minimum window per RTT (so a path that
+    /// looked congested for many rounds still carries enough to measure it again).
+    fn min_rate(&self, rtt: Option<Duration>) -> u64 {
+        let rtt = rtt.unwrap_or(RTT_FLOOR).max(RTT_FLOOR);
+        (u128::from(self.min_cwnd()) * 1_000_000_000 / rtt.as_nanos()) as u64
+    }
+
     fn probe_rtt_cwnd(&self) -> u64 {
         self.bdp(500).unwrap_or(0).max(self.min_cwnd())
     }
@@ -238,7 +245,9 @@ impl Bbr {
             self.mode = Mode::Drain;
             return;
         }
-        self.bw_lo = Some((self.bw() * BETA / 1000).max(1));
+        if self.bw.max() > 0 {
+            self.bw_lo = Some((self.bw() * BETA / 1000).max(self.min_rate(self.model_rtt())));
+        }
         let inflight = self.inflight_lo.unwrap_or(self.cwnd);
         self.inflight_lo = Some((inflight * BETA / 1000).max(self.min_cwnd()));
         if self.mode == Mode::ProbeBw && self.cycle == 0 {
@@ -444,7 +453,9 @@ impl CongestionController for Bbr {
         } else {
             u128::from(bw)
         };
-        Some((rate * u128::from(gain) / 1000 * u128::from(PACING_MARGIN) / 1000).min(u128::from(u64::MAX)) as u64)
+        let paced =
+            (rate * u128::from(gain) / 1000 * u128::from(PACING_MARGIN) / 1000).min(u128::from(u64::MAX)) as u64;
+        Some(paced.max(self.min_rate(Some(srtt))))
     }
 }
 
@@ -514,6 +525,18 @@ mod tests {
         assert!(cc.window() >= bdp && cc.window() <= 2 * bdp + extra + 3 * 1200 + 3000, "window {}", cc.window());
         let pacing = cc.pacing_rate(rtt).unwrap();
         assert!((900_000..=1_600_000).contains(&pacing), "pacing {pacing}");
+    }
+
+    #[test]
+    fn long_congestion_never_pins_the_rate_below_the_minimum_window_per_rtt() {
+        let mut cc = Bbr::new(1200);
+        let rtt = Duration::from_millis(50);
+        let r = drive(&mut cc, 30, 1_250_000, rtt, 0, Duration::ZERO, 0);
+        drive(&mut cc, 200, 1_250_000, rtt, 300, Duration::from_millis(40), r);
+        assert!(cc.congested_rounds > 50);
+        let floor = 4 * 1200 * 1_000_000_000 / rtt.as_nanos() as u64;
+        assert!(cc.pacing_rate(rtt).unwrap() >= floor, "pacing {:?} under {floor}", cc.pacing_rate(rtt));
+        assert!(cc.window() >= 4 * 1200);
     }
 
     #[test]

@@ -176,7 +176,11 @@ impl Session {
             FrameType::MAX_DATA => {
                 let Ok(limit) = ws::decode_max_data(&payload) else { return Verdict::Malformed };
                 if id == 0 {
-                    self.streams.send_max = self.streams.send_max.max(limit);
+                    if limit > self.streams.send_max {
+                        self.streams.send_max = limit;
+                        // Streams that stopped for want of session credit may go on.
+                        self.streams.requeue_sendable();
+                    }
                 } else if let Some(st) = self.streams.map.get_mut(&id) {
                     st.send.max_data = st.send.max_data.max(limit);
                     self.streams.queue_send(id);

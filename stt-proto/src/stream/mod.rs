@@ -289,6 +289,18 @@ impl Streams {
         }
     }
 
+    /// Queues every stream that has new data it may send now (after the session's credit grew:
+    /// streams that stopped for want of it left the send queue).
+    pub fn requeue_sendable(&mut self) {
+        let room = self.session_room();
+        for (&id, s) in self.map.iter_mut() {
+            if !s.in_send_queue && s.send.has_new(room) {
+                s.in_send_queue = true;
+                self.send_queue.push_back(id);
+            }
+        }
+    }
+
     /// Queues a stream for control frames or retransmission, once.
     pub fn queue_control(&mut self, id: u32) {
         if let Some(s) = self.map.get_mut(&id) {
