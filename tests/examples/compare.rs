@@ -4,7 +4,9 @@
 //!
 //! `cargo run --release -p stt-tests --example compare` (full: 256 MiB on loopback, 10 MiB per
 //! relay profile); `-- --quick` for the short version CI runs; `-- --runs N` repeats each
-//! transfer and reports the median; `-- --only TEXT` runs the profiles whose name contains TEXT.
+//! transfer and reports the median; `-- --only TEXT` runs the profiles whose name contains TEXT;
+//! `-- --stt-only` skips quinn; `-- --limit SECS` bounds each transfer; `STT_COMPARE_VERBOSE=1`
+//! prints each STT transfer's path statistics.
 //!
 //! Both sides move the same bytes over one stream (quinn: one unidirectional stream), timed from
 //! opening the stream to the last byte read, with the handshake done before; both write a
@@ -13,6 +15,7 @@
 //! its defaults and the named controller; STT with its defaults (its default controller).
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -70,19 +73,6 @@ async fn stt_transfer(relay_cfg: Option<RelayConfig>, bytes: usize, cc: SttCc, l
     if let Some(f) = cc.0 {
         cfg.endpoint.congestion = f;
     }
-    if let Some(n) = std::env::var("STT_ACK_FREQUENCY").ok().and_then(|w| w.parse::<u32>().ok()) {
-        cfg.endpoint.ack_frequency = n;
-    }
-    match std::env::var("STT_CC").as_deref() {
-        Ok("new_reno") => cfg.endpoint.congestion = stt_proto::congestion::new_reno,
-        Ok("cubic") => cfg.endpoint.congestion = stt_proto::congestion::cubic,
-        _ => {}
-    }
-    if let Some(w) = std::env::var("STT_WINDOW").ok().and_then(|w| w.parse::<u64>().ok()) {
-        cfg.endpoint.stream_receive_window = w;
-        cfg.endpoint.stream_send_buffer = w;
-        cfg.endpoint.session_receive_window = cfg.endpoint.session_receive_window.max(w);
-    }
     let server = Node::bind(cfg.clone()).await.unwrap();
     let client = Node::bind(cfg).await.unwrap();
     let relay = relay_cfg.map(|r| Relay::start(server.local_addr(), r).unwrap());
@@ -95,29 +85,41 @@ async fn stt_transfer(relay_cfg: Option<RelayConfig>, bytes: usize, cc: SttCc, l
         }
     };
     let accepted = server.accept().await?;
+    let server_session = accepted.clone();
     let payload = chunks(bytes);
     let started = Instant::now();
+    let (read, written) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let (read2, written2) = (read.clone(), written.clone());
     let reader = tokio::spawn(async move {
         let mut s = accepted.accept_stream().await.map_err(|e| eprintln!("  STT accept_stream: {e}")).ok()?;
         let mut n = 0;
         while let Some(chunk) = s.recv_half().read_chunk().await.map_err(|e| eprintln!("  STT read: {e}")).ok()? {
             n += chunk.len();
+            read2.store(n, Ordering::Relaxed);
         }
         Some(n)
     });
     let mut s = session.open_stream(StreamMode::Reliable).ok()?;
     let writer = async move {
         for c in payload {
+            let len = c.len();
             s.send_half().write_all_bytes(c).await.map_err(|e| eprintln!("  STT write: {e}")).ok()?;
+            written2.fetch_add(len, Ordering::Relaxed);
         }
         s.shutdown().await.ok()
     };
     let Ok((w, r)) = tokio::time::timeout(limit, async { tokio::join!(writer, reader) }).await else {
         eprintln!(
-            "  STT transfer did not finish in {limit:?}: sender {:?} {:?}, relay {:?}",
+            "  STT transfer did not finish in {limit:?}: written {:?} read {:?}\n  sender {:?} {:?}, relay {:?}\n  receiver {:?} {:?}\n  client node {:?}\n  server node {:?}",
+            written.load(Ordering::Relaxed),
+            read.load(Ordering::Relaxed),
             session.path_stats(),
             session.stats(),
-            relay.as_ref().map(Relay::stats)
+            relay.as_ref().map(Relay::stats),
+            server_session.path_stats(),
+            server_session.stats(),
+            client.stats(),
+            server.stats(),
         );
         return None;
     };
@@ -301,12 +303,16 @@ fn main() {
     println!("STT vs quinn 0.11, one process, {} run(s) per cell (median), goodput in MB/s\n", runs);
     println!("| profile | quinn CUBIC | quinn BBR | STT | STT / quinn BBR | STT / quinn CUBIC | target for STT |");
     println!("|---|---|---|---|---|---|---|");
+    let stt_only = args.iter().any(|a| a == "--stt-only");
     let mut ceiling = None;
     for p in profiles.iter().filter(|p| only.as_ref().is_none_or(|o| p.name.contains(o.as_str()))) {
-        let q_cubic =
-            median((0..runs).map(|_| rt().block_on(quinn_transfer(p.relay, p.bytes, Quinn::Cubic, limit))).collect());
-        let q_bbr =
-            median((0..runs).map(|_| rt().block_on(quinn_transfer(p.relay, p.bytes, Quinn::Bbr, limit))).collect());
+        let quinn = |cc| {
+            if stt_only {
+                return None;
+            }
+            median((0..runs).map(|_| rt().block_on(quinn_transfer(p.relay, p.bytes, cc, limit))).collect())
+        };
+        let (q_cubic, q_bbr) = (quinn(Quinn::Cubic), quinn(Quinn::Bbr));
         let s = median((0..runs).map(|_| rt().block_on(stt_transfer(p.relay, p.bytes, stt, limit))).collect());
         if p.name.contains("ceiling") {
             ceiling = q_bbr;
@@ -328,8 +334,8 @@ fn main() {
             "| {} ({} MiB) | {} | {} | {} | {} | {} | {} |",
             p.name,
             p.bytes >> 20,
-            fmt(q_cubic),
-            fmt(q_bbr),
+            if stt_only { "skipped".into() } else { fmt(q_cubic) },
+            if stt_only { "skipped".into() } else { fmt(q_bbr) },
             fmt(s),
             ratio(s, q_bbr),
             ratio(s, q_cubic),

@@ -207,7 +207,7 @@ const GOLDEN: &[Golden] = &[
     ),
     ("impaired_stream", impaired_stream, "0e1776d243d85f509e45b30655da43e2f36c1f715a83943d92344eb26b200567", 294),
     ("shared_bottleneck", shared_bottleneck, "36c6806355cc27f60b35eabbc3cd38f2b01dfc4d502be0f637bcfe9271211c5c", 3608),
-    ("key_rotation", key_rotation, "8054638abac25e058feffe0bd8461af64f57f0442248a30b2eb1f31cbfc3c6ca", 348),
+    ("key_rotation", key_rotation, "014d10eacaba4d0bc6b8c585eed915845c8bda7909c77b82d7be9c2cdbb26c09", 351),
     ("names", names, "1fd6b539d0a327e1784d1556c3b8040df796ef813f6bf99728ef9245c3a4f01b", 140),
     ("live_stream", live_stream, "e2d22f00fe8d7a16d03f575526b02fcbaf7629d6f930479e01a119b4b546a237", 303),
     ("migration", migration, "f554eefd73e2e99bf2f6ec9ffddc6a57eda470e3b6f869dd52e160f7ebce6e13", 537),

@@ -481,3 +481,55 @@ fn session_credit_that_arrives_after_stream_credit_restarts_the_stream() {
         assert!(t.received == data, "run {run}");
     }
 }
+
+#[test]
+fn a_full_send_buffer_and_a_nearly_full_datagram_do_not_stall_the_stream() {
+    // A custom frame queued ahead of stream data leaves some room in the datagram; for one size
+    // of it, the room left is exactly a DATA frame's overhead, while the stream's send buffer is
+    // full. Such a datagram once took the stream off the send queue for good, data still waiting
+    // (and wrote segments of a few bytes when the room was small but not zero).
+    let probe = {
+        let (mut sim, c, s) = pair(70);
+        let (hc, _) = establish(&mut sim, c, s);
+        sim.nodes[c].endpoint.session(hc).unwrap().max_frame_payload()
+    };
+    let mut stalled = Vec::new();
+    for payload in probe.saturating_sub(400)..=probe {
+        let mut sim = stt_tests::Sim::new(71);
+        let mut cfg = config();
+        cfg.stream_send_buffer = 16 << 10;
+        // Windows equal to the initial credits: the receiver owes no MAX_DATA that would put the
+        // stream back on the queue by chance.
+        cfg.stream_receive_window = 64 << 10;
+        cfg.session_receive_window = 1 << 20;
+        let c = sim.add_node(cfg.clone(), seed(1));
+        let s = sim.add_node(cfg, seed(2));
+        let (hc, hs) = establish(&mut sim, c, s);
+        // Everything is written at once (as the last write of a transfer is): no later write
+        // puts the stream back on the queue.
+        let data = pattern(16 << 10, payload as u64);
+        let mut m = sim.nodes[c].endpoint.session_mut(hc).unwrap();
+        let stream = m.open_stream(StreamMode::Reliable).unwrap();
+        let mut t = Transfer {
+            stream,
+            data: data.clone(),
+            written: 0,
+            chunk: 64 << 10,
+            finished_writing: false,
+            received: Vec::new(),
+            got_fin: false,
+        };
+        t.written = m.write(stream, &data).unwrap();
+        assert_eq!(t.written, 16 << 10, "the send buffer is full");
+        m.send_frame(0x80, vec![7u8; payload]).unwrap();
+        let done = drive(&mut sim, Duration::from_secs(20), |sim| {
+            t.pump_write(sim, c, hc);
+            t.pump_read(sim, s, hs);
+            t.got_fin
+        });
+        if !done || t.received != data {
+            stalled.push((payload, t.received.len()));
+        }
+    }
+    assert!(stalled.is_empty(), "custom payload size and bytes received when the stream stalled: {stalled:?}");
+}

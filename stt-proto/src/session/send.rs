@@ -481,12 +481,11 @@ impl Session {
                 st.in_send_queue = false;
                 continue;
             }
+            // A segment goes in only if it is worth a frame: at least MIN_SEGMENT bytes, or all
+            // that waits (nothing, when it carries the FIN alone).
             let room = (out.len() - at).saturating_sub(FRAME_OVERHEAD + DATA_HEADER_LEN);
-            let want = st.send.capacity().min(MIN_SEGMENT as u64) as usize;
-            let fin_only = st.send.is_finishing();
-            if room < want.min(MIN_SEGMENT) && !(fin_only && room > 0)
-                || out.len() - at < FRAME_OVERHEAD + DATA_HEADER_LEN
-            {
+            let want = st.send.pending().min(MIN_SEGMENT as u64) as usize;
+            if room < want || out.len() - at < FRAME_OVERHEAD + DATA_HEADER_LEN {
                 self.streams.send_queue.push_front(id);
                 break;
             }
@@ -505,6 +504,12 @@ impl Session {
             let st = self.streams.map.get_mut(&id).expect("present");
             let live = st.mode.is_live();
             let Some(seg) = st.send.next_segment(room, session_room) else {
+                // Whatever the reason, a stream that still has something to send keeps its
+                // place: nothing else would put it back once the application stopped writing.
+                if st.send.has_new(session_room) {
+                    self.streams.send_queue.push_front(id);
+                    break;
+                }
                 st.in_send_queue = false;
                 continue;
             };

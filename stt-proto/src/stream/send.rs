@@ -99,6 +99,11 @@ impl SendHalf {
         dropped
     }
 
+    /// Bytes written and not yet sent.
+    pub fn pending(&self) -> u64 {
+        self.pending_len
+    }
+
     /// Bytes the buffer can still take.
     pub fn capacity(&self) -> u64 {
         self.buffer_limit.saturating_sub(self.pending_len + self.unacked_bytes)
