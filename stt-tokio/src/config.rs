@@ -2,6 +2,7 @@
 //! settings (timers, limits, suites) passed through unchanged.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use stt_proto::{EndpointConfig, NodeId, Seed};
 
@@ -21,6 +22,40 @@ pub struct NodeConfig {
     /// Batch UDP I/O (GSO and `recvmmsg` where the OS has them). Default `true`; `false` sends
     /// and receives one datagram per system call.
     pub udp_batching: bool,
+    /// What one client, or all together, may hold of the WebSocket listener before it has a
+    /// session.
+    pub ws_limits: WebSocketLimits,
+}
+
+/// Bounds on what the WebSocket listener gives clients that have not proven anything.
+///
+/// Messages and frames larger than the path's datagram (`endpoint.max_websocket_datagram`) end
+/// the connection. A connection that has not completed the WebSocket upgrade within
+/// `upgrade_timeout`, or that carries no session (handshaking or established) when checked every
+/// `session_timeout`, is closed: an attacker without the seed cannot create a session, so it
+/// holds a connection for at most `upgrade_timeout + session_timeout`. Connections past either
+/// cap are closed as soon as they are accepted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WebSocketLimits {
+    /// Connections open at once, all clients together. Default 1,024.
+    pub max_connections: usize,
+    /// Connections open at once from one IP address. Default 32.
+    pub max_connections_per_ip: usize,
+    /// Time a client has to complete the WebSocket upgrade. Default 5 s.
+    pub upgrade_timeout: Duration,
+    /// How long a connection may carry no session; checked at this interval. Default 10 s.
+    pub session_timeout: Duration,
+}
+
+impl Default for WebSocketLimits {
+    fn default() -> Self {
+        WebSocketLimits {
+            max_connections: 1024,
+            max_connections_per_ip: 32,
+            upgrade_timeout: Duration::from_secs(5),
+            session_timeout: Duration::from_secs(10),
+        }
+    }
 }
 
 impl NodeConfig {
@@ -46,6 +81,7 @@ impl NodeConfig {
             bind: SocketAddr::from(([0, 0, 0, 0], 0)),
             ws_bind: None,
             udp_batching: true,
+            ws_limits: WebSocketLimits::default(),
         }
     }
 
@@ -82,6 +118,12 @@ impl NodeConfig {
     /// Adds `peer` to the allow-list; once any peer is allowed, only allowed peers may connect.
     pub fn allow(mut self, peer: NodeId) -> Self {
         self.endpoint.allow_list.get_or_insert_with(Default::default).insert(peer);
+        self
+    }
+
+    /// Sets the WebSocket listener's limits.
+    pub fn ws_limits(mut self, limits: WebSocketLimits) -> Self {
+        self.ws_limits = limits;
         self
     }
 

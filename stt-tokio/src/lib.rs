@@ -55,7 +55,7 @@ pub mod transfer;
 mod udp;
 mod ws;
 
-pub use config::NodeConfig;
+pub use config::{NodeConfig, WebSocketLimits};
 pub use error::Error;
 pub use names::{NamedEndpoint, Routed};
 pub use node::{FrameHandler, Node, Targets};

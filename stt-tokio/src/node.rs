@@ -64,7 +64,7 @@ impl Node {
         let (inner, owner) = Inner::new(ep, udp, listener.as_ref().and_then(|l| l.local_addr().ok()));
         inner.spawn(crate::driver::run(inner.clone()));
         if let Some(listener) = listener {
-            inner.spawn(crate::ws::listen(inner.clone(), listener));
+            inner.spawn(crate::ws::listen(inner.clone(), listener, config.ws_limits));
         }
         Ok(Node { _owner: owner, inner })
     }
@@ -250,6 +250,13 @@ impl Node {
     /// Datagrams for WebSocket peers dropped because the connection was gone or its queue full.
     pub fn ws_dropped(&self) -> u64 {
         self.inner.lock().ws_dropped
+    }
+
+    /// WebSocket connections the listener closed: (at accept, because a connection cap was
+    /// reached; later, because they carried no session within `ws_limits.session_timeout`).
+    pub fn ws_closed(&self) -> (u64, u64) {
+        let st = self.inner.lock();
+        (st.ws_refused, st.ws_closed_idle)
     }
 
     /// Shuts the node down gracefully: stops accepting, waits (up to `grace`) until every

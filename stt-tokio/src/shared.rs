@@ -92,6 +92,10 @@ pub(crate) struct State {
     pub name_notify: HashMap<NameAddress, Arc<Notify>>,
     /// Datagrams for a WebSocket remote that had no connection or a full queue.
     pub ws_dropped: u64,
+    /// WebSocket connections closed at accept because a connection cap was reached.
+    pub ws_refused: u64,
+    /// Accepted WebSocket connections closed because they carried no session in time.
+    pub ws_closed_idle: u64,
     pub stopped: bool,
 }
 
@@ -137,6 +141,8 @@ impl Inner {
                 flush_wakers: Vec::new(),
                 name_notify: HashMap::new(),
                 ws_dropped: 0,
+                ws_refused: 0,
+                ws_closed_idle: 0,
                 stopped: false,
             }),
             wake: Notify::new(),
@@ -166,6 +172,14 @@ impl Inner {
     /// The tokio instant of a core instant.
     pub fn deadline(&self, t: Instant) -> tokio::time::Instant {
         tokio::time::Instant::from_std(self.origin + Duration::from_nanos(t.as_nanos()))
+    }
+
+    /// True if some session (handshaking or established) uses `remote`. Walks the sessions:
+    /// called once per WebSocket connection per `session_timeout`.
+    pub fn has_session_on(&self, remote: Remote) -> bool {
+        let st = self.lock();
+        let found = st.ep.sessions().any(|h| st.ep.session(h).is_some_and(|s| s.remote() == remote));
+        found
     }
 
     /// Locks the state; a poisoned lock (a panic in a handler) is taken over, not propagated.

@@ -1,9 +1,11 @@
 //! WebSocket transport: each binary message carries one STT datagram. A listener accepts
-//! connections; each connection (accepted or dialled) gets a reader task that feeds the core and a
-//! writer task that drains a bounded queue of outgoing datagrams.
+//! connections within [`WebSocketLimits`]; each connection (accepted or dialled) gets a reader
+//! task that feeds the core and a writer task that drains a bounded queue of outgoing datagrams.
 
-use std::net::SocketAddr;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use futures_util::{SinkExt, StreamExt};
@@ -11,31 +13,92 @@ use stt_proto::Remote;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
+use crate::config::WebSocketLimits;
 use crate::error::Error;
 use crate::shared::Inner;
 
 /// Datagrams queued per connection before new ones are dropped (as a full socket buffer would).
 const QUEUE: usize = 4096;
 
+/// The library's settings with messages and frames no larger than one datagram: a peer cannot
+/// make the node buffer more than that for one message.
+fn ws_config(inner: &Inner) -> WebSocketConfig {
+    WebSocketConfig::default().max_message_size(Some(inner.max_ws_datagram)).max_frame_size(Some(inner.max_ws_datagram))
+}
+
+/// Open connections, in all and per IP address.
+#[derive(Default)]
+struct Counts {
+    total: usize,
+    per_ip: HashMap<IpAddr, usize>,
+}
+
+/// One accepted connection's place under the caps; given back when dropped.
+struct Admitted {
+    counts: Arc<Mutex<Counts>>,
+    ip: IpAddr,
+}
+
+impl Admitted {
+    /// Takes a place for a connection from `ip`, or `None` if a cap is reached.
+    fn new(counts: &Arc<Mutex<Counts>>, ip: IpAddr, limits: &WebSocketLimits) -> Option<Admitted> {
+        let mut c = counts.lock().unwrap_or_else(|p| p.into_inner());
+        let from_ip = c.per_ip.get(&ip).copied().unwrap_or(0);
+        if c.total >= limits.max_connections || from_ip >= limits.max_connections_per_ip {
+            return None;
+        }
+        c.total += 1;
+        c.per_ip.insert(ip, from_ip + 1);
+        Some(Admitted { counts: counts.clone(), ip })
+    }
+}
+
+impl Drop for Admitted {
+    fn drop(&mut self) {
+        let mut c = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        c.total -= 1;
+        if let Some(n) = c.per_ip.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                c.per_ip.remove(&self.ip);
+            }
+        }
+    }
+}
+
 /// Accepts WebSocket connections until the node stops.
-pub(crate) async fn listen(inner: Arc<Inner>, listener: TcpListener) {
+pub(crate) async fn listen(inner: Arc<Inner>, listener: TcpListener, limits: WebSocketLimits) {
+    let counts = Arc::new(Mutex::new(Counts::default()));
+    let mut backoff = Duration::from_millis(10);
     loop {
         let (tcp, peer) = match listener.accept().await {
-            Ok(c) => c,
+            Ok(c) => {
+                backoff = Duration::from_millis(10);
+                c
+            }
             Err(_) => {
                 // Out of descriptors or a transient error: back off instead of spinning.
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(1));
                 continue;
             }
         };
+        let Some(place) = Admitted::new(&counts, peer.ip(), &limits) else {
+            inner.lock().ws_refused += 1;
+            continue; // dropping the stream closes it
+        };
         let _ = tcp.set_nodelay(true);
         let node = inner.clone();
+        let limits = limits.clone();
         inner.spawn(async move {
-            if let Ok(ws) = tokio_tungstenite::accept_async(tcp).await {
-                attach(node, ws, peer);
+            let config = Some(ws_config(&node));
+            let upgrade = tokio_tungstenite::accept_async_with_config(tcp, config);
+            if let Ok(Ok(ws)) = tokio::time::timeout(limits.upgrade_timeout, upgrade).await {
+                attach(node, ws, peer, Some((place, limits.session_timeout)));
             }
         });
     }
@@ -48,7 +111,7 @@ pub(crate) async fn connect(inner: Arc<Inner>, url: &str) -> Result<SocketAddr, 
     if !url.starts_with("ws://") {
         return Err(Error::WebSocket(format!("unsupported URL {url:?}: use ws://host:port (wss is not supported)")));
     }
-    let (ws, _response) = tokio_tungstenite::connect_async(url)
+    let (ws, _response) = tokio_tungstenite::connect_async_with_config(url, Some(ws_config(&inner)), true)
         .await
         .map_err(|e| Error::WebSocket(format!("connecting to {url}: {e}")))?;
     let peer = match ws.get_ref() {
@@ -60,15 +123,17 @@ pub(crate) async fn connect(inner: Arc<Inner>, url: &str) -> Result<SocketAddr, 
     };
     let reuse = inner.lock().ws.get(&peer).is_some_and(|tx| !tx.is_closed());
     if !reuse {
-        attach(inner, ws, peer);
+        attach(inner, ws, peer, None);
     }
     // Otherwise the new connection is dropped: sessions to one peer share one connection, told
     // apart by their session ids.
     Ok(peer)
 }
 
-/// Registers the connection with the node and starts its reader and writer tasks.
-fn attach<S>(inner: Arc<Inner>, ws: WebSocketStream<S>, peer: SocketAddr)
+/// Registers the connection with the node and starts its reader and writer tasks. An accepted
+/// connection comes with its place under the caps and the interval at which it must carry a
+/// session.
+fn attach<S>(inner: Arc<Inner>, ws: WebSocketStream<S>, peer: SocketAddr, accepted: Option<(Admitted, Duration)>)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -102,13 +167,28 @@ where
     let node = inner.clone();
     inner.spawn(async move {
         let remote = Remote::websocket(peer);
-        while let Some(Ok(msg)) = source.next().await {
-            match msg {
-                Message::Binary(b) => node.handle_datagrams([(remote, BytesMut::from(b))]),
-                Message::Close(_) => break,
-                _ => {}
+        let (place, session_timeout) = match accepted {
+            Some((place, t)) => (Some(place), Some(t)),
+            None => (None, None),
+        };
+        let mut check = tokio::time::Instant::now() + session_timeout.unwrap_or(Duration::MAX / 4);
+        loop {
+            tokio::select! {
+                msg = source.next() => match msg {
+                    Some(Ok(Message::Binary(b))) => node.handle_datagrams([(remote, BytesMut::from(b))]),
+                    Some(Ok(Message::Close(_)) | Err(_)) | None => break,
+                    Some(Ok(_)) => {}
+                },
+                _ = tokio::time::sleep_until(check), if session_timeout.is_some() => {
+                    if !node.has_session_on(remote) {
+                        node.lock().ws_closed_idle += 1;
+                        break;
+                    }
+                    check += session_timeout.unwrap_or_default();
+                }
             }
         }
+        drop(place);
         // Forget the connection unless a newer one to the same peer replaced it.
         let mut st = node.lock();
         let replaced = match mine.upgrade() {
