@@ -117,7 +117,9 @@ pub use event::{CloseReason, Event, HandshakeError};
 pub use names::{NameAddress, NameError, NameQueueLimits, NameReply, RequestId, RoutedMessage};
 pub use session::{FrameError, SessionRef, SessionState};
 pub use stats::{DropCounters, EndpointDrops, EndpointStats, PathStats, SessionStats};
-pub use stream::{StreamError, StreamId, StreamMode, StreamRead, STREAM_REFUSED};
+pub use stream::{
+    StreamError, StreamId, StreamMode, StreamRead, CLOSE_STREAM_LIMIT_ABUSED, MAX_REFUSALS, STREAM_REFUSED,
+};
 pub use time::Instant;
 pub use types::{Direction, NodeId, Remote, Role, SessionHandle, Transport};
 pub use wire::DecodeError;

@@ -74,6 +74,19 @@ pub const INITIAL_SESSION_CREDIT: u64 = 1024 * 1024;
 /// Reset code sent when a peer opens more streams than allowed.
 pub const STREAM_REFUSED: u32 = 0xFFFF_FFFF;
 
+/// DISCONNECT code of a session closed because the peer kept opening streams past the limit
+/// after being refused (more than [`MAX_REFUSALS`] refusals in one session).
+pub const CLOSE_STREAM_LIMIT_ABUSED: u32 = 0xFFFF_FFFE;
+
+/// Refusals (STREAM_CLOSE with [`STREAM_REFUSED`]) a session makes before it closes with
+/// [`CLOSE_STREAM_LIMIT_ABUSED`]. A peer that respects refusals makes a handful: the frames it
+/// had in flight on a refused stream.
+pub const MAX_REFUSALS: u64 = 16_384;
+
+/// Refusals owed at once; past this, a refused frame is dropped without one (the peer's next
+/// frame on that stream is refused again).
+const REFUSALS_QUEUED: usize = 64;
+
 /// One stream.
 #[derive(Debug)]
 pub struct Stream {
@@ -191,8 +204,10 @@ pub struct Streams {
     pub control_queue: VecDeque<u32>,
     /// Peer stream ids refused (limit), each owed one STREAM_CLOSE, in order.
     pub refusals: VecDeque<u32>,
-    /// The same ids, for membership.
+    /// The same ids, for membership (at most `REFUSALS_QUEUED`).
     refused: BTreeSet<u32>,
+    /// Refusals queued over the session's life.
+    pub refusals_total: u64,
     /// Live streams that hold data behind a gap, ascending: the only streams with a gap deadline.
     gaps: Vec<u32>,
     /// Peer's credit for the whole session (offset sum limit).
@@ -224,6 +239,7 @@ impl Streams {
             control_queue: VecDeque::new(),
             refusals: VecDeque::new(),
             refused: BTreeSet::new(),
+            refusals_total: 0,
             gaps: Vec::new(),
             send_max: INITIAL_SESSION_CREDIT,
             sent_total: 0,
@@ -265,8 +281,9 @@ impl Streams {
             return PeerStream::Over;
         }
         if self.peer_open >= self.limits.max_concurrent {
-            if self.refused.insert(id) {
+            if self.refusals.len() < REFUSALS_QUEUED && self.refused.insert(id) {
                 self.refusals.push_back(id);
+                self.refusals_total += 1;
             }
             return PeerStream::Refused;
         }
