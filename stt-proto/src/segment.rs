@@ -269,6 +269,11 @@ impl SegmentEncoder {
     }
 }
 
+/// What the decoder counts for each segment it holds besides its bytes: its place in the maps
+/// and its buffer. Without it, a million one-byte segments would count as one megabyte and take
+/// tens.
+pub const SEGMENT_HOLD_COST: usize = 64;
+
 /// Turns segments, in any order, back into the bytes in order.
 #[derive(Debug)]
 pub struct SegmentDecoder {
@@ -313,7 +318,10 @@ impl SegmentDecoder {
         let stream = u32::from_be_bytes([h[1], h[2], h[3], h[4]]);
         let seq = u32::from_be_bytes([h[5], h[6], h[7], h[8]]);
         let len = u32::from_be_bytes([h[9], h[10], h[11], h[12]]) as usize;
-        let bad_kind = kind > KIND_END || (kind == KIND_END && len != END_PAYLOAD_LEN);
+        // An empty data segment carries nothing (the encoder never makes one) and would cost an
+        // entry: refused.
+        let bad_kind =
+            kind > KIND_END || (kind == KIND_END && len != END_PAYLOAD_LEN) || (kind == KIND_DATA && len == 0);
         if len != rest.len() - TAG_LEN || bad_kind || seq == u32::MAX {
             return Err(SegmentError::Malformed);
         }
@@ -332,7 +340,7 @@ impl SegmentDecoder {
         // The bound holds, except for the one segment that fills the first gap while nothing
         // is waiting to be read: refusing it would leave the decoder stuck behind its own buffer.
         let unblocks = seq == self.next_seq && self.ready.is_empty();
-        if kind == KIND_DATA && self.held + len > self.limit && !unblocks {
+        if kind == KIND_DATA && self.held + len + SEGMENT_HOLD_COST > self.limit && !unblocks {
             return Err(SegmentError::BufferFull { limit: self.limit });
         }
         let mut plain = Vec::from(&rest[..len]);
@@ -347,7 +355,7 @@ impl SegmentDecoder {
             self.end = Some((total, count));
             return Ok(());
         }
-        self.held += len;
+        self.held += len + SEGMENT_HOLD_COST;
         if seq == self.next_seq {
             self.ready.push_back(Bytes::from(plain));
             self.next_seq += 1;
@@ -364,7 +372,7 @@ impl SegmentDecoder {
     /// The next bytes in order, if any have arrived.
     pub fn read(&mut self) -> Option<Bytes> {
         let b = self.ready.pop_front()?;
-        self.held -= b.len();
+        self.held -= b.len() + SEGMENT_HOLD_COST;
         self.delivered += b.len() as u64;
         Some(b)
     }
@@ -388,8 +396,23 @@ impl SegmentDecoder {
         skipped
     }
 
-    /// Bytes held (waiting behind a gap, or ready and not read).
+    /// Bytes held (waiting behind a gap, or ready and not read), each segment counted with
+    /// [`SEGMENT_HOLD_COST`] more.
     pub fn buffered(&self) -> usize {
         self.held
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_data_segment_is_refused() {
+        let key = SegmentKey::derive(b"a secret both ends hold, 32 byte", 1, 1);
+        let empty = seal(&key, KIND_DATA, 1, 1, &[]);
+        let mut dec = SegmentDecoder::new(key, 1, 1 << 20);
+        assert_eq!(dec.push(&empty), Err(SegmentError::Malformed));
+        assert_eq!(dec.buffered(), 0);
     }
 }

@@ -91,7 +91,8 @@ pub async fn fetch(session: &Session, address: &Address, max_len: u64) -> Result
         let _ = stream.send_half().reset(0);
         return Err(FetchError::TooLarge { len, max: max_len });
     }
-    let mut content = Vec::with_capacity(len as usize);
+    // Grown as bytes arrive, never reserved from the peer's claim.
+    let mut content = Vec::with_capacity(len.min(FIRST_RESERVE) as usize);
     // One byte more than announced, to notice a peer that sends more than it said.
     (&mut stream).take(len + 1).read_to_end(&mut content).await?;
     if content.len() as u64 != len || Address::of(&content) != *address {
@@ -99,6 +100,13 @@ pub async fn fetch(session: &Session, address: &Address, max_len: u64) -> Result
     }
     Ok(content)
 }
+
+/// What a fetcher reserves before content arrives, at most.
+const FIRST_RESERVE: u64 = 1 << 20;
+
+/// Fetch requests one session may have served at once ([`StoreServer::serve_session`]); later
+/// streams wait, and past the session's stream limit the peer is refused.
+pub const MAX_SERVES_PER_SESSION: usize = 8;
 
 /// Serves a [`Store`] to fetchers. Cheap to clone; clones serve the same store.
 pub struct StoreServer<B> {
@@ -161,13 +169,19 @@ where
     /// Serves every stream the peer opens on `session` until the session ends, each in its own
     /// task. For sessions dedicated to fetching; an application that also uses streams for
     /// other things calls [`StoreServer::serve_stream`] on the streams it routes here.
+    /// At most [`MAX_SERVES_PER_SESSION`] requests are served at once (each holds its blob in
+    /// memory).
     pub fn serve_session(&self, session: Session) -> JoinHandle<()> {
         let server = self.clone();
+        let permits = Arc::new(tokio::sync::Semaphore::new(MAX_SERVES_PER_SESSION));
         tokio::spawn(async move {
-            while let Ok(stream) = session.accept_stream().await {
+            loop {
+                let Ok(permit) = permits.clone().acquire_owned().await else { return };
+                let Ok(stream) = session.accept_stream().await else { return };
                 let server = server.clone();
                 tokio::spawn(async move {
                     let _ = server.serve_stream(stream).await;
+                    drop(permit);
                 });
             }
         })

@@ -82,6 +82,35 @@ async fn a_peer_that_serves_wrong_bytes_is_detected() {
     }
 }
 
+/// A peer that claims a huge length and sends a few bytes.
+async fn boasting_server(session: stt_tokio::Session, claim: u64) {
+    while let Ok(mut s) = session.accept_stream().await {
+        let mut request = [0u8; 36];
+        s.read_exact(&mut request).await.unwrap();
+        let mut reply = vec![0u8];
+        reply.extend_from_slice(&claim.to_be_bytes());
+        reply.extend_from_slice(b"not much");
+        s.write_all(&reply).await.unwrap();
+        s.shutdown().await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_peer_that_claims_a_huge_length_costs_only_what_it_sends() {
+    // The fetcher accepts any length here; before, it reserved the claimed length up front, and
+    // a claim of 2^50 bytes aborted the process.
+    let server = node(6).await;
+    let client = node(6).await;
+    let session = within(10, "connect", client.connect(server.local_addr())).await.unwrap();
+    let incoming = within(10, "accept", server.accept()).await.unwrap();
+    tokio::spawn(boasting_server(incoming, 1 << 50));
+    let address = Address::of(b"anything");
+    match within(10, "fetch", fetch(&session, &address, u64::MAX)).await {
+        Err(FetchError::Integrity(a)) => assert_eq!(a, address),
+        other => panic!("a short answer must be an integrity error: {:?}", other.map(|v| v.len())),
+    }
+}
+
 #[tokio::test]
 async fn the_memory_backend_serves_too() {
     let mut store = Store::new(MemoryBackend::new(), b"memory storage seed of 32 bytes!");

@@ -84,12 +84,14 @@ fn live_mode_has_no_end_marker() {
 #[test]
 fn buffering_past_the_bound_is_an_error_not_growth() {
     let segments = encode_bounded(&data(10_000), 1_000);
-    let mut dec = SegmentDecoder::new(key(1), 1, 3_000);
+    // Room for three 1,000-byte segments and their bookkeeping.
+    let limit = 3 * (1_000 + stt_proto::segment::SEGMENT_HOLD_COST);
+    let mut dec = SegmentDecoder::new(key(1), 1, limit);
     for s in &segments[1..4] {
         dec.push(s).unwrap();
     }
-    assert_eq!(dec.push(&segments[4]), Err(SegmentError::BufferFull { limit: 3_000 }));
-    assert_eq!(dec.buffered(), 3_000);
+    assert_eq!(dec.push(&segments[4]), Err(SegmentError::BufferFull { limit }));
+    assert_eq!(dec.buffered(), limit);
     // The segment that fills the gap is still accepted (a full decoder must not get stuck),
     // and nothing accepted is lost.
     dec.push(&segments[0]).unwrap();
@@ -144,4 +146,27 @@ proptest! {
         prop_assert_eq!(out, bytes);
         prop_assert!(dec.is_finished());
     }
+}
+
+#[test]
+fn a_flood_of_tiny_segments_behind_a_gap_is_bounded_by_count_as_well_as_bytes() {
+    // One-byte segments, the first withheld: before, 1,000,000 of them fitted a 1 MiB bound (one
+    // byte each) while their bookkeeping took tens of megabytes.
+    let bytes = data(200_000);
+    let segments = encode_bounded(&bytes, 1);
+    let mut dec = SegmentDecoder::new(key(1), 1, 1 << 20);
+    let mut accepted = 0;
+    for s in &segments[1..segments.len() - 1] {
+        match dec.push(s) {
+            Ok(()) => accepted += 1,
+            Err(SegmentError::BufferFull { .. }) => break,
+            Err(e) => panic!("unexpected {e}"),
+        }
+    }
+    let per_segment = 1 + stt_proto::segment::SEGMENT_HOLD_COST;
+    assert_eq!(accepted, (1 << 20) / per_segment, "the bound counts each held segment's cost");
+    assert!(dec.buffered() <= 1 << 20);
+    // The withheld first segment still unblocks the decoder.
+    dec.push(&segments[0]).unwrap();
+    assert_eq!(drain(&mut dec).len(), accepted + 1);
 }
