@@ -19,6 +19,12 @@ pub const MIN_SEED_LEN: usize = 32;
 #[derive(Clone, PartialEq, Eq)]
 pub struct Seed(Box<[u8]>);
 
+impl Drop for Seed {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut *self.0);
+    }
+}
+
 impl core::fmt::Debug for Seed {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         write!(f, "Seed({} bytes, redacted)", self.0.len())
@@ -124,6 +130,11 @@ pub struct EndpointConfig {
     pub max_websocket_datagram: usize,
     /// Most sessions (established or handshaking) at once. Default 1,000,000.
     pub max_sessions: usize,
+    /// Most sessions accepted from one IP address at once (any port). Default 4,096: room for
+    /// many nodes behind one NAT, not for one host to take the table.
+    pub max_sessions_per_address: usize,
+    /// Most sessions accepted from one peer (node id) at once. Default 256.
+    pub max_sessions_per_peer: usize,
     /// Most custom frames queued per session before `send_frame` reports `QueueFull`. Default 1024.
     pub max_queued_frames: usize,
     /// Most undrained events before diagnostic events about unauthenticated input are dropped
@@ -175,6 +186,8 @@ impl Default for EndpointConfig {
             max_udp_datagram: 1472,
             max_websocket_datagram: crate::wire::MAX_PAYLOAD_LEN + crate::wire::FRAME_OVERHEAD,
             max_sessions: 1_000_000,
+            max_sessions_per_address: 4096,
+            max_sessions_per_peer: 256,
             max_queued_frames: 1024,
             max_diagnostic_events: 4096,
             max_concurrent_streams: 256,

@@ -103,6 +103,9 @@ pub struct EndpointDrops {
     pub replayed_handshake: u64,
     /// Valid RESPONSEs refused because the endpoint holds `max_sessions` sessions.
     pub session_limit: u64,
+    /// Valid RESPONSEs refused because their address or peer holds `max_sessions_per_address`
+    /// or `max_sessions_per_peer` sessions.
+    pub source_limit: u64,
     /// Queued frames larger than the buffer given to `poll_transmit` (a driver bug).
     pub transmit_buffer_too_small: u64,
     /// Stateless replies not sent because the reply queue was full.

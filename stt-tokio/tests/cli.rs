@@ -13,10 +13,9 @@ fn stt() -> Command {
 }
 
 fn write_seed(dir: &Path, name: &str) -> std::path::PathBuf {
-    let out = stt().arg("keygen").output().unwrap();
-    assert!(out.status.success());
     let path = dir.join(name);
-    std::fs::write(&path, &out.stdout).unwrap();
+    let out = stt().arg("keygen").arg("--out").arg(&path).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     path
 }
 
@@ -115,6 +114,42 @@ fn keygen_prints_sixty_four_hex_characters_and_never_the_same_twice() {
     assert_eq!(a.trim().len(), 64);
     assert!(a.trim().chars().all(|c| c.is_ascii_hexdigit()));
     assert_ne!(a, String::from_utf8(b.stdout).unwrap());
+}
+
+#[test]
+fn keygen_out_creates_an_owner_only_file_and_never_replaces_one() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_seed(dir.path(), "seed");
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "only the owner may read a new seed file");
+    let first = std::fs::read(&path).unwrap();
+    assert_eq!(String::from_utf8(first.clone()).unwrap().trim().len(), 64);
+    let again = stt().arg("keygen").arg("--out").arg(&path).output().unwrap();
+    assert_eq!(again.status.code(), Some(2), "an existing seed file is not replaced");
+    assert!(String::from_utf8_lossy(&again.stderr).contains("never replaced"));
+    assert_eq!(std::fs::read(&path).unwrap(), first, "the existing seed is intact");
+}
+
+#[test]
+fn a_seed_file_others_can_read_is_reported() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_seed(dir.path(), "seed");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let mut child = stt()
+        .args(["listen", "--bind", "127.0.0.1:0", "--stdout", "--seed-file"])
+        .arg(&path)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stderr.take().unwrap()).read_line(&mut first).unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(first.contains("can be read by other users (mode 0644)"), "{first}");
+    assert!(first.contains("chmod 600"), "{first}");
 }
 
 #[test]

@@ -33,6 +33,8 @@ fn per_session_bytes(backend: stt_proto::CryptoBackend) -> isize {
     const N: usize = 2000;
     let mut cfg = EndpointConfig::with_shared_seed(Seed::new(&[7; 32]).unwrap());
     cfg.crypto_backend = backend;
+    // All 2,000 sessions come from one peer at one address: lift the per-source caps.
+    cfg.max_sessions_per_peer = N;
     let mut a = Endpoint::new(cfg.clone(), Identity::from_seed_bytes(&[1; 32]).unwrap(), [1; 32]).unwrap();
     let mut b = Endpoint::new(cfg, Identity::from_seed_bytes(&[2; 32]).unwrap(), [2; 32]).unwrap();
     let (a_addr, b_addr) = ("192.0.2.1:1".parse().unwrap(), "192.0.2.2:2".parse().unwrap());

@@ -72,6 +72,25 @@ impl SessionSecrets {
 #[derive(Clone, PartialEq, Eq)]
 pub struct TrafficSecret(pub [u8; KEY_LEN]);
 
+impl Drop for HandshakeKeys {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.k_hs);
+    }
+}
+
+impl Drop for TrafficSecret {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.0);
+    }
+}
+
+impl Drop for SessionSecrets {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.k_response);
+        zeroize::Zeroize::zeroize(&mut self.k_confirm);
+    }
+}
+
 impl core::fmt::Debug for TrafficSecret {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.write_str("TrafficSecret(..)")

@@ -50,7 +50,7 @@ impl Endpoint {
         let hs = InitiatorHandshake {
             nonce_i,
             seed,
-            k_hs,
+            k_hs: k_hs.into(),
             expected_peer: expected,
             started: now,
             deadline: now + self.config.handshake_timeout,
@@ -124,16 +124,16 @@ impl Endpoint {
             nonce_r: ch.nonce_r,
             suite,
             cookie: ch.cookie,
-            k_response: secrets.k_response,
-            k_confirm: secrets.k_confirm,
+            k_response: secrets.k_response.into(),
+            k_confirm: secrets.k_confirm.into(),
         };
         let keys = SessionKeys::new(
             now,
             suite,
             self.config.crypto_backend,
             self.config.key_retention,
-            secrets.i2r,
-            secrets.r2i,
+            secrets.i2r.clone(),
+            secrets.r2i.clone(),
         );
         let s = self.sessions.get_mut(handle).expect("still live");
         s.on_challenge_accepted(now, &self.config, sid, peer, response, keys);

@@ -153,13 +153,18 @@ impl Endpoint {
             self.stats.dropped.session_limit += 1;
             return;
         }
+        let (per_address, per_peer) = (self.config.max_sessions_per_address, self.config.max_sessions_per_peer);
+        if !self.sessions.admits(remote.addr.ip(), peer, per_address, per_peer) {
+            self.stats.dropped.source_limit += 1;
+            return;
+        }
         let keys = SessionKeys::new(
             now,
             suite,
             self.config.crypto_backend,
             self.config.key_retention,
-            secrets.r2i,
-            secrets.i2r,
+            secrets.r2i.clone(),
+            secrets.i2r.clone(),
         );
         let s = Session::responder(
             now,
@@ -173,7 +178,7 @@ impl Endpoint {
             !self.names.is_empty(),
             keys,
         );
-        let handle = self.sessions.insert(s);
+        let handle = self.sessions.insert_accepted(s, remote.addr.ip(), peer);
         self.sessions.index_id(sid, None, handle);
         self.stats.sessions_established += 1;
         self.events.push_back(Event::SessionEstablished {

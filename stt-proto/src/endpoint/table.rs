@@ -4,19 +4,21 @@
 //! session), the session-id map (O(1), identity-hashed: ids are random), the initiator's
 //! handshake tags, recently closed session ids (to refuse replayed handshakes), the timer heap
 //! (one entry per session deadline, re-armed only when it moves earlier) and the ready queue
-//! (sessions that may have something to send, each at most once, served round-robin).
+//! (sessions that may have something to send, each at most once, served round-robin), and how
+//! many accepted sessions each IP address and each peer holds (for the per-source caps).
 
-use alloc::collections::{BinaryHeap, VecDeque};
+use alloc::collections::{BTreeMap, BinaryHeap, VecDeque};
 use alloc::vec::Vec;
 use core::cmp::Reverse;
 use core::hash::{BuildHasherDefault, Hasher};
+use core::net::IpAddr;
 
 use hashbrown::HashMap;
 
 use crate::config::EndpointConfig;
 use crate::session::Session;
 use crate::time::Instant;
-use crate::types::SessionHandle;
+use crate::types::{NodeId, SessionHandle};
 
 /// Pass-through hasher for session ids and handshake tags, which are already uniformly random
 /// (each mixes in a fresh 32-byte nonce of this node).
@@ -42,6 +44,8 @@ type IdMap<V> = HashMap<u64, V, BuildHasherDefault<IdHasher>>;
 struct Slot {
     generation: u32,
     session: Option<Session>,
+    /// For a session this endpoint accepted: the address and peer it counts against.
+    source: Option<(IpAddr, NodeId)>,
     /// On the ready queue.
     ready: bool,
     /// The deadline the timer heap holds for this session, if any.
@@ -60,6 +64,9 @@ pub(super) struct SessionTable {
     ready: VecDeque<(u32, u32)>,
     retired: IdMap<Instant>,
     retired_order: VecDeque<(u64, Instant)>,
+    /// Accepted sessions per IP address and per peer node id.
+    per_ip: BTreeMap<IpAddr, u32>,
+    per_peer: BTreeMap<NodeId, u32>,
 }
 
 impl SessionTable {
@@ -119,12 +126,36 @@ impl SessionTable {
             slot.session = Some(session);
             slot.ready = false;
             slot.scheduled = None;
+            slot.source = None;
             SessionHandle { index, generation: slot.generation }
         } else {
             let index = self.slots.len() as u32;
-            self.slots.push(Slot { generation: 0, session: Some(session), ready: false, scheduled: None });
+            self.slots.push(Slot {
+                generation: 0,
+                session: Some(session),
+                ready: false,
+                scheduled: None,
+                source: None,
+            });
             SessionHandle { index, generation: 0 }
         }
+    }
+
+    /// True if one more session accepted from `ip` and `peer` stays within the per-address and
+    /// per-peer caps.
+    pub fn admits(&self, ip: IpAddr, peer: NodeId, max_per_address: usize, max_per_peer: usize) -> bool {
+        let from_ip = self.per_ip.get(&ip).copied().unwrap_or(0) as usize;
+        let from_peer = self.per_peer.get(&peer).copied().unwrap_or(0) as usize;
+        from_ip < max_per_address && from_peer < max_per_peer
+    }
+
+    /// Inserts a session this endpoint accepted, counted against `ip` and `peer` until removed.
+    pub fn insert_accepted(&mut self, session: Session, ip: IpAddr, peer: NodeId) -> SessionHandle {
+        let handle = self.insert(session);
+        self.slots[handle.index as usize].source = Some((ip, peer));
+        *self.per_ip.entry(ip).or_insert(0) += 1;
+        *self.per_peer.entry(peer).or_insert(0) += 1;
+        handle
     }
 
     /// Indexes an initiator's handshake by its tag.
@@ -148,6 +179,10 @@ impl SessionTable {
             return None;
         }
         let s = slot.session.take()?;
+        if let Some((ip, peer)) = slot.source.take() {
+            uncount(&mut self.per_ip, ip);
+            uncount(&mut self.per_peer, peer);
+        }
         slot.generation = slot.generation.wrapping_add(1);
         slot.ready = false;
         slot.scheduled = None;
@@ -254,5 +289,15 @@ impl SessionTable {
         }
         slot.scheduled = None;
         true
+    }
+}
+
+/// Takes one off `key`'s count, forgetting the key at zero.
+fn uncount<K: Ord>(counts: &mut BTreeMap<K, u32>, key: K) {
+    if let Some(n) = counts.get_mut(&key) {
+        *n -= 1;
+        if *n == 0 {
+            counts.remove(&key);
+        }
     }
 }

@@ -36,6 +36,13 @@ pub struct CookieJar {
     lifetime: Duration,
 }
 
+impl Drop for CookieJar {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.current);
+        zeroize::Zeroize::zeroize(&mut self.previous);
+    }
+}
+
 impl CookieJar {
     /// A jar with fresh secrets.
     pub fn new(now: Instant, lifetime: Duration, rng: &mut Rng) -> Self {

@@ -35,6 +35,7 @@ use alloc::boxed::Box;
 use alloc::collections::VecDeque;
 use alloc::string::String;
 use bytes::Bytes;
+use zeroize::Zeroizing;
 
 use crate::config::{EndpointConfig, Seed};
 use crate::crypto::Suite;
@@ -64,7 +65,7 @@ pub enum SessionState {
 pub(crate) struct InitiatorHandshake {
     pub nonce_i: [u8; 32],
     pub seed: Seed,
-    pub k_hs: [u8; 32],
+    pub k_hs: Zeroizing<[u8; 32]>,
     pub expected_peer: Option<NodeId>,
     pub started: Instant,
     pub deadline: Instant,
@@ -80,8 +81,8 @@ pub(crate) struct ResponseState {
     pub nonce_r: [u8; 32],
     pub suite: Suite,
     pub cookie: crate::wire::handshake::Cookie,
-    pub k_response: [u8; 32],
-    pub k_confirm: [u8; 32],
+    pub k_response: Zeroizing<[u8; 32]>,
+    pub k_confirm: Zeroizing<[u8; 32]>,
 }
 
 pub(crate) enum State {
@@ -156,7 +157,7 @@ pub(crate) struct Session {
     /// Responder: the nonces of the handshake, to recognise a retransmitted RESPONSE.
     nonces: Option<([u8; 32], [u8; 32])>,
     /// Responder: MAC key for CONFIRM.
-    k_confirm: [u8; 32],
+    k_confirm: Zeroizing<[u8; 32]>,
     stats: SessionStats,
     queue: VecDeque<Outgoing>,
     custom_queued: usize,
@@ -199,7 +200,7 @@ impl Session {
             state,
             keys: None,
             nonces: None,
-            k_confirm: [0; 32],
+            k_confirm: [0; 32].into(),
             stats: SessionStats::new(now),
             queue,
             custom_queued: 0,
@@ -242,7 +243,7 @@ impl Session {
         s.session_id = session_id;
         s.peer = Some(peer);
         s.nonces = Some(nonces);
-        s.k_confirm = k_confirm;
+        s.k_confirm = k_confirm.into();
         s.names.announce_owed = serving_names;
         s.keys = Some(keys);
         s

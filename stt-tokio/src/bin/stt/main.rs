@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use stt_tokio::{Error, Node, NodeConfig, Seed, Session};
+use zeroize::Zeroizing;
 
 /// Encrypted, multiplexed transfers between nodes that share a pre-shared seed.
 #[derive(Parser)]
@@ -26,8 +27,13 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Print a new random 32-byte seed as 64 hex characters (save it to a seed file).
-    Keygen,
+    /// Print a new random 32-byte seed as 64 hex characters, or write it to a new file that only
+    /// its owner can read.
+    Keygen {
+        /// Create this file (mode 0600; an existing file is never replaced) instead of printing.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Accept sessions and save every file sent into a directory (or write it to stdout).
     Listen {
         /// UDP address to listen on, e.g. 0.0.0.0:7400.
@@ -200,10 +206,14 @@ fn main() -> ExitCode {
 
 async fn run(command: Command) -> Result<(), Failure> {
     match command {
-        Command::Keygen => {
-            let mut seed = [0u8; 32];
-            getrandom::fill(&mut seed).map_err(|e| Failure::new(1, format!("no OS randomness: {e}")))?;
-            println!("{}", hex(&seed));
+        Command::Keygen { out } => {
+            let mut seed = Zeroizing::new([0u8; 32]);
+            getrandom::fill(&mut *seed).map_err(|e| Failure::new(1, format!("no OS randomness: {e}")))?;
+            let text = Zeroizing::new(format!("{}\n", hex(&*seed)));
+            match out {
+                None => print!("{}", *text),
+                Some(path) => write_private(&path, text.as_bytes())?,
+            }
             Ok(())
         }
         Command::Listen { bind, ws_bind, seed_file, out, stdout, once } => {
@@ -264,13 +274,51 @@ async fn finish(node: Node, session: Session) -> Result<(), Failure> {
     Ok(())
 }
 
-/// Reads a seed file: 64 hex characters (whitespace ignored) or at least 32 raw bytes.
+/// Creates `path` readable and writable by its owner only, and writes `bytes`; an existing file
+/// is an error, never replaced.
+fn write_private(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path).map_err(|e| {
+        Failure::new(2, format!("cannot create seed file {} (it is never replaced): {e}", path.display()))
+    })?;
+    file.write_all(bytes)
+        .and_then(|()| file.sync_all())
+        .map_err(|e| Failure::new(1, format!("cannot write seed file {}: {e}", path.display())))
+}
+
+/// Warns when a seed file can be read by other users than its owner.
+fn check_seed_permissions(path: &Path) {
+    #[cfg(unix)]
+    if let Ok(meta) = std::fs::metadata(path) {
+        let mode = std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o777;
+        if mode & 0o077 != 0 {
+            eprintln!(
+                "stt: warning: seed file {} can be read by other users (mode {mode:04o}); run: chmod 600 {}",
+                path.display(),
+                path.display()
+            );
+        }
+    }
+}
+
+/// Reads a seed file: 64 hex characters (whitespace ignored) or at least 32 raw bytes. Warns if
+/// others than its owner may read it; the bytes read are erased once the seed is made.
 fn read_seed(path: &Path) -> Result<Seed, Failure> {
-    let raw =
-        std::fs::read(path).map_err(|e| Failure::new(2, format!("cannot read seed file {}: {e}", path.display())))?;
-    let text: Vec<u8> = raw.iter().copied().filter(|b| !b.is_ascii_whitespace()).collect();
-    let bytes = if text.len() == 64 && text.iter().all(u8::is_ascii_hexdigit) {
-        text.chunks(2).map(|p| u8::from_str_radix(std::str::from_utf8(p).expect("ascii"), 16).expect("hex")).collect()
+    check_seed_permissions(path);
+    let raw = Zeroizing::new(
+        std::fs::read(path).map_err(|e| Failure::new(2, format!("cannot read seed file {}: {e}", path.display())))?,
+    );
+    let text: Zeroizing<Vec<u8>> = Zeroizing::new(raw.iter().copied().filter(|b| !b.is_ascii_whitespace()).collect());
+    let bytes: Zeroizing<Vec<u8>> = if text.len() == 64 && text.iter().all(u8::is_ascii_hexdigit) {
+        Zeroizing::new(
+            text.chunks(2)
+                .map(|p| u8::from_str_radix(std::str::from_utf8(p).expect("ascii"), 16).expect("hex"))
+                .collect(),
+        )
     } else {
         raw
     };
