@@ -52,3 +52,26 @@ fn blob_decoding_survives_random_input() {
         blob_decode(&random_bytes(&mut rng, 2000));
     }
 }
+
+#[test]
+fn every_named_regression_input_replays_without_a_panic() {
+    // fuzz/regressions/<target>/<what it once broke>.bin: inputs that crashed a target once.
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/regressions");
+    let targets: [(&str, fn(&[u8])); 5] = [
+        ("frame_decode", frame_decode),
+        ("endpoint_datagrams", endpoint_datagrams),
+        ("stream_reassembly", stream_reassembly),
+        ("segment_decode", segment_decode),
+        ("blob_decode", blob_decode),
+    ];
+    let mut replayed = 0;
+    for (name, target) in targets {
+        let Ok(dir) = std::fs::read_dir(root.join(name)) else { continue };
+        for entry in dir {
+            let input = std::fs::read(entry.unwrap().path()).unwrap();
+            target(&input);
+            replayed += 1;
+        }
+    }
+    assert!(replayed >= 1, "the regression inputs are found (fuzz/regressions)");
+}
