@@ -12,11 +12,15 @@
 //! FIN
 //! ```
 //!
-//! The receiver writes the data to a temporary file beside the destination, checks the digest,
-//! syncs, renames the file into place, and answers on the same stream with one status byte
-//! (0 verified, 1 digest mismatch, 2 refused name, 3 storage error) followed by a UTF-8 message
-//! and FIN. A file is visible under its name only once complete and verified. Data with no name
-//! (standard input) is saved as `stdin-<16 hex digits>`.
+//! The receiver writes the data to a temporary file beside the destination (`.stt-<16 hex
+//! digits>.partial`, whatever the name's length), checks the digest, syncs, moves the file into
+//! place, and answers on the same stream with one status byte (0 verified, 1 digest mismatch,
+//! 2 refused name, 3 storage error) followed by a UTF-8 message and FIN. A file is visible under
+//! its name only once complete and verified. An existing file is never replaced (unless the
+//! receiver asked for [`Destination::DirReplace`]): the new one is stored as `name (1).ext`,
+//! `name (2).ext`, …, and the verified message says `verified as <stored name>`. Data with no
+//! name (standard input) is saved as `stdin-<16 hex digits>`. Names with control characters are
+//! refused.
 
 use std::path::{Path, PathBuf};
 
@@ -88,6 +92,9 @@ pub struct Sent {
     pub bytes: u64,
     /// SHA3-256 of the data.
     pub digest: [u8; 32],
+    /// The name the receiver stored the file under, when it is not the name sent (a file of
+    /// that name existed there).
+    pub stored_as: Option<String>,
 }
 
 /// Sends `source` under `name` on a new stream of `session`, and waits for the receiver's
@@ -128,10 +135,12 @@ pub async fn send(
     let answer = rx.read_all(4096).await?;
     let (&code, message) = answer.split_first().ok_or(TransferError::Protocol("empty answer"))?;
     let status = Status::from_byte(code).ok_or(TransferError::Protocol("unknown status byte"))?;
+    let message = String::from_utf8_lossy(message).into_owned();
     if status != Status::Verified {
-        return Err(TransferError::Rejected { status, message: String::from_utf8_lossy(message).into_owned() });
+        return Err(TransferError::Rejected { status, message });
     }
-    Ok(Sent { bytes: total, digest })
+    let stored_as = message.strip_prefix(VERIFIED_AS).map(str::to_owned);
+    Ok(Sent { bytes: total, digest, stored_as })
 }
 
 async fn read_full(r: &mut (impl AsyncRead + Unpin), buf: &mut [u8]) -> std::io::Result<usize> {
@@ -157,22 +166,88 @@ pub struct Received {
     pub bytes: u64,
     /// SHA3-256 of the data, equal to the sender's.
     pub digest: [u8; 32],
+    /// True when a file of the sender's name existed and this one was stored under another
+    /// (`path` says which).
+    pub stored_as_other: bool,
 }
+
+/// The verified message's prefix when the file was stored under another name.
+const VERIFIED_AS: &str = "verified as ";
+
+/// How many other names (`name (1).ext` …) are tried before the receiver gives up.
+const MAX_OTHER_NAMES: u32 = 1000;
 
 /// Where received data goes.
 pub enum Destination<'a, W> {
-    /// A file named by the sender, in this directory.
+    /// A file named by the sender, in this directory; an existing file is kept, and the new one
+    /// is stored as `name (1).ext` (or the next free number).
     Dir(&'a Path),
+    /// A file named by the sender, in this directory, replacing a file of that name.
+    DirReplace(&'a Path),
     /// A writer (for example stdout); the digest is checked at the end.
     Sink(&'a mut W),
 }
 
-/// True if `name` is a plain file name (no path separators, not `.` or `..`, not hidden).
+/// True if `name` is a plain file name (no path separators, not `.` or `..`, not hidden, no
+/// control characters).
 pub fn is_plain_name(name: &str) -> bool {
     !name.is_empty()
         && !name.starts_with('.')
         && !name.contains(['/', '\\', '\0'])
+        && !name.chars().any(char::is_control)
         && Path::new(name).file_name().is_some_and(|f| f == name)
+}
+
+/// Temporary files a receiver left behind in `dir` (killed mid-transfer): `.stt-*.partial`.
+/// Removes them and returns how many there were.
+pub fn remove_leftovers(dir: &Path) -> std::io::Result<usize> {
+    let mut removed = 0;
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with(".stt-") && name.ends_with(".partial") && entry.file_type()?.is_file() {
+            std::fs::remove_file(entry.path())?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
+/// `name` with ` (n)` before its extension: `report.txt` → `report (1).txt`.
+fn numbered(name: &str, n: u32) -> String {
+    match name.rfind('.') {
+        Some(dot) if dot > 0 => format!("{} ({n}){}", &name[..dot], &name[dot..]),
+        _ => format!("{name} ({n})"),
+    }
+}
+
+/// Moves the finished temporary file to `name` in `dir`: replacing a file of that name, or
+/// (without `replace`) under the first free name among `name`, `name (1)`, …; returns the name
+/// used. A hard link makes taking the name atomic: an existing file is never overwritten.
+async fn place(tmp: &Path, dir: &Path, name: &str, replace: bool) -> Result<String, TransferError> {
+    if replace {
+        tokio::fs::rename(tmp, dir.join(name)).await?;
+        return Ok(name.to_owned());
+    }
+    for n in 0..=MAX_OTHER_NAMES {
+        let candidate = if n == 0 { name.to_owned() } else { numbered(name, n) };
+        if candidate.len() > MAX_NAME {
+            break;
+        }
+        match tokio::fs::hard_link(tmp, dir.join(&candidate)).await {
+            Ok(()) => {
+                tokio::fs::remove_file(tmp).await?;
+                return Ok(candidate);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(TransferError::Rejected {
+        status: Status::StorageError,
+        message: format!("{name:?} and {MAX_OTHER_NAMES} numbered variants exist already"),
+    })
 }
 
 /// Receives one transfer from `stream` and answers the sender.
@@ -184,6 +259,10 @@ pub async fn receive<W: AsyncWrite + Unpin>(
     let (mut tx, mut rx) = stream.into_split();
     let result = receive_data(&mut rx, dest, &mut progress).await;
     let (status, message) = match &result {
+        Ok(r) if r.stored_as_other => {
+            let stored = r.path.as_ref().and_then(|p| p.file_name()).map(|n| n.to_string_lossy().into_owned());
+            (Status::Verified, format!("{VERIFIED_AS}{}", stored.unwrap_or_default()))
+        }
         Ok(_) => (Status::Verified, String::from("verified")),
         Err(TransferError::Rejected { status, message }) => (*status, message.clone()),
         Err(e) => (Status::StorageError, e.to_string()),
@@ -216,7 +295,8 @@ async fn receive_data<W: AsyncWrite + Unpin>(
     rx.read_exact(&mut name).await?;
     let name = String::from_utf8(name).map_err(|_| TransferError::Protocol("name is not UTF-8"))?;
     match dest {
-        Destination::Dir(dir) => {
+        Destination::Dir(dir) | Destination::DirReplace(dir) => {
+            let replace = matches!(dest, Destination::DirReplace(_));
             let name = if name.is_empty() {
                 // Standard input has no name: give it one that cannot collide.
                 format!("stdin-{}", hex8(&crate::shared::random_bytes()))
@@ -229,19 +309,20 @@ async fn receive_data<W: AsyncWrite + Unpin>(
                     message: format!("refused name {name:?}: send a plain file name"),
                 });
             }
-            let final_path = dir.join(&name);
-            let tmp = dir.join(format!(".{name}.{}.partial", hex8(&crate::shared::random_bytes())));
+            let tmp = dir.join(format!(".stt-{}.partial", hex8(&crate::shared::random_bytes())));
             let stored = async {
                 let mut file = tokio::fs::File::create(&tmp).await?;
                 let (bytes, digest) = copy_chunks(rx, &mut file, progress).await?;
                 file.sync_all().await?;
                 drop(file);
-                tokio::fs::rename(&tmp, &final_path).await?;
-                Ok::<_, TransferError>((bytes, digest))
+                let stored = place(&tmp, dir, &name, replace).await?;
+                Ok::<_, TransferError>((bytes, digest, stored))
             }
             .await;
             match stored {
-                Ok((bytes, digest)) => Ok(Received { name, path: Some(final_path), bytes, digest }),
+                Ok((bytes, digest, stored)) => {
+                    Ok(Received { stored_as_other: stored != name, path: Some(dir.join(&stored)), name, bytes, digest })
+                }
                 Err(e) => {
                     let _ = tokio::fs::remove_file(&tmp).await;
                     Err(e)
@@ -251,7 +332,7 @@ async fn receive_data<W: AsyncWrite + Unpin>(
         Destination::Sink(w) => {
             let (bytes, digest) = copy_chunks(rx, w, progress).await?;
             w.flush().await?;
-            Ok(Received { name, path: None, bytes, digest })
+            Ok(Received { name, path: None, bytes, digest, stored_as_other: false })
         }
     }
 }

@@ -294,3 +294,66 @@ fn bench_prints_handshake_and_throughput_figures() {
         assert!(text.contains("throughput: 8 MiB"), "{text}");
     }
 }
+
+/// Sends `paths` to `addr` and returns the sender's stderr (the send must succeed).
+fn send_ok(addr: &str, seed: &Path, paths: &[&Path]) -> String {
+    let out = stt().args(["send", "--to", addr, "--seed-file", seed.to_str().unwrap()]).args(paths).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "send failed: {stderr}");
+    stderr
+}
+
+#[test]
+fn an_existing_file_is_kept_and_the_new_one_stored_beside_it_unless_overwrite() {
+    let dir = tempfile::tempdir().unwrap();
+    let seed = write_seed(dir.path(), "seed");
+    let out = dir.path().join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(out.join("report.txt"), b"the receiver's own report").unwrap();
+    // A temporary file of a listener killed earlier: removed at start.
+    std::fs::write(out.join(".stt-0011223344556677.partial"), b"half").unwrap();
+    let src = dir.path().join("report.txt");
+    std::fs::write(&src, b"the sender's report").unwrap();
+    let listener =
+        Listener::start(&["--seed-file", seed.to_str().unwrap(), "--out", out.to_str().unwrap()], Stdio::null());
+    let said = send_ok(&listener.addr, &seed, &[&src]);
+    assert!(said.contains("stored as report (1).txt"), "the sender learns the stored name: {said}");
+    send_ok(&listener.addr, &seed, &[&src]);
+    assert_eq!(std::fs::read(out.join("report.txt")).unwrap(), b"the receiver's own report");
+    assert_eq!(std::fs::read(out.join("report (1).txt")).unwrap(), b"the sender's report");
+    assert_eq!(std::fs::read(out.join("report (2).txt")).unwrap(), b"the sender's report");
+    assert!(!out.join(".stt-0011223344556677.partial").exists(), "leftovers are removed at start");
+    let lines: Vec<String> = listener.lines.try_iter().collect();
+    assert!(lines.iter().any(|l| l.contains("exists and was kept")), "{lines:?}");
+    drop(listener);
+
+    let listener = Listener::start(
+        &["--seed-file", seed.to_str().unwrap(), "--out", out.to_str().unwrap(), "--overwrite"],
+        Stdio::null(),
+    );
+    send_ok(&listener.addr, &seed, &[&src]);
+    assert_eq!(std::fs::read(out.join("report.txt")).unwrap(), b"the sender's report", "--overwrite replaces");
+}
+
+#[test]
+fn names_with_control_characters_are_refused_and_never_printed_raw() {
+    let dir = tempfile::tempdir().unwrap();
+    let seed = write_seed(dir.path(), "seed");
+    let out = dir.path().join("out");
+    let src = dir.path().join("red\x1b[31m.txt");
+    std::fs::write(&src, b"colourful").unwrap();
+    let listener = Listener::start(
+        &["--seed-file", seed.to_str().unwrap(), "--out", out.to_str().unwrap(), "--once"],
+        Stdio::null(),
+    );
+    let sent = stt()
+        .args(["send", "--to", &listener.addr, "--seed-file", seed.to_str().unwrap(), src.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!sent.status.success(), "a name with an escape sequence is refused");
+    let (_, lines) = listener.wait(30);
+    let all = format!("{}{}", String::from_utf8_lossy(&sent.stderr), lines.join("\n"));
+    assert!(!all.contains('\x1b'), "no raw escape reaches the terminal: {all:?}");
+    assert!(all.contains("\\u{1b}"), "the escape is shown escaped: {all}");
+    assert_eq!(std::fs::read_dir(&out).unwrap().count(), 0, "nothing was stored");
+}

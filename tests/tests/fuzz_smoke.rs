@@ -57,7 +57,8 @@ fn blob_decoding_survives_random_input() {
 fn every_named_regression_input_replays_without_a_panic() {
     // fuzz/regressions/<target>/<what it once broke>.bin: inputs that crashed a target once.
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/regressions");
-    let targets: [(&str, fn(&[u8])); 5] = [
+    type Target = fn(&[u8]);
+    let targets: [(&str, Target); 5] = [
         ("frame_decode", frame_decode),
         ("endpoint_datagrams", endpoint_datagrams),
         ("stream_reassembly", stream_reassembly),

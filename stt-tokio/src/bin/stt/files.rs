@@ -11,7 +11,7 @@ use stt_tokio::transfer::{self, Destination};
 use stt_tokio::{Node, NodeConfig, Seed, Session};
 use tokio::sync::{mpsc, Mutex};
 
-use crate::{hex, show_progress, Failure};
+use crate::{hex, printable, show_progress, Failure};
 
 fn bar(len: Option<u64>, label: &str) -> ProgressBar {
     if !show_progress() {
@@ -33,11 +33,16 @@ pub(crate) async fn listen(
     out: Option<PathBuf>,
     stdout: bool,
     once: bool,
+    overwrite: bool,
 ) -> Result<(), Failure> {
+    let mut leftovers = 0;
     if let Some(dir) = &out {
         tokio::fs::create_dir_all(dir)
             .await
             .map_err(|e| Failure::new(1, format!("cannot create {}: {e}", dir.display())))?;
+        // Temporary files of a listener that was killed mid-transfer (reported once listening).
+        leftovers = transfer::remove_leftovers(dir)
+            .map_err(|e| Failure::new(1, format!("cannot clean {}: {e}", dir.display())))?;
     }
     let mut cfg = NodeConfig::new(seed).bind(bind);
     if let Some(ws) = ws_bind {
@@ -48,6 +53,9 @@ pub(crate) async fn listen(
         Some(ws) => eprintln!("listening on udp {} and ws://{ws}", node.local_addr()),
         None => eprintln!("listening on udp {}", node.local_addr()),
     }
+    if leftovers > 0 {
+        eprintln!("removed {leftovers} unfinished file(s) an earlier run left in the output directory");
+    }
     // Every finished transfer reports here; `--once` ends on the first.
     let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Result<(), String>>();
     let sink = Arc::new(Mutex::new(tokio::io::stdout()));
@@ -56,7 +64,7 @@ pub(crate) async fn listen(
         tokio::spawn(async move {
             while let Some(session) = node.accept().await {
                 let (out, sink, done) = (out.clone(), sink.clone(), done_tx.clone());
-                tokio::spawn(serve(session, out, stdout.then_some(sink), done));
+                tokio::spawn(serve(session, out, stdout.then_some(sink), done, overwrite));
             }
         })
     };
@@ -77,6 +85,7 @@ async fn serve(
     out: Option<PathBuf>,
     sink: Option<Arc<Mutex<tokio::io::Stdout>>>,
     done: mpsc::UnboundedSender<Result<(), String>>,
+    overwrite: bool,
 ) {
     let peer = session.peer();
     while let Ok(stream) = session.accept_stream().await {
@@ -87,23 +96,28 @@ async fn serve(
                 let mut w = sink.lock().await;
                 transfer::receive(stream, Destination::Sink(&mut *w), progress).await
             }
-            (None, Some(dir)) => transfer::receive::<tokio::io::Stdout>(stream, Destination::Dir(dir), progress).await,
+            (None, Some(dir)) => {
+                let dest = if overwrite { Destination::DirReplace(dir) } else { Destination::Dir(dir) };
+                transfer::receive::<tokio::io::Stdout>(stream, dest, progress).await
+            }
             (None, None) => unreachable!("clap requires --out or --stdout"),
         };
         pb.finish_and_clear();
         let report = match r {
             Ok(rx) => {
                 let place = rx.path.map(|p| p.display().to_string()).unwrap_or_else(|| "stdout".into());
+                let kept = if rx.stored_as_other { " (a file of that name exists and was kept)" } else { "" };
                 eprintln!(
-                    "received {} ({} bytes, sha3-256 {}) from {peer} into {place}",
-                    rx.name,
+                    "received {} ({} bytes, sha3-256 {}) from {peer} into {}{kept}",
+                    printable(&rx.name),
                     rx.bytes,
-                    hex(&rx.digest)
+                    hex(&rx.digest),
+                    printable(&place)
                 );
                 Ok(())
             }
             Err(e) => {
-                eprintln!("transfer from {peer} failed: {e}");
+                eprintln!("transfer from {peer} failed: {}", printable(&e.to_string()));
                 Err(format!("transfer failed: {e}"))
             }
         };
@@ -123,11 +137,20 @@ pub(crate) async fn send(session: &Session, paths: &[PathBuf]) -> Result<(), Fai
             .file_name()
             .and_then(|n| n.to_str())
             .ok_or_else(|| Failure::new(2, format!("{} has no usable file name", path.display())))?;
-        let pb = bar(len, name);
+        let pb = bar(len, &printable(name));
         let sent = transfer::send(session, name, file, |n| pb.set_position(n)).await;
         pb.finish_and_clear();
         let sent = sent?;
-        eprintln!("sent {name} ({} bytes, sha3-256 {}): verified by the receiver", sent.bytes, hex(&sent.digest));
+        let stored = match &sent.stored_as {
+            Some(other) => format!(", stored as {} (a file of that name exists there)", printable(other)),
+            None => String::new(),
+        };
+        eprintln!(
+            "sent {} ({} bytes, sha3-256 {}): verified by the receiver{stored}",
+            printable(name),
+            sent.bytes,
+            hex(&sent.digest)
+        );
     }
     Ok(())
 }

@@ -54,6 +54,10 @@ enum Command {
         /// Exit after the first transfer: 0 if it was verified, non-zero if it failed.
         #[arg(long)]
         once: bool,
+        /// Replace an existing file of the same name (default: keep it and store the new one as
+        /// `name (1).ext`).
+        #[arg(long, conflicts_with = "stdout")]
+        overwrite: bool,
     },
     /// Send files; succeeds only when the receiver confirmed each one verified.
     Send {
@@ -198,7 +202,7 @@ fn main() -> ExitCode {
     match rt.block_on(run(cli.command)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
-            eprintln!("stt: {}", f.message);
+            eprintln!("stt: {}", printable(&f.message));
             ExitCode::from(f.code)
         }
     }
@@ -216,19 +220,21 @@ async fn run(command: Command) -> Result<(), Failure> {
             }
             Ok(())
         }
-        Command::Listen { bind, ws_bind, seed_file, out, stdout, once } => {
+        Command::Listen { bind, ws_bind, seed_file, out, stdout, once, overwrite } => {
             let seed = read_seed(&seed_file)?;
-            files::listen(seed, bind, ws_bind, out, stdout, once).await
+            files::listen(seed, bind, ws_bind, out, stdout, once, overwrite).await
         }
         Command::Send { peer, paths } => {
             let (node, session) = connect(&peer).await?;
-            files::send(&session, &paths).await?;
-            finish(node, session).await
+            let sent = files::send(&session, &paths).await;
+            finish(node, session, &sent).await;
+            sent
         }
         Command::Cat { peer } => {
             let (node, session) = connect(&peer).await?;
-            files::cat(&session).await?;
-            finish(node, session).await
+            let sent = files::cat(&session).await;
+            finish(node, session, &sent).await;
+            sent
         }
         Command::Bench { size, streams, transport, handshakes, congestion, no_batching } => {
             let opts = bench::Options {
@@ -267,11 +273,18 @@ async fn connect(peer: &PeerArgs) -> Result<(Node, Session), Failure> {
     Ok((node, session))
 }
 
-/// Closes the session after a successful transfer and stops the node.
-async fn finish(node: Node, session: Session) -> Result<(), Failure> {
-    session.close(0, "transfer complete").await;
+/// Closes the session (DISCONNECT, so the listener learns at once how it ended, even after a
+/// failure) and stops the node.
+async fn finish(node: Node, session: Session, outcome: &Result<(), Failure>) {
+    match outcome {
+        Ok(()) => session.close(0, "transfer complete").await,
+        Err(f) => {
+            // DISCONNECT reasons are at most 1024 bytes.
+            let reason: String = format!("sender gave up: {}", f.message).chars().take(256).collect();
+            session.close(1, &reason).await
+        }
+    }
     node.shutdown(Duration::from_secs(2)).await;
-    Ok(())
 }
 
 /// Creates `path` readable and writable by its owner only, and writes `bytes`; an existing file
@@ -331,6 +344,12 @@ fn read_seed(path: &Path) -> Result<Seed, Failure> {
             ),
         )
     })
+}
+
+/// `s` with control characters escaped (`\u{1b}`, `\n`, …): peer-supplied text (file names,
+/// DISCONNECT reasons, the receiver's messages) never reaches the terminal raw.
+pub(crate) fn printable(s: &str) -> String {
+    s.chars().map(|c| if c.is_control() { c.escape_default().to_string() } else { c.to_string() }).collect()
 }
 
 pub(crate) fn hex(bytes: &[u8]) -> String {
