@@ -210,7 +210,7 @@ const GOLDEN: &[Golden] = &[
     ("key_rotation", key_rotation, "014d10eacaba4d0bc6b8c585eed915845c8bda7909c77b82d7be9c2cdbb26c09", 351),
     ("names", names, "1fd6b539d0a327e1784d1556c3b8040df796ef813f6bf99728ef9245c3a4f01b", 140),
     ("live_stream", live_stream, "e2d22f00fe8d7a16d03f575526b02fcbaf7629d6f930479e01a119b4b546a237", 303),
-    ("migration", migration, "f554eefd73e2e99bf2f6ec9ffddc6a57eda470e3b6f869dd52e160f7ebce6e13", 537),
+    ("migration", migration, "9e5564ab4e27d1c4e50c2f5fb127dd89ddc9e4527eaa9c58209b6f1c39ef8fde", 539),
 ];
 
 #[test]

@@ -279,6 +279,7 @@ impl Endpoint {
             events: &mut self.events,
             names: &mut self.names,
             stats: &mut self.stats,
+            rng: &mut self.rng,
         };
         Some((s, ctx))
     }

@@ -1,7 +1,8 @@
 //! The output path: `poll_transmit` fills the caller's buffer.
 //!
 //! Stateless handshake replies go first, then sessions from the ready queue, round-robin: each
-//! turn asks one session for its next datagram (`Session::write_datagram`). With
+//! turn asks one session for its next datagram (`Session::write_datagram`), or, when it is
+//! validating a new address of its peer, for a PATH_CHALLENGE to that address. With
 //! `max_datagrams > 1`, the same session may add more datagrams of the same size back to back
 //! (one GSO send for the driver); the bytes of each datagram are the same as with one datagram
 //! per call.
@@ -57,7 +58,21 @@ impl Endpoint {
             self.stats.dropped.transmit_buffer_too_small += 1;
         }
         while let Some(handle) = self.sessions.pop_ready() {
-            let Some(remote) = self.sessions.get(handle).map(|s| s.remote()) else { continue };
+            let Some((remote, challenge)) = self.sessions.get(handle).map(|s| s.next_destination(now)) else {
+                continue;
+            };
+            if challenge {
+                // A PATH_CHALLENGE to an address being validated: one small datagram of its own.
+                let Some((s, mut ctx)) = self.session_and_ctx(now, handle) else { continue };
+                let (n, then) = s.write_path_challenge(&mut ctx, buf);
+                self.after(now, handle, then);
+                if n > 0 {
+                    self.stats.datagrams_sent += 1;
+                    self.stats.bytes_sent += n as u64;
+                    return Some(Transmit { remote, len: n, segment_size: None });
+                }
+                continue;
+            }
             let full = self.config.max_datagram(remote.transport);
             let mut len = 0;
             let mut segment = 0;

@@ -102,6 +102,8 @@ pub(crate) enum Outgoing {
         payload: Bytes,
     },
     Keepalive,
+    /// The echo of a PATH_CHALLENGE, on the session's path.
+    PathResponse([u8; 8]),
     Disconnect {
         code: u32,
         reason: String,
@@ -121,7 +123,24 @@ pub(crate) struct Ctx<'a> {
     pub names: &'a mut Registry,
     /// Endpoint-wide counters the session contributes to.
     pub stats: &'a mut EndpointStats,
+    /// The endpoint's random source (path challenges).
+    pub rng: &'a mut crate::rng::Rng,
 }
+
+/// A new address the peer's authentic frames came from, being validated before the session
+/// moves there: PATH_CHALLENGE goes to it (at most `PATH_CHALLENGES` times, a PTO apart: two
+/// 60-byte datagrams, under 3x the smallest authentic datagram that can trigger them), and
+/// only a PATH_RESPONSE with the same bytes arriving from it moves the session.
+#[derive(Debug)]
+pub(crate) struct PathProbe {
+    pub remote: Remote,
+    pub data: [u8; 8],
+    pub sent: u8,
+    pub next_send: Instant,
+}
+
+/// Challenges sent to one candidate address before it is given up.
+pub(crate) const PATH_CHALLENGES: u8 = 2;
 
 /// Why a session is over; the endpoint removes it and reports this.
 #[derive(Debug)]
@@ -151,6 +170,8 @@ pub(crate) struct Session {
     /// The application chose `remote` (`SessionMut::set_remote`): authenticated frames from
     /// elsewhere are accepted but do not move the session.
     remote_pinned: bool,
+    /// A new address being validated (the session stays on `remote` until it is).
+    path_probe: Option<Box<PathProbe>>,
     peer: Option<NodeId>,
     state: State,
     keys: Option<SessionKeys>,
@@ -196,6 +217,7 @@ impl Session {
             role,
             remote,
             remote_pinned: false,
+            path_probe: None,
             peer: None,
             state,
             keys: None,

@@ -7,11 +7,12 @@
 //! `names.rs`, and DATA, STREAM_OPEN, STREAM_CLOSE, MAX_DATA and ACK update the streams and the
 //! recovery state here.
 
+use alloc::boxed::Box;
 use bytes::{Bytes, BytesMut};
 
 use super::keys::OpenFailure;
 use super::Session;
-use super::{apply_outcome, Ctx, SessionEnd, State, Then};
+use super::{apply_outcome, Ctx, Outgoing, PathProbe, SessionEnd, State, Then};
 use crate::event::{CloseReason, Event};
 use crate::stream::{PeerStream, StreamId, CLOSE_STREAM_LIMIT_ABUSED, MAX_REFUSALS, STREAM_REFUSED};
 use crate::types::{Direction, Remote};
@@ -88,8 +89,9 @@ impl Session {
             self.queue_keepalive();
         }
         if opened.newest && self.remote != remote && !self.remote_pinned {
-            self.remote = remote;
-            ctx.events.push_back(Event::SessionMigrated { session: ctx.handle, remote });
+            // The peer may have moved, or someone replayed its datagram from elsewhere: validate
+            // the new address before sending there.
+            self.probe_path(ctx, remote);
         }
         if matches!(self.state, State::Handshaking(_)) {
             // An authentic frame under the responder's key proves it completed the handshake.
@@ -97,6 +99,14 @@ impl Session {
         }
         match h.frame_type {
             FrameType::KEEPALIVE => {}
+            FrameType::PATH_CHALLENGE => match <[u8; 8]>::try_from(&frame[layout.payload.clone()]) {
+                Ok(data) => self.queue.push_back(Outgoing::PathResponse(data)),
+                Err(_) => self.count_drop(ctx, |d| &mut d.malformed),
+            },
+            FrameType::PATH_RESPONSE => match <[u8; 8]>::try_from(&frame[layout.payload.clone()]) {
+                Ok(data) => self.on_path_response(ctx, remote, data),
+                Err(_) => self.count_drop(ctx, |d| &mut d.malformed),
+            },
             FrameType::DISCONNECT => match Disconnect::decode(&frame[layout.payload.clone()]) {
                 Ok(d) => {
                     let reason = CloseReason::ClosedByPeer { code: d.code, reason: d.reason.into() };
@@ -133,6 +143,31 @@ impl Session {
             _ => self.count_drop(ctx, |d| &mut d.unsupported),
         }
         Then::Transmit
+    }
+
+    /// Starts validating `remote` (unless it is being validated already): a PATH_CHALLENGE goes
+    /// there at the next transmit.
+    fn probe_path(&mut self, ctx: &mut Ctx<'_>, remote: Remote) {
+        if self.path_probe.as_ref().is_some_and(|p| p.remote == remote) {
+            return;
+        }
+        let mut data = [0u8; 8];
+        data.copy_from_slice(&ctx.rng.bytes32()[..8]);
+        self.path_probe = Some(Box::new(PathProbe { remote, data, sent: 0, next_send: ctx.now }));
+    }
+
+    /// A PATH_RESPONSE: if it echoes the probe's bytes and came from the probed address, the
+    /// address is proven and the session moves there.
+    fn on_path_response(&mut self, ctx: &mut Ctx<'_>, remote: Remote, data: [u8; 8]) {
+        let Some(probe) = self.path_probe.as_ref() else { return };
+        if probe.data != data || probe.remote != remote {
+            return;
+        }
+        self.path_probe = None;
+        if self.remote != remote && !self.remote_pinned {
+            self.remote = remote;
+            ctx.events.push_back(Event::SessionMigrated { session: ctx.handle, remote });
+        }
     }
 
     /// Handles an authentic DATA, STREAM_OPEN, STREAM_CLOSE, MAX_DATA or ACK frame.

@@ -7,7 +7,7 @@
 //! frame is sealed in place under the current send key with its own packet number; ack-eliciting
 //! frames are recorded in `recovery` with what they carried.
 
-use super::{Ctx, Outgoing, Session, SessionEnd, State, Then};
+use super::{Ctx, Outgoing, Session, SessionEnd, State, Then, PATH_CHALLENGES};
 use crate::config::EndpointConfig;
 use crate::crypto::TAG_LEN;
 use crate::event::{CloseReason, Event};
@@ -15,7 +15,7 @@ use crate::handshake::{handshake_tag, write_handshake_frame};
 use crate::recovery::SentPayload;
 use crate::stream::{Segment, StreamMode, STREAM_REFUSED};
 use crate::time::Instant;
-use crate::types::{Direction, NodeId};
+use crate::types::{Direction, NodeId, Remote};
 use crate::wire::control::Disconnect;
 use crate::wire::handshake::{Confirm, Init, Response};
 use crate::wire::stream::{self as ws, AckRange, StreamOpen, DATA_HEADER_LEN, MAX_ACK_RANGES};
@@ -137,6 +137,10 @@ fn encode(s: &mut Session, me: &NodeId, tx: &mut Tx<'_>, o: &Outgoing, out: &mut
             let spec = FrameSpec::control(FrameType::KEEPALIVE);
             sealed(s.seal_tracked(tx, out, spec, 0, |_| {}, Some(SentPayload::Ping)))
         }
+        Outgoing::PathResponse(data) => {
+            let spec = FrameSpec::control(FrameType::PATH_RESPONSE);
+            sealed(s.seal_tracked(tx, out, spec, 8, |p| p.copy_from_slice(data), None))
+        }
         Outgoing::Disconnect { code, reason } => {
             let d = Disconnect { code: *code, reason };
             let spec = FrameSpec::control(FrameType::DISCONNECT);
@@ -155,6 +159,45 @@ fn encode(s: &mut Session, me: &NodeId, tx: &mut Tx<'_>, o: &Outgoing, out: &mut
 }
 
 impl Session {
+    /// Where the next datagram goes: the address being validated when a PATH_CHALLENGE is due
+    /// there, else the session's remote.
+    pub(crate) fn next_destination(&self, now: Instant) -> (Remote, bool) {
+        match &self.path_probe {
+            Some(p) if p.sent < PATH_CHALLENGES && p.next_send <= now && matches!(self.state, State::Established) => {
+                (p.remote, true)
+            }
+            _ => (self.remote, false),
+        }
+    }
+
+    /// Writes a datagram holding one PATH_CHALLENGE for the address being validated (see
+    /// [`Session::next_destination`]); after `PATH_CHALLENGES` of them the address is given up.
+    /// The datagram is small: an address that never answers gets at most that many, each no
+    /// larger than the authentic datagram that made it a candidate.
+    pub(crate) fn write_path_challenge(&mut self, ctx: &mut Ctx<'_>, buf: &mut [u8]) -> (usize, Then) {
+        let Some(probe) = self.path_probe.as_deref() else { return (0, Then::Wait) };
+        let data = probe.data;
+        let mut tally = Tally::default();
+        let tx = &mut Tx { now: ctx.now, cfg: ctx.cfg, tally: &mut tally };
+        let spec = FrameSpec::control(FrameType::PATH_CHALLENGE);
+        let n = match self.seal_tracked(tx, buf, spec, 8, |p| p.copy_from_slice(&data), None) {
+            Sealed::Written { len, .. } => len,
+            _ => 0,
+        };
+        let pto = self.recovery.rtt().pto_base(ctx.cfg.max_ack_delay);
+        let probe = self.path_probe.as_deref_mut().expect("checked above");
+        probe.sent += 1;
+        // A PTO, then two: after the last, the address is given up when the wait
+        // ends (`handle_timeout`).
+        probe.next_send = ctx.now + pto * u32::from(probe.sent);
+        if n > 0 {
+            self.stats.frames_sent += 1;
+            self.stats.bytes_sent += n as u64;
+            self.stats.datagrams_sent += 1;
+        }
+        (n, Then::Transmit)
+    }
+
     /// Writes the next datagram of this session into `buf` (at most the path's maximum
     /// datagram) and returns its length, zero if there was nothing to send. [`Then::End`] when
     /// the datagram carried DISCONNECT or the packet numbers ran out.
@@ -230,7 +273,7 @@ impl Session {
 
     /// True if `poll_transmit` would write something for this session now.
     pub(crate) fn wants_transmit(&self, now: Instant) -> bool {
-        if !self.queue.is_empty() || self.acks.due(now) {
+        if !self.queue.is_empty() || self.acks.due(now) || self.next_destination(now).1 {
             return true;
         }
         if !matches!(self.state, State::Established) {

@@ -6,7 +6,7 @@
 //! and calls [`Session::handle_timeout`] when it is due; firing early is harmless (the session
 //! re-arms).
 
-use super::{apply_outcome, Ctx, Session, SessionEnd, State, Then};
+use super::{apply_outcome, Ctx, Session, SessionEnd, State, Then, PATH_CHALLENGES};
 use crate::config::EndpointConfig;
 use crate::event::{CloseReason, Event, HandshakeError};
 use crate::recovery::{Outcome, SentPayload};
@@ -55,6 +55,10 @@ impl Session {
                 }
                 if self.pacing_until.is_some_and(|t| t <= now) {
                     self.pacing_until = None;
+                }
+                if self.path_probe.as_ref().is_some_and(|p| p.sent >= PATH_CHALLENGES && p.next_send <= now) {
+                    // No answer from the new address: it was not the peer's.
+                    self.path_probe = None;
                 }
                 self.skip_live_gaps(ctx);
                 if let Some(keys) = self.keys.as_mut() {
@@ -115,6 +119,7 @@ impl Session {
                     self.recovery.deadline(),
                     self.pacing_until.filter(|_| !self.streams.send_queue.is_empty()),
                     self.streams.next_gap_deadline(),
+                    self.path_probe.as_ref().map(|p| p.next_send),
                 ];
                 Some(others.into_iter().flatten().fold(t, Instant::min))
             }

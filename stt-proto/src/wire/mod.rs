@@ -71,6 +71,10 @@ impl FrameType {
     pub const REJECT: FrameType = FrameType(0x16);
     /// Flow-control credit: a new byte limit for a stream (or, on stream 0, the session).
     pub const MAX_DATA: FrameType = FrameType(0x17);
+    /// Asks the peer to echo 8 bytes: sent to a new address before the session moves there.
+    pub const PATH_CHALLENGE: FrameType = FrameType(0x18);
+    /// Echoes a PATH_CHALLENGE's 8 bytes.
+    pub const PATH_RESPONSE: FrameType = FrameType(0x19);
     /// Registers a named endpoint.
     pub const ENDPOINT_REGISTER: FrameType = FrameType(0x20);
     /// Resolves a named endpoint.
@@ -90,7 +94,7 @@ impl FrameType {
 
     /// True if this version of STT defines the type (every custom type counts as defined).
     pub const fn is_known(self) -> bool {
-        matches!(self.0, 0x01..=0x04 | 0x10..=0x17 | 0x20..=0x22) || self.is_custom()
+        matches!(self.0, 0x01..=0x04 | 0x10..=0x19 | 0x20..=0x22) || self.is_custom()
     }
 }
 
