@@ -44,8 +44,9 @@ type IdMap<V> = HashMap<u64, V, BuildHasherDefault<IdHasher>>;
 struct Slot {
     generation: u32,
     session: Option<Session>,
-    /// For a session this endpoint accepted: the address and peer it counts against.
-    source: Option<(IpAddr, NodeId)>,
+    /// For a session this endpoint accepted: the address it counts against (its peer, which
+    /// never changes, is the other count).
+    source: Option<IpAddr>,
     /// On the ready queue.
     ready: bool,
     /// The deadline the timer heap holds for this session, if any.
@@ -152,7 +153,7 @@ impl SessionTable {
     /// Inserts a session this endpoint accepted, counted against `ip` and `peer` until removed.
     pub fn insert_accepted(&mut self, session: Session, ip: IpAddr, peer: NodeId) -> SessionHandle {
         let handle = self.insert(session);
-        self.slots[handle.index as usize].source = Some((ip, peer));
+        self.slots[handle.index as usize].source = Some(ip);
         *self.per_ip.entry(ip).or_insert(0) += 1;
         *self.per_peer.entry(peer).or_insert(0) += 1;
         handle
@@ -179,9 +180,11 @@ impl SessionTable {
             return None;
         }
         let s = slot.session.take()?;
-        if let Some((ip, peer)) = slot.source.take() {
+        if let Some(ip) = slot.source.take() {
             uncount(&mut self.per_ip, ip);
-            uncount(&mut self.per_peer, peer);
+            if let Some(peer) = s.peer() {
+                uncount(&mut self.per_peer, peer);
+            }
         }
         slot.generation = slot.generation.wrapping_add(1);
         slot.ready = false;
