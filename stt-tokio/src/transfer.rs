@@ -15,7 +15,7 @@
 //! The receiver writes the data to a temporary file beside the destination (`.stt-<16 hex
 //! digits>.partial`, whatever the name's length), checks the digest, syncs, moves the file into
 //! place, and answers on the same stream with one status byte (0 verified, 1 digest mismatch,
-//! 2 refused name, 3 storage error) followed by a UTF-8 message and FIN. A file is visible under
+//! 2 refused name, 3 storage error, 4 too large) followed by a UTF-8 message and FIN. A file is visible under
 //! its name only once complete and verified. An existing file is never replaced (unless the
 //! receiver asked for [`Destination::DirReplace`]): the new one is stored as `name (1).ext`,
 //! `name (2).ext`, …, and the verified message says `verified as <stored name>`. Data with no
@@ -48,6 +48,8 @@ pub enum Status {
     RefusedName = 2,
     /// The receiver could not store the file.
     StorageError = 3,
+    /// The data exceeded the receiver's size limit; nothing was stored.
+    TooLarge = 4,
 }
 
 impl Status {
@@ -57,6 +59,7 @@ impl Status {
             1 => Status::DigestMismatch,
             2 => Status::RefusedName,
             3 => Status::StorageError,
+            4 => Status::TooLarge,
             _ => return None,
         })
     }
@@ -109,36 +112,53 @@ pub async fn send(
         return Err(TransferError::Protocol("name longer than 255 bytes"));
     }
     let (mut tx, mut rx) = session.open_stream(StreamMode::Reliable)?.into_split();
-    let mut head = vec![VERSION];
-    head.extend_from_slice(&(name.len() as u16).to_be_bytes());
-    head.extend_from_slice(name.as_bytes());
-    tx.write_all(&head).await?;
-    let mut hasher = Sha3_256::new();
-    let mut buf = vec![0u8; CHUNK + 4];
-    let mut total = 0u64;
-    loop {
-        let n = read_full(&mut source, &mut buf[4..]).await?;
-        if n == 0 {
-            break;
+    let writing = async {
+        let mut head = vec![VERSION];
+        head.extend_from_slice(&(name.len() as u16).to_be_bytes());
+        head.extend_from_slice(name.as_bytes());
+        tx.write_all(&head).await?;
+        let mut hasher = Sha3_256::new();
+        let mut buf = vec![0u8; CHUNK + 4];
+        let mut total = 0u64;
+        loop {
+            let n = read_full(&mut source, &mut buf[4..]).await?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[4..4 + n]);
+            buf[..4].copy_from_slice(&(n as u32).to_be_bytes());
+            tx.write_all(&buf[..4 + n]).await?;
+            total += n as u64;
+            progress(total);
         }
-        hasher.update(&buf[4..4 + n]);
-        buf[..4].copy_from_slice(&(n as u32).to_be_bytes());
-        tx.write_all(&buf[..4 + n]).await?;
-        total += n as u64;
-        progress(total);
-    }
-    let digest: [u8; 32] = hasher.finalize().into();
-    let mut tail = [0u8; 36];
-    tail[4..].copy_from_slice(&digest);
-    tx.write_all(&tail).await?;
-    tx.finish()?;
-    let answer = rx.read_all(4096).await?;
+        let digest: [u8; 32] = hasher.finalize().into();
+        let mut tail = [0u8; 36];
+        tail[4..].copy_from_slice(&digest);
+        tx.write_all(&tail).await?;
+        tx.finish()?;
+        Ok::<_, TransferError>((total, digest))
+    };
+    // The receiver may refuse before the end (a size limit) and stop reading: its verdict is
+    // read while the data is still being written, and ends the transfer when it comes first.
+    let reading = rx.read_all(4096);
+    tokio::pin!(writing, reading);
+    let first = tokio::select! {
+        w = &mut writing => Ok(w),
+        a = &mut reading => Err(a),
+    };
+    let (written, answer) = match first {
+        Ok(w) => (Some(w?), reading.await?),
+        Err(a) => (None, a?),
+    };
     let (&code, message) = answer.split_first().ok_or(TransferError::Protocol("empty answer"))?;
     let status = Status::from_byte(code).ok_or(TransferError::Protocol("unknown status byte"))?;
     let message = String::from_utf8_lossy(message).into_owned();
     if status != Status::Verified {
         return Err(TransferError::Rejected { status, message });
     }
+    let Some((total, digest)) = written else {
+        return Err(TransferError::Protocol("the receiver confirmed before the data ended"));
+    };
     let stored_as = message.strip_prefix(VERIFIED_AS).map(str::to_owned);
     Ok(Sent { bytes: total, digest, stored_as })
 }
@@ -254,10 +274,22 @@ async fn place(tmp: &Path, dir: &Path, name: &str, replace: bool) -> Result<Stri
 pub async fn receive<W: AsyncWrite + Unpin>(
     stream: crate::Stream,
     dest: Destination<'_, W>,
+    progress: impl FnMut(u64),
+) -> Result<Received, TransferError> {
+    receive_at_most(stream, dest, u64::MAX, progress).await
+}
+
+/// [`receive`], refusing data longer than `max_size` bytes: the transfer stops when the data
+/// passes the limit (the sender does not announce its length), the partial file is removed and
+/// the sender is told [`Status::TooLarge`].
+pub async fn receive_at_most<W: AsyncWrite + Unpin>(
+    stream: crate::Stream,
+    dest: Destination<'_, W>,
+    max_size: u64,
     mut progress: impl FnMut(u64),
 ) -> Result<Received, TransferError> {
     let (mut tx, mut rx) = stream.into_split();
-    let result = receive_data(&mut rx, dest, &mut progress).await;
+    let result = receive_data(&mut rx, dest, max_size, &mut progress).await;
     let (status, message) = match &result {
         Ok(r) if r.stored_as_other => {
             let stored = r.path.as_ref().and_then(|p| p.file_name()).map(|n| n.to_string_lossy().into_owned());
@@ -280,6 +312,7 @@ pub async fn receive<W: AsyncWrite + Unpin>(
 async fn receive_data<W: AsyncWrite + Unpin>(
     rx: &mut RecvStream,
     dest: Destination<'_, W>,
+    max_size: u64,
     progress: &mut impl FnMut(u64),
 ) -> Result<Received, TransferError> {
     let mut head = [0u8; 3];
@@ -312,7 +345,7 @@ async fn receive_data<W: AsyncWrite + Unpin>(
             let tmp = dir.join(format!(".stt-{}.partial", hex8(&crate::shared::random_bytes())));
             let stored = async {
                 let mut file = tokio::fs::File::create(&tmp).await?;
-                let (bytes, digest) = copy_chunks(rx, &mut file, progress).await?;
+                let (bytes, digest) = copy_chunks(rx, &mut file, max_size, progress).await?;
                 file.sync_all().await?;
                 drop(file);
                 let stored = place(&tmp, dir, &name, replace).await?;
@@ -330,7 +363,7 @@ async fn receive_data<W: AsyncWrite + Unpin>(
             }
         }
         Destination::Sink(w) => {
-            let (bytes, digest) = copy_chunks(rx, w, progress).await?;
+            let (bytes, digest) = copy_chunks(rx, w, max_size, progress).await?;
             w.flush().await?;
             Ok(Received { name, path: None, bytes, digest, stored_as_other: false })
         }
@@ -345,6 +378,7 @@ fn hex8(b: &[u8; 32]) -> String {
 async fn copy_chunks<W: AsyncWrite + Unpin>(
     rx: &mut RecvStream,
     w: &mut W,
+    max_size: u64,
     progress: &mut impl FnMut(u64),
 ) -> Result<(u64, [u8; 32]), TransferError> {
     let mut hasher = Sha3_256::new();
@@ -356,6 +390,12 @@ async fn copy_chunks<W: AsyncWrite + Unpin>(
         let mut left = u32::from_be_bytes(len) as usize;
         if left == 0 {
             break;
+        }
+        if total + left as u64 > max_size {
+            return Err(TransferError::Rejected {
+                status: Status::TooLarge,
+                message: format!("the data exceeds the receiver's limit of {max_size} bytes"),
+            });
         }
         while left > 0 {
             let k = left.min(buf.len());

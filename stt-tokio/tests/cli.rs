@@ -357,3 +357,26 @@ fn names_with_control_characters_are_refused_and_never_printed_raw() {
     assert!(all.contains("\\u{1b}"), "the escape is shown escaped: {all}");
     assert_eq!(std::fs::read_dir(&out).unwrap().count(), 0, "nothing was stored");
 }
+
+#[test]
+fn a_file_over_max_size_is_refused_and_nothing_is_left() {
+    let dir = tempfile::tempdir().unwrap();
+    let seed = write_seed(dir.path(), "seed");
+    let out = dir.path().join("out");
+    let src = dir.path().join("big.bin");
+    make_file(&src, 4 << 20);
+    let listener = Listener::start(
+        &["--seed-file", seed.to_str().unwrap(), "--out", out.to_str().unwrap(), "--once", "--max-size", "1000000"],
+        Stdio::null(),
+    );
+    let sent = stt()
+        .args(["send", "--to", &listener.addr, "--seed-file", seed.to_str().unwrap(), src.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&sent.stderr);
+    assert!(!sent.status.success(), "the sender learns of the refusal");
+    assert!(said.contains("TooLarge") && said.contains("1000000"), "{said}");
+    let (status, lines) = listener.wait(30);
+    assert!(!status.success(), "listener --once reports the failed transfer: {lines:?}");
+    assert_eq!(std::fs::read_dir(&out).unwrap().count(), 0, "no file and no partial file is left");
+}

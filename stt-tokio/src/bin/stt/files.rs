@@ -32,9 +32,9 @@ pub(crate) async fn listen(
     ws_bind: Option<SocketAddr>,
     out: Option<PathBuf>,
     stdout: bool,
-    once: bool,
-    overwrite: bool,
+    opts: ListenOptions,
 ) -> Result<(), Failure> {
+    let ListenOptions { once, .. } = opts;
     let mut leftovers = 0;
     if let Some(dir) = &out {
         tokio::fs::create_dir_all(dir)
@@ -64,7 +64,7 @@ pub(crate) async fn listen(
         tokio::spawn(async move {
             while let Some(session) = node.accept().await {
                 let (out, sink, done) = (out.clone(), sink.clone(), done_tx.clone());
-                tokio::spawn(serve(session, out, stdout.then_some(sink), done, overwrite));
+                tokio::spawn(serve(session, out, stdout.then_some(sink), done, opts));
             }
         })
     };
@@ -85,7 +85,7 @@ async fn serve(
     out: Option<PathBuf>,
     sink: Option<Arc<Mutex<tokio::io::Stdout>>>,
     done: mpsc::UnboundedSender<Result<(), String>>,
-    overwrite: bool,
+    opts: ListenOptions,
 ) {
     let peer = session.peer();
     while let Ok(stream) = session.accept_stream().await {
@@ -94,11 +94,11 @@ async fn serve(
         let r = match (&sink, &out) {
             (Some(sink), _) => {
                 let mut w = sink.lock().await;
-                transfer::receive(stream, Destination::Sink(&mut *w), progress).await
+                transfer::receive_at_most(stream, Destination::Sink(&mut *w), opts.max_size, progress).await
             }
             (None, Some(dir)) => {
-                let dest = if overwrite { Destination::DirReplace(dir) } else { Destination::Dir(dir) };
-                transfer::receive::<tokio::io::Stdout>(stream, dest, progress).await
+                let dest = if opts.overwrite { Destination::DirReplace(dir) } else { Destination::Dir(dir) };
+                transfer::receive_at_most::<tokio::io::Stdout>(stream, dest, opts.max_size, progress).await
             }
             (None, None) => unreachable!("clap requires --out or --stdout"),
         };
@@ -125,6 +125,17 @@ async fn serve(
             return;
         }
     }
+}
+
+/// How `listen` treats what it receives.
+#[derive(Clone, Copy)]
+pub(crate) struct ListenOptions {
+    /// Exit after the first transfer.
+    pub once: bool,
+    /// Replace existing files.
+    pub overwrite: bool,
+    /// Refuse data longer than this.
+    pub max_size: u64,
 }
 
 pub(crate) async fn send(session: &Session, paths: &[PathBuf]) -> Result<(), Failure> {

@@ -58,6 +58,10 @@ enum Command {
         /// `name (1).ext`).
         #[arg(long, conflicts_with = "stdout")]
         overwrite: bool,
+        /// Refuse a transfer once its data passes this many bytes (the partial file is removed
+        /// and the sender told). Default: no limit.
+        #[arg(long)]
+        max_size: Option<u64>,
     },
     /// Send files; succeeds only when the receiver confirmed each one verified.
     Send {
@@ -220,9 +224,10 @@ async fn run(command: Command) -> Result<(), Failure> {
             }
             Ok(())
         }
-        Command::Listen { bind, ws_bind, seed_file, out, stdout, once, overwrite } => {
+        Command::Listen { bind, ws_bind, seed_file, out, stdout, once, overwrite, max_size } => {
             let seed = read_seed(&seed_file)?;
-            files::listen(seed, bind, ws_bind, out, stdout, once, overwrite).await
+            let opts = files::ListenOptions { once, overwrite, max_size: max_size.unwrap_or(u64::MAX) };
+            files::listen(seed, bind, ws_bind, out, stdout, opts).await
         }
         Command::Send { peer, paths } => {
             let (node, session) = connect(&peer).await?;
