@@ -206,8 +206,11 @@ impl Endpoint {
     }
 
     /// Feeds one received datagram. It is decrypted in place; payloads handed out in events are
-    /// zero-copy slices of it. Bad input is dropped and counted, never fatal to other sessions.
+    /// zero-copy slices of it (those under a quarter of its length are copied out, so that a small
+    /// payload does not keep a large datagram alive). Bad input is dropped and counted, never
+    /// fatal to other sessions.
     pub fn handle_datagram(&mut self, now: Instant, remote: Remote, mut datagram: BytesMut) {
+        let datagram_len = datagram.len();
         self.last_now = self.last_now.max(now);
         self.stats.datagrams_received += 1;
         self.stats.bytes_received += datagram.len() as u64;
@@ -230,7 +233,7 @@ impl Endpoint {
                 FrameType::REJECT => self.handle_reject(now, &frame, &layout),
                 FrameType::RESPONSE => self.handle_response(now, remote, &frame, &layout),
                 FrameType::CONFIRM => self.handle_confirm(now, &frame, &layout),
-                _ => self.handle_encrypted(now, remote, frame, &layout),
+                _ => self.handle_encrypted(now, remote, frame, &layout, datagram_len),
             }
         }
     }
@@ -256,12 +259,20 @@ impl Endpoint {
         self.sessions.expire_retired(now);
     }
 
-    fn handle_encrypted(&mut self, now: Instant, remote: Remote, frame: BytesMut, layout: &FrameLayout) {
+    fn handle_encrypted(
+        &mut self,
+        now: Instant,
+        remote: Remote,
+        frame: BytesMut,
+        layout: &FrameLayout,
+        datagram_len: usize,
+    ) {
         let Some(handle) = self.sessions.by_id(layout.header.session_id) else {
             self.stats.dropped.unknown_session += 1;
             return;
         };
         let (s, mut ctx) = self.session_and_ctx(now, handle).expect("the id map names live sessions");
+        ctx.datagram_len = datagram_len;
         let then = s.handle_frame(&mut ctx, remote, frame, layout);
         self.after(now, handle, then);
     }
@@ -280,6 +291,7 @@ impl Endpoint {
             names: &mut self.names,
             stats: &mut self.stats,
             rng: &mut self.rng,
+            datagram_len: 0,
         };
         Some((s, ctx))
     }

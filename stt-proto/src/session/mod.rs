@@ -125,6 +125,9 @@ pub(crate) struct Ctx<'a> {
     pub stats: &'a mut EndpointStats,
     /// The endpoint's random source (path challenges).
     pub rng: &'a mut crate::rng::Rng,
+    /// Length of the datagram the frame being handled came in (0 outside `handle_frame`): a
+    /// payload kept for the application pins it.
+    pub datagram_len: usize,
 }
 
 /// A new address the peer's authentic frames came from, being validated before the session

@@ -42,6 +42,21 @@ pub(crate) fn is_ack_eliciting(t: FrameType) -> bool {
     )
 }
 
+/// A payload kept for the application pins the whole datagram it came in (a zero-copy slice).
+/// One under a quarter of its datagram is copied out instead, so that what a peer makes this node
+/// hold stays within a few times what the credit and queue bounds count (bulk stream data, which
+/// fills its datagrams, stays zero-copy).
+fn unpinned(data: Bytes, datagram_len: usize) -> Bytes {
+    if data.len().saturating_mul(PIN_RATIO) < datagram_len {
+        Bytes::copy_from_slice(&data)
+    } else {
+        data
+    }
+}
+
+/// How many times its own size a kept payload may pin.
+const PIN_RATIO: usize = 4;
+
 impl Session {
     /// Opens one encrypted frame addressed to this session (decrypted in place inside `frame`)
     /// and acts on it. Bad input is counted and dropped; the session goes on.
@@ -115,11 +130,11 @@ impl Session {
                 Err(_) => self.count_drop(ctx, |d| &mut d.malformed),
             },
             t if t.is_custom() => {
-                let payload = frame.freeze().slice(layout.payload.clone());
+                let payload = unpinned(frame.freeze().slice(layout.payload.clone()), ctx.datagram_len);
                 ctx.events.push_back(Event::Frame { session: ctx.handle, frame_type: t.0, payload });
             }
             FrameType::ENDPOINT_REGISTER | FrameType::ENDPOINT_RESOLVE | FrameType::ENDPOINT_ROUTE => {
-                let payload = frame.freeze().slice(layout.payload.clone());
+                let payload = unpinned(frame.freeze().slice(layout.payload.clone()), ctx.datagram_len);
                 if self.names.on_frame(ctx.handle, h, payload, ctx.names, ctx.events).is_err() {
                     self.count_drop(ctx, |d| &mut d.malformed);
                 }
@@ -274,7 +289,7 @@ impl Session {
             return Verdict::Malformed;
         }
         let fin_before = st.recv.fin_complete();
-        let data = payload.slice(DATA_HEADER_LEN..DATA_HEADER_LEN + data.len());
+        let data = unpinned(payload.slice(DATA_HEADER_LEN..DATA_HEADER_LEN + data.len()), ctx.datagram_len);
         match st.recv.on_data(ctx.now, header.sequence, offset, data, header.flags.has(Flags::FIN)) {
             Err(_) => Verdict::Malformed,
             Ok(readable) => {
