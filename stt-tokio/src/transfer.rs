@@ -143,8 +143,10 @@ pub async fn send(
     let reading = rx.read_all(4096);
     tokio::pin!(writing, reading);
     let first = tokio::select! {
-        w = &mut writing => Ok(w),
+        // When both are ready (the session ended after the verdict came), the verdict wins.
+        biased;
         a = &mut reading => Err(a),
+        w = &mut writing => Ok(w),
     };
     let (written, answer) = match first {
         Ok(w) => (Some(w?), reading.await?),

@@ -76,6 +76,14 @@ pub(crate) async fn listen(
         }
     };
     acceptor.abort();
+    // Senders close their sessions once they have read the verdict (a refusal included); give
+    // them that moment before closing from this side, which would drop a verdict not yet read.
+    let peers_closed = async {
+        for session in node.sessions() {
+            session.closed().await;
+        }
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(2), peers_closed).await;
     node.shutdown(Duration::from_secs(2)).await;
     result.map_err(|m| Failure::new(1, m))
 }
