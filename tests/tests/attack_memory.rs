@@ -4,31 +4,11 @@
 //! Measured with a counting allocator (this test binary only). `docs/SECURITY.md` lists what
 //! these tests defend.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicIsize, Ordering};
 use std::time::Duration;
+use stt_tests::counting::{live_bytes, Counting};
 
 use bytes::BytesMut;
 use stt_proto::{Endpoint, EndpointConfig, Identity, Instant, Remote, Seed, SessionHandle, StreamMode};
-
-struct Counting;
-
-static LIVE: AtomicIsize = AtomicIsize::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        LIVE.fetch_add(new_size as isize - layout.size() as isize, Ordering::Relaxed);
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
@@ -93,12 +73,12 @@ impl Pair {
     /// Delivers datagrams to `b` and returns how much more heap `b` holds afterwards (the
     /// datagrams themselves are allocated before counting starts).
     fn held_by_b(&mut self, datagrams: Vec<BytesMut>) -> isize {
-        let before = LIVE.load(Ordering::Relaxed);
+        let before = live_bytes();
         let offered = datagrams.len() as isize * PADDED as isize;
         for d in datagrams {
             self.b.handle_datagram(self.now, Remote::udp(addr_a()), d);
         }
-        LIVE.load(Ordering::Relaxed) - (before - offered)
+        live_bytes() - (before - offered)
     }
 }
 

@@ -1,30 +1,10 @@
 //! Heap held per idle session end, measured with a counting global allocator (this test binary
 //! only). Deterministic: a count of bytes, not a timing. DESIGN target: at most 4 KiB.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicIsize, Ordering};
+use stt_tests::counting::{live_bytes, Counting};
 
 use bytes::BytesMut;
 use stt_proto::{Endpoint, EndpointConfig, Event, Identity, Instant, Remote, Seed};
-
-struct Counting;
-
-static LIVE: AtomicIsize = AtomicIsize::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        LIVE.fetch_add(new_size as isize - layout.size() as isize, Ordering::Relaxed);
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
@@ -40,7 +20,7 @@ fn per_session_bytes(backend: stt_proto::CryptoBackend) -> isize {
     let (a_addr, b_addr) = ("192.0.2.1:1".parse().unwrap(), "192.0.2.2:2".parse().unwrap());
     let mut buf = vec![0u8; 1500];
     let now = Instant::from_nanos(1);
-    let before = LIVE.load(Ordering::Relaxed);
+    let before = live_bytes();
     for _ in 0..N {
         a.connect(now, Remote::udp(b_addr)).unwrap();
     }
@@ -65,7 +45,7 @@ fn per_session_bytes(backend: stt_proto::CryptoBackend) -> isize {
     while b.poll_event().is_some() {}
     assert_eq!(established, N);
     assert_eq!(b.session_count(), N);
-    let after = LIVE.load(Ordering::Relaxed);
+    let after = live_bytes();
     let per_end = (after - before) / (2 * N as isize);
     println!("{backend:?}: {per_end} bytes of heap per idle session end ({N} sessions, both ends)");
     drop((a, b));
