@@ -52,14 +52,14 @@ async fn intact_content_arrives_and_errors_are_typed() {
     }
 }
 
-/// A peer that answers every fetch with the right length and the wrong bytes.
-async fn lying_server(session: stt_tokio::Session, lie: Vec<u8>) {
+/// A peer that answers every fetch with "found", `claimed` as the length, and `content`.
+async fn fake_server(session: stt_tokio::Session, claimed: u64, content: Vec<u8>) {
     while let Ok(mut s) = session.accept_stream().await {
         let mut request = [0u8; 36];
         s.read_exact(&mut request).await.unwrap();
         let mut reply = vec![0u8];
-        reply.extend_from_slice(&(lie.len() as u64).to_be_bytes());
-        reply.extend_from_slice(&lie);
+        reply.extend_from_slice(&claimed.to_be_bytes());
+        reply.extend_from_slice(&content);
         s.write_all(&reply).await.unwrap();
         s.shutdown().await.unwrap();
     }
@@ -74,24 +74,12 @@ async fn a_peer_that_serves_wrong_bytes_is_detected() {
     let content = pattern(100_000, 2);
     let mut lie = content.clone();
     lie[50_000] ^= 0x80;
-    tokio::spawn(lying_server(incoming, lie));
+    // The right length and the wrong bytes.
+    tokio::spawn(fake_server(incoming, lie.len() as u64, lie));
     let address = Address::of(&content);
     match within(10, "fetch", fetch(&session, &address, 1 << 20)).await {
         Err(FetchError::Integrity(a)) => assert_eq!(a, address),
         other => panic!("a lying peer's bytes were not caught: {:?}", other.map(|v| v.len())),
-    }
-}
-
-/// A peer that claims a huge length and sends a few bytes.
-async fn boasting_server(session: stt_tokio::Session, claim: u64) {
-    while let Ok(mut s) = session.accept_stream().await {
-        let mut request = [0u8; 36];
-        s.read_exact(&mut request).await.unwrap();
-        let mut reply = vec![0u8];
-        reply.extend_from_slice(&claim.to_be_bytes());
-        reply.extend_from_slice(b"not much");
-        s.write_all(&reply).await.unwrap();
-        s.shutdown().await.unwrap();
     }
 }
 
@@ -103,7 +91,8 @@ async fn a_peer_that_claims_a_huge_length_costs_only_what_it_sends() {
     let client = node(6).await;
     let session = within(10, "connect", client.connect(server.local_addr())).await.unwrap();
     let incoming = within(10, "accept", server.accept()).await.unwrap();
-    tokio::spawn(boasting_server(incoming, 1 << 50));
+    // A huge length and a few bytes.
+    tokio::spawn(fake_server(incoming, 1 << 50, b"not much".to_vec()));
     let address = Address::of(b"anything");
     match within(10, "fetch", fetch(&session, &address, u64::MAX)).await {
         Err(FetchError::Integrity(a)) => assert_eq!(a, address),

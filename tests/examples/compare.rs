@@ -19,7 +19,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use stt_proto::congestion::CongestionFactory;
 use stt_tests::relay::{Relay, RelayBottleneck, RelayConfig};
 use stt_tokio::{Node, NodeConfig, Seed, StreamMode};
 use tokio::io::AsyncWriteExt;
@@ -31,10 +30,6 @@ enum Quinn {
     Cubic,
     Bbr,
 }
-
-/// A controller for STT (`None`: the default).
-#[derive(Clone, Copy)]
-struct SttCc(Option<CongestionFactory>);
 
 struct Profile {
     name: &'static str,
@@ -67,12 +62,9 @@ fn chunks(total: usize) -> Vec<bytes::Bytes> {
 }
 
 /// One STT transfer; returns the goodput in MB/s, or `None` if it did not finish in `limit`.
-async fn stt_transfer(relay_cfg: Option<RelayConfig>, bytes: usize, cc: SttCc, limit: Duration) -> Option<f64> {
+async fn stt_transfer(relay_cfg: Option<RelayConfig>, bytes: usize, limit: Duration) -> Option<f64> {
     let seed = Seed::new(&[9; 32]).unwrap();
-    let mut cfg = NodeConfig::new(seed.clone()).bind(LOCAL.parse().unwrap());
-    if let Some(f) = cc.0 {
-        cfg.endpoint.congestion = f;
-    }
+    let cfg = NodeConfig::new(seed.clone()).bind(LOCAL.parse().unwrap());
     let server = Node::bind(cfg.clone()).await.unwrap();
     let client = Node::bind(cfg).await.unwrap();
     let relay = relay_cfg.map(|r| Relay::start(server.local_addr(), r).unwrap());
@@ -298,7 +290,6 @@ fn main() {
             loss: 0.0,
         },
     ];
-    let stt = SttCc(None);
     let rt = || tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     println!("STT vs quinn 0.11, one process, {} run(s) per cell (median), goodput in MB/s\n", runs);
     println!("| profile | quinn CUBIC | quinn BBR | STT | STT / quinn BBR | STT / quinn CUBIC | target for STT |");
@@ -313,7 +304,7 @@ fn main() {
             median((0..runs).map(|_| rt().block_on(quinn_transfer(p.relay, p.bytes, cc, limit))).collect())
         };
         let (q_cubic, q_bbr) = (quinn(Quinn::Cubic), quinn(Quinn::Bbr));
-        let s = median((0..runs).map(|_| rt().block_on(stt_transfer(p.relay, p.bytes, stt, limit))).collect());
+        let s = median((0..runs).map(|_| rt().block_on(stt_transfer(p.relay, p.bytes, limit))).collect());
         if p.name.contains("ceiling") {
             ceiling = q_bbr;
         }

@@ -207,15 +207,7 @@ fn a_receiver_that_reads_nothing_holds_at_most_its_credit_then_gets_everything()
     let window = sim.nodes[s].endpoint.config().stream_receive_window;
     let data = pattern(10 << 20, 5);
     let stream = sim.nodes[c].endpoint.session_mut(hc).unwrap().open_stream(StreamMode::Reliable).unwrap();
-    let mut t = Transfer {
-        stream,
-        data: data.clone(),
-        written: 0,
-        chunk: 64 << 10,
-        finished_writing: false,
-        received: Vec::new(),
-        got_fin: false,
-    };
+    let mut t = Transfer::new(stream, data.clone(), 64 << 10);
     let mut max_held = 0;
     drive(&mut sim, Duration::from_secs(120), |sim| {
         t.pump_write(sim, c, hc);
@@ -510,15 +502,7 @@ fn a_full_send_buffer_and_a_nearly_full_datagram_do_not_stall_the_stream() {
         let data = pattern(16 << 10, payload as u64);
         let mut m = sim.nodes[c].endpoint.session_mut(hc).unwrap();
         let stream = m.open_stream(StreamMode::Reliable).unwrap();
-        let mut t = Transfer {
-            stream,
-            data: data.clone(),
-            written: 0,
-            chunk: 64 << 10,
-            finished_writing: false,
-            received: Vec::new(),
-            got_fin: false,
-        };
+        let mut t = Transfer::new(stream, data.clone(), 64 << 10);
         t.written = m.write(stream, &data).unwrap();
         assert_eq!(t.written, 16 << 10, "the send buffer is full");
         m.send_frame(0x80, vec![7u8; payload]).unwrap();

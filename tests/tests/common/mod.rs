@@ -104,6 +104,20 @@ pub struct Transfer {
 }
 
 impl Transfer {
+    /// A transfer of `data` on `stream`, nothing written or read yet, written in `chunk`-byte
+    /// writes.
+    pub fn new(stream: stt_proto::StreamId, data: Vec<u8>, chunk: usize) -> Transfer {
+        Transfer {
+            stream,
+            data,
+            written: 0,
+            chunk: chunk.max(1),
+            finished_writing: false,
+            received: Vec::new(),
+            got_fin: false,
+        }
+    }
+
     /// Writes as much as the stream takes, in `chunk`-sized writes, then FIN.
     pub fn pump_write(&mut self, sim: &mut Sim, node: NodeIdx, session: SessionHandle) {
         let Some(mut m) = sim.nodes[node].endpoint.session_mut(session) else { return };
@@ -152,15 +166,7 @@ pub fn transfer(
     limit: Duration,
 ) -> Transfer {
     let stream = sim.nodes[c].endpoint.session_mut(hc).unwrap().open_stream(stt_proto::StreamMode::Reliable).unwrap();
-    let mut t = Transfer {
-        stream,
-        data,
-        written: 0,
-        chunk: chunk.max(1),
-        finished_writing: false,
-        received: Vec::new(),
-        got_fin: false,
-    };
+    let mut t = Transfer::new(stream, data, chunk);
     let ok = drive(sim, limit, |sim| {
         t.pump_write(sim, c, hc);
         t.pump_read(sim, s, hs);
