@@ -1,7 +1,7 @@
 //! Identity, seeds and endpoint configuration, validated before any I/O.
 //!
 //! A [`Seed`] is secret key material of at least 32 bytes (never padded). A node's [`Identity`]
-//! comes from its node seed; its [`NodeId`] is public. [`EndpointConfig`] says who may connect,
+//! is a static X25519 key pair (from its node seed or given); its [`NodeId`] is public. [`EndpointConfig`] says who may connect,
 //! with which shared seed, which suites are allowed, and every timer and limit.
 
 use alloc::boxed::Box;
@@ -9,7 +9,7 @@ use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::vec::Vec;
 use core::time::Duration;
 
-use crate::crypto::{node_id_from_seed, CryptoBackend, Suite};
+use crate::crypto::{node_id_from_public_key, static_key_from_seed, CryptoBackend, DhSecret, Suite, DH_LEN};
 use crate::types::{NodeId, Transport};
 
 /// Shortest seed accepted, in bytes.
@@ -46,16 +46,22 @@ impl Seed {
     }
 }
 
-/// A node's identity: its node seed and the node id derived from it.
+/// A node's identity: its static X25519 key pair and the node id derived from the public key.
+///
+/// Every handshake proves possession of the secret key, so a node id seen in a session (and the
+/// allow-list, and [`crate::Endpoint::connect_to`]'s check) means what it says. The key comes
+/// from a node seed ([`Identity::from_seed`]) or is given as is ([`Identity::from_secret_key`]).
 #[derive(Clone, Debug)]
 pub struct Identity {
     node_id: NodeId,
+    public_key: [u8; DH_LEN],
+    secret: DhSecret,
 }
 
 impl Identity {
-    /// The identity of `node_seed`.
+    /// The identity of `node_seed`: static secret key = HKDF(node seed, "stt/v2 static key").
     pub fn from_seed(node_seed: &Seed) -> Identity {
-        Identity { node_id: NodeId(node_id_from_seed(node_seed.as_bytes())) }
+        Identity::from_dh_secret(static_key_from_seed(node_seed.as_bytes()))
     }
 
     /// The identity for raw seed bytes; refuses seeds shorter than 32 bytes.
@@ -63,9 +69,30 @@ impl Identity {
         Ok(Identity::from_seed(&Seed::new(bytes)?))
     }
 
-    /// This node's id.
+    /// The identity of a 32-byte X25519 secret key (for example one made by `stt keygen
+    /// --identity`).
+    pub fn from_secret_key(secret_key: [u8; DH_LEN]) -> Identity {
+        Identity::from_dh_secret(DhSecret::from_bytes(secret_key))
+    }
+
+    fn from_dh_secret(secret: DhSecret) -> Identity {
+        let public_key = secret.public_key();
+        Identity { node_id: NodeId(node_id_from_public_key(&public_key)), public_key, secret }
+    }
+
+    /// This node's id: SHA3-256("stt/v2 node id" || public key).
     pub fn node_id(&self) -> NodeId {
         self.node_id
+    }
+
+    /// This node's static public key.
+    pub fn public_key(&self) -> [u8; DH_LEN] {
+        self.public_key
+    }
+
+    /// The static secret key, for the handshake.
+    pub(crate) fn secret(&self) -> &DhSecret {
+        &self.secret
     }
 }
 

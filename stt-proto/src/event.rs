@@ -149,6 +149,9 @@ pub enum HandshakeError {
     /// The peer's node id is not the one `connect_to` expected.
     #[error("the peer's node id is not the one expected")]
     UnexpectedPeer,
+    /// The two nodes speak different protocol versions: upgrade the older one.
+    #[error("the peer speaks another version of the STT protocol: run the same version on both nodes")]
+    UnsupportedVersion,
     /// No answer within the handshake timeout: the peer is unreachable, not running, or (in
     /// stealth mode) silently refused us.
     #[error("handshake timed out: the peer is unreachable or silently refused the handshake")]
@@ -163,6 +166,7 @@ impl From<crate::wire::handshake::RejectReason> for HandshakeError {
             RejectReason::SuiteMismatch => HandshakeError::SuiteMismatch,
             RejectReason::PeerNotAllowed => HandshakeError::PeerNotAllowed,
             RejectReason::ServerModeOff => HandshakeError::ServerModeOff,
+            RejectReason::UnsupportedVersion => HandshakeError::UnsupportedVersion,
         }
     }
 }

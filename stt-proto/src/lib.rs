@@ -112,10 +112,10 @@ pub mod fuzzing {
 pub use bytes;
 pub use config::{ConfigError, EndpointConfig, Identity, KeyRotationPolicy, Seed, MIN_SEED_LEN};
 pub use crypto::{CryptoBackend, Suite};
-pub use endpoint::{ConnectError, Endpoint, SessionMut, Transmit};
+pub use endpoint::{ConnectError, Endpoint, SessionMut, Transmit, CLOSE_PEER_REMOVED};
 pub use event::{CloseReason, Event, HandshakeError};
 pub use names::{NameAddress, NameError, NameQueueLimits, NameReply, RequestId, RoutedMessage};
-pub use session::{FrameError, SessionRef, SessionState};
+pub use session::{FrameError, KeyUpdateError, SessionRef, SessionState};
 pub use stats::{DropCounters, EndpointDrops, EndpointStats, PathStats, SessionStats};
 pub use stream::{
     StreamError, StreamId, StreamMode, StreamRead, CLOSE_STREAM_LIMIT_ABUSED, MAX_REFUSALS, STREAM_REFUSED,

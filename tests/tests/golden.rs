@@ -202,15 +202,15 @@ const GOLDEN: &[Golden] = &[
     (
         "handshake_and_frames",
         handshake_and_frames,
-        "66604cd578d7b8937aa58b243b9842bfbec28050db65c01b10706924ff2ce8f4",
+        "b016bfe63a0fbb0dd5657dcf41eedaa9ad6ccb16fde91951592a291f4f82eb73",
         18,
     ),
-    ("impaired_stream", impaired_stream, "0e1776d243d85f509e45b30655da43e2f36c1f715a83943d92344eb26b200567", 294),
-    ("shared_bottleneck", shared_bottleneck, "36c6806355cc27f60b35eabbc3cd38f2b01dfc4d502be0f637bcfe9271211c5c", 3608),
-    ("key_rotation", key_rotation, "014d10eacaba4d0bc6b8c585eed915845c8bda7909c77b82d7be9c2cdbb26c09", 351),
-    ("names", names, "1fd6b539d0a327e1784d1556c3b8040df796ef813f6bf99728ef9245c3a4f01b", 140),
-    ("live_stream", live_stream, "e2d22f00fe8d7a16d03f575526b02fcbaf7629d6f930479e01a119b4b546a237", 303),
-    ("migration", migration, "9e5564ab4e27d1c4e50c2f5fb127dd89ddc9e4527eaa9c58209b6f1c39ef8fde", 539),
+    ("impaired_stream", impaired_stream, "3b36653e50f60a2dd92795ed58b167c4b598c1ae7ca1ee3603e53b885bfa7bad", 294),
+    ("shared_bottleneck", shared_bottleneck, "7f4ab8e081038222184ed5670a5bd7597ef3cda2e5dd686d20bfc617144b31f2", 3608),
+    ("key_rotation", key_rotation, "a66c4440d3fd8c37163f8c409e6bab4441776778244fa626303af1e606779449", 351),
+    ("names", names, "1b1e4a348d65e0862e3fdf1d9e129ddff8be1b299b3920303467253885168d88", 140),
+    ("live_stream", live_stream, "bb8a94cde347a0da4d20051a70199f31d2de924302973b7f559164d2ee7da344", 303),
+    ("migration", migration, "a7fca5a665b910f0ce96e6cc8c1a4ce9c16a991c2af2eb22005d5c428cd8ceef", 539),
 ];
 
 #[test]

@@ -5,7 +5,11 @@
 use std::collections::BTreeMap;
 
 use bytes::BytesMut;
-use stt_proto::crypto::{hkdf_expand32, labels, node_id_from_seed, HandshakeKeys, PacketKey, SessionSecrets, Suite};
+use stt_proto::crypto::noise::SymmetricState;
+use stt_proto::crypto::{
+    hkdf_expand32, labels, node_id_from_public_key, static_key_from_seed, DhSecret, HandshakeKeys, PacketKey, Suite,
+    TrafficSecret,
+};
 use stt_proto::segment::{SegmentDecoder, SegmentEncoder, SegmentKey};
 use stt_proto::storage::{seal_blob, storage_key, Address};
 use stt_proto::wire::{self, handshake, names, Flags, FrameType, Header};
@@ -27,9 +31,20 @@ fn compute() -> Vec<(String, String)> {
     put("node_seed_a", &seed_a);
     put("node_seed_b", &seed_b);
     put("shared_seed", &shared);
-    put("node_id_a", &node_id_from_seed(&seed_a));
-    put("node_id_b", &node_id_from_seed(&seed_b));
-    put("k_hs", &HandshakeKeys::from_shared_seed(&shared).k_hs);
+    let (static_a, static_b) = (static_key_from_seed(&seed_a), static_key_from_seed(&seed_b));
+    put("static_secret_a", &*static_a.to_bytes());
+    put("static_secret_b", &*static_b.to_bytes());
+    put("public_key_a", &static_a.public_key());
+    put("public_key_b", &static_b.public_key());
+    put("node_id_a", &node_id_from_public_key(&static_a.public_key()));
+    put("node_id_b", &node_id_from_public_key(&static_b.public_key()));
+    assert_eq!(
+        Identity::from_seed_bytes(&seed_a).unwrap().node_id().0,
+        node_id_from_public_key(&static_a.public_key())
+    );
+    let hk = HandshakeKeys::from_shared_seed(&shared);
+    put("k_hs", &hk.k_hs);
+    put("psk", &hk.psk);
 
     // Codec: a custom frame with a fixed (fake) tag.
     let h = Header {
@@ -53,22 +68,26 @@ fn compute() -> Vec<(String, String)> {
         put(name, &out);
     }
 
-    // Key schedule from fixed transcript fields.
-    let (nid_a, nid_b) = (node_id_from_seed(&seed_a), node_id_from_seed(&seed_b));
+    // The Noise IKpsk1 pattern with fixed ephemeral keys, computed here from PROTOCOL.md §4
+    // with the public pieces only (SymmetricState, DhSecret), both sides.
     let (nonce_i, nonce_r) = (seq(0x60), seq(0x80));
-    let s = SessionSecrets::derive(&shared, handshake::VERSION, Suite::Aes256Gcm, &nid_a, &nid_b, &nonce_i, &nonce_r);
-    put("schedule_nonce_i", &nonce_i);
-    put("schedule_nonce_r", &nonce_r);
-    put("schedule_k_response", &s.k_response);
-    put("schedule_k_confirm", &s.k_confirm);
-    put("schedule_secret_i2r_0", &s.i2r.0);
-    put("schedule_secret_r2i_0", &s.r2i.0);
-    let (key, iv) = s.i2r.key_and_iv();
+    let (e_i, e_r) = (DhSecret::from_bytes(seq(0xA0)), DhSecret::from_bytes(seq(0xC0)));
+    put("noise_nonce_i", &nonce_i);
+    put("noise_nonce_r", &nonce_r);
+    put("noise_ephemeral_secret_i", &*e_i.to_bytes());
+    put("noise_ephemeral_secret_r", &*e_r.to_bytes());
+    let (i2r, r2i, values) = noise_example(&static_a, &static_b, &e_i, &e_r, &nonce_i, &nonce_r, &hk.psk);
+    for (k, val) in values {
+        put(&k, &val);
+    }
+    put("schedule_secret_i2r_0", &i2r.0);
+    put("schedule_secret_r2i_0", &r2i.0);
+    let (key, iv) = i2r.key_and_iv();
     put("schedule_key_i2r_0", &key);
     put("schedule_iv_i2r_0", &iv);
-    put("schedule_secret_i2r_1", &s.i2r.next().0);
+    put("schedule_secret_i2r_1", &i2r.next().0);
     // The update label, applied by hand, gives the same secret as `next()`.
-    assert_eq!(hkdf_expand32(&s.i2r.0, labels::KEY_UPDATE), s.i2r.next().0);
+    assert_eq!(hkdf_expand32(&i2r.0, labels::KEY_UPDATE), i2r.next().0);
 
     // A whole handshake and one custom frame between two endpoints with fixed RNG seeds.
     for (k, val) in handshake_transcript(&seed_a, &seed_b, &shared) {
@@ -76,6 +95,100 @@ fn compute() -> Vec<(String, String)> {
     }
     v.extend(outside_a_session(&shared));
     v
+}
+
+/// One handshake's Noise part written by the initiator and read by the responder, then the
+/// other way, from fixed keys: RESPONSE's ephemeral key, encrypted static key and tag over a
+/// fixed frame, CONFIRM's the same, and the split. Returns the traffic secrets and the values.
+fn noise_example(
+    static_i: &DhSecret,
+    static_r: &DhSecret,
+    e_i: &DhSecret,
+    e_r: &DhSecret,
+    nonce_i: &[u8; 32],
+    nonce_r: &[u8; 32],
+    psk: &[u8; 32],
+) -> (TrafficSecret, TrafficSecret, Vec<(String, Vec<u8>)>) {
+    let suite = Suite::Aes256Gcm;
+    let node_id_i = node_id_from_public_key(&static_i.public_key());
+    let mut out: Vec<(String, Vec<u8>)> = Vec::new();
+    let start = || {
+        let mut ss = SymmetricState::new(
+            suite,
+            CryptoBackend::RustCrypto,
+            &[&[handshake::VERSION, suite.id()], &node_id_i, nonce_i, nonce_r],
+        );
+        ss.mix_hash(&[&static_r.public_key()]);
+        ss
+    };
+    let (mut ini, mut res) = (start(), start());
+    out.push(("noise_h0".into(), ini.handshake_hash().to_vec()));
+    // RESPONSE: -> e, es, s, ss, psk; payload tag over the frame.
+    let e_pub = e_i.public_key();
+    ini.mix_hash(&[&e_pub]);
+    ini.mix_key(&e_pub);
+    ini.mix_key(&*e_i.agree(&static_r.public_key()).unwrap());
+    let mut enc_static = static_i.public_key().to_vec();
+    let tag = ini.encrypt_and_hash(&mut enc_static);
+    enc_static.extend_from_slice(&tag);
+    ini.mix_key(&*static_i.agree(&static_r.public_key()).unwrap());
+    ini.mix_key_and_hash(psk);
+    let response = Header {
+        frame_type: FrameType::RESPONSE,
+        session_id: 0x1122_3344_5566_7788,
+        stream_id: 0,
+        sequence: 0,
+        flags: Flags(0),
+    };
+    let frame = |h: &Header, payload: &[u8], ss: &mut SymmetricState| {
+        let mut buf = vec![0u8; wire::frame_len(payload.len())];
+        let n = buf.len();
+        wire::encode_frame(&mut buf, h, payload, 0, &[0; 16]).unwrap();
+        ss.mix_hash(&[&buf[..n - 16]]);
+        let tag = ss.encrypt_and_hash(&mut []);
+        buf[n - 16..].copy_from_slice(&tag);
+        buf
+    };
+    let resp_payload = [&e_pub[..], &enc_static[..]].concat();
+    let resp_frame = frame(&response, &resp_payload, &mut ini);
+    out.push(("noise_response_ephemeral".into(), e_pub.to_vec()));
+    out.push(("noise_response_encrypted_static".into(), enc_static.clone()));
+    out.push(("noise_response_frame".into(), resp_frame.clone()));
+    // The responder reads it.
+    res.mix_hash(&[&e_pub]);
+    res.mix_key(&e_pub);
+    res.mix_key(&*static_r.agree(&e_pub).unwrap());
+    let mut s_i: [u8; 32] = enc_static[..32].try_into().unwrap();
+    res.decrypt_and_hash(&mut s_i, enc_static[32..].try_into().unwrap()).unwrap();
+    assert_eq!(s_i, static_i.public_key());
+    res.mix_key(&*static_r.agree(&s_i).unwrap());
+    res.mix_key_and_hash(psk);
+    let n = resp_frame.len();
+    res.mix_hash(&[&resp_frame[..n - 16]]);
+    res.decrypt_and_hash(&mut [], resp_frame[n - 16..].try_into().unwrap()).unwrap();
+    // CONFIRM: <- e, ee, se; payload tag over the frame.
+    let e_r_pub = e_r.public_key();
+    res.mix_hash(&[&e_r_pub]);
+    res.mix_key(&e_r_pub);
+    res.mix_key(&*e_r.agree(&e_pub).unwrap());
+    res.mix_key(&*e_r.agree(&s_i).unwrap());
+    let confirm = Header { frame_type: FrameType::CONFIRM, ..response };
+    let confirm_frame = frame(&confirm, &e_r_pub, &mut res);
+    out.push(("noise_confirm_frame".into(), confirm_frame.clone()));
+    // The initiator reads it.
+    ini.mix_hash(&[&e_r_pub]);
+    ini.mix_key(&e_r_pub);
+    ini.mix_key(&*e_i.agree(&e_r_pub).unwrap());
+    ini.mix_key(&*static_i.agree(&e_r_pub).unwrap());
+    let n = confirm_frame.len();
+    ini.mix_hash(&[&confirm_frame[..n - 16]]);
+    ini.decrypt_and_hash(&mut [], confirm_frame[n - 16..].try_into().unwrap()).unwrap();
+    out.push(("noise_h_final".into(), ini.handshake_hash().to_vec()));
+    assert_eq!(ini.handshake_hash(), res.handshake_hash());
+    let (i2r, r2i) = ini.split();
+    let (i2r_r, r2i_r) = res.split();
+    assert!(i2r == i2r_r && r2i == r2i_r);
+    (i2r, r2i, out)
 }
 
 /// Segments, a stored blob and named-endpoint payloads.
@@ -201,4 +314,39 @@ fn protocol_md_vectors_match_the_implementation() {
         .map(|(_, v)| &v[4..6])
         .collect();
     assert_eq!(types, ["01", "02", "03", "04", "80"]);
+}
+
+/// The RESPONSE two real endpoints exchange follows the pattern as `noise_example` (and
+/// PROTOCOL.md) writes it: a responder built from the public pieces alone reads the initiator's
+/// static key out of it and accepts its tag.
+#[test]
+fn a_real_response_reads_with_the_documented_pattern() {
+    let (seed_a, seed_b, shared) = (seq(0x00), seq(0x20), seq(0x40));
+    let transcript = handshake_transcript(&seed_a, &seed_b, &shared);
+    let hex_of = |name: &str| transcript.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()).unwrap();
+    let bytes: Vec<u8> = (0..hex_of("transcript_response").len() / 2)
+        .map(|i| u8::from_str_radix(&hex_of("transcript_response")[2 * i..2 * i + 2], 16).unwrap())
+        .collect();
+    let layout = wire::parse_frame(&bytes).unwrap();
+    let resp = handshake::Response::decode(&bytes[layout.payload.clone()]).unwrap();
+    let (static_a, static_b) = (static_key_from_seed(&seed_a), static_key_from_seed(&seed_b));
+    assert_eq!(resp.static_r, static_b.public_key());
+    let suite = Suite::from_id(resp.suite).unwrap();
+    let mut ss = SymmetricState::new(
+        suite,
+        CryptoBackend::RustCrypto,
+        &[&[handshake::VERSION, suite.id()], &resp.node_id_i, &resp.nonce_i, &resp.nonce_r],
+    );
+    ss.mix_hash(&[&resp.static_r]);
+    ss.mix_hash(&[&resp.ephemeral]);
+    ss.mix_key(&resp.ephemeral);
+    ss.mix_key(&*static_b.agree(&resp.ephemeral).unwrap());
+    let mut s_i: [u8; 32] = resp.encrypted_static[..32].try_into().unwrap();
+    ss.decrypt_and_hash(&mut s_i, resp.encrypted_static[32..].try_into().unwrap()).unwrap();
+    assert_eq!(s_i, static_a.public_key());
+    assert_eq!(node_id_from_public_key(&s_i), resp.node_id_i);
+    ss.mix_key(&*static_b.agree(&s_i).unwrap());
+    ss.mix_key_and_hash(&HandshakeKeys::from_shared_seed(&shared).psk);
+    ss.mix_hash(&[layout.mac_input(&bytes)]);
+    assert!(ss.decrypt_and_hash(&mut [], &layout.tag).is_ok(), "the RESPONSE tag follows the documented pattern");
 }

@@ -6,12 +6,15 @@
 //! this module. No primitive is implemented here: they are composed from audited crates.
 
 mod aead;
+mod dh;
+pub mod noise;
 mod replay;
 mod schedule;
 
-pub use aead::{CryptoBackend, PacketKey, Suite};
+pub use aead::{CryptoBackend, OpenError, PacketKey, Suite};
+pub use dh::{DhSecret, LowOrderPoint, DH_LEN};
 pub(crate) use replay::ReplayWindow;
-pub use schedule::{HandshakeKeys, SessionSecrets, TrafficSecret};
+pub use schedule::{HandshakeKeys, TrafficSecret};
 
 use hmac::{KeyInit, Mac, SimpleHmac};
 use sha3::{Digest, Sha3_256};
@@ -23,20 +26,17 @@ pub const TAG_LEN: usize = 16;
 /// Length of an AEAD nonce, in bytes.
 pub const NONCE_LEN: usize = 12;
 
-/// The HKDF `info` labels, one per purpose. Every label is ASCII and starts with `stt/v1 `.
+/// The HKDF `info` labels and hash prefixes, one per purpose. Every label is ASCII and starts
+/// with `stt/v1 ` or `stt/v2 ` (the protocol version that introduced it).
 pub mod labels {
-    /// Node id from a node seed.
-    pub const NODE_ID: &[u8] = b"stt/v1 node id";
+    /// Node id from a static public key (a SHA3-256 prefix, not an HKDF label).
+    pub const NODE_ID: &[u8] = b"stt/v2 node id";
+    /// Static identity secret key from a node seed.
+    pub const STATIC_KEY: &[u8] = b"stt/v2 static key";
     /// Key for the MACs on INIT and CHALLENGE, from the shared seed.
-    pub const HANDSHAKE: &[u8] = b"stt/v1 handshake";
-    /// Key for the MAC on RESPONSE, from the session PRK.
-    pub const RESPONSE: &[u8] = b"stt/v1 response";
-    /// Key for the MAC on CONFIRM, from the session PRK.
-    pub const CONFIRM: &[u8] = b"stt/v1 confirm";
-    /// First traffic secret, initiator to responder.
-    pub const I2R: &[u8] = b"stt/v1 i2r";
-    /// First traffic secret, responder to initiator.
-    pub const R2I: &[u8] = b"stt/v1 r2i";
+    pub const HANDSHAKE: &[u8] = b"stt/v2 handshake";
+    /// The Noise pre-shared key, from the shared seed.
+    pub const PSK: &[u8] = b"stt/v2 psk";
     /// Next traffic secret from the current one (key rotation).
     pub const KEY_UPDATE: &[u8] = b"stt/v1 key update";
     /// AEAD key from a traffic secret.
@@ -44,7 +44,7 @@ pub mod labels {
     /// AEAD IV from a traffic secret.
     pub const AEAD_IV: &[u8] = b"stt/v1 aead iv";
     /// Stateless handshake cookie MAC.
-    pub const COOKIE: &[u8] = b"stt/v1 cookie";
+    pub const COOKIE: &[u8] = b"stt/v2 cookie";
     /// Storage encryption key from a storage seed.
     pub const STORAGE: &[u8] = b"stt/v1 storage";
     /// Per-blob AEAD key and IV (salt: the blob's address) from the storage key.
@@ -118,9 +118,15 @@ pub fn verify_mac16(key: &[u8; KEY_LEN], parts: &[&[u8]], tag: &[u8; TAG_LEN]) -
     m.verify_truncated_left(tag).is_ok()
 }
 
-/// The node id of a node seed: HKDF(salt = "", ikm = seed, info = "stt/v1 node id"), 32 bytes.
-pub fn node_id_from_seed(seed: &[u8]) -> [u8; KEY_LEN] {
-    let mut out = [0u8; KEY_LEN];
-    hkdf(&[], seed, labels::NODE_ID, &mut out);
-    out
+/// The static identity secret key of a node seed: HKDF(salt = "", ikm = seed,
+/// info = "stt/v2 static key"), 32 bytes (X25519 clamps it when used).
+pub fn static_key_from_seed(seed: &[u8]) -> DhSecret {
+    let mut out = zeroize::Zeroizing::new([0u8; KEY_LEN]);
+    hkdf(&[], seed, labels::STATIC_KEY, &mut *out);
+    DhSecret::from_bytes(*out)
+}
+
+/// The node id of a static public key: SHA3-256("stt/v2 node id" || public key).
+pub fn node_id_from_public_key(public_key: &[u8; DH_LEN]) -> [u8; KEY_LEN] {
+    sha3_256(&[labels::NODE_ID, public_key])
 }

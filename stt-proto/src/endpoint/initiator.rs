@@ -1,15 +1,18 @@
 //! The initiator's side of the handshake: `connect`, then CHALLENGE / REJECT / CONFIRM.
 
+use alloc::vec;
+
 use super::{ConnectError, Endpoint};
-use crate::crypto::{verify_mac16, HandshakeKeys, SessionSecrets, Suite};
+use crate::crypto::{node_id_from_public_key, verify_mac16, DhSecret, HandshakeKeys, Suite};
 use crate::event::HandshakeError;
-use crate::handshake::{handshake_tag, session_id};
+use crate::handshake::ik::{self, Prologue};
+use crate::handshake::{handshake_tag, session_id, write_handshake_frame_sealed};
 use crate::session::keys::SessionKeys;
 use crate::session::{InitiatorHandshake, ResponseState, Session, SessionEnd};
 use crate::time::Instant;
 use crate::types::{NodeId, Remote, SessionHandle};
-use crate::wire::handshake::{Challenge, Confirm, Reject, VERSION};
-use crate::wire::FrameLayout;
+use crate::wire::handshake::{Challenge, Confirm, Reject, Response};
+use crate::wire::{frame_len, FrameLayout, FrameType};
 
 impl Endpoint {
     /// Starts a handshake with `remote` using the default shared seed. The returned handle is
@@ -36,8 +39,8 @@ impl Endpoint {
             Some(p) => self.config.seed_for(p),
             None => self.config.default_shared_seed.as_ref(),
         }
-        .ok_or(ConnectError::NoSharedSeed)?
-        .clone();
+        .ok_or(ConnectError::NoSharedSeed)?;
+        let keys = HandshakeKeys::from_shared_seed(seed.as_bytes());
         if self.sessions.len() >= self.config.max_sessions {
             return Err(ConnectError::TooManySessions);
         }
@@ -45,12 +48,10 @@ impl Endpoint {
         while self.sessions.by_tag(handshake_tag(&nonce_i)).is_some() {
             nonce_i = self.rng.bytes32();
         }
-        let k_hs = HandshakeKeys::from_shared_seed(seed.as_bytes()).k_hs;
         let interval = self.config.handshake_retransmit_initial;
         let hs = InitiatorHandshake {
             nonce_i,
-            seed,
-            k_hs: k_hs.into(),
+            keys,
             expected_peer: expected,
             started: now,
             deadline: now + self.config.handshake_timeout,
@@ -89,11 +90,11 @@ impl Endpoint {
         }
         // A CHALLENGE that fails its MAC is corruption or forgery, not a verdict from the peer
         // (a responder with another seed answers REJECT): ignore it and keep waiting.
-        if !verify_mac16(&h.k_hs, &[layout.mac_input(frame)], &layout.tag) {
+        if !verify_mac16(&h.keys.k_hs, &[layout.mac_input(frame)], &layout.tag) {
             self.stats.dropped.handshake_authentication += 1;
             return;
         }
-        let peer = NodeId(ch.node_id);
+        let peer = NodeId(node_id_from_public_key(&ch.static_key));
         let suite = Suite::from_id(ch.suite).filter(|s| self.config.suites.contains(s));
         let verdict = match suite {
             None => Err(HandshakeError::SuiteMismatch),
@@ -109,34 +110,48 @@ impl Endpoint {
             }
         };
         let me = self.identity.node_id().0;
-        let secrets =
-            SessionSecrets::derive(h.seed.as_bytes(), VERSION, suite, &me, &ch.node_id, &h.nonce_i, &ch.nonce_r);
-        let sid = session_id(&h.nonce_i, &ch.nonce_r, &me, &ch.node_id);
-        let tag = handshake_tag(&h.nonce_i);
+        let sid = session_id(&h.nonce_i, &ch.nonce_r, &me, &peer.0);
         if self.sessions.by_id(sid).is_some() {
             // A 64-bit collision with a live session: retrying with a fresh nonce is the only fix.
             self.sessions.get_mut(handle).expect("still live").set_peer(peer);
             self.stats.dropped.unexpected_handshake += 1;
             return;
         }
-        let response = ResponseState {
-            node_id_r: ch.node_id,
-            nonce_r: ch.nonce_r,
-            suite,
-            cookie: ch.cookie,
-            k_response: secrets.k_response.into(),
-            k_confirm: secrets.k_confirm.into(),
+        // The first Noise message: e, es, s, ss, psk, then the payload tag over the frame.
+        let ephemeral = DhSecret::from_bytes(self.rng.bytes32());
+        let prologue = Prologue { suite, node_id_i: &me, nonce_i: &h.nonce_i, nonce_r: &ch.nonce_r };
+        let mut noise = ik::start(self.config.crypto_backend, &prologue, &ch.static_key);
+        let written = ik::initiator_write_response(&mut noise, &ephemeral, &self.identity, &ch.static_key, &h.keys.psk);
+        let Ok((e_pub, encrypted_static)) = written else {
+            // A low-order static key, from a responder that holds the seed: not a usable peer.
+            self.sessions.get_mut(handle).expect("still live").set_peer(peer);
+            return self.fail_handshake(now, handle, HandshakeError::AuthenticationFailed);
         };
-        let keys = SessionKeys::new(
-            now,
-            suite,
-            self.config.crypto_backend,
-            self.config.key_retention,
-            secrets.i2r.clone(),
-            secrets.r2i.clone(),
-        );
+        let resp = Response {
+            node_id_i: me,
+            static_r: ch.static_key,
+            nonce_i: h.nonce_i,
+            nonce_r: ch.nonce_r,
+            suite: suite.id(),
+            cookie: ch.cookie,
+            ephemeral: e_pub,
+            encrypted_static,
+            extensions: &[],
+        };
+        let mut response_frame = vec![0u8; frame_len(resp.len())];
+        write_handshake_frame_sealed(
+            &mut response_frame,
+            FrameType::RESPONSE,
+            sid,
+            resp.len(),
+            |p| resp.encode(p),
+            |prefix| ik::seal_frame(&mut noise, prefix),
+        )
+        .expect("the buffer is sized for the frame");
+        let tag = handshake_tag(&h.nonce_i);
+        let response = ResponseState { frame: response_frame.into(), noise, ephemeral, suite };
         let s = self.sessions.get_mut(handle).expect("still live");
-        s.on_challenge_accepted(now, &self.config, sid, peer, response, keys);
+        s.on_challenge_accepted(now, &self.config, sid, peer, response);
         self.sessions.index_id(sid, Some(tag), handle);
         self.sessions.mark_ready(now, handle);
         self.sessions.reschedule(&self.config, handle);
@@ -165,23 +180,31 @@ impl Endpoint {
             self.stats.dropped.unexpected_handshake += 1;
             return;
         };
-        let s = self.sessions.get(handle).expect("the id map names live sessions");
-        let Some(h) = s.handshake() else {
+        let s = self.sessions.get_mut(handle).expect("the id map names live sessions");
+        let Some(h) = s.handshake_mut() else {
             // Already established: a duplicate CONFIRM.
             self.stats.dropped.unexpected_handshake += 1;
             return;
         };
         let Some(r) = &h.response else { return };
-        if !verify_mac16(&r.k_confirm, &[layout.mac_input(frame)], &layout.tag) {
+        let Ok(confirm) = Confirm::decode(&frame[layout.payload.clone()]) else {
+            self.stats.dropped.malformed += 1;
+            return;
+        };
+        // The second Noise message, read on a copy so that a forged CONFIRM leaves the state as it
+        // was for the real one.
+        let mut noise = r.noise.clone();
+        let read = ik::initiator_read_confirm(&mut noise, &r.ephemeral, &self.identity, &confirm.ephemeral)
+            .and_then(|()| ik::open_frame(&mut noise, layout.mac_input(frame), &layout.tag));
+        if read.is_err() {
             self.stats.dropped.handshake_authentication += 1;
             return;
         }
-        if Confirm::decode(&frame[layout.payload.clone()]).is_err() {
-            self.stats.dropped.malformed += 1;
-            return;
-        }
+        let (i2r, r2i) = noise.split();
+        let (backend, retention) = (self.config.crypto_backend, self.config.key_retention);
+        let keys = SessionKeys::new(now, r.suite, backend, retention, i2r, r2i);
         let (s, mut ctx) = self.session_and_ctx(now, handle).expect("still live");
-        s.establish(&mut ctx);
+        s.establish(&mut ctx, keys);
         self.sessions.mark_ready(now, handle);
         self.sessions.reschedule(&self.config, handle);
     }

@@ -6,14 +6,17 @@
 //! `handle_frame`. Due timers go to the session's `handle_timeout`, and `poll_transmit`
 //! (`transmit.rs`) asks ready sessions for datagrams. It never reaches into a session's fields.
 //! Inputs are `handle_*`, commands are plain verbs, outputs are `poll_*`; see the crate docs for
-//! the run loop. `SessionMut` (`session_mut.rs`) is the application's command view of one session.
+//! the run loop. `SessionMut` (`session_mut.rs`) is the application's command view of one session;
+//! `peers.rs` changes who may connect while the endpoint runs.
 
 mod initiator;
+mod peers;
 mod responder;
 mod session_mut;
 mod table;
 mod transmit;
 
+pub use peers::CLOSE_PEER_REMOVED;
 pub use session_mut::SessionMut;
 pub use transmit::Transmit;
 

@@ -2,16 +2,17 @@
 //! RESPONSE → session + CONFIRM. No state is kept for an attempt until a valid RESPONSE.
 
 use super::Endpoint;
-use crate::crypto::{verify_mac16, HandshakeKeys, SessionSecrets, Suite};
+use crate::crypto::{verify_mac16, DhSecret, HandshakeKeys, Suite};
 use crate::event::Event;
 use crate::handshake::cookie::CookieFields;
-use crate::handshake::{handshake_tag, session_id, write_handshake_frame, CookieJar};
+use crate::handshake::ik::{self, Prologue};
+use crate::handshake::{handshake_tag, session_id, write_handshake_frame, write_handshake_frame_sealed, CookieJar};
 use crate::session::keys::SessionKeys;
-use crate::session::Session;
+use crate::session::{ConfirmRecord, Session};
 use crate::time::Instant;
 use crate::types::{NodeId, Remote, Role};
-use crate::wire::handshake::{Challenge, Init, Reject, RejectReason, Response, VERSION};
-use crate::wire::{FrameLayout, FrameType};
+use crate::wire::handshake::{Challenge, Confirm, Init, InitPrefix, Reject, RejectReason, Response, VERSION};
+use crate::wire::{frame_len, DecodeError, FrameLayout, FrameType};
 
 impl Endpoint {
     fn handshake_keys_for(&self, peer: &NodeId) -> Option<HandshakeKeys> {
@@ -26,7 +27,7 @@ impl Endpoint {
         if self.config.stealth {
             return;
         }
-        let rj = Reject { nonce_i, reason };
+        let rj = Reject { version: VERSION, nonce_i, reason };
         let tag = handshake_tag(&nonce_i);
         let sent = self.queue_reply(remote, received, |out| {
             write_handshake_frame(out, FrameType::REJECT, tag, Reject::LEN, |p| rj.encode(p), None)
@@ -38,9 +39,23 @@ impl Endpoint {
 
     pub(super) fn handle_init(&mut self, now: Instant, remote: Remote, frame: &[u8], layout: &FrameLayout) {
         self.stats.inits_received += 1;
-        let Ok(init) = Init::decode(&frame[layout.payload.clone()]) else {
-            self.stats.dropped.malformed += 1;
-            return;
+        let payload = &frame[layout.payload.clone()];
+        let init = match Init::decode(payload) {
+            Ok(init) => init,
+            Err(DecodeError::UnsupportedVersion(_)) => {
+                // Another version: its MAC cannot be checked, but every version's INIT starts
+                // with the node id and nonce, so the refusal reaches the initiator.
+                let Ok(prefix) = InitPrefix::decode(payload) else {
+                    self.stats.dropped.malformed += 1;
+                    return;
+                };
+                let peer = NodeId(prefix.node_id);
+                return self.reject(remote, frame.len(), prefix.nonce, peer, RejectReason::UnsupportedVersion);
+            }
+            Err(_) => {
+                self.stats.dropped.malformed += 1;
+                return;
+            }
         };
         let peer = NodeId(init.node_id);
         if !self.config.server_mode {
@@ -69,7 +84,7 @@ impl Endpoint {
         };
         let cookie = jar.make(now, &mut self.rng, &fields);
         let ch = Challenge {
-            node_id: self.identity.node_id().0,
+            static_key: self.identity.public_key(),
             nonce_i: init.nonce,
             nonce_r,
             suite: suite.id(),
@@ -93,12 +108,12 @@ impl Endpoint {
         let me = self.identity.node_id();
         let peer = NodeId(resp.node_id_i);
         let suite = Suite::from_id(resp.suite).filter(|s| self.config.suites.contains(s));
-        let seed = self.config.seed_for(&peer).filter(|_| self.config.allows(&peer)).cloned();
-        let (Some(suite), Some(seed)) = (suite, seed) else {
+        let keys = if self.config.allows(&peer) { self.handshake_keys_for(&peer) } else { None };
+        let (Some(suite), Some(keys)) = (suite, keys) else {
             self.stats.dropped.unexpected_handshake += 1;
             return;
         };
-        if resp.node_id_r != me.0 || !self.config.server_mode {
+        if resp.static_r != self.identity.public_key() || !self.config.server_mode {
             self.stats.dropped.unexpected_handshake += 1;
             return;
         }
@@ -117,28 +132,17 @@ impl Endpoint {
             self.stats.dropped.invalid_cookie += 1;
             return;
         }
-        let secrets = SessionSecrets::derive(
-            seed.as_bytes(),
-            VERSION,
-            suite,
-            &resp.node_id_i,
-            &me.0,
-            &resp.nonce_i,
-            &resp.nonce_r,
-        );
-        if !verify_mac16(&secrets.k_response, &[layout.mac_input(frame)], &layout.tag) {
-            self.stats.dropped.handshake_authentication += 1;
-            return;
-        }
+        // The address is proven: from here on the work is Diffie–Hellman, so every cheap check
+        // comes first.
         let sid = session_id(&resp.nonce_i, &resp.nonce_r, &resp.node_id_i, &me.0);
         if layout.header.session_id != sid {
             self.stats.dropped.unexpected_handshake += 1;
             return;
         }
         if let Some(handle) = self.sessions.by_id(sid) {
-            // A retransmitted RESPONSE: CONFIRM was lost. Send it again.
+            // The same RESPONSE again: CONFIRM was lost. Send it again.
             let s = self.sessions.get_mut(handle).expect("the id map names live sessions");
-            if s.on_response_repeated((resp.nonce_i, resp.nonce_r)) {
+            if s.on_response_repeated(&layout.tag) {
                 self.sessions.mark_ready(now, handle);
             } else {
                 self.stats.dropped.unexpected_handshake += 1;
@@ -158,14 +162,45 @@ impl Endpoint {
             self.stats.dropped.source_limit += 1;
             return;
         }
-        let keys = SessionKeys::new(
-            now,
-            suite,
-            self.config.crypto_backend,
-            self.config.key_retention,
-            secrets.r2i.clone(),
-            secrets.i2r.clone(),
+        // The first Noise message (e, es, s, ss, psk and the payload tag), then the second.
+        let prologue = Prologue { suite, node_id_i: &resp.node_id_i, nonce_i: &resp.nonce_i, nonce_r: &resp.nonce_r };
+        let backend = self.config.crypto_backend;
+        let mut noise = ik::start(backend, &prologue, &resp.static_r);
+        let read = ik::responder_read_response(
+            &mut noise,
+            &self.identity,
+            &resp.ephemeral,
+            &resp.encrypted_static,
+            &resp.node_id_i,
+            &keys.psk,
         );
+        let Ok(s_i) =
+            read.and_then(|s_i| ik::open_frame(&mut noise, layout.mac_input(frame), &layout.tag).map(|()| s_i))
+        else {
+            self.stats.dropped.handshake_authentication += 1;
+            return;
+        };
+        let ephemeral = DhSecret::from_bytes(self.rng.bytes32());
+        let Ok(e_pub) = ik::responder_write_confirm(&mut noise, &ephemeral, &resp.ephemeral, &s_i) else {
+            self.stats.dropped.handshake_authentication += 1;
+            return;
+        };
+        drop(ephemeral);
+        let confirm = Confirm { ephemeral: e_pub, extensions: &[] };
+        let mut confirm_frame = heapless::Vec::new();
+        confirm_frame.resize(frame_len(confirm.len()), 0).expect("CONFIRM fits its record");
+        write_handshake_frame_sealed(
+            &mut confirm_frame,
+            FrameType::CONFIRM,
+            sid,
+            confirm.len(),
+            |p| confirm.encode(p),
+            |prefix| ik::seal_frame(&mut noise, prefix),
+        )
+        .expect("the buffer is sized for the frame");
+        let (i2r, r2i) = noise.split();
+        let keys = SessionKeys::new(now, suite, backend, self.config.key_retention, r2i, i2r);
+        let record = ConfirmRecord { response_tag: layout.tag, frame: confirm_frame };
         let s = Session::responder(
             now,
             remote,
@@ -173,8 +208,7 @@ impl Endpoint {
             now - Instant::from_nanos(resp.cookie.time),
             sid,
             peer,
-            (resp.nonce_i, resp.nonce_r),
-            secrets.k_confirm,
+            record,
             !self.names.is_empty(),
             keys,
         );

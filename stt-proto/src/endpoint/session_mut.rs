@@ -10,7 +10,7 @@ use bytes::Bytes;
 use super::Endpoint;
 use crate::config::EndpointConfig;
 use crate::names::{NameAddress, NameError, RequestId};
-use crate::session::{FrameError, Session, SessionRef, Then};
+use crate::session::{FrameError, KeyUpdateError, Session, SessionRef, Then};
 use crate::stream::{StreamError, StreamId, StreamMode, StreamRead};
 use crate::time::Instant;
 use crate::types::{Remote, SessionHandle};
@@ -99,6 +99,14 @@ impl<'a> SessionMut<'a> {
     /// at once rather than at the next data or keepalive interval.
     pub fn ping(&mut self) -> Result<(), FrameError> {
         self.command(succeeded, |s, _, _| s.ping())
+    }
+
+    /// Replaces this node's send key with the next generation as soon as the rotation rules allow
+    /// (the peer has confirmed the current generation, and it is at least the key retention time
+    /// old), independently of the rotation policy; `Event::KeyRotated` reports it. The new key is
+    /// a one-way function of the old one (see `docs/PROTOCOL.md` §6).
+    pub fn rotate_keys(&mut self) -> Result<(), KeyUpdateError> {
+        self.command(succeeded, |s, _, _| s.rotate_keys())
     }
 
     /// Opens a stream. Usable before the handshake completes (frames wait until it does).

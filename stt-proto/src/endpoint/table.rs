@@ -192,7 +192,7 @@ impl SessionTable {
         self.free.push(handle.index);
         self.live -= 1;
         let sid = s.session_id();
-        if s.has_keys() && self.by_id.get(&sid) == Some(&handle.index) {
+        if self.by_id.get(&sid) == Some(&handle.index) {
             self.by_id.remove(&sid);
             self.retired.insert(sid, retire_until);
             self.retired_order.push_back((sid, retire_until));

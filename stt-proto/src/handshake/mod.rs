@@ -1,10 +1,12 @@
 //! Handshake pieces shared by the initiator and responder paths of the endpoint: the stateless
-//! cookie jar and the writer for cleartext, MACed handshake frames.
+//! cookie jar, the Noise IKpsk1 pattern of RESPONSE and CONFIRM, and the writer for handshake
+//! frames.
 //!
 //! The message flow (INIT → CHALLENGE → RESPONSE → CONFIRM, or INIT → REJECT) is driven by
 //! `endpoint::initiator` and `endpoint::responder`; the key schedule is in `crypto`.
 
 pub(crate) mod cookie;
+pub(crate) mod ik;
 
 pub use cookie::CookieJar;
 
@@ -24,6 +26,22 @@ pub fn write_handshake_frame(
     encode: impl FnOnce(&mut [u8]) -> usize,
     mac_key: Option<&[u8; 32]>,
 ) -> Option<usize> {
+    write_handshake_frame_sealed(out, frame_type, session_id, payload_len, encode, |prefix| match mac_key {
+        Some(k) => mac16(k, &[prefix]),
+        None => [0u8; TAG_LEN],
+    })
+}
+
+/// Like [`write_handshake_frame`], with the tag computed by `seal` over the frame without its
+/// tag (RESPONSE and CONFIRM: the Noise payload tag).
+pub fn write_handshake_frame_sealed(
+    out: &mut [u8],
+    frame_type: FrameType,
+    session_id: u64,
+    payload_len: usize,
+    encode: impl FnOnce(&mut [u8]) -> usize,
+    seal: impl FnOnce(&[u8]) -> [u8; TAG_LEN],
+) -> Option<usize> {
     let n = frame_len(payload_len);
     if out.len() < n {
         return None;
@@ -33,10 +51,7 @@ pub fn write_handshake_frame(
     let (payload, tag) = write_skeleton(out, &header, payload_len, 0);
     let written = encode(&mut out[payload]);
     debug_assert_eq!(written, payload_len);
-    let mac = match mac_key {
-        Some(k) => mac16(k, &[&out[..n - TAG_LEN]]),
-        None => [0u8; TAG_LEN],
-    };
+    let mac = seal(&out[..n - TAG_LEN]);
     out[tag].copy_from_slice(&mac);
     Some(n)
 }

@@ -15,6 +15,18 @@ use crate::stream::{SendHalf, Stream, StreamError, StreamId, StreamMode, StreamR
 use crate::time::Instant;
 use crate::types::Remote;
 
+/// Why [`crate::SessionMut::rotate_keys`] was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeyUpdateError {
+    /// The handshake has not completed: there is no traffic key to replace yet.
+    #[error("the session is not established yet: rotate keys once SessionEstablished was reported")]
+    NotEstablished,
+    /// The session is closing.
+    #[error("the session is closing")]
+    Closing,
+}
+
 /// Why a custom frame (or a ping) was not queued. Nothing was queued when this is returned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -88,6 +100,18 @@ impl Session {
     pub(crate) fn set_remote(&mut self, remote: Remote) {
         self.remote = remote;
         self.remote_pinned = true;
+    }
+
+    /// Asks for the next send key generation as soon as the rotation rules allow.
+    pub(crate) fn rotate_keys(&mut self) -> Result<(), KeyUpdateError> {
+        match (&self.state, self.keys.as_mut()) {
+            (State::Closing, _) => Err(KeyUpdateError::Closing),
+            (State::Established, Some(keys)) => {
+                keys.request_rotation();
+                Ok(())
+            }
+            _ => Err(KeyUpdateError::NotEstablished),
+        }
     }
 
     /// Queues a KEEPALIVE (at most one at a time).

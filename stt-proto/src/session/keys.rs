@@ -28,6 +28,8 @@ struct SendKeys {
     confirmed: bool,
     /// Only frames above this packet number may confirm the current generation.
     confirm_floor: Option<u64>,
+    /// The application asked for a rotation (`SessionMut::rotate_keys`).
+    requested: bool,
 }
 
 /// Receive half.
@@ -95,6 +97,7 @@ impl SessionKeys {
                 frames: 0,
                 confirmed: true,
                 confirm_floor: None,
+                requested: false,
             },
             recv: RecvKeys {
                 key: recv.packet_key(suite, backend),
@@ -138,7 +141,7 @@ impl SessionKeys {
     ) -> Option<u32> {
         let s = &self.send;
         let age = now - s.installed_at;
-        let due = s.bytes >= policy.max_bytes || s.frames >= policy.max_frames || age >= policy.max_age;
+        let due = s.requested || s.bytes >= policy.max_bytes || s.frames >= policy.max_frames || age >= policy.max_age;
         if !due || !s.confirmed || age < min_interval {
             return None;
         }
@@ -153,8 +156,15 @@ impl SessionKeys {
             frames: 0,
             confirmed: false,
             confirm_floor: self.replay.highest(),
+            requested: false,
         };
         Some(self.send.generation)
+    }
+
+    /// Rotates the send key at the first moment the rules allow (the peer confirmed the current
+    /// generation and it is at least `min_interval` old), whatever the policy.
+    pub fn request_rotation(&mut self) {
+        self.send.requested = true;
     }
 
     /// When the send key next needs a rotation check: at its maximum age, or (if a byte or frame
@@ -164,7 +174,7 @@ impl SessionKeys {
         if !s.confirmed {
             return None;
         }
-        let by_volume = s.bytes >= policy.max_bytes || s.frames >= policy.max_frames;
+        let by_volume = s.requested || s.bytes >= policy.max_bytes || s.frames >= policy.max_frames;
         let age_limit = if by_volume { min_interval } else { policy.max_age.max(min_interval) };
         Some(s.installed_at + age_limit)
     }

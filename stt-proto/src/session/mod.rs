@@ -14,7 +14,7 @@
 //! `commands.rs`, the read-only view in `view.rs`, the named-endpoint share in `names.rs`.
 //!
 //! ```text
-//! Handshaking --CONFIRM or first authentic frame--> Established --close()--> Closing --DISCONNECT sent--> (removed)
+//! Handshaking --CONFIRM--> Established --close()--> Closing --DISCONNECT sent--> (removed)
 //!      |                                                 |
 //!      +--reject / timeout--> (removed)                  +--DISCONNECT received / idle timeout--> (removed)
 //! ```
@@ -28,17 +28,12 @@ mod send;
 mod timers;
 mod view;
 
-pub use commands::FrameError;
+pub use commands::{FrameError, KeyUpdateError};
 pub use view::SessionRef;
 
-use alloc::boxed::Box;
-use alloc::collections::VecDeque;
-use alloc::string::String;
-use bytes::Bytes;
-use zeroize::Zeroizing;
-
-use crate::config::{EndpointConfig, Seed};
-use crate::crypto::Suite;
+use crate::config::EndpointConfig;
+use crate::crypto::noise::SymmetricState;
+use crate::crypto::{DhSecret, HandshakeKeys, Suite};
 use crate::event::{CloseReason, Event, HandshakeError};
 use crate::names::Registry;
 use crate::recovery::{Outcome, Recovery, SentPayload};
@@ -47,6 +42,10 @@ use crate::stream::{StreamId, StreamLimits, Streams};
 use crate::time::Instant;
 use crate::types::{NodeId, Remote, Role, SessionHandle};
 use ack::AckTracker;
+use alloc::boxed::Box;
+use alloc::collections::VecDeque;
+use alloc::string::String;
+use bytes::Bytes;
 use keys::SessionKeys;
 use names::SessionNames;
 
@@ -64,25 +63,33 @@ pub enum SessionState {
 /// The initiator's handshake progress.
 pub(crate) struct InitiatorHandshake {
     pub nonce_i: [u8; 32],
-    pub seed: Seed,
-    pub k_hs: Zeroizing<[u8; 32]>,
+    /// `K_hs` and `psk` of the shared seed used with this peer.
+    pub keys: HandshakeKeys,
     pub expected_peer: Option<NodeId>,
     pub started: Instant,
     pub deadline: Instant,
     pub next_retransmit: Instant,
     pub interval: core::time::Duration,
-    /// After CHALLENGE: what RESPONSE must carry.
+    /// After CHALLENGE: the RESPONSE sent and what CONFIRM is checked with.
     pub response: Option<ResponseState>,
 }
 
-/// Fields of the RESPONSE the initiator (re)sends.
+/// The initiator between RESPONSE and CONFIRM.
 pub(crate) struct ResponseState {
-    pub node_id_r: [u8; 32],
-    pub nonce_r: [u8; 32],
+    /// The encoded RESPONSE frame, resent as is until CONFIRM arrives.
+    pub frame: Box<[u8]>,
+    /// The Noise state after RESPONSE.
+    pub noise: SymmetricState,
+    /// The ephemeral secret key; erased with this state once CONFIRM is read.
+    pub ephemeral: DhSecret,
     pub suite: Suite,
-    pub cookie: crate::wire::handshake::Cookie,
-    pub k_response: Zeroizing<[u8; 32]>,
-    pub k_confirm: Zeroizing<[u8; 32]>,
+}
+
+/// Responder: the CONFIRM sent, kept to answer a retransmitted RESPONSE (recognised by its tag)
+/// until the initiator's first authentic frame shows CONFIRM arrived.
+pub(crate) struct ConfirmRecord {
+    pub response_tag: [u8; crate::crypto::TAG_LEN],
+    pub frame: heapless::Vec<u8, 96>,
 }
 
 pub(crate) enum State {
@@ -178,10 +185,8 @@ pub(crate) struct Session {
     peer: Option<NodeId>,
     state: State,
     keys: Option<SessionKeys>,
-    /// Responder: the nonces of the handshake, to recognise a retransmitted RESPONSE.
-    nonces: Option<([u8; 32], [u8; 32])>,
-    /// Responder: MAC key for CONFIRM.
-    k_confirm: Zeroizing<[u8; 32]>,
+    /// Responder: the CONFIRM to repeat if RESPONSE comes again.
+    confirm: Option<Box<ConfirmRecord>>,
     stats: SessionStats,
     queue: VecDeque<Outgoing>,
     custom_queued: usize,
@@ -224,8 +229,7 @@ impl Session {
             peer: None,
             state,
             keys: None,
-            nonces: None,
-            k_confirm: [0; 32].into(),
+            confirm: None,
             stats: SessionStats::new(now),
             queue,
             custom_queued: 0,
@@ -256,8 +260,7 @@ impl Session {
         handshake_rtt: core::time::Duration,
         session_id: u64,
         peer: NodeId,
-        nonces: ([u8; 32], [u8; 32]),
-        k_confirm: [u8; 32],
+        confirm: ConfirmRecord,
         serving_names: bool,
         keys: SessionKeys,
     ) -> Self {
@@ -267,8 +270,7 @@ impl Session {
         s.recovery.seed_rtt(handshake_rtt);
         s.session_id = session_id;
         s.peer = Some(peer);
-        s.nonces = Some(nonces);
-        s.k_confirm = k_confirm.into();
+        s.confirm = Some(Box::new(confirm));
         s.names.announce_owed = serving_names;
         s.keys = Some(keys);
         s
@@ -286,11 +288,6 @@ impl Session {
         self.peer
     }
 
-    /// True once traffic keys exist (the initiator after CHALLENGE, the responder from the start).
-    pub(crate) fn has_keys(&self) -> bool {
-        self.keys.is_some()
-    }
-
     /// The initiator's handshake state, while the handshake is in progress.
     pub(crate) fn handshake(&self) -> Option<&InitiatorHandshake> {
         match &self.state {
@@ -299,7 +296,7 @@ impl Session {
         }
     }
 
-    /// The initiator accepted a CHALLENGE: keys exist, RESPONSE replaces INIT.
+    /// The initiator accepted a CHALLENGE: RESPONSE replaces INIT.
     pub(crate) fn on_challenge_accepted(
         &mut self,
         now: Instant,
@@ -307,7 +304,6 @@ impl Session {
         session_id: u64,
         peer: NodeId,
         response: ResponseState,
-        keys: SessionKeys,
     ) {
         self.peer = Some(peer);
         if let State::Handshaking(h) = &mut self.state {
@@ -316,8 +312,15 @@ impl Session {
             h.next_retransmit = now + h.interval;
         }
         self.session_id = session_id;
-        self.keys = Some(keys);
         self.queue_handshake();
+    }
+
+    /// The initiator's handshake state, to read CONFIRM with.
+    pub(crate) fn handshake_mut(&mut self) -> Option<&mut InitiatorHandshake> {
+        match &mut self.state {
+            State::Handshaking(h) => Some(h),
+            _ => None,
+        }
     }
 
     /// Records the peer a CHALLENGE named, before the handshake is refused.
@@ -325,10 +328,10 @@ impl Session {
         self.peer = Some(peer);
     }
 
-    /// Responder: RESPONSE arrived again for this session (CONFIRM was lost). False if its nonces
-    /// are not this session's.
-    pub(crate) fn on_response_repeated(&mut self, nonces: ([u8; 32], [u8; 32])) -> bool {
-        if self.nonces != Some(nonces) {
+    /// Responder: RESPONSE arrived again for this session (CONFIRM was lost). False if it is not
+    /// the RESPONSE this session was made from, or CONFIRM is known to have arrived.
+    pub(crate) fn on_response_repeated(&mut self, response_tag: &[u8; crate::crypto::TAG_LEN]) -> bool {
+        if self.confirm.as_ref().is_none_or(|c| c.response_tag != *response_tag) {
             return false;
         }
         self.queue.push_front(Outgoing::Confirm);
@@ -342,10 +345,12 @@ impl Session {
         }
     }
 
-    /// Completes the initiator's handshake: reports the session and owes the peer the list of
-    /// names this node serves.
-    pub(crate) fn establish(&mut self, ctx: &mut Ctx<'_>) {
+    /// Completes the initiator's handshake with the traffic keys CONFIRM gave: reports the
+    /// session and owes the peer the list of names this node serves. The handshake state (and its
+    /// ephemeral secret) is dropped, which erases it.
+    pub(crate) fn establish(&mut self, ctx: &mut Ctx<'_>, keys: SessionKeys) {
         let now = ctx.now;
+        self.keys = Some(keys);
         if let State::Handshaking(h) = &self.state {
             self.stats.handshake_rtt.get_or_insert(now - h.started);
             self.recovery.seed_rtt(now - h.started);

@@ -92,6 +92,8 @@ impl Session {
                 return Then::Wait;
             }
         };
+        // An authentic frame from the initiator shows CONFIRM arrived: stop keeping it.
+        self.confirm = None;
         self.stats.frames_received += 1;
         self.stats.bytes_received += layout.len as u64;
         self.stats.last_active = now;
@@ -107,10 +109,6 @@ impl Session {
             // The peer may have moved, or someone replayed its datagram from elsewhere: validate
             // the new address before sending there.
             self.probe_path(ctx, remote);
-        }
-        if matches!(self.state, State::Handshaking(_)) {
-            // An authentic frame under the responder's key proves it completed the handshake.
-            self.establish(ctx);
         }
         match h.frame_type {
             FrameType::KEEPALIVE => {}

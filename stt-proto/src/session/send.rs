@@ -17,7 +17,7 @@ use crate::stream::{Segment, StreamMode, STREAM_REFUSED};
 use crate::time::Instant;
 use crate::types::{Direction, NodeId, Remote};
 use crate::wire::control::Disconnect;
-use crate::wire::handshake::{Confirm, Init, Response};
+use crate::wire::handshake::Init;
 use crate::wire::stream::{self as ws, AckRange, StreamOpen, DATA_HEADER_LEN, MAX_ACK_RANGES};
 use crate::wire::{aad_of, frame_len, write_skeleton, Flags, FrameType, Header, FRAME_OVERHEAD};
 
@@ -59,6 +59,17 @@ enum Encoded {
     Exhausted,
 }
 
+/// A handshake frame encoded once and kept (RESPONSE, CONFIRM), copied into `out`.
+fn copy_frame(out: &mut [u8], frame: &[u8]) -> Encoded {
+    match out.get_mut(..frame.len()) {
+        Some(dst) => {
+            dst.copy_from_slice(frame);
+            Encoded::Written(frame.len())
+        }
+        None => Encoded::NoRoom,
+    }
+}
+
 fn sealed(s: Sealed) -> Encoded {
     match s {
         Sealed::Written { len, .. } => Encoded::Written(len),
@@ -93,41 +104,16 @@ fn encode(s: &mut Session, me: &NodeId, tx: &mut Tx<'_>, o: &Outgoing, out: &mut
                         tag,
                         init.len(),
                         |p| init.encode(p),
-                        Some(&h.k_hs),
+                        Some(&h.keys.k_hs),
                     ))
                 }
-                Some(r) => {
-                    let resp = Response {
-                        node_id_i: me.0,
-                        node_id_r: r.node_id_r,
-                        nonce_i: h.nonce_i,
-                        nonce_r: r.nonce_r,
-                        suite: r.suite.id(),
-                        cookie: r.cookie,
-                        extensions: &[],
-                    };
-                    hand(write_handshake_frame(
-                        out,
-                        FrameType::RESPONSE,
-                        s.session_id,
-                        resp.len(),
-                        |p| resp.encode(p),
-                        Some(&r.k_response),
-                    ))
-                }
+                Some(r) => copy_frame(out, &r.frame),
             }
         }
-        Outgoing::Confirm => {
-            let c = Confirm { extensions: &[] };
-            hand(write_handshake_frame(
-                out,
-                FrameType::CONFIRM,
-                s.session_id,
-                c.len(),
-                |p| c.encode(p),
-                Some(&s.k_confirm),
-            ))
-        }
+        Outgoing::Confirm => match &s.confirm {
+            Some(c) => copy_frame(out, &c.frame),
+            None => Encoded::Skip,
+        },
         _ if !established => Encoded::NotYet,
         Outgoing::Custom { frame_type, payload } => {
             let spec = FrameSpec::control(FrameType(*frame_type));

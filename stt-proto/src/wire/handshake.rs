@@ -2,13 +2,19 @@
 //!
 //! All start with a version byte; all but REJECT end with an extension block
 //! (`ext_len: u16` then `ext_len` bytes) that this version sends empty and ignores on receipt,
-//! so that later versions can add options (for example an ephemeral X25519 share) without a new
-//! frame layout. Integers are big-endian. See `docs/PROTOCOL.md` for the byte-by-byte layout.
+//! so that later versions can add options without a new frame layout. Every version's INIT
+//! starts with version, node id and nonce, and REJECT keeps one layout across versions, so a
+//! node can refuse a version it does not speak with a REJECT the other side understands.
+//! Integers are big-endian. See `docs/PROTOCOL.md` for the byte-by-byte layout.
 
 use super::DecodeError;
 
 /// The protocol version this implementation speaks.
-pub const VERSION: u8 = 1;
+pub const VERSION: u8 = 2;
+/// Length of an X25519 public key as carried in CHALLENGE, RESPONSE and CONFIRM.
+pub const KEY_LEN: usize = 32;
+/// Length of the initiator's encrypted static key in RESPONSE: 32 bytes and a 16-byte tag.
+pub const ENCRYPTED_STATIC_LEN: usize = 48;
 /// Most suites an INIT may list.
 pub const MAX_SUITES: usize = 8;
 /// Largest extension block accepted.
@@ -161,8 +167,8 @@ impl<'a> Init<'a> {
 /// CHALLENGE payload (responder → initiator).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Challenge<'a> {
-    /// Responder's node id.
-    pub node_id: [u8; 32],
+    /// Responder's static public key (its node id is derived from it).
+    pub static_key: [u8; 32],
     /// The initiator's nonce, echoed.
     pub nonce_i: [u8; 32],
     /// Responder's fresh random nonce.
@@ -189,46 +195,49 @@ impl<'a> Challenge<'a> {
         let mut w = Writer { out, at: 0 };
         w.put(&[VERSION]);
         self.encode_body(&mut w);
+        w.extensions(self.extensions);
         w.at
     }
     /// Parses a CHALLENGE payload.
     pub fn decode(buf: &'a [u8]) -> Result<Self, DecodeError> {
         let mut r = Reader::new(buf, "CHALLENGE");
         r.version()?;
-        let ch = Self::decode_body(&mut r)?;
+        let mut ch = Self::decode_body(&mut r)?;
+        ch.extensions = r.extensions()?;
         r.finish()?;
         Ok(ch)
     }
-    /// Everything after the version byte; RESPONSE repeats it after the initiator's node id.
+    /// Everything after the version byte but the extensions; RESPONSE repeats it after the
+    /// initiator's node id.
     fn encode_body(&self, w: &mut Writer<'_>) {
-        w.put(&self.node_id);
+        w.put(&self.static_key);
         w.put(&self.nonce_i);
         w.put(&self.nonce_r);
         w.put(&[self.suite]);
         w.put(&self.cookie.time.to_be_bytes());
         w.put(&self.cookie.mac);
-        w.extensions(self.extensions);
     }
     fn decode_body(r: &mut Reader<'a>) -> Result<Self, DecodeError> {
         Ok(Challenge {
-            node_id: r.arr32()?,
+            static_key: r.arr32()?,
             nonce_i: r.arr32()?,
             nonce_r: r.arr32()?,
             suite: r.u8()?,
             cookie: r.cookie()?,
-            extensions: r.extensions()?,
+            extensions: &[],
         })
     }
 }
 
-/// RESPONSE payload (initiator → responder): the whole transcript and the cookie, so that the
-/// responder can derive the session without having kept any state.
+/// RESPONSE payload (initiator → responder): the CHALLENGE's fields and the cookie, so that the
+/// responder can check the cookie without having kept any state, then the first Noise message
+/// (the initiator's ephemeral key and its encrypted static key).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Response<'a> {
     /// Initiator's node id.
     pub node_id_i: [u8; 32],
-    /// Responder's node id.
-    pub node_id_r: [u8; 32],
+    /// Responder's static public key, from CHALLENGE.
+    pub static_r: [u8; 32],
     /// Initiator's nonce.
     pub nonce_i: [u8; 32],
     /// Responder's nonce.
@@ -237,14 +246,18 @@ pub struct Response<'a> {
     pub suite: u8,
     /// The cookie from CHALLENGE.
     pub cookie: Cookie,
-    /// Extension block (empty in version 1).
+    /// Initiator's ephemeral X25519 public key (Noise `e`).
+    pub ephemeral: [u8; 32],
+    /// Initiator's static public key, encrypted (Noise `s`): 32 bytes and a 16-byte tag.
+    pub encrypted_static: [u8; ENCRYPTED_STATIC_LEN],
+    /// Extension block (empty in version 2).
     pub extensions: &'a [u8],
 }
 
 impl<'a> Response<'a> {
-    /// Encoded length: version, the initiator's node id, then the CHALLENGE body.
+    /// Encoded length.
     pub fn len(&self) -> usize {
-        32 + self.challenge().len()
+        1 + 32 + 32 * 3 + 1 + COOKIE_LEN + KEY_LEN + ENCRYPTED_STATIC_LEN + 2 + self.extensions.len()
     }
     /// Never empty; present for API symmetry with `len`.
     pub fn is_empty(&self) -> bool {
@@ -253,12 +266,12 @@ impl<'a> Response<'a> {
     /// The CHALLENGE this RESPONSE answers, as the initiator echoes it.
     pub fn challenge(&self) -> Challenge<'a> {
         Challenge {
-            node_id: self.node_id_r,
+            static_key: self.static_r,
             nonce_i: self.nonce_i,
             nonce_r: self.nonce_r,
             suite: self.suite,
             cookie: self.cookie,
-            extensions: self.extensions,
+            extensions: &[],
         }
     }
     /// Writes the payload into `out[..self.len()]`.
@@ -267,6 +280,9 @@ impl<'a> Response<'a> {
         w.put(&[VERSION]);
         w.put(&self.node_id_i);
         self.challenge().encode_body(&mut w);
+        w.put(&self.ephemeral);
+        w.put(&self.encrypted_static);
+        w.extensions(self.extensions);
         w.at
     }
     /// Parses a RESPONSE payload.
@@ -275,30 +291,38 @@ impl<'a> Response<'a> {
         r.version()?;
         let node_id_i = r.arr32()?;
         let ch = Challenge::decode_body(&mut r)?;
+        let ephemeral = r.arr32()?;
+        let mut encrypted_static = [0u8; ENCRYPTED_STATIC_LEN];
+        encrypted_static.copy_from_slice(r.take(ENCRYPTED_STATIC_LEN)?);
+        let extensions = r.extensions()?;
         r.finish()?;
         Ok(Response {
             node_id_i,
-            node_id_r: ch.node_id,
+            static_r: ch.static_key,
             nonce_i: ch.nonce_i,
             nonce_r: ch.nonce_r,
             suite: ch.suite,
             cookie: ch.cookie,
-            extensions: ch.extensions,
+            ephemeral,
+            encrypted_static,
+            extensions,
         })
     }
 }
 
-/// CONFIRM payload (responder → initiator).
+/// CONFIRM payload (responder → initiator): the second Noise message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Confirm<'a> {
-    /// Extension block (empty in version 1).
+    /// Responder's ephemeral X25519 public key (Noise `e`).
+    pub ephemeral: [u8; 32],
+    /// Extension block (empty in version 2).
     pub extensions: &'a [u8],
 }
 
 impl<'a> Confirm<'a> {
     /// Encoded length.
     pub fn len(&self) -> usize {
-        1 + 2 + self.extensions.len()
+        1 + KEY_LEN + 2 + self.extensions.len()
     }
     /// Never empty; present for API symmetry with `len`.
     pub fn is_empty(&self) -> bool {
@@ -308,6 +332,7 @@ impl<'a> Confirm<'a> {
     pub fn encode(&self, out: &mut [u8]) -> usize {
         let mut w = Writer { out, at: 0 };
         w.put(&[VERSION]);
+        w.put(&self.ephemeral);
         w.extensions(self.extensions);
         w.at
     }
@@ -315,9 +340,31 @@ impl<'a> Confirm<'a> {
     pub fn decode(buf: &'a [u8]) -> Result<Self, DecodeError> {
         let mut r = Reader::new(buf, "CONFIRM");
         r.version()?;
+        let ephemeral = r.arr32()?;
         let extensions = r.extensions()?;
         r.finish()?;
-        Ok(Confirm { extensions })
+        Ok(Confirm { ephemeral, extensions })
+    }
+}
+
+/// The start every version's INIT shares: version, initiator's node id and nonce. Lets a
+/// responder answer an INIT of a version it does not speak with
+/// `REJECT(UnsupportedVersion)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InitPrefix {
+    /// The INIT's version byte.
+    pub version: u8,
+    /// Initiator's node id.
+    pub node_id: [u8; 32],
+    /// Initiator's nonce.
+    pub nonce: [u8; 32],
+}
+
+impl InitPrefix {
+    /// Reads the prefix of an INIT payload of any version.
+    pub fn decode(buf: &[u8]) -> Result<Self, DecodeError> {
+        let mut r = Reader::new(buf, "INIT");
+        Ok(InitPrefix { version: r.u8()?, node_id: r.arr32()?, nonce: r.arr32()? })
     }
 }
 
@@ -332,6 +379,8 @@ pub enum RejectReason {
     PeerNotAllowed,
     /// The responder does not accept incoming sessions. (4)
     ServerModeOff,
+    /// The responder does not speak the INIT's protocol version. (5)
+    UnsupportedVersion,
 }
 
 impl RejectReason {
@@ -342,6 +391,7 @@ impl RejectReason {
             RejectReason::SuiteMismatch => 2,
             RejectReason::PeerNotAllowed => 3,
             RejectReason::ServerModeOff => 4,
+            RejectReason::UnsupportedVersion => 5,
         }
     }
     /// Reason for a wire code.
@@ -351,6 +401,7 @@ impl RejectReason {
             2 => Some(RejectReason::SuiteMismatch),
             3 => Some(RejectReason::PeerNotAllowed),
             4 => Some(RejectReason::ServerModeOff),
+            5 => Some(RejectReason::UnsupportedVersion),
             _ => None,
         }
     }
@@ -358,9 +409,12 @@ impl RejectReason {
 
 /// REJECT payload (responder → initiator). Not MACed (the responder may not share a key with the
 /// initiator); it is bound to the handshake by echoing the initiator's 32-byte random nonce, which
-/// an off-path attacker cannot guess.
+/// an off-path attacker cannot guess. Its layout is the same in every version: the version byte
+/// is the sender's, and a REJECT of any version is read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Reject {
+    /// The sender's protocol version.
+    pub version: u8,
     /// The initiator's nonce, echoed.
     pub nonce_i: [u8; 32],
     /// Why.
@@ -373,7 +427,7 @@ impl Reject {
     /// Writes the payload into `out[..Self::LEN]`.
     pub fn encode(&self, out: &mut [u8]) -> usize {
         let mut w = Writer { out, at: 0 };
-        w.put(&[VERSION]);
+        w.put(&[self.version]);
         w.put(&self.nonce_i);
         w.put(&[self.reason.code()]);
         w.at
@@ -381,11 +435,11 @@ impl Reject {
     /// Parses a REJECT payload.
     pub fn decode(buf: &[u8]) -> Result<Self, DecodeError> {
         let mut r = Reader::new(buf, "REJECT");
-        r.version()?;
+        let version = r.u8()?;
         let nonce_i = r.arr32()?;
         let reason = RejectReason::from_code(r.u8()?).ok_or(DecodeError::BadPayload { what: "REJECT" })?;
         r.finish()?;
-        Ok(Reject { nonce_i, reason })
+        Ok(Reject { version, nonce_i, reason })
     }
 }
 
@@ -403,28 +457,32 @@ mod tests {
         assert!(Init::decode(&buf[..n - 1]).is_err());
 
         let cookie = Cookie { time: 5, mac: [3; 16] };
-        let ch = Challenge { node_id: [4; 32], nonce_i: [2; 32], nonce_r: [5; 32], suite: 1, cookie, extensions: &[9] };
+        let ch =
+            Challenge { static_key: [4; 32], nonce_i: [2; 32], nonce_r: [5; 32], suite: 1, cookie, extensions: &[9] };
         let n = ch.encode(&mut buf);
         assert_eq!(n, ch.len());
         assert_eq!(Challenge::decode(&buf[..n]).unwrap(), ch);
 
         let resp = Response {
             node_id_i: [1; 32],
-            node_id_r: [4; 32],
+            static_r: [4; 32],
             nonce_i: [2; 32],
             nonce_r: [5; 32],
             suite: 1,
             cookie,
+            ephemeral: [6; 32],
+            encrypted_static: [7; 48],
             extensions: &[],
         };
         let n = resp.encode(&mut buf);
+        assert_eq!(n, resp.len());
         assert_eq!(Response::decode(&buf[..n]).unwrap(), resp);
 
-        let c = Confirm { extensions: &[] };
+        let c = Confirm { ephemeral: [8; 32], extensions: &[] };
         let n = c.encode(&mut buf);
         assert_eq!(Confirm::decode(&buf[..n]).unwrap(), c);
 
-        let rj = Reject { nonce_i: [7; 32], reason: RejectReason::ServerModeOff };
+        let rj = Reject { version: VERSION, nonce_i: [7; 32], reason: RejectReason::ServerModeOff };
         let n = rj.encode(&mut buf);
         assert_eq!(n, Reject::LEN);
         assert_eq!(Reject::decode(&buf[..n]).unwrap(), rj);
@@ -435,8 +493,9 @@ mod tests {
         let mut buf = [0u8; 512];
         let init = Init { node_id: [1; 32], nonce: [2; 32], suites: &[1], extensions: &[] };
         let n = init.encode(&mut buf);
-        buf[0] = 2;
-        assert_eq!(Init::decode(&buf[..n]), Err(DecodeError::UnsupportedVersion(2)));
+        buf[0] = 1;
+        assert_eq!(Init::decode(&buf[..n]), Err(DecodeError::UnsupportedVersion(1)));
+        assert_eq!(InitPrefix::decode(&buf[..n]).unwrap().nonce, [2; 32]);
         buf[0] = VERSION;
         buf[65] = 0; // zero suites
         assert!(matches!(Init::decode(&buf[..n]), Err(DecodeError::BadPayload { .. })));

@@ -1,0 +1,49 @@
+//! Who may hold a session with this node, changed while it runs: per-peer shared seeds, the
+//! allow-list, and removing a peer (its sessions are closed with a reason).
+
+use alloc::vec::Vec;
+
+use super::Endpoint;
+use crate::config::Seed;
+use crate::time::Instant;
+use crate::types::{NodeId, SessionHandle};
+
+/// DISCONNECT code of a session closed because the application removed its peer
+/// ([`Endpoint::remove_peer`]).
+pub const CLOSE_PEER_REMOVED: u32 = 0xFFFF_FFFD;
+
+impl Endpoint {
+    /// Uses `seed` as the shared seed with `peer` from now on (replacing an earlier entry).
+    /// Sessions already open keep their keys; the next handshake with `peer`, in either
+    /// direction, uses the new seed.
+    pub fn set_peer_seed(&mut self, peer: NodeId, seed: Seed) {
+        self.config.peer_seeds.insert(peer, seed);
+    }
+
+    /// Adds `peer` to the allow-list. Without an allow-list every node that holds a seed may
+    /// connect; the first call creates the list, so that from then on only listed peers may.
+    pub fn allow(&mut self, peer: NodeId) {
+        self.config.allow_list.get_or_insert_with(Default::default).insert(peer);
+    }
+
+    /// Forgets `peer`: removes its shared seed entry and its place on the allow-list, and closes
+    /// its sessions (and handshakes in progress with it) with DISCONNECT code
+    /// [`CLOSE_PEER_REMOVED`] and `reason`. Returns how many sessions were closed.
+    ///
+    /// With an allow-list, `peer` cannot connect again until allowed again. Without one, a peer
+    /// that holds the default shared seed can: add an allow-list to keep it out.
+    pub fn remove_peer(&mut self, now: Instant, peer: &NodeId, reason: &str) -> usize {
+        self.config.peer_seeds.remove(peer);
+        if let Some(list) = self.config.allow_list.as_mut() {
+            list.remove(peer);
+        }
+        let of_peer: Vec<SessionHandle> =
+            self.sessions().filter(|h| self.session(*h).is_some_and(|s| s.peer() == Some(*peer))).collect();
+        for &h in &of_peer {
+            if let Some(s) = self.session_mut(h) {
+                s.close(now, CLOSE_PEER_REMOVED, reason);
+            }
+        }
+        of_peer.len()
+    }
+}

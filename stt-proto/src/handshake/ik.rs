@@ -1,0 +1,155 @@
+//! The Noise IKpsk1 message pattern that RESPONSE and CONFIRM carry, over
+//! [`crate::crypto::noise::SymmetricState`]:
+//!
+//! ```text
+//! prologue: version || suite || node_id_i || nonce_i || nonce_r
+//!   <- s                                   (the responder's static key, sent in CHALLENGE)
+//!   ...
+//!   -> e, es, s, ss, psk                   (RESPONSE)
+//!   <- e, ee, se                           (CONFIRM)
+//! ```
+//!
+//! Each message's (empty) Noise payload is sealed after hashing the whole frame but its tag, and
+//! that payload's AEAD tag is the frame's tag: so the tag authenticates the header, the cookie and
+//! every cleartext field as well as the handshake. The responder runs none of this before the
+//! cookie has proven the initiator's address.
+
+use zeroize::Zeroizing;
+
+use crate::config::Identity;
+use crate::crypto::noise::SymmetricState;
+use crate::crypto::{node_id_from_public_key, CryptoBackend, DhSecret, Suite, TAG_LEN};
+use crate::wire::handshake::{ENCRYPTED_STATIC_LEN, KEY_LEN, VERSION};
+
+/// Why the Noise part of a handshake failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum IkError {
+    /// A public key was a low-order point.
+    LowOrderPoint,
+    /// A tag did not verify: the peer lacks the keys it claims (or the bytes were altered).
+    Authentication,
+    /// The initiator's static key does not hash to the node id it claimed.
+    IdentityMismatch,
+}
+
+impl From<crate::crypto::LowOrderPoint> for IkError {
+    fn from(_: crate::crypto::LowOrderPoint) -> Self {
+        IkError::LowOrderPoint
+    }
+}
+
+/// The transcript fields both sides know before RESPONSE.
+pub(crate) struct Prologue<'a> {
+    pub suite: Suite,
+    pub node_id_i: &'a [u8; 32],
+    pub nonce_i: &'a [u8; 32],
+    pub nonce_r: &'a [u8; 32],
+}
+
+/// The initial state: the prologue, then the responder's static key (the pre-message `<- s`).
+pub(crate) fn start(backend: CryptoBackend, p: &Prologue<'_>, static_r: &[u8; KEY_LEN]) -> SymmetricState {
+    let mut ss = SymmetricState::new(p.suite, backend, &[&[VERSION, p.suite.id()], p.node_id_i, p.nonce_i, p.nonce_r]);
+    ss.mix_hash(&[static_r]);
+    ss
+}
+
+/// `e` for the side that sends it: its public key is hashed and, with a PSK in the pattern,
+/// mixed into the key.
+fn write_e(ss: &mut SymmetricState, e: &DhSecret) -> [u8; KEY_LEN] {
+    let public = e.public_key();
+    read_e(ss, &public);
+    public
+}
+
+fn read_e(ss: &mut SymmetricState, public: &[u8; KEY_LEN]) {
+    ss.mix_hash(&[public]);
+    ss.mix_key(public);
+}
+
+/// Initiator, RESPONSE tokens `e, es, s, ss, psk`: returns `e`'s public key and the encrypted
+/// static key.
+pub(crate) fn initiator_write_response(
+    ss: &mut SymmetricState,
+    e: &DhSecret,
+    me: &Identity,
+    static_r: &[u8; KEY_LEN],
+    psk: &[u8; 32],
+) -> Result<([u8; KEY_LEN], [u8; ENCRYPTED_STATIC_LEN]), IkError> {
+    let e_pub = write_e(ss, e);
+    ss.mix_key(&*e.agree(static_r)?);
+    let mut encrypted = [0u8; ENCRYPTED_STATIC_LEN];
+    encrypted[..KEY_LEN].copy_from_slice(&me.public_key());
+    let tag = ss.encrypt_and_hash(&mut encrypted[..KEY_LEN]);
+    encrypted[KEY_LEN..].copy_from_slice(&tag);
+    ss.mix_key(&*me.secret().agree(static_r)?);
+    ss.mix_key_and_hash(psk);
+    Ok((e_pub, encrypted))
+}
+
+/// Responder, RESPONSE tokens `e, es, s, ss, psk`: returns the initiator's static key, checked
+/// against the node id it claimed.
+pub(crate) fn responder_read_response(
+    ss: &mut SymmetricState,
+    me: &Identity,
+    e_i: &[u8; KEY_LEN],
+    encrypted_static: &[u8; ENCRYPTED_STATIC_LEN],
+    node_id_i: &[u8; 32],
+    psk: &[u8; 32],
+) -> Result<[u8; KEY_LEN], IkError> {
+    read_e(ss, e_i);
+    ss.mix_key(&*me.secret().agree(e_i)?);
+    let mut s_i = Zeroizing::new([0u8; KEY_LEN]);
+    s_i.copy_from_slice(&encrypted_static[..KEY_LEN]);
+    let mut tag = [0u8; TAG_LEN];
+    tag.copy_from_slice(&encrypted_static[KEY_LEN..]);
+    ss.decrypt_and_hash(&mut *s_i, &tag).map_err(|_| IkError::Authentication)?;
+    if node_id_from_public_key(&s_i) != *node_id_i {
+        return Err(IkError::IdentityMismatch);
+    }
+    ss.mix_key(&*me.secret().agree(&s_i)?);
+    ss.mix_key_and_hash(psk);
+    Ok(*s_i)
+}
+
+/// Responder, CONFIRM tokens `e, ee, se`: returns `e`'s public key.
+pub(crate) fn responder_write_confirm(
+    ss: &mut SymmetricState,
+    e: &DhSecret,
+    e_i: &[u8; KEY_LEN],
+    s_i: &[u8; KEY_LEN],
+) -> Result<[u8; KEY_LEN], IkError> {
+    let e_pub = write_e(ss, e);
+    ss.mix_key(&*e.agree(e_i)?);
+    ss.mix_key(&*e.agree(s_i)?);
+    Ok(e_pub)
+}
+
+/// Initiator, CONFIRM tokens `e, ee, se`.
+pub(crate) fn initiator_read_confirm(
+    ss: &mut SymmetricState,
+    e: &DhSecret,
+    me: &Identity,
+    e_r: &[u8; KEY_LEN],
+) -> Result<(), IkError> {
+    read_e(ss, e_r);
+    ss.mix_key(&*e.agree(e_r)?);
+    ss.mix_key(&*me.secret().agree(e_r)?);
+    Ok(())
+}
+
+/// The message's payload tag: the frame (all but its tag) is hashed, then the empty payload is
+/// encrypted.
+pub(crate) fn seal_frame(ss: &mut SymmetricState, frame_without_tag: &[u8]) -> [u8; TAG_LEN] {
+    ss.mix_hash(&[frame_without_tag]);
+    ss.encrypt_and_hash(&mut [])
+}
+
+/// Checks a message's payload tag (see [`seal_frame`]).
+pub(crate) fn open_frame(
+    ss: &mut SymmetricState,
+    frame_without_tag: &[u8],
+    tag: &[u8; TAG_LEN],
+) -> Result<(), IkError> {
+    ss.mix_hash(&[frame_without_tag]);
+    ss.decrypt_and_hash(&mut [], tag).map_err(|_| IkError::Authentication)
+}
