@@ -186,6 +186,13 @@ impl Driver {
         Ok(self.endpoint_mut().connect(now, Remote::udp(addr))?)
     }
 
+    /// Like [`Driver::connect`], for the node `peer`: its shared seed entry is used, and the
+    /// handshake fails with `UnexpectedPeer` if another node answers.
+    pub fn connect_to(&mut self, addr: SocketAddr, peer: stt_proto::NodeId) -> Result<SessionHandle, Error> {
+        let now = self.now();
+        Ok(self.endpoint_mut().connect_to(now, Remote::udp(addr), peer)?)
+    }
+
     /// What the driver dropped.
     pub fn stats(&self) -> DriverStats {
         self.stats

@@ -38,6 +38,9 @@ pub enum Error {
     /// A custom frame was refused.
     #[error(transparent)]
     Frame(#[from] stt_proto::FrameError),
+    /// A key rotation was refused.
+    #[error(transparent)]
+    KeyUpdate(#[from] stt_proto::KeyUpdateError),
     /// A blocking call ran past the node's timeout ([`crate::Node::set_timeout`]).
     #[error("timed out: the peer did not answer within the node's timeout")]
     TimedOut,

@@ -104,6 +104,45 @@ impl Node {
     /// Opens a session to `addr` and waits until the handshake completes.
     pub fn connect(&mut self, addr: SocketAddr) -> Result<SessionHandle, Error> {
         let h = self.driver.connect(addr)?;
+        self.wait_established(h)
+    }
+
+    /// Opens a session to the node `peer` at `addr` (with the shared seed configured for it) and
+    /// waits until the handshake completes; fails with `Handshake(UnexpectedPeer)` if another node
+    /// answers.
+    pub fn connect_to(&mut self, addr: SocketAddr, peer: NodeId) -> Result<SessionHandle, Error> {
+        let h = self.driver.connect_to(addr, peer)?;
+        self.wait_established(h)
+    }
+
+    /// Uses `seed` as the shared seed with `peer` from now on (open sessions keep their keys).
+    pub fn set_peer_seed(&mut self, peer: NodeId, seed: Seed) {
+        self.driver.endpoint_unmarked().set_peer_seed(peer, seed);
+    }
+
+    /// Adds `peer` to the allow-list (the first call creates it).
+    pub fn allow(&mut self, peer: NodeId) {
+        self.driver.endpoint_unmarked().allow(peer);
+    }
+
+    /// Forgets `peer` and closes its sessions with `stt_proto::CLOSE_PEER_REMOVED` and `reason`;
+    /// returns how many were closed.
+    pub fn remove_peer(&mut self, peer: NodeId, reason: &str) -> usize {
+        let now = self.driver.now();
+        let closed = self.driver.endpoint_unmarked().remove_peer(now, &peer, reason);
+        self.driver.process();
+        closed
+    }
+
+    /// Replaces this node's send key of `session` with the next generation as soon as the
+    /// rotation rules allow.
+    pub fn rotate_keys(&mut self, session: SessionHandle) -> Result<(), Error> {
+        self.session(session)?.rotate_keys()?;
+        self.driver.process();
+        Ok(())
+    }
+
+    fn wait_established(&mut self, h: SessionHandle) -> Result<SessionHandle, Error> {
         self.slots.insert(h, Slot::default());
         self.wait(|node| match node.slots.get_mut(&h) {
             Some(s) if s.established => Some(Ok(h)),

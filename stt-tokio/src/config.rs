@@ -4,15 +4,19 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use stt_proto::{EndpointConfig, NodeId, Seed};
+use stt_proto::{EndpointConfig, Identity, NodeId, Seed};
 
 /// How to build a [`crate::Node`]. Start from [`NodeConfig::new`] (one shared seed for every
 /// peer) or [`NodeConfig::per_peer`] (a seed table), then chain the setters.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct NodeConfig {
-    /// This node's secret seed; its node id is derived from it. `None`: a random identity.
+    /// This node's secret seed; its identity key and node id are derived from it. `None` (and no
+    /// `identity`): a random identity.
     pub node_seed: Option<Seed>,
+    /// This node's identity given as a key pair ([`Identity::from_secret_key`]); takes precedence
+    /// over `node_seed`.
+    pub identity: Option<Identity>,
     /// The core's settings: shared seeds, allow-list, server mode, timers, limits.
     pub endpoint: EndpointConfig,
     /// UDP address to bind. Default `0.0.0.0:0` (any interface, a free port).
@@ -77,6 +81,7 @@ impl NodeConfig {
         endpoint.max_websocket_datagram = endpoint.max_udp_datagram;
         NodeConfig {
             node_seed: None,
+            identity: None,
             endpoint,
             bind: SocketAddr::from(([0, 0, 0, 0], 0)),
             ws_bind: None,
@@ -88,6 +93,12 @@ impl NodeConfig {
     /// Sets this node's seed (its identity).
     pub fn node_seed(mut self, seed: Seed) -> Self {
         self.node_seed = Some(seed);
+        self
+    }
+
+    /// Sets this node's identity key pair (for example from `stt keygen --identity`).
+    pub fn identity(mut self, identity: Identity) -> Self {
+        self.identity = Some(identity);
         self
     }
 

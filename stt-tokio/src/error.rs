@@ -41,6 +41,9 @@ pub enum Error {
     /// A custom frame was refused.
     #[error(transparent)]
     Frame(#[from] stt_proto::FrameError),
+    /// A key rotation was refused.
+    #[error(transparent)]
+    KeyUpdate(#[from] stt_proto::KeyUpdateError),
     /// A name could not be served, or a resolve or route request not sent.
     #[error(transparent)]
     Name(#[from] stt_proto::NameError),

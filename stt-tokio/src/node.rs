@@ -50,11 +50,12 @@ impl std::fmt::Debug for Node {
 impl Node {
     /// Binds the node's sockets and starts its driver task.
     pub async fn bind(config: NodeConfig) -> Result<Node, Error> {
-        let node_seed = match config.node_seed {
-            Some(s) => s,
-            None => Seed::new(&random_bytes())?,
+        let identity = match (config.identity, config.node_seed) {
+            (Some(identity), _) => identity,
+            (None, Some(seed)) => Identity::from_seed(&seed),
+            (None, None) => Identity::from_seed(&Seed::new(&random_bytes())?),
         };
-        let ep = Endpoint::new(config.endpoint, Identity::from_seed(&node_seed), random_bytes())?;
+        let ep = Endpoint::new(config.endpoint, identity, random_bytes())?;
         let udp = UdpIo::bind(config.bind, config.udp_batching)
             .map_err(|source| Error::Bind { addr: config.bind, source })?;
         let listener = match config.ws_bind {
@@ -88,16 +89,54 @@ impl Node {
     /// [`Error::Handshake`]`(AuthenticationFailed)` if the peer holds another shared seed, and
     /// with `Handshake(Timeout)` if it does not answer within the handshake timeout.
     pub async fn connect(&self, addr: SocketAddr) -> Result<Session, Error> {
-        self.connect_remote(Remote::udp(addr)).await
+        self.connect_remote(Remote::udp(addr), None).await
+    }
+
+    /// Opens a session over UDP to the node `peer` at `addr`, with the shared seed configured for
+    /// `peer` (or the default one). Fails with `Handshake(UnexpectedPeer)` if another node
+    /// answers: the handshake proves the answering node holds `peer`'s identity key.
+    pub async fn connect_to(&self, addr: SocketAddr, peer: NodeId) -> Result<Session, Error> {
+        self.connect_remote(Remote::udp(addr), Some(peer)).await
     }
 
     /// Opens a session over WebSocket to `url` (`ws://host:port/...`; `wss` is not supported).
     pub async fn connect_ws(&self, url: &str) -> Result<Session, Error> {
         let peer = crate::ws::connect(self.inner.clone(), url).await?;
-        self.connect_remote(Remote::websocket(peer)).await
+        self.connect_remote(Remote::websocket(peer), None).await
     }
 
-    async fn connect_remote(&self, remote: Remote) -> Result<Session, Error> {
+    /// [`Node::connect_to`] over WebSocket.
+    pub async fn connect_ws_to(&self, url: &str, peer: NodeId) -> Result<Session, Error> {
+        let remote = crate::ws::connect(self.inner.clone(), url).await?;
+        self.connect_remote(Remote::websocket(remote), Some(peer)).await
+    }
+
+    /// Uses `seed` as the shared seed with `peer` from now on (sessions already open keep their
+    /// keys).
+    pub fn set_peer_seed(&self, peer: NodeId, seed: Seed) {
+        self.inner.lock().ep.set_peer_seed(peer, seed);
+    }
+
+    /// Adds `peer` to the allow-list (the first call creates it: from then on only allowed peers
+    /// may hold a session with this node).
+    pub fn allow(&self, peer: NodeId) {
+        self.inner.lock().ep.allow(peer);
+    }
+
+    /// Forgets `peer` (its seed entry and allow-list entry) and closes its sessions with
+    /// `stt_proto::CLOSE_PEER_REMOVED` and `reason`; returns how many were closed. Without an
+    /// allow-list, a peer holding the default seed can connect again.
+    pub fn remove_peer(&self, peer: NodeId, reason: &str) -> usize {
+        let closed = {
+            let mut st = self.inner.lock();
+            let now = self.inner.now();
+            st.ep.remove_peer(now, &peer, reason)
+        };
+        self.inner.wake.notify_one();
+        closed
+    }
+
+    async fn connect_remote(&self, remote: Remote, peer: Option<NodeId>) -> Result<Session, Error> {
         let (tx, rx) = oneshot::channel();
         {
             let mut st = self.inner.lock();
@@ -105,7 +144,10 @@ impl Node {
                 return Err(Error::NodeClosed);
             }
             let now = self.inner.now();
-            let h = st.ep.connect(now, remote)?;
+            let h = match peer {
+                Some(peer) => st.ep.connect_to(now, remote, peer)?,
+                None => st.ep.connect(now, remote)?,
+            };
             st.sessions.insert(h, SessionSlot::new(Some(tx)));
         }
         self.inner.wake.notify_one();

@@ -103,6 +103,12 @@ impl Session {
         self.shared.with(|mut s, _| Ok(s.send_frame(frame_type, payload)?))
     }
 
+    /// Replaces this node's send key with the next generation as soon as the rotation rules
+    /// allow (see `stt_proto::SessionMut::rotate_keys`).
+    pub fn rotate_keys(&self) -> Result<(), Error> {
+        self.shared.with(|mut s, _| Ok(s.rotate_keys()?))
+    }
+
     /// Largest custom-frame payload on the current path.
     pub fn max_frame_payload(&self) -> Option<usize> {
         let st = self.shared.node.lock();

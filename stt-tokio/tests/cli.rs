@@ -380,3 +380,73 @@ fn a_file_over_max_size_is_refused_and_nothing_is_left() {
     assert!(!status.success(), "listener --once reports the failed transfer: {lines:?}");
     assert_eq!(std::fs::read_dir(&out).unwrap().count(), 0, "no file and no partial file is left");
 }
+
+/// `keygen --identity`, `id`, `--identity`, `--peers` and `--peer-id`: a listener that knows one
+/// sender by node id and pairwise seed takes its file; another sender with the same seed but its
+/// own identity is refused; a sender expecting another node id than the listener's gives up.
+#[test]
+fn identities_and_a_peers_file_decide_who_may_send() {
+    let dir = tempfile::tempdir().unwrap();
+    let keygen_identity = |name: &str| {
+        let path = dir.path().join(name);
+        let out = stt().args(["keygen", "--identity", "--out"]).arg(&path).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let said = String::from_utf8(out.stderr).unwrap();
+        let id = said.trim().strip_prefix("node id ").expect("keygen --identity prints the node id").to_string();
+        let shown = stt().args(["id", "--identity"]).arg(&path).output().unwrap();
+        assert_eq!(String::from_utf8(shown.stdout).unwrap().trim(), id, "`stt id` agrees with keygen");
+        (path, id)
+    };
+    let (listener_key, listener_id) = keygen_identity("listener.key");
+    let (sender_key, sender_id) = keygen_identity("sender.key");
+    assert_ne!(sender_id, listener_id);
+    let (stranger_key, stranger_id) = keygen_identity("stranger.key");
+    write_seed(dir.path(), "pairwise.seed");
+    std::fs::write(dir.path().join("listener.peers"), format!("# who may send\n{sender_id} pairwise.seed\n")).unwrap();
+    std::fs::write(
+        dir.path().join("sender.peers"),
+        format!("{listener_id} pairwise.seed # the listener\n{stranger_id} pairwise.seed\n"),
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let src = dir.path().join("note.txt");
+    std::fs::write(&src, b"from a known sender").unwrap();
+    let listener = Listener::start(
+        &[
+            "--identity",
+            listener_key.to_str().unwrap(),
+            "--peers",
+            dir.path().join("listener.peers").to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        Stdio::null(),
+    );
+    let send = |key: &Path, peer_id: &str| {
+        stt()
+            .args(["send", "--to", &listener.addr, "--timeout", "3", "--identity"])
+            .arg(key)
+            .arg("--peers")
+            .arg(dir.path().join("sender.peers"))
+            .args(["--peer-id", peer_id])
+            .arg(&src)
+            .output()
+            .unwrap()
+    };
+    let ok = send(&sender_key, &listener_id);
+    assert!(ok.status.success(), "known sender: {}", String::from_utf8_lossy(&ok.stderr));
+    assert_eq!(std::fs::read(out.join("note.txt")).unwrap(), b"from a known sender");
+
+    let refused = send(&stranger_key, &listener_id);
+    assert!(!refused.status.success());
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(said.contains("peer not allowed"), "stranger: {said}");
+
+    let wrong_expectation = send(&sender_key, &stranger_id);
+    assert!(!wrong_expectation.status.success());
+    let said = String::from_utf8_lossy(&wrong_expectation.stderr);
+    assert!(said.contains("not the one expected"), "wrong --peer-id: {said}");
+    let mut listener = listener;
+    let _ = listener.child.kill();
+    let _ = listener.child.wait();
+}

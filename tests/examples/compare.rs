@@ -4,7 +4,8 @@
 //!
 //! `cargo run --release -p stt-tests --example compare` (full: 256 MiB on loopback, 10 MiB per
 //! relay profile); `-- --quick` for the short version CI runs; `-- --runs N` repeats each
-//! transfer and reports the median; `-- --only TEXT` runs the profiles whose name contains TEXT;
+//! transfer and reports the median; `-- --only TEXT` runs the profiles whose name contains TEXT
+//! (`-- --only handshakes`: only the handshake figure);
 //! `-- --stt-only` skips quinn; `-- --limit SECS` bounds each transfer; `STT_COMPARE_VERBOSE=1`
 //! prints each STT transfer's path statistics.
 //!
@@ -248,7 +249,8 @@ fn main() {
     let quick = args.iter().any(|a| a == "--quick");
     let runs: usize =
         args.iter().position(|a| a == "--runs").and_then(|i| args.get(i + 1)).and_then(|n| n.parse().ok()).unwrap_or(1);
-    // `--only TEXT`: run the profiles whose name contains TEXT (and no handshake figure).
+    // `--only TEXT`: run the profiles whose name contains TEXT (and no handshake figure);
+    // `--only handshakes`: only the handshake figure.
     let only = args.iter().position(|a| a == "--only").and_then(|i| args.get(i + 1)).cloned();
     let (bulk, lossy, handshakes) = if quick { (32 << 20, 2 << 20, 200) } else { (256 << 20, 10 << 20, 1000) };
     let limit = args
@@ -333,7 +335,7 @@ fn main() {
             target
         );
     }
-    if only.is_some() {
+    if only.as_deref().is_some_and(|o| o != "handshakes") {
         return;
     }
     let qh = rt().block_on(quinn_handshakes(handshakes));

@@ -23,10 +23,14 @@ fn limits() -> WebSocketLimits {
 }
 
 async fn listener() -> Node {
+    listener_with(limits()).await
+}
+
+async fn listener_with(limits: WebSocketLimits) -> Node {
     let cfg = NodeConfig::new(Seed::new(&[5; 32]).unwrap())
         .bind("127.0.0.1:0".parse().unwrap())
         .ws_bind("127.0.0.1:0".parse().unwrap())
-        .ws_limits(limits());
+        .ws_limits(limits);
     Node::bind(cfg).await.unwrap()
 }
 
@@ -94,7 +98,9 @@ fn upgrade_request(to: SocketAddr) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_tcp_connections_are_closed_and_capped() {
     let _one = ONE_AT_A_TIME.lock().await;
-    let server = listener().await;
+    // An upgrade deadline longer than the 200 connects take even on a loaded machine, so that no
+    // admitted connection is closed (freeing a slot under the cap) before the last one arrives.
+    let server = listener_with(WebSocketLimits { upgrade_timeout: Duration::from_secs(2), ..limits() }).await;
     let addr = server.ws_local_addr().unwrap();
     // 200 connections from one address that never upgrade.
     let mut idle = Vec::new();

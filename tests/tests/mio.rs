@@ -136,6 +136,49 @@ async fn mio_initiates_to_tokio() {
     mio.await.expect("mio side passes");
 }
 
+/// Per-peer seeds on both sides: the mio node connects to the tokio node by node id, rotates its
+/// keys on request, and the tokio node removes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mio_connects_to_a_known_tokio_peer_with_a_pairwise_seed() {
+    use stt_mio::stt_proto::{EndpointConfig, Identity, CLOSE_PEER_REMOVED};
+    let mio_identity = Identity::from_secret_key([0x3C; 32]);
+    let mio_id = mio_identity.node_id();
+    let pairwise = Seed::new(&[0x99; 32]).unwrap();
+    let server = TokioNode::bind(
+        NodeConfig::per_peer().bind("127.0.0.1:0".parse().unwrap()).peer_seed(mio_id, pairwise.clone()).allow(mio_id),
+    )
+    .await
+    .unwrap();
+    let (addr, server_id) = (server.local_addr(), server.node_id());
+    let mio = tokio::task::spawn_blocking(move || {
+        let mut node =
+            stt_mio::Node::with_config("127.0.0.1:0".parse().unwrap(), EndpointConfig::default(), mio_identity)
+                .unwrap();
+        node.set_timeout(Some(Duration::from_secs(20)));
+        assert!(node.connect(addr).is_err(), "no default seed: connect has nothing to use");
+        node.set_peer_seed(server_id, pairwise);
+        let s = node.connect_to(addr, server_id).unwrap();
+        assert_eq!(node.peer(s), Some(server_id));
+        node.rotate_keys(s).unwrap();
+        let (kind, payload) = node.recv_frame(s).unwrap();
+        assert_eq!((kind, &payload[..]), (0x82, &b"from tokio"[..]));
+        // The server removes this peer: the session ends with its reason.
+        let err = node.recv_frame(s).unwrap_err();
+        assert!(err.to_string().contains("revoked"), "got {err}");
+        assert_eq!(
+            node.close_reason(s),
+            Some(&CloseReason::ClosedByPeer { code: CLOSE_PEER_REMOVED, reason: "revoked".into() })
+        );
+    });
+    let session = tokio::time::timeout(Duration::from_secs(20), server.accept()).await.unwrap().unwrap();
+    assert_eq!(session.peer(), mio_id);
+    session.send_frame(0x82, &b"from tokio"[..]).unwrap();
+    session.flush().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(server.remove_peer(mio_id, "revoked"), 1);
+    mio.await.expect("mio side passes");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tokio_initiates_to_mio() {
     let mut node = mio_node();

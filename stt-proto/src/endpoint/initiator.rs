@@ -121,7 +121,14 @@ impl Endpoint {
         let ephemeral = DhSecret::from_bytes(self.rng.bytes32());
         let prologue = Prologue { suite, node_id_i: &me, nonce_i: &h.nonce_i, nonce_r: &ch.nonce_r };
         let mut noise = ik::start(self.config.crypto_backend, &prologue, &ch.static_key);
-        let written = ik::initiator_write_response(&mut noise, &ephemeral, &self.identity, &ch.static_key, &h.keys.psk);
+        let written = ik::initiator_write_response(
+            &mut noise,
+            &ephemeral,
+            &self.identity,
+            &ch.static_key,
+            &h.keys.psk,
+            &mut self.statics,
+        );
         let Ok((e_pub, encrypted_static)) = written else {
             // A low-order static key, from a responder that holds the seed: not a usable peer.
             self.sessions.get_mut(handle).expect("still live").set_peer(peer);

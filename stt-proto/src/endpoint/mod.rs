@@ -28,6 +28,7 @@ use bytes::BytesMut;
 use crate::config::{ConfigError, EndpointConfig, Identity};
 use crate::crypto::HandshakeKeys;
 use crate::event::Event;
+use crate::handshake::static_shared::StaticShared;
 use crate::handshake::CookieJar;
 use crate::names::{NameAddress, NameError, NameQueueLimits, Registry, RoutedMessage};
 use crate::rng::Rng;
@@ -70,6 +71,8 @@ pub struct Endpoint {
     rng: Rng,
     default_hs_keys: Option<HandshakeKeys>,
     cookies: Option<CookieJar>,
+    /// `ss` of recent peers (handshake).
+    statics: StaticShared,
     sessions: SessionTable,
     replies: VecDeque<Reply>,
     events: VecDeque<Event>,
@@ -104,6 +107,7 @@ impl Endpoint {
             rng: Rng::from_seed(rng_seed),
             default_hs_keys,
             cookies: None,
+            statics: StaticShared::default(),
             sessions: SessionTable::default(),
             replies: VecDeque::new(),
             events: VecDeque::new(),

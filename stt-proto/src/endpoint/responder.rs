@@ -173,6 +173,7 @@ impl Endpoint {
             &resp.encrypted_static,
             &resp.node_id_i,
             &keys.psk,
+            &mut self.statics,
         );
         let Ok(s_i) =
             read.and_then(|s_i| ik::open_frame(&mut noise, layout.mac_input(frame), &layout.tag).map(|()| s_i))

@@ -16,6 +16,7 @@
 
 use zeroize::Zeroizing;
 
+use super::static_shared::StaticShared;
 use crate::config::Identity;
 use crate::crypto::noise::SymmetricState;
 use crate::crypto::{node_id_from_public_key, CryptoBackend, DhSecret, Suite, TAG_LEN};
@@ -74,6 +75,7 @@ pub(crate) fn initiator_write_response(
     me: &Identity,
     static_r: &[u8; KEY_LEN],
     psk: &[u8; 32],
+    statics: &mut StaticShared,
 ) -> Result<([u8; KEY_LEN], [u8; ENCRYPTED_STATIC_LEN]), IkError> {
     let e_pub = write_e(ss, e);
     ss.mix_key(&*e.agree(static_r)?);
@@ -81,7 +83,7 @@ pub(crate) fn initiator_write_response(
     encrypted[..KEY_LEN].copy_from_slice(&me.public_key());
     let tag = ss.encrypt_and_hash(&mut encrypted[..KEY_LEN]);
     encrypted[KEY_LEN..].copy_from_slice(&tag);
-    ss.mix_key(&*me.secret().agree(static_r)?);
+    ss.mix_key(&*statics.get(me, static_r)?);
     ss.mix_key_and_hash(psk);
     Ok((e_pub, encrypted))
 }
@@ -95,6 +97,7 @@ pub(crate) fn responder_read_response(
     encrypted_static: &[u8; ENCRYPTED_STATIC_LEN],
     node_id_i: &[u8; 32],
     psk: &[u8; 32],
+    statics: &mut StaticShared,
 ) -> Result<[u8; KEY_LEN], IkError> {
     read_e(ss, e_i);
     ss.mix_key(&*me.secret().agree(e_i)?);
@@ -106,7 +109,7 @@ pub(crate) fn responder_read_response(
     if node_id_from_public_key(&s_i) != *node_id_i {
         return Err(IkError::IdentityMismatch);
     }
-    ss.mix_key(&*me.secret().agree(&s_i)?);
+    ss.mix_key(&*statics.get(me, &s_i)?);
     ss.mix_key_and_hash(psk);
     Ok(*s_i)
 }

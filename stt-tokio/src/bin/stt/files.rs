@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use stt_tokio::transfer::{self, Destination};
-use stt_tokio::{Node, NodeConfig, Seed, Session};
+use stt_tokio::{Node, NodeConfig, Session};
 use tokio::sync::{mpsc, Mutex};
 
 use crate::{hex, printable, show_progress, Failure};
@@ -27,7 +27,7 @@ fn bar(len: Option<u64>, label: &str) -> ProgressBar {
 }
 
 pub(crate) async fn listen(
-    seed: Seed,
+    cfg: NodeConfig,
     bind: SocketAddr,
     ws_bind: Option<SocketAddr>,
     out: Option<PathBuf>,
@@ -44,7 +44,7 @@ pub(crate) async fn listen(
         leftovers = transfer::remove_leftovers(dir)
             .map_err(|e| Failure::new(1, format!("cannot clean {}: {e}", dir.display())))?;
     }
-    let mut cfg = NodeConfig::new(seed).bind(bind);
+    let mut cfg = cfg.bind(bind);
     if let Some(ws) = ws_bind {
         cfg = cfg.ws_bind(ws);
     }
@@ -53,6 +53,7 @@ pub(crate) async fn listen(
         Some(ws) => eprintln!("listening on udp {} and ws://{ws}", node.local_addr()),
         None => eprintln!("listening on udp {}", node.local_addr()),
     }
+    eprintln!("node id {}", crate::hex(&node.node_id().0));
     if leftovers > 0 {
         eprintln!("removed {leftovers} unfinished file(s) an earlier run left in the output directory");
     }

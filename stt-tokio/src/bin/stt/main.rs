@@ -14,7 +14,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use stt_tokio::{Error, Node, NodeConfig, Seed, Session};
+use stt_tokio::stt_proto::Identity;
+use stt_tokio::{Error, Node, NodeConfig, NodeId, Seed, Session};
 use zeroize::Zeroizing;
 
 /// Encrypted, multiplexed transfers between nodes that share a pre-shared seed.
@@ -33,6 +34,16 @@ enum Command {
         /// Create this file (mode 0600; an existing file is never replaced) instead of printing.
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Make an identity key (an X25519 secret key, same format) for `--identity`, and print
+        /// its node id on stderr (for the peers file of the nodes that will know this one).
+        #[arg(long)]
+        identity: bool,
+    },
+    /// Print the node id of an identity key file (made by `stt keygen --identity`).
+    Id {
+        /// The identity key file.
+        #[arg(long)]
+        identity: PathBuf,
     },
     /// Accept sessions and save every file sent into a directory (or write it to stdout).
     Listen {
@@ -42,9 +53,8 @@ enum Command {
         /// Also accept WebSocket connections on this TCP address.
         #[arg(long)]
         ws_bind: Option<SocketAddr>,
-        /// File holding the shared seed: 64 hex characters, or at least 32 raw bytes.
-        #[arg(long)]
-        seed_file: PathBuf,
+        #[command(flatten)]
+        keys: KeyArgs,
         /// Directory to save received files in (created if missing).
         #[arg(long, required_unless_present = "stdout", conflicts_with = "stdout")]
         out: Option<PathBuf>,
@@ -99,7 +109,24 @@ enum Command {
     },
 }
 
-/// Where `send` and `cat` connect, and with which seed.
+/// This node's keys: its identity and the seeds it shares with others.
+#[derive(clap::Args)]
+struct KeyArgs {
+    /// File holding the shared seed used with every peer not in --peers: 64 hex characters, or
+    /// at least 32 raw bytes.
+    #[arg(long, required_unless_present = "peers")]
+    seed_file: Option<PathBuf>,
+    /// This node's identity key (`stt keygen --identity`); default: a new random identity.
+    #[arg(long)]
+    identity: Option<PathBuf>,
+    /// Known peers, one per line: a node id (64 hex characters), optionally followed by the
+    /// file of the seed shared with that peer; `#` starts a comment. Only these peers may hold
+    /// a session with this node.
+    #[arg(long)]
+    peers: Option<PathBuf>,
+}
+
+/// Where `send` and `cat` connect, and with which keys.
 #[derive(clap::Args)]
 struct PeerArgs {
     /// The listener: a UDP address, or with --ws its WebSocket address (host:port or ws:// URL).
@@ -108,9 +135,12 @@ struct PeerArgs {
     /// Connect over WebSocket instead of UDP.
     #[arg(long)]
     ws: bool,
-    /// File holding the shared seed: 64 hex characters, or at least 32 raw bytes.
+    #[command(flatten)]
+    keys: KeyArgs,
+    /// The listener's node id (64 hex characters): the handshake proves the listener holds that
+    /// identity, and its seed from --peers is used.
     #[arg(long)]
-    seed_file: PathBuf,
+    peer_id: Option<String>,
     /// Seconds to wait for the handshake.
     #[arg(long, default_value_t = 5)]
     timeout: u64,
@@ -214,7 +244,7 @@ fn main() -> ExitCode {
 
 async fn run(command: Command) -> Result<(), Failure> {
     match command {
-        Command::Keygen { out } => {
+        Command::Keygen { out, identity } => {
             let mut seed = Zeroizing::new([0u8; 32]);
             getrandom::fill(&mut *seed).map_err(|e| Failure::new(1, format!("no OS randomness: {e}")))?;
             let text = Zeroizing::new(format!("{}\n", hex(&*seed)));
@@ -222,12 +252,19 @@ async fn run(command: Command) -> Result<(), Failure> {
                 None => print!("{}", *text),
                 Some(path) => write_private(&path, text.as_bytes())?,
             }
+            if identity {
+                eprintln!("node id {}", hex(&Identity::from_secret_key(*seed).node_id().0));
+            }
             Ok(())
         }
-        Command::Listen { bind, ws_bind, seed_file, out, stdout, once, overwrite, max_size } => {
-            let seed = read_seed(&seed_file)?;
+        Command::Id { identity } => {
+            println!("{}", hex(&read_identity(&identity)?.node_id().0));
+            Ok(())
+        }
+        Command::Listen { bind, ws_bind, keys, out, stdout, once, overwrite, max_size } => {
+            let cfg = node_config(&keys)?;
             let opts = files::ListenOptions { once, overwrite, max_size: max_size.unwrap_or(u64::MAX) };
-            files::listen(seed, bind, ws_bind, out, stdout, opts).await
+            files::listen(cfg, bind, ws_bind, out, stdout, opts).await
         }
         Command::Send { peer, paths } => {
             let (node, session) = connect(&peer).await?;
@@ -255,15 +292,72 @@ async fn run(command: Command) -> Result<(), Failure> {
     }
 }
 
-/// Reads the seed file and connects to the listener over UDP or WebSocket.
+/// The node configuration of `keys`: default seed, identity, known peers and their seeds.
+fn node_config(keys: &KeyArgs) -> Result<NodeConfig, Failure> {
+    let mut cfg = match &keys.seed_file {
+        Some(path) => NodeConfig::new(read_seed(path)?),
+        None => NodeConfig::per_peer(),
+    };
+    if let Some(path) = &keys.identity {
+        cfg = cfg.identity(read_identity(path)?);
+    }
+    if let Some(path) = &keys.peers {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Failure::new(2, format!("cannot read peers file {}: {e}", path.display())))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        for (n, line) in text.lines().enumerate() {
+            let line = line.split('#').next().unwrap_or("").trim();
+            if line.is_empty() {
+                continue;
+            }
+            let mut words = line.split_whitespace();
+            let bad = |what: &str| Failure::new(2, format!("peers file {} line {}: {what}", path.display(), n + 1));
+            let id =
+                words.next().and_then(parse_node_id).ok_or_else(|| bad("expected a node id of 64 hex characters"))?;
+            cfg = cfg.allow(id);
+            if let Some(seed_file) = words.next() {
+                cfg = cfg.peer_seed(id, read_seed(&base.join(seed_file))?);
+            }
+            if words.next().is_some() {
+                return Err(bad("expected a node id and at most one seed file"));
+            }
+        }
+        if cfg.endpoint.allow_list.is_none() {
+            return Err(Failure::new(2, format!("peers file {} lists no peer", path.display())));
+        }
+    }
+    Ok(cfg)
+}
+
+fn parse_node_id(text: &str) -> Option<NodeId> {
+    if text.len() != 64 || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let bytes: Vec<u8> = (0..32).map(|i| u8::from_str_radix(&text[2 * i..2 * i + 2], 16).expect("hex")).collect();
+    Some(NodeId(bytes.try_into().expect("32 bytes")))
+}
+
+/// Reads the keys and connects to the listener over UDP or WebSocket (to the node `--peer-id`
+/// if given).
 async fn connect(peer: &PeerArgs) -> Result<(Node, Session), Failure> {
-    let PeerArgs { to, ws, seed_file, timeout } = peer;
-    let mut cfg = NodeConfig::new(read_seed(seed_file)?).server_mode(false);
+    let PeerArgs { to, ws, keys, peer_id, timeout } = peer;
+    let expected = match peer_id {
+        Some(text) => Some(
+            parse_node_id(text)
+                .ok_or_else(|| Failure::new(2, format!("--peer-id {text:?} is not a node id of 64 hex characters")))?,
+        ),
+        None => None,
+    };
+    let mut cfg = node_config(keys)?.server_mode(false);
     cfg.endpoint.handshake_timeout = Duration::from_secs((*timeout).max(1));
     let node = Node::bind(cfg).await?;
     let session = if *ws {
         let url = if to.starts_with("ws://") { to.to_string() } else { format!("ws://{to}") };
-        node.connect_ws(&url).await.map_err(|e| match e {
+        let session = match expected {
+            Some(id) => node.connect_ws_to(&url, id).await,
+            None => node.connect_ws(&url).await,
+        };
+        session.map_err(|e| match e {
             Error::WebSocket(m) => Failure::new(4, format!("{m}: is the listener running with --ws-bind?")),
             other => other.into(),
         })?
@@ -273,7 +367,10 @@ async fn connect(peer: &PeerArgs) -> Result<(Node, Session), Failure> {
             .ok()
             .and_then(|mut a| a.next())
             .ok_or_else(|| Failure::new(2, format!("--to {to:?} is not a host:port address")))?;
-        node.connect(addr).await?
+        match expected {
+            Some(id) => node.connect_to(addr, id).await?,
+            None => node.connect(addr).await?,
+        }
     };
     Ok((node, session))
 }
@@ -321,6 +418,21 @@ fn check_seed_permissions(path: &Path) {
             );
         }
     }
+}
+
+/// Reads an identity key file (`stt keygen --identity`: 64 hex characters).
+fn read_identity(path: &Path) -> Result<Identity, Failure> {
+    let seed = read_seed(path)?;
+    let key: [u8; 32] = seed.as_bytes().try_into().map_err(|_| {
+        Failure::new(
+            2,
+            format!(
+                "identity file {} must hold 64 hex characters (make one with `stt keygen --identity`)",
+                path.display()
+            ),
+        )
+    })?;
+    Ok(Identity::from_secret_key(key))
 }
 
 /// Reads a seed file: 64 hex characters (whitespace ignored) or at least 32 raw bytes. Warns if
