@@ -55,6 +55,18 @@ pub mod transfer;
 mod udp;
 mod ws;
 
+/// Internals for the fuzz targets in `fuzz/` (not a stable API).
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use tokio_tungstenite::tungstenite;
+
+    /// The WebSocket limits the driver applies to every connection, for a path whose datagrams
+    /// are at most `max_datagram` bytes.
+    pub fn websocket_config(max_datagram: usize) -> tungstenite::protocol::WebSocketConfig {
+        crate::ws::config_for(max_datagram)
+    }
+}
+
 pub use config::{NodeConfig, WebSocketLimits};
 pub use error::Error;
 pub use names::{NamedEndpoint, Routed};

@@ -27,7 +27,6 @@ use std::path::{Path, PathBuf};
 use sha3::{Digest, Sha3_256};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-use crate::stream::RecvStream;
 use crate::{Error, Session, StreamMode};
 
 /// Wire version of this protocol.
@@ -311,8 +310,21 @@ pub async fn receive_at_most<W: AsyncWrite + Unpin>(
     result
 }
 
-async fn receive_data<W: AsyncWrite + Unpin>(
-    rx: &mut RecvStream,
+/// The receiving half of the protocol over any byte source, without the answer: reads the
+/// header, the chunks and the digest from `rx` into `dest` (what [`receive_at_most`] runs on its
+/// stream before it answers). Useful to read a recorded transfer, and what the fuzz target
+/// `transfer_header` drives.
+pub async fn read_transfer<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
+    rx: &mut R,
+    dest: Destination<'_, W>,
+    max_size: u64,
+    mut progress: impl FnMut(u64),
+) -> Result<Received, TransferError> {
+    receive_data(rx, dest, max_size, &mut progress).await
+}
+
+async fn receive_data<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
+    rx: &mut R,
     dest: Destination<'_, W>,
     max_size: u64,
     progress: &mut impl FnMut(u64),
@@ -377,8 +389,8 @@ fn hex8(b: &[u8; 32]) -> String {
 }
 
 /// Copies the chunked data to `w`, then checks the sender's digest.
-async fn copy_chunks<W: AsyncWrite + Unpin>(
-    rx: &mut RecvStream,
+async fn copy_chunks<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
+    rx: &mut R,
     w: &mut W,
     max_size: u64,
     progress: &mut impl FnMut(u64),

@@ -27,7 +27,12 @@ const QUEUE: usize = 4096;
 /// The library's settings with messages and frames no larger than one datagram: a peer cannot
 /// make the node buffer more than that for one message.
 fn ws_config(inner: &Inner) -> WebSocketConfig {
-    WebSocketConfig::default().max_message_size(Some(inner.max_ws_datagram)).max_frame_size(Some(inner.max_ws_datagram))
+    config_for(inner.max_ws_datagram)
+}
+
+/// The limits every WebSocket connection gets: messages and frames no larger than one datagram.
+pub(crate) fn config_for(max_datagram: usize) -> WebSocketConfig {
+    WebSocketConfig::default().max_message_size(Some(max_datagram)).max_frame_size(Some(max_datagram))
 }
 
 /// Open connections, in all and per IP address.

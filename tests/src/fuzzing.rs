@@ -4,10 +4,14 @@
 //! - [`frame_decode`]: the frame codec and every payload decoder on arbitrary bytes.
 //! - [`endpoint_datagrams`]: a responder and an initiator with an established session, fed
 //!   arbitrary datagrams, mutated real frames, clock jumps and commands (streams included).
+//! - [`session_frames`]: the same pair, driven with frames sealed under the session's keys, so
+//!   that every one authenticates and reaches the handlers inside the encryption.
 //! - [`stream_reassembly`]: a stream's receive half fed arbitrary segments, clock jumps and
 //!   reads; whatever it delivers must be the sender's bytes, in order.
 //! - [`segment_decode`]: the segment decoder fed real, altered and arbitrary segments.
 //! - [`blob_decode`]: sealed storage blobs opened from arbitrary bytes, and round trips.
+//! - [`transfer_header`]: the `stt` transfer protocol's receiving side on arbitrary bytes.
+//! - [`websocket_messages`]: the tokio driver's WebSocket message path into an endpoint.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -63,6 +67,9 @@ enum Op {
     Write { len: u16, finish: bool },
     /// The server reads whatever it can from every stream it accepted.
     Read,
+    /// A frame of any type and header, sealed under the session's keys by one side and
+    /// delivered to the other: it authenticates, so it reaches the frame handlers.
+    Sealed { to_server: bool, frame_type: u8, stream_id: u8, sequence: u16, flags: u8, payload: Vec<u8> },
 }
 
 struct Harness {
@@ -72,6 +79,10 @@ struct Harness {
     client_addr: SocketAddr,
     server_addr: SocketAddr,
     session: SessionHandle,
+    /// The server's handle of the session, once established.
+    server_session: Option<SessionHandle>,
+    /// A sealed frame of the fuzzer's reached the server: its streams may hold any bytes.
+    forged: bool,
     recorded: Vec<(bool, Vec<u8>)>,
     buf: Vec<u8>,
     stream: Option<stt_proto::StreamId>,
@@ -96,6 +107,8 @@ impl Harness {
             client_addr: "192.0.2.1:1000".parse().unwrap(),
             server_addr,
             session,
+            server_session: None,
+            forged: false,
             recorded: Vec::new(),
             buf: vec![0u8; 2048],
             stream: None,
@@ -141,8 +154,10 @@ impl Harness {
             }
         }
         while let Some(ev) = self.server.poll_event() {
-            if let Event::StreamOpened { session, stream, .. } = ev {
-                self.server_streams.push((session, stream));
+            match ev {
+                Event::StreamOpened { session, stream, .. } => self.server_streams.push((session, stream)),
+                Event::SessionEstablished { session, .. } => self.server_session = Some(session),
+                _ => {}
             }
         }
         if self.recorded.len() > 4096 {
@@ -218,12 +233,37 @@ impl Harness {
                     }
                 }
             }
+            Op::Sealed { to_server, frame_type, stream_id, sequence, flags, payload } => {
+                let (ep, handle, from) = if to_server {
+                    (&mut self.client, Some(self.session), self.client_addr)
+                } else {
+                    (&mut self.server, self.server_session, self.server_addr)
+                };
+                let mut out = vec![0u8; wire::frame_len(payload.len())];
+                let sealed = handle.and_then(|h| ep.session_mut(h)).and_then(|mut s| {
+                    s.seal_arbitrary_frame(
+                        frame_type,
+                        u32::from(stream_id),
+                        u32::from(sequence),
+                        flags,
+                        &payload,
+                        &mut out,
+                    )
+                });
+                if let Some(n) = sealed {
+                    self.forged |= to_server;
+                    self.deliver(to_server, from, &out[..n]);
+                }
+            }
             Op::Read => {
                 for &(h, id) in &self.server_streams {
                     if let Some(mut s) = self.server.session_mut(h) {
                         while let Ok(Some(r)) = s.read(id) {
                             if let StreamRead::Data(d) = r {
-                                assert!(d.iter().all(|&b| b == 0x5A), "stream bytes are delivered as written");
+                                assert!(
+                                    self.forged || d.iter().all(|&b| b == 0x5A),
+                                    "stream bytes are delivered as written"
+                                );
                             } else {
                                 break;
                             }
@@ -249,6 +289,46 @@ pub fn endpoint_datagrams(data: &[u8]) {
     if h.client.session(h.session).is_some_and(|s| s.state() == stt_proto::SessionState::Established) {
         let _ = h.client.session_mut(h.session).unwrap().send_frame(0xEE, &b"probe"[..]);
         h.pump();
+    }
+}
+
+/// What [`session_frames`] does: mostly frames sealed inside the encryption, with the traffic
+/// and time that give them something to act on.
+#[derive(Arbitrary, Debug)]
+enum SessionOp {
+    /// A frame of any type sealed by one side under the session keys.
+    Sealed { to_server: bool, frame_type: u8, stream_id: u8, sequence: u16, flags: u8, payload: Vec<u8> },
+    /// Virtual time passes.
+    Advance { millis: u16 },
+    /// The client opens a stream.
+    OpenStream { live: bool },
+    /// The client writes to its latest stream.
+    Write { len: u16, finish: bool },
+    /// The server reads its streams.
+    Read,
+    /// The client sends a custom frame.
+    Send { frame_type: u8, len: u16 },
+}
+
+/// A whole session driven from inside the encryption: the harness holds the seed, so every
+/// frame the fuzzer makes authenticates and reaches the handlers of streams, acknowledgements,
+/// flow control, path validation, key phases, named endpoints and DISCONNECT. Must not panic;
+/// stream bytes the server reads from the client's own writes are the bytes written.
+pub fn session_frames(data: &[u8]) {
+    let mut u = Unstructured::new(data);
+    let mut h = Harness::new();
+    for _ in 0..256 {
+        let Ok(op) = SessionOp::arbitrary(&mut u) else { break };
+        h.apply(match op {
+            SessionOp::Sealed { to_server, frame_type, stream_id, sequence, flags, payload } => {
+                Op::Sealed { to_server, frame_type, stream_id, sequence, flags, payload }
+            }
+            SessionOp::Advance { millis } => Op::Advance { millis },
+            SessionOp::OpenStream { live } => Op::OpenStream { live },
+            SessionOp::Write { len, finish } => Op::Write { len, finish },
+            SessionOp::Read => Op::Read,
+            SessionOp::Send { frame_type, len } => Op::Send { frame_type, len },
+        });
     }
 }
 
@@ -410,5 +490,115 @@ pub fn blob_decode(data: &[u8]) {
         bad[at] ^= 0x01;
         assert!(open_blob(&key, &address, bad).is_none(), "a flipped byte opened");
         assert!(open_blob(&key, &Address::of(b"elsewhere"), blob).is_none(), "opened at another address");
+    }
+}
+
+/// The transfer protocol's receiving side (`stt_tokio::transfer::read_transfer`) on arbitrary
+/// bytes, into a sink and (every other input) into a directory, and on a well-formed transfer
+/// built from the input by `docs/PROTOCOL.md` §12's layout. Must not panic; whatever it accepts
+/// is within the size limit and matches its digest; nothing is left in or written outside the
+/// directory but the accepted file.
+pub fn transfer_header(data: &[u8]) {
+    use stt_tokio::transfer::{read_transfer, Destination};
+    let Some((&mode, rest)) = data.split_first() else { return };
+    let max_size = [u64::MAX, 0, 100, 65_536][usize::from(mode % 4)];
+    let rt = transfer_runtime();
+    rt.block_on(async {
+        let mut sink = Vec::new();
+        let mut reader = rest;
+        if let Ok(r) = read_transfer(&mut reader, Destination::Sink(&mut sink), max_size, |_| {}).await {
+            assert_eq!(r.bytes, sink.len() as u64);
+            assert!(r.bytes <= max_size, "accepted past the limit");
+            assert_eq!(r.digest, sha3_of(&sink));
+            assert!(r.name.len() <= stt_tokio::transfer::MAX_NAME);
+        }
+        if mode & 4 != 0 {
+            let dir = transfer_dir();
+            let mut reader = rest;
+            let r = read_transfer(&mut reader, Destination::<tokio::io::Sink>::Dir(&dir), max_size, |_| {}).await;
+            let left: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+            match r {
+                Ok(r) => {
+                    let path = r.path.expect("a directory transfer has a path");
+                    assert_eq!(path.parent(), Some(dir.as_path()), "the file stays in the directory");
+                    assert_eq!(left, std::slice::from_ref(&path), "only the accepted file is there");
+                    std::fs::remove_file(path).unwrap();
+                }
+                Err(_) => assert!(left.is_empty(), "a refused transfer leaves nothing: {left:?}"),
+            }
+        }
+        // A well-formed transfer of (name, chunks) from the input reads back exactly.
+        let mut u = Unstructured::new(rest);
+        let name: String = u.arbitrary::<String>().unwrap_or_default().chars().take(40).collect();
+        let chunks: Vec<Vec<u8>> = u.arbitrary().unwrap_or_default();
+        let mut wire = vec![stt_tokio::transfer::VERSION];
+        wire.extend_from_slice(&(name.len() as u16).to_be_bytes());
+        wire.extend_from_slice(name.as_bytes());
+        let mut all = Vec::new();
+        for c in chunks.iter().filter(|c| !c.is_empty()) {
+            wire.extend_from_slice(&(c.len() as u32).to_be_bytes());
+            wire.extend_from_slice(c);
+            all.extend_from_slice(c);
+        }
+        wire.extend_from_slice(&0u32.to_be_bytes());
+        wire.extend_from_slice(&sha3_of(&all));
+        let mut sink = Vec::new();
+        let mut reader = &wire[..];
+        let r = read_transfer(&mut reader, Destination::Sink(&mut sink), u64::MAX, |_| {}).await;
+        let r = r.expect("a well-formed transfer is read");
+        assert_eq!((r.name.as_str(), &sink[..]), (name.as_str(), &all[..]));
+    });
+}
+
+fn sha3_of(data: &[u8]) -> [u8; 32] {
+    use sha3::Digest;
+    sha3::Sha3_256::digest(data).into()
+}
+
+fn transfer_runtime() -> &'static tokio::runtime::Runtime {
+    static RT: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
+    RT.get_or_init(|| tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime"))
+}
+
+/// An empty directory for this process's directory transfers.
+fn transfer_dir() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("stt-fuzz-transfer-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The WebSocket message path of the tokio driver: bytes a client sends after the upgrade, read
+/// with the driver's limits (`stt_tokio::fuzzing::websocket_config`) by tungstenite; each binary
+/// message goes to the established session's endpoint as a datagram from a WebSocket remote, as
+/// the driver hands it over. A message whose first byte is 0xFF stands for a recorded genuine
+/// datagram (index in the next byte), so authentic frames arrive over WebSocket too. Must not
+/// panic; no message above the datagram limit gets through.
+pub fn websocket_messages(data: &[u8]) {
+    use stt_tokio::fuzzing::tungstenite::protocol::{Role, WebSocket};
+    use stt_tokio::fuzzing::tungstenite::Message;
+    let Some((&mode, rest)) = data.split_first() else { return };
+    let max = [1472usize, 4096, 65_536][usize::from(mode % 3)];
+    let mut ws = WebSocket::from_raw_socket(
+        std::io::Cursor::new(rest.to_vec()),
+        Role::Server,
+        Some(stt_tokio::fuzzing::websocket_config(max)),
+    );
+    let mut h = Harness::new();
+    for _ in 0..256 {
+        match ws.read() {
+            Ok(Message::Binary(b)) => {
+                assert!(b.len() <= max, "a {}-byte message passed a {max}-byte limit", b.len());
+                let bytes = match (b.first(), b.get(1)) {
+                    (Some(0xFF), Some(&i)) if !h.recorded.is_empty() => {
+                        h.recorded[usize::from(i) % h.recorded.len()].1.clone()
+                    }
+                    _ => b.to_vec(),
+                };
+                h.server.handle_datagram(h.now, Remote::websocket(h.client_addr), BytesMut::from(&bytes[..]));
+                h.pump();
+            }
+            Ok(_) => {}
+            Err(_) => break,
+        }
     }
 }

@@ -1,6 +1,9 @@
 //! Runs the fuzz target bodies on seeded random input, so normal test runs exercise them.
 
-use stt_tests::fuzzing::{blob_decode, endpoint_datagrams, frame_decode, segment_decode, stream_reassembly};
+use stt_tests::fuzzing::{
+    blob_decode, endpoint_datagrams, frame_decode, segment_decode, session_frames, stream_reassembly, transfer_header,
+    websocket_messages,
+};
 use stt_tests::sim::TestRng;
 
 fn random_bytes(rng: &mut TestRng, max: usize) -> Vec<u8> {
@@ -26,6 +29,35 @@ fn endpoint_survives_random_operation_sequences() {
     let mut rng = TestRng::new(2);
     for _ in 0..300 {
         endpoint_datagrams(&random_bytes(&mut rng, 4000));
+    }
+}
+
+#[test]
+fn a_session_survives_random_frames_inside_the_encryption() {
+    let mut rng = TestRng::new(6);
+    for _ in 0..300 {
+        session_frames(&random_bytes(&mut rng, 4000));
+    }
+}
+
+#[test]
+fn the_transfer_reader_survives_random_input() {
+    let mut rng = TestRng::new(7);
+    for _ in 0..2_000 {
+        let mut b = random_bytes(&mut rng, 600);
+        if b.len() > 4 && rng.chance(0.5) {
+            b[1] = stt_tokio::transfer::VERSION; // a valid version byte, so the name is read
+            b[2] = 0;
+        }
+        transfer_header(&b);
+    }
+}
+
+#[test]
+fn the_websocket_message_path_survives_random_input() {
+    let mut rng = TestRng::new(8);
+    for _ in 0..200 {
+        websocket_messages(&random_bytes(&mut rng, 3000));
     }
 }
 
@@ -58,9 +90,12 @@ fn every_named_regression_input_replays_without_a_panic() {
     // fuzz/regressions/<target>/<what it once broke>.bin: inputs that crashed a target once.
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/regressions");
     type Target = fn(&[u8]);
-    let targets: [(&str, Target); 5] = [
+    let targets: [(&str, Target); 8] = [
         ("frame_decode", frame_decode),
         ("endpoint_datagrams", endpoint_datagrams),
+        ("session_frames", session_frames),
+        ("transfer_header", transfer_header),
+        ("websocket_messages", websocket_messages),
         ("stream_reassembly", stream_reassembly),
         ("segment_decode", segment_decode),
         ("blob_decode", blob_decode),

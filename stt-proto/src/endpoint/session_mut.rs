@@ -109,6 +109,24 @@ impl<'a> SessionMut<'a> {
         self.command(succeeded, |s, _, _| s.rotate_keys())
     }
 
+    /// Seals a frame with any type, stream id, sequence, flags and payload under this session's
+    /// send keys into `out` and returns its length (`None` without keys or room). Nothing is
+    /// queued or tracked: the caller delivers the datagram. Feature `fuzzing` only: it lets fuzz
+    /// targets reach the frame handlers inside the encryption.
+    #[cfg(feature = "fuzzing")]
+    pub fn seal_arbitrary_frame(
+        &mut self,
+        frame_type: u8,
+        stream_id: u32,
+        sequence: u32,
+        flags: u8,
+        payload: &[u8],
+        out: &mut [u8],
+    ) -> Option<usize> {
+        let header = (crate::wire::FrameType(frame_type), stream_id, sequence, crate::wire::Flags(flags));
+        self.command(|_| false, |s, cfg, now| s.seal_arbitrary(now, cfg, out, header, payload).ok_or(())).ok()
+    }
+
     /// Opens a stream. Usable before the handshake completes (frames wait until it does).
     pub fn open_stream(&mut self, mode: StreamMode) -> Result<StreamId, StreamError> {
         self.command(succeeded, |s, _, _| s.open_stream(mode))

@@ -309,6 +309,26 @@ impl Session {
         Sealed::Written { len: n, pn, rotated }
     }
 
+    /// Seals a frame of any type and header under this session's send keys, with the next packet
+    /// number, and no bookkeeping (feature `fuzzing`: lets a fuzz target reach the frame
+    /// handlers inside the encryption). `None` without keys or room.
+    #[cfg(feature = "fuzzing")]
+    pub(crate) fn seal_arbitrary(
+        &mut self,
+        now: Instant,
+        cfg: &EndpointConfig,
+        out: &mut [u8],
+        header: (FrameType, u32, u32, Flags),
+        payload: &[u8],
+    ) -> Option<usize> {
+        let (frame_type, stream_id, sequence, flags) = header;
+        let spec = FrameSpec { frame_type, stream_id, sequence, flags };
+        match self.seal_frame(now, cfg, out, spec, payload.len(), |p| p.copy_from_slice(payload)) {
+            Sealed::Written { len, .. } => Some(len),
+            _ => None,
+        }
+    }
+
     /// Seals one frame and does its bookkeeping: a key rotation goes into the tally, and an
     /// ack-eliciting frame (`track`) is recorded for loss recovery.
     fn seal_tracked(
