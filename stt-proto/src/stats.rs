@@ -148,6 +148,9 @@ pub struct EndpointStats {
     pub rejects_sent: u64,
     /// Sessions established since start.
     pub sessions_established: u64,
+    /// X25519 operations of handshakes (key generations and agreements): the handshake's CPU
+    /// cost. A responder performs none before a RESPONSE returns a valid cookie.
+    pub diffie_hellman: u64,
     /// Dropped input, by reason.
     pub dropped: EndpointDrops,
 }

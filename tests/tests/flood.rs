@@ -1,4 +1,4 @@
-//! An INIT flood: the responder keeps no state and never amplifies.
+//! An INIT flood: the responder keeps no state, computes no Diffie–Hellman and never amplifies.
 
 mod common;
 
@@ -42,6 +42,7 @@ fn one_hundred_thousand_inits_from_as_many_remotes_allocate_nothing() {
     assert_eq!(ep.stats().inits_received, 100_000);
     assert_eq!(ep.stats().challenges_sent, 50_000);
     assert_eq!(ep.stats().rejects_sent, 50_000);
+    assert_eq!(ep.stats().diffie_hellman, 0, "no Diffie-Hellman before a cookie comes back");
     for i in 0..100_000u32 {
         let r = remote(i);
         let received = sim.bytes_from[&r];
@@ -52,4 +53,6 @@ fn one_hundred_thousand_inits_from_as_many_remotes_allocate_nothing() {
     sim.set_online(genuine, true);
     assert!(sim.run_until(Duration::from_secs(10), |sim| sim.established(genuine) == 1));
     assert_eq!(sim.nodes[s].endpoint.session_count(), 1);
+    // The genuine handshake: a key generation and three agreements (es, ss, and ee + se).
+    assert_eq!(sim.nodes[s].endpoint.stats().diffie_hellman, 5);
 }

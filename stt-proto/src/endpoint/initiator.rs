@@ -128,6 +128,7 @@ impl Endpoint {
             &ch.static_key,
             &h.keys.psk,
             &mut self.statics,
+            &mut self.stats.diffie_hellman,
         );
         let Ok((e_pub, encrypted_static)) = written else {
             // A low-order static key, from a responder that holds the seed: not a usable peer.
@@ -201,7 +202,8 @@ impl Endpoint {
         // The second Noise message, read on a copy so that a forged CONFIRM leaves the state as it
         // was for the real one.
         let mut noise = r.noise.clone();
-        let read = ik::initiator_read_confirm(&mut noise, &r.ephemeral, &self.identity, &confirm.ephemeral)
+        let dh = &mut self.stats.diffie_hellman;
+        let read = ik::initiator_read_confirm(&mut noise, &r.ephemeral, &self.identity, &confirm.ephemeral, dh)
             .and_then(|()| ik::open_frame(&mut noise, layout.mac_input(frame), &layout.tag));
         if read.is_err() {
             self.stats.dropped.handshake_authentication += 1;

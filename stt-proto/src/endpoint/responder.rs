@@ -174,6 +174,7 @@ impl Endpoint {
             &resp.node_id_i,
             &keys.psk,
             &mut self.statics,
+            &mut self.stats.diffie_hellman,
         );
         let Ok(s_i) =
             read.and_then(|s_i| ik::open_frame(&mut noise, layout.mac_input(frame), &layout.tag).map(|()| s_i))
@@ -182,7 +183,8 @@ impl Endpoint {
             return;
         };
         let ephemeral = DhSecret::from_bytes(self.rng.bytes32());
-        let Ok(e_pub) = ik::responder_write_confirm(&mut noise, &ephemeral, &resp.ephemeral, &s_i) else {
+        let dh = &mut self.stats.diffie_hellman;
+        let Ok(e_pub) = ik::responder_write_confirm(&mut noise, &ephemeral, &resp.ephemeral, &s_i, dh) else {
             self.stats.dropped.handshake_authentication += 1;
             return;
         };

@@ -56,7 +56,8 @@ pub(crate) fn start(backend: CryptoBackend, p: &Prologue<'_>, static_r: &[u8; KE
 
 /// `e` for the side that sends it: its public key is hashed and, with a PSK in the pattern,
 /// mixed into the key.
-fn write_e(ss: &mut SymmetricState, e: &DhSecret) -> [u8; KEY_LEN] {
+fn write_e(ss: &mut SymmetricState, e: &DhSecret, dh: &mut u64) -> [u8; KEY_LEN] {
+    *dh += 1;
     let public = e.public_key();
     read_e(ss, &public);
     public
@@ -76,14 +77,16 @@ pub(crate) fn initiator_write_response(
     static_r: &[u8; KEY_LEN],
     psk: &[u8; 32],
     statics: &mut StaticShared,
+    dh: &mut u64,
 ) -> Result<([u8; KEY_LEN], [u8; ENCRYPTED_STATIC_LEN]), IkError> {
-    let e_pub = write_e(ss, e);
+    let e_pub = write_e(ss, e, dh);
+    *dh += 1;
     ss.mix_key(&*e.agree(static_r)?);
     let mut encrypted = [0u8; ENCRYPTED_STATIC_LEN];
     encrypted[..KEY_LEN].copy_from_slice(&me.public_key());
     let tag = ss.encrypt_and_hash(&mut encrypted[..KEY_LEN]);
     encrypted[KEY_LEN..].copy_from_slice(&tag);
-    ss.mix_key(&*statics.get(me, static_r)?);
+    ss.mix_key(&*statics.get(me, static_r, dh)?);
     ss.mix_key_and_hash(psk);
     Ok((e_pub, encrypted))
 }
@@ -98,8 +101,10 @@ pub(crate) fn responder_read_response(
     node_id_i: &[u8; 32],
     psk: &[u8; 32],
     statics: &mut StaticShared,
+    dh: &mut u64,
 ) -> Result<[u8; KEY_LEN], IkError> {
     read_e(ss, e_i);
+    *dh += 1;
     ss.mix_key(&*me.secret().agree(e_i)?);
     let mut s_i = Zeroizing::new([0u8; KEY_LEN]);
     s_i.copy_from_slice(&encrypted_static[..KEY_LEN]);
@@ -109,7 +114,7 @@ pub(crate) fn responder_read_response(
     if node_id_from_public_key(&s_i) != *node_id_i {
         return Err(IkError::IdentityMismatch);
     }
-    ss.mix_key(&*statics.get(me, &s_i)?);
+    ss.mix_key(&*statics.get(me, &s_i, dh)?);
     ss.mix_key_and_hash(psk);
     Ok(*s_i)
 }
@@ -120,8 +125,10 @@ pub(crate) fn responder_write_confirm(
     e: &DhSecret,
     e_i: &[u8; KEY_LEN],
     s_i: &[u8; KEY_LEN],
+    dh: &mut u64,
 ) -> Result<[u8; KEY_LEN], IkError> {
-    let e_pub = write_e(ss, e);
+    let e_pub = write_e(ss, e, dh);
+    *dh += 2;
     ss.mix_key(&*e.agree(e_i)?);
     ss.mix_key(&*e.agree(s_i)?);
     Ok(e_pub)
@@ -133,8 +140,10 @@ pub(crate) fn initiator_read_confirm(
     e: &DhSecret,
     me: &Identity,
     e_r: &[u8; KEY_LEN],
+    dh: &mut u64,
 ) -> Result<(), IkError> {
     read_e(ss, e_r);
+    *dh += 2;
     ss.mix_key(&*e.agree(e_r)?);
     ss.mix_key(&*me.secret().agree(e_r)?);
     Ok(())

@@ -22,10 +22,17 @@ pub(crate) struct StaticShared {
 
 impl StaticShared {
     /// The `ss` value with `peer`, computed once and then remembered.
-    pub(crate) fn get(&mut self, me: &Identity, peer: &[u8; DH_LEN]) -> Result<Zeroizing<[u8; DH_LEN]>, LowOrderPoint> {
+    /// Counts a computation in `dh`.
+    pub(crate) fn get(
+        &mut self,
+        me: &Identity,
+        peer: &[u8; DH_LEN],
+        dh: &mut u64,
+    ) -> Result<Zeroizing<[u8; DH_LEN]>, LowOrderPoint> {
         if let Some(v) = self.by_peer.get(peer) {
             return Ok(v.clone());
         }
+        *dh += 1;
         let v = me.secret().agree(peer)?;
         if self.order.len() == CAPACITY {
             if let Some(old) = self.order.pop_front() {

@@ -1,0 +1,237 @@
+//! Forward secrecy: a session is recorded in full and ended; the "attacker" then gets the shared
+//! seed and everything that persists on both nodes (their node seeds, hence their static secret
+//! keys). It can read the first Noise message (the long-term keys are enough for `es`, `ss` and
+//! `se`), but not the traffic: the ephemeral–ephemeral term `ee` is gone with the ephemeral
+//! secrets. Neither the version 1 schedule (seed and public transcript) nor the version 2 schedule
+//! with any value the attacker can compute in place of `ee` opens a recorded data frame.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use stt_proto::crypto::noise::SymmetricState;
+use stt_proto::crypto::{
+    hkdf_expand32, hkdf_extract, node_id_from_public_key, sha3_256, static_key_from_seed, DhSecret, HandshakeKeys,
+    TrafficSecret,
+};
+use stt_proto::wire::handshake::{Confirm, Response, VERSION};
+use stt_proto::wire::{self, FrameLayout};
+use stt_proto::{CryptoBackend, Suite};
+
+struct Recorded {
+    response: Vec<u8>,
+    confirm: Vec<u8>,
+    /// Encrypted frames from the initiator (type 0x80, the secret payload).
+    data: Vec<Vec<u8>>,
+}
+
+fn record_a_session() -> Recorded {
+    let (mut sim, c, s) = pair(77);
+    sim.record();
+    let (hc, _) = establish(&mut sim, c, s);
+    for _ in 0..3 {
+        send(&mut sim, c, hc, 0x80, b"the secret the attacker wants");
+    }
+    sim.run_for(Duration::from_millis(200));
+    let now = sim.now;
+    sim.nodes[c].endpoint.session_mut(hc).unwrap().close(now, 0, "done");
+    sim.flush(c);
+    sim.run_for(Duration::from_secs(1));
+    assert_eq!(sim.nodes[c].endpoint.session_count(), 0, "the session is over");
+    let tap = sim.tap.take().unwrap();
+    let of_type = |t: u8| tap.iter().filter(|d| d.bytes[2] == t).map(|d| d.bytes.clone()).collect::<Vec<_>>();
+    Recorded { response: of_type(0x03).remove(0), confirm: of_type(0x04).remove(0), data: of_type(0x80) }
+}
+
+fn layout(frame: &[u8]) -> FrameLayout {
+    wire::parse_frame(frame).unwrap()
+}
+
+/// True if `secret` (initiator to responder, generation 0) opens any recorded data frame.
+fn opens_any(rec: &Recorded, suite: Suite, secret: &TrafficSecret) -> bool {
+    let key = secret.packet_key(suite, CryptoBackend::RustCrypto);
+    rec.data.iter().any(|f| {
+        let l = layout(f);
+        let mut payload = f[l.payload.clone()].to_vec();
+        key.open(l.packet_number, &l.aad(f), &mut payload, &l.tag).is_ok()
+    })
+}
+
+/// Everything the attacker can do with the long-term secrets, with `ee` replaced by
+/// `ee_guess`: reads RESPONSE (asserting it can), then derives the traffic secrets. Returns
+/// whether CONFIRM's tag verified, and the initiator-to-responder secret.
+fn attack(
+    rec: &Recorded,
+    static_i: &DhSecret,
+    static_r: &DhSecret,
+    psk: &[u8; 32],
+    ee_guess: &[u8; 32],
+) -> (bool, TrafficSecret) {
+    let rl = layout(&rec.response);
+    let resp = Response::decode(&rec.response[rl.payload.clone()]).unwrap();
+    let suite = Suite::from_id(resp.suite).unwrap();
+    let mut ss = SymmetricState::new(
+        suite,
+        CryptoBackend::RustCrypto,
+        &[&[VERSION, suite.id()], &resp.node_id_i, &resp.nonce_i, &resp.nonce_r],
+    );
+    ss.mix_hash(&[&resp.static_r]);
+    ss.mix_hash(&[&resp.ephemeral]);
+    ss.mix_key(&resp.ephemeral);
+    ss.mix_key(&*static_r.agree(&resp.ephemeral).unwrap());
+    let mut s_i: [u8; 32] = resp.encrypted_static[..32].try_into().unwrap();
+    ss.decrypt_and_hash(&mut s_i, resp.encrypted_static[32..].try_into().unwrap()).unwrap();
+    assert_eq!(s_i, static_i.public_key(), "the attacker reads the initiator's static key");
+    ss.mix_key(&*static_r.agree(&s_i).unwrap());
+    ss.mix_key_and_hash(psk);
+    ss.mix_hash(&[rl.mac_input(&rec.response)]);
+    ss.decrypt_and_hash(&mut [], &rl.tag).expect("the long-term keys are enough to read RESPONSE");
+
+    let cl = layout(&rec.confirm);
+    let confirm = Confirm::decode(&rec.confirm[cl.payload.clone()]).unwrap();
+    ss.mix_hash(&[&confirm.ephemeral]);
+    ss.mix_key(&confirm.ephemeral);
+    ss.mix_key(ee_guess);
+    ss.mix_key(&*static_i.agree(&confirm.ephemeral).unwrap()); // se: computable from static_i
+    ss.mix_hash(&[cl.mac_input(&rec.confirm)]);
+    let confirmed = ss.decrypt_and_hash(&mut [], &cl.tag).is_ok();
+    (confirmed, ss.split().0)
+}
+
+#[test]
+fn the_seed_and_both_static_keys_do_not_decrypt_a_recorded_session() {
+    let rec = record_a_session();
+    assert!(rec.data.len() >= 3);
+    // What persists: the shared seed and both node seeds (the sim's nodes 0 and 1 use seed(1), seed(2)).
+    let (static_i, static_r) = (static_key_from_seed(&seed(1)), static_key_from_seed(&seed(2)));
+    let psk = HandshakeKeys::from_shared_seed(&SHARED).psk;
+    let rl = layout(&rec.response);
+    let resp = Response::decode(&rec.response[rl.payload.clone()]).unwrap();
+    let suite = Suite::from_id(resp.suite).unwrap();
+    assert_eq!(resp.node_id_i, node_id_from_public_key(&static_i.public_key()), "the right node seeds");
+
+    // Version 1's schedule: seed and the public transcript.
+    let node_id_r = node_id_from_public_key(&resp.static_r);
+    let th = sha3_256(&[&[1, suite.id()], &resp.node_id_i, &node_id_r, &resp.nonce_i, &resp.nonce_r]);
+    let prk = hkdf_extract(&th, &SHARED);
+    let v1 = TrafficSecret(hkdf_expand32(&prk, b"stt/v1 i2r"));
+    assert!(!opens_any(&rec, suite, &v1), "the version 1 derivation opens nothing");
+
+    // Version 2 with every Diffie-Hellman value the attacker can compute in place of `ee`.
+    let cl = layout(&rec.confirm);
+    let e_r = Confirm::decode(&rec.confirm[cl.payload.clone()]).unwrap().ephemeral;
+    let publics = [resp.ephemeral, e_r, static_i.public_key(), static_r.public_key()];
+    let mut guesses: Vec<[u8; 32]> = vec![[0; 32], psk];
+    for secret in [&static_i, &static_r] {
+        for p in &publics {
+            guesses.push(*secret.agree(p).unwrap());
+        }
+    }
+    for guess in &guesses {
+        let (confirmed, i2r) = attack(&rec, &static_i, &static_r, &psk, guess);
+        assert!(!confirmed, "a guess for ee passed CONFIRM's tag");
+        assert!(!opens_any(&rec, suite, &i2r), "a guess for ee opened recorded traffic");
+    }
+}
+
+/// The attack code is right: given the real `ee`, it reads CONFIRM and opens the traffic. The
+/// ephemeral secrets are chosen here (the endpoints never let theirs out), with frames built as
+/// the endpoints build them.
+#[test]
+fn with_the_ephemeral_secrets_the_same_code_opens_the_traffic() {
+    let (static_i, static_r) = (static_key_from_seed(&seed(1)), static_key_from_seed(&seed(2)));
+    let psk = HandshakeKeys::from_shared_seed(&SHARED).psk;
+    let (e_i, e_r) = (DhSecret::from_bytes([0x61; 32]), DhSecret::from_bytes([0x62; 32]));
+    let suite = Suite::ChaCha20Poly1305;
+    let node_id_i = node_id_from_public_key(&static_i.public_key());
+    let (nonce_i, nonce_r) = ([1u8; 32], [2u8; 32]);
+    let start = || {
+        let mut ss = SymmetricState::new(
+            suite,
+            CryptoBackend::RustCrypto,
+            &[&[VERSION, suite.id()], &node_id_i, &nonce_i, &nonce_r],
+        );
+        ss.mix_hash(&[&static_r.public_key()]);
+        ss
+    };
+    let frame = |ty: wire::FrameType, payload: &[u8], ss: &mut SymmetricState| {
+        let h = wire::Header { frame_type: ty, session_id: 9, stream_id: 0, sequence: 0, flags: wire::Flags(0) };
+        let mut buf = vec![0u8; wire::frame_len(payload.len())];
+        let n = buf.len();
+        wire::encode_frame(&mut buf, &h, payload, 0, &[0; 16]).unwrap();
+        ss.mix_hash(&[&buf[..n - 16]]);
+        let t = ss.encrypt_and_hash(&mut []);
+        buf[n - 16..].copy_from_slice(&t);
+        buf
+    };
+    // The initiator writes RESPONSE.
+    let mut ini = start();
+    let e_pub = e_i.public_key();
+    ini.mix_hash(&[&e_pub]);
+    ini.mix_key(&e_pub);
+    ini.mix_key(&*e_i.agree(&static_r.public_key()).unwrap());
+    let mut enc = static_i.public_key().to_vec();
+    let t = ini.encrypt_and_hash(&mut enc);
+    enc.extend_from_slice(&t);
+    ini.mix_key(&*static_i.agree(&static_r.public_key()).unwrap());
+    ini.mix_key_and_hash(&psk);
+    let resp = Response {
+        node_id_i,
+        static_r: static_r.public_key(),
+        nonce_i,
+        nonce_r,
+        suite: suite.id(),
+        cookie: stt_proto::wire::handshake::Cookie { time: 0, mac: [0; 16] },
+        ephemeral: e_pub,
+        encrypted_static: enc.try_into().unwrap(),
+        extensions: &[],
+    };
+    let mut p = vec![0u8; resp.len()];
+    resp.encode(&mut p);
+    let response = frame(wire::FrameType::RESPONSE, &p, &mut ini);
+    // The responder's CONFIRM, written by the same rules (its state read from RESPONSE).
+    let mut res = start();
+    res.mix_hash(&[&e_pub]);
+    res.mix_key(&e_pub);
+    res.mix_key(&*static_r.agree(&e_pub).unwrap());
+    let mut s_i: [u8; 32] = resp.encrypted_static[..32].try_into().unwrap();
+    res.decrypt_and_hash(&mut s_i, resp.encrypted_static[32..].try_into().unwrap()).unwrap();
+    res.mix_key(&*static_r.agree(&s_i).unwrap());
+    res.mix_key_and_hash(&psk);
+    let rl = layout(&response);
+    res.mix_hash(&[rl.mac_input(&response)]);
+    res.decrypt_and_hash(&mut [], &rl.tag).unwrap();
+    let e_r_pub = e_r.public_key();
+    res.mix_hash(&[&e_r_pub]);
+    res.mix_key(&e_r_pub);
+    res.mix_key(&*e_r.agree(&e_pub).unwrap());
+    res.mix_key(&*e_r.agree(&s_i).unwrap());
+    let c = Confirm { ephemeral: e_r_pub, extensions: &[] };
+    let mut p = vec![0u8; c.len()];
+    c.encode(&mut p);
+    let confirm = frame(wire::FrameType::CONFIRM, &p, &mut res);
+    let (i2r, _) = res.split();
+    // One data frame under i2r, as a session seals it.
+    let key = i2r.packet_key(suite, CryptoBackend::RustCrypto);
+    let h = wire::Header {
+        frame_type: wire::FrameType(0x80),
+        session_id: 9,
+        stream_id: 0,
+        sequence: 0,
+        flags: wire::Flags(0),
+    };
+    let mut data = vec![0u8; wire::frame_len(6)];
+    wire::encode_frame(&mut data, &h, b"secret", 0, &[0; 16]).unwrap();
+    let l = layout(&data);
+    let aad = l.aad(&data);
+    let tag = key.seal(0, &aad, &mut data[l.payload.clone()]);
+    let n = data.len();
+    data[n - 16..].copy_from_slice(&tag);
+
+    let rec = Recorded { response, confirm, data: vec![data] };
+    let ee = e_i.agree(&e_r.public_key()).unwrap();
+    let (confirmed, secret) = attack(&rec, &static_i, &static_r, &psk, &ee);
+    assert!(confirmed, "with the real ee, CONFIRM's tag verifies");
+    assert!(opens_any(&rec, suite, &secret), "with the real ee, the traffic opens");
+}
