@@ -169,9 +169,7 @@ impl Endpoint {
         let read = ik::responder_read_response(
             &mut noise,
             &self.identity,
-            &resp.ephemeral,
-            &resp.encrypted_static,
-            &resp.node_id_i,
+            &resp,
             &keys.psk,
             &mut self.statics,
             &mut self.stats.diffie_hellman,

@@ -20,7 +20,7 @@ use super::static_shared::StaticShared;
 use crate::config::Identity;
 use crate::crypto::noise::SymmetricState;
 use crate::crypto::{node_id_from_public_key, CryptoBackend, DhSecret, Suite, TAG_LEN};
-use crate::wire::handshake::{ENCRYPTED_STATIC_LEN, KEY_LEN, VERSION};
+use crate::wire::handshake::{Response, ENCRYPTED_STATIC_LEN, KEY_LEN, VERSION};
 
 /// Why the Noise part of a handshake failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -96,22 +96,20 @@ pub(crate) fn initiator_write_response(
 pub(crate) fn responder_read_response(
     ss: &mut SymmetricState,
     me: &Identity,
-    e_i: &[u8; KEY_LEN],
-    encrypted_static: &[u8; ENCRYPTED_STATIC_LEN],
-    node_id_i: &[u8; 32],
+    resp: &Response<'_>,
     psk: &[u8; 32],
     statics: &mut StaticShared,
     dh: &mut u64,
 ) -> Result<[u8; KEY_LEN], IkError> {
-    read_e(ss, e_i);
+    read_e(ss, &resp.ephemeral);
     *dh += 1;
-    ss.mix_key(&*me.secret().agree(e_i)?);
+    ss.mix_key(&*me.secret().agree(&resp.ephemeral)?);
     let mut s_i = Zeroizing::new([0u8; KEY_LEN]);
-    s_i.copy_from_slice(&encrypted_static[..KEY_LEN]);
+    s_i.copy_from_slice(&resp.encrypted_static[..KEY_LEN]);
     let mut tag = [0u8; TAG_LEN];
-    tag.copy_from_slice(&encrypted_static[KEY_LEN..]);
+    tag.copy_from_slice(&resp.encrypted_static[KEY_LEN..]);
     ss.decrypt_and_hash(&mut *s_i, &tag).map_err(|_| IkError::Authentication)?;
-    if node_id_from_public_key(&s_i) != *node_id_i {
+    if node_id_from_public_key(&s_i) != resp.node_id_i {
         return Err(IkError::IdentityMismatch);
     }
     ss.mix_key(&*statics.get(me, &s_i, dh)?);
