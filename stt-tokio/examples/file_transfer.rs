@@ -35,7 +35,8 @@ pub async fn send_file(path: &Path, dest_dir: &Path) -> Result<PathBuf> {
     let session = sender.connect(receiver.local_addr()).await?;
     let name = path.file_name().and_then(|n| n.to_str()).ok_or("no file name")?;
     let file = tokio::fs::File::open(path).await?;
-    let sent = transfer::send(&session, name, file, |_| {}).await?;
+    let len = file.metadata().await?.len();
+    let sent = transfer::send(&session, name, Some(len), file, |_| {}).await?;
     let got = receiving.await??;
     assert_eq!(sent.digest, got.digest);
     println!("{name}: {} bytes sent and verified by the receiver", sent.bytes);

@@ -4,18 +4,23 @@
 //! The sender writes, on a stream it opens:
 //!
 //! ```text
-//! u8      version (1)
+//! u8      version (2)
 //! u16     name length N (big-endian), then N bytes of UTF-8 name ("" for stdin)
+//! u64     data length (big-endian), or 2^64-1 if the sender does not know it (stdin)
 //! repeat: u32 chunk length L (big-endian, L > 0), then L bytes
 //! u32     0 (end of data)
 //! [32]    SHA3-256 of all data bytes
 //! FIN
 //! ```
 //!
+//! A receiver refuses an announced length over its limit (`TooLarge`) or over the free space of
+//! its directory (`NoSpace`) at once, before any data is written, and a transfer whose data is
+//! longer or shorter than announced.
+//!
 //! The receiver writes the data to a temporary file beside the destination (`.stt-<16 hex
 //! digits>.partial`, whatever the name's length), checks the digest, syncs, moves the file into
 //! place, and answers on the same stream with one status byte (0 verified, 1 digest mismatch,
-//! 2 refused name, 3 storage error, 4 too large) followed by a UTF-8 message and FIN. A file is visible under
+//! 2 refused name, 3 storage error, 4 too large, 5 no space) followed by a UTF-8 message and FIN. A file is visible under
 //! its name only once complete and verified. An existing file is never replaced (unless the
 //! receiver asked for [`Destination::DirReplace`]): the new one is stored as `name (1).ext`,
 //! `name (2).ext`, …, and the verified message says `verified as <stored name>`. Data with no
@@ -30,7 +35,9 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use crate::{Error, Session, StreamMode};
 
 /// Wire version of this protocol.
-pub const VERSION: u8 = 1;
+pub const VERSION: u8 = 2;
+/// The data length a sender announces when it does not know it (standard input).
+pub const UNKNOWN_LENGTH: u64 = u64::MAX;
 /// Largest name accepted.
 pub const MAX_NAME: usize = 255;
 /// Chunk size the sender uses.
@@ -49,6 +56,9 @@ pub enum Status {
     StorageError = 3,
     /// The data exceeded the receiver's size limit; nothing was stored.
     TooLarge = 4,
+    /// The announced length exceeds the free space of the receiver's directory; nothing was
+    /// stored.
+    NoSpace = 5,
 }
 
 impl Status {
@@ -59,6 +69,7 @@ impl Status {
             2 => Status::RefusedName,
             3 => Status::StorageError,
             4 => Status::TooLarge,
+            5 => Status::NoSpace,
             _ => return None,
         })
     }
@@ -100,10 +111,13 @@ pub struct Sent {
 }
 
 /// Sends `source` under `name` on a new stream of `session`, and waits for the receiver's
-/// verdict. `progress` is called with the running byte count.
+/// verdict. `len` is the data length if known (a file's size): the receiver then refuses at once
+/// what it cannot store, and the source must deliver exactly that many bytes. `progress` is
+/// called with the running byte count.
 pub async fn send(
     session: &Session,
     name: &str,
+    len: Option<u64>,
     mut source: impl AsyncRead + Unpin,
     mut progress: impl FnMut(u64),
 ) -> Result<Sent, TransferError> {
@@ -115,6 +129,7 @@ pub async fn send(
         let mut head = vec![VERSION];
         head.extend_from_slice(&(name.len() as u16).to_be_bytes());
         head.extend_from_slice(name.as_bytes());
+        head.extend_from_slice(&len.unwrap_or(UNKNOWN_LENGTH).to_be_bytes());
         tx.write_all(&head).await?;
         let mut hasher = Sha3_256::new();
         let mut buf = vec![0u8; CHUNK + 4];
@@ -129,6 +144,10 @@ pub async fn send(
             tx.write_all(&buf[..4 + n]).await?;
             total += n as u64;
             progress(total);
+        }
+        if len.is_some_and(|l| l != total) {
+            // The receiver refuses it too; say why from this side.
+            return Err(TransferError::Protocol("the source's length changed while it was sent"));
         }
         let digest: [u8; 32] = hasher.finalize().into();
         let mut tail = [0u8; 36];
@@ -280,9 +299,9 @@ pub async fn receive<W: AsyncWrite + Unpin>(
     receive_at_most(stream, dest, u64::MAX, progress).await
 }
 
-/// [`receive`], refusing data longer than `max_size` bytes: the transfer stops when the data
-/// passes the limit (the sender does not announce its length), the partial file is removed and
-/// the sender is told [`Status::TooLarge`].
+/// [`receive`], refusing data longer than `max_size` bytes: at once if the sender announced a
+/// longer length, otherwise when the data passes the limit (the partial file is removed); the
+/// sender is told [`Status::TooLarge`].
 pub async fn receive_at_most<W: AsyncWrite + Unpin>(
     stream: crate::Stream,
     dest: Destination<'_, W>,
@@ -341,6 +360,15 @@ async fn receive_data<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
     let mut name = vec![0u8; name_len];
     rx.read_exact(&mut name).await?;
     let name = String::from_utf8(name).map_err(|_| TransferError::Protocol("name is not UTF-8"))?;
+    let mut len = [0u8; 8];
+    rx.read_exact(&mut len).await?;
+    let announced = Some(u64::from_be_bytes(len)).filter(|&l| l != UNKNOWN_LENGTH);
+    if let Some(len) = announced.filter(|&l| l > max_size) {
+        return Err(TransferError::Rejected {
+            status: Status::TooLarge,
+            message: format!("the data is {len} bytes, over the receiver's limit of {max_size} bytes"),
+        });
+    }
     match dest {
         Destination::Dir(dir) | Destination::DirReplace(dir) => {
             let replace = matches!(dest, Destination::DirReplace(_));
@@ -356,10 +384,18 @@ async fn receive_data<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
                     message: format!("refused name {name:?}: send a plain file name"),
                 });
             }
+            if let (Some(len), Some(free)) = (announced, available_space(dir)) {
+                if len > free {
+                    return Err(TransferError::Rejected {
+                        status: Status::NoSpace,
+                        message: format!("the data is {len} bytes and the receiver has {free} bytes free"),
+                    });
+                }
+            }
             let tmp = dir.join(format!(".stt-{}.partial", hex8(&crate::shared::random_bytes())));
             let stored = async {
                 let mut file = tokio::fs::File::create(&tmp).await?;
-                let (bytes, digest) = copy_chunks(rx, &mut file, max_size, progress).await?;
+                let (bytes, digest) = copy_chunks(rx, &mut file, max_size, announced, progress).await?;
                 file.sync_all().await?;
                 drop(file);
                 let stored = place(&tmp, dir, &name, replace).await?;
@@ -377,7 +413,7 @@ async fn receive_data<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
             }
         }
         Destination::Sink(w) => {
-            let (bytes, digest) = copy_chunks(rx, w, max_size, progress).await?;
+            let (bytes, digest) = copy_chunks(rx, w, max_size, announced, progress).await?;
             w.flush().await?;
             Ok(Received { name, path: None, bytes, digest, stored_as_other: false })
         }
@@ -388,11 +424,26 @@ fn hex8(b: &[u8; 32]) -> String {
     b[..8].iter().map(|x| format!("{x:02x}")).collect()
 }
 
-/// Copies the chunked data to `w`, then checks the sender's digest.
+/// Bytes free for an unprivileged user on the file system of `dir`, where the OS says.
+fn available_space(dir: &Path) -> Option<u64> {
+    #[cfg(unix)]
+    {
+        let st = rustix::fs::statvfs(dir).ok()?;
+        Some(st.f_bavail.saturating_mul(st.f_frsize))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = dir;
+        None
+    }
+}
+
+/// Copies the chunked data to `w`, then checks the announced length and the sender's digest.
 async fn copy_chunks<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
     rx: &mut R,
     w: &mut W,
     max_size: u64,
+    announced: Option<u64>,
     progress: &mut impl FnMut(u64),
 ) -> Result<(u64, [u8; 32]), TransferError> {
     let mut hasher = Sha3_256::new();
@@ -411,6 +462,9 @@ async fn copy_chunks<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
                 message: format!("the data exceeds the receiver's limit of {max_size} bytes"),
             });
         }
+        if announced.is_some_and(|a| total + left as u64 > a) {
+            return Err(TransferError::Protocol("more data than the sender announced"));
+        }
         while left > 0 {
             let k = left.min(buf.len());
             rx.read_exact(&mut buf[..k]).await?;
@@ -420,6 +474,9 @@ async fn copy_chunks<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
             total += k as u64;
         }
         progress(total);
+    }
+    if announced.is_some_and(|a| total != a) {
+        return Err(TransferError::Protocol("less data than the sender announced"));
     }
     let mut theirs = [0u8; 32];
     rx.read_exact(&mut theirs).await?;

@@ -495,7 +495,7 @@ pub fn blob_decode(data: &[u8]) {
 
 /// The transfer protocol's receiving side (`stt_tokio::transfer::read_transfer`) on arbitrary
 /// bytes, into a sink and (every other input) into a directory, and on a well-formed transfer
-/// built from the input by `docs/PROTOCOL.md` §12's layout. Must not panic; whatever it accepts
+/// built from the input by the layout in `stt_tokio::transfer`'s documentation. Must not panic; whatever it accepts
 /// is within the size limit and matches its digest; nothing is left in or written outside the
 /// directory but the accepted file.
 pub fn transfer_header(data: &[u8]) {
@@ -534,6 +534,9 @@ pub fn transfer_header(data: &[u8]) {
         let mut wire = vec![stt_tokio::transfer::VERSION];
         wire.extend_from_slice(&(name.len() as u16).to_be_bytes());
         wire.extend_from_slice(name.as_bytes());
+        let total: usize = chunks.iter().map(Vec::len).sum();
+        let announce = if u.arbitrary().unwrap_or(false) { total as u64 } else { stt_tokio::transfer::UNKNOWN_LENGTH };
+        wire.extend_from_slice(&announce.to_be_bytes());
         let mut all = Vec::new();
         for c in chunks.iter().filter(|c| !c.is_empty()) {
             wire.extend_from_slice(&(c.len() as u32).to_be_bytes());

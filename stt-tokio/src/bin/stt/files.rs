@@ -152,13 +152,14 @@ pub(crate) async fn send(session: &Session, paths: &[PathBuf]) -> Result<(), Fai
         let file = tokio::fs::File::open(path)
             .await
             .map_err(|e| Failure::new(1, format!("cannot open {}: {e}", path.display())))?;
-        let len = file.metadata().await.map(|m| m.len()).ok();
+        // Only a regular file's size is known in advance (not a pipe's or a device's).
+        let len = file.metadata().await.ok().filter(|m| m.is_file()).map(|m| m.len());
         let name = path
             .file_name()
             .and_then(|n| n.to_str())
             .ok_or_else(|| Failure::new(2, format!("{} has no usable file name", path.display())))?;
         let pb = bar(len, &printable(name));
-        let sent = transfer::send(session, name, file, |n| pb.set_position(n)).await;
+        let sent = transfer::send(session, name, len, file, |n| pb.set_position(n)).await;
         pb.finish_and_clear();
         let sent = sent?;
         let stored = match &sent.stored_as {
@@ -177,7 +178,7 @@ pub(crate) async fn send(session: &Session, paths: &[PathBuf]) -> Result<(), Fai
 
 pub(crate) async fn cat(session: &Session) -> Result<(), Failure> {
     let pb = bar(None, "stdin");
-    let sent = transfer::send(session, "", tokio::io::stdin(), |n| pb.set_position(n)).await;
+    let sent = transfer::send(session, "", None, tokio::io::stdin(), |n| pb.set_position(n)).await;
     pb.finish_and_clear();
     let sent = sent?;
     eprintln!("sent stdin ({} bytes, sha3-256 {}): verified by the receiver", sent.bytes, hex(&sent.digest));
