@@ -15,7 +15,7 @@ use common::*;
 use stt_proto::crypto::noise::SymmetricState;
 use stt_proto::crypto::{mac16, node_id_from_public_key, static_key_from_seed, DhSecret, HandshakeKeys};
 use stt_proto::wire::handshake::{Challenge, Confirm, Init, Reject, RejectReason, Response, VERSION};
-use stt_proto::wire::{self, Flags, FrameType, Header};
+use stt_proto::wire::{self, FrameType};
 use stt_proto::{
     CryptoBackend, Direction, Endpoint, EndpointConfig, Event, HandshakeError, Identity, Instant, KeyUpdateError,
     NodeId, Remote, Suite,
@@ -51,17 +51,6 @@ fn drain(ep: &mut Endpoint) -> Vec<Vec<u8>> {
     out
 }
 
-/// A handshake frame: header, payload, packet number 0, and `tag(frame without tag)`.
-fn frame(ty: FrameType, session_id: u64, payload: &[u8], tag: impl FnOnce(&[u8]) -> [u8; 16]) -> Vec<u8> {
-    let header = Header { frame_type: ty, session_id, stream_id: 0, sequence: 0, flags: Flags(0) };
-    let mut buf = vec![0u8; wire::frame_len(payload.len())];
-    wire::encode_frame(&mut buf, &header, payload, 0, &[0; 16]).unwrap();
-    let n = buf.len();
-    let t = tag(&buf[..n - 16]);
-    buf[n - 16..].copy_from_slice(&t);
-    buf
-}
-
 fn payload(f: &[u8]) -> &[u8] {
     let layout = wire::parse_frame(f).unwrap();
     &f[layout.payload]
@@ -72,11 +61,7 @@ fn session_id(nonce_i: &[u8; 32], nonce_r: &[u8; 32], id_i: &[u8; 32], id_r: &[u
 }
 
 fn noise_start(node_id_i: &[u8; 32], nonce_i: &[u8; 32], nonce_r: &[u8; 32], static_r: &[u8; 32]) -> SymmetricState {
-    let suite = Suite::ChaCha20Poly1305;
-    let mut ss =
-        SymmetricState::new(suite, CryptoBackend::RustCrypto, &[&[VERSION, suite.id()], node_id_i, nonce_i, nonce_r]);
-    ss.mix_hash(&[static_r]);
-    ss
+    noise::start(Suite::ChaCha20Poly1305, node_id_i, nonce_i, nonce_r, static_r)
 }
 
 /// An initiator built by hand that claims `claimed` and sends `shown_key` as its static key,
@@ -88,7 +73,7 @@ fn hand_built_initiator(responder: &mut Endpoint, claimed: NodeId, shown_key: [u
     let mut p = vec![0u8; init.len()];
     init.encode(&mut p);
     let tag8 = u64::from_be_bytes(nonce_i[..8].try_into().unwrap());
-    let init_frame = frame(FrameType::INIT, tag8, &p, |m| mac16(&hk.k_hs, &[m]));
+    let init_frame = noise::frame(FrameType::INIT, tag8, &p, |m| mac16(&hk.k_hs, &[m]));
     responder.handle_datagram(now(), attacker_addr(), BytesMut::from(&init_frame[..]));
     let replies = drain(responder);
     assert_eq!(replies.len(), 1, "a CHALLENGE: the INIT is authentic (the attacker holds the seed)");
@@ -121,10 +106,7 @@ fn hand_built_initiator(responder: &mut Endpoint, claimed: NodeId, shown_key: [u
     };
     let mut p = vec![0u8; resp.len()];
     resp.encode(&mut p);
-    let resp_frame = frame(FrameType::RESPONSE, sid, &p, |m| {
-        ss.mix_hash(&[m]);
-        ss.encrypt_and_hash(&mut [])
-    });
+    let resp_frame = noise::sealed_frame(FrameType::RESPONSE, sid, &p, &mut ss);
     let before = responder.session_count();
     responder.handle_datagram(now(), attacker_addr(), BytesMut::from(&resp_frame[..]));
     drain(responder);
@@ -186,7 +168,7 @@ fn hand_built_responder(
     let mut p = vec![0u8; ch.len()];
     ch.encode(&mut p);
     let tag8 = u64::from_be_bytes(init.nonce[..8].try_into().unwrap());
-    let ch_frame = frame(FrameType::CHALLENGE, tag8, &p, |m| mac16(&hk.k_hs, &[m]));
+    let ch_frame = noise::frame(FrameType::CHALLENGE, tag8, &p, |m| mac16(&hk.k_hs, &[m]));
     initiator.handle_datagram(now(), attacker_addr(), BytesMut::from(&ch_frame[..]));
     let resp_frame = drain(&mut initiator).remove(0);
     let layout = wire::parse_frame(&resp_frame).unwrap();
@@ -204,8 +186,7 @@ fn hand_built_responder(
     let s_i = if read.is_ok() { s_i } else { Identity::from_seed_bytes(&seed(0x02)).unwrap().public_key() };
     ss.mix_key(&*secret.agree(&s_i).unwrap());
     ss.mix_key_and_hash(&hk.psk);
-    ss.mix_hash(&[layout.mac_input(&resp_frame)]);
-    let _ = ss.decrypt_and_hash(&mut [], &layout.tag);
+    let _ = noise::open_frame(&resp_frame, &mut ss);
     let e = DhSecret::from_bytes([0x44; 32]);
     let e_pub = e.public_key();
     ss.mix_hash(&[&e_pub]);
@@ -215,10 +196,7 @@ fn hand_built_responder(
     let confirm = Confirm { ephemeral: e_pub, extensions: &[] };
     let mut p = vec![0u8; confirm.len()];
     confirm.encode(&mut p);
-    let confirm_frame = frame(FrameType::CONFIRM, layout.header.session_id, &p, |m| {
-        ss.mix_hash(&[m]);
-        ss.encrypt_and_hash(&mut [])
-    });
+    let confirm_frame = noise::sealed_frame(FrameType::CONFIRM, layout.header.session_id, &p, &mut ss);
     initiator.handle_datagram(now(), attacker_addr(), BytesMut::from(&confirm_frame[..]));
     (initiator, h)
 }

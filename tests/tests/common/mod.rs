@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+pub mod noise;
+
 use std::time::Duration;
 
 use stt_proto::{EndpointConfig, Event, HandshakeError, Seed, SessionHandle};

@@ -1,0 +1,48 @@
+//! The handshake's Noise part written by hand from `docs/PROTOCOL.md` §4.7, with the public
+//! pieces only: the tests that play a peer (honest or not) or an attacker build on these.
+
+use stt_proto::crypto::noise::SymmetricState;
+use stt_proto::wire::handshake::VERSION;
+use stt_proto::wire::{self, Flags, FrameType, Header};
+use stt_proto::{CryptoBackend, Suite};
+
+/// The state both sides start from: the prologue, then the responder's static key.
+pub fn start(
+    suite: Suite,
+    node_id_i: &[u8; 32],
+    nonce_i: &[u8; 32],
+    nonce_r: &[u8; 32],
+    static_r: &[u8; 32],
+) -> SymmetricState {
+    let mut ss =
+        SymmetricState::new(suite, CryptoBackend::RustCrypto, &[&[VERSION, suite.id()], node_id_i, nonce_i, nonce_r]);
+    ss.mix_hash(&[static_r]);
+    ss
+}
+
+/// A handshake frame (stream 0, sequence 0, no flags, packet number 0) whose tag is
+/// `tag(frame without its tag)`.
+pub fn frame(ty: FrameType, session_id: u64, payload: &[u8], tag: impl FnOnce(&[u8]) -> [u8; 16]) -> Vec<u8> {
+    let header = Header { frame_type: ty, session_id, stream_id: 0, sequence: 0, flags: Flags(0) };
+    let mut buf = vec![0u8; wire::frame_len(payload.len())];
+    wire::encode_frame(&mut buf, &header, payload, 0, &[0; 16]).unwrap();
+    let n = buf.len();
+    let t = tag(&buf[..n - 16]);
+    buf[n - 16..].copy_from_slice(&t);
+    buf
+}
+
+/// A RESPONSE or CONFIRM frame: its tag is the Noise payload tag over the frame.
+pub fn sealed_frame(ty: FrameType, session_id: u64, payload: &[u8], ss: &mut SymmetricState) -> Vec<u8> {
+    frame(ty, session_id, payload, |m| {
+        ss.mix_hash(&[m]);
+        ss.encrypt_and_hash(&mut [])
+    })
+}
+
+/// Checks a RESPONSE's or CONFIRM's tag against `ss`.
+pub fn open_frame(f: &[u8], ss: &mut SymmetricState) -> bool {
+    let layout = wire::parse_frame(f).unwrap();
+    ss.mix_hash(&[layout.mac_input(f)]);
+    ss.decrypt_and_hash(&mut [], &layout.tag).is_ok()
+}
