@@ -141,15 +141,8 @@ fn with_the_ephemeral_secrets_the_same_code_opens_the_traffic() {
     let start = || noise::start(suite, &node_id_i, &nonce_i, &nonce_r, &static_r.public_key());
     // The initiator writes RESPONSE.
     let mut ini = start();
-    let e_pub = e_i.public_key();
-    ini.mix_hash(&[&e_pub]);
-    ini.mix_key(&e_pub);
-    ini.mix_key(&*e_i.agree(&static_r.public_key()).unwrap());
-    let mut enc = static_i.public_key().to_vec();
-    let t = ini.encrypt_and_hash(&mut enc);
-    enc.extend_from_slice(&t);
-    ini.mix_key(&*static_i.agree(&static_r.public_key()).unwrap());
-    ini.mix_key_and_hash(&psk);
+    let (e_pub, enc) =
+        noise::write_response_tokens(&mut ini, &e_i, &static_i.public_key(), &static_i, &static_r.public_key(), &psk);
     let resp = Response {
         node_id_i,
         static_r: static_r.public_key(),
@@ -158,7 +151,7 @@ fn with_the_ephemeral_secrets_the_same_code_opens_the_traffic() {
         suite: suite.id(),
         cookie: stt_proto::wire::handshake::Cookie { time: 0, mac: [0; 16] },
         ephemeral: e_pub,
-        encrypted_static: enc.try_into().unwrap(),
+        encrypted_static: enc,
         extensions: &[],
     };
     let mut p = vec![0u8; resp.len()];

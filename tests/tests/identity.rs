@@ -83,16 +83,8 @@ fn hand_built_initiator(responder: &mut Endpoint, claimed: NodeId, shown_key: [u
 
     let mut ss = noise_start(&claimed.0, &nonce_i, &ch.nonce_r, &ch.static_key);
     let e = DhSecret::from_bytes([0x22; 32]);
-    let e_pub = e.public_key();
-    ss.mix_hash(&[&e_pub]);
-    ss.mix_key(&e_pub);
-    ss.mix_key(&*e.agree(&ch.static_key).unwrap());
-    let mut encrypted_static = [0u8; 48];
-    encrypted_static[..32].copy_from_slice(&shown_key);
-    let t = ss.encrypt_and_hash(&mut encrypted_static[..32]);
-    encrypted_static[32..].copy_from_slice(&t);
-    ss.mix_key(&*secret.agree(&ch.static_key).unwrap());
-    ss.mix_key_and_hash(&hk.psk);
+    let (e_pub, encrypted_static) =
+        noise::write_response_tokens(&mut ss, &e, &shown_key, secret, &ch.static_key, &hk.psk);
     let resp = Response {
         node_id_i: claimed.0,
         static_r: ch.static_key,

@@ -118,15 +118,9 @@ fn noise_example(
     let (mut ini, mut res) = (start(), start());
     out.push(("noise_h0".into(), ini.handshake_hash().to_vec()));
     // RESPONSE: -> e, es, s, ss, psk; payload tag over the frame.
-    let e_pub = e_i.public_key();
-    ini.mix_hash(&[&e_pub]);
-    ini.mix_key(&e_pub);
-    ini.mix_key(&*e_i.agree(&static_r.public_key()).unwrap());
-    let mut enc_static = static_i.public_key().to_vec();
-    let tag = ini.encrypt_and_hash(&mut enc_static);
-    enc_static.extend_from_slice(&tag);
-    ini.mix_key(&*static_i.agree(&static_r.public_key()).unwrap());
-    ini.mix_key_and_hash(psk);
+    let (e_pub, enc_static) =
+        noise::write_response_tokens(&mut ini, e_i, &static_i.public_key(), static_i, &static_r.public_key(), psk);
+    let enc_static = enc_static.to_vec();
     const SESSION: u64 = 0x1122_3344_5566_7788;
     let resp_payload = [&e_pub[..], &enc_static[..]].concat();
     let resp_frame = noise::sealed_frame(FrameType::RESPONSE, SESSION, &resp_payload, &mut ini);

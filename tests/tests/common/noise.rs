@@ -2,6 +2,7 @@
 //! pieces only: the tests that play a peer (honest or not) or an attacker build on these.
 
 use stt_proto::crypto::noise::SymmetricState;
+use stt_proto::crypto::DhSecret;
 use stt_proto::wire::handshake::VERSION;
 use stt_proto::wire::{self, Flags, FrameType, Header};
 use stt_proto::{CryptoBackend, Suite};
@@ -45,4 +46,28 @@ pub fn open_frame(f: &[u8], ss: &mut SymmetricState) -> bool {
     let layout = wire::parse_frame(f).unwrap();
     ss.mix_hash(&[layout.mac_input(f)]);
     ss.decrypt_and_hash(&mut [], &layout.tag).is_ok()
+}
+
+/// The initiator's RESPONSE tokens `e, es, s, ss, psk`: shows `shown_static` as its static key
+/// and uses `ss_secret` for the `ss` term (an honest initiator passes its own key pair for
+/// both). Returns `e`'s public key and the encrypted static key (48 bytes).
+pub fn write_response_tokens(
+    ss: &mut SymmetricState,
+    e: &DhSecret,
+    shown_static: &[u8; 32],
+    ss_secret: &DhSecret,
+    static_r: &[u8; 32],
+    psk: &[u8; 32],
+) -> ([u8; 32], [u8; 48]) {
+    let e_pub = e.public_key();
+    ss.mix_hash(&[&e_pub]);
+    ss.mix_key(&e_pub);
+    ss.mix_key(&*e.agree(static_r).unwrap());
+    let mut encrypted = [0u8; 48];
+    encrypted[..32].copy_from_slice(shown_static);
+    let tag = ss.encrypt_and_hash(&mut encrypted[..32]);
+    encrypted[32..].copy_from_slice(&tag);
+    ss.mix_key(&*ss_secret.agree(static_r).unwrap());
+    ss.mix_key_and_hash(psk);
+    (e_pub, encrypted)
 }
