@@ -67,19 +67,9 @@ fn attack(
     psk: &[u8; 32],
     ee_guess: &[u8; 32],
 ) -> (bool, TrafficSecret) {
-    let rl = layout(&rec.response);
-    let resp = Response::decode(&rec.response[rl.payload.clone()]).unwrap();
-    let suite = Suite::from_id(resp.suite).unwrap();
-    let mut ss = noise::start(suite, &resp.node_id_i, &resp.nonce_i, &resp.nonce_r, &resp.static_r);
-    ss.mix_hash(&[&resp.ephemeral]);
-    ss.mix_key(&resp.ephemeral);
-    ss.mix_key(&*static_r.agree(&resp.ephemeral).unwrap());
-    let mut s_i: [u8; 32] = resp.encrypted_static[..32].try_into().unwrap();
-    ss.decrypt_and_hash(&mut s_i, resp.encrypted_static[32..].try_into().unwrap()).unwrap();
+    let (mut ss, s_i) =
+        noise::read_response(&rec.response, static_r, psk).expect("the long-term keys are enough to read RESPONSE");
     assert_eq!(s_i, static_i.public_key(), "the attacker reads the initiator's static key");
-    ss.mix_key(&*static_r.agree(&s_i).unwrap());
-    ss.mix_key_and_hash(psk);
-    assert!(noise::open_frame(&rec.response, &mut ss), "the long-term keys are enough to read RESPONSE");
 
     let cl = layout(&rec.confirm);
     let confirm = Confirm::decode(&rec.confirm[cl.payload.clone()]).unwrap();

@@ -3,7 +3,7 @@
 
 use stt_proto::crypto::noise::SymmetricState;
 use stt_proto::crypto::DhSecret;
-use stt_proto::wire::handshake::VERSION;
+use stt_proto::wire::handshake::{Response, VERSION};
 use stt_proto::wire::{self, Flags, FrameType, Header};
 use stt_proto::{CryptoBackend, Suite};
 
@@ -70,4 +70,22 @@ pub fn write_response_tokens(
     ss.mix_key(&*ss_secret.agree(static_r).unwrap());
     ss.mix_key_and_hash(psk);
     (e_pub, encrypted)
+}
+
+/// The responder's reading of a RESPONSE frame with its static secret key: the state from the
+/// prologue through the payload tag. Returns the state and the initiator's static key, or `None`
+/// if the encrypted static key or the tag does not verify.
+pub fn read_response(frame: &[u8], static_r: &DhSecret, psk: &[u8; 32]) -> Option<(SymmetricState, [u8; 32])> {
+    let layout = wire::parse_frame(frame).unwrap();
+    let resp = Response::decode(&frame[layout.payload]).unwrap();
+    let suite = Suite::from_id(resp.suite).unwrap();
+    let mut ss = start(suite, &resp.node_id_i, &resp.nonce_i, &resp.nonce_r, &resp.static_r);
+    ss.mix_hash(&[&resp.ephemeral]);
+    ss.mix_key(&resp.ephemeral);
+    ss.mix_key(&*static_r.agree(&resp.ephemeral).ok()?);
+    let mut s_i: [u8; 32] = resp.encrypted_static[..32].try_into().unwrap();
+    ss.decrypt_and_hash(&mut s_i, resp.encrypted_static[32..].try_into().unwrap()).ok()?;
+    ss.mix_key(&*static_r.agree(&s_i).ok()?);
+    ss.mix_key_and_hash(psk);
+    open_frame(frame, &mut ss).then_some((ss, s_i))
 }
