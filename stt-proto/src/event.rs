@@ -149,6 +149,10 @@ pub enum HandshakeError {
     /// The peer's node id is not the one `connect_to` expected.
     #[error("the peer's node id is not the one expected")]
     UnexpectedPeer,
+    /// The node that answered `connect` has its own shared seed in this node's table, and
+    /// `connect` used the default seed: open the session with `connect_to(addr, peer)`.
+    #[error("the peer has its own shared seed on this node: connect with connect_to(addr, peer) to use it")]
+    PeerHasOwnSeed,
     /// The two nodes speak different protocol versions: upgrade the older one.
     #[error("the peer speaks another version of the STT protocol: run the same version on both nodes")]
     UnsupportedVersion,

@@ -25,6 +25,20 @@ impl Rng {
         self.0.fill_bytes(out);
     }
 
+    /// 32 random bytes for a secret that must not be recoverable from this generator later (a
+    /// handshake's ephemeral key): after the draw the generator rekeys itself from its own output
+    /// and its old state is erased ("fast key erasure"), so a copy of its state taken later does
+    /// not give earlier secrets.
+    pub fn secret32(&mut self) -> zeroize::Zeroizing<[u8; 32]> {
+        let mut out = zeroize::Zeroizing::new([0u8; 32]);
+        self.fill(&mut *out);
+        let mut next = zeroize::Zeroizing::new([0u8; 32]);
+        self.fill(&mut *next);
+        // The old generator is dropped here, and erased (chacha20's `zeroize` feature).
+        self.0 = ChaCha20Rng::from_seed(*next);
+        out
+    }
+
     /// 32 random bytes.
     pub fn bytes32(&mut self) -> [u8; 32] {
         let mut b = [0u8; 32];

@@ -142,11 +142,10 @@ fn with_the_ephemeral_secrets_the_same_code_opens_the_traffic() {
         cookie: stt_proto::wire::handshake::Cookie { time: 0, mac: [0; 16] },
         ephemeral: e_pub,
         encrypted_static: enc,
+        seed_mac: [0; 16],
         extensions: &[],
     };
-    let mut p = vec![0u8; resp.len()];
-    resp.encode(&mut p);
-    let response = noise::sealed_frame(wire::FrameType::RESPONSE, 9, &p, &mut ini);
+    let response = noise::response_frame(&resp, 9, &HandshakeKeys::from_shared_seed(&SHARED).k_hs, &mut ini);
     // The responder's CONFIRM, written by the same rules (its state read from RESPONSE).
     let mut res = start();
     res.mix_hash(&[&e_pub]);

@@ -202,15 +202,15 @@ const GOLDEN: &[Golden] = &[
     (
         "handshake_and_frames",
         handshake_and_frames,
-        "b016bfe63a0fbb0dd5657dcf41eedaa9ad6ccb16fde91951592a291f4f82eb73",
+        "2bdc8533785d86c50c6a9c00933a1654cf3dd2c9dea429bd660b30cd11252f2a",
         18,
     ),
-    ("impaired_stream", impaired_stream, "3b36653e50f60a2dd92795ed58b167c4b598c1ae7ca1ee3603e53b885bfa7bad", 294),
-    ("shared_bottleneck", shared_bottleneck, "7f4ab8e081038222184ed5670a5bd7597ef3cda2e5dd686d20bfc617144b31f2", 3608),
-    ("key_rotation", key_rotation, "a66c4440d3fd8c37163f8c409e6bab4441776778244fa626303af1e606779449", 351),
-    ("names", names, "1b1e4a348d65e0862e3fdf1d9e129ddff8be1b299b3920303467253885168d88", 140),
-    ("live_stream", live_stream, "bb8a94cde347a0da4d20051a70199f31d2de924302973b7f559164d2ee7da344", 303),
-    ("migration", migration, "a7fca5a665b910f0ce96e6cc8c1a4ce9c16a991c2af2eb22005d5c428cd8ceef", 539),
+    ("impaired_stream", impaired_stream, "00aa7328a9d8f7cadbe21c4e6094e12eda85be1ff2883eda62609781d130ca3b", 294),
+    ("shared_bottleneck", shared_bottleneck, "d8d5a742edd6c204da33b5e66d859263d0492aafafd5f7f962978ea397ca43a1", 3608),
+    ("key_rotation", key_rotation, "710d0ac523a4717092925b4476ae234378e637e4fa7faae385656ed6da09a309", 351),
+    ("names", names, "7e42988d65fc79503f06fb3916024f63902ce45fcf4c58984f9fb3b225522ead", 140),
+    ("live_stream", live_stream, "bed89ce6bdca3a5b463bae3ca7119c7d9769f17a6b8483a61194f5ea1dc3aa30", 303),
+    ("migration", migration, "dbc9b065176a26b5047abe1830ce5d08a325705828124b0ee21fe7924870454c", 539),
 ];
 
 #[test]

@@ -67,6 +67,18 @@ fn noise_start(node_id_i: &[u8; 32], nonce_i: &[u8; 32], nonce_r: &[u8; 32], sta
 /// An initiator built by hand that claims `claimed` and sends `shown_key` as its static key,
 /// using `secret` for the `ss` term. True if the responder created a session.
 fn hand_built_initiator(responder: &mut Endpoint, claimed: NodeId, shown_key: [u8; 32], secret: &DhSecret) -> bool {
+    hand_built_initiator_with(responder, claimed, shown_key, secret, &HandshakeKeys::from_shared_seed(&SHARED))
+}
+
+/// [`hand_built_initiator`] whose RESPONSE is made with `response_keys` (`K_hs` for the seed MAC,
+/// `psk` for the Noise pattern); its INIT is a genuine one (as if captured and replayed).
+fn hand_built_initiator_with(
+    responder: &mut Endpoint,
+    claimed: NodeId,
+    shown_key: [u8; 32],
+    secret: &DhSecret,
+    response_keys: &HandshakeKeys,
+) -> bool {
     let hk = HandshakeKeys::from_shared_seed(&SHARED);
     let nonce_i = [0x11; 32];
     let init = Init { node_id: claimed.0, nonce: nonce_i, suites: &[Suite::ChaCha20Poly1305.id()], extensions: &[] };
@@ -84,7 +96,7 @@ fn hand_built_initiator(responder: &mut Endpoint, claimed: NodeId, shown_key: [u
     let mut ss = noise_start(&claimed.0, &nonce_i, &ch.nonce_r, &ch.static_key);
     let e = DhSecret::from_bytes([0x22; 32]);
     let (e_pub, encrypted_static) =
-        noise::write_response_tokens(&mut ss, &e, &shown_key, secret, &ch.static_key, &hk.psk);
+        noise::write_response_tokens(&mut ss, &e, &shown_key, secret, &ch.static_key, &response_keys.psk);
     let resp = Response {
         node_id_i: claimed.0,
         static_r: ch.static_key,
@@ -94,11 +106,10 @@ fn hand_built_initiator(responder: &mut Endpoint, claimed: NodeId, shown_key: [u
         cookie: ch.cookie,
         ephemeral: e_pub,
         encrypted_static,
+        seed_mac: [0; 16],
         extensions: &[],
     };
-    let mut p = vec![0u8; resp.len()];
-    resp.encode(&mut p);
-    let resp_frame = noise::sealed_frame(FrameType::RESPONSE, sid, &p, &mut ss);
+    let resp_frame = noise::response_frame(&resp, sid, &response_keys.k_hs, &mut ss);
     let before = responder.session_count();
     responder.handle_datagram(now(), attacker_addr(), BytesMut::from(&resp_frame[..]));
     drain(responder);
@@ -191,6 +202,31 @@ fn hand_built_responder(
     let confirm_frame = noise::sealed_frame(FrameType::CONFIRM, layout.header.session_id, &p, &mut ss);
     initiator.handle_datagram(now(), attacker_addr(), BytesMut::from(&confirm_frame[..]));
     (initiator, h)
+}
+
+/// Without the seed, a captured INIT replayed from anywhere gets a cookie, but a RESPONSE made
+/// with it costs the responder no Diffie–Hellman: the seed MAC is checked first.
+#[test]
+fn without_the_seed_a_response_costs_the_responder_no_diffie_hellman() {
+    let victim = Identity::from_seed_bytes(&seed(0x0A)).unwrap();
+    let attacker_secret = static_key_from_seed(&seed(0x0B));
+    let other_seed = HandshakeKeys::from_shared_seed(&[0x41; 32]);
+    let mut responder = endpoint(seed(0x01), None);
+    for _ in 0..100 {
+        assert!(!hand_built_initiator_with(
+            &mut responder,
+            victim.node_id(),
+            victim.public_key(),
+            &attacker_secret,
+            &other_seed
+        ));
+    }
+    assert_eq!(responder.stats().diffie_hellman, 0);
+    assert_eq!(responder.stats().dropped.handshake_authentication, 100);
+    // Control: with the seed (but not the victim's key) the responder does start the
+    // Diffie–Hellman work before it refuses.
+    assert!(!hand_built_initiator(&mut responder, victim.node_id(), victim.public_key(), &attacker_secret));
+    assert!(responder.stats().diffie_hellman > 0);
 }
 
 #[test]
@@ -301,4 +337,33 @@ fn peers_are_added_and_removed_while_the_node_runs() {
     sim.connect(c, s);
     sim.run_for(Duration::from_secs(1));
     assert_eq!(handshake_failures(&sim, c).last(), Some(&HandshakeError::PeerNotAllowed));
+}
+
+#[test]
+fn connect_refuses_a_peer_that_has_its_own_seed_in_the_table() {
+    let mut sim = stt_tests::Sim::new(43);
+    let s = sim.add_node(config(), seed(2));
+    let server_id = sim.nodes[s].endpoint.node_id();
+    let mut client_cfg = config();
+    client_cfg.peer_seeds.insert(server_id, stt_proto::Seed::new(&[0x77; 32]).unwrap());
+    let c = sim.add_node(client_cfg, seed(1));
+    sim.connect(c, s);
+    sim.run_for(Duration::from_secs(1));
+    assert_eq!(handshake_failures(&sim, c), [HandshakeError::PeerHasOwnSeed]);
+    assert!(HandshakeError::PeerHasOwnSeed.to_string().contains("connect_to"));
+}
+
+#[test]
+fn removing_a_peer_ends_a_handshake_still_waiting_for_it() {
+    let mut sim = stt_tests::Sim::new(44);
+    let s = sim.add_node(config(), seed(2));
+    let c = sim.add_node(config(), seed(1));
+    let server_id = sim.nodes[s].endpoint.node_id();
+    sim.set_online(s, false);
+    let now = sim.now;
+    let server = Remote::udp(sim.nodes[s].addr);
+    sim.nodes[c].endpoint.connect_to(now, server, server_id).unwrap();
+    assert_eq!(sim.nodes[c].endpoint.session_count(), 1);
+    assert_eq!(sim.nodes[c].endpoint.remove_peer(now, &server_id, "gone"), 1, "the handshake is ended");
+    assert_eq!(sim.nodes[c].endpoint.session_count(), 0);
 }

@@ -299,8 +299,12 @@ fn a_real_response_reads_with_the_documented_pattern() {
     let resp = handshake::Response::decode(&bytes[layout.payload.clone()]).unwrap();
     let (static_a, static_b) = (static_key_from_seed(&seed_a), static_key_from_seed(&seed_b));
     assert_eq!(resp.static_r, static_b.public_key());
-    let psk = HandshakeKeys::from_shared_seed(&shared).psk;
-    let (_, s_i) = noise::read_response(&bytes, &static_b, &psk).expect("the RESPONSE follows the documented pattern");
+    let keys = HandshakeKeys::from_shared_seed(&shared);
+    let at = 24 + handshake::Response::SEED_MAC_OFFSET;
+    assert_eq!(at, 258, "PROTOCOL.md §4.4 names this offset");
+    assert_eq!(stt_proto::crypto::mac16(&keys.k_hs, &[&bytes[..at]]), resp.seed_mac, "seed_mac as §4.4 defines it");
+    let (_, s_i) =
+        noise::read_response(&bytes, &static_b, &keys.psk).expect("the RESPONSE follows the documented pattern");
     assert_eq!(s_i, static_a.public_key());
     assert_eq!(node_id_from_public_key(&s_i), resp.node_id_i);
 }

@@ -1,18 +1,16 @@
 //! The initiator's side of the handshake: `connect`, then CHALLENGE / REJECT / CONFIRM.
 
-use alloc::vec;
-
 use super::{ConnectError, Endpoint};
 use crate::crypto::{node_id_from_public_key, verify_mac16, DhSecret, HandshakeKeys, Suite};
 use crate::event::HandshakeError;
 use crate::handshake::ik::{self, Prologue};
-use crate::handshake::{handshake_tag, session_id, write_handshake_frame_sealed};
+use crate::handshake::{handshake_tag, session_id, write_response_frame};
 use crate::session::keys::SessionKeys;
 use crate::session::{InitiatorHandshake, ResponseState, Session, SessionEnd};
 use crate::time::Instant;
 use crate::types::{NodeId, Remote, SessionHandle};
 use crate::wire::handshake::{Challenge, Confirm, Reject, Response};
-use crate::wire::{frame_len, FrameLayout, FrameType};
+use crate::wire::FrameLayout;
 
 impl Endpoint {
     /// Starts a handshake with `remote` using the default shared seed. The returned handle is
@@ -100,6 +98,10 @@ impl Endpoint {
             None => Err(HandshakeError::SuiteMismatch),
             Some(_) if h.expected_peer.is_some_and(|e| e != peer) => Err(HandshakeError::UnexpectedPeer),
             Some(_) if !self.config.allows(&peer) => Err(HandshakeError::PeerNotAllowed),
+            // `connect` used the default seed; the table wins for a peer listed in it.
+            Some(_) if h.expected_peer.is_none() && self.config.peer_seeds.contains_key(&peer) => {
+                Err(HandshakeError::PeerHasOwnSeed)
+            }
             Some(suite) => Ok(suite),
         };
         let suite = match verdict {
@@ -118,7 +120,7 @@ impl Endpoint {
             return;
         }
         // The first Noise message: e, es, s, ss, psk, then the payload tag over the frame.
-        let ephemeral = DhSecret::from_bytes(self.rng.bytes32());
+        let ephemeral = DhSecret::from_bytes(*self.rng.secret32());
         let prologue = Prologue { suite, node_id_i: &me, nonce_i: &h.nonce_i, nonce_r: &ch.nonce_r };
         let mut noise = ik::start(self.config.crypto_backend, &prologue, &ch.static_key);
         let written = ik::initiator_write_response(
@@ -144,18 +146,11 @@ impl Endpoint {
             cookie: ch.cookie,
             ephemeral: e_pub,
             encrypted_static,
+            seed_mac: [0; 16],
             extensions: &[],
         };
-        let mut response_frame = vec![0u8; frame_len(resp.len())];
-        write_handshake_frame_sealed(
-            &mut response_frame,
-            FrameType::RESPONSE,
-            sid,
-            resp.len(),
-            |p| resp.encode(p),
-            |prefix| ik::seal_frame(&mut noise, prefix),
-        )
-        .expect("the buffer is sized for the frame");
+        let response_frame =
+            write_response_frame(&resp, sid, &h.keys.k_hs, |prefix| ik::seal_frame(&mut noise, prefix));
         let tag = handshake_tag(&h.nonce_i);
         let response = ResponseState { frame: response_frame.into(), noise, ephemeral, suite };
         let s = self.sessions.get_mut(handle).expect("still live");

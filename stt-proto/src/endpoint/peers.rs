@@ -37,8 +37,14 @@ impl Endpoint {
         if let Some(list) = self.config.allow_list.as_mut() {
             list.remove(peer);
         }
-        let of_peer: Vec<SessionHandle> =
-            self.sessions().filter(|h| self.session(*h).is_some_and(|s| s.peer() == Some(*peer))).collect();
+        let of_peer: Vec<SessionHandle> = self
+            .sessions()
+            .filter(|h| {
+                self.sessions.get(*h).is_some_and(|s| {
+                    s.peer() == Some(*peer) || s.handshake().is_some_and(|hs| hs.expected_peer == Some(*peer))
+                })
+            })
+            .collect();
         for &h in &of_peer {
             if let Some(s) = self.session_mut(h) {
                 s.close(now, CLOSE_PEER_REMOVED, reason);

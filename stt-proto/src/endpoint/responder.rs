@@ -6,13 +6,15 @@ use crate::crypto::{verify_mac16, DhSecret, HandshakeKeys, Suite};
 use crate::event::Event;
 use crate::handshake::cookie::CookieFields;
 use crate::handshake::ik::{self, Prologue};
-use crate::handshake::{handshake_tag, session_id, write_handshake_frame, write_handshake_frame_sealed, CookieJar};
+use crate::handshake::{
+    handshake_tag, session_id, write_handshake_frame, write_handshake_frame_sealed, CookieJar, RESPONSE_SEED_MAC_AT,
+};
 use crate::session::keys::SessionKeys;
 use crate::session::{ConfirmRecord, Session};
 use crate::time::Instant;
 use crate::types::{NodeId, Remote, Role};
 use crate::wire::handshake::{Challenge, Confirm, Init, InitPrefix, Reject, RejectReason, Response, VERSION};
-use crate::wire::{frame_len, DecodeError, FrameLayout, FrameType};
+use crate::wire::{frame_len, FrameLayout, FrameType};
 
 impl Endpoint {
     fn handshake_keys_for(&self, peer: &NodeId) -> Option<HandshakeKeys> {
@@ -39,28 +41,23 @@ impl Endpoint {
 
     pub(super) fn handle_init(&mut self, now: Instant, remote: Remote, frame: &[u8], layout: &FrameLayout) {
         self.stats.inits_received += 1;
+        // Every version's INIT starts with version, node id and nonce: enough to refuse it.
         let payload = &frame[layout.payload.clone()];
-        let init = match Init::decode(payload) {
-            Ok(init) => init,
-            Err(DecodeError::UnsupportedVersion(_)) => {
-                // Another version: its MAC cannot be checked, but every version's INIT starts
-                // with the node id and nonce, so the refusal reaches the initiator.
-                let Ok(prefix) = InitPrefix::decode(payload) else {
-                    self.stats.dropped.malformed += 1;
-                    return;
-                };
-                let peer = NodeId(prefix.node_id);
-                return self.reject(remote, frame.len(), prefix.nonce, peer, RejectReason::UnsupportedVersion);
-            }
-            Err(_) => {
-                self.stats.dropped.malformed += 1;
-                return;
-            }
+        let Ok(prefix) = InitPrefix::decode(payload) else {
+            self.stats.dropped.malformed += 1;
+            return;
         };
-        let peer = NodeId(init.node_id);
+        let peer = NodeId(prefix.node_id);
         if !self.config.server_mode {
-            return self.reject(remote, frame.len(), init.nonce, peer, RejectReason::ServerModeOff);
+            return self.reject(remote, frame.len(), prefix.nonce, peer, RejectReason::ServerModeOff);
         }
+        if prefix.version != VERSION {
+            return self.reject(remote, frame.len(), prefix.nonce, peer, RejectReason::UnsupportedVersion);
+        }
+        let Ok(init) = Init::decode(payload) else {
+            self.stats.dropped.malformed += 1;
+            return;
+        };
         let keys = if self.config.allows(&peer) { self.handshake_keys_for(&peer) } else { None };
         let Some(keys) = keys else {
             return self.reject(remote, frame.len(), init.nonce, peer, RejectReason::PeerNotAllowed);
@@ -132,6 +129,12 @@ impl Endpoint {
             self.stats.dropped.invalid_cookie += 1;
             return;
         }
+        // The address is proven; the seed MAC proves the shared seed (a replayed INIT gets anyone
+        // a cookie, but not this).
+        if !verify_mac16(&keys.k_hs, &[&frame[..RESPONSE_SEED_MAC_AT]], &resp.seed_mac) {
+            self.stats.dropped.handshake_authentication += 1;
+            return;
+        }
         // The address is proven: from here on the work is Diffie–Hellman, so every cheap check
         // comes first.
         let sid = session_id(&resp.nonce_i, &resp.nonce_r, &resp.node_id_i, &me.0);
@@ -180,7 +183,7 @@ impl Endpoint {
             self.stats.dropped.handshake_authentication += 1;
             return;
         };
-        let ephemeral = DhSecret::from_bytes(self.rng.bytes32());
+        let ephemeral = DhSecret::from_bytes(*self.rng.secret32());
         let dh = &mut self.stats.diffie_hellman;
         let Ok(e_pub) = ik::responder_write_confirm(&mut noise, &ephemeral, &resp.ephemeral, &s_i, dh) else {
             self.stats.dropped.handshake_authentication += 1;

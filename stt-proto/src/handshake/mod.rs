@@ -57,6 +57,36 @@ pub fn write_handshake_frame_sealed(
     Some(n)
 }
 
+/// Where RESPONSE's `seed_mac` sits in its frame; the MAC covers every byte before it.
+pub const RESPONSE_SEED_MAC_AT: usize = crate::wire::HEADER_LEN + 4 + crate::wire::handshake::Response::SEED_MAC_OFFSET;
+
+/// Writes a RESPONSE frame: the payload, then `seed_mac = MAC16(K_hs, frame[..RESPONSE_SEED_MAC_AT])`,
+/// then the Noise payload tag from `seal` over the whole frame but the tag. Returns the frame.
+pub fn write_response_frame(
+    response: &crate::wire::handshake::Response<'_>,
+    session_id: u64,
+    k_hs: &[u8; 32],
+    seal: impl FnOnce(&[u8]) -> [u8; TAG_LEN],
+) -> alloc::vec::Vec<u8> {
+    let mut frame = alloc::vec![0u8; frame_len(response.len())];
+    write_handshake_frame_sealed(
+        &mut frame,
+        FrameType::RESPONSE,
+        session_id,
+        response.len(),
+        |p| response.encode(p),
+        |_| [0; TAG_LEN],
+    )
+    .expect("the buffer is sized for the frame");
+    let at = RESPONSE_SEED_MAC_AT;
+    let mac = mac16(k_hs, &[&frame[..at]]);
+    frame[at..at + TAG_LEN].copy_from_slice(&mac);
+    let n = frame.len();
+    let tag = seal(&frame[..n - TAG_LEN]);
+    frame[n - TAG_LEN..].copy_from_slice(&tag);
+    frame
+}
+
 /// The 8-byte handshake tag that routes CHALLENGE and REJECT back to the initiator: the first
 /// 8 bytes of its nonce, big-endian.
 pub fn handshake_tag(nonce_i: &[u8; 32]) -> u64 {

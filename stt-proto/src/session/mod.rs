@@ -334,7 +334,9 @@ impl Session {
         if self.confirm.as_ref().is_none_or(|c| c.response_tag != *response_tag) {
             return false;
         }
-        self.queue.push_front(Outgoing::Confirm);
+        if !self.queue.iter().any(|o| matches!(o, Outgoing::Confirm)) {
+            self.queue.push_front(Outgoing::Confirm);
+        }
         true
     }
 

@@ -250,14 +250,20 @@ pub struct Response<'a> {
     pub ephemeral: [u8; 32],
     /// Initiator's static public key, encrypted (Noise `s`): 32 bytes and a 16-byte tag.
     pub encrypted_static: [u8; ENCRYPTED_STATIC_LEN],
+    /// `MAC16(K_hs, frame up to this field)`: proves the shared seed before the responder does
+    /// any Diffie–Hellman.
+    pub seed_mac: [u8; 16],
     /// Extension block (empty in version 2).
     pub extensions: &'a [u8],
 }
 
 impl<'a> Response<'a> {
+    /// Offset of `seed_mac` in the payload.
+    pub const SEED_MAC_OFFSET: usize = 1 + 32 + 32 * 3 + 1 + COOKIE_LEN + KEY_LEN + ENCRYPTED_STATIC_LEN;
+
     /// Encoded length.
     pub fn len(&self) -> usize {
-        1 + 32 + 32 * 3 + 1 + COOKIE_LEN + KEY_LEN + ENCRYPTED_STATIC_LEN + 2 + self.extensions.len()
+        Self::SEED_MAC_OFFSET + 16 + 2 + self.extensions.len()
     }
     /// Never empty; present for API symmetry with `len`.
     pub fn is_empty(&self) -> bool {
@@ -282,6 +288,7 @@ impl<'a> Response<'a> {
         self.challenge().encode_body(&mut w);
         w.put(&self.ephemeral);
         w.put(&self.encrypted_static);
+        w.put(&self.seed_mac);
         w.extensions(self.extensions);
         w.at
     }
@@ -294,6 +301,8 @@ impl<'a> Response<'a> {
         let ephemeral = r.arr32()?;
         let mut encrypted_static = [0u8; ENCRYPTED_STATIC_LEN];
         encrypted_static.copy_from_slice(r.take(ENCRYPTED_STATIC_LEN)?);
+        let mut seed_mac = [0u8; 16];
+        seed_mac.copy_from_slice(r.take(16)?);
         let extensions = r.extensions()?;
         r.finish()?;
         Ok(Response {
@@ -305,6 +314,7 @@ impl<'a> Response<'a> {
             cookie: ch.cookie,
             ephemeral,
             encrypted_static,
+            seed_mac,
             extensions,
         })
     }
@@ -472,6 +482,7 @@ mod tests {
             cookie,
             ephemeral: [6; 32],
             encrypted_static: [7; 48],
+            seed_mac: [9; 16],
             extensions: &[],
         };
         let n = resp.encode(&mut buf);

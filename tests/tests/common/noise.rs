@@ -89,3 +89,19 @@ pub fn read_response(frame: &[u8], static_r: &DhSecret, psk: &[u8; 32]) -> Optio
     ss.mix_key_and_hash(psk);
     open_frame(frame, &mut ss).then_some((ss, s_i))
 }
+
+/// A RESPONSE frame as §4.4 builds it: the payload with `seed_mac = MAC16(k_hs, frame[..258])`,
+/// then Noise message 1's payload tag over the frame.
+pub fn response_frame(resp: &Response<'_>, session_id: u64, k_hs: &[u8; 32], ss: &mut SymmetricState) -> Vec<u8> {
+    let mut payload = vec![0u8; resp.len()];
+    resp.encode(&mut payload);
+    let mut f = frame(FrameType::RESPONSE, session_id, &payload, |_| [0; 16]);
+    let at = 24 + Response::SEED_MAC_OFFSET;
+    let mac = stt_proto::crypto::mac16(k_hs, &[&f[..at]]);
+    f[at..at + 16].copy_from_slice(&mac);
+    let n = f.len();
+    ss.mix_hash(&[&f[..n - 16]]);
+    let tag = ss.encrypt_and_hash(&mut []);
+    f[n - 16..].copy_from_slice(&tag);
+    f
+}
