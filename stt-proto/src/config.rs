@@ -1,8 +1,9 @@
 //! Identity, seeds and endpoint configuration, validated before any I/O.
 //!
 //! A [`Seed`] is secret key material of at least 32 bytes (never padded). A node's [`Identity`]
-//! is a static X25519 key pair (from its node seed or given); its [`NodeId`] is public. [`EndpointConfig`] says who may connect,
-//! with which shared seed, which suites are allowed, and every timer and limit.
+//! is a static X25519 key pair (from its node seed or given); its [`NodeId`] is public.
+//! [`EndpointConfig`] says who may connect, with which shared seed, which suites are allowed,
+//! and every timer and limit.
 
 use alloc::boxed::Box;
 use alloc::collections::{BTreeMap, BTreeSet};

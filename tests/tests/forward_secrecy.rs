@@ -147,20 +147,8 @@ fn with_the_ephemeral_secrets_the_same_code_opens_the_traffic() {
     };
     let response = noise::response_frame(&resp, 9, &HandshakeKeys::from_shared_seed(&SHARED).k_hs, &mut ini);
     // The responder's CONFIRM, written by the same rules (its state read from RESPONSE).
-    let mut res = start();
-    res.mix_hash(&[&e_pub]);
-    res.mix_key(&e_pub);
-    res.mix_key(&*static_r.agree(&e_pub).unwrap());
-    let mut s_i: [u8; 32] = resp.encrypted_static[..32].try_into().unwrap();
-    res.decrypt_and_hash(&mut s_i, resp.encrypted_static[32..].try_into().unwrap()).unwrap();
-    res.mix_key(&*static_r.agree(&s_i).unwrap());
-    res.mix_key_and_hash(&psk);
-    assert!(noise::open_frame(&response, &mut res));
-    let e_r_pub = e_r.public_key();
-    res.mix_hash(&[&e_r_pub]);
-    res.mix_key(&e_r_pub);
-    res.mix_key(&*e_r.agree(&e_pub).unwrap());
-    res.mix_key(&*e_r.agree(&s_i).unwrap());
+    let (mut res, s_i) = noise::read_response(&response, &static_r, &psk).expect("RESPONSE reads");
+    let e_r_pub = noise::write_confirm_tokens(&mut res, &e_r, &e_pub, &s_i);
     let c = Confirm { ephemeral: e_r_pub, extensions: &[] };
     let mut p = vec![0u8; c.len()];
     c.encode(&mut p);

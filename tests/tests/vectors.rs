@@ -138,11 +138,7 @@ fn noise_example(
     res.mix_key_and_hash(psk);
     assert!(noise::open_frame(&resp_frame, &mut res));
     // CONFIRM: <- e, ee, se; payload tag over the frame.
-    let e_r_pub = e_r.public_key();
-    res.mix_hash(&[&e_r_pub]);
-    res.mix_key(&e_r_pub);
-    res.mix_key(&*e_r.agree(&e_pub).unwrap());
-    res.mix_key(&*e_r.agree(&s_i).unwrap());
+    let e_r_pub = noise::write_confirm_tokens(&mut res, e_r, &e_pub, &s_i);
     let confirm_frame = noise::sealed_frame(FrameType::CONFIRM, SESSION, &e_r_pub, &mut res);
     out.push(("noise_confirm_frame".into(), confirm_frame.clone()));
     // The initiator reads it.

@@ -183,8 +183,8 @@ impl Endpoint {
             self.stats.dropped.unexpected_handshake += 1;
             return;
         };
-        let s = self.sessions.get_mut(handle).expect("the id map names live sessions");
-        let Some(h) = s.handshake_mut() else {
+        let s = self.sessions.get(handle).expect("the id map names live sessions");
+        let Some(h) = s.handshake() else {
             // Already established: a duplicate CONFIRM.
             self.stats.dropped.unexpected_handshake += 1;
             return;

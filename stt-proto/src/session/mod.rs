@@ -315,14 +315,6 @@ impl Session {
         self.queue_handshake();
     }
 
-    /// The initiator's handshake state, to read CONFIRM with.
-    pub(crate) fn handshake_mut(&mut self) -> Option<&mut InitiatorHandshake> {
-        match &mut self.state {
-            State::Handshaking(h) => Some(h),
-            _ => None,
-        }
-    }
-
     /// Records the peer a CHALLENGE named, before the handshake is refused.
     pub(crate) fn set_peer(&mut self, peer: NodeId) {
         self.peer = Some(peer);
@@ -334,16 +326,19 @@ impl Session {
         if self.confirm.as_ref().is_none_or(|c| c.response_tag != *response_tag) {
             return false;
         }
-        if !self.queue.iter().any(|o| matches!(o, Outgoing::Confirm)) {
-            self.queue.push_front(Outgoing::Confirm);
-        }
+        self.push_front_once(Outgoing::Confirm, |o| matches!(o, Outgoing::Confirm));
         true
     }
 
     /// Puts the handshake message (INIT or RESPONSE) at the front of the queue, once.
     fn queue_handshake(&mut self) {
-        if !self.queue.iter().any(|o| matches!(o, Outgoing::Handshake)) {
-            self.queue.push_front(Outgoing::Handshake);
+        self.push_front_once(Outgoing::Handshake, |o| matches!(o, Outgoing::Handshake));
+    }
+
+    /// Puts `item` at the front of the queue unless an item `is` already waits there.
+    fn push_front_once(&mut self, item: Outgoing, is: fn(&Outgoing) -> bool) {
+        if !self.queue.iter().any(is) {
+            self.queue.push_front(item);
         }
     }
 

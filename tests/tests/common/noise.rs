@@ -105,3 +105,14 @@ pub fn response_frame(resp: &Response<'_>, session_id: u64, k_hs: &[u8; 32], ss:
     f[n - 16..].copy_from_slice(&tag);
     f
 }
+
+/// The responder's CONFIRM tokens `e, ee, se` with ephemeral `e`, the initiator's ephemeral
+/// public key `e_i` and static public key `s_i`. Returns `e`'s public key.
+pub fn write_confirm_tokens(ss: &mut SymmetricState, e: &DhSecret, e_i: &[u8; 32], s_i: &[u8; 32]) -> [u8; 32] {
+    let e_pub = e.public_key();
+    ss.mix_hash(&[&e_pub]);
+    ss.mix_key(&e_pub);
+    ss.mix_key(&*e.agree(e_i).unwrap());
+    ss.mix_key(&*e.agree(s_i).unwrap());
+    e_pub
+}
