@@ -53,7 +53,7 @@ impl Remote {
     }
 }
 
-/// A node's public identity: HKDF(node seed, "stt/v1 node id"), 32 bytes.
+/// A node's public identity: `SHA3-256("stt/v2 node id" || static public key)`, 32 bytes.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct NodeId(pub [u8; 32]);
 

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use common::*;
 use stt_proto::{Event, StreamError, StreamId, StreamMode, StreamRead};
+use stt_tests::sim::Verdict;
 use stt_tests::{Bottleneck, Impairment};
 
 fn pattern(len: usize, seed: u64) -> Vec<u8> {
@@ -516,4 +517,68 @@ fn a_full_send_buffer_and_a_nearly_full_datagram_do_not_stall_the_stream() {
         }
     }
     assert!(stalled.is_empty(), "custom payload size and bytes received when the stream stalled: {stalled:?}");
+}
+
+/// True if the datagram holds a frame of stream `id` (headers are cleartext).
+fn carries_stream(bytes: &[u8], id: u32) -> bool {
+    let mut at = 0;
+    while let Ok(l) = stt_proto::wire::parse_frame(&bytes[at..]) {
+        if l.header.stream_id == id {
+            return true;
+        }
+        at += l.len;
+    }
+    false
+}
+
+#[test]
+fn a_stream_whose_first_datagrams_are_lost_behind_a_later_stream_still_arrives() {
+    // The peer opens streams 1 and 3; every datagram of stream 1 is lost until stream 3 has
+    // arrived, so the receiver sees id 3 before id 1. Both streams deliver everything.
+    let (mut sim, c, s) = pair(61);
+    let (hc, hs) = establish(&mut sim, c, s);
+    sim.run_for(Duration::from_secs(1));
+    let client = sim.nodes[c].addr;
+    let third_arrived = std::rc::Rc::new(std::cell::Cell::new(false));
+    let seen = third_arrived.clone();
+    sim.intercept(move |d| {
+        if d.from != client {
+            return Verdict::Deliver;
+        }
+        if carries_stream(&d.bytes, 3) {
+            seen.set(true);
+        }
+        if !seen.get() && carries_stream(&d.bytes, 1) {
+            Verdict::Drop
+        } else {
+            Verdict::Deliver
+        }
+    });
+    let mut transfers = Vec::new();
+    for salt in 0..2 {
+        let stream = sim.nodes[c].endpoint.session_mut(hc).unwrap().open_stream(StreamMode::Reliable).unwrap();
+        let mut t = Transfer::new(stream, pattern(3_000, salt), 3_000);
+        t.pump_write(&mut sim, c, hc);
+        transfers.push(t);
+    }
+    assert_eq!(transfers.iter().map(|t| t.stream.0).collect::<Vec<_>>(), [1, 3]);
+    let done = drive(&mut sim, Duration::from_secs(30), |sim| {
+        for t in &mut transfers {
+            t.pump_write(sim, c, hc);
+            t.pump_read(sim, s, hs);
+        }
+        transfers.iter().all(|t| t.got_fin)
+    });
+    assert!(third_arrived.get(), "stream 3 arrived first");
+    for t in &transfers {
+        assert!(t.received == t.data, "stream {}: received {} of {} bytes", t.stream.0, t.received.len(), t.data.len());
+    }
+    assert!(done);
+    let opened: Vec<u32> = sim
+        .events_of(s, |e| match e {
+            Event::StreamOpened { stream, .. } => Some(stream.0),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(opened, [3, 1], "the receiver reports each stream once, when its first frame arrives");
 }

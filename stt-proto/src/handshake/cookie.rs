@@ -1,7 +1,7 @@
 //! Stateless handshake cookies.
 //!
 //! The responder answers an INIT without remembering it: the CHALLENGE carries a cookie
-//! `time || MAC16(secret, "stt/v1 cookie" || remote || node_id_i || nonce_i || nonce_r || suite || time)`.
+//! `time || MAC16(secret, "stt/v2 cookie" || remote || node_id_i || nonce_i || nonce_r || suite || time)`.
 //! RESPONSE returns it, and the responder accepts only a cookie made by itself, for that remote
 //! and those nonces, within `cookie_lifetime`. The secret rotates every `cookie_lifetime`; the
 //! previous secret stays valid for one more period.

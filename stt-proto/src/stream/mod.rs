@@ -6,6 +6,7 @@
 //! session's control channel. This module owns the per-session table, stream-level and
 //! session-level flow control, and the bookkeeping of which control frames are owed to the peer.
 
+mod peer_ids;
 pub mod recv;
 pub mod send;
 
@@ -13,6 +14,7 @@ use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
 use alloc::vec::Vec;
 use core::time::Duration;
 
+use peer_ids::{Admission, PeerIds};
 pub use recv::{RecvHalf, StreamRead};
 pub use send::{Segment, SendHalf};
 
@@ -61,6 +63,9 @@ pub enum StreamError {
     /// This side has `max_concurrent_streams` streams open.
     #[error("too many open streams: finish some or raise max_concurrent_streams")]
     TooManyStreams,
+    /// This side has used every stream id of the session (about two billion streams).
+    #[error("the session has used all of its stream ids: open a new session")]
+    IdsExhausted,
     /// The session is closing.
     #[error("session is closing")]
     Closing,
@@ -194,7 +199,8 @@ pub struct Streams {
     pub map: BTreeMap<u32, Stream>,
     limits: StreamLimits,
     next_local: u32,
-    highest_peer: u32,
+    /// Which peer ids are opened, awaited, over or refused.
+    peer_ids: PeerIds,
     /// Peer-opened streams not yet accepted by the application.
     pub accept_queue: VecDeque<u32>,
     /// Streams with new data or FIN to send, round robin.
@@ -233,7 +239,7 @@ impl Streams {
             map: BTreeMap::new(),
             limits,
             next_local: if role == Role::Initiator { 1 } else { 2 },
-            highest_peer: 0,
+            peer_ids: PeerIds::new(if role == Role::Initiator { 2 } else { 1 }),
             accept_queue: VecDeque::new(),
             send_queue: VecDeque::new(),
             control_queue: VecDeque::new(),
@@ -262,7 +268,7 @@ impl Streams {
             return Err(StreamError::TooManyStreams);
         }
         let id = self.next_local;
-        self.next_local = self.next_local.checked_add(2).ok_or(StreamError::TooManyStreams)?;
+        self.next_local = self.next_local.checked_add(2).ok_or(StreamError::IdsExhausted)?;
         self.map.insert(id, Stream::new(mode, true, &self.limits));
         self.local_open += 1;
         self.control_queue.push_back(id);
@@ -277,17 +283,20 @@ impl Streams {
         if self.map.contains_key(&id) {
             return PeerStream::Known;
         }
-        if self.is_local_id(id) || id <= self.highest_peer {
+        if self.is_local_id(id) {
             return PeerStream::Over;
         }
-        if self.peer_open >= self.limits.max_concurrent {
-            if self.refusals.len() < REFUSALS_QUEUED && self.refused.insert(id) {
-                self.refusals.push_back(id);
-                self.refusals_total += 1;
+        match self.peer_ids.admit(id, self.peer_open, self.limits.max_concurrent) {
+            Admission::Over => return PeerStream::Over,
+            Admission::Refuse => {
+                if self.refusals.len() < REFUSALS_QUEUED && self.refused.insert(id) {
+                    self.refusals.push_back(id);
+                    self.refusals_total += 1;
+                }
+                return PeerStream::Refused;
             }
-            return PeerStream::Refused;
+            Admission::Create => {}
         }
-        self.highest_peer = id;
         let mode =
             if live { StreamMode::Live { deadline: self.limits.default_live_deadline } } else { StreamMode::Reliable };
         self.map.insert(id, Stream::new(mode, false, &self.limits));
@@ -396,5 +405,26 @@ impl Streams {
     /// Earliest live-gap deadline over the streams that have a gap.
     pub fn next_gap_deadline(&self) -> Option<crate::Instant> {
         self.gaps.iter().filter_map(|id| self.map.get(id)?.recv.gap_deadline()).min()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_end_of_the_id_space_is_its_own_error() {
+        let limits = StreamLimits {
+            max_concurrent: 4,
+            stream_window: 1 << 16,
+            session_window: 1 << 20,
+            send_buffer: 1 << 16,
+            default_live_deadline: Duration::from_millis(100),
+        };
+        let mut streams = Streams::new(Role::Initiator, limits);
+        streams.next_local = u32::MAX - 2;
+        assert_eq!(streams.open(StreamMode::Reliable), Ok(StreamId(u32::MAX - 2)));
+        assert_eq!(streams.open(StreamMode::Reliable), Err(StreamError::IdsExhausted));
+        assert_eq!(streams.open(StreamMode::Reliable), Err(StreamError::IdsExhausted));
     }
 }

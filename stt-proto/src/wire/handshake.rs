@@ -123,7 +123,7 @@ pub struct Init<'a> {
     pub nonce: [u8; 32],
     /// Suite ids in the initiator's preference order (1 to 8 of them).
     pub suites: &'a [u8],
-    /// Extension block (empty in version 1).
+    /// Extension block (empty in version 2).
     pub extensions: &'a [u8],
 }
 
@@ -177,7 +177,7 @@ pub struct Challenge<'a> {
     pub suite: u8,
     /// The stateless cookie the initiator must return in RESPONSE.
     pub cookie: Cookie,
-    /// Extension block (empty in version 1).
+    /// Extension block (empty in version 2).
     pub extensions: &'a [u8],
 }
 
