@@ -160,6 +160,11 @@ impl Driver {
         Instant::from_nanos(self.origin.elapsed().as_nanos() as u64)
     }
 
+    /// The `std` instant of a time the core reports (for example `SessionStats::created`).
+    pub fn to_std_instant(&self, t: Instant) -> std::time::Instant {
+        self.origin + Duration::from_nanos(t.as_nanos())
+    }
+
     /// The core endpoint. After a command through [`Driver::endpoint_mut`] (connect, write, send a
     /// frame, close), call [`Driver::process`] so that what it queued is sent.
     pub fn endpoint(&self) -> &Endpoint {

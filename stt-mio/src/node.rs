@@ -12,11 +12,11 @@ use std::time::Duration;
 use bytes::Bytes;
 use mio::{Events, Poll, Token};
 use stt_proto::{
-    CloseReason, EndpointConfig, Event, HandshakeError, Identity, NodeId, Role, Seed, SessionHandle, StreamError,
-    StreamId, StreamMode, StreamRead,
+    CloseReason, EndpointConfig, EndpointStats, Event, HandshakeError, Identity, NodeId, Role, Seed, SessionHandle,
+    SessionStats, StreamError, StreamId, StreamMode, StreamRead,
 };
 
-use crate::{Driver, Error};
+use crate::{Driver, DriverStats, Error};
 
 const TOKEN: Token = Token(0);
 /// Custom frames kept per session for `recv_frame`; older ones are dropped (custom frames are
@@ -24,6 +24,58 @@ const TOKEN: Token = Token(0);
 const MAX_QUEUED_FRAMES: usize = 1024;
 /// Close reasons remembered for sessions the caller has not asked about.
 const MAX_REMEMBERED_CLOSES: usize = 1024;
+
+/// Arrivals noted at most for [`Node::next_incoming`]; past this the oldest notes are dropped
+/// and the queues are swept instead.
+const MAX_ARRIVALS: usize = 65_536;
+
+/// One arrival, from [`Node::next_incoming`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Incoming {
+    /// A peer opened a session to this node (what [`Node::accept`] returns).
+    Session(SessionHandle),
+    /// A peer opened a stream (what [`Node::accept_stream`] returns).
+    Stream {
+        /// The session.
+        session: SessionHandle,
+        /// The stream.
+        stream: StreamId,
+    },
+    /// A custom frame (what [`Node::recv_frame`] returns).
+    Frame {
+        /// The session it came on.
+        session: SessionHandle,
+        /// Its type, 0x80–0xFF.
+        frame_type: u8,
+        /// Its payload.
+        payload: Bytes,
+    },
+}
+
+/// What arrived, in order, without the item: [`Node::next_incoming`] takes the item from the
+/// queue the per-session calls read, so each item is returned once, by whichever call asks first.
+#[derive(Clone, Copy, Debug)]
+enum Arrival {
+    Session(SessionHandle),
+    Stream(SessionHandle),
+    Frame(SessionHandle),
+}
+
+/// Totals of one node, from [`Node::stats`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NodeStats {
+    /// Established sessions open now.
+    pub sessions: usize,
+    /// When the node was bound.
+    pub started: std::time::Instant,
+    /// The core's counters since the node started: datagrams and bytes in and out, handshakes,
+    /// sessions established, and every drop by its reason (`endpoint.dropped`).
+    pub endpoint: EndpointStats,
+    /// Socket errors and datagrams the driver could not route.
+    pub driver: DriverStats,
+    /// Custom frames dropped because a session had `1024` unread ones.
+    pub frames_dropped: u64,
+}
 
 #[derive(Debug, Default)]
 struct Slot {
@@ -49,6 +101,12 @@ pub struct Node {
     closed: VecDeque<(SessionHandle, CloseReason)>,
     frames_dropped: u64,
     timeout: Option<Duration>,
+    /// Arrivals in order, noted once `next_incoming` was first called.
+    arrivals: VecDeque<Arrival>,
+    noting_arrivals: bool,
+    /// Some queued item may have no note (dropped notes, or items from before the first
+    /// `next_incoming`): sweep the queues when the notes run out.
+    sweep: bool,
 }
 
 impl Node {
@@ -71,6 +129,9 @@ impl Node {
             closed: VecDeque::new(),
             frames_dropped: 0,
             timeout: None,
+            arrivals: VecDeque::new(),
+            noting_arrivals: false,
+            sweep: false,
         })
     }
 
@@ -99,6 +160,42 @@ impl Node {
     /// Custom frames dropped because a session had `1024` unread ones.
     pub fn frames_dropped(&self) -> u64 {
         self.frames_dropped
+    }
+
+    /// Totals: sessions open now, the core's counters (datagrams, bytes, handshakes, drops by
+    /// reason), the driver's socket errors and the custom frames this API dropped.
+    pub fn stats(&self) -> NodeStats {
+        NodeStats {
+            sessions: self.slots.values().filter(|s| s.established).count(),
+            started: self.driver.to_std_instant(stt_proto::Instant::ZERO),
+            endpoint: self.driver.endpoint().stats(),
+            driver: self.driver.stats(),
+            frames_dropped: self.frames_dropped,
+        }
+    }
+
+    /// A session's counters, or `None` if the node does not hold it (never established, or
+    /// ended).
+    pub fn session_stats(&self, session: SessionHandle) -> Option<SessionStats> {
+        self.driver.endpoint().session(session).map(|s| s.stats())
+    }
+
+    /// Streams `session` holds now (opened by either side and not yet over in both
+    /// directions), or `None` if the node does not hold it.
+    pub fn stream_count(&self, session: SessionHandle) -> Option<usize> {
+        self.driver.endpoint().session(session).map(|s| s.stream_count())
+    }
+
+    /// When `session` was created (`connect`, or the responder's receipt of the handshake's
+    /// third message), or `None` if the node does not hold it.
+    pub fn created_at(&self, session: SessionHandle) -> Option<std::time::Instant> {
+        self.session_stats(session).map(|s| self.driver.to_std_instant(s.created))
+    }
+
+    /// When an authentic frame from the peer last arrived on `session`, or `None` if the node
+    /// does not hold it.
+    pub fn last_active_at(&self, session: SessionHandle) -> Option<std::time::Instant> {
+        self.session_stats(session).map(|s| self.driver.to_std_instant(s.last_active))
     }
 
     /// Opens a session to `addr` and waits until the handshake completes.
@@ -158,6 +255,66 @@ impl Node {
     /// Waits for the next session a peer opens.
     pub fn accept(&mut self) -> Result<SessionHandle, Error> {
         self.wait(|node| node.incoming.pop_front())
+    }
+
+    /// Waits for the next arrival of any kind, oldest first: a session or a stream a peer opened,
+    /// or a custom frame. Items come from the same queues as [`Node::accept`],
+    /// [`Node::accept_stream`] and [`Node::recv_frame`], so the styles mix and each item is
+    /// returned once.
+    pub fn next_incoming(&mut self) -> Result<Incoming, Error> {
+        if !self.noting_arrivals {
+            self.noting_arrivals = true;
+            self.sweep = true;
+        }
+        self.wait(Node::take_arrival)
+    }
+
+    fn take_arrival(&mut self) -> Option<Incoming> {
+        while let Some(arrival) = self.arrivals.pop_front() {
+            if let Some(item) = self.take(arrival) {
+                return Some(item);
+            }
+        }
+        if !self.sweep {
+            return None;
+        }
+        let item = self.incoming.front().map(|&h| Arrival::Session(h)).and_then(|a| self.take(a)).or_else(|| {
+            let sessions: Vec<SessionHandle> = self.slots.keys().copied().collect();
+            sessions.into_iter().find_map(|h| self.take(Arrival::Stream(h)).or_else(|| self.take(Arrival::Frame(h))))
+        });
+        if item.is_none() {
+            self.sweep = false;
+        }
+        item
+    }
+
+    /// The item an arrival stands for, or `None` if it was taken already or its session ended.
+    fn take(&mut self, arrival: Arrival) -> Option<Incoming> {
+        match arrival {
+            Arrival::Session(h) => {
+                let at = self.incoming.iter().position(|&s| s == h)?;
+                self.incoming.remove(at).map(Incoming::Session)
+            }
+            Arrival::Stream(h) => {
+                let stream = self.slots.get_mut(&h)?.opened.pop_front()?;
+                Some(Incoming::Stream { session: h, stream })
+            }
+            Arrival::Frame(h) => {
+                let (frame_type, payload) = self.slots.get_mut(&h)?.frames.pop_front()?;
+                Some(Incoming::Frame { session: h, frame_type, payload })
+            }
+        }
+    }
+
+    fn note(&mut self, arrival: Arrival) {
+        if !self.noting_arrivals {
+            return;
+        }
+        if self.arrivals.len() == MAX_ARRIVALS {
+            self.arrivals.pop_front();
+            self.sweep = true;
+        }
+        self.arrivals.push_back(arrival);
     }
 
     /// The peer of an established session.
@@ -409,6 +566,7 @@ impl Node {
                     slot.peer = Some(peer);
                     if role == Role::Responder {
                         self.incoming.push_back(session);
+                        self.note(Arrival::Session(session));
                     }
                 }
                 Event::HandshakeFailed { session: Some(session), reason, .. } => {
@@ -423,11 +581,17 @@ impl Node {
                         self.frames_dropped += 1;
                     }
                     frames.push_back((frame_type, payload));
+                    self.note(Arrival::Frame(session));
                 }
                 Event::StreamOpened { session, .. } => {
                     let Some(mut s) = self.driver.endpoint_unmarked().session_mut(session) else { continue };
+                    let mut opened = 0;
                     while let Some(stream) = s.accept_stream() {
                         self.slots.entry(session).or_default().opened.push_back(stream);
+                        opened += 1;
+                    }
+                    for _ in 0..opened {
+                        self.note(Arrival::Stream(session));
                     }
                 }
                 Event::SessionClosed { session, reason } => {

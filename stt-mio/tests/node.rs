@@ -115,3 +115,85 @@ fn bad_calls_get_typed_errors_not_panics() {
     c.close(s, 0, "done");
     assert!(matches!(c.open_stream(s, StreamMode::Reliable), Err(Error::SessionClosed(_))));
 }
+
+#[test]
+fn a_node_reports_its_sessions_streams_and_totals() {
+    let (addr, server) = serve(|mut n| {
+        let s = n.accept().unwrap();
+        let a = n.accept_stream(s).unwrap();
+        let b = n.accept_stream(s).unwrap();
+        let got = (n.read_to_end(s, a).unwrap(), n.read_to_end(s, b).unwrap());
+        let stats = n.stats();
+        let _ = n.recv_frame(s);
+        (got, stats)
+    });
+    let before = Instant::now();
+    let mut c = node(7);
+    assert_eq!(c.stats().sessions, 0);
+    let s = c.connect(addr).unwrap();
+    let created = c.created_at(s).unwrap();
+    assert!(before <= created && created <= Instant::now());
+    assert_eq!(c.stream_count(s), Some(0));
+    let a = c.open_stream(s, StreamMode::Reliable).unwrap();
+    let b = c.open_stream(s, StreamMode::Reliable).unwrap();
+    assert_eq!(c.stream_count(s), Some(2));
+    c.write_all(s, a, &[1u8; 50_000]).unwrap();
+    c.write_all(s, b, b"two").unwrap();
+    c.finish(s, a).unwrap();
+    c.finish(s, b).unwrap();
+    c.flush(s).unwrap();
+    assert!(c.last_active_at(s).unwrap() >= created, "acknowledgements arrived after creation");
+    let stats = c.stats();
+    assert_eq!(stats.sessions, 1);
+    assert_eq!(stats.endpoint.sessions_established, 1);
+    assert!(stats.endpoint.bytes_sent > 50_000);
+    assert_eq!(c.session_stats(s).unwrap().created, c.driver().endpoint().session(s).unwrap().stats().created);
+    c.close(s, 0, "done");
+    assert_eq!(c.stats().sessions, 0);
+    assert_eq!((c.stream_count(s), c.created_at(s), c.last_active_at(s)), (None, None, None));
+
+    let ((first, second), server_stats) = server.join().unwrap();
+    assert_eq!((first.len(), &second[..]), (50_000, &b"two"[..]));
+    assert_eq!(server_stats.sessions, 1);
+    assert!(server_stats.endpoint.bytes_received > 50_000);
+}
+
+#[test]
+fn one_receive_loop_sees_sessions_frames_and_streams_in_arrival_order() {
+    use stt_mio::Incoming;
+    let (addr, server) = serve(|mut n| {
+        let mut seen = Vec::new();
+        let mut data = Vec::new();
+        while seen.len() < 4 {
+            match n.next_incoming().unwrap() {
+                Incoming::Session(_) => seen.push("session".to_string()),
+                Incoming::Frame { frame_type, payload, .. } => {
+                    seen.push(format!("frame {frame_type:#x} {}", String::from_utf8_lossy(&payload)))
+                }
+                Incoming::Stream { session, stream } => {
+                    data = n.read_to_end(session, stream).unwrap();
+                    seen.push("stream".to_string());
+                }
+            }
+        }
+        // Each item once: nothing is left for the per-session calls.
+        n.set_timeout(Some(Duration::from_millis(200)));
+        let left = n.next_incoming();
+        (seen, data, left)
+    });
+    let mut c = node(7);
+    let s = c.connect(addr).unwrap();
+    c.send_frame(s, 0x90, &b"first"[..]).unwrap();
+    c.run_for(Duration::from_millis(50)).unwrap();
+    let st = c.open_stream(s, StreamMode::Reliable).unwrap();
+    c.write_all(s, st, b"stream data").unwrap();
+    c.finish(s, st).unwrap();
+    c.flush(s).unwrap();
+    c.send_frame(s, 0x91, &b"last"[..]).unwrap();
+    c.flush(s).unwrap();
+    let (seen, data, left) = server.join().unwrap();
+    assert_eq!(seen, ["session", "frame 0x90 first", "stream", "frame 0x91 last"]);
+    assert_eq!(data, b"stream data");
+    assert!(matches!(left, Err(Error::TimedOut)), "{left:?}");
+    c.close(s, 0, "done");
+}

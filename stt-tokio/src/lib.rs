@@ -6,7 +6,8 @@
 //! shape of tokio's networking types:
 //!
 //! - [`Node`]: bind, [`Node::connect`] / [`Node::connect_ws`], [`Node::accept`], custom-frame
-//!   handlers ([`Node::on_frame`]), [`Node::broadcast`], session events ([`Node::events`]),
+//!   handlers ([`Node::on_frame`]), [`Node::broadcast`], session events ([`Node::events`]), one
+//!   receive loop for every arrival ([`Node::incoming`]), totals ([`Node::stats`]),
 //!   [`Node::rebind`] and a graceful [`Node::shutdown`];
 //! - [`Session`]: streams ([`Session::open_stream`], [`Session::accept_stream`]), custom frames,
 //!   statistics, [`Session::switch_to_websocket`], close with a reason;
@@ -45,10 +46,12 @@ mod driver;
 mod error;
 pub mod events;
 pub mod fetch;
+mod inbox;
 mod names;
 mod node;
 mod session;
 mod shared;
+mod stats;
 pub mod storage;
 mod stream;
 pub mod transfer;
@@ -69,9 +72,11 @@ pub mod fuzzing {
 
 pub use config::{NodeConfig, WebSocketLimits};
 pub use error::Error;
+pub use inbox::{Inbox, Incoming};
 pub use names::{NamedEndpoint, Routed};
 pub use node::{FrameHandler, Node, Targets};
 pub use session::Session;
+pub use stats::{NodeStats, WebSocketStats};
 pub use stream::{RecvStream, SendStream, Stream};
 pub use stt_proto;
 pub use stt_proto::{

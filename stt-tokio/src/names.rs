@@ -10,7 +10,7 @@ use tokio::sync::{oneshot, Notify};
 
 use crate::error::Error;
 use crate::session::Session;
-use crate::shared::{Inner, Owner};
+use crate::shared::{Inner, Owner, ServedName};
 
 /// Bytes a peer routed to a served name.
 #[derive(Clone, Debug)]
@@ -97,7 +97,7 @@ pub(crate) fn serve(
         return Err(Error::NodeClosed);
     }
     st.ep.register_name(address, limits)?;
-    st.name_notify.insert(address, notify.clone());
+    st.name_notify.insert(address, ServedName { name: name.to_owned(), notify: notify.clone() });
     drop(st);
     inner.wake.notify_one();
     Ok(NamedEndpoint { inner: inner.clone(), _owner: owner, name: name.to_owned(), address, notify })

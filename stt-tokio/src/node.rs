@@ -7,14 +7,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use stt_proto::{Endpoint, EndpointStats, Event, Identity, NameQueueLimits, NodeId, Remote, Seed, StreamMode};
+use stt_proto::{Endpoint, Event, Identity, NameQueueLimits, NodeId, Remote, Seed, StreamMode};
 use tokio::net::TcpListener;
 use tokio::sync::{broadcast, oneshot};
 
 use crate::config::NodeConfig;
 use crate::error::Error;
+use crate::inbox::Inbox;
 use crate::session::Session;
 use crate::shared::{random_bytes, Inner, Owner, SessionShared, SessionSlot};
+use crate::stats::{NodeStats, WebSocketStats};
 use crate::udp::UdpIo;
 
 /// A handler for one custom frame type, registered with [`Node::on_frame`].
@@ -172,6 +174,15 @@ impl Node {
         }
     }
 
+    /// The node's arrivals in one sequence: sessions and streams peers open, custom frames
+    /// without a handler, bytes routed to served names, oldest first (see [`Inbox`]). Items are
+    /// taken from the same queues as [`Node::accept`], [`Session::accept_stream`],
+    /// [`Session::recv_frame`] and [`crate::NamedEndpoint::recv`]; each goes to whoever asks
+    /// first.
+    pub fn incoming(&self) -> Inbox {
+        Inbox::new(self.inner.clone())
+    }
+
     /// Registers `handler` for custom frames of `frame_type` (0x80–0xFF) on every session; it
     /// replaces an earlier handler for that type. Handlers run on the driver task: keep them short
     /// and hand longer work to a channel or a spawned task. Frames of types without a handler
@@ -284,26 +295,33 @@ impl Node {
         Ok(local)
     }
 
-    /// Endpoint statistics (datagrams, bytes, drops by reason).
-    pub fn stats(&self) -> EndpointStats {
-        self.inner.lock().ep.stats()
-    }
-
-    /// Datagrams for WebSocket peers dropped because the connection was gone or its queue full.
-    pub fn ws_dropped(&self) -> u64 {
-        self.inner.lock().ws_dropped
-    }
-
-    /// WebSocket connections the listener closed: (at accept, because a connection cap was
-    /// reached; later, because they carried no session within `ws_limits.session_timeout`).
-    pub fn ws_closed(&self) -> (u64, u64) {
+    /// Totals: sessions open now, the core's counters (datagrams, bytes, handshakes, drops by
+    /// reason) and the WebSocket listener's.
+    pub fn stats(&self) -> NodeStats {
         let st = self.inner.lock();
-        (st.ws_refused, st.ws_closed_idle)
+        NodeStats {
+            sessions: st.sessions.values().filter(|s| s.shared.is_some()).count(),
+            started: self.inner.std_instant(stt_proto::Instant::ZERO),
+            endpoint: st.ep.stats(),
+            websocket: WebSocketStats {
+                connections: st.ws.len(),
+                dropped: st.ws_dropped,
+                refused: st.ws_refused,
+                closed_idle: st.ws_closed_idle,
+            },
+        }
+    }
+
+    /// The `std` instant of a time the core reports (for example `SessionStats::created`): the
+    /// core counts time from when the node was bound.
+    pub fn to_std_instant(&self, t: stt_proto::Instant) -> std::time::Instant {
+        self.inner.std_instant(t)
     }
 
     /// Shuts the node down gracefully: stops accepting, waits (up to `grace`) until every
     /// stream's written data is acknowledged, closes every session with DISCONNECT, stops the
-    /// driver, and waits until WebSocket connections have sent what they queued. Sessions and streams fail with [`Error::NodeClosed`] afterwards.
+    /// driver, and waits until WebSocket connections have sent what they queued. Sessions and
+    /// streams fail with [`Error::NodeClosed`] afterwards.
     pub async fn shutdown(&self, grace: Duration) {
         let deadline = tokio::time::Instant::now() + grace;
         self.inner.lock().ep.set_server_mode(false);

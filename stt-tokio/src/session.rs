@@ -68,6 +68,26 @@ impl Session {
         st.ep.session(self.shared.handle).map(|s| s.stats())
     }
 
+    /// Streams the session holds now (opened by either side and not yet over in both
+    /// directions), or `None` once the session ended.
+    pub fn stream_count(&self) -> Option<usize> {
+        let st = self.shared.node.lock();
+        st.ep.session(self.shared.handle).map(|s| s.stream_count())
+    }
+
+    /// When the session was created: the initiator's `connect`, or the responder's receipt of
+    /// the handshake's third message.
+    pub fn created_at(&self) -> std::time::Instant {
+        self.shared.created
+    }
+
+    /// When an authentic frame from the peer last arrived, or `None` once the session ended.
+    pub fn last_active_at(&self) -> Option<std::time::Instant> {
+        let st = self.shared.node.lock();
+        let last = st.ep.session(self.shared.handle).map(|s| s.stats().last_active)?;
+        Some(self.shared.node.std_instant(last))
+    }
+
     /// RTT, congestion window and losses, or `None` once the session ended.
     pub fn path_stats(&self) -> Option<PathStats> {
         let st = self.shared.node.lock();

@@ -1,7 +1,8 @@
 //! What the node's handles share with the driver task: the core endpoint and the driver-side
 //! record of every session behind one mutex ([`State`], [`SessionSlot`]), the wakers and
 //! notifications, the shutdown token ([`Owner`]), each session's shared part
-//! ([`SessionShared`]), and the dispatch of the core's events to whatever waits on them.
+//! ([`SessionShared`]), the dispatch of the core's events to whatever waits on them, and the
+//! [`Notices`] of arrivals in order that the `Inbox` reads.
 //!
 //! Every handle locks the mutex for a short, non-blocking step (a core call plus waker
 //! bookkeeping) and then nudges the driver task, which does all socket I/O and timers. This
@@ -47,6 +48,9 @@ pub(crate) type SharedHandler = Arc<dyn Fn(Arc<SessionShared>, Bytes) + Send + S
 /// beyond this, new frames are dropped (custom frames are best-effort).
 const FRAME_QUEUE: usize = 1024;
 
+/// Notices kept at most; past this the oldest are dropped and the next empty turn sweeps.
+const MAX_NOTICES: usize = 65_536;
+
 /// Events a subscriber can lag behind before it misses some.
 const EVENT_CAPACITY: usize = 1024;
 
@@ -88,8 +92,10 @@ pub(crate) struct State {
     /// Woken at the end of every driver turn (acknowledgements, timers, closes) and on stop, to
     /// re-check stream flushes.
     pub flush_wakers: Vec<Waker>,
-    /// Wakes the `NamedEndpoint` of each served name.
-    pub name_notify: HashMap<NameAddress, Arc<Notify>>,
+    /// Each served name: its string and what wakes its `NamedEndpoint`.
+    pub name_notify: HashMap<NameAddress, ServedName>,
+    /// Arrivals in order, for the `Inbox`.
+    pub notices: Notices,
     /// Datagrams for a WebSocket remote that had no connection or a full queue.
     pub ws_dropped: u64,
     /// WebSocket connections closed at accept because a connection cap was reached.
@@ -106,6 +112,8 @@ pub(crate) struct Inner {
     pub wake: Notify,
     /// Wakes `accept` callers.
     pub accepted: Notify,
+    /// Wakes `Inbox::next` callers.
+    pub inbox_notify: Notify,
     pub udp: Mutex<Arc<UdpIo>>,
     pub events: broadcast::Sender<Event>,
     origin: std::time::Instant,
@@ -140,6 +148,7 @@ impl Inner {
                 ws: HashMap::new(),
                 flush_wakers: Vec::new(),
                 name_notify: HashMap::new(),
+                notices: Notices::default(),
                 ws_dropped: 0,
                 ws_refused: 0,
                 ws_closed_idle: 0,
@@ -147,6 +156,7 @@ impl Inner {
             }),
             wake: Notify::new(),
             accepted: Notify::new(),
+            inbox_notify: Notify::new(),
             udp: Mutex::new(Arc::new(udp)),
             events: broadcast::channel(EVENT_CAPACITY).0,
             origin: std::time::Instant::now(),
@@ -171,7 +181,12 @@ impl Inner {
 
     /// The tokio instant of a core instant.
     pub fn deadline(&self, t: Instant) -> tokio::time::Instant {
-        tokio::time::Instant::from_std(self.origin + Duration::from_nanos(t.as_nanos()))
+        tokio::time::Instant::from_std(self.std_instant(t))
+    }
+
+    /// The `std` instant of a core instant.
+    pub fn std_instant(&self, t: Instant) -> std::time::Instant {
+        self.origin + Duration::from_nanos(t.as_nanos())
     }
 
     /// True if some session (handshaking or established) uses `remote`. Walks the sessions:
@@ -231,7 +246,7 @@ impl Inner {
             w.wake();
         }
         for n in st.name_notify.values() {
-            n.notify_waiters();
+            n.notify.notify_waiters();
         }
         for (_, slot) in st.sessions.drain() {
             wake_all(&slot);
@@ -245,6 +260,7 @@ impl Inner {
         drop(st);
         self.wake.notify_one();
         self.accepted.notify_waiters();
+        self.inbox_notify.notify_waiters();
         for t in self.tasks.lock().unwrap_or_else(|p| p.into_inner()).drain(..) {
             t.abort();
         }
@@ -283,7 +299,9 @@ impl State {
         while let Some(ev) = self.ep.poll_event() {
             match &ev {
                 Event::SessionEstablished { session, peer, session_id, role, .. } => {
-                    let shared = Arc::new(SessionShared::new(inner.clone(), *session, *peer, *session_id));
+                    let created = self.ep.session(*session).map_or_else(|| inner.now(), |s| s.stats().created);
+                    let created = inner.std_instant(created);
+                    let shared = Arc::new(SessionShared::new(inner.clone(), *session, *peer, *session_id, created));
                     let slot = self.sessions.entry(*session).or_insert_with(|| SessionSlot::new(None));
                     slot.shared = Some(shared.clone());
                     match slot.connect.take() {
@@ -293,6 +311,7 @@ impl State {
                         _ => {
                             self.incoming.push_back(shared);
                             inner.accepted.notify_waiters();
+                            self.notify_inbox(inner, Notice::Session(*session));
                         }
                     }
                 }
@@ -325,12 +344,14 @@ impl State {
                     } else if slot.frames.len() < FRAME_QUEUE {
                         slot.frames.push_back((*frame_type, payload.clone()));
                         shared.notify.notify_waiters();
+                        self.notify_inbox(inner, Notice::Frame(*session));
                     }
                     continue;
                 }
                 Event::StreamOpened { session, .. } => {
                     if let Some(shared) = self.sessions.get(session).and_then(|s| s.shared.as_ref()) {
                         shared.notify.notify_waiters();
+                        self.notify_inbox(inner, Notice::Stream(*session));
                     }
                     continue;
                 }
@@ -356,8 +377,9 @@ impl State {
                 }
                 Event::NameReadable { name } => {
                     if let Some(n) = self.name_notify.get(name) {
-                        n.notify_waiters();
+                        n.notify.notify_waiters();
                     }
+                    self.notify_inbox(inner, Notice::Routed(*name));
                     continue;
                 }
                 Event::StreamWritable { session, stream } => {
@@ -374,12 +396,64 @@ impl State {
     }
 }
 
+impl State {
+    /// Notes an arrival for the inbox, if one exists, and wakes it.
+    fn notify_inbox(&mut self, inner: &Inner, notice: Notice) {
+        if self.notices.push(notice) {
+            inner.inbox_notify.notify_waiters();
+        }
+    }
+}
+
+/// What arrived, without the item: the inbox takes the item from its queue when asked.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Notice {
+    Session(SessionHandle),
+    Stream(SessionHandle),
+    Frame(SessionHandle),
+    Routed(NameAddress),
+}
+
+/// The driver's side of the inbox: the notices, kept only while an [`Inbox`] exists.
+#[derive(Debug, Default)]
+pub(crate) struct Notices {
+    pub queue: VecDeque<Notice>,
+    /// Live `Inbox` handles.
+    pub handles: usize,
+    /// Some queued item may have no notice (notices were dropped, or it arrived before the inbox
+    /// existed): sweep before sleeping.
+    pub sweep: bool,
+}
+
+impl Notices {
+    /// Notes an arrival, if anyone listens. Returns true if an inbox should be woken.
+    pub fn push(&mut self, notice: Notice) -> bool {
+        if self.handles == 0 {
+            return false;
+        }
+        if self.queue.len() == MAX_NOTICES {
+            self.queue.pop_front();
+            self.sweep = true;
+        }
+        self.queue.push_back(notice);
+        true
+    }
+}
+
+/// A name this node serves: its string (for the inbox) and what wakes its `NamedEndpoint`.
+pub(crate) struct ServedName {
+    pub name: String,
+    pub notify: Arc<Notify>,
+}
+
 /// What every clone of a `Session` (and its streams) shares.
 pub(crate) struct SessionShared {
     pub node: Arc<Inner>,
     pub handle: SessionHandle,
     pub peer: NodeId,
     pub session_id: u64,
+    /// When the session was created (the initiator's connect, the responder's RESPONSE).
+    pub created: std::time::Instant,
     /// Set when the session ends.
     pub closed: OnceLock<CloseReason>,
     /// Wakes `accept_stream`, `recv_frame` and `closed` callers.
@@ -387,8 +461,14 @@ pub(crate) struct SessionShared {
 }
 
 impl SessionShared {
-    pub fn new(node: Arc<Inner>, handle: SessionHandle, peer: NodeId, session_id: u64) -> Self {
-        SessionShared { node, handle, peer, session_id, closed: OnceLock::new(), notify: Notify::new() }
+    pub fn new(
+        node: Arc<Inner>,
+        handle: SessionHandle,
+        peer: NodeId,
+        session_id: u64,
+        created: std::time::Instant,
+    ) -> Self {
+        SessionShared { node, handle, peer, session_id, created, closed: OnceLock::new(), notify: Notify::new() }
     }
 
     /// Why operations on this session fail now.

@@ -24,6 +24,15 @@ pub struct Stream {
     recv: RecvStream,
 }
 
+impl std::fmt::Debug for Stream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Stream")
+            .field("session_id", &format_args!("{:016x}", self.send.session.session_id))
+            .field("id", &self.send.id.0)
+            .finish()
+    }
+}
+
 impl Stream {
     pub(crate) fn new(session: Arc<SessionShared>, owner: Option<Arc<Owner>>, id: StreamId) -> Stream {
         Stream {

@@ -19,6 +19,9 @@ mod file_transfer;
 #[path = "../examples/named_endpoints.rs"]
 mod named_endpoints;
 #[allow(dead_code)]
+#[path = "../examples/receive_loop.rs"]
+mod receive_loop;
+#[allow(dead_code)]
 #[path = "../examples/telemetry.rs"]
 mod telemetry;
 #[allow(dead_code)]
@@ -65,4 +68,12 @@ async fn named_endpoints_example() {
 #[tokio::test]
 async fn video_relay_example() {
     assert_eq!(video_relay::demo().await.unwrap().len(), 4);
+}
+
+#[tokio::test]
+async fn receive_loop_example_sees_everything_in_arrival_order() {
+    let seen = receive_loop::demo().await.unwrap();
+    assert_eq!(seen.len(), 4);
+    assert!(seen[0].starts_with("session from "), "{seen:?}");
+    assert_eq!(&seen[1..], ["stream: Hello Bob!", "frame 0x80: chat: hi", "video_sink: frame 0"]);
 }

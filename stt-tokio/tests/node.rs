@@ -105,7 +105,7 @@ async fn ten_thousand_random_datagrams_leave_the_node_serving() {
     let r = tokio::spawn(async move { recv_all(&accepted).await });
     send_all(&s, &data).await;
     assert_eq!(within(60, "receive", r).await.unwrap(), (data.len(), sha3(&data)));
-    let stats = server.stats();
+    let stats = server.stats().endpoint;
     println!("server after 10,000 junk datagrams: {:?}", stats.dropped);
     assert!(stats.dropped.total() >= 9_000, "junk is dropped and counted: {:?}", stats.dropped);
 }

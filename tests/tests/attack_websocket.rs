@@ -116,7 +116,7 @@ async fn idle_tcp_connections_are_closed_and_capped() {
     }
     assert_eq!(closed, 200, "every idle connection is closed by the listener");
     assert!(started.elapsed() < Duration::from_secs(5));
-    let (refused, _) = server.ws_closed();
+    let refused = server.stats().websocket.refused;
     assert!(refused >= 200 - 32, "connections past the per-address cap are refused at once ({refused})");
 }
 
@@ -134,7 +134,7 @@ async fn upgraded_connections_without_a_session_are_closed() {
     for tcp in &mut silent {
         assert!(closed_by_server(tcp, Duration::from_secs(5)).await, "closed for carrying no session");
     }
-    let (_, idle) = server.ws_closed();
+    let idle = server.stats().websocket.closed_idle;
     assert_eq!(idle, 20);
     honest_transfer(&server).await;
 }
