@@ -16,8 +16,10 @@ use crate::wire::names::{self as wn, STATUS_OK, STATUS_QUEUE_FULL, STATUS_UNKNOW
 
 /// Requests a session may have outstanding, counted from the oldest unanswered one.
 pub const REQUEST_WINDOW: u32 = 256;
-/// Names one node may serve at once (they are all announced in one frame).
-pub const MAX_NAMES: usize = wn::MAX_REGISTERED;
+/// Names one node may serve at once. They are announced in pieces of
+/// [`wn::NAMES_PER_PIECE`]; a peer accepts a list of at most this many.
+pub const MAX_NAMES: usize = 1024;
+const _: () = assert!(MAX_NAMES <= wn::NAMES_PER_PIECE * wn::MAX_PIECES);
 
 /// The address of a name: SHA3-256 of its UTF-8 bytes.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -171,6 +173,18 @@ impl Registry {
     /// The served addresses, in order.
     pub fn addresses(&self) -> impl ExactSizeIterator<Item = &[u8; 32]> + '_ {
         self.names.keys()
+    }
+
+    /// Pieces the announcement of the current list takes.
+    pub fn pieces(&self) -> u8 {
+        wn::pieces_for(self.names.len()) as u8
+    }
+
+    /// The addresses piece `piece` of the announcement lists.
+    pub fn piece(&self, piece: u8) -> impl ExactSizeIterator<Item = &[u8; 32]> + '_ {
+        let first = piece as usize * wn::NAMES_PER_PIECE;
+        let count = self.names.len().saturating_sub(first).min(wn::NAMES_PER_PIECE);
+        self.names.keys().skip(first).take(count)
     }
 
     /// The oldest message queued for `name`.

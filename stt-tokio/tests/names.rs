@@ -86,3 +86,22 @@ async fn many_routes_in_flight_wait_for_room_instead_of_failing() {
     got.sort();
     assert_eq!(got, (0..1000).collect::<Vec<_>>());
 }
+
+#[tokio::test]
+async fn a_node_serving_five_hundred_names_is_reached_at_the_last_one() {
+    let server = node(1).await;
+    let client = node(1).await;
+    let served: Vec<_> =
+        (0..500).map(|i| server.serve_name(&format!("sink {i}"), NameQueueLimits::default()).unwrap()).collect();
+    let session = within(10, "connect", client.connect(server.local_addr())).await.unwrap();
+    assert!(session.resolve("sink 499").await.unwrap());
+    session.route("sink 499", &b"to the 500th"[..]).await.unwrap();
+    let got = within(10, "recv", served[499].recv()).await.unwrap();
+    assert_eq!(&got.data[..], b"to the 500th");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while session.peer_names().len() != 500 {
+        assert!(std::time::Instant::now() < deadline, "announced: {}", session.peer_names().len());
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert!(session.peer_names().contains(&NameAddress::of("sink 499")));
+}

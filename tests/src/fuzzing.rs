@@ -39,7 +39,7 @@ pub fn frame_decode(data: &[u8]) {
         let _ = handshake::Confirm::decode(f.payload);
         let _ = handshake::Reject::decode(f.payload);
         let _ = control::Disconnect::decode(f.payload);
-        let _ = wire::names::decode_register(f.payload).map(|(_, names)| names.count());
+        let _ = wire::names::decode_register(f.payload).map(|piece| piece.names().count());
         let _ = wire::names::decode_message(f.payload, "ENDPOINT_ROUTE");
         rest = &rest[n..];
     }

@@ -208,7 +208,7 @@ const GOLDEN: &[Golden] = &[
     ("impaired_stream", impaired_stream, "00aa7328a9d8f7cadbe21c4e6094e12eda85be1ff2883eda62609781d130ca3b", 294),
     ("shared_bottleneck", shared_bottleneck, "d8d5a742edd6c204da33b5e66d859263d0492aafafd5f7f962978ea397ca43a1", 3608),
     ("key_rotation", key_rotation, "710d0ac523a4717092925b4476ae234378e637e4fa7faae385656ed6da09a309", 351),
-    ("names", names, "7e42988d65fc79503f06fb3916024f63902ce45fcf4c58984f9fb3b225522ead", 140),
+    ("names", names, "59d77aaac0f8cf861b343e544a8b001d2d67abf0cf0051865e51ed51a99500a9", 140),
     ("live_stream", live_stream, "bed89ce6bdca3a5b463bae3ca7119c7d9769f17a6b8483a61194f5ea1dc3aa30", 303),
     ("migration", migration, "dbc9b065176a26b5047abe1830ce5d08a325705828124b0ee21fe7924870454c", 539),
 ];

@@ -187,3 +187,40 @@ fn requests_are_bounded_and_checked_before_anything_is_sent() {
         Err(NameError::TooManyNames { .. })
     ));
 }
+
+#[test]
+fn a_thousand_names_are_announced_in_pieces_under_loss_and_every_change_arrives() {
+    let (mut sim, c, s) = pair(74);
+    let limits = NameQueueLimits::default();
+    let names: Vec<String> = (0..1000).map(|i| format!("sensor/{i}")).collect();
+    for n in &names {
+        sim.nodes[s].endpoint.register_name(NameAddress::of(n), limits).unwrap();
+    }
+    let (hc, _) = establish(&mut sim, c, s);
+    sim.default_link = Impairment { loss: 0.2, reorder: 0.2, duplicate: 0.05, ..Default::default() };
+    let mut want: Vec<NameAddress> = names.iter().map(|n| NameAddress::of(n)).collect();
+    want.sort();
+    let announced = |sim: &Sim| sim.nodes[c].endpoint.session(hc).unwrap().peer_names().to_vec();
+    assert!(
+        drive(&mut sim, Duration::from_secs(60), |sim| announced(sim) == want),
+        "the peer holds {} of 1000 names",
+        announced(&sim).len()
+    );
+
+    // A change mid-way: the newer list replaces the older one whole, never a mix.
+    sim.nodes[s].endpoint.unregister_name(&NameAddress::of("sensor/0"));
+    sim.nodes[s].endpoint.register_name(NameAddress::of("sensor/1000"), limits).unwrap();
+    sim.flush(s);
+    want.retain(|a| *a != NameAddress::of("sensor/0"));
+    want.push(NameAddress::of("sensor/1000"));
+    want.sort();
+    assert!(drive(&mut sim, Duration::from_secs(60), |sim| announced(sim) == want));
+    let changes = sim.events_of(c, |e| matches!(e, Event::PeerNamesChanged { .. }).then_some(())).count();
+    assert_eq!(changes, 2, "one event per complete list");
+
+    // The last name resolves and takes routed bytes.
+    let id = route(&mut sim, c, hc, "sensor/999", b"reading");
+    wait_replies(&mut sim, c, 1);
+    assert_eq!(replies(&sim, c)[&id], NameReply::Ok);
+    assert_eq!(drain(&mut sim, s, "sensor/999"), [b"reading".to_vec()]);
+}

@@ -185,7 +185,7 @@ fn outside_a_session(shared: &[u8; 32]) -> Vec<(String, String)> {
     let video = NameAddress::of("video_sink");
     put("name_video_sink", &video.0);
     let mut register = vec![0u8; names::register_len(1)];
-    names::encode_register(&mut register, 2, [video.0].iter());
+    names::encode_register(&mut register, 2, 0, 1, [video.0].iter());
     put("register_payload", &register);
     let mut request = vec![0u8; names::REQUEST_HEADER_LEN + 5];
     names::encode_request_header(&mut request, 3, 1, &video.0);

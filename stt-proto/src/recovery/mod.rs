@@ -61,10 +61,12 @@ pub enum SentPayload {
     },
     /// KEEPALIVE, also used as a probe.
     Ping,
-    /// ENDPOINT_REGISTER carrying this registry version.
+    /// One piece of an ENDPOINT_REGISTER announcement of this registry version.
     NameAnnounce {
         /// Registry version.
         version: u32,
+        /// The piece.
+        piece: u8,
     },
     /// An ENDPOINT_RESOLVE or ENDPOINT_ROUTE request.
     NameRequest {

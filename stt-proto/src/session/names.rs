@@ -5,6 +5,7 @@
 //! of served names is [`crate::names`].
 
 use alloc::collections::{BTreeMap, VecDeque};
+use alloc::vec::Vec;
 use bytes::Bytes;
 
 use super::send::{FrameSpec, Tx};
@@ -33,16 +34,27 @@ struct Reply {
     status: u8,
 }
 
+/// A peer's announcement being put together from its pieces.
+struct Assembly {
+    version: u32,
+    /// One entry per piece, filled as pieces arrive.
+    pieces: Vec<Option<Vec<NameAddress>>>,
+}
+
 /// One session's named-endpoint state.
 #[derive(Default)]
 pub(crate) struct SessionNames {
     /// The peer must be told the current list of served names.
     pub announce_owed: bool,
-    /// Registry version of the last announcement sent.
-    announce_sent: Option<u32>,
+    /// Registry version whose pieces are being sent, and the pieces still owed (bit `i` for
+    /// piece `i`; a lost piece is owed again while the version is current).
+    announcing: Option<u32>,
+    owed_pieces: u32,
     /// The peer's announced names and the version they came with.
     peer_version: Option<u32>,
-    peer_names: super::OnFirstUse<heapless::Vec<NameAddress, MAX_NAMES>>,
+    peer_names: Vec<NameAddress>,
+    /// A newer announcement of the peer's, not complete yet.
+    assembly: Option<Assembly>,
     next_id: u32,
     pending: BTreeMap<u32, Pending>,
     resend: VecDeque<u32>,
@@ -54,11 +66,11 @@ pub(crate) struct SessionNames {
 
 impl SessionNames {
     pub fn wants_transmit(&self) -> bool {
-        self.announce_owed || !self.replies.is_empty() || !self.resend.is_empty()
+        self.announce_owed || self.owed_pieces != 0 || !self.replies.is_empty() || !self.resend.is_empty()
     }
 
     pub fn peer_names(&self) -> &[NameAddress] {
-        self.peer_names.get().map_or(&[], |n| n.as_slice())
+        &self.peer_names
     }
 
     /// The oldest request number still unanswered (or the next one).
@@ -87,9 +99,8 @@ impl SessionNames {
             return;
         }
         match p {
-            SentPayload::NameAnnounce { version } if self.announce_sent == Some(version) => {
-                self.announce_sent = None;
-                self.announce_owed = true;
+            SentPayload::NameAnnounce { version, piece } if self.announcing == Some(version) => {
+                self.owed_pieces |= 1 << piece;
             }
             SentPayload::NameRequest { id } => {
                 if let Some(p) = self.pending.get_mut(&id) {
@@ -104,6 +115,50 @@ impl SessionNames {
             }
             _ => {}
         }
+    }
+
+    /// Takes one piece of the peer's announcement. Returns true when it completed a list newer
+    /// than the one held; `Err` if the piece contradicts the others of its version, or the list
+    /// would be longer than [`MAX_NAMES`].
+    fn on_register_piece(&mut self, piece: wn::RegisterPiece<'_>) -> Result<bool, ()> {
+        let version = piece.version;
+        if self.peer_version.is_some_and(|v| version <= v) {
+            return Ok(false); // A repeat or a late piece of a list already replaced.
+        }
+        match &self.assembly {
+            Some(a) if a.version > version => return Ok(false),
+            Some(a) if a.version == version && a.pieces.len() != piece.pieces as usize => return Err(()),
+            Some(a) if a.version == version => {}
+            _ => {
+                if (piece.pieces as usize - 1) * wn::NAMES_PER_PIECE >= MAX_NAMES {
+                    return Err(());
+                }
+                let pieces = (0..piece.pieces).map(|_| None).collect();
+                self.assembly = Some(Assembly { version, pieces });
+            }
+        }
+        let a = self.assembly.as_mut().expect("set above");
+        let names: Vec<NameAddress> = piece.names().map(NameAddress).collect();
+        let others: usize = a
+            .pieces
+            .iter()
+            .enumerate()
+            .filter(|&(i, _)| i != piece.piece as usize)
+            .flat_map(|(_, p)| p)
+            .map(Vec::len)
+            .sum();
+        let total = others + names.len();
+        if total > MAX_NAMES {
+            return Err(());
+        }
+        a.pieces[piece.piece as usize] = Some(names);
+        if a.pieces.iter().any(Option::is_none) {
+            return Ok(false);
+        }
+        let a = self.assembly.take().expect("present");
+        self.peer_names = a.pieces.into_iter().flatten().flatten().collect();
+        self.peer_version = Some(a.version);
+        Ok(true)
     }
 
     fn queue_reply(&mut self, r: Reply) {
@@ -125,15 +180,8 @@ impl SessionNames {
     ) -> Result<(), ()> {
         let t = header.frame_type;
         if t == FrameType::ENDPOINT_REGISTER {
-            let (version, names) = wn::decode_register(&payload).map_err(drop)?;
-            if self.peer_version.is_none_or(|v| version > v) {
-                self.peer_version = Some(version);
-                let list = self.peer_names.get_mut();
-                list.clear();
-                // The decoder refuses lists longer than MAX_NAMES, so every name fits.
-                for n in names {
-                    let _ = list.push(NameAddress(n));
-                }
+            let piece = wn::decode_register(&payload).map_err(drop)?;
+            if self.on_register_piece(piece)? {
                 events.push_back(Event::PeerNamesChanged { session: handle });
             }
             return Ok(());
@@ -227,16 +275,24 @@ impl Session {
             at += n;
             self.names.replies.pop_front();
         }
-        if self.names.announce_owed {
-            let version = reg.version;
+        // A new list, or owed pieces of a list that changed since: announce every piece of the
+        // current one.
+        let stale = self.names.owed_pieces != 0 && self.names.announcing != Some(reg.version);
+        if self.names.announce_owed || stale {
+            self.names.announcing = Some(reg.version);
+            self.names.owed_pieces = (1u32 << reg.pieces()) - 1;
+            self.names.announce_owed = false;
+        }
+        while self.names.owed_pieces != 0 {
+            let (version, pieces) = (reg.version, reg.pieces());
+            let piece = self.names.owed_pieces.trailing_zeros() as u8;
             let spec = FrameSpec::control(FrameType::ENDPOINT_REGISTER);
-            let fill = |p: &mut [u8]| wn::encode_register(p, version, reg.addresses());
-            let len = wn::register_len(reg.addresses().len());
-            let track = SentPayload::NameAnnounce { version };
+            let fill = |p: &mut [u8]| wn::encode_register(p, version, piece, pieces, reg.piece(piece));
+            let len = wn::register_len(reg.piece(piece).len());
+            let track = SentPayload::NameAnnounce { version, piece };
             let Some(n) = self.emit(tx, &mut out[at..], spec, len, fill, Some(track)) else { return at };
             at += n;
-            self.names.announce_owed = false;
-            self.names.announce_sent = Some(version);
+            self.names.owed_pieces &= !(1 << piece);
         }
         let floor = self.names.floor();
         while let Some(&id) = self.names.resend.front() {
@@ -267,5 +323,55 @@ impl Session {
             }
         }
         at
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn piece(version: u32, piece: u8, pieces: u8, first: u8, count: usize) -> Vec<u8> {
+        let names: Vec<[u8; 32]> = (0..count).map(|i| [first.wrapping_add(i as u8); 32]).collect();
+        let mut buf = alloc::vec![0u8; wn::register_len(count)];
+        wn::encode_register(&mut buf, version, piece, pieces, names.iter());
+        buf
+    }
+
+    fn take(n: &mut SessionNames, bytes: &[u8]) -> Result<bool, ()> {
+        n.on_register_piece(wn::decode_register(bytes).unwrap())
+    }
+
+    #[test]
+    fn pieces_assemble_in_any_order_and_only_a_complete_newer_list_replaces() {
+        let mut n = SessionNames::default();
+        assert_eq!(take(&mut n, &piece(5, 1, 2, 100, 3)), Ok(false));
+        assert!(n.peer_names().is_empty(), "half a list is not a list");
+        assert_eq!(take(&mut n, &piece(5, 0, 2, 0, 40)), Ok(true));
+        assert_eq!(n.peer_names().len(), 43);
+        assert_eq!(n.peer_names()[40], NameAddress([100; 32]), "in piece order");
+        // A repeat of version 5, and a late version 4: ignored.
+        assert_eq!(take(&mut n, &piece(5, 0, 2, 0, 40)), Ok(false));
+        assert_eq!(take(&mut n, &piece(4, 0, 1, 9, 1)), Ok(false));
+        // Version 7 started, then version 8 abandons it; 7's last piece is then ignored.
+        assert_eq!(take(&mut n, &piece(7, 0, 2, 0, 40)), Ok(false));
+        assert_eq!(take(&mut n, &piece(8, 0, 1, 50, 1)), Ok(true));
+        assert_eq!(take(&mut n, &piece(7, 1, 2, 0, 1)), Ok(false));
+        assert_eq!(n.peer_names(), [NameAddress([50; 32])]);
+    }
+
+    #[test]
+    fn pieces_that_disagree_or_overflow_are_malformed() {
+        let mut n = SessionNames::default();
+        assert_eq!(take(&mut n, &piece(1, 0, 2, 0, 40)), Ok(false));
+        assert_eq!(take(&mut n, &piece(1, 1, 3, 0, 40)), Err(()), "two piece counts for one version");
+        let mut n = SessionNames::default();
+        assert_eq!(take(&mut n, &piece(1, 0, 26, 0, 40)), Ok(false));
+        for p in 1..25 {
+            assert_eq!(take(&mut n, &piece(1, p, 26, 0, 40)), Ok(false));
+        }
+        assert_eq!(take(&mut n, &piece(1, 24, 26, 0, 40)), Ok(false), "a repeated piece replaces its copy");
+        assert_eq!(take(&mut n, &piece(1, 25, 26, 0, 40)), Err(()), "1,040 names");
+        assert_eq!(take(&mut n, &piece(1, 25, 26, 0, 24)), Ok(true), "1,024 names");
+        assert_eq!(n.peer_names().len(), MAX_NAMES);
     }
 }
