@@ -115,6 +115,11 @@ impl Default for KeyRotationPolicy {
 }
 
 /// Endpoint configuration. Start from [`EndpointConfig::default`] and set what you need.
+///
+/// The defaults quoted below are those of a default build. The `small` feature lowers the limits
+/// for a small device: 8 sessions (8 per address, 4 per peer), 8 streams per side, 16 KiB stream
+/// windows and send buffers, a 64 KiB session window, 32 queued custom frames and diagnostic
+/// events.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct EndpointConfig {
@@ -193,6 +198,35 @@ pub struct EndpointConfig {
     pub congestion: crate::congestion::CongestionFactory,
 }
 
+/// The default limits of [`EndpointConfig`]: for servers, or with the `small` feature for a
+/// small device (a few sessions and streams, windows of tens of KiB).
+#[cfg(not(feature = "small"))]
+mod limits {
+    pub const MAX_SESSIONS: usize = 1_000_000;
+    pub const MAX_SESSIONS_PER_ADDRESS: usize = 4096;
+    pub const MAX_SESSIONS_PER_PEER: usize = 256;
+    pub const MAX_QUEUED_FRAMES: usize = 1024;
+    pub const MAX_DIAGNOSTIC_EVENTS: usize = 4096;
+    pub const MAX_CONCURRENT_STREAMS: usize = 256;
+    pub const STREAM_RECEIVE_WINDOW: u64 = 4 << 20;
+    pub const SESSION_RECEIVE_WINDOW: u64 = 16 << 20;
+    pub const STREAM_SEND_BUFFER: u64 = 4 << 20;
+}
+
+/// The default limits of [`EndpointConfig`] for a small device (feature `small`).
+#[cfg(feature = "small")]
+mod limits {
+    pub const MAX_SESSIONS: usize = 8;
+    pub const MAX_SESSIONS_PER_ADDRESS: usize = 8;
+    pub const MAX_SESSIONS_PER_PEER: usize = 4;
+    pub const MAX_QUEUED_FRAMES: usize = 32;
+    pub const MAX_DIAGNOSTIC_EVENTS: usize = 32;
+    pub const MAX_CONCURRENT_STREAMS: usize = 8;
+    pub const STREAM_RECEIVE_WINDOW: u64 = 16 << 10;
+    pub const SESSION_RECEIVE_WINDOW: u64 = 64 << 10;
+    pub const STREAM_SEND_BUFFER: u64 = 16 << 10;
+}
+
 impl Default for EndpointConfig {
     fn default() -> Self {
         EndpointConfig {
@@ -201,7 +235,7 @@ impl Default for EndpointConfig {
             default_shared_seed: None,
             peer_seeds: BTreeMap::new(),
             allow_list: None,
-            suites: Suite::default_preference().to_vec(),
+            suites: Suite::default_preference(),
             crypto_backend: CryptoBackend::default(),
             handshake_timeout: Duration::from_secs(10),
             handshake_retransmit_initial: Duration::from_millis(200),
@@ -213,15 +247,15 @@ impl Default for EndpointConfig {
             key_retention: Duration::from_secs(3),
             max_udp_datagram: 1472,
             max_websocket_datagram: crate::wire::MAX_PAYLOAD_LEN + crate::wire::FRAME_OVERHEAD,
-            max_sessions: 1_000_000,
-            max_sessions_per_address: 4096,
-            max_sessions_per_peer: 256,
-            max_queued_frames: 1024,
-            max_diagnostic_events: 4096,
-            max_concurrent_streams: 256,
-            stream_receive_window: 4 << 20,
-            session_receive_window: 16 << 20,
-            stream_send_buffer: 4 << 20,
+            max_sessions: limits::MAX_SESSIONS,
+            max_sessions_per_address: limits::MAX_SESSIONS_PER_ADDRESS,
+            max_sessions_per_peer: limits::MAX_SESSIONS_PER_PEER,
+            max_queued_frames: limits::MAX_QUEUED_FRAMES,
+            max_diagnostic_events: limits::MAX_DIAGNOSTIC_EVENTS,
+            max_concurrent_streams: limits::MAX_CONCURRENT_STREAMS,
+            stream_receive_window: limits::STREAM_RECEIVE_WINDOW,
+            session_receive_window: limits::SESSION_RECEIVE_WINDOW,
+            stream_send_buffer: limits::STREAM_SEND_BUFFER,
             default_live_deadline: Duration::from_millis(200),
             max_ack_delay: Duration::from_millis(25),
             ack_frequency: 2,
@@ -258,6 +292,9 @@ impl EndpointConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.suites.is_empty() || self.suites.len() > crate::wire::handshake::MAX_SUITES {
             return Err(ConfigError::Suites);
+        }
+        if let Some(&suite) = self.suites.iter().find(|s| !s.is_available()) {
+            return Err(ConfigError::SuiteNotBuilt(suite));
         }
         let min = crate::wire::FRAME_OVERHEAD + 256;
         if self.max_udp_datagram < min || self.max_websocket_datagram < min {
@@ -302,6 +339,9 @@ pub enum ConfigError {
     /// The suite list is empty or longer than 8.
     #[error("the suite list must name between 1 and 8 AEAD suites")]
     Suites,
+    /// A suite this build does not include (features `aes-gcm`, `chacha20-poly1305`).
+    #[error("the suite {0:?} is not in this build of stt-proto: enable its feature or remove it from the list")]
+    SuiteNotBuilt(Suite),
     /// A datagram size below what STT needs.
     #[error("maximum datagram sizes must be at least {min} bytes")]
     DatagramTooSmall {

@@ -94,9 +94,11 @@ pub mod names;
 mod recovery;
 mod rng;
 mod rtt;
+#[cfg(feature = "segment")]
 pub mod segment;
 mod session;
 mod stats;
+#[cfg(feature = "storage")]
 pub mod storage;
 mod stream;
 mod time;

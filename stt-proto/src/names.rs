@@ -126,9 +126,13 @@ pub enum NameError {
     /// The session is not established yet, or is closing.
     #[error("the session is not established or is closing")]
     NotEstablished,
+    /// This build of stt-proto has no named endpoints (feature `names`).
+    #[error("named endpoints are not in this build of stt-proto (enable the `names` feature)")]
+    NotBuilt,
 }
 
 /// One served name's queue.
+#[cfg_attr(not(feature = "names"), allow(dead_code))]
 struct NameQueue {
     limits: NameQueueLimits,
     items: VecDeque<RoutedMessage>,
@@ -142,9 +146,13 @@ pub(crate) struct Registry {
     pub version: u32,
 }
 
+#[cfg_attr(not(feature = "names"), allow(dead_code))]
 impl Registry {
     /// Starts serving `name`.
     pub fn register(&mut self, name: NameAddress, limits: NameQueueLimits) -> Result<(), NameError> {
+        if cfg!(not(feature = "names")) {
+            return Err(NameError::NotBuilt);
+        }
         if self.names.contains_key(&name.0) {
             return Err(NameError::AlreadyRegistered);
         }

@@ -2,10 +2,18 @@
 //!
 //! A [`PacketKey`] seals and opens one frame in place under a traffic key, with the nonce built
 //! from the packet number (`iv XOR (0^4 || pn_be64)`). Two backends give identical bytes: the
-//! pure-Rust RustCrypto crates (always present; the `no_std` one) and `ring` (feature `ring`).
+//! pure-Rust RustCrypto crates (the `no_std` one) and `ring` (feature `ring`). Which suites a
+//! build can run is chosen by the features `aes-gcm` and `chacha20-poly1305` (at least one).
 
+#[cfg(all(feature = "aes-gcm", not(feature = "chacha20-poly1305")))]
 use aes_gcm::aead::{AeadInOut, KeyInit};
 use alloc::boxed::Box;
+use alloc::vec::Vec;
+#[cfg(feature = "chacha20-poly1305")]
+use chacha20poly1305::aead::{AeadInOut, KeyInit};
+
+#[cfg(not(any(feature = "aes-gcm", feature = "chacha20-poly1305")))]
+compile_error!("stt-proto needs at least one AEAD suite: enable `aes-gcm` or `chacha20-poly1305`");
 
 use super::{KEY_LEN, NONCE_LEN, TAG_LEN};
 
@@ -37,14 +45,23 @@ impl Suite {
         }
     }
 
-    /// The default preference order: AES-256-GCM first where the CPU has AES instructions,
-    /// ChaCha20-Poly1305 first otherwise.
-    pub fn default_preference() -> [Suite; 2] {
-        if cpu_has_aes() {
+    /// True if this build can run the suite (features `aes-gcm`, `chacha20-poly1305`).
+    pub const fn is_available(self) -> bool {
+        match self {
+            Suite::Aes256Gcm => cfg!(feature = "aes-gcm"),
+            Suite::ChaCha20Poly1305 => cfg!(feature = "chacha20-poly1305"),
+        }
+    }
+
+    /// The default preference order among the suites this build has: AES-256-GCM first where
+    /// the CPU has AES instructions, ChaCha20-Poly1305 first otherwise.
+    pub fn default_preference() -> Vec<Suite> {
+        let order = if cpu_has_aes() {
             [Suite::Aes256Gcm, Suite::ChaCha20Poly1305]
         } else {
             [Suite::ChaCha20Poly1305, Suite::Aes256Gcm]
-        }
+        };
+        order.into_iter().filter(|s| s.is_available()).collect()
     }
 }
 
@@ -89,7 +106,9 @@ impl CryptoBackend {
 }
 
 enum Cipher {
+    #[cfg(feature = "aes-gcm")]
     Aes(Box<aes_gcm::Aes256Gcm>),
+    #[cfg(feature = "chacha20-poly1305")]
     ChaCha(Box<chacha20poly1305::ChaCha20Poly1305>),
     #[cfg(feature = "ring")]
     Ring(Box<ring::aead::LessSafeKey>),
@@ -113,6 +132,11 @@ impl core::fmt::Debug for PacketKey {
 
 impl PacketKey {
     /// A key for `suite` on `backend` from raw key and IV bytes.
+    ///
+    /// # Panics
+    ///
+    /// If the build lacks `suite` ([`Suite::is_available`]). Sessions only negotiate suites of
+    /// the configuration, which [`crate::EndpointConfig::validate`] checks are available.
     pub fn new(suite: Suite, backend: CryptoBackend, key: &[u8; KEY_LEN], iv: [u8; NONCE_LEN]) -> Self {
         let cipher = match (backend.resolve(), suite) {
             #[cfg(feature = "ring")]
@@ -124,10 +148,14 @@ impl PacketKey {
                 let unbound = ring::aead::UnboundKey::new(alg, key).expect("32-byte key fits both suites");
                 Cipher::Ring(Box::new(ring::aead::LessSafeKey::new(unbound)))
             }
+            #[cfg(feature = "aes-gcm")]
             (_, Suite::Aes256Gcm) => Cipher::Aes(Box::new(aes_gcm::Aes256Gcm::new(key.into()))),
+            #[cfg(feature = "chacha20-poly1305")]
             (_, Suite::ChaCha20Poly1305) => {
                 Cipher::ChaCha(Box::new(chacha20poly1305::ChaCha20Poly1305::new(key.into())))
             }
+            #[allow(unreachable_patterns)]
+            (_, suite) => panic!("suite {suite:?} is not in this build (see Suite::is_available)"),
         };
         PacketKey { cipher, iv }
     }
@@ -145,12 +173,14 @@ impl PacketKey {
         let nonce = self.nonce(pn);
         let mut out = [0u8; TAG_LEN];
         match &self.cipher {
+            #[cfg(feature = "aes-gcm")]
             Cipher::Aes(c) => {
                 let t = c
                     .encrypt_inout_detached(&nonce.into(), aad, buf.into())
                     .expect("frames are far below the AES-GCM length limit");
                 out.copy_from_slice(&t);
             }
+            #[cfg(feature = "chacha20-poly1305")]
             Cipher::ChaCha(c) => {
                 let t = c
                     .encrypt_inout_detached(&nonce.into(), aad, buf.into())
@@ -177,9 +207,11 @@ impl PacketKey {
     pub fn open(&self, pn: u64, aad: &[u8], buf: &mut [u8], tag: &[u8; TAG_LEN]) -> Result<(), OpenError> {
         let nonce = self.nonce(pn);
         match &self.cipher {
+            #[cfg(feature = "aes-gcm")]
             Cipher::Aes(c) => {
                 c.decrypt_inout_detached(&nonce.into(), aad, buf.into(), tag.into()).map_err(|_| OpenError)
             }
+            #[cfg(feature = "chacha20-poly1305")]
             Cipher::ChaCha(c) => {
                 c.decrypt_inout_detached(&nonce.into(), aad, buf.into(), tag.into()).map_err(|_| OpenError)
             }

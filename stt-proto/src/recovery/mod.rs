@@ -62,6 +62,7 @@ pub enum SentPayload {
     /// KEEPALIVE, also used as a probe.
     Ping,
     /// One piece of an ENDPOINT_REGISTER announcement of this registry version.
+    #[cfg_attr(not(feature = "names"), allow(dead_code))]
     NameAnnounce {
         /// Registry version.
         version: u32,
@@ -69,6 +70,7 @@ pub enum SentPayload {
         piece: u8,
     },
     /// An ENDPOINT_RESOLVE or ENDPOINT_ROUTE request.
+    #[cfg_attr(not(feature = "names"), allow(dead_code))]
     NameRequest {
         /// Request number.
         id: u32,

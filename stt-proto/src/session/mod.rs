@@ -22,6 +22,10 @@
 pub(crate) mod ack;
 mod commands;
 pub(crate) mod keys;
+#[cfg(feature = "names")]
+pub(crate) mod names;
+#[cfg(not(feature = "names"))]
+#[path = "names_off.rs"]
 pub(crate) mod names;
 mod receive;
 mod send;
