@@ -94,6 +94,7 @@ pub struct Driver {
     more_to_send: bool,
     events: VecDeque<Event>,
     stats: DriverStats,
+    drops: crate::log::DropReport,
 }
 
 impl Driver {
@@ -142,6 +143,7 @@ impl Driver {
             more_to_send: false,
             events: VecDeque::new(),
             stats: DriverStats::default(),
+            drops: crate::log::DropReport::new(),
         })
     }
 
@@ -242,8 +244,10 @@ impl Driver {
         }
         self.send(now);
         while let Some(event) = self.endpoint.poll_event() {
+            crate::log::event(&event);
             self.events.push_back(event);
         }
+        self.drops.tick(|| self.endpoint.stats().dropped);
     }
 
     /// The next event from the core, in order.

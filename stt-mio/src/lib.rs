@@ -37,6 +37,7 @@
 
 mod driver;
 mod error;
+mod log;
 mod node;
 
 pub use driver::{Driver, DriverStats};

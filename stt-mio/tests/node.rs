@@ -197,3 +197,38 @@ fn one_receive_loop_sees_sessions_frames_and_streams_in_arrival_order() {
     assert!(matches!(left, Err(Error::TimedOut)), "{left:?}");
     c.close(s, 0, "done");
 }
+
+#[test]
+fn a_failed_handshake_is_logged_once_at_warn_with_its_reason() {
+    use std::sync::{Arc, Mutex};
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let out = Captured::default();
+    let writer = out.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::INFO)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let (addr, server) = serve(|mut n| {
+        n.set_timeout(Some(Duration::from_secs(2)));
+        n.accept().map(|_| ())
+    });
+    let mut c = node(8);
+    assert!(matches!(c.connect(addr), Err(Error::Handshake(HandshakeError::AuthenticationFailed))));
+    let _ = server.join();
+    let text = String::from_utf8_lossy(&out.0.lock().unwrap()).into_owned();
+    let warnings: Vec<&str> = text.lines().filter(|l| l.contains(" WARN ")).collect();
+    assert_eq!(warnings.len(), 1, "{text}");
+    assert!(warnings[0].contains("handshake failed") && warnings[0].contains("AuthenticationFailed"), "{text}");
+}

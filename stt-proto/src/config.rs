@@ -174,7 +174,7 @@ pub struct EndpointConfig {
     /// (session events are never dropped). Default 4096.
     pub max_diagnostic_events: usize,
     /// Most streams open at once per session, counted separately for each side's streams.
-    /// Default 256.
+    /// Default 256; at most [`MAX_CONCURRENT_STREAMS`].
     pub max_concurrent_streams: usize,
     /// Credit granted per stream: bytes the peer may send beyond what the application read.
     /// Default 4 MiB: on a lossy path a hole holds the window's left edge for a few round trips
@@ -197,6 +197,10 @@ pub struct EndpointConfig {
     /// [`crate::congestion::cubic`], [`crate::congestion::new_reno`], or your own.
     pub congestion: crate::congestion::CongestionFactory,
 }
+
+/// The largest `max_concurrent_streams` accepted: a peer's frame naming a high stream id makes
+/// the ids below it awaited, up to this many.
+pub const MAX_CONCURRENT_STREAMS: usize = 65_536;
 
 /// The default limits of [`EndpointConfig`]: for servers, or with the `small` feature for a
 /// small device (a few sessions and streams, windows of tens of KiB).
@@ -312,7 +316,11 @@ impl EndpointConfig {
         if self.ack_frequency == 0 {
             return Err(ConfigError::ZeroTimer);
         }
-        if self.max_concurrent_streams == 0 || self.stream_receive_window < 4096 || self.stream_send_buffer == 0 {
+        if self.max_concurrent_streams == 0
+            || self.max_concurrent_streams > MAX_CONCURRENT_STREAMS
+            || self.stream_receive_window < 4096
+            || self.stream_send_buffer == 0
+        {
             return Err(ConfigError::StreamLimits);
         }
         if self.session_receive_window < self.stream_receive_window {
@@ -349,7 +357,7 @@ pub enum ConfigError {
         min: usize,
     },
     /// Stream limits that cannot work.
-    #[error("stream limits: max_concurrent_streams and stream_send_buffer must be non-zero, the stream window at least 4096 bytes and the session window at least the stream window")]
+    #[error("stream limits: max_concurrent_streams must be 1 to 65,536, stream_send_buffer non-zero, the stream window at least 4096 bytes and the session window at least the stream window")]
     StreamLimits,
     /// A timer, interval, rotation threshold or ACK frequency of zero.
     #[error("timeouts, intervals, key-rotation thresholds and the ACK frequency must be non-zero")]

@@ -112,7 +112,9 @@ pub mod fuzzing {
 }
 
 pub use bytes;
-pub use config::{ConfigError, EndpointConfig, Identity, KeyRotationPolicy, Seed, MIN_SEED_LEN};
+pub use config::{
+    ConfigError, EndpointConfig, Identity, KeyRotationPolicy, Seed, MAX_CONCURRENT_STREAMS, MIN_SEED_LEN,
+};
 pub use crypto::{CryptoBackend, Suite};
 pub use endpoint::{ConnectError, Endpoint, SessionMut, Transmit, CLOSE_PEER_REMOVED};
 pub use event::{CloseReason, Event, HandshakeError};

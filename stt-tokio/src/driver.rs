@@ -81,6 +81,7 @@ pub(crate) async fn run(inner: Arc<Inner>) {
     };
     let mut calls = Vec::new();
     let mut received = Vec::new();
+    let mut drops = crate::log::DropReport::new();
     loop {
         if inner.stop_requested.load(std::sync::atomic::Ordering::Acquire) {
             inner.stop();
@@ -133,6 +134,7 @@ pub(crate) async fn run(inner: Arc<Inner>) {
             for w in st.flush_wakers.drain(..) {
                 w.wake();
             }
+            drops.tick(std::time::Instant::now(), || st.ep.stats().dropped);
             st.ep.poll_timeout()
         };
         for call in calls.drain(..) {

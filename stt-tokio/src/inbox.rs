@@ -52,7 +52,9 @@ pub enum Incoming {
     },
 }
 
-/// The node's arrivals in order, from [`crate::Node::incoming`]. Clones share one sequence: each
+/// The node's arrivals in order, from [`crate::Node::incoming`]. The order is exact while the inbox
+/// is the only reader; when a per-session call takes an item first, the inbox hands out that
+/// session's next item of the same kind in its place. Clones share one sequence: each
 /// item goes to one of them. Holding an inbox keeps the node running, like a `Session` handle.
 ///
 /// ```no_run

@@ -150,6 +150,7 @@ impl Node {
                 Some(peer) => st.ep.connect_to(now, remote, peer)?,
                 None => st.ep.connect(now, remote)?,
             };
+            crate::log::handshake_started(&remote);
             st.sessions.insert(h, SessionSlot::new(Some(tx)));
         }
         self.inner.wake.notify_one();
@@ -196,7 +197,9 @@ impl Node {
             return Err(Error::Frame(stt_proto::FrameError::ReservedFrameType(frame_type)));
         }
         let handler = move |shared: Arc<SessionShared>, payload: Bytes| handler(&Session::from_shared(shared), payload);
-        self.inner.lock().handlers.insert(frame_type, Arc::new(handler));
+        let replaced = self.inner.lock().handlers.insert(frame_type, Arc::new(handler));
+        // Dropped unlocked: a handler may hold handles whose drop locks the node.
+        drop(replaced);
         Ok(())
     }
 

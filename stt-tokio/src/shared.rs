@@ -297,11 +297,18 @@ impl State {
     /// publishes session-level events. Frame handlers are returned, to be called unlocked.
     pub fn dispatch_events(&mut self, inner: &Arc<Inner>, calls: &mut Vec<HandlerCall>) {
         while let Some(ev) = self.ep.poll_event() {
+            if !matches!(ev, Event::SessionEstablished { .. }) {
+                let known = ev_session(&ev).and_then(|h| self.sessions.get(&h)).and_then(|s| s.shared.as_ref());
+                crate::log::event(&ev, known.map(|s| &s.span));
+            }
             match &ev {
-                Event::SessionEstablished { session, peer, session_id, role, .. } => {
+                Event::SessionEstablished { session, peer, session_id, role, remote } => {
                     let created = self.ep.session(*session).map_or_else(|| inner.now(), |s| s.stats().created);
                     let created = inner.std_instant(created);
-                    let shared = Arc::new(SessionShared::new(inner.clone(), *session, *peer, *session_id, created));
+                    let span = crate::log::session_span(*session_id, peer, remote, *role);
+                    crate::log::event(&ev, Some(&span));
+                    let shared =
+                        Arc::new(SessionShared::new(inner.clone(), *session, *peer, *session_id, created, span));
                     let slot = self.sessions.entry(*session).or_insert_with(|| SessionSlot::new(None));
                     slot.shared = Some(shared.clone());
                     match slot.connect.take() {
@@ -446,6 +453,17 @@ pub(crate) struct ServedName {
     pub notify: Arc<Notify>,
 }
 
+/// The session a session-level event concerns, if any.
+fn ev_session(ev: &Event) -> Option<SessionHandle> {
+    match ev {
+        Event::SessionClosed { session, .. }
+        | Event::SessionMigrated { session, .. }
+        | Event::KeyRotated { session, .. }
+        | Event::HandshakeFailed { session: Some(session), .. } => Some(*session),
+        _ => None,
+    }
+}
+
 /// What every clone of a `Session` (and its streams) shares.
 pub(crate) struct SessionShared {
     pub node: Arc<Inner>,
@@ -454,6 +472,8 @@ pub(crate) struct SessionShared {
     pub session_id: u64,
     /// When the session was created (the initiator's connect, the responder's RESPONSE).
     pub created: std::time::Instant,
+    /// The `tracing` span its events are recorded in.
+    pub span: tracing::Span,
     /// Set when the session ends.
     pub closed: OnceLock<CloseReason>,
     /// Wakes `accept_stream`, `recv_frame` and `closed` callers.
@@ -467,8 +487,9 @@ impl SessionShared {
         peer: NodeId,
         session_id: u64,
         created: std::time::Instant,
+        span: tracing::Span,
     ) -> Self {
-        SessionShared { node, handle, peer, session_id, created, closed: OnceLock::new(), notify: Notify::new() }
+        SessionShared { node, handle, peer, session_id, created, span, closed: OnceLock::new(), notify: Notify::new() }
     }
 
     /// Why operations on this session fail now.

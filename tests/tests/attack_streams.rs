@@ -12,7 +12,7 @@ use stt_proto::{CloseReason, Event, StreamMode, CLOSE_STREAM_LIMIT_ABUSED, MAX_R
 fn a_peer_that_keeps_opening_refused_streams_is_disconnected() {
     let mut sim = stt_tests::Sim::new(81);
     let mut greedy = config();
-    greedy.max_concurrent_streams = 1 << 20;
+    greedy.max_concurrent_streams = stt_proto::MAX_CONCURRENT_STREAMS;
     let c = sim.add_node(greedy, seed(1));
     let mut strict = config();
     strict.max_concurrent_streams = 2;

@@ -582,3 +582,40 @@ fn a_stream_whose_first_datagrams_are_lost_behind_a_later_stream_still_arrives()
         .collect();
     assert_eq!(opened, [3, 1], "the receiver reports each stream once, when its first frame arrives");
 }
+
+#[test]
+fn a_lost_refusal_is_sent_again_so_the_opener_learns_it() {
+    let mut sim = stt_tests::Sim::new(75);
+    let c = sim.add_node(config(), seed(1));
+    let mut strict = config();
+    strict.max_concurrent_streams = 1;
+    let s = sim.add_node(strict, seed(2));
+    let (hc, _) = establish(&mut sim, c, s);
+    sim.run_for(Duration::from_secs(1));
+    // The server's first datagrams naming stream 3 (its refusal) are lost.
+    let server = sim.nodes[s].addr;
+    let mut lost = 0;
+    sim.intercept(move |d| {
+        if d.from == server && carries_stream(&d.bytes, 3) && lost < 2 {
+            lost += 1;
+            return Verdict::Drop;
+        }
+        Verdict::Deliver
+    });
+    let mut m = sim.nodes[c].endpoint.session_mut(hc).unwrap();
+    let ids: Vec<StreamId> = (0..2).map(|_| m.open_stream(StreamMode::Reliable).unwrap()).collect();
+    for id in &ids {
+        m.write(*id, b"data").unwrap();
+        m.finish(*id).unwrap();
+    }
+    sim.flush(c);
+    let refused = |sim: &stt_tests::Sim| {
+        sim.events_of(c, |e| match e {
+            Event::StreamReset { stream, code: stt_proto::STREAM_REFUSED, .. } => Some(*stream),
+            _ => None,
+        })
+        .collect::<Vec<_>>()
+    };
+    assert!(drive(&mut sim, Duration::from_secs(10), |sim| !refused(sim).is_empty()), "the refusal arrives");
+    assert_eq!(refused(&sim), vec![ids[1]], "stream 3 is refused, visibly, although its data was acknowledged");
+}

@@ -54,6 +54,11 @@ pub enum SentPayload {
         /// Stream id.
         stream: u32,
     },
+    /// STREAM_CLOSE refusing a stream the peer opened past the limit.
+    Refusal {
+        /// Stream id.
+        stream: u32,
+    },
     /// MAX_DATA for a stream (0 = session).
     MaxData {
         /// Stream id or 0.

@@ -277,8 +277,9 @@ mod tests {
         let a = TrafficSecret([1; 32]);
         let b = TrafficSecret([2; 32]);
         let now = Instant::ZERO;
-        let x = SessionKeys::new(now, Suite::ChaCha20Poly1305, CryptoBackend::RustCrypto, RET, a.clone(), b.clone());
-        let y = SessionKeys::new(now, Suite::ChaCha20Poly1305, CryptoBackend::RustCrypto, RET, b, a);
+        let x =
+            SessionKeys::new(now, Suite::default_preference()[0], CryptoBackend::RustCrypto, RET, a.clone(), b.clone());
+        let y = SessionKeys::new(now, Suite::default_preference()[0], CryptoBackend::RustCrypto, RET, b, a);
         (x, y, KeyRotationPolicy { max_frames: policy_frames, ..Default::default() })
     }
 

@@ -456,6 +456,12 @@ fn apply_outcome(
 ) {
     let id = match p {
         SentPayload::Ping => return,
+        SentPayload::Refusal { stream } => {
+            if o == Outcome::Lost {
+                streams.owe_refusal(stream);
+            }
+            return;
+        }
         SentPayload::NameAnnounce { .. } | SentPayload::NameRequest { .. } | SentPayload::NameReply { .. } => {
             return names.on_outcome(p, o);
         }

@@ -14,7 +14,7 @@ use super::keys::OpenFailure;
 use super::Session;
 use super::{apply_outcome, Ctx, Outgoing, PathProbe, SessionEnd, State, Then};
 use crate::event::{CloseReason, Event};
-use crate::stream::{PeerStream, StreamId, CLOSE_STREAM_LIMIT_ABUSED, MAX_REFUSALS, STREAM_REFUSED};
+use crate::stream::{PeerStream, StreamId, CLOSE_STREAM_LIMIT_ABUSED, STREAM_REFUSED};
 use crate::types::{Direction, Remote};
 use crate::wire::control::Disconnect;
 use crate::wire::stream::{self as ws, Ack, StreamOpen, DATA_HEADER_LEN};
@@ -148,7 +148,7 @@ impl Session {
                     Verdict::Malformed => self.count_drop(ctx, |d| &mut d.malformed),
                     Verdict::Unsupported => self.count_drop(ctx, |d| &mut d.unsupported),
                 }
-                if self.streams.refusals_total > MAX_REFUSALS && matches!(self.state, State::Established) {
+                if self.streams.refusals_abused() && matches!(self.state, State::Established) {
                     // The peer keeps opening streams it was told it may not: end the session.
                     return self.close(CLOSE_STREAM_LIMIT_ABUSED, "too many streams opened past the limit");
                 }

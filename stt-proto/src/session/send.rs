@@ -435,7 +435,7 @@ impl Session {
         while let Some(&id) = self.streams.refusals.front() {
             let spec = FrameSpec { stream_id: id, ..FrameSpec::control(FrameType::STREAM_CLOSE) };
             let fill = |p: &mut [u8]| p.copy_from_slice(&STREAM_REFUSED.to_be_bytes());
-            match self.emit(tx, &mut out[at..], spec, 4, fill, None) {
+            match self.emit(tx, &mut out[at..], spec, 4, fill, Some(SentPayload::Refusal { stream: id })) {
                 Some(n) => {
                     at += n;
                     self.streams.pop_refusal();

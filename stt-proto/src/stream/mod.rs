@@ -88,9 +88,10 @@ pub const CLOSE_STREAM_LIMIT_ABUSED: u32 = 0xFFFF_FFFE;
 /// had in flight on a refused stream.
 pub const MAX_REFUSALS: u64 = 16_384;
 
-/// Refusals owed at once; past this, a refused frame is dropped without one (the peer's next
-/// frame on that stream is refused again).
-const REFUSALS_QUEUED: usize = 64;
+/// Refusals owed at once (each is sent, and sent again if lost, until acknowledged). A peer
+/// that makes this many refusals outstanding is not respecting them: the session ends with
+/// [`CLOSE_STREAM_LIMIT_ABUSED`], as after [`MAX_REFUSALS`].
+pub const MAX_REFUSALS_OWED: usize = 1024;
 
 /// One stream.
 #[derive(Debug)]
@@ -198,7 +199,8 @@ pub struct Streams {
     /// Open streams.
     pub map: BTreeMap<u32, Stream>,
     limits: StreamLimits,
-    next_local: u32,
+    /// The next id this side opens; past `u32::MAX` the ids are used up.
+    next_local: u64,
     /// Which peer ids are opened, awaited, over or refused.
     peer_ids: PeerIds,
     /// Peer-opened streams not yet accepted by the application.
@@ -210,8 +212,10 @@ pub struct Streams {
     pub control_queue: VecDeque<u32>,
     /// Peer stream ids refused (limit), each owed one STREAM_CLOSE, in order.
     pub refusals: VecDeque<u32>,
-    /// The same ids, for membership (at most `REFUSALS_QUEUED`).
+    /// The same ids, for membership (at most `MAX_REFUSALS_OWED`).
     refused: BTreeSet<u32>,
+    /// A refusal was needed with `MAX_REFUSALS_OWED` owed already.
+    refusals_overflowed: bool,
     /// Refusals queued over the session's life.
     pub refusals_total: u64,
     /// Live streams that hold data behind a gap, ascending: the only streams with a gap deadline.
@@ -245,6 +249,7 @@ impl Streams {
             control_queue: VecDeque::new(),
             refusals: VecDeque::new(),
             refused: BTreeSet::new(),
+            refusals_overflowed: false,
             refusals_total: 0,
             gaps: Vec::new(),
             send_max: INITIAL_SESSION_CREDIT,
@@ -259,7 +264,7 @@ impl Streams {
     }
 
     fn is_local_id(&self, id: u32) -> bool {
-        id % 2 == self.next_local % 2
+        u64::from(id) % 2 == self.next_local % 2
     }
 
     /// Opens a local stream.
@@ -267,8 +272,8 @@ impl Streams {
         if self.local_open >= self.limits.max_concurrent {
             return Err(StreamError::TooManyStreams);
         }
-        let id = self.next_local;
-        self.next_local = self.next_local.checked_add(2).ok_or(StreamError::IdsExhausted)?;
+        let id = u32::try_from(self.next_local).map_err(|_| StreamError::IdsExhausted)?;
+        self.next_local += 2;
         self.map.insert(id, Stream::new(mode, true, &self.limits));
         self.local_open += 1;
         self.control_queue.push_back(id);
@@ -289,10 +294,8 @@ impl Streams {
         match self.peer_ids.admit(id, self.peer_open, self.limits.max_concurrent) {
             Admission::Over => return PeerStream::Over,
             Admission::Refuse => {
-                if self.refusals.len() < REFUSALS_QUEUED && self.refused.insert(id) {
-                    self.refusals.push_back(id);
-                    self.refusals_total += 1;
-                }
+                self.refusals_total += 1;
+                self.owe_refusal(id);
                 return PeerStream::Refused;
             }
             Admission::Create => {}
@@ -344,6 +347,25 @@ impl Streams {
                 s.in_control_queue = false;
             }
         }
+    }
+
+    /// Queues a refusal of `id` (once; again after it was lost).
+    pub fn owe_refusal(&mut self, id: u32) {
+        if self.refused.contains(&id) {
+            return;
+        }
+        if self.refusals.len() >= MAX_REFUSALS_OWED {
+            self.refusals_overflowed = true;
+            return;
+        }
+        self.refused.insert(id);
+        self.refusals.push_back(id);
+    }
+
+    /// True if the peer keeps opening streams it was refused: more than [`MAX_REFUSALS`]
+    /// refusals, or more than [`MAX_REFUSALS_OWED`] at once.
+    pub fn refusals_abused(&self) -> bool {
+        self.refusals_total > MAX_REFUSALS || self.refusals_overflowed
     }
 
     /// The refusal at the front of the queue was sent.
@@ -422,8 +444,9 @@ mod tests {
             default_live_deadline: Duration::from_millis(100),
         };
         let mut streams = Streams::new(Role::Initiator, limits);
-        streams.next_local = u32::MAX - 2;
+        streams.next_local = u64::from(u32::MAX - 2);
         assert_eq!(streams.open(StreamMode::Reliable), Ok(StreamId(u32::MAX - 2)));
+        assert_eq!(streams.open(StreamMode::Reliable), Ok(StreamId(u32::MAX)), "the last id is used too");
         assert_eq!(streams.open(StreamMode::Reliable), Err(StreamError::IdsExhausted));
         assert_eq!(streams.open(StreamMode::Reliable), Err(StreamError::IdsExhausted));
     }

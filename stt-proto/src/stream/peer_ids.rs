@@ -6,15 +6,15 @@
 //! The peer opens its ids in order (one parity, step 2), so a frame naming id `x` proves that the
 //! peer opened every id of its parity below `x`. Those whose first frame has not arrived are
 //! *awaited*: they count against the limit and are created when their frame comes. Ids refused
-//! for the limit are remembered while they lie above the highest id opened, so they are refused
-//! again instead of being created after the peer gave them up.
+//! for the limit are remembered for the session's life, so a later frame on one is refused again
+//! (never created after the peer gave it up, never ignored in silence).
 
 use alloc::collections::BTreeSet;
 use alloc::vec::Vec;
 
 /// Runs of refused ids remembered at once; past this the two closest runs are joined, which
-/// refuses the ids between them too (each refusal is reported to the peer, so nothing is lost
-/// silently).
+/// refuses the ids between them too unless they are open or awaited (each refusal is reported to
+/// the peer, so nothing is lost silently).
 const REFUSED_RUNS: usize = 16;
 
 /// What to do with a frame naming a peer stream that is not open.
@@ -37,8 +37,7 @@ pub struct PeerIds {
     next: u64,
     /// Ids below `next` the peer opened whose first frame has not arrived.
     awaited: BTreeSet<u32>,
-    /// Refused ids at or above `next`, as sorted, disjoint runs `(first, last)` of the peer's
-    /// parity.
+    /// Refused ids, as sorted, disjoint runs `(first, last)` of the peer's parity.
     refused: Vec<(u32, u32)>,
 }
 
@@ -51,11 +50,14 @@ impl PeerIds {
     /// Decides about `id` (of the peer's parity, not 0, not open), given the peer streams open
     /// now and the limit on them.
     pub fn admit(&mut self, id: u32, open: usize, limit: usize) -> Admission {
-        if u64::from(id) < self.next {
-            return if self.awaited.remove(&id) { Admission::Create } else { Admission::Over };
+        if u64::from(id) < self.next && self.awaited.remove(&id) {
+            return Admission::Create;
         }
         if self.is_refused(id) {
             return Admission::Refuse;
+        }
+        if u64::from(id) < self.next {
+            return Admission::Over;
         }
         let skipped = self.skipped_below(id);
         if open + self.awaited.len() + skipped >= limit {
@@ -74,7 +76,6 @@ impl PeerIds {
             }
         }
         self.next = u64::from(id) + 2;
-        self.refused.retain(|&(_, last)| u64::from(last) >= self.next);
         Admission::Create
     }
 
@@ -84,14 +85,16 @@ impl PeerIds {
 
     /// Ids in `[next, id)` that are not refused: the ones `id` proves opened.
     fn skipped_below(&self, id: u32) -> usize {
-        let all = ((u64::from(id) - self.next) / 2) as usize;
+        let (low, high) = (self.next, u64::from(id));
+        let all = (high - low) / 2;
         let refused: u64 = self
             .refused
             .iter()
-            .filter(|&&(first, _)| first < id)
-            .map(|&(first, last)| (u64::from(last.min(id - 2)) - u64::from(first)) / 2 + 1)
+            .map(|&(first, last)| (u64::from(first).max(low), u64::from(last).min(high.saturating_sub(2))))
+            .filter(|&(first, last)| first <= last)
+            .map(|(first, last)| (last - first) / 2 + 1)
             .sum();
-        all - refused as usize
+        (all - refused) as usize
     }
 
     /// Remembers `id` (above every opened id) as refused.
@@ -153,7 +156,8 @@ mod tests {
         assert_eq!(p.admit(3, 0, 1), Admission::Refuse);
         assert_eq!(p.admit(7, 0, 1), Admission::Create);
         assert_eq!(p.awaited.len(), 0, "3 and 5 were refused, not awaited");
-        assert_eq!(p.admit(5, 1, 1), Admission::Over);
+        assert_eq!(p.admit(5, 1, 1), Admission::Refuse, "refused for good, never ignored in silence");
+        assert_eq!(p.admit(1, 1, 1), Admission::Over, "stream 1 was opened and is over");
     }
 
     #[test]

@@ -19,6 +19,8 @@ struct Counting {
     heap: LlffHeap,
     used: AtomicUsize,
     peak: AtomicUsize,
+    /// The allocator's own high-water mark: requested bytes plus its rounding and alignment.
+    heap_peak: AtomicUsize,
     allocations: AtomicUsize,
 }
 
@@ -27,6 +29,7 @@ static ALLOCATOR: Counting = Counting {
     heap: LlffHeap::empty(),
     used: AtomicUsize::new(0),
     peak: AtomicUsize::new(0),
+    heap_peak: AtomicUsize::new(0),
     allocations: AtomicUsize::new(0),
 };
 
@@ -39,6 +42,7 @@ unsafe impl GlobalAlloc for Counting {
             self.allocations.fetch_add(1, Ordering::Relaxed);
             let used = self.used.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
             self.peak.fetch_max(used, Ordering::Relaxed);
+            self.heap_peak.fetch_max(self.heap.used(), Ordering::Relaxed);
         }
         p
     }
@@ -70,10 +74,13 @@ pub fn init() {
     }
 }
 
-/// Heap bytes in use now and at most so far, and allocations made so far.
+/// Heap bytes requested and in use now, at most so far, the most the allocator had in use
+/// (with its rounding and alignment: what a device must reserve, short of fragmentation), and
+/// allocations made so far.
 pub struct Heap {
     pub used: usize,
     pub peak: usize,
+    pub allocator_peak: usize,
     pub allocations: usize,
 }
 
@@ -81,6 +88,7 @@ pub fn heap() -> Heap {
     Heap {
         used: ALLOCATOR.used.load(Ordering::Relaxed),
         peak: ALLOCATOR.peak.load(Ordering::Relaxed),
+        allocator_peak: ALLOCATOR.heap_peak.load(Ordering::Relaxed),
         allocations: ALLOCATOR.allocations.load(Ordering::Relaxed),
     }
 }

@@ -18,12 +18,42 @@ use stt_tokio::stt_proto::Identity;
 use stt_tokio::{Error, Node, NodeConfig, NodeId, Seed, Session};
 use zeroize::Zeroizing;
 
-/// Encrypted, multiplexed transfers between nodes that share a pre-shared seed.
+/// stt: send and receive files over STT, an encrypted peer-to-peer transport between nodes
+/// that share a pre-shared seed; generate seeds and identities; measure a loopback pair.
 #[derive(Parser)]
-#[command(name = "stt", version, about)]
+#[command(name = "stt", version)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Log on stderr (-v: warnings, sessions and their ends; -vv: also handshakes, key rotations
+    /// and dropped input; -vvv: everything). Without it a failure is one line. RUST_LOG, if set,
+    /// takes precedence (for example RUST_LOG=stt_tokio=debug).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    /// No log output at all, whatever RUST_LOG says.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    quiet: bool,
+}
+
+/// Log output on stderr, through `tracing-subscriber`: errors only by default, so that a failure
+/// stays one line (the tool's own message says what went wrong).
+fn init_logging(verbose: u8, quiet: bool) {
+    use tracing_subscriber::EnvFilter;
+    if quiet {
+        return;
+    }
+    let level = match verbose {
+        0 => "error",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .try_init();
 }
 
 #[derive(Subcommand)]
@@ -226,6 +256,7 @@ impl From<std::io::Error> for Failure {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    init_logging(cli.verbose, cli.quiet);
     let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {

@@ -1,0 +1,106 @@
+//! `tracing` output of the driver. The core logs nothing: it returns events and counts drops;
+//! this module turns them into `tracing` events. A span per session (`session`: id, peer,
+//! remote, transport) holds the events of that session. Levels: a handshake this node started
+//! that failed is a warning; established, closed and migrated sessions are info; key rotations
+//! and failed attempts of others (anyone can send a bad INIT) are debug; drops by reason are
+//! summed and reported at debug at most once a second. Nothing is logged per datagram.
+
+use std::time::{Duration, Instant};
+
+use stt_proto::{EndpointDrops, Event, NodeId, Remote, Role, Transport};
+use tracing::{debug, info, info_span, warn, Span};
+
+/// How often dropped input is summarised at most.
+const DROP_REPORT_INTERVAL: Duration = Duration::from_secs(1);
+
+/// The span of one session: every event about it is recorded inside.
+pub(crate) fn session_span(session_id: u64, peer: &NodeId, remote: &Remote, role: Role) -> Span {
+    info_span!(
+        "session",
+        id = %format_args!("{session_id:016x}"),
+        peer = %peer,
+        remote = %remote.addr,
+        transport = transport(remote),
+        role = ?role,
+    )
+}
+
+fn transport(remote: &Remote) -> &'static str {
+    match remote.transport {
+        Transport::Udp => "udp",
+        Transport::WebSocket => "websocket",
+    }
+}
+
+/// A handshake this node starts.
+pub(crate) fn handshake_started(remote: &Remote) {
+    debug!(remote = %remote.addr, transport = transport(remote), "handshake started");
+}
+
+/// Logs one core event, inside `span` when it concerns a known session.
+pub(crate) fn event(ev: &Event, span: Option<&Span>) {
+    let _entered = span.map(Span::enter);
+    match ev {
+        Event::SessionEstablished { .. } => info!("session established"),
+        Event::HandshakeFailed { session: Some(_), remote, peer, reason } => warn!(
+            remote = %remote.addr,
+            transport = transport(remote),
+            peer = peer.map(tracing::field::display),
+            reason = ?reason,
+            "handshake failed: {reason}"
+        ),
+        Event::HandshakeFailed { session: None, remote, peer, reason } => debug!(
+            remote = %remote.addr,
+            transport = transport(remote),
+            peer = peer.map(tracing::field::display),
+            reason = ?reason,
+            "refused a handshake: {reason}"
+        ),
+        Event::SessionClosed { reason, .. } => info!(reason = %reason, "session closed"),
+        Event::SessionMigrated { remote, .. } => {
+            info!(remote = %remote.addr, transport = transport(remote), "session moved to a new path")
+        }
+        Event::KeyRotated { direction, generation, .. } => {
+            debug!(direction = ?direction, generation, "traffic key rotated")
+        }
+        _ => {}
+    }
+}
+
+/// Sums of dropped input, reported when they changed, at most once per interval.
+pub(crate) struct DropReport {
+    last: EndpointDrops,
+    at: Option<Instant>,
+}
+
+impl DropReport {
+    pub fn new() -> Self {
+        DropReport { last: EndpointDrops::default(), at: None }
+    }
+
+    /// Reports what was dropped since the last report, if the interval has passed.
+    pub fn tick(&mut self, now: Instant, drops: impl FnOnce() -> EndpointDrops) {
+        if !tracing::enabled!(tracing::Level::DEBUG) || self.at.is_some_and(|t| now - t < DROP_REPORT_INTERVAL) {
+            return;
+        }
+        let d = drops();
+        if d.total() == self.last.total() {
+            return;
+        }
+        let l = self.last;
+        debug!(
+            malformed = d.malformed - l.malformed,
+            unknown_session = d.unknown_session - l.unknown_session,
+            unexpected_handshake = d.unexpected_handshake - l.unexpected_handshake,
+            handshake_authentication = d.handshake_authentication - l.handshake_authentication,
+            invalid_cookie = d.invalid_cookie - l.invalid_cookie,
+            replayed_handshake = d.replayed_handshake - l.replayed_handshake,
+            session_authentication = d.session.authentication - l.session.authentication,
+            session_replayed = d.session.replayed - l.session.replayed,
+            session_malformed = d.session.malformed - l.session.malformed,
+            "dropped input since the last report"
+        );
+        self.last = d;
+        self.at = Some(now);
+    }
+}
