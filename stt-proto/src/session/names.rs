@@ -245,14 +245,6 @@ impl SessionNames {
     }
 }
 
-fn frame_type(route: bool) -> FrameType {
-    if route {
-        FrameType::ENDPOINT_ROUTE
-    } else {
-        FrameType::ENDPOINT_RESOLVE
-    }
-}
-
 impl Session {
     /// Writes replies, the announcement and requests into `out[at..]`. Returns the new end of
     /// the datagram. Routed data waits for the congestion window; replies and announcements,
@@ -268,10 +260,7 @@ impl Session {
             return at;
         }
         while let Some(&r) = self.names.replies.front() {
-            let spec = FrameSpec::control(frame_type(r.route));
-            let fill = |p: &mut [u8]| wn::encode_reply(p, r.id, r.status);
-            let track = SentPayload::NameReply { id: r.id, route: r.route, status: r.status };
-            let Some(n) = self.emit(tx, &mut out[at..], spec, wn::REPLY_LEN, fill, Some(track)) else { return at };
+            let Some(n) = self.emit_name_reply(tx, &mut out[at..], r.route, r.id, r.status) else { return at };
             at += n;
             self.names.replies.pop_front();
         }
@@ -307,7 +296,7 @@ impl Session {
             if out.len() - at < frame_len(len) {
                 return at;
             }
-            let spec = FrameSpec::control(frame_type(p.route));
+            let spec = FrameSpec::control(wn::frame_type(p.route));
             let (address, data) = (p.address, p.data.clone());
             let fill = |b: &mut [u8]| {
                 wn::encode_request_header(b, id, floor, &address);

@@ -8,7 +8,7 @@
 use alloc::collections::VecDeque;
 use bytes::Bytes;
 
-use super::send::{FrameSpec, Tx};
+use super::send::Tx;
 use super::{Session, State};
 use crate::event::Event;
 use crate::names::{NameAddress, NameError, Registry, RequestId, REQUEST_WINDOW};
@@ -96,12 +96,7 @@ impl Session {
             return at;
         }
         while let Some(&(route, id)) = self.names.replies.front() {
-            let t = if route { FrameType::ENDPOINT_ROUTE } else { FrameType::ENDPOINT_RESOLVE };
-            let fill = |p: &mut [u8]| wn::encode_reply(p, id, STATUS_UNKNOWN_NAME);
-            let track = SentPayload::NameReply { id, route, status: STATUS_UNKNOWN_NAME };
-            let Some(n) = self.emit(tx, &mut out[at..], FrameSpec::control(t), wn::REPLY_LEN, fill, Some(track)) else {
-                return at;
-            };
+            let Some(n) = self.emit_name_reply(tx, &mut out[at..], route, id, STATUS_UNKNOWN_NAME) else { return at };
             at += n;
             self.names.replies.pop_front();
         }

@@ -374,6 +374,22 @@ impl Session {
         }
     }
 
+    /// Writes the answer `status` to the peer's named-endpoint request `id`, in the frame type the
+    /// request came in, tracked so that a lost answer is sent again. Returns the length written.
+    pub(crate) fn emit_name_reply(
+        &mut self,
+        tx: &mut Tx<'_>,
+        out: &mut [u8],
+        route: bool,
+        id: u32,
+        status: u8,
+    ) -> Option<usize> {
+        let spec = FrameSpec::control(crate::wire::names::frame_type(route));
+        let fill = |p: &mut [u8]| crate::wire::names::encode_reply(p, id, status);
+        let track = SentPayload::NameReply { id, route, status };
+        self.emit(tx, out, spec, crate::wire::names::REPLY_LEN, fill, Some(track))
+    }
+
     fn emit_data(&mut self, tx: &mut Tx<'_>, out: &mut [u8], id: u32, seg: &Segment, live: bool) -> Option<usize> {
         let flags = Flags(0).with(Flags::FIN, seg.fin).with(Flags::LIVE, live);
         let spec = FrameSpec { frame_type: FrameType::DATA, stream_id: id, sequence: seg.seq, flags };

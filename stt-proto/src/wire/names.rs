@@ -20,6 +20,15 @@ pub const REQUEST_HEADER_LEN: usize = 1 + 4 + 4 + 32;
 /// Bytes of a reply.
 pub const REPLY_LEN: usize = 1 + 4 + 1;
 
+/// The frame type of a request or reply: ENDPOINT_ROUTE for a route, ENDPOINT_RESOLVE otherwise.
+pub fn frame_type(route: bool) -> super::FrameType {
+    if route {
+        super::FrameType::ENDPOINT_ROUTE
+    } else {
+        super::FrameType::ENDPOINT_RESOLVE
+    }
+}
+
 const KIND_REQUEST: u8 = 0;
 const KIND_REPLY: u8 = 1;
 
