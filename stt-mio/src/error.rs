@@ -41,6 +41,9 @@ pub enum Error {
     /// A key rotation was refused.
     #[error(transparent)]
     KeyUpdate(#[from] stt_proto::KeyUpdateError),
+    /// A reliable message was refused before it was queued.
+    #[error(transparent)]
+    Message(#[from] stt_proto::MessageError),
     /// A blocking call ran past the node's timeout ([`crate::Node::set_timeout`]).
     #[error("timed out: the peer did not answer within the node's timeout")]
     TimedOut,

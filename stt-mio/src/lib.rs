@@ -42,7 +42,7 @@ mod node;
 
 pub use driver::{Driver, DriverStats};
 pub use error::Error;
-pub use node::{Incoming, Node, NodeStats};
+pub use node::{Incoming, Node, NodeStats, RefusedMessages};
 pub use stt_proto;
 
 /// 32 bytes from the operating system's random source, for RNG seeds and random identities.

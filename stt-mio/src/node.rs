@@ -12,8 +12,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use mio::{Events, Poll, Token};
 use stt_proto::{
-    CloseReason, EndpointConfig, EndpointStats, Event, HandshakeError, Identity, NodeId, Role, Seed, SessionHandle,
-    SessionStats, StreamError, StreamId, StreamMode, StreamRead,
+    Channel, CloseReason, EndpointConfig, EndpointStats, Event, HandshakeError, Identity, Message, MessageError,
+    MessageId, MessageRefusal, NodeId, Role, Seed, SessionHandle, SessionStats, StreamError, StreamId, StreamMode,
+    StreamRead,
 };
 
 use crate::{Driver, DriverStats, Error};
@@ -50,6 +51,13 @@ pub enum Incoming {
         /// Its payload.
         payload: Bytes,
     },
+    /// A whole reliable message (what [`Node::recv_message`] returns).
+    Message {
+        /// The session it came on.
+        session: SessionHandle,
+        /// The message and its channel.
+        message: Message,
+    },
 }
 
 /// What arrived, in order, without the item: [`Node::next_incoming`] takes the item from the
@@ -59,6 +67,7 @@ enum Arrival {
     Session(SessionHandle),
     Stream(SessionHandle),
     Frame(SessionHandle),
+    Message(SessionHandle),
 }
 
 /// Totals of one node, from [`Node::stats`].
@@ -88,6 +97,23 @@ struct Slot {
     partial: HashMap<StreamId, Bytes>,
     /// Bytes skipped on live streams, per stream.
     skipped: HashMap<StreamId, u64>,
+    /// Messages the peer refused, not yet taken (at most `MAX_REMEMBERED_REFUSALS`).
+    refused: VecDeque<RefusedMessages>,
+}
+
+/// Refusals remembered per session until [`Node::take_refused_messages`]; past this the
+/// oldest are forgotten.
+const MAX_REMEMBERED_REFUSALS: usize = 1024;
+
+/// Messages this node sent that the peer refused, from [`Node::take_refused_messages`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RefusedMessages {
+    /// The first, as [`Node::send_message`] returned it.
+    pub first: MessageId,
+    /// How many, numbered consecutively from `first`.
+    pub count: u64,
+    /// Why.
+    pub reason: MessageRefusal,
 }
 
 /// A blocking STT node on one UDP socket. See the crate docs for an example.
@@ -258,9 +284,9 @@ impl Node {
     }
 
     /// Waits for the next arrival of any kind, oldest first: a session or a stream a peer opened,
-    /// or a custom frame. Items come from the same queues as [`Node::accept`],
-    /// [`Node::accept_stream`] and [`Node::recv_frame`], so the styles mix and each item is
-    /// returned once.
+    /// a custom frame or a reliable message. Items come from the same queues as [`Node::accept`],
+    /// [`Node::accept_stream`], [`Node::recv_frame`] and [`Node::recv_message`], so the styles mix
+    /// and each item is returned once.
     pub fn next_incoming(&mut self) -> Result<Incoming, Error> {
         if !self.noting_arrivals {
             self.noting_arrivals = true;
@@ -280,7 +306,11 @@ impl Node {
         }
         let item = self.incoming.front().map(|&h| Arrival::Session(h)).and_then(|a| self.take(a)).or_else(|| {
             let sessions: Vec<SessionHandle> = self.slots.keys().copied().collect();
-            sessions.into_iter().find_map(|h| self.take(Arrival::Stream(h)).or_else(|| self.take(Arrival::Frame(h))))
+            sessions.into_iter().find_map(|h| {
+                self.take(Arrival::Stream(h))
+                    .or_else(|| self.take(Arrival::Frame(h)))
+                    .or_else(|| self.take(Arrival::Message(h)))
+            })
         });
         if item.is_none() {
             self.sweep = false;
@@ -302,6 +332,12 @@ impl Node {
             Arrival::Frame(h) => {
                 let (frame_type, payload) = self.slots.get_mut(&h)?.frames.pop_front()?;
                 Some(Incoming::Frame { session: h, frame_type, payload })
+            }
+            Arrival::Message(h) => {
+                let message = self.driver.endpoint_unmarked().session_mut(h)?.recv_message()?;
+                // Taking it freed credit on the peer's lane: send it.
+                self.driver.process();
+                Some(Incoming::Message { session: h, message })
             }
         }
     }
@@ -455,6 +491,45 @@ impl Node {
         })?
     }
 
+    /// Sends one whole message to `channel` (a custom frame type or a routed name), reliably and
+    /// in order, waiting while the message lane's send buffer is full. The peer receives it
+    /// whole with [`Node::recv_message`] (or [`Node::next_incoming`]). If the peer refuses it
+    /// (larger than its `max_message_size`, or a name it does not serve),
+    /// [`Node::take_refused_messages`] reports the returned id.
+    pub fn send_message(
+        &mut self,
+        session: SessionHandle,
+        channel: Channel,
+        payload: impl Into<Bytes>,
+    ) -> Result<MessageId, Error> {
+        let payload = payload.into();
+        let id = self.wait(|node| match node.session(session) {
+            Ok(mut s) => match s.send_message(channel, payload.clone()) {
+                Ok(id) => Some(Ok(id)),
+                Err(MessageError::Blocked) => None,
+                Err(e) => Some(Err(Error::Message(e))),
+            },
+            Err(e) => Some(Err(e)),
+        })??;
+        self.driver.process();
+        Ok(id)
+    }
+
+    /// Waits for the next whole message the peer sends on `session`, in the order it sent them.
+    pub fn recv_message(&mut self, session: SessionHandle) -> Result<Message, Error> {
+        let m = self.wait(|node| match node.session(session) {
+            Ok(mut s) => s.recv_message().map(Ok),
+            Err(e) => Some(Err(e)),
+        })??;
+        self.driver.process();
+        Ok(m)
+    }
+
+    /// The messages sent on `session` that the peer refused since the last call, oldest first.
+    pub fn take_refused_messages(&mut self, session: SessionHandle) -> Vec<RefusedMessages> {
+        self.slots.get_mut(&session).map(|s| s.refused.drain(..).collect()).unwrap_or_default()
+    }
+
     /// Waits until everything written on `session`'s streams has been acknowledged.
     pub fn flush(&mut self, session: SessionHandle) -> Result<(), Error> {
         self.wait(|node| match node.driver.endpoint().session(session) {
@@ -593,6 +668,14 @@ impl Node {
                     for _ in 0..opened {
                         self.note(Arrival::Stream(session));
                     }
+                }
+                Event::MessageReadable { session } => self.note(Arrival::Message(session)),
+                Event::MessagesRefused { session, first, count, reason } => {
+                    let refused = &mut self.slots.entry(session).or_default().refused;
+                    if refused.len() == MAX_REMEMBERED_REFUSALS {
+                        refused.pop_front();
+                    }
+                    refused.push_back(RefusedMessages { first, count, reason });
                 }
                 Event::SessionClosed { session, reason } => {
                     self.slots.remove(&session);

@@ -159,12 +159,12 @@ fn a_node_reports_its_sessions_streams_and_totals() {
 }
 
 #[test]
-fn one_receive_loop_sees_sessions_frames_and_streams_in_arrival_order() {
+fn one_receive_loop_sees_sessions_frames_streams_and_messages_in_arrival_order() {
     use stt_mio::Incoming;
     let (addr, server) = serve(|mut n| {
         let mut seen = Vec::new();
         let mut data = Vec::new();
-        while seen.len() < 4 {
+        while seen.len() < 5 {
             match n.next_incoming().unwrap() {
                 Incoming::Session(_) => seen.push("session".to_string()),
                 Incoming::Frame { frame_type, payload, .. } => {
@@ -173,6 +173,9 @@ fn one_receive_loop_sees_sessions_frames_and_streams_in_arrival_order() {
                 Incoming::Stream { session, stream } => {
                     data = n.read_to_end(session, stream).unwrap();
                     seen.push("stream".to_string());
+                }
+                Incoming::Message { message, .. } => {
+                    seen.push(format!("message {:?} {} bytes", message.channel, message.payload.len()))
                 }
             }
         }
@@ -191,8 +194,11 @@ fn one_receive_loop_sees_sessions_frames_and_streams_in_arrival_order() {
     c.flush(s).unwrap();
     c.send_frame(s, 0x91, &b"last"[..]).unwrap();
     c.flush(s).unwrap();
+    c.run_for(Duration::from_millis(50)).unwrap();
+    c.send_message(s, stt_mio::stt_proto::Channel::Frame(0x92), vec![5; 300_000]).unwrap();
+    c.flush(s).unwrap();
     let (seen, data, left) = server.join().unwrap();
-    assert_eq!(seen, ["session", "frame 0x90 first", "stream", "frame 0x91 last"]);
+    assert_eq!(seen, ["session", "frame 0x90 first", "stream", "frame 0x91 last", "message Frame(146) 300000 bytes"]);
     assert_eq!(data, b"stream data");
     assert!(matches!(left, Err(Error::TimedOut)), "{left:?}");
     c.close(s, 0, "done");

@@ -118,8 +118,8 @@ impl Default for KeyRotationPolicy {
 ///
 /// The defaults quoted below are those of a default build. The `small` feature lowers the limits
 /// for a small device: 8 sessions (8 per address, 4 per peer), 8 streams per side, 16 KiB stream
-/// windows and send buffers, a 64 KiB session window, 32 queued custom frames and diagnostic
-/// events.
+/// windows and send buffers, a 64 KiB session window, 16 KiB messages, 32 queued custom frames
+/// and diagnostic events.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct EndpointConfig {
@@ -186,6 +186,11 @@ pub struct EndpointConfig {
     /// Send buffer per stream (written but unacknowledged bytes); `write` takes no more.
     /// Default 4 MiB.
     pub stream_send_buffer: u64,
+    /// Largest reliable message (`SessionMut::send_message`) this node sends or accepts, bytes; at
+    /// most `u32::MAX`. A peer's larger message is refused and the peer told. Received messages
+    /// wait for the application up to this many bytes (or one message, if larger), then the
+    /// message lane's credit stops the sender. Default 16 MiB.
+    pub max_message_size: usize,
     /// Deadline used for a peer's live stream until its STREAM_OPEN arrives. Default 200 ms.
     pub default_live_deadline: Duration,
     /// Longest this side delays an ACK. Default 25 ms.
@@ -215,6 +220,7 @@ mod limits {
     pub const STREAM_RECEIVE_WINDOW: u64 = 4 << 20;
     pub const SESSION_RECEIVE_WINDOW: u64 = 16 << 20;
     pub const STREAM_SEND_BUFFER: u64 = 4 << 20;
+    pub const MAX_MESSAGE_SIZE: usize = 16 << 20;
 }
 
 /// The default limits of [`EndpointConfig`] for a small device (feature `small`).
@@ -229,6 +235,7 @@ mod limits {
     pub const STREAM_RECEIVE_WINDOW: u64 = 16 << 10;
     pub const SESSION_RECEIVE_WINDOW: u64 = 64 << 10;
     pub const STREAM_SEND_BUFFER: u64 = 16 << 10;
+    pub const MAX_MESSAGE_SIZE: usize = 16 << 10;
 }
 
 impl Default for EndpointConfig {
@@ -260,6 +267,7 @@ impl Default for EndpointConfig {
             stream_receive_window: limits::STREAM_RECEIVE_WINDOW,
             session_receive_window: limits::SESSION_RECEIVE_WINDOW,
             stream_send_buffer: limits::STREAM_SEND_BUFFER,
+            max_message_size: limits::MAX_MESSAGE_SIZE,
             default_live_deadline: Duration::from_millis(200),
             max_ack_delay: Duration::from_millis(25),
             ack_frequency: 2,
@@ -323,7 +331,9 @@ impl EndpointConfig {
         {
             return Err(ConfigError::StreamLimits);
         }
-        if self.session_receive_window < self.stream_receive_window {
+        if self.session_receive_window < self.stream_receive_window
+            || self.max_message_size as u64 > u64::from(u32::MAX)
+        {
             return Err(ConfigError::StreamLimits);
         }
         if self.key_rotation.max_frames == 0 || self.key_rotation.max_bytes == 0 || self.key_rotation.max_age.is_zero()
@@ -357,7 +367,7 @@ pub enum ConfigError {
         min: usize,
     },
     /// Stream limits that cannot work.
-    #[error("stream limits: max_concurrent_streams must be 1 to 65,536, stream_send_buffer non-zero, the stream window at least 4096 bytes and the session window at least the stream window")]
+    #[error("stream limits: max_concurrent_streams must be 1 to 65,536, stream_send_buffer non-zero, the stream window at least 4096 bytes and the session window at least the stream window; max_message_size at most 4 GiB - 1")]
     StreamLimits,
     /// A timer, interval, rotation threshold or ACK frequency of zero.
     #[error("timeouts, intervals, key-rotation thresholds and the ACK frequency must be non-zero")]

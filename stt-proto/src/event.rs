@@ -4,6 +4,7 @@
 use alloc::string::String;
 use bytes::Bytes;
 
+use crate::message::{MessageId, MessageRefusal};
 use crate::names::{NameAddress, NameReply, RequestId};
 use crate::stream::StreamId;
 use crate::types::{Direction, NodeId, Remote, Role, SessionHandle};
@@ -127,6 +128,28 @@ pub enum Event {
     PeerNamesChanged {
         /// The session.
         session: SessionHandle,
+    },
+    /// A whole reliable message arrived (one event per message); take it with
+    /// `SessionMut::recv_message`.
+    MessageReadable {
+        /// The session.
+        session: SessionHandle,
+    },
+    /// The message lane has room again after `send_message` returned `Blocked`.
+    MessageWritable {
+        /// The session.
+        session: SessionHandle,
+    },
+    /// The peer did not deliver `count` messages this node sent, from `first` on.
+    MessagesRefused {
+        /// The session.
+        session: SessionHandle,
+        /// The first message refused, as `SessionMut::send_message` returned it.
+        first: MessageId,
+        /// How many messages, numbered consecutively from `first`.
+        count: u64,
+        /// Why.
+        reason: MessageRefusal,
     },
 }
 

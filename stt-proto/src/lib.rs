@@ -90,6 +90,7 @@ pub mod congestion;
 mod endpoint;
 mod event;
 mod handshake;
+mod message;
 pub mod names;
 mod recovery;
 mod rng;
@@ -118,6 +119,7 @@ pub use config::{
 pub use crypto::{CryptoBackend, Suite};
 pub use endpoint::{ConnectError, Endpoint, SessionMut, Transmit, CLOSE_PEER_REMOVED};
 pub use event::{CloseReason, Event, HandshakeError};
+pub use message::{Channel, Message, MessageError, MessageId, MessageRefusal, CLOSE_MESSAGE_LANE_MALFORMED};
 pub use names::{NameAddress, NameError, NameQueueLimits, NameReply, RequestId, RoutedMessage};
 pub use session::{FrameError, KeyUpdateError, SessionRef, SessionState};
 pub use stats::{DropCounters, EndpointDrops, EndpointStats, PathStats, SessionStats};

@@ -1,7 +1,7 @@
 //! One receive loop for everything that arrives at a node, as in the STT manual's walkthrough
 //! (`async for packet in bob_node.receive()`): Alice opens a session and a stream, sends a custom
-//! frame and routes bytes to a name; Bob handles all of it in one `while let` over
-//! `Node::incoming()`.
+//! frame, routes bytes to a name and sends a reliable message; Bob handles all of it in one
+//! `while let` over `Node::incoming()`.
 //!
 //! ```sh
 //! cargo run -p stt-tokio --example receive_loop
@@ -10,7 +10,7 @@
 use std::error::Error;
 use std::net::SocketAddr;
 
-use stt_tokio::{Incoming, NameQueueLimits, Node, NodeConfig, Seed, StreamMode};
+use stt_tokio::{Channel, Incoming, NameQueueLimits, Node, NodeConfig, Seed, StreamMode};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 type Result<T> = std::result::Result<T, Box<dyn Error + Send + Sync>>;
@@ -32,13 +32,14 @@ pub async fn demo() -> Result<Vec<String>> {
     // 2. Establish a session: the handshake is complete when `connect` returns.
     let session = alice.connect(bob.local_addr()).await?;
 
-    // 3. A stream, a custom frame and a routed message.
+    // 3. A stream, a custom frame, a routed message and a reliable message.
     let mut stream = session.open_stream(StreamMode::Reliable)?;
     stream.write_all(b"Hello Bob!").await?;
     stream.shutdown().await?;
     stream.send_half().flushed().await?;
     session.send_frame(0x80, &b"chat: hi"[..])?;
     session.route("video_sink", &b"frame 0"[..]).await?;
+    session.send_message(Channel::Frame(0x81), &b"chat: this one is never lost"[..]).await?;
 
     // 4. Bob's receive loop.
     let mut seen = Vec::new();
@@ -54,10 +55,13 @@ pub async fn demo() -> Result<Vec<String>> {
                 format!("frame {frame_type:#04x}: {}", String::from_utf8_lossy(&payload))
             }
             Incoming::Routed { name, message } => format!("{name}: {}", String::from_utf8_lossy(&message.data)),
+            Incoming::Message { message, .. } => {
+                format!("message on {:?}: {}", message.channel, String::from_utf8_lossy(&message.payload))
+            }
         };
         println!("Received: {line}");
         seen.push(line);
-        if seen.len() == 4 {
+        if seen.len() == 5 {
             break;
         }
     }

@@ -44,6 +44,9 @@ pub enum Error {
     /// A key rotation was refused.
     #[error(transparent)]
     KeyUpdate(#[from] stt_proto::KeyUpdateError),
+    /// A reliable message was refused before it was queued.
+    #[error(transparent)]
+    Message(#[from] stt_proto::MessageError),
     /// A name could not be served, or a resolve or route request not sent.
     #[error(transparent)]
     Name(#[from] stt_proto::NameError),

@@ -1,11 +1,12 @@
 //! [`Inbox`]: one place that yields what arrives at a node (sessions peers open, streams they
-//! open, custom frames without a handler, bytes routed to served names) in arrival order, for
+//! open, custom frames without a handler, reliable messages, bytes routed to served names) in
+//! arrival order, for
 //! programs written as one receive loop.
 //!
 //! The inbox owns no items. While an inbox exists, the driver notes each arrival in order (a
 //! *notice*: which kind, which session or name); [`Inbox::next`] turns the oldest notice into the
 //! item by taking it from the same queue the per-session APIs read ([`crate::Node::accept`],
-//! [`crate::Session::accept_stream`], [`crate::Session::recv_frame`],
+//! [`crate::Session::accept_stream`], [`crate::Session::recv_frame`], [`crate::Session::recv_message`],
 //! [`crate::NamedEndpoint::recv`]). So the two styles mix: whoever asks first gets an item, nothing
 //! is delivered twice, and backpressure stays where it was (a name's queue, a session's credit).
 //! Notices are bounded; if some were dropped, or items were queued before the inbox existed, the
@@ -42,6 +43,13 @@ pub enum Incoming {
         /// Its payload.
         payload: Bytes,
     },
+    /// A whole reliable message (what [`crate::Session::recv_message`] returns).
+    Message {
+        /// The session it came on.
+        session: Session,
+        /// The message and its channel.
+        message: stt_proto::Message,
+    },
     /// Bytes a peer routed to a name this node serves (the [`crate::NamedEndpoint`] must be
     /// held: dropping it stops serving the name).
     Routed {
@@ -66,6 +74,7 @@ pub enum Incoming {
 ///         Incoming::Session(s) => println!("session from {:?}", s.peer()),
 ///         Incoming::Stream { stream, .. } => drop(stream),
 ///         Incoming::Frame { frame_type, payload, .. } => println!("{frame_type:#x}: {payload:?}"),
+///         Incoming::Message { message, .. } => println!("{:?}: {} bytes", message.channel, message.payload.len()),
 ///         Incoming::Routed { name, message } => println!("{name}: {} bytes", message.data.len()),
 ///     }
 /// }
@@ -111,6 +120,15 @@ impl Inbox {
 
     /// The next arrival if there is one now.
     pub fn try_next(&self) -> Option<Incoming> {
+        let item = self.take_next();
+        if matches!(item, Some(Incoming::Message { .. })) {
+            // Taking a message freed credit on the peer's lane: the driver sends it.
+            self.inner.wake.notify_one();
+        }
+        item
+    }
+
+    fn take_next(&self) -> Option<Incoming> {
         let mut st = self.inner.lock();
         while let Some(notice) = st.notices.queue.pop_front() {
             if let Some(item) = take(&mut st, notice) {
@@ -166,6 +184,11 @@ fn take(st: &mut State, notice: Notice) -> Option<Incoming> {
             let (frame_type, payload) = slot.frames.pop_front()?;
             Some(Incoming::Frame { session: Session::from_shared(shared), frame_type, payload })
         }
+        Notice::Message(h) => {
+            let shared = st.sessions.get(&h)?.shared.clone()?;
+            let message = st.ep.session_mut(h)?.recv_message()?;
+            Some(Incoming::Message { session: Session::from_shared(shared), message })
+        }
         Notice::Routed(address) => {
             let name = st.name_notify.get(&address)?.name.clone();
             let m = st.ep.recv_named(&address)?;
@@ -175,8 +198,8 @@ fn take(st: &mut State, notice: Notice) -> Option<Incoming> {
     }
 }
 
-/// Any queued item, looked for in every queue: sessions, then per session its streams and
-/// frames, then served names.
+/// Any queued item, looked for in every queue: sessions, then per session its streams, frames
+/// and messages, then served names.
 fn sweep(st: &mut State) -> Option<Incoming> {
     if let Some(s) = st.incoming.front() {
         let h = s.handle;
@@ -184,7 +207,9 @@ fn sweep(st: &mut State) -> Option<Incoming> {
     }
     let handles: Vec<SessionHandle> = st.sessions.keys().copied().collect();
     for h in handles {
-        if let Some(item) = take(st, Notice::Stream(h)).or_else(|| take(st, Notice::Frame(h))) {
+        let item =
+            take(st, Notice::Stream(h)).or_else(|| take(st, Notice::Frame(h))).or_else(|| take(st, Notice::Message(h)));
+        if let Some(item) = item {
             return Some(item);
         }
     }

@@ -81,5 +81,6 @@ pub use stats::{NodeStats, WebSocketStats};
 pub use stream::{RecvStream, SendStream, Stream};
 pub use stt_proto;
 pub use stt_proto::{
-    CloseReason, Event, HandshakeError, NameAddress, NameQueueLimits, NodeId, Remote, Seed, StreamMode, StreamRead,
+    Channel, CloseReason, Event, HandshakeError, Message, MessageId, MessageRefusal, NameAddress, NameQueueLimits,
+    NodeId, Remote, Seed, StreamMode, StreamRead,
 };

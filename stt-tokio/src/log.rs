@@ -63,6 +63,9 @@ pub(crate) fn event(ev: &Event, span: Option<&Span>) {
         Event::KeyRotated { direction, generation, .. } => {
             debug!(direction = ?direction, generation, "traffic key rotated")
         }
+        Event::MessagesRefused { first, count, reason, .. } => {
+            warn!(first = first.0, count, "the peer refused {count} message(s): {reason}")
+        }
         _ => {}
     }
 }

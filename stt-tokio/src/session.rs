@@ -1,10 +1,13 @@
 //! [`Session`]: one authenticated, encrypted session with a peer: streams, custom frames,
-//! statistics, path changes and close.
+//! reliable messages, statistics, path changes and close.
 
 use std::sync::Arc;
 
 use bytes::Bytes;
-use stt_proto::{CloseReason, NodeId, PathStats, Remote, SessionHandle, SessionStats, StreamMode};
+use stt_proto::{
+    Channel, CloseReason, Message, MessageError, MessageId, NodeId, PathStats, Remote, SessionHandle, SessionStats,
+    StreamMode,
+};
 
 use crate::error::Error;
 use crate::shared::{Owner, SessionShared};
@@ -121,6 +124,40 @@ impl Session {
     pub fn send_frame(&self, frame_type: u8, payload: impl Into<Bytes>) -> Result<(), Error> {
         let payload = payload.into();
         self.shared.with(|mut s, _| Ok(s.send_frame(frame_type, payload)?))
+    }
+
+    /// Sends one whole message to `channel` (a custom frame type or a routed name), reliably and
+    /// in order; waits while the message lane's send buffer is full. The peer receives it whole
+    /// with [`Session::recv_message`] (or [`crate::Node::incoming`]), after every message this
+    /// session sent before it. Up to the node's `max_message_size` (16 MiB by default); if the
+    /// peer refuses the message (larger than its limit, or a name it does not serve), the
+    /// node's event stream reports `Event::MessagesRefused` with the returned id, and a warning
+    /// is logged.
+    pub async fn send_message(&self, channel: Channel, payload: impl Into<Bytes>) -> Result<MessageId, Error> {
+        let payload = payload.into();
+        loop {
+            let notified = self.shared.notify.notified();
+            match self.shared.with(|mut s, _| Ok(s.send_message(channel, payload.clone())?)) {
+                Err(Error::Message(MessageError::Blocked)) => notified.await,
+                r => return r,
+            }
+        }
+    }
+
+    /// The next whole message the peer sent, in the order it sent them.
+    pub async fn recv_message(&self) -> Result<Message, Error> {
+        loop {
+            let notified = self.shared.notify.notified();
+            if let Some(m) = self.try_recv_message()? {
+                return Ok(m);
+            }
+            notified.await;
+        }
+    }
+
+    /// The next whole message if one is waiting now.
+    pub fn try_recv_message(&self) -> Result<Option<Message>, Error> {
+        self.shared.with(|mut s, _| Ok(s.recv_message()))
     }
 
     /// Replaces this node's send key with the next generation as soon as the rotation rules

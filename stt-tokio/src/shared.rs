@@ -389,6 +389,19 @@ impl State {
                     self.notify_inbox(inner, Notice::Routed(*name));
                     continue;
                 }
+                Event::MessageReadable { session } => {
+                    if let Some(shared) = self.sessions.get(session).and_then(|s| s.shared.as_ref()) {
+                        shared.notify.notify_waiters();
+                        self.notify_inbox(inner, Notice::Message(*session));
+                    }
+                    continue;
+                }
+                Event::MessageWritable { session } => {
+                    if let Some(shared) = self.sessions.get(session).and_then(|s| s.shared.as_ref()) {
+                        shared.notify.notify_waiters();
+                    }
+                    continue;
+                }
                 Event::StreamWritable { session, stream } => {
                     if let Some(w) = self.sessions.get_mut(session).and_then(|s| s.write_wakers.remove(&stream.0)) {
                         w.wake();
@@ -418,6 +431,7 @@ pub(crate) enum Notice {
     Session(SessionHandle),
     Stream(SessionHandle),
     Frame(SessionHandle),
+    Message(SessionHandle),
     Routed(NameAddress),
 }
 
@@ -459,6 +473,7 @@ fn ev_session(ev: &Event) -> Option<SessionHandle> {
         Event::SessionClosed { session, .. }
         | Event::SessionMigrated { session, .. }
         | Event::KeyRotated { session, .. }
+        | Event::MessagesRefused { session, .. }
         | Event::HandshakeFailed { session: Some(session), .. } => Some(*session),
         _ => None,
     }

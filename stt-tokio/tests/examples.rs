@@ -16,6 +16,9 @@ mod echo;
 #[path = "../examples/file_transfer.rs"]
 mod file_transfer;
 #[allow(dead_code)]
+#[path = "../examples/messages.rs"]
+mod messages;
+#[allow(dead_code)]
 #[path = "../examples/named_endpoints.rs"]
 mod named_endpoints;
 #[allow(dead_code)]
@@ -73,7 +76,30 @@ async fn video_relay_example() {
 #[tokio::test]
 async fn receive_loop_example_sees_everything_in_arrival_order() {
     let seen = receive_loop::demo().await.unwrap();
-    assert_eq!(seen.len(), 4);
+    assert_eq!(seen.len(), 5);
     assert!(seen[0].starts_with("session from "), "{seen:?}");
-    assert_eq!(&seen[1..], ["stream: Hello Bob!", "frame 0x80: chat: hi", "video_sink: frame 0"]);
+    assert_eq!(
+        &seen[1..],
+        [
+            "stream: Hello Bob!",
+            "frame 0x80: chat: hi",
+            "video_sink: frame 0",
+            "message on Frame(129): chat: this one is never lost"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn messages_example_delivers_whole_messages_and_reports_the_refusal() {
+    let (lines, refusal) = messages::demo().await.unwrap();
+    assert_eq!(
+        lines,
+        [
+            "chat: here is the picture",
+            "picture: 3145728 bytes, intact",
+            "video_sink: 1048576 bytes, intact",
+            "chat: did it arrive?"
+        ]
+    );
+    assert_eq!(refusal, stt_tokio::MessageRefusal::UnknownName);
 }

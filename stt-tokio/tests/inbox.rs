@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use stt_tokio::{Incoming, NameQueueLimits, StreamMode};
+use stt_tokio::{Channel, Incoming, NameQueueLimits, StreamMode};
 
 fn describe(item: &Incoming) -> String {
     match item {
@@ -16,6 +16,9 @@ fn describe(item: &Incoming) -> String {
             format!("frame {frame_type:#x} {}", String::from_utf8_lossy(payload))
         }
         Incoming::Routed { name, message } => format!("{name} {}", String::from_utf8_lossy(&message.data)),
+        Incoming::Message { message, .. } => {
+            format!("message {:?} {}", message.channel, String::from_utf8_lossy(&message.payload))
+        }
     }
 }
 
@@ -109,4 +112,35 @@ async fn the_inbox_ends_when_the_node_shuts_down() {
     tokio::time::sleep(Duration::from_millis(50)).await;
     server.shutdown(Duration::from_millis(100)).await;
     assert!(within(10, "inbox end", waiter).await.unwrap());
+}
+
+#[tokio::test]
+async fn reliable_messages_come_through_the_inbox_in_order_and_each_once() {
+    let server = node(1).await;
+    let inbox = server.incoming();
+    let client = node(1).await;
+    let s = within(10, "connect", client.connect(server.local_addr())).await.unwrap();
+    let Incoming::Session(accepted) = next(&inbox).await else { panic!("a session first") };
+    for i in 0..4u8 {
+        s.send_message(Channel::Frame(0x90 + i % 2), vec![i; 100_000 * usize::from(i + 1)]).await.unwrap();
+    }
+    s.send_frame(0x88, &b"best effort"[..]).unwrap();
+    // The first message is taken by the per-session call; the inbox yields the rest once each.
+    let first = within(10, "recv_message", accepted.recv_message()).await.unwrap();
+    assert_eq!((first.channel, first.payload.len()), (Channel::Frame(0x90), 100_000));
+    let (mut messages, mut others) = (Vec::new(), Vec::new());
+    while messages.len() + others.len() < 4 {
+        match next(&inbox).await {
+            Incoming::Message { message, session } => {
+                assert_eq!(session.session_id(), accepted.session_id());
+                assert!(message.payload.iter().all(|&b| usize::from(b) == message.payload.len() / 100_000 - 1));
+                messages.push((message.channel, message.payload.len()));
+            }
+            other => others.push(describe(&other)),
+        }
+    }
+    let want = [(Channel::Frame(0x91), 200_000), (Channel::Frame(0x90), 300_000), (Channel::Frame(0x91), 400_000)];
+    assert_eq!(messages, want, "messages in the order they were sent");
+    assert_eq!(others, ["frame 0x88 best effort"]);
+    assert!(inbox.try_next().is_none(), "nothing is delivered twice");
 }

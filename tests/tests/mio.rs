@@ -1,11 +1,11 @@
 //! The mio driver against the tokio driver on real loopback sockets: each side as initiator,
-//! both stream modes, custom frames, 10 MiB each way; 50 tokio clients on one mio echo server;
+//! both stream modes, custom frames, reliable messages, 10 MiB each way; 50 tokio clients on one mio echo server;
 //! the mio sensor example through the impairment relay.
 
 use std::time::Duration;
 
 use sha3::{Digest, Sha3_256};
-use stt_mio::stt_proto::SessionHandle;
+use stt_mio::stt_proto::{Channel, MessageId, MessageRefusal, SessionHandle};
 use stt_tests::relay::{Relay, RelayConfig};
 use stt_tokio::{CloseReason, Node as TokioNode, NodeConfig, Seed, Session, StreamMode};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -39,6 +39,13 @@ fn mio_side(node: &mut stt_mio::Node, s: SessionHandle) {
     let (kind, payload) = node.recv_frame(s).unwrap();
     assert_eq!((kind, &payload[..]), (0x82, &b"from tokio"[..]));
 
+    // Reliable messages both ways; one to a name tokio does not serve is refused.
+    assert_eq!(node.send_message(s, Channel::Frame(0x84), pattern(3 << 20, 7)).unwrap(), MessageId(0));
+    assert_eq!(node.send_message(s, Channel::name("nobody"), &b"refused"[..]).unwrap(), MessageId(1));
+    let m = node.recv_message(s).unwrap();
+    assert_eq!(m.channel, Channel::Frame(0x85));
+    assert!(m.payload == pattern(2 << 20, 8), "2 MiB message from tokio arrives whole");
+
     // Reliable, mio -> tokio: 10 MiB; tokio answers with their hash on the same stream.
     let data = pattern(BIG, 1);
     let started = std::time::Instant::now();
@@ -70,6 +77,9 @@ fn mio_side(node: &mut stt_mio::Node, s: SessionHandle) {
     assert_eq!(node.read_to_end(s, live_down).unwrap(), pattern(64 * 1024, 4));
     assert_eq!(node.skipped_bytes(s, live_down), 0);
     node.flush(s).unwrap();
+    let refused = node.take_refused_messages(s);
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert_eq!((refused[0].first, refused[0].reason), (MessageId(1), MessageRefusal::UnknownName));
     node.send_frame(s, 0x83, &b"done"[..]).unwrap();
     // Tokio closes once it has read everything.
     assert!(matches!(
@@ -83,6 +93,10 @@ async fn tokio_side(session: Session) {
     let (kind, payload) = session.recv_frame().await.unwrap();
     assert_eq!((kind, &payload[..]), (0x81, &b"from mio"[..]));
     session.send_frame(0x82, &b"from tokio"[..]).unwrap();
+    let m = session.recv_message().await.unwrap();
+    assert_eq!(m.channel, Channel::Frame(0x84));
+    assert!(m.payload == pattern(3 << 20, 7), "3 MiB message from mio arrives whole");
+    session.send_message(Channel::Frame(0x85), pattern(2 << 20, 8)).await.unwrap();
 
     let mut up = session.accept_stream().await.unwrap();
     let mut got = Vec::new();

@@ -113,3 +113,81 @@ async fn live_records_realign_after_gaps_through_ten_percent_loss() {
     assert!(delivered > total / 2 && delivered < total);
     assert!(delivered * 100 + rx.skipped_bytes() <= total * 100);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn whole_messages_arrive_in_order_through_five_percent_loss() {
+    use stt_tokio::{Channel, NameQueueLimits};
+    let seed = Seed::new(&[11; 32]).unwrap();
+    let local = "127.0.0.1:0".parse().unwrap();
+    let server = Node::bind(NodeConfig::new(seed.clone()).bind(local)).await.unwrap();
+    let client = Node::bind(NodeConfig::new(seed).bind(local)).await.unwrap();
+    let _sink = server.serve_name("video_sink", NameQueueLimits::default()).unwrap();
+    let relay = Relay::start(
+        server.local_addr(),
+        RelayConfig {
+            loss: 0.05,
+            reorder: 0.05,
+            delay: Duration::from_millis(2),
+            jitter: Duration::from_millis(1),
+            seed: 5,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let session = tokio::time::timeout(Duration::from_secs(20), client.connect(relay.addr())).await.unwrap().unwrap();
+    let accepted = server.accept().await.unwrap();
+    let big: Vec<u8> = (0..5u32 << 20).map(|i| (i.wrapping_mul(2654435761) >> 11) as u8).collect();
+    let routed: Vec<u8> = (0..1u32 << 20).map(|i| (i.wrapping_mul(40503) >> 7) as u8).collect();
+    let bulk: Vec<u8> = (0..4u32 << 20).map(|i| (i % 253) as u8).collect();
+    let small = |i: u32| format!("small message {i}").into_bytes();
+
+    let started = Instant::now();
+    let bulk_reader = {
+        let accepted = accepted.clone();
+        tokio::spawn(async move {
+            let mut s = accepted.accept_stream().await.unwrap();
+            let mut got = Vec::new();
+            s.read_to_end(&mut got).await.unwrap();
+            got
+        })
+    };
+    let receiver = tokio::spawn(async move {
+        let mut got = Vec::new();
+        while got.len() < 10_002 {
+            got.push(accepted.recv_message().await.unwrap());
+        }
+        got
+    });
+    let bulk_writer = {
+        let session = session.clone();
+        let bulk = bulk.clone();
+        tokio::spawn(async move {
+            let mut s = session.open_stream(StreamMode::Reliable).unwrap();
+            s.write_all(&bulk).await.unwrap();
+            s.shutdown().await.unwrap();
+        })
+    };
+    session.send_message(Channel::Frame(0x81), big.clone()).await.unwrap();
+    session.send_message(Channel::name("video_sink"), routed.clone()).await.unwrap();
+    for i in 0..10_000u32 {
+        let channel = Channel::Frame(if i.is_multiple_of(2) { 0x90 } else { 0x91 });
+        session.send_message(channel, small(i)).await.unwrap();
+    }
+    let got = tokio::time::timeout(Duration::from_secs(240), receiver).await.expect("messages arrive").unwrap();
+    bulk_writer.await.unwrap();
+    let bulk_got = tokio::time::timeout(Duration::from_secs(240), bulk_reader).await.expect("bulk arrives").unwrap();
+    let secs = started.elapsed().as_secs_f64();
+    let stats = relay.stats();
+    println!("relay: 6 MiB of large messages, 10,000 small ones and a 4 MiB stream in {secs:.2} s; relay {stats:?}");
+    assert_eq!(got[0].channel, Channel::Frame(0x81));
+    assert!(got[0].payload == big, "the 5 MiB message differs");
+    assert_eq!(got[1].channel, Channel::name("video_sink"));
+    assert!(got[1].payload == routed, "the routed message differs");
+    for (i, m) in got[2..].iter().enumerate() {
+        let i = i as u32;
+        assert_eq!(m.channel, Channel::Frame(if i.is_multiple_of(2) { 0x90 } else { 0x91 }), "message {i}");
+        assert_eq!(m.payload, small(i), "message {i}");
+    }
+    assert!(bulk_got == bulk, "the bulk stream differs");
+    assert!(stats.dropped > 0, "the relay really dropped datagrams: {stats:?}");
+}

@@ -9,6 +9,7 @@ use bytes::Bytes;
 
 use super::Endpoint;
 use crate::config::EndpointConfig;
+use crate::message::{Channel, Message, MessageError, MessageId};
 use crate::names::{NameAddress, NameError, RequestId};
 use crate::session::{FrameError, KeyUpdateError, Session, SessionRef, Then};
 use crate::stream::{StreamError, StreamId, StreamMode, StreamRead};
@@ -63,6 +64,32 @@ impl<'a> SessionMut<'a> {
     pub fn send_frame(&mut self, frame_type: u8, payload: impl Into<Bytes>) -> Result<(), FrameError> {
         let payload = payload.into();
         self.command(succeeded, |s, cfg, _| s.send_frame(cfg, frame_type, payload))
+    }
+
+    /// Queues one whole message of up to `max_message_size` bytes to `channel`: reliable and
+    /// ordered, unlike `send_frame` and `route`. The peer takes it whole with
+    /// [`SessionMut::recv_message`] (announced by `Event::MessageReadable`), in the order this
+    /// side sent its messages, whatever their channel. The returned id names the message if the
+    /// peer refuses it (`Event::MessagesRefused`: too large for the peer, or a name it does not
+    /// serve). `Blocked` when the lane's send buffer is full: wait for `Event::MessageWritable`.
+    /// The payload is kept without copying until acknowledged. Usable before the handshake
+    /// completes.
+    pub fn send_message(&mut self, channel: Channel, payload: impl Into<Bytes>) -> Result<MessageId, MessageError> {
+        let payload = payload.into();
+        self.command(succeeded, |s, cfg, _| s.send_message(cfg, channel, payload))
+    }
+
+    /// The oldest whole message the peer sent that was not taken yet. Taking messages makes room
+    /// for more: the peer's lane stops (by flow control) while `max_message_size` bytes of
+    /// messages wait here.
+    pub fn recv_message(&mut self) -> Option<Message> {
+        let now = self.ep.last_now;
+        let (s, mut ctx) =
+            self.ep.session_and_ctx(now, self.handle).expect("SessionMut is only made for live sessions");
+        let m = s.recv_message(&mut ctx)?;
+        let then = s.after_messages_read();
+        self.ep.after(now, self.handle, then);
+        Some(m)
     }
 
     /// Asks the peer whether it serves `name`. The answer comes as `Event::NameReply` with the

@@ -128,7 +128,7 @@ impl Session {
         if matches!(self.state, State::Closing) {
             return Err(StreamError::Closing);
         }
-        let id = self.streams.open(mode)?;
+        let id = self.streams.open(mode, false)?;
         self.grant_stream_credit(id.0);
         Ok(id)
     }
@@ -140,14 +140,15 @@ impl Session {
 
     /// The mode of an open stream.
     pub(crate) fn stream_mode(&self, stream: StreamId) -> Option<StreamMode> {
-        self.streams.map.get(&stream.0).map(|st| st.mode)
+        self.streams.map.get(&stream.0).filter(|st| !st.message).map(|st| st.mode)
     }
 
     fn stream(&mut self, stream: StreamId) -> Result<&mut Stream, StreamError> {
         if matches!(self.state, State::Closing) {
             return Err(StreamError::Closing);
         }
-        self.streams.map.get_mut(&stream.0).ok_or(StreamError::UnknownStream(stream.0))
+        // Message lanes belong to the session, not to the application.
+        self.streams.map.get_mut(&stream.0).filter(|st| !st.message).ok_or(StreamError::UnknownStream(stream.0))
     }
 
     /// The common part of `write` and `write_bytes`: checks, hands `len` bytes to `take`, and

@@ -11,7 +11,8 @@
 //! - [`Session::write_datagram`] (`send.rs`): fill one datagram with what is owed to the peer.
 //!
 //! Each returns [`Then`]: wait, transmit, or end. Commands from the application are in
-//! `commands.rs`, the read-only view in `view.rs`, the named-endpoint share in `names.rs`.
+//! `commands.rs`, the read-only view in `view.rs`, the named-endpoint share in `names.rs`, the
+//! reliable messages in `messages.rs`.
 //!
 //! ```text
 //! Handshaking --CONFIRM--> Established --close()--> Closing --DISCONNECT sent--> (removed)
@@ -22,6 +23,11 @@
 pub(crate) mod ack;
 mod commands;
 pub(crate) mod keys;
+#[cfg(feature = "messages")]
+mod messages;
+#[cfg(not(feature = "messages"))]
+#[path = "messages_off.rs"]
+mod messages;
 #[cfg(feature = "names")]
 pub(crate) mod names;
 #[cfg(not(feature = "names"))]
@@ -205,6 +211,9 @@ pub(crate) struct Session {
     probes_owed: u8,
     /// Named-endpoint announcements, requests and replies.
     names: SessionNames,
+    /// Reliable messages, both directions (allocated at the first one).
+    #[cfg_attr(not(feature = "messages"), allow(dead_code))]
+    messages: Option<Box<messages::Messages>>,
 }
 
 impl Session {
@@ -245,6 +254,7 @@ impl Session {
             pacing_until: None,
             probes_owed: 0,
             names: SessionNames::default(),
+            messages: None,
         }
     }
 
@@ -483,7 +493,11 @@ fn apply_outcome(
             let freed = st.send.on_acked(seq);
             if freed && st.send.blocked && st.send.capacity() > 0 {
                 st.send.blocked = false;
-                events.push_back(Event::StreamWritable { session, stream: StreamId(id) });
+                events.push_back(if st.message {
+                    Event::MessageWritable { session }
+                } else {
+                    Event::StreamWritable { session, stream: StreamId(id) }
+                });
             }
         }
         (SentPayload::Data { seq, .. }, Outcome::Lost) => {

@@ -5,7 +5,7 @@
 //! initiator's handshake on the first authentic frame, and hands the payload to its owner:
 //! DISCONNECT ends the session, custom frames become events, named-endpoint frames go to
 //! `names.rs`, and DATA, STREAM_OPEN, STREAM_CLOSE, MAX_DATA and ACK update the streams and the
-//! recovery state here.
+//! recovery state here (message lanes' data goes on to `messages.rs`).
 
 use alloc::boxed::Box;
 use bytes::{Bytes, BytesMut};
@@ -14,11 +14,23 @@ use super::keys::OpenFailure;
 use super::Session;
 use super::{apply_outcome, Ctx, Outgoing, PathProbe, SessionEnd, State, Then};
 use crate::event::{CloseReason, Event};
+use crate::message::CLOSE_MESSAGE_LANE_MALFORMED;
 use crate::stream::{PeerStream, StreamId, CLOSE_STREAM_LIMIT_ABUSED, STREAM_REFUSED};
 use crate::types::{Direction, Remote};
 use crate::wire::control::Disconnect;
 use crate::wire::stream::{self as ws, Ack, StreamOpen, DATA_HEADER_LEN};
 use crate::wire::{Flags, FrameLayout, FrameType, Header};
+
+/// What a frame naming a stream found.
+enum Found {
+    /// The stream, open (perhaps just now).
+    Stream,
+    /// Nothing to act on: the stream is over, or was refused.
+    Ignore,
+    /// The frame contradicts the stream: MESSAGE on an ordinary stream or missing on a lane,
+    /// MESSAGE with LIVE, or a second lane.
+    Mismatch,
+}
 
 /// What became of a received stream or recovery frame.
 enum Verdict {
@@ -152,6 +164,9 @@ impl Session {
                     // The peer keeps opening streams it was told it may not: end the session.
                     return self.close(CLOSE_STREAM_LIMIT_ABUSED, "too many streams opened past the limit");
                 }
+                if self.lane_broken() && matches!(self.state, State::Established) {
+                    return self.close(CLOSE_MESSAGE_LANE_MALFORMED, "malformed message lane");
+                }
             }
             _ => self.count_drop(ctx, |d| &mut d.unsupported),
         }
@@ -199,18 +214,34 @@ impl Session {
             FrameType::DATA => self.on_data(ctx, header, payload),
             FrameType::STREAM_OPEN => {
                 let Ok(open) = StreamOpen::decode(&payload) else { return Verdict::Malformed };
-                if self.peer_stream(ctx, id, open.live) {
-                    let st = self.streams.map.get_mut(&id).expect("just found");
-                    if open.live {
-                        st.recv.deadline = Some(core::time::Duration::from_millis(u64::from(open.deadline_ms)));
+                let message = header.flags.has(Flags::MESSAGE);
+                match self.peer_stream(ctx, id, open.live, message) {
+                    Found::Stream => {
+                        let st = self.streams.map.get_mut(&id).expect("just found");
+                        if open.live {
+                            st.recv.deadline = Some(core::time::Duration::from_millis(u64::from(open.deadline_ms)));
+                        }
                     }
+                    Found::Mismatch => return Verdict::Malformed,
+                    Found::Ignore => {}
                 }
                 Verdict::Accepted
             }
             FrameType::STREAM_CLOSE => {
                 let Ok(code) = ws::decode_stream_close(&payload) else { return Verdict::Malformed };
-                if self.peer_stream(ctx, id, false) {
+                // A refusal knows nothing of the stream it refuses: the MESSAGE flag only matters
+                // when the frame opens a stream.
+                let message = header.flags.has(Flags::MESSAGE);
+                if matches!(self.peer_stream(ctx, id, false, message), Found::Stream | Found::Mismatch) {
                     let st = self.streams.map.get_mut(&id).expect("just found");
+                    if st.message {
+                        if st.peer_reset.is_none() {
+                            st.peer_reset = Some(code);
+                            self.on_lane_reset(ctx, id, code);
+                        }
+                        self.streams.collect(id);
+                        return Verdict::Accepted;
+                    }
                     if st.peer_reset.is_none() {
                         st.peer_reset = Some(code);
                         ctx.events.push_back(Event::StreamReset { session: handle, stream: StreamId(id), code });
@@ -243,16 +274,27 @@ impl Session {
         }
     }
 
-    /// Finds the stream a peer frame names, creating it (and reporting it) if the peer opens a new
-    /// one. False if the frame should be ignored (stream over, or refused).
-    fn peer_stream(&mut self, ctx: &mut Ctx<'_>, id: u32, live: bool) -> bool {
-        match self.streams.peer_stream(id, live) {
-            PeerStream::Refused | PeerStream::Over => false,
-            PeerStream::Known => true,
+    /// Finds the stream a peer frame names, creating it (and reporting it, unless it is a message
+    /// lane) if the peer opens a new one.
+    fn peer_stream(&mut self, ctx: &mut Ctx<'_>, id: u32, live: bool, message: bool) -> Found {
+        if message && live {
+            return Found::Mismatch;
+        }
+        match self.streams.peer_stream(id, live, message) {
+            PeerStream::Refused | PeerStream::Over => Found::Ignore,
+            PeerStream::Known if self.streams.map.get(&id).is_some_and(|st| st.message != message) => Found::Mismatch,
+            PeerStream::Known => Found::Stream,
+            PeerStream::Created if message => {
+                if !self.on_peer_lane(id) {
+                    return Found::Mismatch;
+                }
+                self.grant_stream_credit(id);
+                Found::Stream
+            }
             PeerStream::Created => {
                 ctx.events.push_back(Event::StreamOpened { session: ctx.handle, stream: StreamId(id), live });
                 self.grant_stream_credit(id);
-                true
+                Found::Stream
             }
         }
     }
@@ -274,8 +316,10 @@ impl Session {
         let Ok((offset, data)) = ws::decode_data(&payload) else { return Verdict::Malformed };
         let end = offset + data.len() as u64;
         let id = header.stream_id;
-        if !self.peer_stream(ctx, id, header.flags.has(Flags::LIVE)) {
-            return Verdict::Accepted;
+        match self.peer_stream(ctx, id, header.flags.has(Flags::LIVE), header.flags.has(Flags::MESSAGE)) {
+            Found::Stream => {}
+            Found::Ignore => return Verdict::Accepted,
+            Found::Mismatch => return Verdict::Malformed,
         }
         let streams = &mut self.streams;
         let st = streams.map.get_mut(&id).expect("just found");
@@ -292,6 +336,12 @@ impl Session {
             Err(_) => Verdict::Malformed,
             Ok(readable) => {
                 streams.recv_total += st.recv.highest() - before;
+                if st.message {
+                    if readable {
+                        self.on_lane_data(ctx, id);
+                    }
+                    return Verdict::Accepted;
+                }
                 let stream = StreamId(id);
                 if readable {
                     ctx.events.push_back(Event::StreamReadable { session: ctx.handle, stream });

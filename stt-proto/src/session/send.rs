@@ -390,8 +390,15 @@ impl Session {
         self.emit(tx, out, spec, crate::wire::names::REPLY_LEN, fill, Some(track))
     }
 
-    fn emit_data(&mut self, tx: &mut Tx<'_>, out: &mut [u8], id: u32, seg: &Segment, live: bool) -> Option<usize> {
-        let flags = Flags(0).with(Flags::FIN, seg.fin).with(Flags::LIVE, live);
+    fn emit_data(
+        &mut self,
+        tx: &mut Tx<'_>,
+        out: &mut [u8],
+        id: u32,
+        seg: &Segment,
+        (live, message): (bool, bool),
+    ) -> Option<usize> {
+        let flags = Flags(0).with(Flags::FIN, seg.fin).with(Flags::LIVE, live).with(Flags::MESSAGE, message);
         let spec = FrameSpec { frame_type: FrameType::DATA, stream_id: id, sequence: seg.seq, flags };
         let fill = |p: &mut [u8]| {
             p[..DATA_HEADER_LEN].copy_from_slice(&seg.offset.to_be_bytes());
@@ -470,7 +477,8 @@ impl Session {
                     StreamMode::Live { deadline } => (true, deadline.as_millis().min(u32::MAX as u128) as u32),
                     StreamMode::Reliable => (false, 0),
                 };
-                let spec = FrameSpec { stream_id: id, ..FrameSpec::control(FrameType::STREAM_OPEN) };
+                let flags = Flags(0).with(Flags::MESSAGE, st.message);
+                let spec = FrameSpec { stream_id: id, flags, ..FrameSpec::control(FrameType::STREAM_OPEN) };
                 let open = StreamOpen { live, deadline_ms };
                 let fill = |p: &mut [u8]| {
                     open.encode(p);
@@ -489,7 +497,8 @@ impl Session {
                 continue;
             }
             if let Some(code) = st.reset_owed {
-                let spec = FrameSpec { stream_id: id, ..FrameSpec::control(FrameType::STREAM_CLOSE) };
+                let flags = Flags(0).with(Flags::MESSAGE, st.message);
+                let spec = FrameSpec { stream_id: id, flags, ..FrameSpec::control(FrameType::STREAM_CLOSE) };
                 let fill = |p: &mut [u8]| p.copy_from_slice(&code.to_be_bytes());
                 let n = self.emit(tx, &mut out[at..], spec, 4, fill, Some(SentPayload::StreamClose { stream: id }));
                 let Some(n) = n else { return at };
@@ -512,11 +521,11 @@ impl Session {
                 if self.probes_owed == 0 && !self.recovery.window_allows(FRAME_OVERHEAD as u64) {
                     return at;
                 }
-                let live = st.mode.is_live();
+                let kind = (st.mode.is_live(), st.message);
                 let Some(seg) = st.send.next_retransmit(room.saturating_sub(FRAME_OVERHEAD + DATA_HEADER_LEN)) else {
                     return at;
                 };
-                match self.emit_data(tx, &mut out[at..], id, &seg, live) {
+                match self.emit_data(tx, &mut out[at..], id, &seg, kind) {
                     Some(n) => {
                         at += n;
                         self.probes_owed = self.probes_owed.saturating_sub(1);
@@ -567,7 +576,7 @@ impl Session {
             }
             self.pacing_until = None;
             let st = self.streams.map.get_mut(&id).expect("present");
-            let live = st.mode.is_live();
+            let kind = (st.mode.is_live(), st.message);
             let Some(seg) = st.send.next_segment(room, session_room) else {
                 // Whatever the reason, a stream that still has something to send keeps its
                 // place: nothing else would put it back once the application stopped writing.
@@ -579,7 +588,7 @@ impl Session {
                 continue;
             };
             self.streams.sent_total += seg.data.len() as u64;
-            match self.emit_data(tx, &mut out[at..], id, &seg, live) {
+            match self.emit_data(tx, &mut out[at..], id, &seg, kind) {
                 Some(n) => at += n,
                 None => {
                     // Cannot happen after the room check; keep the segment for retransmission.

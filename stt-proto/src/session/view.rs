@@ -106,6 +106,11 @@ impl<'a> SessionRef<'a> {
         max_frame_payload(self.cfg, &self.s.remote) - crate::wire::names::REQUEST_HEADER_LEN
     }
 
+    /// Reliable messages waiting to be taken with `SessionMut::recv_message`.
+    pub fn messages_ready(&self) -> usize {
+        self.s.messages_ready()
+    }
+
     /// The names the peer last announced it serves (empty until it announces any).
     pub fn peer_names(&self) -> &'a [NameAddress] {
         self.s.names.peer_names()

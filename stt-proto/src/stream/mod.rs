@@ -104,6 +104,9 @@ pub struct Stream {
     pub recv: RecvHalf,
     /// Opened by this side.
     pub local: bool,
+    /// A message lane (`crate::message`): its frames carry the MESSAGE flag, and the session
+    /// reads it, not the application.
+    pub message: bool,
     /// STREAM_OPEN still owed to the peer (local streams, until acknowledged).
     pub open_owed: bool,
     /// STREAM_OPEN is in flight (sent, not yet acknowledged or lost).
@@ -125,7 +128,7 @@ pub struct Stream {
 
 impl Stream {
     /// A new stream; `local` if this side opened it (it then owes the peer a STREAM_OPEN).
-    fn new(mode: StreamMode, local: bool, limits: &StreamLimits) -> Stream {
+    fn new(mode: StreamMode, local: bool, message: bool, limits: &StreamLimits) -> Stream {
         let deadline = match mode {
             StreamMode::Live { deadline } => Some(deadline),
             StreamMode::Reliable => None,
@@ -135,6 +138,7 @@ impl Stream {
             send: SendHalf::new(mode.is_live(), INITIAL_STREAM_CREDIT, limits.send_buffer),
             recv: RecvHalf::new(INITIAL_STREAM_CREDIT, limits.stream_window, deadline),
             local,
+            message,
             open_owed: local,
             open_in_flight: false,
             reset_owed: None,
@@ -267,21 +271,22 @@ impl Streams {
         u64::from(id) % 2 == self.next_local % 2
     }
 
-    /// Opens a local stream.
-    pub fn open(&mut self, mode: StreamMode) -> Result<StreamId, StreamError> {
+    /// Opens a local stream (`message`: a message lane, always reliable).
+    pub fn open(&mut self, mode: StreamMode, message: bool) -> Result<StreamId, StreamError> {
         if self.local_open >= self.limits.max_concurrent {
             return Err(StreamError::TooManyStreams);
         }
         let id = u32::try_from(self.next_local).map_err(|_| StreamError::IdsExhausted)?;
         self.next_local += 2;
-        self.map.insert(id, Stream::new(mode, true, &self.limits));
+        self.map.insert(id, Stream::new(mode, true, message, &self.limits));
         self.local_open += 1;
         self.control_queue.push_back(id);
         Ok(StreamId(id))
     }
 
-    /// Finds the stream a peer frame names, creating it if the peer opens a new one.
-    pub fn peer_stream(&mut self, id: u32, live: bool) -> PeerStream {
+    /// Finds the stream a peer frame names, creating it if the peer opens a new one (`message`:
+    /// a message lane, which the application does not accept).
+    pub fn peer_stream(&mut self, id: u32, live: bool, message: bool) -> PeerStream {
         if id == 0 {
             return PeerStream::Over;
         }
@@ -302,9 +307,11 @@ impl Streams {
         }
         let mode =
             if live { StreamMode::Live { deadline: self.limits.default_live_deadline } } else { StreamMode::Reliable };
-        self.map.insert(id, Stream::new(mode, false, &self.limits));
+        self.map.insert(id, Stream::new(mode, false, message, &self.limits));
         self.peer_open += 1;
-        self.accept_queue.push_back(id);
+        if !message {
+            self.accept_queue.push_back(id);
+        }
         PeerStream::Created
     }
 
@@ -445,9 +452,9 @@ mod tests {
         };
         let mut streams = Streams::new(Role::Initiator, limits);
         streams.next_local = u64::from(u32::MAX - 2);
-        assert_eq!(streams.open(StreamMode::Reliable), Ok(StreamId(u32::MAX - 2)));
-        assert_eq!(streams.open(StreamMode::Reliable), Ok(StreamId(u32::MAX)), "the last id is used too");
-        assert_eq!(streams.open(StreamMode::Reliable), Err(StreamError::IdsExhausted));
-        assert_eq!(streams.open(StreamMode::Reliable), Err(StreamError::IdsExhausted));
+        assert_eq!(streams.open(StreamMode::Reliable, false), Ok(StreamId(u32::MAX - 2)));
+        assert_eq!(streams.open(StreamMode::Reliable, false), Ok(StreamId(u32::MAX)), "the last id is used too");
+        assert_eq!(streams.open(StreamMode::Reliable, false), Err(StreamError::IdsExhausted));
+        assert_eq!(streams.open(StreamMode::Reliable, false), Err(StreamError::IdsExhausted));
     }
 }

@@ -140,6 +140,20 @@ impl SendHalf {
         n
     }
 
+    /// Takes a whole message, `head` copied and `body` without copying, whatever the capacity
+    /// (the caller checks that some is left, so the buffer overshoots by at most one message).
+    /// Reliable streams only.
+    #[cfg(feature = "messages")]
+    pub fn append_message(&mut self, head: &[u8], body: &Bytes) {
+        debug_assert!(!self.live, "messages go on reliable lanes");
+        self.tail.extend_from_slice(head);
+        if !body.is_empty() {
+            self.chunks.push_back(self.tail.split().freeze());
+            self.chunks.push_back(body.clone());
+        }
+        self.pending_len += (head.len() + body.len()) as u64;
+    }
+
     /// Removes up to `len` bytes from the front of what waits, without copying; never more than
     /// the front chunk holds.
     fn take(&mut self, len: usize) -> Bytes {

@@ -21,6 +21,7 @@
 
 pub mod control;
 pub mod handshake;
+pub mod message;
 pub mod names;
 pub mod stream;
 
@@ -112,8 +113,10 @@ impl Flags {
     pub const PEER_KEY_PHASE: u8 = 0x04;
     /// DATA of a live stream (never retransmitted; the receiver may skip gaps).
     pub const LIVE: u8 = 0x08;
+    /// DATA, STREAM_OPEN or STREAM_CLOSE of a message lane (see [`message`]); never with LIVE.
+    pub const MESSAGE: u8 = 0x10;
     /// Bits this version defines; the others must be zero.
-    pub const DEFINED: u8 = Self::FIN | Self::KEY_PHASE | Self::PEER_KEY_PHASE | Self::LIVE;
+    pub const DEFINED: u8 = Self::FIN | Self::KEY_PHASE | Self::PEER_KEY_PHASE | Self::LIVE | Self::MESSAGE;
 
     /// True if every bit of `bit` is set.
     pub const fn has(self, bit: u8) -> bool {

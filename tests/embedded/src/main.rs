@@ -28,8 +28,8 @@ use cortex_m_rt::entry;
 use cortex_m_semihosting::{debug, hprintln};
 use stt_proto::crypto::sha3_256;
 use stt_proto::{
-    CloseReason, Endpoint, EndpointConfig, Event, Identity, Instant, Remote, Seed, SessionHandle, StreamId, StreamMode,
-    StreamRead,
+    Channel, CloseReason, Endpoint, EndpointConfig, Event, Identity, Instant, MessageError, Remote, Seed,
+    SessionHandle, StreamId, StreamMode, StreamRead,
 };
 
 /// Bytes sent over the reliable stream.
@@ -369,6 +369,28 @@ fn run() -> Result<(), &'static str> {
     );
     if seqs.is_empty() {
         return Err("the live stream delivered nothing");
+    }
+
+    // A reliable message: whole across datagrams with the `messages` feature, refused without.
+    let message = pattern(3000);
+    let sent = w.a.ep.session_mut(ha).ok_or("session gone")?.send_message(Channel::Frame(0x82), message.clone());
+    if cfg!(feature = "full") {
+        sent.map_err(|_| "send_message refused")?;
+        let mut got = None;
+        w.run_until(Duration::from_secs(5), |w| {
+            got = got.take().or_else(|| w.b.ep.session_mut(hb).and_then(|mut s| s.recv_message()));
+            got.is_some()
+        });
+        match got {
+            Some(m) if m.channel == Channel::Frame(0x82) && m.payload[..] == message[..] => {}
+            _ => return Err("the reliable message did not arrive whole"),
+        }
+        hprintln!("reliable message: {} bytes arrived whole on type 0x82", message.len());
+    } else {
+        if sent != Err(MessageError::NotBuilt) {
+            return Err("send_message did not say the feature is missing");
+        }
+        hprintln!("reliable message: refused (NotBuilt) in a build without the `messages` feature");
     }
 
     // Key rotation: A's next frames go under generation 1, and B receives them.
