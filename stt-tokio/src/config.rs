@@ -29,6 +29,23 @@ pub struct NodeConfig {
     /// What one client, or all together, may hold of the WebSocket listener before it has a
     /// session.
     pub ws_limits: WebSocketLimits,
+    /// How [`crate::Node::connect_with_fallback`] falls back to WebSocket and comes back.
+    pub fallback: Fallback,
+}
+
+/// When a connection falls back from UDP to WebSocket, and how it comes back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Fallback {
+    /// How long UDP may stay unanswered before the WebSocket is tried. Default 2 s.
+    pub udp_timeout: Duration,
+    /// How often a session that fell back probes UDP to move back. Default 5 s.
+    pub probe_interval: Duration,
+}
+
+impl Default for Fallback {
+    fn default() -> Self {
+        Fallback { udp_timeout: Duration::from_secs(2), probe_interval: Duration::from_secs(5) }
+    }
 }
 
 /// Bounds on what the WebSocket listener gives clients that have not proven anything.
@@ -65,9 +82,10 @@ impl Default for WebSocketLimits {
 impl NodeConfig {
     /// A node that uses `shared_seed` with every peer.
     ///
-    /// WebSocket paths use the UDP datagram size (1472 bytes) by default, so that a session can
-    /// move between UDP and WebSocket in either direction; raise
-    /// `endpoint.max_websocket_datagram` for WebSocket-only deployments.
+    /// WebSocket paths use the UDP datagram size (1472 bytes) by default, which bounds what one
+    /// WebSocket message may hold; raise `endpoint.max_websocket_datagram` to carry several
+    /// frames per message. Either way a session moves between UDP and WebSocket safely (stream
+    /// segments never exceed a UDP datagram).
     pub fn new(shared_seed: Seed) -> NodeConfig {
         Self::from_endpoint(EndpointConfig::with_shared_seed(shared_seed))
     }
@@ -87,6 +105,7 @@ impl NodeConfig {
             ws_bind: None,
             udp_batching: true,
             ws_limits: WebSocketLimits::default(),
+            fallback: Fallback::default(),
         }
     }
 
@@ -135,6 +154,12 @@ impl NodeConfig {
     /// Sets the WebSocket listener's limits.
     pub fn ws_limits(mut self, limits: WebSocketLimits) -> Self {
         self.ws_limits = limits;
+        self
+    }
+
+    /// Sets how [`crate::Node::connect_with_fallback`] falls back to WebSocket and comes back.
+    pub fn fallback(mut self, fallback: Fallback) -> Self {
+        self.fallback = fallback;
         self
     }
 

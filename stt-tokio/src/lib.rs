@@ -71,7 +71,7 @@ pub mod fuzzing {
     }
 }
 
-pub use config::{NodeConfig, WebSocketLimits};
+pub use config::{Fallback, NodeConfig, WebSocketLimits};
 pub use error::Error;
 pub use inbox::{Inbox, Incoming};
 pub use names::{NamedEndpoint, Routed};
@@ -82,5 +82,5 @@ pub use stream::{RecvStream, SendStream, Stream};
 pub use stt_proto;
 pub use stt_proto::{
     Channel, CloseReason, Event, HandshakeError, Message, MessageId, MessageRefusal, NameAddress, NameQueueLimits,
-    NodeId, Remote, Seed, StreamMode, StreamRead,
+    NodeId, Remote, Seed, StreamMode, StreamRead, Transport,
 };

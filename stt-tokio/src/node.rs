@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use stt_proto::{Endpoint, Event, Identity, NameQueueLimits, NodeId, Remote, Seed, StreamMode};
+use stt_proto::{Endpoint, Event, Identity, NameQueueLimits, NodeId, Remote, Seed, SessionHandle, StreamMode};
 use tokio::net::TcpListener;
 use tokio::sync::{broadcast, oneshot};
 
@@ -18,6 +18,9 @@ use crate::session::Session;
 use crate::shared::{random_bytes, Inner, Owner, SessionShared, SessionSlot};
 use crate::stats::{NodeStats, WebSocketStats};
 use crate::udp::UdpIo;
+
+/// What a connect call waits on: the session, or why the handshake failed.
+type ConnectWaiter = oneshot::Receiver<Result<Arc<SessionShared>, Error>>;
 
 /// A handler for one custom frame type, registered with [`Node::on_frame`].
 pub type FrameHandler = Arc<dyn Fn(&Session, Bytes) + Send + Sync + 'static>;
@@ -41,6 +44,7 @@ pub enum Targets<'a> {
 pub struct Node {
     inner: Arc<Inner>,
     _owner: Arc<Owner>,
+    fallback: crate::config::Fallback,
 }
 
 impl std::fmt::Debug for Node {
@@ -69,7 +73,7 @@ impl Node {
         if let Some(listener) = listener {
             inner.spawn(crate::ws::listen(inner.clone(), listener, config.ws_limits));
         }
-        Ok(Node { _owner: owner, inner })
+        Ok(Node { _owner: owner, inner, fallback: config.fallback })
     }
 
     /// This node's id (public; peers may put it in their allow-list or seed table).
@@ -107,6 +111,55 @@ impl Node {
         self.connect_remote(Remote::websocket(peer), None).await
     }
 
+    /// Opens a session to the node at `addr` over UDP or, when UDP brings no answer within
+    /// [`Fallback::udp_timeout`](crate::Fallback::udp_timeout) (a firewall that drops UDP, say),
+    /// over WebSocket to `ws_url`, the same node's listener. A session that fell back probes
+    /// `addr` over UDP every [`Fallback::probe_interval`](crate::Fallback::probe_interval) and
+    /// moves back to UDP when the peer answers there (`Event::SessionMigrated` on both nodes);
+    /// data in flight on WebSocket is still accepted, so nothing is lost. Handshake errors other
+    /// than a timeout (a wrong seed, say) are returned without trying WebSocket.
+    pub async fn connect_with_fallback(&self, addr: SocketAddr, ws_url: &str) -> Result<Session, Error> {
+        let (handle, rx) = self.start_connect(Remote::udp(addr), None)?;
+        match tokio::time::timeout(self.fallback.udp_timeout, rx).await {
+            Ok(Ok(Ok(shared))) => return Ok(Session::from_shared(shared)),
+            Ok(Ok(Err(Error::Handshake(stt_proto::HandshakeError::Timeout)))) | Err(_) => {}
+            Ok(Ok(Err(e))) => return Err(e),
+            Ok(Err(_)) => return Err(Error::NodeClosed),
+        }
+        // Abandon the UDP attempt, unless it completed in the meantime.
+        {
+            let mut st = self.inner.lock();
+            let now = self.inner.now();
+            if let Some(shared) = st.sessions.get(&handle).and_then(|s| s.shared.clone()) {
+                return Ok(Session::from_shared(shared));
+            }
+            st.sessions.remove(&handle);
+            if let Some(s) = st.ep.session_mut(handle) {
+                s.close(now, 0, "fell back to WebSocket");
+            }
+        }
+        tracing::info!(%addr, url = ws_url, "no answer over UDP: falling back to WebSocket");
+        let session = self.connect_ws(ws_url).await?;
+        let (shared, every) = (session.shared.clone(), self.fallback.probe_interval);
+        self.inner.spawn(async move {
+            // Holds the session's shared part, not a handle: it does not keep the node running.
+            loop {
+                tokio::time::sleep(every).await;
+                let on_udp = shared.with(|mut s, _| {
+                    if s.as_ref().remote().transport == stt_proto::Transport::Udp {
+                        return Ok(true);
+                    }
+                    s.probe_path(Remote::udp(addr));
+                    Ok(false)
+                });
+                if !matches!(on_udp, Ok(false)) {
+                    break;
+                }
+            }
+        });
+        Ok(session)
+    }
+
     /// [`Node::connect_to`] over WebSocket.
     pub async fn connect_ws_to(&self, url: &str, peer: NodeId) -> Result<Session, Error> {
         let remote = crate::ws::connect(self.inner.clone(), url).await?;
@@ -139,8 +192,15 @@ impl Node {
     }
 
     async fn connect_remote(&self, remote: Remote, peer: Option<NodeId>) -> Result<Session, Error> {
+        let (_, rx) = self.start_connect(remote, peer)?;
+        let shared = rx.await.map_err(|_| Error::NodeClosed)??;
+        Ok(Session::from_shared(shared))
+    }
+
+    /// Starts a handshake; the receiver gets the session or why it failed.
+    fn start_connect(&self, remote: Remote, peer: Option<NodeId>) -> Result<(SessionHandle, ConnectWaiter), Error> {
         let (tx, rx) = oneshot::channel();
-        {
+        let h = {
             let mut st = self.inner.lock();
             if st.stopped {
                 return Err(Error::NodeClosed);
@@ -152,10 +212,10 @@ impl Node {
             };
             crate::log::handshake_started(&remote);
             st.sessions.insert(h, SessionSlot::new(Some(tx)));
-        }
+            h
+        };
         self.inner.wake.notify_one();
-        let shared = rx.await.map_err(|_| Error::NodeClosed)??;
-        Ok(Session::from_shared(shared))
+        Ok((h, rx))
     }
 
     /// The next session a peer opened to this node; `None` once the node is shut down.

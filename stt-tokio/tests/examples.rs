@@ -13,6 +13,9 @@ mod dispatcher;
 #[path = "../examples/echo.rs"]
 mod echo;
 #[allow(dead_code)]
+#[path = "../examples/fallback.rs"]
+mod fallback;
+#[allow(dead_code)]
 #[path = "../examples/file_transfer.rs"]
 mod file_transfer;
 #[allow(dead_code)]
@@ -102,4 +105,10 @@ async fn messages_example_delivers_whole_messages_and_reports_the_refusal() {
         ]
     );
     assert_eq!(refusal, stt_tokio::MessageRefusal::UnknownName);
+}
+
+#[tokio::test]
+async fn fallback_example_connects_over_websocket_when_udp_is_silent() {
+    use stt_tokio::Transport;
+    assert_eq!(fallback::demo().await.unwrap(), (Transport::WebSocket, Transport::Udp));
 }

@@ -109,6 +109,8 @@ struct Shared {
     queue: Mutex<(BinaryHeap<Reverse<Pending>>, u64, u64, Instant)>,
     ready: Condvar,
     stop: AtomicBool,
+    /// Every datagram is dropped while set (a firewall that blocks UDP).
+    blocked: AtomicBool,
     client: Mutex<Option<SocketAddr>>,
     counters: Counters,
 }
@@ -135,6 +137,7 @@ impl Relay {
             queue: Mutex::new((BinaryHeap::new(), 0, cfg.seed | 1, Instant::now())),
             ready: Condvar::new(),
             stop: AtomicBool::new(false),
+            blocked: AtomicBool::new(false),
             client: Mutex::new(None),
             counters: Counters::default(),
         });
@@ -152,6 +155,12 @@ impl Relay {
     /// Where the client sends.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Drops every datagram in both directions while `blocked` (counted as dropped), as a
+    /// firewall that blocks UDP would; `false` restores the configured impairments.
+    pub fn set_blocked(&self, blocked: bool) {
+        self.shared.blocked.store(blocked, Ordering::Relaxed);
     }
 
     /// What the relay did so far.
@@ -203,7 +212,7 @@ fn receive(s: &Shared, socket: &UdpSocket, from_client: bool) {
         let now = Instant::now();
         let mut q = s.queue.lock().unwrap();
         let (heap, order, rng, busy_until) = &mut *q;
-        if chance(rng, s.cfg.loss) {
+        if s.blocked.load(Ordering::Relaxed) || chance(rng, s.cfg.loss) {
             c.dropped.fetch_add(1, Ordering::Relaxed);
             continue;
         }

@@ -191,3 +191,71 @@ async fn whole_messages_arrive_in_order_through_five_percent_loss() {
     assert!(bulk_got == bulk, "the bulk stream differs");
     assert!(stats.dropped > 0, "the relay really dropped datagrams: {stats:?}");
 }
+
+/// Waits for the first `SessionMigrated` to a UDP path on `events`.
+async fn migrated_to_udp(events: &mut tokio::sync::broadcast::Receiver<stt_tokio::Event>) -> stt_tokio::Remote {
+    loop {
+        match events.recv().await {
+            Ok(stt_tokio::Event::SessionMigrated { remote, .. }) if remote.transport == stt_proto::Transport::Udp => {
+                return remote
+            }
+            Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+            Err(e) => panic!("event stream ended: {e}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blocked_udp_falls_back_to_websocket_and_the_session_moves_back_when_it_opens() {
+    use stt_tokio::Fallback;
+    let seed = Seed::new(&[12; 32]).unwrap();
+    let local = "127.0.0.1:0".parse().unwrap();
+    let server = Node::bind(NodeConfig::new(seed.clone()).bind(local).ws_bind(local)).await.unwrap();
+    let fallback = Fallback { udp_timeout: Duration::from_millis(800), probe_interval: Duration::from_millis(300) };
+    let client = Node::bind(NodeConfig::new(seed).bind(local).fallback(fallback)).await.unwrap();
+    let relay = Relay::start(server.local_addr(), RelayConfig::default()).unwrap();
+    relay.set_blocked(true);
+    let url = format!("ws://{}", server.ws_local_addr().unwrap());
+    let (mut client_events, mut server_events) = (client.events(), server.events());
+
+    let started = Instant::now();
+    let session = tokio::time::timeout(Duration::from_secs(10), client.connect_with_fallback(relay.addr(), &url))
+        .await
+        .expect("connects within the fallback time and a WebSocket handshake")
+        .unwrap();
+    let connect_secs = started.elapsed().as_secs_f64();
+    assert_eq!(session.remote().unwrap().transport, stt_proto::Transport::WebSocket);
+    assert!(connect_secs < 0.8 + 2.0, "connected after {connect_secs:.2} s");
+    let accepted = server.accept().await.unwrap();
+    let data: Vec<u8> = (0..10u32 << 20).map(|i| (i.wrapping_mul(2246822519) >> 9) as u8).collect();
+    let reader = tokio::spawn(async move {
+        let mut s = accepted.accept_stream().await.unwrap();
+        let mut got = Vec::new();
+        s.read_to_end(&mut got).await.unwrap();
+        got
+    });
+    let mut s = session.open_stream(StreamMode::Reliable).unwrap();
+    s.write_all(&data[..5 << 20]).await.unwrap();
+    let before_unblock = relay.stats();
+
+    // UDP opens: the session probes it and moves back, with the first half possibly in flight.
+    relay.set_blocked(false);
+    let moved = tokio::time::timeout(Duration::from_secs(10), migrated_to_udp(&mut client_events))
+        .await
+        .expect("the client moves back to UDP");
+    assert_eq!(moved.addr, relay.addr());
+    tokio::time::timeout(Duration::from_secs(10), migrated_to_udp(&mut server_events))
+        .await
+        .expect("the server moves back to UDP");
+    s.write_all(&data[5 << 20..]).await.unwrap();
+    s.shutdown().await.unwrap();
+    let got = tokio::time::timeout(Duration::from_secs(120), reader).await.expect("transfer finishes").unwrap();
+    let after = relay.stats();
+    println!(
+        "fallback: connected over WebSocket in {connect_secs:.2} s; relay while blocked {before_unblock:?}; at the end {after:?}"
+    );
+    assert_eq!(session.remote().unwrap().transport, stt_proto::Transport::Udp);
+    assert!(got == data, "10 MiB arrive intact across both moves ({} bytes received)", got.len());
+    assert!(before_unblock.dropped > 0 && before_unblock.to_server_bytes == 0, "UDP was really blocked");
+    assert!(after.to_server_bytes > 4 << 20, "the second half went over UDP: {after:?}");
+}

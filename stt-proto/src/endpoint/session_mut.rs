@@ -110,14 +110,31 @@ impl<'a> SessionMut<'a> {
     /// Sends this session's frames to `remote` from now on, for example after the driver opened
     /// a WebSocket connection to the peer to replace a UDP path. The choice is pinned: frames
     /// still arriving on the old path are accepted but no longer move the session back (without
-    /// a pin, the session follows the newest authenticated frame's source). The peer moves when
-    /// it receives the first authenticated frame from the new path. Segments already sent keep
-    /// their size, so move only to a path whose maximum datagram is at least the old one's.
+    /// a pin, the session follows the newest authenticated frame's source, after validating it).
+    /// The peer moves when it receives the first authenticated frame from the new path (after
+    /// validating it). Stream segments never exceed a UDP datagram, so a move either way keeps
+    /// every segment in flight sendable.
     pub fn set_remote(&mut self, remote: Remote) {
         let _ = self.command(succeeded, |s, _, _| {
             s.set_remote(remote);
             Ok::<(), ()>(())
         });
+    }
+
+    /// Checks whether the peer answers at `remote` (for example its UDP address, while the
+    /// session runs over WebSocket): PATH_CHALLENGE goes there, at most twice, a probe timeout
+    /// apart, and if the peer's PATH_RESPONSE comes back from `remote` the session moves there
+    /// (`Event::SessionMigrated`), even if a `set_remote` had pinned it elsewhere, and is pinned
+    /// there (as by `set_remote`: the application chose the path). The peer, seeing authentic
+    /// frames from a new address, validates it in turn and moves too. Nothing moves if no answer comes; frames in flight on the old path are still
+    /// accepted, and stream segments always fit a UDP datagram, so nothing is lost either way.
+    /// Call it again to retry.
+    pub fn probe_path(&mut self, remote: Remote) {
+        let now = self.ep.last_now;
+        if let Some((s, mut ctx)) = self.ep.session_and_ctx(now, self.handle) {
+            s.request_probe(&mut ctx, remote);
+            self.ep.sessions.mark_ready(now, self.handle);
+        }
     }
 
     /// Queues a KEEPALIVE: an ack-eliciting frame that carries nothing, sent at once (at most one

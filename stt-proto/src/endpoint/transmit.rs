@@ -8,7 +8,7 @@
 //! per call.
 
 use super::Endpoint;
-use crate::session::Then;
+use crate::session::{PathDatagram, Then};
 use crate::time::Instant;
 use crate::types::Remote;
 
@@ -58,13 +58,17 @@ impl Endpoint {
             self.stats.dropped.transmit_buffer_too_small += 1;
         }
         while let Some(handle) = self.sessions.pop_ready() {
-            let Some((remote, challenge)) = self.sessions.get(handle).map(|s| s.next_destination(now)) else {
+            let Some((remote, kind)) = self.sessions.get(handle).map(|s| s.next_destination(now)) else {
                 continue;
             };
-            if challenge {
-                // A PATH_CHALLENGE to an address being validated: one small datagram of its own.
+            if kind != PathDatagram::Frames {
+                // A PATH_CHALLENGE to an address being validated, or a PATH_RESPONSE to the
+                // address a challenge came from: one small datagram of its own.
                 let Some((s, mut ctx)) = self.session_and_ctx(now, handle) else { continue };
-                let (n, then) = s.write_path_challenge(&mut ctx, buf);
+                let (n, then) = match kind {
+                    PathDatagram::Challenge => s.write_path_challenge(&mut ctx, buf),
+                    _ => s.write_path_response(&mut ctx, buf),
+                };
                 self.after(now, handle, then);
                 if n > 0 {
                     self.stats.datagrams_sent += 1;

@@ -157,6 +157,21 @@ pub(crate) struct PathProbe {
     pub data: [u8; 8],
     pub sent: u8,
     pub next_send: Instant,
+    /// Asked for by the application (`SessionMut::probe_path`): a success moves the session
+    /// there even if its remote was pinned, and pins it there.
+    pub requested: bool,
+}
+
+/// What a datagram of a session carries, and so where it goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum PathDatagram {
+    /// The session's frames, to its remote.
+    Frames,
+    /// One PATH_CHALLENGE, to the address being validated.
+    Challenge,
+    /// One PATH_RESPONSE, to the address a PATH_CHALLENGE came from when that is not the
+    /// session's remote (the peer validates the path it came on).
+    Response,
 }
 
 /// Challenges sent to one candidate address before it is given up.
@@ -192,6 +207,8 @@ pub(crate) struct Session {
     remote_pinned: bool,
     /// A new address being validated (the session stays on `remote` until it is).
     path_probe: Option<Box<PathProbe>>,
+    /// A PATH_RESPONSE owed to an address other than `remote`, and its bytes.
+    path_response: Option<Box<(Remote, [u8; 8])>>,
     peer: Option<NodeId>,
     state: State,
     keys: Option<SessionKeys>,
@@ -239,6 +256,7 @@ impl Session {
             remote,
             remote_pinned: false,
             path_probe: None,
+            path_response: None,
             peer: None,
             state,
             keys: None,

@@ -125,7 +125,9 @@ impl Session {
         match h.frame_type {
             FrameType::KEEPALIVE => {}
             FrameType::PATH_CHALLENGE => match <[u8; 8]>::try_from(&frame[layout.payload.clone()]) {
-                Ok(data) => self.queue.push_back(Outgoing::PathResponse(data)),
+                // Answered on the path it came on.
+                Ok(data) if remote == self.remote => self.queue.push_back(Outgoing::PathResponse(data)),
+                Ok(data) => self.path_response = Some(Box::new((remote, data))),
                 Err(_) => self.count_drop(ctx, |d| &mut d.malformed),
             },
             FrameType::PATH_RESPONSE => match <[u8; 8]>::try_from(&frame[layout.payload.clone()]) {
@@ -181,7 +183,15 @@ impl Session {
         }
         let mut data = [0u8; 8];
         data.copy_from_slice(&ctx.rng.bytes32()[..8]);
-        self.path_probe = Some(Box::new(PathProbe { remote, data, sent: 0, next_send: ctx.now }));
+        self.path_probe = Some(Box::new(PathProbe { remote, data, sent: 0, next_send: ctx.now, requested: false }));
+    }
+
+    /// Starts validating `remote` because the application asked (`SessionMut::probe_path`):
+    /// if it answers, the session moves there.
+    pub(crate) fn request_probe(&mut self, ctx: &mut Ctx<'_>, remote: Remote) {
+        let mut data = [0u8; 8];
+        data.copy_from_slice(&ctx.rng.bytes32()[..8]);
+        self.path_probe = Some(Box::new(PathProbe { remote, data, sent: 0, next_send: ctx.now, requested: true }));
     }
 
     /// A PATH_RESPONSE: if it echoes the probe's bytes and came from the probed address, the
@@ -191,11 +201,14 @@ impl Session {
         if probe.data != data || probe.remote != remote {
             return;
         }
+        let requested = probe.requested;
         self.path_probe = None;
-        if self.remote != remote && !self.remote_pinned {
+        if self.remote != remote && (requested || !self.remote_pinned) {
             self.remote = remote;
             ctx.events.push_back(Event::SessionMigrated { session: ctx.handle, remote });
         }
+        // The application chose this path: frames from the old one no longer move the session.
+        self.remote_pinned |= requested;
     }
 
     /// Handles an authentic DATA, STREAM_OPEN, STREAM_CLOSE, MAX_DATA or ACK frame.

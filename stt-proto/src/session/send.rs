@@ -7,7 +7,7 @@
 //! frame is sealed in place under the current send key with its own packet number; ack-eliciting
 //! frames are recorded in `recovery` with what they carried.
 
-use super::{Ctx, Outgoing, Session, SessionEnd, State, Then, PATH_CHALLENGES};
+use super::{Ctx, Outgoing, PathDatagram, Session, SessionEnd, State, Then, PATH_CHALLENGES};
 use crate::config::EndpointConfig;
 use crate::crypto::TAG_LEN;
 use crate::event::{CloseReason, Event};
@@ -145,15 +145,38 @@ fn encode(s: &mut Session, me: &NodeId, tx: &mut Tx<'_>, o: &Outgoing, out: &mut
 }
 
 impl Session {
-    /// Where the next datagram goes: the address being validated when a PATH_CHALLENGE is due
-    /// there, else the session's remote.
-    pub(crate) fn next_destination(&self, now: Instant) -> (Remote, bool) {
-        match &self.path_probe {
-            Some(p) if p.sent < PATH_CHALLENGES && p.next_send <= now && matches!(self.state, State::Established) => {
-                (p.remote, true)
-            }
-            _ => (self.remote, false),
+    /// What the next datagram carries and where it goes: a PATH_CHALLENGE to the address being
+    /// validated when one is due there, a PATH_RESPONSE owed to another address than the
+    /// session's, else the session's frames to its remote.
+    pub(crate) fn next_destination(&self, now: Instant) -> (Remote, PathDatagram) {
+        if !matches!(self.state, State::Established) {
+            return (self.remote, PathDatagram::Frames);
         }
+        match (&self.path_probe, &self.path_response) {
+            (Some(p), _) if p.sent < PATH_CHALLENGES && p.next_send <= now => (p.remote, PathDatagram::Challenge),
+            (_, Some(r)) => (r.0, PathDatagram::Response),
+            _ => (self.remote, PathDatagram::Frames),
+        }
+    }
+
+    /// Writes a datagram holding one PATH_RESPONSE owed to another address than the session's
+    /// (see [`Session::next_destination`]).
+    pub(crate) fn write_path_response(&mut self, ctx: &mut Ctx<'_>, buf: &mut [u8]) -> (usize, Then) {
+        let Some(owed) = self.path_response.take() else { return (0, Then::Wait) };
+        let data = owed.1;
+        let mut tally = Tally::default();
+        let tx = &mut Tx { now: ctx.now, cfg: ctx.cfg, tally: &mut tally };
+        let spec = FrameSpec::control(FrameType::PATH_RESPONSE);
+        let n = match self.seal_tracked(tx, buf, spec, 8, |p| p.copy_from_slice(&data), None) {
+            Sealed::Written { len, .. } => len,
+            _ => 0,
+        };
+        if n > 0 {
+            self.stats.frames_sent += 1;
+            self.stats.bytes_sent += n as u64;
+            self.stats.datagrams_sent += 1;
+        }
+        (n, Then::Transmit)
     }
 
     /// Writes a datagram holding one PATH_CHALLENGE for the address being validated (see
@@ -259,7 +282,7 @@ impl Session {
 
     /// True if `poll_transmit` would write something for this session now.
     pub(crate) fn wants_transmit(&self, now: Instant) -> bool {
-        if !self.queue.is_empty() || self.acks.due(now) || self.next_destination(now).1 {
+        if !self.queue.is_empty() || self.acks.due(now) || self.next_destination(now).1 != PathDatagram::Frames {
             return true;
         }
         if !matches!(self.state, State::Established) {
@@ -556,8 +579,10 @@ impl Session {
                 continue;
             }
             // A segment goes in only if it is worth a frame: at least MIN_SEGMENT bytes, or all
-            // that waits (nothing, when it carries the FIN alone).
-            let room = (out.len() - at).saturating_sub(FRAME_OVERHEAD + DATA_HEADER_LEN);
+            // that waits (nothing, when it carries the FIN alone). It never exceeds what a UDP
+            // datagram carries, whatever the path: a segment is resent as it is, and a session on
+            // WebSocket may move to UDP with segments in flight.
+            let room = (out.len() - at).saturating_sub(FRAME_OVERHEAD + DATA_HEADER_LEN).min(max_segment(tx.cfg));
             let want = st.send.pending().min(MIN_SEGMENT as u64) as usize;
             if room < want || out.len() - at < FRAME_OVERHEAD + DATA_HEADER_LEN {
                 self.streams.send_queue.push_front(id);
@@ -608,6 +633,11 @@ impl Session {
         self.note_app_limited();
         at
     }
+}
+
+/// The largest stream segment: the data of one DATA frame filling a UDP datagram.
+pub(crate) fn max_segment(cfg: &EndpointConfig) -> usize {
+    cfg.max_udp_datagram.saturating_sub(FRAME_OVERHEAD + DATA_HEADER_LEN)
 }
 
 /// What writing one datagram needs: the time, the configuration and the tally.

@@ -84,6 +84,16 @@ mod tests {
         assert_eq!(decode_header(&[0x00, 0x80, 0, 0, 0]), None, "a short header");
         assert_eq!(header_len(0x02), None);
         assert_eq!(decode_header(&[0x02, 0, 0, 0, 0, 0]), None);
+        // The example of docs/PROTOCOL.md section 7.5.
+        let n = encode_header(KIND_FRAME, &[0x81], 2, &mut out);
+        let mut example = out[..n].to_vec();
+        example.extend_from_slice(b"hi");
+        let address = crate::crypto::sha3_256(&[b"video_sink"]);
+        let m = encode_header(KIND_NAME, &address, 0, &mut out);
+        example.extend_from_slice(&out[..m]);
+        let hex: alloc::string::String = example.iter().map(|b| alloc::format!("{b:02x}")).collect();
+        assert_eq!(hex, "0081000000026869011caacffda79177569c718502a1bf0cf140ed701b90286f783a7a112974def84000000000");
+        assert_eq!(encode_refusal(1, REASON_UNKNOWN_NAME), [0, 0, 0, 0, 0, 0, 0, 1, 2]);
         let r = encode_refusal(7, REASON_UNKNOWN_NAME);
         assert_eq!(r, [0, 0, 0, 0, 0, 0, 0, 7, 2]);
         assert_eq!(decode_refusal(&r), (7, REASON_UNKNOWN_NAME));
