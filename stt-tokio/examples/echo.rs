@@ -78,7 +78,7 @@ async fn main() -> Result<()> {
         }
         ["client", to, message] => {
             let node = Node::bind(config().server_mode(false)).await?;
-            let session = node.connect(to.parse()?).await?;
+            let session = node.connect(*to).await?;
             let back = client(&session, message.as_bytes()).await?;
             println!("{}", String::from_utf8_lossy(&back));
             session.close(0, "done").await;

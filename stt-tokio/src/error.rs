@@ -26,6 +26,9 @@ pub enum Error {
     /// The core refused to start a handshake (no seed for the peer, allow-list, session limit).
     #[error("cannot connect: {0}")]
     Connect(#[from] stt_proto::ConnectError),
+    /// A host name did not resolve to an address this node can reach.
+    #[error("cannot resolve {0}")]
+    Resolve(String),
     /// A WebSocket connection could not be made or was lost.
     #[error("WebSocket: {0}")]
     WebSocket(String),

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use stt_proto::{Endpoint, Event, Identity, NameQueueLimits, NodeId, Remote, Seed, SessionHandle, StreamMode};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, ToSocketAddrs};
 use tokio::sync::{broadcast, oneshot};
 
 use crate::config::NodeConfig;
@@ -91,18 +91,54 @@ impl Node {
         self.inner.ws_local
     }
 
-    /// Opens a session to the node at `addr` over UDP. Fails with
+    /// Opens a session to the node at `addr` over UDP: a socket address, or a host name and port
+    /// (`"node.example:7000"`, `("node.example", 7000)`), resolved here; each address of the
+    /// node's IP family is tried in turn until one completes a handshake. Fails with
+    /// [`Error::Resolve`] if the name does not resolve to such an address,
     /// [`Error::Handshake`]`(AuthenticationFailed)` if the peer holds another shared seed, and
-    /// with `Handshake(Timeout)` if it does not answer within the handshake timeout.
-    pub async fn connect(&self, addr: SocketAddr) -> Result<Session, Error> {
-        self.connect_remote(Remote::udp(addr), None).await
+    /// `Handshake(Timeout)` if no address answers within the handshake timeout.
+    pub async fn connect(&self, addr: impl ToSocketAddrs + std::fmt::Debug) -> Result<Session, Error> {
+        self.connect_resolved(addr, None).await
     }
 
     /// Opens a session over UDP to the node `peer` at `addr`, with the shared seed configured for
     /// `peer` (or the default one). Fails with `Handshake(UnexpectedPeer)` if another node
     /// answers: the handshake proves the answering node holds `peer`'s identity key.
-    pub async fn connect_to(&self, addr: SocketAddr, peer: NodeId) -> Result<Session, Error> {
-        self.connect_remote(Remote::udp(addr), Some(peer)).await
+    pub async fn connect_to(&self, addr: impl ToSocketAddrs + std::fmt::Debug, peer: NodeId) -> Result<Session, Error> {
+        self.connect_resolved(addr, Some(peer)).await
+    }
+
+    /// The addresses `addr` names that this node's UDP socket can reach (its IP family; both on
+    /// an IPv6 socket).
+    async fn resolve(&self, addr: impl ToSocketAddrs + std::fmt::Debug) -> Result<Vec<SocketAddr>, Error> {
+        let what = format!("{addr:?}");
+        let found = tokio::net::lookup_host(addr).await.map_err(|e| Error::Resolve(format!("{what}: {e}")))?;
+        let v4_only = self.local_addr().is_ipv4();
+        let usable: Vec<SocketAddr> = found.filter(|a| !v4_only || a.is_ipv4()).collect();
+        if usable.is_empty() {
+            let family = if v4_only { "IPv4 " } else { "" };
+            return Err(Error::Resolve(format!(
+                "{what}: no {family}address (bind an address of its family to reach it)"
+            )));
+        }
+        Ok(usable)
+    }
+
+    async fn connect_resolved(
+        &self,
+        addr: impl ToSocketAddrs + std::fmt::Debug,
+        peer: Option<NodeId>,
+    ) -> Result<Session, Error> {
+        let mut last = None;
+        for a in self.resolve(addr).await? {
+            match self.connect_remote(Remote::udp(a), peer).await {
+                Ok(s) => return Ok(s),
+                // An address that does not answer: try the next one.
+                Err(e @ Error::Handshake(stt_proto::HandshakeError::Timeout)) => last = Some(e),
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last.expect("resolve returns at least one address"))
     }
 
     /// Opens a session over WebSocket to `url` (`ws://host:port/...`; `wss` is not supported).

@@ -268,6 +268,14 @@ fn usage_errors_exit_two_and_an_unreachable_peer_exits_four() {
         .unwrap();
     assert_eq!(out.status.code(), Some(4), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(started.elapsed() < Duration::from_secs(10));
+
+    // A --to that is no address at all is a usage error, said before any network work.
+    let out = stt()
+        .args(["send", "--to", "no port here", "--seed-file", seed.to_str().unwrap(), file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("expected host:port"));
 }
 
 #[test]

@@ -373,3 +373,25 @@ async fn close_over_websocket_reaches_the_peer_even_if_the_node_is_dropped_at_on
 async fn close_over_udp_reaches_the_peer_even_if_the_node_is_dropped_at_once() {
     peer_hears_close_from_a_node_dropped_right_after(false).await;
 }
+
+#[tokio::test]
+async fn connect_takes_host_names_and_reports_what_does_not_resolve() {
+    let server = ws_node(1).await;
+    let client = node(1).await;
+    let port = server.local_addr().port();
+    let by_name = within(10, "connect by name", client.connect(("localhost", port))).await.unwrap();
+    assert_eq!(by_name.remote().unwrap().addr, server.local_addr(), "localhost resolved to the IPv4 loopback");
+    let as_string = within(10, "connect by string", client.connect(format!("localhost:{port}"))).await.unwrap();
+    assert_ne!(as_string.session_id(), by_name.session_id());
+    let ws_port = server.ws_local_addr().unwrap().port();
+    let over_ws = within(10, "connect_ws by name", client.connect_ws(&format!("ws://localhost:{ws_port}"))).await;
+    assert!(over_ws.is_ok(), "{over_ws:?}");
+
+    // An IPv4 node cannot reach an IPv6-only address: said at once, not after a handshake timeout.
+    let started = Instant::now();
+    let err = client.connect("[::1]:9").await.unwrap_err();
+    assert!(matches!(&err, Error::Resolve(m) if m.contains("no IPv4 address")), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(2));
+    let err = client.connect("no port here").await.unwrap_err();
+    assert!(matches!(err, Error::Resolve(_)), "{err}");
+}

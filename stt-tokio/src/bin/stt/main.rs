@@ -159,7 +159,7 @@ struct KeyArgs {
 /// Where `send` and `cat` connect, and with which keys.
 #[derive(clap::Args)]
 struct PeerArgs {
-    /// The listener: a UDP address, or with --ws its WebSocket address (host:port or ws:// URL).
+    /// The listener: host:port over UDP (a host name is resolved), or with --ws its WebSocket address (host:port or ws:// URL).
     #[arg(long)]
     to: String,
     /// Connect over WebSocket instead of UDP.
@@ -393,15 +393,15 @@ async fn connect(peer: &PeerArgs) -> Result<(Node, Session), Failure> {
             other => other.into(),
         })?
     } else {
-        let addr = tokio::net::lookup_host(to)
-            .await
-            .ok()
-            .and_then(|mut a| a.next())
-            .ok_or_else(|| Failure::new(2, format!("--to {to:?} is not a host:port address")))?;
-        match expected {
-            Some(id) => node.connect_to(addr, id).await?,
-            None => node.connect(addr).await?,
-        }
+        let session = match expected {
+            Some(id) => node.connect_to(to.as_str(), id).await,
+            None => node.connect(to.as_str()).await,
+        };
+        // A name that does not resolve is the user's mistake (exit 2), said before any network work.
+        session.map_err(|e| match e {
+            Error::Resolve(m) => Failure::new(2, format!("--to: {m} (expected host:port)")),
+            other => other.into(),
+        })?
     };
     Ok((node, session))
 }
