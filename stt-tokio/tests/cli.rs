@@ -458,3 +458,43 @@ fn identities_and_a_peers_file_decide_who_may_send() {
     let _ = listener.child.kill();
     let _ = listener.child.wait();
 }
+
+/// The long options (`--name`) a text mentions, without the ones every command has.
+fn long_options(text: &str) -> std::collections::BTreeSet<String> {
+    text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+        .filter(|t| t.starts_with("--") && t[2..].starts_with(|c: char| c.is_ascii_lowercase()))
+        .map(str::to_string)
+        .filter(|t| !matches!(t.as_str(), "--help" | "--verbose" | "--quiet" | "--version"))
+        .collect()
+}
+
+#[test]
+fn the_cli_page_documents_every_command_and_option_the_help_shows() {
+    let page = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/CLI.md")).unwrap();
+    let top = String::from_utf8(stt().arg("--help").output().unwrap().stdout).unwrap();
+    let commands: Vec<&str> = top
+        .split("Commands:")
+        .nth(1)
+        .and_then(|rest| rest.split("\n\n").next())
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|c| *c != "help")
+        .collect();
+    assert!(commands.len() >= 6, "{commands:?}");
+    let sections: Vec<&str> = page.split("\n## ").filter(|s| s.starts_with("`stt ")).collect();
+    let documented: Vec<&str> =
+        sections.iter().map(|s| s.trim_start_matches("`stt ").split('`').next().unwrap()).collect();
+    assert_eq!(documented, commands, "docs/CLI.md has one section per command, in the help's order");
+    for (command, section) in commands.iter().zip(&sections) {
+        let help = String::from_utf8(stt().args([command, "--help"]).output().unwrap().stdout).unwrap();
+        assert_eq!(
+            long_options(section),
+            long_options(&help),
+            "docs/CLI.md section `stt {command}` against its --help"
+        );
+    }
+    for code in ["| 0 |", "| 1 |", "| 2 |", "| 3 |", "| 4 |"] {
+        assert!(page.contains(code), "exit code {code} documented");
+    }
+}
