@@ -40,11 +40,19 @@ pub struct Fallback {
     pub udp_timeout: Duration,
     /// How often a session that fell back probes UDP to move back. Default 5 s.
     pub probe_interval: Duration,
+    /// A session back on UDP that receives nothing for this long goes to WebSocket again (and
+    /// probes UDP from there). Keep it above the endpoint's `keep_alive_interval` (15 s by
+    /// default), so that an idle but healthy path is not taken for a broken one. Default 20 s.
+    pub silence: Duration,
 }
 
 impl Default for Fallback {
     fn default() -> Self {
-        Fallback { udp_timeout: Duration::from_secs(2), probe_interval: Duration::from_secs(5) }
+        Fallback {
+            udp_timeout: Duration::from_secs(2),
+            probe_interval: Duration::from_secs(5),
+            silence: Duration::from_secs(20),
+        }
     }
 }
 

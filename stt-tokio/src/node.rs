@@ -155,41 +155,63 @@ impl Node {
     /// data in flight on WebSocket is still accepted, so nothing is lost. Handshake errors other
     /// than a timeout (a wrong seed, say) are returned without trying WebSocket.
     pub async fn connect_with_fallback(&self, addr: SocketAddr, ws_url: &str) -> Result<Session, Error> {
-        let (handle, rx) = self.start_connect(Remote::udp(addr), None)?;
-        match tokio::time::timeout(self.fallback.udp_timeout, rx).await {
+        let (handle, mut rx) = self.start_connect(Remote::udp(addr), None)?;
+        match tokio::time::timeout(self.fallback.udp_timeout, &mut rx).await {
             Ok(Ok(Ok(shared))) => return Ok(Session::from_shared(shared)),
             Ok(Ok(Err(Error::Handshake(stt_proto::HandshakeError::Timeout)))) | Err(_) => {}
             Ok(Ok(Err(e))) => return Err(e),
             Ok(Err(_)) => return Err(Error::NodeClosed),
         }
-        // Abandon the UDP attempt, unless it completed in the meantime.
-        {
+        // Abandon the UDP attempt, unless the handshake completed in the meantime (then its
+        // session is handed over as soon as the driver reports it).
+        let completed = {
             let mut st = self.inner.lock();
-            let now = self.inner.now();
-            if let Some(shared) = st.sessions.get(&handle).and_then(|s| s.shared.clone()) {
-                return Ok(Session::from_shared(shared));
+            let established = st.ep.session(handle).is_some_and(|s| s.state() != stt_proto::SessionState::Handshaking);
+            if !established {
+                let now = self.inner.now();
+                st.sessions.remove(&handle);
+                if let Some(s) = st.ep.session_mut(handle) {
+                    s.close(now, 0, "fell back to WebSocket");
+                }
             }
-            st.sessions.remove(&handle);
-            if let Some(s) = st.ep.session_mut(handle) {
-                s.close(now, 0, "fell back to WebSocket");
-            }
+            established
+        };
+        if completed {
+            let shared = rx.await.map_err(|_| Error::NodeClosed)??;
+            return Ok(Session::from_shared(shared));
         }
+        self.inner.wake.notify_one();
         tracing::info!(%addr, url = ws_url, "no answer over UDP: falling back to WebSocket");
         let session = self.connect_ws(ws_url).await?;
-        let (shared, every) = (session.shared.clone(), self.fallback.probe_interval);
+        let fallback = self.fallback;
+        let (shared, url) = (session.shared.clone(), ws_url.to_string());
         self.inner.spawn(async move {
-            // Holds the session's shared part, not a handle: it does not keep the node running.
+            // Holds the session's shared part, not a handle: it does not keep the node running,
+            // and ends with the session.
             loop {
-                tokio::time::sleep(every).await;
-                let on_udp = shared.with(|mut s, _| {
-                    if s.as_ref().remote().transport == stt_proto::Transport::Udp {
-                        return Ok(true);
-                    }
-                    s.probe_path(Remote::udp(addr));
-                    Ok(false)
-                });
-                if !matches!(on_udp, Ok(false)) {
+                tokio::time::sleep(fallback.probe_interval).await;
+                let now = shared.node.now();
+                let Ok((remote, last_active)) = shared.with(|s, _| {
+                    let view = s.as_ref();
+                    Ok((view.remote(), view.stats().last_active))
+                }) else {
                     break;
+                };
+                if remote.transport == stt_proto::Transport::WebSocket {
+                    // On WebSocket: see whether UDP answers again.
+                    let _ = shared.with(|mut s, _| {
+                        s.probe_path(Remote::udp(addr));
+                        Ok(())
+                    });
+                } else if now.saturating_duration_since(last_active) >= fallback.silence {
+                    // Back on UDP, but nothing arrives any more: try the WebSocket path again.
+                    tracing::info!(%addr, url = %url, "nothing received over UDP: probing WebSocket");
+                    if let Ok(peer) = crate::ws::connect(shared.node.clone(), &url).await {
+                        let _ = shared.with(|mut s, _| {
+                            s.probe_path(Remote::websocket(peer));
+                            Ok(())
+                        });
+                    }
                 }
             }
         });

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use sha3::{Digest, Sha3_256};
 use stt_tests::relay::{Relay, RelayConfig};
-use stt_tokio::{Node, NodeConfig, Seed, StreamMode};
+use stt_tokio::{Node, NodeConfig, Seed, StreamMode, Transport};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -192,13 +192,14 @@ async fn whole_messages_arrive_in_order_through_five_percent_loss() {
     assert!(stats.dropped > 0, "the relay really dropped datagrams: {stats:?}");
 }
 
-/// Waits for the first `SessionMigrated` to a UDP path on `events`.
-async fn migrated_to_udp(events: &mut tokio::sync::broadcast::Receiver<stt_tokio::Event>) -> stt_tokio::Remote {
+/// Waits for the next `SessionMigrated` to a path of `transport` on `events`.
+async fn migrated_to(
+    events: &mut tokio::sync::broadcast::Receiver<stt_tokio::Event>,
+    transport: Transport,
+) -> stt_tokio::Remote {
     loop {
         match events.recv().await {
-            Ok(stt_tokio::Event::SessionMigrated { remote, .. }) if remote.transport == stt_proto::Transport::Udp => {
-                return remote
-            }
+            Ok(stt_tokio::Event::SessionMigrated { remote, .. }) if remote.transport == transport => return remote,
             Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
             Err(e) => panic!("event stream ended: {e}"),
         }
@@ -211,8 +212,15 @@ async fn blocked_udp_falls_back_to_websocket_and_the_session_moves_back_when_it_
     let seed = Seed::new(&[12; 32]).unwrap();
     let local = "127.0.0.1:0".parse().unwrap();
     let server = Node::bind(NodeConfig::new(seed.clone()).bind(local).ws_bind(local)).await.unwrap();
-    let fallback = Fallback { udp_timeout: Duration::from_millis(800), probe_interval: Duration::from_millis(300) };
-    let client = Node::bind(NodeConfig::new(seed).bind(local).fallback(fallback)).await.unwrap();
+    let fallback = Fallback {
+        udp_timeout: Duration::from_millis(800),
+        probe_interval: Duration::from_millis(300),
+        silence: Duration::from_millis(1500),
+    };
+    // Keepalives every 0.5 s: a healthy path is never silent for 1.5 s.
+    let mut config = NodeConfig::new(seed).bind(local).fallback(fallback);
+    config.endpoint.keep_alive_interval = Some(Duration::from_millis(500));
+    let client = Node::bind(config).await.unwrap();
     let relay = Relay::start(server.local_addr(), RelayConfig::default()).unwrap();
     relay.set_blocked(true);
     let url = format!("ws://{}", server.ws_local_addr().unwrap());
@@ -224,7 +232,7 @@ async fn blocked_udp_falls_back_to_websocket_and_the_session_moves_back_when_it_
         .expect("connects within the fallback time and a WebSocket handshake")
         .unwrap();
     let connect_secs = started.elapsed().as_secs_f64();
-    assert_eq!(session.remote().unwrap().transport, stt_proto::Transport::WebSocket);
+    assert_eq!(session.remote().unwrap().transport, Transport::WebSocket);
     assert!(connect_secs < 0.8 + 2.0, "connected after {connect_secs:.2} s");
     let accepted = server.accept().await.unwrap();
     let data: Vec<u8> = (0..10u32 << 20).map(|i| (i.wrapping_mul(2246822519) >> 9) as u8).collect();
@@ -240,11 +248,11 @@ async fn blocked_udp_falls_back_to_websocket_and_the_session_moves_back_when_it_
 
     // UDP opens: the session probes it and moves back, with the first half possibly in flight.
     relay.set_blocked(false);
-    let moved = tokio::time::timeout(Duration::from_secs(10), migrated_to_udp(&mut client_events))
+    let moved = tokio::time::timeout(Duration::from_secs(10), migrated_to(&mut client_events, Transport::Udp))
         .await
         .expect("the client moves back to UDP");
     assert_eq!(moved.addr, relay.addr());
-    tokio::time::timeout(Duration::from_secs(10), migrated_to_udp(&mut server_events))
+    tokio::time::timeout(Duration::from_secs(10), migrated_to(&mut server_events, Transport::Udp))
         .await
         .expect("the server moves back to UDP");
     s.write_all(&data[5 << 20..]).await.unwrap();
@@ -254,8 +262,24 @@ async fn blocked_udp_falls_back_to_websocket_and_the_session_moves_back_when_it_
     println!(
         "fallback: connected over WebSocket in {connect_secs:.2} s; relay while blocked {before_unblock:?}; at the end {after:?}"
     );
-    assert_eq!(session.remote().unwrap().transport, stt_proto::Transport::Udp);
+    assert_eq!(session.remote().unwrap().transport, Transport::Udp);
     assert!(got == data, "10 MiB arrive intact across both moves ({} bytes received)", got.len());
     assert!(before_unblock.dropped > 0 && before_unblock.to_server_bytes == 0, "UDP was really blocked");
     assert!(after.to_server_bytes > 4 << 20, "the second half went over UDP: {after:?}");
+
+    // UDP breaks again: after `silence` without anything received, the session goes back to
+    // WebSocket, and returns to UDP when it opens once more.
+    relay.set_blocked(true);
+    let again = tokio::time::timeout(Duration::from_secs(15), migrated_to(&mut client_events, Transport::WebSocket))
+        .await
+        .expect("the client goes back to WebSocket");
+    assert_eq!(again.transport, Transport::WebSocket);
+    let server_session = server.sessions().pop().unwrap();
+    session.send_message(stt_tokio::Channel::Frame(0x99), vec![3u8; 100_000]).await.unwrap();
+    let m = tokio::time::timeout(Duration::from_secs(15), server_session.recv_message()).await.unwrap().unwrap();
+    assert_eq!(m.payload.len(), 100_000, "a message crosses the WebSocket path while UDP is blocked");
+    relay.set_blocked(false);
+    tokio::time::timeout(Duration::from_secs(15), migrated_to(&mut client_events, Transport::Udp))
+        .await
+        .expect("and returns to UDP");
 }

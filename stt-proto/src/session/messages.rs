@@ -153,9 +153,12 @@ impl Messages {
         let Assembly::Body { channel, refusal, .. } = core::mem::take(&mut self.assembly) else { return };
         match refusal {
             Some(reason) => {
-                // Nine bytes against a multi-megabyte send buffer; if even those do not fit the
-                // peer is not reading its lane, and it learns nothing more.
-                let _ = reply.write(ctx.now, &wm::encode_refusal(self.received, reason_byte(reason)));
+                // A record goes whole or not at all (a cut one would misalign the next ones). It
+                // does not fit only when the peer has not acknowledged a send buffer's worth of
+                // records: it is not reading its lane, and learns nothing more.
+                if reply.capacity() >= REFUSAL_LEN as u64 {
+                    reply.write(ctx.now, &wm::encode_refusal(self.received, reason_byte(reason)));
+                }
             }
             None => {
                 let m = Message { channel, payload: body };
@@ -338,6 +341,9 @@ impl Session {
                 st.open_owed = false;
                 st.reset_acked = true;
             }
+            // A sender waiting for room on the refused lane may go on: its next message opens a
+            // new lane.
+            ctx.events.push_back(Event::MessageWritable { session: ctx.handle });
         } else if m.peer_lane == Some(id) {
             m.peer_lane = None;
             m.assembly = Assembly::default();

@@ -65,9 +65,9 @@ impl<'a> SessionRef<'a> {
         self.s.streams.map.values().map(|st| st.recv.buffered()).sum()
     }
 
-    /// Open streams.
+    /// Open streams (the message lanes, which carry reliable messages, not counted).
     pub fn stream_count(&self) -> usize {
-        self.s.streams.map.len()
+        self.s.streams.map.values().filter(|st| !st.message).count()
     }
 
     /// Smoothed round-trip time, congestion window and frames declared lost.
