@@ -8,12 +8,28 @@ use stt_tests::relay::{Relay, RelayConfig};
 use stt_tokio::{Node, NodeConfig, Seed, StreamMode, Transport};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ten_mebibytes_arrive_intact_through_five_percent_loss_with_reordering() {
-    let seed = Seed::new(&[9; 32]).unwrap();
+/// A server and a client on loopback UDP sharing the seed `[seed; 32]`.
+async fn nodes(seed: u8) -> (Node, Node) {
+    let seed = Seed::new(&[seed; 32]).unwrap();
     let local = "127.0.0.1:0".parse().unwrap();
     let server = Node::bind(NodeConfig::new(seed.clone()).bind(local)).await.unwrap();
     let client = Node::bind(NodeConfig::new(seed).bind(local)).await.unwrap();
+    (server, client)
+}
+
+/// Reads the first stream the peer opens on `session` to its end, in a task.
+fn read_first_stream(session: stt_tokio::Session) -> tokio::task::JoinHandle<Vec<u8>> {
+    tokio::spawn(async move {
+        let mut s = session.accept_stream().await.unwrap();
+        let mut got = Vec::new();
+        s.read_to_end(&mut got).await.unwrap();
+        got
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_mebibytes_arrive_intact_through_five_percent_loss_with_reordering() {
+    let (server, client) = nodes(9).await;
     let relay = Relay::start(
         server.local_addr(),
         RelayConfig {
@@ -35,12 +51,7 @@ async fn ten_mebibytes_arrive_intact_through_five_percent_loss_with_reordering()
     let session = tokio::time::timeout(Duration::from_secs(20), client.connect(relay.addr())).await.unwrap().unwrap();
     let accepted = server.accept().await.unwrap();
     let started = Instant::now();
-    let reader = tokio::spawn(async move {
-        let mut s = accepted.accept_stream().await.unwrap();
-        let mut got = Vec::new();
-        s.read_to_end(&mut got).await.unwrap();
-        got
-    });
+    let reader = read_first_stream(accepted);
     let mut s = session.open_stream(StreamMode::Reliable).unwrap();
     s.write_all(&data).await.unwrap();
     s.shutdown().await.unwrap();
@@ -71,10 +82,7 @@ fn record(i: u64) -> Vec<u8> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn live_records_realign_after_gaps_through_ten_percent_loss() {
-    let seed = Seed::new(&[10; 32]).unwrap();
-    let local = "127.0.0.1:0".parse().unwrap();
-    let server = Node::bind(NodeConfig::new(seed.clone()).bind(local)).await.unwrap();
-    let client = Node::bind(NodeConfig::new(seed).bind(local)).await.unwrap();
+    let (server, client) = nodes(10).await;
     let relay = Relay::start(server.local_addr(), RelayConfig { loss: 0.10, seed: 7, ..Default::default() }).unwrap();
     let session = tokio::time::timeout(Duration::from_secs(20), client.connect(relay.addr())).await.unwrap().unwrap();
     let accepted = server.accept().await.unwrap();
@@ -117,10 +125,7 @@ async fn live_records_realign_after_gaps_through_ten_percent_loss() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn whole_messages_arrive_in_order_through_five_percent_loss() {
     use stt_tokio::{Channel, NameQueueLimits};
-    let seed = Seed::new(&[11; 32]).unwrap();
-    let local = "127.0.0.1:0".parse().unwrap();
-    let server = Node::bind(NodeConfig::new(seed.clone()).bind(local)).await.unwrap();
-    let client = Node::bind(NodeConfig::new(seed).bind(local)).await.unwrap();
+    let (server, client) = nodes(11).await;
     let _sink = server.serve_name("video_sink", NameQueueLimits::default()).unwrap();
     let relay = Relay::start(
         server.local_addr(),
@@ -142,15 +147,7 @@ async fn whole_messages_arrive_in_order_through_five_percent_loss() {
     let small = |i: u32| format!("small message {i}").into_bytes();
 
     let started = Instant::now();
-    let bulk_reader = {
-        let accepted = accepted.clone();
-        tokio::spawn(async move {
-            let mut s = accepted.accept_stream().await.unwrap();
-            let mut got = Vec::new();
-            s.read_to_end(&mut got).await.unwrap();
-            got
-        })
-    };
+    let bulk_reader = read_first_stream(accepted.clone());
     let receiver = tokio::spawn(async move {
         let mut got = Vec::new();
         while got.len() < 10_002 {
@@ -236,12 +233,7 @@ async fn blocked_udp_falls_back_to_websocket_and_the_session_moves_back_when_it_
     assert!(connect_secs < 0.8 + 2.0, "connected after {connect_secs:.2} s");
     let accepted = server.accept().await.unwrap();
     let data: Vec<u8> = (0..10u32 << 20).map(|i| (i.wrapping_mul(2246822519) >> 9) as u8).collect();
-    let reader = tokio::spawn(async move {
-        let mut s = accepted.accept_stream().await.unwrap();
-        let mut got = Vec::new();
-        s.read_to_end(&mut got).await.unwrap();
-        got
-    });
+    let reader = read_first_stream(accepted);
     let mut s = session.open_stream(StreamMode::Reliable).unwrap();
     s.write_all(&data[..5 << 20]).await.unwrap();
     let before_unblock = relay.stats();

@@ -163,10 +163,15 @@ impl Session {
     /// (see [`Session::next_destination`]).
     pub(crate) fn write_path_response(&mut self, ctx: &mut Ctx<'_>, buf: &mut [u8]) -> (usize, Then) {
         let Some(owed) = self.path_response.take() else { return (0, Then::Wait) };
-        let data = owed.1;
+        (self.write_path_frame(ctx, buf, FrameType::PATH_RESPONSE, owed.1), Then::Transmit)
+    }
+
+    /// Seals a datagram of one PATH_CHALLENGE or PATH_RESPONSE carrying `data` into `buf` and
+    /// counts it; returns its length (0 if it could not be sealed).
+    fn write_path_frame(&mut self, ctx: &mut Ctx<'_>, buf: &mut [u8], frame_type: FrameType, data: [u8; 8]) -> usize {
         let mut tally = Tally::default();
         let tx = &mut Tx { now: ctx.now, cfg: ctx.cfg, tally: &mut tally };
-        let spec = FrameSpec::control(FrameType::PATH_RESPONSE);
+        let spec = FrameSpec::control(frame_type);
         let n = match self.seal_tracked(tx, buf, spec, 8, |p| p.copy_from_slice(&data), None) {
             Sealed::Written { len, .. } => len,
             _ => 0,
@@ -176,7 +181,7 @@ impl Session {
             self.stats.bytes_sent += n as u64;
             self.stats.datagrams_sent += 1;
         }
-        (n, Then::Transmit)
+        n
     }
 
     /// Writes a datagram holding one PATH_CHALLENGE for the address being validated (see
@@ -184,26 +189,14 @@ impl Session {
     /// The datagram is small (60 bytes): an address that never answers gets at most two, under
     /// 3x the smallest authentic datagram (52 bytes) that can make it a candidate.
     pub(crate) fn write_path_challenge(&mut self, ctx: &mut Ctx<'_>, buf: &mut [u8]) -> (usize, Then) {
-        let Some(probe) = self.path_probe.as_deref() else { return (0, Then::Wait) };
-        let data = probe.data;
-        let mut tally = Tally::default();
-        let tx = &mut Tx { now: ctx.now, cfg: ctx.cfg, tally: &mut tally };
-        let spec = FrameSpec::control(FrameType::PATH_CHALLENGE);
-        let n = match self.seal_tracked(tx, buf, spec, 8, |p| p.copy_from_slice(&data), None) {
-            Sealed::Written { len, .. } => len,
-            _ => 0,
-        };
+        let Some(data) = self.path_probe.as_deref().map(|p| p.data) else { return (0, Then::Wait) };
+        let n = self.write_path_frame(ctx, buf, FrameType::PATH_CHALLENGE, data);
         let pto = self.recovery.rtt().pto_base(ctx.cfg.max_ack_delay);
         let probe = self.path_probe.as_deref_mut().expect("checked above");
         probe.sent += 1;
         // A PTO, then two: after the last, the address is given up when the wait
         // ends (`handle_timeout`).
         probe.next_send = ctx.now + pto * u32::from(probe.sent);
-        if n > 0 {
-            self.stats.frames_sent += 1;
-            self.stats.bytes_sent += n as u64;
-            self.stats.datagrams_sent += 1;
-        }
         (n, Then::Transmit)
     }
 
