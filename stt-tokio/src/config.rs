@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use stt_proto::{EndpointConfig, Identity, NodeId, Seed};
 
+use crate::tls::{TlsIdentity, TlsRoots};
+
 /// How to build a [`crate::Node`]. Start from [`NodeConfig::new`] (one shared seed for every
 /// peer) or [`NodeConfig::per_peer`] (a seed table), then chain the setters.
 #[derive(Clone, Debug)]
@@ -31,6 +33,11 @@ pub struct NodeConfig {
     pub ws_limits: WebSocketLimits,
     /// How [`crate::Node::connect_with_fallback`] falls back to WebSocket and comes back.
     pub fallback: Fallback,
+    /// The certificate the WebSocket listener presents: with it the listener speaks `wss://`
+    /// (TLS) only. `None` (default): plain `ws://`.
+    pub wss: Option<TlsIdentity>,
+    /// The authorities trusted when dialling `wss://` URLs. `None` (default): the system's.
+    pub tls_roots: Option<TlsRoots>,
 }
 
 /// When a connection falls back from UDP to WebSocket, and how it comes back.
@@ -114,6 +121,8 @@ impl NodeConfig {
             udp_batching: true,
             ws_limits: WebSocketLimits::default(),
             fallback: Fallback::default(),
+            wss: None,
+            tls_roots: None,
         }
     }
 
@@ -162,6 +171,18 @@ impl NodeConfig {
     /// Sets the WebSocket listener's limits.
     pub fn ws_limits(mut self, limits: WebSocketLimits) -> Self {
         self.ws_limits = limits;
+        self
+    }
+
+    /// Makes the WebSocket listener (`ws_bind`) speak `wss://` with this certificate and key.
+    pub fn wss(mut self, identity: TlsIdentity) -> Self {
+        self.wss = Some(identity);
+        self
+    }
+
+    /// Trusts these authorities (instead of the system's) when dialling `wss://` URLs.
+    pub fn tls_roots(mut self, roots: TlsRoots) -> Self {
+        self.tls_roots = Some(roots);
         self
     }
 

@@ -29,6 +29,10 @@ pub enum Error {
     /// A host name did not resolve to an address this node can reach.
     #[error("cannot resolve {0}")]
     Resolve(String),
+    /// A TLS certificate, key or trust store could not be used, or a `wss://` server could not
+    /// be verified.
+    #[error("TLS: {0}")]
+    Tls(String),
     /// A WebSocket connection could not be made or was lost.
     #[error("WebSocket: {0}")]
     WebSocket(String),

@@ -55,6 +55,7 @@ mod shared;
 mod stats;
 pub mod storage;
 mod stream;
+mod tls;
 pub mod transfer;
 mod udp;
 mod ws;
@@ -84,3 +85,4 @@ pub use stt_proto::{
     Channel, CloseReason, Event, HandshakeError, Message, MessageId, MessageRefusal, NameAddress, NameQueueLimits,
     NodeId, Remote, Seed, StreamMode, StreamRead, Transport,
 };
+pub use tls::{TlsIdentity, TlsRoots};

@@ -68,10 +68,11 @@ impl Node {
             Some(addr) => Some(TcpListener::bind(addr).await.map_err(|source| Error::Bind { addr, source })?),
             None => None,
         };
-        let (inner, owner) = Inner::new(ep, udp, listener.as_ref().and_then(|l| l.local_addr().ok()));
+        let ws_local = listener.as_ref().and_then(|l| l.local_addr().ok());
+        let (inner, owner) = Inner::new(ep, udp, ws_local, config.tls_roots);
         inner.spawn(crate::driver::run(inner.clone()));
         if let Some(listener) = listener {
-            inner.spawn(crate::ws::listen(inner.clone(), listener, config.ws_limits));
+            inner.spawn(crate::ws::listen(inner.clone(), listener, config.ws_limits, config.wss));
         }
         Ok(Node { _owner: owner, inner, fallback: config.fallback })
     }
@@ -141,7 +142,9 @@ impl Node {
         Err(last.expect("resolve returns at least one address"))
     }
 
-    /// Opens a session over WebSocket to `url` (`ws://host:port/...`; `wss` is not supported).
+    /// Opens a session over WebSocket to `url`: `ws://host:port/...`, or `wss://host:port/...`
+    /// (TLS, the server verified against [`crate::NodeConfig::tls_roots`] or the system's
+    /// authorities). A host name is resolved and each address tried.
     pub async fn connect_ws(&self, url: &str) -> Result<Session, Error> {
         let peer = crate::ws::connect(self.inner.clone(), url).await?;
         self.connect_remote(Remote::websocket(peer), None).await

@@ -119,6 +119,8 @@ pub(crate) struct Inner {
     origin: std::time::Instant,
     pub node_id: NodeId,
     pub ws_local: Option<SocketAddr>,
+    /// The authorities trusted for `wss://` URLs; `None`: the system's, loaded when dialling.
+    pub tls_roots: Option<crate::tls::TlsRoots>,
     /// Largest datagram on UDP and on WebSocket paths (the core's configuration).
     pub max_udp_datagram: usize,
     pub max_ws_datagram: usize,
@@ -135,7 +137,12 @@ pub(crate) struct Inner {
 impl Inner {
     /// The shared state of a new node around its endpoint and UDP socket, and the first token
     /// that keeps it running.
-    pub fn new(ep: Endpoint, udp: UdpIo, ws_local: Option<SocketAddr>) -> (Arc<Inner>, Arc<Owner>) {
+    pub fn new(
+        ep: Endpoint,
+        udp: UdpIo,
+        ws_local: Option<SocketAddr>,
+        tls_roots: Option<crate::tls::TlsRoots>,
+    ) -> (Arc<Inner>, Arc<Owner>) {
         let cfg = ep.config();
         let (max_udp_datagram, max_ws_datagram) = (cfg.max_udp_datagram, cfg.max_websocket_datagram);
         let node_id = ep.node_id();
@@ -162,6 +169,7 @@ impl Inner {
             origin: std::time::Instant::now(),
             node_id,
             ws_local,
+            tls_roots,
             max_udp_datagram,
             max_ws_datagram,
             tasks: Mutex::new(Vec::new()),

@@ -1,5 +1,5 @@
-//! WebSocket transport: each binary message carries one STT datagram. A listener accepts
-//! connections within [`WebSocketLimits`]; each connection (accepted or dialled) gets a reader
+//! WebSocket transport, `ws://` or `wss://` (TLS, see `tls.rs`): each binary message carries one
+//! STT datagram. A listener accepts connections within [`WebSocketLimits`]; each connection (accepted or dialled) gets a reader
 //! task that feeds the core and a writer task that drains a bounded queue of outgoing datagrams.
 
 use std::collections::HashMap;
@@ -15,11 +15,12 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
 
 use crate::config::WebSocketLimits;
 use crate::error::Error;
 use crate::shared::Inner;
+use crate::tls::{TlsIdentity, TlsRoots};
 
 /// Datagrams queued per connection before new ones are dropped (as a full socket buffer would).
 const QUEUE: usize = 4096;
@@ -75,8 +76,14 @@ impl Drop for Admitted {
     }
 }
 
-/// Accepts WebSocket connections until the node stops.
-pub(crate) async fn listen(inner: Arc<Inner>, listener: TcpListener, limits: WebSocketLimits) {
+/// Accepts WebSocket connections (over TLS when the node has a certificate) until the node stops.
+pub(crate) async fn listen(
+    inner: Arc<Inner>,
+    listener: TcpListener,
+    limits: WebSocketLimits,
+    tls: Option<TlsIdentity>,
+) {
+    let acceptor = tls.map(|t| tokio_rustls::TlsAcceptor::from(t.0));
     let counts = Arc::new(Mutex::new(Counts::default()));
     let mut backoff = Duration::from_millis(10);
     loop {
@@ -99,12 +106,27 @@ pub(crate) async fn listen(inner: Arc<Inner>, listener: TcpListener, limits: Web
         let _ = tcp.set_nodelay(true);
         let node = inner.clone();
         let limits = limits.clone();
+        let acceptor = acceptor.clone();
         inner.spawn(async move {
             let config = Some(ws_config(&node));
-            let upgrade = tokio_tungstenite::accept_async_with_config(tcp, config);
-            if let Ok(Ok(ws)) = tokio::time::timeout(limits.upgrade_timeout, upgrade).await {
-                attach(node, ws, peer, Some((place, limits.session_timeout)));
-            }
+            let place = Some((place, limits.session_timeout));
+            // The TLS handshake, if any, and the upgrade together within the upgrade timeout.
+            let _ = tokio::time::timeout(limits.upgrade_timeout, async move {
+                match acceptor {
+                    Some(acceptor) => {
+                        let Ok(tls) = acceptor.accept(tcp).await else { return };
+                        if let Ok(ws) = tokio_tungstenite::accept_async_with_config(tls, config).await {
+                            attach(node, ws, peer, place);
+                        }
+                    }
+                    None => {
+                        if let Ok(ws) = tokio_tungstenite::accept_async_with_config(tcp, config).await {
+                            attach(node, ws, peer, place);
+                        }
+                    }
+                }
+            })
+            .await;
         });
     }
 }
@@ -113,18 +135,39 @@ pub(crate) async fn listen(inner: Arc<Inner>, listener: TcpListener, limits: Web
 /// already (sessions to one peer share a connection); returns the peer's address, which names
 /// the connection in [`Remote::websocket`].
 pub(crate) async fn connect(inner: Arc<Inner>, url: &str) -> Result<SocketAddr, Error> {
-    if !url.starts_with("ws://") {
-        return Err(Error::WebSocket(format!("unsupported URL {url:?}: use ws://host:port (wss is not supported)")));
-    }
-    let (ws, _response) = tokio_tungstenite::connect_async_with_config(url, Some(ws_config(&inner)), true)
-        .await
-        .map_err(|e| Error::WebSocket(format!("connecting to {url}: {e}")))?;
+    let connector = if url.starts_with("wss://") {
+        let roots = match &inner.tls_roots {
+            Some(roots) => roots.clone(),
+            None => TlsRoots::system()?,
+        };
+        Connector::Rustls(roots.0)
+    } else if url.starts_with("ws://") {
+        Connector::Plain
+    } else {
+        return Err(Error::WebSocket(format!("unsupported URL {url:?}: use ws://host:port or wss://host:port")));
+    };
+    let (ws, _response) =
+        tokio_tungstenite::connect_async_tls_with_config(url, Some(ws_config(&inner)), true, Some(connector))
+            .await
+            .map_err(|e| {
+                use tokio_tungstenite::tungstenite::Error as WsError;
+                // A certificate the client does not trust comes back as an I/O error wrapping
+                // the TLS one.
+                let tls = match &e {
+                    WsError::Tls(_) => true,
+                    WsError::Io(io) => io.get_ref().is_some_and(|inner| inner.is::<rustls::Error>()),
+                    _ => false,
+                };
+                if tls {
+                    Error::Tls(format!("connecting to {url}: {e}"))
+                } else {
+                    Error::WebSocket(format!("connecting to {url}: {e}"))
+                }
+            })?;
     let peer = match ws.get_ref() {
-        MaybeTlsStream::Plain(tcp) => {
-            let _ = tcp.set_nodelay(true);
-            tcp.peer_addr()?
-        }
-        _ => return Err(Error::WebSocket("only plain ws:// connections are supported".into())),
+        MaybeTlsStream::Plain(tcp) => tcp.peer_addr()?,
+        MaybeTlsStream::Rustls(tls) => tls.get_ref().0.peer_addr()?,
+        _ => return Err(Error::WebSocket("unexpected stream type".into())),
     };
     let reuse = inner.lock().ws.get(&peer).is_some_and(|tx| !tx.is_closed());
     if !reuse {
