@@ -66,13 +66,15 @@
 //!   that read captures; [`crypto`]: the seam to SHA3-256, HKDF, HMAC and the AEAD suites, and the
 //!   key schedule (test vectors use it).
 //! - [`segment`]: the segment encoder/decoder, usable without a session; [`storage`]: the
-//!   content-addressed, encrypted store and its backend trait; [`names`]: named endpoints.
+//!   content-addressed, encrypted store and its backend trait; [`names`]: named endpoints;
+//!   [`Channel`], [`Message`]: reliable messages (`SessionMut::send_message`).
 //!
 //! Sessions, streams, recovery, the handshake paths and the session table are internal; their
 //! layout is in `docs/ARCHITECTURE.md`.
 //!
-//! Custom frames are best-effort (never retransmitted) in this version; resolve and route
-//! requests are repeated until answered.
+//! Custom frames and routes are best-effort (never retransmitted, one datagram each); their
+//! reliable counterpart is a message ([`SessionMut::send_message`]): whole, ordered, of any size up
+//! to `max_message_size`. Resolve and route requests are repeated until answered.
 
 #![no_std]
 #![forbid(unsafe_code)]
