@@ -108,26 +108,32 @@ pub(crate) async fn listen(
         let limits = limits.clone();
         let acceptor = acceptor.clone();
         inner.spawn(async move {
-            let config = Some(ws_config(&node));
-            let place = Some((place, limits.session_timeout));
+            let place = (place, limits.session_timeout);
             // The TLS handshake, if any, and the upgrade together within the upgrade timeout.
             let _ = tokio::time::timeout(limits.upgrade_timeout, async move {
                 match acceptor {
                     Some(acceptor) => {
-                        let Ok(tls) = acceptor.accept(tcp).await else { return };
-                        if let Ok(ws) = tokio_tungstenite::accept_async_with_config(tls, config).await {
-                            attach(node, ws, peer, place);
+                        if let Ok(tls) = acceptor.accept(tcp).await {
+                            upgrade(node, tls, peer, place).await;
                         }
                     }
-                    None => {
-                        if let Ok(ws) = tokio_tungstenite::accept_async_with_config(tcp, config).await {
-                            attach(node, ws, peer, place);
-                        }
-                    }
+                    None => upgrade(node, tcp, peer, place).await,
                 }
             })
             .await;
         });
+    }
+}
+
+/// Completes the WebSocket upgrade of an accepted connection (plain or TLS) and attaches it; a
+/// failed upgrade drops the connection.
+async fn upgrade<S>(node: Arc<Inner>, stream: S, peer: SocketAddr, place: (Admitted, Duration))
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let config = Some(ws_config(&node));
+    if let Ok(ws) = tokio_tungstenite::accept_async_with_config(stream, config).await {
+        attach(node, ws, peer, Some(place));
     }
 }
 

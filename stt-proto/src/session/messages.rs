@@ -337,9 +337,7 @@ impl Session {
             }
             m.lane_base = m.sent;
             if let Some(st) = self.streams.map.get_mut(&id) {
-                st.send.abandon();
-                st.open_owed = false;
-                st.reset_acked = true;
+                st.give_up_sending();
             }
             // A sender waiting for room on the refused lane may go on: its next message opens a
             // new lane.
@@ -348,8 +346,7 @@ impl Session {
             m.peer_lane = None;
             m.assembly = Assembly::default();
             if let Some(st) = self.streams.map.get_mut(&id) {
-                st.send.abandon();
-                st.reset_acked = true;
+                st.give_up_sending();
             }
         }
     }

@@ -1,15 +1,16 @@
 //! Reliable messages in a build without the `messages` feature: the application's messages are
 //! refused with [`MessageError::NotBuilt`], and a lane the peer opens is refused like a stream
 //! past the limit (STREAM_CLOSE with `STREAM_REFUSED`, so the peer reports
-//! `MessageRefusal::LaneRefused`); whatever arrives on it is read and dropped, so its credit
-//! keeps flowing. Same interface as `messages.rs`.
+//! `MessageRefusal::LaneRefused`); it is marked reset at once, so whatever arrives on it is
+//! ignored, and it is forgotten once the refusal is acknowledged. Same interface as
+//! `messages.rs`.
 
 use bytes::Bytes;
 
 use super::{Ctx, Session, Then};
 use crate::config::EndpointConfig;
 use crate::message::{Channel, Message, MessageError, MessageId};
-use crate::stream::{StreamRead, STREAM_REFUSED};
+use crate::stream::STREAM_REFUSED;
 
 /// Nothing to keep.
 #[derive(Debug, Default)]
@@ -36,15 +37,9 @@ impl Session {
         true
     }
 
-    /// Drops what arrives on a refused lane.
-    pub(super) fn on_lane_data(&mut self, _: &mut Ctx<'_>, id: u32) {
-        let mut consumed = 0u64;
-        while let Some(StreamRead::Data(b)) = self.streams.map.get_mut(&id).and_then(|st| st.recv.read()) {
-            consumed += b.len() as u64;
-        }
-        self.streams.read_total += consumed;
-        self.grant_stream_credit(id);
-    }
+    /// Never reached: a refused lane is marked reset, so its data is ignored before it is
+    /// stored.
+    pub(super) fn on_lane_data(&mut self, _: &mut Ctx<'_>, _: u32) {}
 
     pub(super) fn on_lane_reset(&mut self, _: &mut Ctx<'_>, _: u32, _: u32) {}
 

@@ -247,23 +247,20 @@ impl Session {
                 let message = header.flags.has(Flags::MESSAGE);
                 if matches!(self.peer_stream(ctx, id, false, message), Found::Stream | Found::Mismatch) {
                     let st = self.streams.map.get_mut(&id).expect("just found");
+                    let first = st.peer_reset.is_none();
+                    st.peer_reset.get_or_insert(code);
                     if st.message {
-                        if st.peer_reset.is_none() {
-                            st.peer_reset = Some(code);
+                        if first {
                             self.on_lane_reset(ctx, id, code);
                         }
-                        self.streams.collect(id);
-                        return Verdict::Accepted;
-                    }
-                    if st.peer_reset.is_none() {
-                        st.peer_reset = Some(code);
-                        ctx.events.push_back(Event::StreamReset { session: handle, stream: StreamId(id), code });
-                    }
-                    if code == STREAM_REFUSED && st.local {
-                        // The peer refused our stream: nothing we send on it will be read.
-                        st.send.abandon();
-                        st.open_owed = false;
-                        st.reset_acked = true;
+                    } else {
+                        if first {
+                            ctx.events.push_back(Event::StreamReset { session: handle, stream: StreamId(id), code });
+                        }
+                        if code == STREAM_REFUSED && st.local {
+                            // The peer refused our stream: nothing we send on it will be read.
+                            st.give_up_sending();
+                        }
                     }
                     self.streams.collect(id);
                 }

@@ -161,6 +161,15 @@ impl Stream {
         self.send.is_flushed()
     }
 
+    /// Gives up this side's sending direction for good: nothing more is sent or resent, no
+    /// STREAM_OPEN is owed, and no reset needs acknowledging (the peer refused or reset the
+    /// stream, so it reads nothing more of it).
+    pub fn give_up_sending(&mut self) {
+        self.send.abandon();
+        self.open_owed = false;
+        self.reset_acked = true;
+    }
+
     /// True once both directions are over and the application has read everything.
     pub fn is_closed(&self) -> bool {
         let send_over = self.send.is_done() || self.reset_acked;
