@@ -1,6 +1,7 @@
 //! The driver: one UDP socket and one core [`Endpoint`], registered in a `mio::Poll` the user
-//! runs. It owns the socket, the receive buffer pool, the transmit buffer and the clock origin;
-//! the user owns the loop and the tokens.
+//! runs, and optionally WebSocket paths (`ws.rs`: a listener and connections under a range of
+//! tokens the user sets aside). It owns the sockets, the receive buffer pool, the transmit buffer
+//! and the clock origin; the user owns the loop and the tokens.
 //!
 //! One turn is: the user's `poll` returns; [`Driver::handle_event`] notes readiness for this
 //! driver's token; [`Driver::process`] receives, runs due timers, transmits, and queues the core's
@@ -9,6 +10,7 @@
 use std::collections::VecDeque;
 use std::io::{self, IoSliceMut};
 use std::net::SocketAddr;
+use std::ops::Range;
 use std::time::Duration;
 
 use bytes::BytesMut;
@@ -16,6 +18,7 @@ use mio::net::UdpSocket;
 use mio::{Interest, Registry, Token};
 use stt_proto::{Endpoint, EndpointConfig, Event, Identity, Instant, Remote, SessionHandle, Transmit, Transport};
 
+use crate::ws::{WebSocketLimits, WebSocketStats, WebSockets};
 use crate::Error;
 
 /// Size of each of the two receive pools.
@@ -37,11 +40,18 @@ pub struct DriverStats {
     pub send_errors: u64,
     /// Receive calls that failed with an error other than "would block".
     pub receive_errors: u64,
-    /// Datagrams the core addressed to a WebSocket remote, which this driver does not carry.
+    /// Datagrams the core addressed to a WebSocket remote that has no connection (never
+    /// opened, or closed since).
     pub unroutable: u64,
+    /// The WebSocket listener's and connections' counters.
+    pub websocket: WebSocketStats,
 }
 
 /// The core endpoint on a non-blocking UDP socket, driven by the caller's `mio::Poll`.
+///
+/// WebSocket paths are optional: give the driver a range of tokens for its TCP sockets
+/// ([`Driver::set_ws_tokens`]), then listen ([`Driver::ws_listen`]) or dial ([`Driver::ws_dial`])
+/// and connect the core to the returned remote.
 ///
 /// ```no_run
 /// # fn main() -> Result<(), stt_mio::Error> {
@@ -95,6 +105,8 @@ pub struct Driver {
     events: VecDeque<Event>,
     stats: DriverStats,
     drops: crate::log::DropReport,
+    /// The WebSocket listener and connections (none until asked for).
+    ws: WebSockets,
 }
 
 impl Driver {
@@ -120,6 +132,7 @@ impl Driver {
         token: Token,
     ) -> Result<Driver, Error> {
         let max_datagram = config.max_udp_datagram;
+        let max_ws_datagram = config.max_websocket_datagram;
         let endpoint = Endpoint::new(config, identity, rng_seed)?;
         let udp = quinn_udp::UdpSocketState::new((&socket).into())?;
         // Large kernel buffers absorb bursts on fast paths (as the tokio driver's do); a failure
@@ -128,6 +141,8 @@ impl Driver {
         let _ = udp.set_recv_buffer_size((&socket).into(), 4 << 20);
         let max_segments = udp.max_gso_segments().clamp(1, GSO_MAX_BYTES / max_datagram);
         registry.register(&mut socket, token, Interest::READABLE | Interest::WRITABLE)?;
+        // WebSocket sockets are registered when they are accepted, inside `process`.
+        let ws = WebSockets::new(registry.try_clone()?, max_ws_datagram);
         Ok(Driver {
             endpoint,
             socket,
@@ -137,13 +152,15 @@ impl Driver {
             spare: BytesMut::new(),
             udp,
             max_segments,
-            transmit: vec![0; max_segments * max_datagram],
+            // Room for one GSO batch, or one datagram of the largest a WebSocket path may carry.
+            transmit: vec![0; (max_segments * max_datagram).max(max_ws_datagram)],
             blocked: None,
             readable: true,
             more_to_send: false,
             events: VecDeque::new(),
             stats: DriverStats::default(),
             drops: crate::log::DropReport::new(),
+            ws,
         })
     }
 
@@ -200,15 +217,55 @@ impl Driver {
         Ok(self.endpoint_mut().connect_to(now, Remote::udp(addr), peer)?)
     }
 
-    /// What the driver dropped.
-    pub fn stats(&self) -> DriverStats {
-        self.stats
+    /// Sets aside `tokens` for the driver's WebSocket sockets: the listener and one per
+    /// connection, each registered under a token of the range that no other source of the poll
+    /// may use. Call before [`Driver::ws_listen`] or [`Driver::ws_dial`], which fail without
+    /// tokens; the range bounds how many connections can be open at once. [`crate::Node`] gives
+    /// its driver every token above 0.
+    pub fn set_ws_tokens(&mut self, tokens: Range<usize>) {
+        self.ws.set_tokens(tokens);
     }
 
-    /// Notes readiness from the user's poll. Returns `false` if the event is for another token.
+    /// Listens for WebSocket connections (`ws://`) on `addr` under `limits`, and returns the
+    /// bound address. Datagrams from a connection reach the core as from
+    /// `Remote::websocket(client's TCP address)`; a session a client opens that way answers on
+    /// the same connection.
+    pub fn ws_listen(&mut self, addr: SocketAddr, limits: WebSocketLimits) -> Result<SocketAddr, Error> {
+        self.ws.listen(addr, limits)
+    }
+
+    /// The WebSocket listener's address, if the driver listens.
+    pub fn ws_local_addr(&self) -> Option<SocketAddr> {
+        self.ws.local_addr()
+    }
+
+    /// Starts a WebSocket connection to `addr` (TCP connect, then the upgrade asking for `url`,
+    /// which must be `ws://`), unless one to `addr` is open or on its way; returns the remote to
+    /// connect the core to (`endpoint_mut().connect(now, remote)`). Datagrams for it are dropped
+    /// until the connection is open (a handshake started early retransmits);
+    /// [`Driver::ws_dial_result`] says when it is. The dial fails after the listener limits'
+    /// `upgrade_timeout` (default 5 s). The URL's host is not resolved here: `addr` is used.
+    pub fn ws_dial(&mut self, url: &str, addr: SocketAddr) -> Result<Remote, Error> {
+        self.ws.dial(url, addr)
+    }
+
+    /// How the connection [`Driver::ws_dial`] started to `addr` is doing: `None` while it
+    /// connects and upgrades, `Some(Ok(()))` once it is open, `Some(Err(_))` with the reason if it
+    /// failed or is gone.
+    pub fn ws_dial_result(&mut self, addr: SocketAddr) -> Option<Result<(), Error>> {
+        self.ws.dial_result(addr)
+    }
+
+    /// What the driver dropped, and its WebSocket counters.
+    pub fn stats(&self) -> DriverStats {
+        DriverStats { websocket: self.ws.stats(), ..self.stats }
+    }
+
+    /// Notes readiness from the user's poll. Returns `false` if the event is for another token
+    /// (neither the UDP socket's nor one of the WebSocket range's).
     pub fn handle_event(&mut self, event: &mio::event::Event) -> bool {
         if event.token() != self.token {
-            return false;
+            return self.ws.handle_event(event);
         }
         if event.is_readable() {
             self.readable = true;
@@ -221,28 +278,38 @@ impl Driver {
 
     /// How long the user's poll may sleep: zero if work is left over (unread datagrams, a send
     /// batch cut short, a command not processed yet, events not taken), else until the core's
-    /// next deadline; `None` if it has none.
+    /// next deadline or a WebSocket connection's (an upgrade timeout, a session check); `None` if
+    /// there is none.
     pub fn timeout(&self) -> Option<Duration> {
         if self.readable || self.more_to_send || !self.events.is_empty() {
             return Some(Duration::ZERO);
         }
-        let deadline = self.endpoint.poll_timeout()?;
-        Some(Duration::from_nanos(deadline.as_nanos().saturating_sub(self.now().as_nanos())))
+        let core = self
+            .endpoint
+            .poll_timeout()
+            .map(|deadline| Duration::from_nanos(deadline.as_nanos().saturating_sub(self.now().as_nanos())));
+        match (core, self.ws.timeout()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
-    /// Does the work due now: receive what is waiting (up to a batch), run the core's timers,
-    /// send what it produces (up to a batch, or until the socket would block), then queue its
-    /// events for [`Driver::poll_event`]. Events come after the sends, so an event never
-    /// announces what has not left the node.
+    /// Does the work due now: receive what is waiting (up to a batch), accept and advance
+    /// WebSocket connections and read their messages, run the core's timers, send what it
+    /// produces (up to a batch, or until the socket would block), then queue its events for
+    /// [`Driver::poll_event`]. Events come after the sends, so an event never announces what has
+    /// not left the node.
     pub fn process(&mut self) {
         if self.readable {
             self.receive();
         }
         let now = self.now();
+        self.ws.process(&mut self.endpoint, now);
         if self.endpoint.poll_timeout().is_some_and(|t| t <= now) {
             self.endpoint.handle_timeout(now);
         }
         self.send(now);
+        self.ws.flush();
         while let Some(event) = self.endpoint.poll_event() {
             crate::log::event(&event);
             self.events.push_back(event);
@@ -309,8 +376,14 @@ impl Driver {
                     None => return,
                 },
             };
-            if t.remote.transport != Transport::Udp {
-                self.stats.unroutable += t.datagrams() as u64;
+            if t.remote.transport == Transport::WebSocket {
+                // One binary message per datagram, as the tokio driver sends them.
+                for d in self.transmit[..t.len].chunks(t.segment_size.unwrap_or(t.len).max(1)) {
+                    if !self.ws.send(t.remote.addr, d) {
+                        self.stats.unroutable += 1;
+                    }
+                }
+                sent += t.datagrams();
                 continue;
             }
             let batch = quinn_udp::Transmit {

@@ -12,7 +12,7 @@ pub enum Error {
     /// The configuration was refused before any I/O.
     #[error("invalid configuration: {0}")]
     Config(#[from] ConfigError),
-    /// The UDP socket could not be bound.
+    /// The UDP socket (or the WebSocket listener's TCP socket) could not be bound.
     #[error("could not bind {addr}: {source} (is the address in use or not local?)")]
     Bind {
         /// The address asked for.
@@ -44,6 +44,21 @@ pub enum Error {
     /// A reliable message was refused before it was queued.
     #[error(transparent)]
     Message(#[from] stt_proto::MessageError),
+    /// A WebSocket URL was refused, or its connection could not be opened or upgraded; the
+    /// message says which and why.
+    #[error("WebSocket: {0}")]
+    WebSocket(String),
+    /// A host name did not resolve to an address.
+    #[error("could not resolve {0}")]
+    Resolve(String),
+    /// The key log file ([`crate::Node::key_log`]) could not be opened.
+    #[error("cannot open the key log {}: {source}", path.display())]
+    KeyLog {
+        /// The file asked for.
+        path: std::path::PathBuf,
+        /// The OS error.
+        source: io::Error,
+    },
     /// A blocking call ran past the node's timeout ([`crate::Node::set_timeout`]).
     #[error("timed out: the peer did not answer within the node's timeout")]
     TimedOut,

@@ -3,7 +3,8 @@
 //! Two layers, both single-threaded and non-blocking underneath:
 //!
 //! - [`Driver`] plugs the sans-IO core ([`stt_proto::Endpoint`]) into a `mio::Poll` **you** run:
-//!   it registers its UDP socket with your `Registry` under your `Token`, takes readiness events
+//!   it registers its UDP socket with your `Registry` under your `Token` (and its WebSocket
+//!   sockets under a range of tokens you set aside), takes readiness events
 //!   ([`Driver::handle_event`]), does the work due ([`Driver::process`]), hands out the core's
 //!   events ([`Driver::poll_event`]) and tells you how long to sleep ([`Driver::timeout`]).
 //!   Commands go straight to the core through [`Driver::endpoint_mut`].
@@ -11,8 +12,12 @@
 //!   and accept streams, write, read, custom frames, flush, close. It owns a `Poll` and a
 //!   `Driver` and turns them until a call can answer.
 //!
-//! UDP only: this driver does not carry WebSocket paths (datagrams the core addresses to a
-//! WebSocket remote are counted in [`DriverStats::unroutable`]); use `stt-tokio` for those.
+//! Paths are UDP and WebSocket (`ws://`; no TLS, use `stt-tokio` for `wss://`). Over WebSocket
+//! each binary message carries one datagram, as in `stt-tokio`, so the two drivers interoperate
+//! on either transport: [`Node::ws_bind`] listens (under [`WebSocketLimits`]: an upgrade
+//! deadline, connections without a session closed, messages of one datagram at most, caps in all
+//! and per address) and [`Node::connect_ws`] dials a URL, its host name resolved. At the
+//! [`Driver`] level: [`Driver::set_ws_tokens`], [`Driver::ws_listen`], [`Driver::ws_dial`].
 //!
 //! ```no_run
 //! # fn main() -> Result<(), stt_mio::Error> {
@@ -29,6 +34,12 @@
 //! assert_eq!(echoed, b"hello");
 //! node.flush(session)?;
 //! node.close(session, 0, "done");
+//!
+//! // Over WebSocket: listen, or dial a listener's URL.
+//! let ws_addr = node.ws_bind("127.0.0.1:0".parse().unwrap())?;
+//! println!("listening on ws://{ws_addr}");
+//! let over_ws = node.connect_ws("ws://localhost:9001")?;
+//! node.close(over_ws, 0, "done");
 //! # Ok(()) }
 //! ```
 
@@ -39,11 +50,13 @@ mod driver;
 mod error;
 mod log;
 mod node;
+mod ws;
 
 pub use driver::{Driver, DriverStats};
 pub use error::Error;
 pub use node::{Incoming, Node, NodeStats, RefusedMessages};
 pub use stt_proto;
+pub use ws::{WebSocketLimits, WebSocketStats};
 
 /// 32 bytes from the operating system's random source, for RNG seeds and random identities.
 pub fn random_bytes() -> [u8; 32] {

@@ -1,7 +1,8 @@
 //! `tracing` output of the mio driver: the core's session-level events as `tracing` events (a
 //! failed handshake this node started at warn; established, closed and migrated sessions at
 //! info; key rotations and refused handshakes of others at debug), and dropped input summed and
-//! reported at debug at most once a second. Nothing is logged per datagram.
+//! reported at debug at most once a second; WebSocket connections (listening, accepted,
+//! upgraded, closed with the reason, refused at a cap) at debug. Nothing is logged per datagram.
 
 use std::time::{Duration, Instant};
 
@@ -47,6 +48,32 @@ pub(crate) fn event(ev: &Event) {
         }
         _ => {}
     }
+}
+
+/// The WebSocket listener is bound.
+pub(crate) fn ws_listening(addr: std::net::SocketAddr) {
+    info!(addr = %addr, "listening for WebSocket connections");
+}
+
+/// A TCP connection was accepted by the WebSocket listener; its upgrade starts.
+pub(crate) fn ws_accepted(peer: std::net::SocketAddr) {
+    debug!(peer = %peer, transport = "websocket", "accepted a TCP connection");
+}
+
+/// A WebSocket connection completed its upgrade and carries datagrams from now on.
+pub(crate) fn ws_open(peer: std::net::SocketAddr, accepted: bool) {
+    let side = if accepted { "accepted" } else { "dialled" };
+    debug!(peer = %peer, transport = "websocket", side, "WebSocket connection open");
+}
+
+/// A WebSocket connection was closed (or refused), and why.
+pub(crate) fn ws_closed(peer: std::net::SocketAddr, reason: &str) {
+    debug!(peer = %peer, transport = "websocket", reason, "WebSocket connection closed: {reason}");
+}
+
+/// The listener's `accept` failed (out of descriptors, say); it pauses before trying again.
+pub(crate) fn ws_accept_failed(e: &std::io::Error) {
+    debug!(error = %e, "accepting a WebSocket connection failed; pausing the listener");
 }
 
 /// Sums of dropped input, reported when they changed, at most once per interval.

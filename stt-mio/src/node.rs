@@ -4,6 +4,9 @@
 //! It keeps, per session, what the core reported and the caller has not taken yet: streams the
 //! peer opened, custom frames, and the unread rest of a stream chunk. Nothing here is
 //! multithreaded; a `Node` lives on one thread.
+//!
+//! WebSocket: [`Node::ws_bind`] listens, [`Node::connect_ws`] dials a `ws://` URL (its host name
+//! resolved, each address tried in turn) and runs the handshake over the connection.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -17,8 +20,9 @@ use stt_proto::{
     StreamRead,
 };
 
-use crate::{Driver, DriverStats, Error};
+use crate::{Driver, DriverStats, Error, WebSocketLimits};
 
+/// The UDP socket's token; the WebSocket sockets take every token above it.
 const TOKEN: Token = Token(0);
 /// Custom frames kept per session for `recv_frame`; older ones are dropped (custom frames are
 /// best-effort) and counted in [`Node::frames_dropped`].
@@ -80,7 +84,8 @@ pub struct NodeStats {
     /// The core's counters since the node started: datagrams and bytes in and out, handshakes,
     /// sessions established, and every drop by its reason (`endpoint.dropped`).
     pub endpoint: EndpointStats,
-    /// Socket errors and datagrams the driver could not route.
+    /// Socket errors, datagrams the driver could not route, and the WebSocket counters
+    /// (connections open, refused, failed upgrades, closed idle or for errors).
     pub driver: DriverStats,
     /// Custom frames dropped because a session had `1024` unread ones.
     pub frames_dropped: u64,
@@ -133,19 +138,30 @@ pub struct Node {
     /// Some queued item may have no note (dropped notes, or items from before the first
     /// `next_incoming`): sweep the queues when the notes run out.
     sweep: bool,
+    /// The key log's file, when [`Node::key_log`] opened one.
+    key_log: Option<(std::fs::File, std::path::PathBuf)>,
 }
 
 impl Node {
     /// Binds a node at `addr` that uses `shared_seed` with every peer, with a random identity.
+    ///
+    /// As in `stt-tokio`'s `NodeConfig::new`, WebSocket paths use the UDP datagram size (1472
+    /// bytes), which bounds what one WebSocket message may hold: the two drivers interoperate
+    /// with their defaults.
     pub fn bind(addr: SocketAddr, shared_seed: Seed) -> Result<Node, Error> {
         let identity = Identity::from_seed(&Seed::new(&crate::random_bytes())?);
-        Node::with_config(addr, EndpointConfig::with_shared_seed(shared_seed), identity)
+        let mut config = EndpointConfig::with_shared_seed(shared_seed);
+        config.max_websocket_datagram = config.max_udp_datagram;
+        Node::with_config(addr, config, identity)
     }
 
-    /// Binds a node at `addr` with a full core configuration and identity.
+    /// Binds a node at `addr` with a full core configuration and identity. Over WebSocket, peers
+    /// must agree on `max_websocket_datagram`: a message larger than the receiver's closes the
+    /// connection (`stt-tokio` nodes use `max_udp_datagram`, 1472 bytes by default).
     pub fn with_config(addr: SocketAddr, config: EndpointConfig, identity: Identity) -> Result<Node, Error> {
         let poll = Poll::new()?;
-        let driver = Driver::bind(addr, config, identity, poll.registry(), TOKEN)?;
+        let mut driver = Driver::bind(addr, config, identity, poll.registry(), TOKEN)?;
+        driver.set_ws_tokens(TOKEN.0 + 1..usize::MAX);
         Ok(Node {
             poll,
             events: Events::with_capacity(64),
@@ -158,12 +174,88 @@ impl Node {
             arrivals: VecDeque::new(),
             noting_arrivals: false,
             sweep: false,
+            key_log: None,
         })
+    }
+
+    /// Appends the secrets of every session established from now on to `path` (created with
+    /// mode 0600 on Unix), one line per session in the key-log format of `docs/PROTOCOL.md`
+    /// (section 14), for decrypting this node's own captures with `stt decrypt` and Wireshark.
+    /// Whoever reads the file reads those sessions: use it to debug, never in production.
+    pub fn key_log(&mut self, path: impl AsRef<std::path::Path>) -> Result<(), Error> {
+        let path = path.as_ref().to_path_buf();
+        let mut options = std::fs::OpenOptions::new();
+        options.create(true).append(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let file = options.open(&path).map_err(|source| Error::KeyLog { path: path.clone(), source })?;
+        self.key_log = Some((file, path));
+        self.driver.endpoint_mut().set_key_log(true);
+        Ok(())
     }
 
     /// The UDP address the node is bound to.
     pub fn local_addr(&self) -> SocketAddr {
         self.driver.local_addr().expect("a bound UDP socket has a local address")
+    }
+
+    /// Listens for WebSocket connections (`ws://`) on `addr` with the default
+    /// [`WebSocketLimits`], and returns the bound address. Sessions that clients open over it
+    /// arrive like UDP ones ([`Node::accept`]). A node has at most one listener.
+    pub fn ws_bind(&mut self, addr: SocketAddr) -> Result<SocketAddr, Error> {
+        self.ws_bind_with_limits(addr, WebSocketLimits::default())
+    }
+
+    /// [`Node::ws_bind`] under `limits`.
+    pub fn ws_bind_with_limits(&mut self, addr: SocketAddr, limits: WebSocketLimits) -> Result<SocketAddr, Error> {
+        self.driver.ws_listen(addr, limits)
+    }
+
+    /// The WebSocket listener's address, if the node listens.
+    pub fn ws_local_addr(&self) -> Option<SocketAddr> {
+        self.driver.ws_local_addr()
+    }
+
+    /// Opens a session over WebSocket to `url` (`ws://host:port/...`; no TLS in this driver) and
+    /// waits until the handshake completes. A host name is resolved by the system's resolver and
+    /// each address tried in turn until a connection opens; sessions to one peer share its
+    /// connection. Fails with [`Error::Resolve`] if the name does not resolve and
+    /// [`Error::WebSocket`] if no connection could be opened (the reason of the last address).
+    pub fn connect_ws(&mut self, url: &str) -> Result<SessionHandle, Error> {
+        self.connect_ws_inner(url, None)
+    }
+
+    /// [`Node::connect_to`] over WebSocket: fails with `Handshake(UnexpectedPeer)` if another node
+    /// answers.
+    pub fn connect_ws_to(&mut self, url: &str, peer: NodeId) -> Result<SessionHandle, Error> {
+        self.connect_ws_inner(url, Some(peer))
+    }
+
+    fn connect_ws_inner(&mut self, url: &str, peer: Option<NodeId>) -> Result<SessionHandle, Error> {
+        let mut last = None;
+        for addr in crate::ws::resolve(url)? {
+            let remote = match self.open_ws(url, addr) {
+                Ok(remote) => remote,
+                Err(e) => {
+                    last = Some(e);
+                    continue;
+                }
+            };
+            let now = self.driver.now();
+            let h = match peer {
+                Some(peer) => self.driver.endpoint_mut().connect_to(now, remote, peer)?,
+                None => self.driver.endpoint_mut().connect(now, remote)?,
+            };
+            return self.wait_established(h);
+        }
+        Err(last.unwrap_or_else(|| Error::WebSocket(format!("{url}: no address to connect to"))))
+    }
+
+    /// Dials a WebSocket connection to `addr` and waits until it is open.
+    fn open_ws(&mut self, url: &str, addr: SocketAddr) -> Result<stt_proto::Remote, Error> {
+        let remote = self.driver.ws_dial(url, addr)?;
+        self.wait(|node| node.driver.ws_dial_result(addr))??;
+        Ok(remote)
     }
 
     /// This node's id.
@@ -676,6 +768,18 @@ impl Node {
                         refused.pop_front();
                     }
                     refused.push_back(RefusedMessages { first, count, reason });
+                }
+                Event::KeyLog { secrets, .. } => {
+                    if let Some((file, path)) = &mut self.key_log {
+                        use std::io::Write;
+                        let mut line = secrets.key_log_line();
+                        line.push('\n');
+                        // One write per line, so nodes may share a file; a failure loses one line.
+                        if let Err(e) = file.write_all(line.as_bytes()) {
+                            tracing::warn!(path = %path.display(), "cannot write the key log: {e}");
+                        }
+                        zeroize::Zeroize::zeroize(&mut line);
+                    }
                 }
                 Event::SessionClosed { session, reason } => {
                     self.slots.remove(&session);

@@ -201,6 +201,11 @@ pub struct EndpointConfig {
     /// Makes the congestion controller of each session: [`crate::congestion::bbr`] (default),
     /// [`crate::congestion::cubic`], [`crate::congestion::new_reno`], or your own.
     pub congestion: crate::congestion::CongestionFactory,
+    /// Report each new session's traffic secrets as [`crate::Event::KeyLog`], once per session,
+    /// so that a driver can write a key log for decrypting its own captures (`stt decrypt`,
+    /// Wireshark). Whoever reads those secrets reads the session: leave it off except to debug
+    /// one's own traffic. Costs nothing when off. Default `false`.
+    pub key_log: bool,
 }
 
 /// The largest `max_concurrent_streams` accepted: a peer's frame naming a high stream id makes
@@ -272,6 +277,7 @@ impl Default for EndpointConfig {
             max_ack_delay: Duration::from_millis(25),
             ack_frequency: 2,
             congestion: crate::congestion::bbr,
+            key_log: false,
         }
     }
 }

@@ -1,8 +1,11 @@
 //! What the endpoint tells its driver: [`Event`]s, and the typed reasons inside them
 //! ([`HandshakeError`], [`CloseReason`]).
 
+use alloc::boxed::Box;
 use alloc::string::String;
 use bytes::Bytes;
+
+use crate::crypto::SessionSecrets;
 
 use crate::message::{MessageId, MessageRefusal};
 use crate::names::{NameAddress, NameReply, RequestId};
@@ -139,6 +142,15 @@ pub enum Event {
     MessageWritable {
         /// The session.
         session: SessionHandle,
+    },
+    /// A session's traffic secrets, for a key log; only when [`crate::EndpointConfig::key_log`]
+    /// is on. Comes once per session, just before its `SessionEstablished`. Write
+    /// [`SessionSecrets::key_log_line`] where the user asked, and nowhere else.
+    KeyLog {
+        /// The session.
+        session: SessionHandle,
+        /// Its generation-0 secrets (every later generation follows from them).
+        secrets: Box<SessionSecrets>,
     },
     /// The peer did not deliver `count` messages this node sent, from `first` on.
     MessagesRefused {

@@ -2,6 +2,7 @@
 //! settings (timers, limits, suites) passed through unchanged.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use stt_proto::{EndpointConfig, Identity, NodeId, Seed};
@@ -38,6 +39,9 @@ pub struct NodeConfig {
     pub wss: Option<TlsIdentity>,
     /// The authorities trusted when dialling `wss://` URLs. `None` (default): the system's.
     pub tls_roots: Option<TlsRoots>,
+    /// Append each session's secrets to this file ([`NodeConfig::key_log`]). `None` (default):
+    /// no key log.
+    pub key_log: Option<PathBuf>,
 }
 
 /// When a connection falls back from UDP to WebSocket, and how it comes back.
@@ -123,7 +127,17 @@ impl NodeConfig {
             fallback: Fallback::default(),
             wss: None,
             tls_roots: None,
+            key_log: None,
         }
+    }
+
+    /// Appends one line per session to the file at `path` (created with mode 0600 if missing)
+    /// with the secrets that decrypt the session, for `stt decrypt` and Wireshark; the format is
+    /// in `docs/PROTOCOL.md`, section 14. Anyone who reads the file can decrypt every session it
+    /// lists (captured or not): use it to debug your own traffic only. Off by default.
+    pub fn key_log(mut self, path: impl Into<PathBuf>) -> Self {
+        self.key_log = Some(path.into());
+        self
     }
 
     /// Sets this node's seed (its identity).

@@ -63,6 +63,14 @@ pub enum Error {
     /// The named endpoint's queue on the peer is full; nothing was queued. Send again later.
     #[error("the queue of endpoint {0:?} on the peer is full; send again later")]
     NameQueueFull(String),
+    /// The key log (`NodeConfig::key_log`) could not be opened.
+    #[error("cannot open the key log {}: {source}", path.display())]
+    KeyLog {
+        /// The file named.
+        path: std::path::PathBuf,
+        /// What the OS said.
+        source: io::Error,
+    },
     /// Another I/O error.
     #[error("I/O error: {0}")]
     Io(#[from] io::Error),

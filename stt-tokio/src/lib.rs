@@ -47,6 +47,7 @@ mod error;
 pub mod events;
 pub mod fetch;
 mod inbox;
+mod keylog;
 mod log;
 mod names;
 mod node;

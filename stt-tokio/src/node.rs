@@ -55,7 +55,9 @@ impl std::fmt::Debug for Node {
 
 impl Node {
     /// Binds the node's sockets and starts its driver task.
-    pub async fn bind(config: NodeConfig) -> Result<Node, Error> {
+    pub async fn bind(mut config: NodeConfig) -> Result<Node, Error> {
+        let key_log = config.key_log.as_deref().map(crate::keylog::KeyLog::open).transpose()?;
+        config.endpoint.key_log = key_log.is_some();
         let identity = match (config.identity, config.node_seed) {
             (Some(identity), _) => identity,
             (None, Some(seed)) => Identity::from_seed(&seed),
@@ -69,7 +71,7 @@ impl Node {
             None => None,
         };
         let ws_local = listener.as_ref().and_then(|l| l.local_addr().ok());
-        let (inner, owner) = Inner::new(ep, udp, ws_local, config.tls_roots);
+        let (inner, owner) = Inner::new(ep, udp, ws_local, config.tls_roots, key_log);
         inner.spawn(crate::driver::run(inner.clone()));
         if let Some(listener) = listener {
             inner.spawn(crate::ws::listen(inner.clone(), listener, config.ws_limits, config.wss));

@@ -121,6 +121,8 @@ pub(crate) struct Inner {
     pub ws_local: Option<SocketAddr>,
     /// The authorities trusted for `wss://` URLs; `None`: the system's, loaded when dialling.
     pub tls_roots: Option<crate::tls::TlsRoots>,
+    /// Where each session's secrets go (`NodeConfig::key_log`); `None`: nowhere.
+    pub key_log: Option<crate::keylog::KeyLog>,
     /// Largest datagram on UDP and on WebSocket paths (the core's configuration).
     pub max_udp_datagram: usize,
     pub max_ws_datagram: usize,
@@ -142,6 +144,7 @@ impl Inner {
         udp: UdpIo,
         ws_local: Option<SocketAddr>,
         tls_roots: Option<crate::tls::TlsRoots>,
+        key_log: Option<crate::keylog::KeyLog>,
     ) -> (Arc<Inner>, Arc<Owner>) {
         let cfg = ep.config();
         let (max_udp_datagram, max_ws_datagram) = (cfg.max_udp_datagram, cfg.max_websocket_datagram);
@@ -170,6 +173,7 @@ impl Inner {
             node_id,
             ws_local,
             tls_roots,
+            key_log,
             max_udp_datagram,
             max_ws_datagram,
             tasks: Mutex::new(Vec::new()),
@@ -310,6 +314,13 @@ impl State {
                 crate::log::event(&ev, known.map(|s| &s.span));
             }
             match &ev {
+                Event::KeyLog { secrets, .. } => {
+                    // Never published: the secrets go to the file the user named, and nowhere else.
+                    if let Some(log) = &inner.key_log {
+                        log.write(secrets);
+                    }
+                    continue;
+                }
                 Event::SessionEstablished { session, peer, session_id, role, remote } => {
                     let created = self.ep.session(*session).map_or_else(|| inner.now(), |s| s.stats().created);
                     let created = inner.std_instant(created);

@@ -326,10 +326,16 @@ fn an_existing_file_is_kept_and_the_new_one_stored_beside_it_unless_overwrite() 
         Listener::start(&["--seed-file", seed.to_str().unwrap(), "--out", out.to_str().unwrap()], Stdio::null());
     let said = send_ok(&listener.addr, &seed, &[&src]);
     assert!(said.contains("stored as report (1).txt"), "the sender learns the stored name: {said}");
+    // The same file again: the identical copy already there is the stored one.
+    let said = send_ok(&listener.addr, &seed, &[&src]);
+    assert!(said.contains("stored as report (1).txt"), "{said}");
+    assert!(!out.join("report (2).txt").exists(), "no second copy of the same bytes");
+    // Other bytes under the same name: a new copy.
+    std::fs::write(&src, b"the sender's second report").unwrap();
     send_ok(&listener.addr, &seed, &[&src]);
     assert_eq!(std::fs::read(out.join("report.txt")).unwrap(), b"the receiver's own report");
     assert_eq!(std::fs::read(out.join("report (1).txt")).unwrap(), b"the sender's report");
-    assert_eq!(std::fs::read(out.join("report (2).txt")).unwrap(), b"the sender's report");
+    assert_eq!(std::fs::read(out.join("report (2).txt")).unwrap(), b"the sender's second report");
     assert!(!out.join(".stt-0011223344556677.partial").exists(), "leftovers are removed at start");
     let lines: Vec<String> = listener.lines.try_iter().collect();
     assert!(lines.iter().any(|l| l.contains("exists and was kept")), "{lines:?}");
@@ -340,7 +346,7 @@ fn an_existing_file_is_kept_and_the_new_one_stored_beside_it_unless_overwrite() 
         Stdio::null(),
     );
     send_ok(&listener.addr, &seed, &[&src]);
-    assert_eq!(std::fs::read(out.join("report.txt")).unwrap(), b"the sender's report", "--overwrite replaces");
+    assert_eq!(std::fs::read(out.join("report.txt")).unwrap(), b"the sender's second report", "--overwrite replaces");
 }
 
 #[test]
@@ -354,15 +360,16 @@ fn names_with_control_characters_are_refused_and_never_printed_raw() {
         &["--seed-file", seed.to_str().unwrap(), "--out", out.to_str().unwrap(), "--once"],
         Stdio::null(),
     );
+    // The sender knows the receiver's rule: the name is refused before any network work.
     let sent = stt()
         .args(["send", "--to", &listener.addr, "--seed-file", seed.to_str().unwrap(), src.to_str().unwrap()])
         .output()
         .unwrap();
-    assert!(!sent.status.success(), "a name with an escape sequence is refused");
-    let (_, lines) = listener.wait(30);
-    let all = format!("{}{}", String::from_utf8_lossy(&sent.stderr), lines.join("\n"));
-    assert!(!all.contains('\x1b'), "no raw escape reaches the terminal: {all:?}");
-    assert!(all.contains("\\u{1b}"), "the escape is shown escaped: {all}");
+    assert_eq!(sent.status.code(), Some(2), "a name with an escape sequence is a usage error");
+    let said = String::from_utf8_lossy(&sent.stderr);
+    assert!(!said.contains('\x1b'), "no raw escape reaches the terminal: {said:?}");
+    assert!(said.contains("\\u{1b}"), "the escape is shown escaped: {said}");
+    drop(listener);
     assert_eq!(std::fs::read_dir(&out).unwrap().count(), 0, "nothing was stored");
 }
 
@@ -464,7 +471,8 @@ fn long_options(text: &str) -> std::collections::BTreeSet<String> {
     text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
         .filter(|t| t.starts_with("--") && t[2..].starts_with(|c: char| c.is_ascii_lowercase()))
         .map(str::to_string)
-        .filter(|t| !matches!(t.as_str(), "--help" | "--verbose" | "--quiet" | "--version"))
+        // Options of every command, documented once.
+        .filter(|t| !matches!(t.as_str(), "--help" | "--verbose" | "--quiet" | "--version" | "--config"))
         .collect()
 }
 
@@ -494,7 +502,327 @@ fn the_cli_page_documents_every_command_and_option_the_help_shows() {
             "docs/CLI.md section `stt {command}` against its --help"
         );
     }
+    assert!(page.contains("| `--config FILE` |"), "the option of every command is documented");
     for code in ["| 0 |", "| 1 |", "| 2 |", "| 3 |", "| 4 |"] {
         assert!(page.contains(code), "exit code {code} documented");
     }
+}
+
+/// Names, kinds, sizes and SHA3-256 of everything under `root`, by relative path.
+fn tree_of(root: &Path) -> std::collections::BTreeMap<String, Option<(u64, [u8; 32])>> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut todo = vec![root.to_path_buf()];
+    while let Some(dir) = todo.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let rel = path.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+            if path.is_dir() {
+                out.insert(rel, None);
+                todo.push(path);
+            } else {
+                out.insert(rel, Some((std::fs::metadata(&path).unwrap().len(), sha3_file(&path))));
+            }
+        }
+    }
+    out
+}
+
+fn keygen_identity(dir: &Path, name: &str) -> (std::path::PathBuf, String) {
+    let path = dir.join(name);
+    let out = stt().args(["keygen", "--identity", "--out"]).arg(&path).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let said = String::from_utf8(out.stderr).unwrap();
+    (path, said.trim().strip_prefix("node id ").unwrap().to_string())
+}
+
+#[test]
+fn a_directory_arrives_identical_with_empty_directories_and_a_refused_name_left_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let seed = write_seed(dir.path(), "seed");
+    let src = dir.path().join("project");
+    std::fs::create_dir_all(src.join("docs/drafts")).unwrap();
+    std::fs::create_dir_all(src.join("empty/deeper")).unwrap();
+    std::fs::create_dir_all(src.join("data")).unwrap();
+    std::fs::write(src.join("README"), b"top level").unwrap();
+    std::fs::write(src.join("docs/guide.md"), b"# guide").unwrap();
+    std::fs::write(src.join("docs/drafts/zero"), b"").unwrap();
+    make_file(&src.join("data/big.bin"), 3 << 20);
+    std::fs::write(src.join("data/.secret"), b"hidden names are refused").unwrap();
+    let out = dir.path().join("out");
+    let listener =
+        Listener::start(&["--seed-file", seed.to_str().unwrap(), "--out", out.to_str().unwrap()], Stdio::null());
+    let sent = stt()
+        .args(["send", "--json", "--to", &listener.addr, "--seed-file", seed.to_str().unwrap()])
+        .arg(&src)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&sent.stderr);
+    assert_eq!(sent.status.code(), Some(1), "one entry was not sent: {said}");
+    assert!(said.contains("project/data/.secret"), "the refused name is reported: {said}");
+    let lines: Vec<serde_json::Value> =
+        String::from_utf8_lossy(&sent.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let dir_line = lines.iter().find(|l| l["type"] == "directory").expect("a line for the directory");
+    assert_eq!(dir_line["status"], "verified", "{lines:?}");
+    assert_eq!(dir_line["files"], 4);
+    assert_eq!(dir_line["directories"], 5);
+    assert!(lines.iter().any(|l| l["name"] == "project/data/.secret" && l["status"] == "not sent"));
+
+    let mut want = tree_of(&src);
+    want.remove("data/.secret");
+    assert_eq!(tree_of(&out.join("project")), want, "names, sizes and SHA3-256 identical");
+    assert!(out.join("project/empty/deeper").is_dir());
+
+    // Sent again (an interrupted directory is sent again whole): the identical files are kept,
+    // no numbered copies appear, and the manifest is verified again.
+    std::fs::remove_file(src.join("data/.secret")).unwrap();
+    let again =
+        stt().args(["send", "--to", &listener.addr, "--seed-file", seed.to_str().unwrap()]).arg(&src).output().unwrap();
+    assert!(again.status.success(), "{}", String::from_utf8_lossy(&again.stderr));
+    assert_eq!(tree_of(&out.join("project")), want, "no copies");
+    drop(listener);
+
+    // A listener that exits after one sender: the whole directory, then exit 0.
+    let once_out = dir.path().join("once");
+    let listener = Listener::start(
+        &["--seed-file", seed.to_str().unwrap(), "--out", once_out.to_str().unwrap(), "--once"],
+        Stdio::null(),
+    );
+    let sent =
+        stt().args(["send", "--to", &listener.addr, "--seed-file", seed.to_str().unwrap()]).arg(&src).output().unwrap();
+    assert!(sent.status.success(), "{}", String::from_utf8_lossy(&sent.stderr));
+    let (status, lines) = listener.wait(30);
+    assert!(status.success(), "{lines:?}");
+    assert_eq!(tree_of(&once_out.join("project")), want);
+
+    // A listener that writes to stdout takes no directory.
+    let listener = Listener::start(&["--seed-file", seed.to_str().unwrap(), "--stdout"], Stdio::null());
+    let refused =
+        stt().args(["send", "--to", &listener.addr, "--seed-file", seed.to_str().unwrap()]).arg(&src).output().unwrap();
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("single files only"));
+}
+
+#[test]
+fn a_large_file_killed_at_sixty_percent_resumes_and_sends_only_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let seed = write_seed(dir.path(), "seed");
+    let src = dir.path().join("large.bin");
+    let size = 256u64 << 20;
+    make_file(&src, size as usize);
+    let out = dir.path().join("out");
+    let listener =
+        Listener::start(&["--seed-file", seed.to_str().unwrap(), "--out", out.to_str().unwrap()], Stdio::null());
+    let send = || {
+        stt()
+            .args(["send", "--json", "--to", &listener.addr, "--seed-file", seed.to_str().unwrap()])
+            .arg(&src)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    // The receiver's partial file grows; the sender is killed (no goodbye) once it holds 60%.
+    let mut first = send();
+    let partial_len = || -> u64 {
+        std::fs::read_dir(&out)
+            .map(|d| {
+                d.filter_map(Result::ok)
+                    .filter(|e| e.file_name().to_string_lossy().starts_with(".stt-resume-"))
+                    .map(|e| e.metadata().map(|m| m.len()).unwrap_or(0))
+                    .sum()
+            })
+            .unwrap_or(0)
+    };
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while partial_len() < size * 6 / 10 {
+        assert!(Instant::now() < deadline, "the transfer did not reach 60%");
+        assert!(first.try_wait().unwrap().is_none(), "the first attempt ended before 60%: too fast to interrupt");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let held = partial_len();
+    assert!(held < size, "killed before the end");
+    assert!(!out.join("large.bin").exists(), "nothing is visible under the name before it is verified");
+
+    let second = send().wait_with_output().unwrap();
+    assert!(second.status.success(), "{}", String::from_utf8_lossy(&second.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&second.stdout).unwrap();
+    let resumed = report["resumed_from"].as_u64().unwrap();
+    let sent_again = size - resumed;
+    println!("killed with {held} bytes at the receiver; resumed from {resumed}; sent again {sent_again} of {size}");
+    assert!(sent_again * 100 <= size * 45, "at most 45% sent again: {sent_again} of {size}");
+    assert_eq!(sha3_file(&out.join("large.bin")), sha3_file(&src), "the resumed file is the sender's file");
+    // The resumed attempt took the partial file over from the dead sender's session at once,
+    // without waiting for that session to time out.
+    let lines: Vec<String> = listener.lines.try_iter().collect();
+    assert!(lines.iter().any(|l| l.contains("taken over by the sender's resumed attempt")), "{lines:?}");
+    drop(listener);
+}
+
+#[test]
+fn the_documented_config_file_starts_a_listener_that_a_peers_file_sender_reaches() {
+    let dir = tempfile::tempdir().unwrap();
+    let example = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/stt.example.toml")).unwrap();
+    // The example's files, made here: its identity, its seeds, and a sender whose id replaces
+    // the one the example gives its "laptop" peer.
+    let (_, listener_id) = keygen_identity(dir.path(), "listener.key");
+    let (sender_key, sender_id) = keygen_identity(dir.path(), "sender.key");
+    let seed = write_seed(dir.path(), "seed.hex");
+    write_seed(dir.path(), "backup-server.seed");
+    let laptop_id = example.split("id = \"").nth(1).unwrap().split('"').next().unwrap();
+    let config = dir.path().join("stt.toml");
+    std::fs::write(&config, example.replace(laptop_id, &sender_id)).unwrap();
+    std::fs::write(dir.path().join("sender.peers"), format!("{listener_id} seed.hex\n")).unwrap();
+    let src = dir.path().join("note.txt");
+    std::fs::write(&src, b"configured").unwrap();
+
+    // Every setting from the file except the ports (free ones instead of 7400 and 7401).
+    let listener = Listener::start(&["--config", config.to_str().unwrap(), "--ws-bind", "127.0.0.1:0"], Stdio::null());
+    let sent = stt()
+        .args(["send", "--to", &listener.addr, "--identity"])
+        .arg(&sender_key)
+        .arg("--peers")
+        .arg(dir.path().join("sender.peers"))
+        .args(["--peer-id", &listener_id])
+        .arg(&src)
+        .output()
+        .unwrap();
+    assert!(sent.status.success(), "{}", String::from_utf8_lossy(&sent.stderr));
+    assert_eq!(std::fs::read(dir.path().join("received/note.txt")).unwrap(), b"configured", "`out` of the file");
+
+    // A node the file does not list is refused (the peers of the file are the allow-list).
+    let (stranger_key, _) = keygen_identity(dir.path(), "stranger.key");
+    let refused = stt()
+        .args(["send", "--timeout", "3", "--to", &listener.addr, "--seed-file"])
+        .arg(&seed)
+        .arg("--identity")
+        .arg(&stranger_key)
+        .arg(&src)
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(said.contains("not allowed"), "a node the file does not list: {said}");
+    drop(listener);
+
+    // A malformed file: one line naming the key and the problem, exit 2.
+    std::fs::write(&config, "bind = \"0.0.0.0:7400\"\nmax_size = \"ten gigabytes\"\n").unwrap();
+    let out = stt().args(["--config"]).arg(&config).args(["listen"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(said.trim_end().lines().count(), 1, "{said}");
+    assert!(said.contains("line 2") && said.contains("max_size"), "{said}");
+}
+
+#[test]
+fn ping_reports_handshake_and_round_trip_times() {
+    let dir = tempfile::tempdir().unwrap();
+    let seed = write_seed(dir.path(), "seed");
+    let listener = Listener::start(
+        &["--seed-file", seed.to_str().unwrap(), "--out", dir.path().join("o").to_str().unwrap()],
+        Stdio::null(),
+    );
+    let out = stt()
+        .args(["ping", "--json", "--count", "2", "--to", &listener.addr, "--seed-file", seed.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["handshakes"].as_array().unwrap().len(), 2);
+    for key in ["handshake_ms", "rtt_ms"] {
+        let s = &report[key];
+        assert!(s["min"].as_f64().unwrap() > 0.0 && s["min"].as_f64() <= s["max"].as_f64(), "{report}");
+    }
+    let text = stt()
+        .args(["ping", "--count", "1", "--to", &listener.addr, "--seed-file", seed.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&text.stdout).contains("rtt min/avg/max"));
+    // A wrong seed: exit 3.
+    let other = write_seed(dir.path(), "other");
+    let wrong = stt().args(["ping", "--to", &listener.addr, "--seed-file", other.to_str().unwrap()]).output().unwrap();
+    assert_eq!(wrong.status.code(), Some(3));
+}
+
+#[test]
+fn serve_store_and_fetch_move_content_by_address() {
+    let dir = tempfile::tempdir().unwrap();
+    let seed = write_seed(dir.path(), "seed");
+    let file = dir.path().join("blob.bin");
+    make_file(&file, 200_000);
+    let store = dir.path().join("store");
+    let mut child = stt()
+        .args(["serve-store", "--bind", "127.0.0.1:0", "--seed-file", seed.to_str().unwrap(), "--add"])
+        .arg(&file)
+        .arg(&store)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    let address = line.split_whitespace().next().unwrap().to_string();
+    let digest: String = Sha3_256::digest(std::fs::read(&file).unwrap()).iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(address, digest, "the address is the SHA3-256");
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut serving = String::new();
+    stderr.read_line(&mut serving).unwrap();
+    let addr = serving.split_whitespace().last().unwrap().to_string();
+
+    let fetched = dir.path().join("fetched.bin");
+    let out = stt()
+        .args(["fetch", "--to", &addr, "--seed-file", seed.to_str().unwrap(), "--out"])
+        .arg(&fetched)
+        .arg(&address)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(std::fs::read(&fetched).unwrap(), std::fs::read(&file).unwrap());
+    let missing = stt()
+        .args(["fetch", "--to", &addr, "--seed-file", seed.to_str().unwrap()])
+        .arg("ab".repeat(32))
+        .output()
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("does not hold"));
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[test]
+fn local_mistakes_are_reported_before_any_network_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let seed = write_seed(dir.path(), "seed");
+    // Nothing listens there: reaching the network would end in a timeout (exit 4), not 2.
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let to = silent.local_addr().unwrap().to_string();
+    let out = stt()
+        .args(["send", "--timeout", "30", "--to", &to, "--seed-file", seed.to_str().unwrap(), "missing.bin"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read missing.bin"));
+    let out = stt()
+        .args(["send", "--to", "no-such-host.invalid:7400", "--seed-file", seed.to_str().unwrap()])
+        .arg(&seed)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("no-such-host.invalid") && !said.contains("not a host:port"), "{said}");
+    let out =
+        stt().args(["fetch", "--to", &to, "--seed-file", seed.to_str().unwrap(), "not-an-address"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn bench_json_is_one_object_with_the_figures() {
+    let out = stt().args(["bench", "--json", "--size", "4194304", "--handshakes", "5"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["throughput"]["bytes"], 4194304);
+    assert!(report["throughput"]["mb_per_s"].as_f64().unwrap() > 0.0);
+    assert_eq!(report["handshakes"]["count"], 5);
 }

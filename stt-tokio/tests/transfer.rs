@@ -95,3 +95,105 @@ async fn data_longer_or_shorter_than_announced_is_refused_and_nothing_is_left() 
     assert_eq!(got.unwrap().bytes, 5);
     assert_eq!(std::fs::read(dir.path().join("a.txt")).unwrap(), b"right");
 }
+
+/// A session between two new nodes, the receiving side of one transfer into `out` already
+/// waiting: (sending node, receiving node, the sender's session, the receiver's outcome).
+async fn receiver_into(
+    out: &std::path::Path,
+) -> (
+    stt_tokio::Node,
+    stt_tokio::Node,
+    stt_tokio::Session,
+    tokio::task::JoinHandle<Result<stt_tokio::transfer::Outcome, stt_tokio::transfer::TransferError>>,
+) {
+    use stt_tokio::transfer::{self, Destination, Receipts};
+    let server = node(1).await;
+    let client = node(1).await;
+    let session = within(10, "connect", client.connect(server.local_addr())).await.unwrap();
+    let accepted = within(10, "accept", server.accept()).await.unwrap();
+    let dir = out.to_path_buf();
+    let receiver = tokio::spawn(async move {
+        let stream = accepted.accept_stream().await.unwrap();
+        let mut receipts = Receipts::default();
+        transfer::receive_any::<tokio::io::Sink>(stream, Destination::Dir(&dir), u64::MAX, &mut receipts, |_| {}).await
+    });
+    (client, server, session, receiver)
+}
+
+/// The first attempt of a resumable transfer of a 64 MiB file, cut once the receiver holds an
+/// eighth of it: returns how many bytes the receiver kept in its partial file.
+async fn cut_early(src: &std::path::Path, out: &std::path::Path) -> u64 {
+    let (client, server, session, receiver) = receiver_into(out).await;
+    let (sending, src) = (session.clone(), src.to_path_buf());
+    let sender = tokio::spawn(async move { stt_tokio::transfer::send_file(&sending, "data.bin", &src, |_| {}).await });
+    within(60, "an eighth of the data at the receiver", async {
+        while partial_len(out) < 8 << 20 {
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+    })
+    .await;
+    sender.abort();
+    session.close(1, "cut").await;
+    assert!(within(30, "receiver", receiver).await.unwrap().is_err(), "the first attempt failed");
+    client.shutdown(std::time::Duration::from_secs(1)).await;
+    server.shutdown(std::time::Duration::from_secs(1)).await;
+    partial_len(out)
+}
+
+/// Bytes in the receiver's kept partial files in `out`.
+fn partial_len(out: &std::path::Path) -> u64 {
+    std::fs::read_dir(out)
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().starts_with(".stt-resume-"))
+        // A partial file may be renamed into place while it is looked at.
+        .filter_map(|e| e.metadata().ok())
+        .map(|m| m.len())
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kept_partial_file_is_continued_only_when_it_matches_the_senders_bytes() {
+    use stt_tokio::transfer;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    let src = dir.path().join("data.bin");
+    std::fs::write(&src, pattern(64 << 20, 3)).unwrap();
+    let kept = cut_early(&src, &out).await;
+    assert!((8 << 20..64 << 20).contains(&kept), "the cut attempt left {kept} bytes");
+
+    // The file changes in its first half, its name, size and modification time do not: the
+    // resume key is the same, but the sender's bytes do not hash to the receiver's offer.
+    let modified = std::fs::metadata(&src).unwrap().modified().unwrap();
+    let mut changed = pattern(64 << 20, 3);
+    changed[1000] ^= 0xFF;
+    std::fs::write(&src, &changed).unwrap();
+    std::fs::File::options().write(true).open(&src).unwrap().set_modified(modified).unwrap();
+
+    let (_client, _server, session, receiver) = receiver_into(&out).await;
+    let sent = within(60, "second attempt", transfer::send_file(&session, "data.bin", &src, |_| {})).await.unwrap();
+    within(30, "receiver", receiver).await.unwrap().unwrap();
+    assert_eq!(sent.resumed_from, 0, "a partial file that is not this file's beginning is not continued");
+    assert_eq!(sha3(&std::fs::read(out.join("data.bin")).unwrap()), sha3(&changed));
+    assert_eq!(partial_len(&out), 0, "the partial file became the stored file");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cut_transfer_continues_from_what_the_receiver_kept() {
+    use stt_tokio::transfer;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    let src = dir.path().join("data.bin");
+    let data = pattern(64 << 20, 5);
+    std::fs::write(&src, &data).unwrap();
+    let kept = cut_early(&src, &out).await;
+
+    let (_client, _server, session, receiver) = receiver_into(&out).await;
+    let sent = within(60, "second attempt", transfer::send_file(&session, "data.bin", &src, |_| {})).await.unwrap();
+    let received = within(30, "receiver", receiver).await.unwrap().unwrap();
+    assert_eq!(sent.resumed_from, kept, "the sender continued from every byte the receiver kept");
+    assert!(matches!(received, transfer::Outcome::File(r) if r.resumed_from == kept));
+    assert_eq!(std::fs::read(out.join("data.bin")).unwrap(), data);
+}

@@ -495,9 +495,11 @@ pub fn blob_decode(data: &[u8]) {
 
 /// The transfer protocol's receiving side (`stt_tokio::transfer::read_transfer`) on arbitrary
 /// bytes, into a sink and (every other input) into a directory, and on a well-formed transfer
-/// built from the input by the layout in `stt_tokio::transfer`'s documentation. Must not panic; whatever it accepts
-/// is within the size limit and matches its digest; nothing is left in or written outside the
-/// directory but the accepted file.
+/// built from the input by the layout in `stt_tokio::transfer`'s documentation. Must not panic;
+/// whatever it accepts is within the size limit and matches its digest; nothing is written
+/// outside the directory, and what is left in it is the accepted file (and the directories of
+/// its relative path), or after a failure at most the kept partial file of a resumable
+/// transfer (type 3) that was cut.
 pub fn transfer_header(data: &[u8]) {
     use stt_tokio::transfer::{read_transfer, Destination};
     let Some((&mode, rest)) = data.split_first() else { return };
@@ -510,26 +512,38 @@ pub fn transfer_header(data: &[u8]) {
             assert_eq!(r.bytes, sink.len() as u64);
             assert!(r.bytes <= max_size, "accepted past the limit");
             assert_eq!(r.digest, sha3_of(&sink));
-            assert!(r.name.len() <= stt_tokio::transfer::MAX_NAME);
+            assert!(r.name.len() <= stt_tokio::transfer::MAX_PATH && !r.name.contains('/'));
         }
         if mode & 4 != 0 {
             let dir = transfer_dir();
             let mut reader = rest;
             let r = read_transfer(&mut reader, Destination::<tokio::io::Sink>::Dir(&dir), max_size, |_| {}).await;
-            let left: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+            let left = files_under(&dir);
             match r {
                 Ok(r) => {
                     let path = r.path.expect("a directory transfer has a path");
-                    assert_eq!(path.parent(), Some(dir.as_path()), "the file stays in the directory");
+                    assert!(path.starts_with(&dir), "the file stays in the directory: {path:?}");
+                    assert!(stt_tokio::transfer::is_relative_path(&r.name), "{:?}", r.name);
                     assert_eq!(left, std::slice::from_ref(&path), "only the accepted file is there");
-                    std::fs::remove_file(path).unwrap();
                 }
-                Err(_) => assert!(left.is_empty(), "a refused transfer leaves nothing: {left:?}"),
+                Err(_) => {
+                    let kept_partial = |p: &std::path::PathBuf| {
+                        p.parent() == Some(dir.as_path())
+                            && p.file_name().is_some_and(|n| n.to_string_lossy().starts_with(".stt-resume-"))
+                    };
+                    let resumable = rest.first() == Some(&stt_tokio::transfer::RESUMABLE);
+                    assert!(
+                        left.iter().all(|p| resumable && kept_partial(p)) && left.len() <= 1,
+                        "a refused transfer leaves nothing but a cut resumable one's partial file: {left:?}"
+                    );
+                }
             }
+            std::fs::remove_dir_all(&dir).unwrap();
         }
         // A well-formed transfer of (name, chunks) from the input reads back exactly.
         let mut u = Unstructured::new(rest);
-        let name: String = u.arbitrary::<String>().unwrap_or_default().chars().take(40).collect();
+        // A sink takes single files: a name without '/'.
+        let name: String = u.arbitrary::<String>().unwrap_or_default().chars().filter(|c| *c != '/').take(40).collect();
         let chunks: Vec<Vec<u8>> = u.arbitrary().unwrap_or_default();
         let mut wire = vec![stt_tokio::transfer::VERSION];
         wire.extend_from_slice(&(name.len() as u16).to_be_bytes());
@@ -564,6 +578,25 @@ fn transfer_runtime() -> &'static tokio::runtime::Runtime {
 }
 
 /// An empty directory for this process's directory transfers.
+/// Every file (not directory) under `dir`, at any depth.
+fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let entry = entry.unwrap();
+            let kind = entry.file_type().unwrap();
+            assert!(!kind.is_symlink(), "the receiver made a link: {:?}", entry.path());
+            if kind.is_dir() {
+                todo.push(entry.path());
+            } else {
+                files.push(entry.path());
+            }
+        }
+    }
+    files
+}
+
 fn transfer_dir() -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("stt-fuzz-transfer-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();

@@ -282,3 +282,38 @@ fn the_sensor_example_skips_lost_readings_and_realigns_through_ten_percent_loss(
     assert!(got.readings.windows(2).all(|w| w[0].0 < w[1].0));
     assert!(got.readings.iter().all(|&(seq, v)| seq < 400 && v == sensor::value_of(seq)));
 }
+
+/// Both drivers write the same key-log line for the session they share: the mio node's
+/// `key_log` and the tokio node's `NodeConfig::key_log`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn both_drivers_write_the_same_key_log_line_for_their_session() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mio_log, tokio_log) = (dir.path().join("mio.keys"), dir.path().join("tokio.keys"));
+    let config = NodeConfig::new(Seed::new(&SEED).unwrap()).bind("127.0.0.1:0".parse().unwrap()).key_log(&tokio_log);
+    let server = TokioNode::bind(config).await.unwrap();
+    let addr = server.local_addr();
+    let path = mio_log.clone();
+    let mio = tokio::task::spawn_blocking(move || {
+        let mut node = mio_node();
+        node.key_log(&path).unwrap();
+        let s = node.connect(addr).unwrap();
+        node.send_frame(s, 0x81, &b"logged"[..]).unwrap();
+        node.flush(s).unwrap();
+        node.driver().endpoint().session(s).unwrap().session_id()
+    });
+    let session = tokio::time::timeout(Duration::from_secs(20), server.accept()).await.unwrap().unwrap();
+    let (kind, _) = session.recv_frame().await.unwrap();
+    assert_eq!(kind, 0x81);
+    let session_id = mio.await.unwrap();
+    assert_eq!(session_id, session.session_id());
+    let mio_lines = std::fs::read_to_string(&mio_log).unwrap();
+    let tokio_lines = std::fs::read_to_string(&tokio_log).unwrap();
+    assert_eq!(mio_lines.lines().count(), 1, "{mio_lines}");
+    assert_eq!(mio_lines, tokio_lines, "the initiator's and the responder's lines agree");
+    assert!(mio_lines.starts_with(&format!("STT_SESSION_SECRETS {session_id:016x} ")), "{mio_lines}");
+    let mio_err = stt_mio::Node::bind("127.0.0.1:0".parse().unwrap(), Seed::new(&SEED).unwrap())
+        .unwrap()
+        .key_log(dir.path().join("no/such/dir/keys"))
+        .unwrap_err();
+    assert!(matches!(mio_err, stt_mio::Error::KeyLog { .. }), "{mio_err}");
+}

@@ -619,3 +619,33 @@ fn a_lost_refusal_is_sent_again_so_the_opener_learns_it() {
     assert!(drive(&mut sim, Duration::from_secs(10), |sim| !refused(sim).is_empty()), "the refusal arrives");
     assert_eq!(refused(&sim), vec![ids[1]], "stream 3 is refused, visibly, although its data was acknowledged");
 }
+
+/// A driver writes again only when the core reports `StreamWritable`: a live stream's writer
+/// stopped by a full send buffer must be told once the buffer drains (live data is never
+/// acknowledged into the buffer: it leaves it when sent).
+#[test]
+fn a_live_writer_stopped_by_a_full_send_buffer_is_told_when_it_may_write_again() {
+    let (mut sim, c, s) = pair(71);
+    let (hc, hs) = establish(&mut sim, c, s);
+    let live = StreamMode::Live { deadline: Duration::from_secs(30) };
+    let stream = sim.nodes[c].endpoint.session_mut(hc).unwrap().open_stream(live).unwrap();
+    let data = pattern(16 << 20, 9);
+    let mut t = Transfer::new(stream, data.clone(), 64 << 10);
+    t.pump_write(&mut sim, c, hc);
+    assert!(t.written < data.len(), "the send buffer stopped the writer");
+    sim.nodes[c].events.clear();
+    let mut wakes = 0;
+    let done = drive(&mut sim, Duration::from_secs(120), |sim| {
+        let before = sim.nodes[c].events.len();
+        sim.nodes[c].events.retain(|e| !matches!(e, Event::StreamWritable { stream: id, .. } if *id == stream));
+        if sim.nodes[c].events.len() < before {
+            wakes += 1;
+            t.pump_write(sim, c, hc);
+        }
+        t.pump_read(sim, s, hs);
+        t.got_fin
+    });
+    assert!(done, "wrote {} of {} B (woken {wakes} times), received {} B", t.written, data.len(), t.received.len());
+    assert!(t.received == data, "a clean path delivers the live stream whole");
+    assert!(wakes > 0);
+}

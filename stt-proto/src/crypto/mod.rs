@@ -14,7 +14,7 @@ mod schedule;
 pub use aead::{CryptoBackend, OpenError, PacketKey, Suite};
 pub use dh::{DhSecret, LowOrderPoint, DH_LEN};
 pub(crate) use replay::ReplayWindow;
-pub use schedule::{HandshakeKeys, TrafficSecret};
+pub use schedule::{HandshakeKeys, SessionSecrets, TrafficSecret, KEY_LOG_LABEL};
 
 use hmac::{KeyInit, Mac, SimpleHmac};
 use sha3::{Digest, Sha3_256};

@@ -10,6 +10,8 @@
 //! secret_n+1  = HKDF-Expand(secret_n, "stt/v1 key update", 32)
 //! ```
 
+use alloc::string::String;
+
 use super::{hkdf, hkdf_expand, hkdf_expand32, labels, CryptoBackend, PacketKey, Suite};
 use super::{KEY_LEN, NONCE_LEN};
 
@@ -74,5 +76,116 @@ impl TrafficSecret {
     pub fn packet_key(&self, suite: Suite, backend: CryptoBackend) -> PacketKey {
         let (key, iv) = self.key_and_iv();
         PacketKey::new(suite, backend, &key, iv)
+    }
+}
+
+/// The label that starts a key-log line (`docs/PROTOCOL.md`, section 14).
+pub const KEY_LOG_LABEL: &str = "STT_SESSION_SECRETS";
+
+/// A session's generation-0 traffic secrets, as the key log records them: with them (and the
+/// one-way ratchet of section 6) every frame of the session, in both directions and at every key
+/// generation, can be decrypted. Reported only when [`crate::EndpointConfig::key_log`] is on, as
+/// [`crate::Event::KeyLog`]. Whoever holds these reads the session: they are for decrypting
+/// one's own captures, never for production logs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionSecrets {
+    /// The session id (the header's `session_id` of every encrypted frame).
+    pub session_id: u64,
+    /// The negotiated AEAD suite.
+    pub suite: Suite,
+    /// `secret_i2r0`: initiator to responder, generation 0.
+    pub initiator_to_responder: TrafficSecret,
+    /// `secret_r2i0`: responder to initiator, generation 0.
+    pub responder_to_initiator: TrafficSecret,
+}
+
+impl SessionSecrets {
+    /// The key-log line of these secrets, without a line end:
+    /// `STT_SESSION_SECRETS <session_id, 16 hex> <suite id, 2 hex> <secret_i2r0, 64 hex>
+    /// <secret_r2i0, 64 hex>`, lowercase hex, one space between fields.
+    pub fn key_log_line(&self) -> String {
+        use core::fmt::Write;
+        let mut line = String::with_capacity(KEY_LOG_LABEL.len() + 1 + 16 + 1 + 2 + 2 * (1 + 2 * KEY_LEN));
+        let _ = write!(line, "{KEY_LOG_LABEL} {:016x} {:02x} ", self.session_id, self.suite.id());
+        for (i, secret) in [&self.initiator_to_responder, &self.responder_to_initiator].into_iter().enumerate() {
+            if i == 1 {
+                line.push(' ');
+            }
+            for b in secret.0 {
+                let _ = write!(line, "{b:02x}");
+            }
+        }
+        line
+    }
+
+    /// Reads one key-log line as written by [`SessionSecrets::key_log_line`] (surrounding white
+    /// space and either hex case accepted). `None` if the line is not such a line: another label,
+    /// a comment, a wrong field count or length, bad hex, or a suite STT does not define.
+    pub fn from_key_log_line(line: &str) -> Option<SessionSecrets> {
+        let mut words = line.split_ascii_whitespace();
+        if words.next()? != KEY_LOG_LABEL {
+            return None;
+        }
+        let (sid, suite, i2r, r2i) = (words.next()?, words.next()?, words.next()?, words.next()?);
+        let is_hex = |w: &str, len: usize| w.len() == len && w.bytes().all(|b| b.is_ascii_hexdigit());
+        if words.next().is_some() || !is_hex(sid, 16) || !is_hex(suite, 2) {
+            return None;
+        }
+        let session_id = u64::from_str_radix(sid, 16).ok()?;
+        let suite = Suite::from_id(u8::from_str_radix(suite, 16).ok()?)?;
+        Some(SessionSecrets {
+            session_id,
+            suite,
+            initiator_to_responder: TrafficSecret(hex32(i2r)?),
+            responder_to_initiator: TrafficSecret(hex32(r2i)?),
+        })
+    }
+}
+
+fn hex32(text: &str) -> Option<[u8; KEY_LEN]> {
+    let bytes = text.as_bytes();
+    if bytes.len() != 2 * KEY_LEN {
+        return None;
+    }
+    let mut out = [0u8; KEY_LEN];
+    for (o, pair) in out.iter_mut().zip(bytes.chunks_exact(2)) {
+        let digit = |c: u8| (c as char).to_digit(16);
+        *o = (digit(pair[0])? * 16 + digit(pair[1])?) as u8;
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_log_line_roundtrips_and_rejects_garbage() {
+        let s = SessionSecrets {
+            session_id: 0x861b_b99a_67e4_e964,
+            suite: Suite::ChaCha20Poly1305,
+            initiator_to_responder: TrafficSecret([0xab; KEY_LEN]),
+            responder_to_initiator: TrafficSecret([0x01; KEY_LEN]),
+        };
+        let line = s.key_log_line();
+        assert_eq!(
+            line,
+            alloc::format!("STT_SESSION_SECRETS 861bb99a67e4e964 02 {} {}", "ab".repeat(32), "01".repeat(32))
+        );
+        assert_eq!(SessionSecrets::from_key_log_line(&line), Some(s.clone()));
+        assert_eq!(SessionSecrets::from_key_log_line(&alloc::format!("  {}\r", line.to_uppercase())), Some(s));
+        for bad in [
+            "",
+            "# comment",
+            "CLIENT_RANDOM 00 11",
+            "STT_SESSION_SECRETS 861bb99a67e4e964 02",
+            "STT_SESSION_SECRETS 861bb99a67e4e96 02 00 00",
+            &alloc::format!("STT_SESSION_SECRETS 861bb99a67e4e964 07 {} {}", "ab".repeat(32), "01".repeat(32)),
+            &alloc::format!("STT_SESSION_SECRETS 861bb99a67e4e964 02 {} {}", "zz".repeat(32), "01".repeat(32)),
+            &alloc::format!("STT_SESSION_SECRETS 861bb99a67e4e964 02 {} {} x", "ab".repeat(32), "01".repeat(32)),
+            &alloc::format!("STT_SESSION_SECRETS +61bb99a67e4e964 02 {} {}", "ab".repeat(32), "01".repeat(32)),
+        ] {
+            assert_eq!(SessionSecrets::from_key_log_line(bad), None, "{bad:?}");
+        }
     }
 }

@@ -1,8 +1,10 @@
 //! The initiator's side of the handshake: `connect`, then CHALLENGE / REJECT / CONFIRM.
 
+use alloc::boxed::Box;
+
 use super::{ConnectError, Endpoint};
-use crate::crypto::{node_id_from_public_key, verify_mac16, DhSecret, HandshakeKeys, Suite};
-use crate::event::HandshakeError;
+use crate::crypto::{node_id_from_public_key, verify_mac16, DhSecret, HandshakeKeys, SessionSecrets, Suite};
+use crate::event::{Event, HandshakeError};
 use crate::handshake::ik::{self, Prologue};
 use crate::handshake::{handshake_tag, session_id, write_response_frame};
 use crate::session::keys::SessionKeys;
@@ -205,6 +207,15 @@ impl Endpoint {
             return;
         }
         let (i2r, r2i) = noise.split();
+        if self.config.key_log {
+            let secrets = SessionSecrets {
+                session_id: layout.header.session_id,
+                suite: r.suite,
+                initiator_to_responder: i2r.clone(),
+                responder_to_initiator: r2i.clone(),
+            };
+            self.events.push_back(Event::KeyLog { session: handle, secrets: Box::new(secrets) });
+        }
         let (backend, retention) = (self.config.crypto_backend, self.config.key_retention);
         let keys = SessionKeys::new(now, r.suite, backend, retention, i2r, r2i);
         let (s, mut ctx) = self.session_and_ctx(now, handle).expect("still live");

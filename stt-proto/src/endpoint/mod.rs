@@ -133,6 +133,11 @@ impl Endpoint {
         self.config.server_mode = on;
     }
 
+    /// Turns [`EndpointConfig::key_log`] on or off for the sessions established from now on.
+    pub fn set_key_log(&mut self, on: bool) {
+        self.config.key_log = on;
+    }
+
     /// Endpoint-wide statistics.
     pub fn stats(&self) -> EndpointStats {
         self.stats

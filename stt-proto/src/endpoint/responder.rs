@@ -1,8 +1,10 @@
 //! The responder's side of the handshake: INIT → CHALLENGE (or REJECT) statelessly, and
 //! RESPONSE → session + CONFIRM. No state is kept for an attempt until a valid RESPONSE.
 
+use alloc::boxed::Box;
+
 use super::Endpoint;
-use crate::crypto::{verify_mac16, DhSecret, HandshakeKeys, Suite};
+use crate::crypto::{verify_mac16, DhSecret, HandshakeKeys, SessionSecrets, Suite};
 use crate::event::Event;
 use crate::handshake::cookie::CookieFields;
 use crate::handshake::ik::{self, Prologue};
@@ -203,6 +205,12 @@ impl Endpoint {
         )
         .expect("the buffer is sized for the frame");
         let (i2r, r2i) = noise.split();
+        let key_log = self.config.key_log.then(|| SessionSecrets {
+            session_id: sid,
+            suite,
+            initiator_to_responder: i2r.clone(),
+            responder_to_initiator: r2i.clone(),
+        });
         let keys = SessionKeys::new(now, suite, backend, self.config.key_retention, r2i, i2r);
         let record = ConfirmRecord { response_tag: layout.tag, frame: confirm_frame };
         let s = Session::responder(
@@ -219,6 +227,9 @@ impl Endpoint {
         let handle = self.sessions.insert_accepted(s, remote.addr.ip(), peer);
         self.sessions.index_id(sid, None, handle);
         self.stats.sessions_established += 1;
+        if let Some(secrets) = key_log {
+            self.events.push_back(Event::KeyLog { session: handle, secrets: Box::new(secrets) });
+        }
         self.events.push_back(Event::SessionEstablished {
             session: handle,
             peer,

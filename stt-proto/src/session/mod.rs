@@ -506,6 +506,13 @@ fn apply_outcome(
     };
     let Some(st) = streams.map.get_mut(&id) else { return };
     let mut repair = false;
+    // A live stream's data leaves the send buffer when it is sent, not when it is
+    // acknowledged: the outcome of any of its segments is the moment to wake a stopped writer.
+    let live = st.mode.is_live();
+    if live && matches!(p, SentPayload::Data { .. }) && st.send.blocked && st.send.capacity() > 0 {
+        st.send.blocked = false;
+        events.push_back(Event::StreamWritable { session, stream: StreamId(id) });
+    }
     match (p, o) {
         (SentPayload::Data { seq, .. }, Outcome::Acked) => {
             let freed = st.send.on_acked(seq);

@@ -265,6 +265,9 @@ impl Session {
         if let Some(generation) = tally.rotation {
             ctx.events.push_back(Event::KeyRotated { session: ctx.handle, direction: Direction::Send, generation });
         }
+        for id in tally.writable.drain(..) {
+            ctx.events.push_back(Event::StreamWritable { session: ctx.handle, stream: crate::stream::StreamId(id) });
+        }
         let then = match closed {
             Some(reason) => Then::End(SessionEnd::Closed(reason)),
             None if len > 0 => Then::Transmit,
@@ -564,6 +567,12 @@ impl Session {
             if let StreamMode::Live { deadline } = st.mode {
                 let dropped = st.send.drop_stale(now, deadline);
                 self.streams.sent_total += dropped;
+                // Dropped bytes free the buffer without a segment whose outcome would wake a
+                // stopped writer: wake it now.
+                if dropped > 0 && st.send.blocked && st.send.capacity() > 0 {
+                    st.send.blocked = false;
+                    tx.tally.writable.push(id);
+                }
             }
             let session_room = self.streams.session_room();
             let st = self.streams.map.get_mut(&id).expect("present");
@@ -648,4 +657,7 @@ pub(crate) struct Tally {
     pub acks: u64,
     pub rotation: Option<u32>,
     pub exhausted: bool,
+    /// Live streams whose stopped writers may write again (stale bytes were dropped); empty,
+    /// and not allocated, in nearly every datagram.
+    pub writable: alloc::vec::Vec<u32>,
 }

@@ -27,7 +27,7 @@ pub mod stream;
 
 use core::ops::Range;
 
-use crate::crypto::TAG_LEN;
+use crate::crypto::{OpenError, PacketKey, TAG_LEN};
 
 /// The two magic bytes that start every frame: `"ST"`.
 pub const MAGIC: [u8; 2] = *b"ST";
@@ -240,6 +240,19 @@ pub fn aad_of(frame: &[u8]) -> [u8; AAD_LEN] {
     aad[..HEADER_LEN + 4].copy_from_slice(&frame[..HEADER_LEN + 4]);
     aad[HEADER_LEN + 4..].copy_from_slice(&(METADATA_LEN as u32).to_be_bytes());
     aad
+}
+
+/// Decrypts the encrypted frame at the start of `frame` in place under `key`: the AEAD of
+/// section 3.3 with `layout`'s packet number and tag, the associated data read from `frame`.
+/// `layout` is [`parse_frame`] of the same bytes. On success the payload range holds the
+/// plaintext; on failure (wrong key or generation, tampered bytes, or a `layout` that does not
+/// fit `frame`) the payload holds unspecified bytes.
+pub fn open_frame(key: &PacketKey, frame: &mut [u8], layout: &FrameLayout) -> Result<(), OpenError> {
+    if frame.len() < layout.len || layout.payload.end > layout.len || layout.payload.start != HEADER_LEN + 4 {
+        return Err(OpenError);
+    }
+    let aad = aad_of(frame);
+    key.open(layout.packet_number, &aad, &mut frame[layout.payload.clone()], &layout.tag)
 }
 
 fn be_u32(b: &[u8]) -> u32 {

@@ -4,6 +4,7 @@
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use serde_json::json;
 use stt_tokio::{Node, NodeConfig, Seed, StreamMode};
 
 use crate::Failure;
@@ -18,7 +19,14 @@ pub(crate) struct Options {
     pub congestion: stt_tokio::stt_proto::congestion::CongestionFactory,
 }
 
-pub(crate) async fn run(opts: Options) -> Result<(), Failure> {
+/// Runs the benchmark; prints lines of text, or with `json` one JSON object, on stdout.
+pub(crate) async fn run(opts: Options, json: bool) -> Result<(), Failure> {
+    // The text report, line by line (nothing in JSON mode, which prints once at the end).
+    let say = |line: String| {
+        if !json {
+            println!("{line}");
+        }
+    };
     let Options { size, streams, ws, handshakes, batching, congestion } = opts;
     let mut seed = [0u8; 32];
     getrandom::fill(&mut seed).map_err(|e| Failure::new(1, format!("no OS randomness: {e}")))?;
@@ -36,10 +44,8 @@ pub(crate) async fn run(opts: Options) -> Result<(), Failure> {
         (false, false) => "UDP (one datagram per system call)",
     };
     let url = format!("ws://{}", server.ws_local_addr().expect("listener configured"));
-    println!(
-        "stt bench: two nodes on loopback, {transport}, suite {:?}",
-        stt_tokio::stt_proto::Suite::default_preference()[0]
-    );
+    let suite = format!("{:?}", stt_tokio::stt_proto::Suite::default_preference()[0]);
+    say(format!("stt bench: two nodes on loopback, {transport}, suite {suite}"));
 
     // Handshakes: connect (the responder is established before the initiator hears CONFIRM),
     // take the session from the server's accept queue, close; one at a time. Accepting each one
@@ -57,15 +63,19 @@ pub(crate) async fn run(opts: Options) -> Result<(), Failure> {
         s.close(0, "bench").await;
     }
     let total = started.elapsed();
+    let mut handshake_report = serde_json::Value::Null;
     if !times.is_empty() {
         times.sort();
-        println!(
-            "handshakes: {handshakes} sequential in {:.2} s ({:.0}/s with close), median {:?}, p99 {:?}",
+        let (median, p99) = (times[times.len() / 2], times[(times.len() * 99 / 100).min(times.len() - 1)]);
+        let per_sec = f64::from(handshakes) / total.as_secs_f64();
+        say(format!(
+            "handshakes: {handshakes} sequential in {:.2} s ({per_sec:.0}/s with close), median {median:?}, p99 {p99:?}",
             total.as_secs_f64(),
-            f64::from(handshakes) / total.as_secs_f64(),
-            times[times.len() / 2],
-            times[(times.len() * 99 / 100).min(times.len() - 1)],
-        );
+        ));
+        handshake_report = json!({
+            "count": handshakes, "seconds": total.as_secs_f64(), "per_second": per_sec,
+            "median_us": median.as_micros() as u64, "p99_us": p99.as_micros() as u64,
+        });
     }
 
     // Throughput: `size` bytes spread over `streams` streams of one session.
@@ -125,25 +135,37 @@ pub(crate) async fn run(opts: Options) -> Result<(), Failure> {
     if received != per_stream * u64::from(streams) {
         return Err(Failure::new(1, format!("received {received} bytes, sent {}", per_stream * u64::from(streams))));
     }
-    println!(
-        "throughput: {} MiB over {streams} stream(s) in {secs:.2} s = {:.0} MB/s ({:.2} Gbit/s)",
+    let mb_per_s = received as f64 / secs / 1e6;
+    say(format!(
+        "throughput: {} MiB over {streams} stream(s) in {secs:.2} s = {mb_per_s:.0} MB/s ({:.2} Gbit/s)",
         received >> 20,
-        received as f64 / secs / 1e6,
         received as f64 * 8.0 / secs / 1e9,
-    );
+    ));
+    let mut report = json!({
+        "transport": transport, "suite": suite, "handshakes": handshake_report,
+        "throughput": {"bytes": received, "streams": streams, "seconds": secs, "mb_per_s": mb_per_s},
+    });
     if let (Some(p), Some(s)) = (path, stats) {
-        println!(
+        say(format!(
             "sender: {} datagrams, {} frames lost and resent, rtt {:?}, congestion window {} B",
             s.datagrams_sent, p.lost_frames, p.rtt, p.congestion_window
-        );
+        ));
+        report["sender"] = json!({
+            "datagrams": s.datagrams_sent, "lost_frames": p.lost_frames,
+            "rtt_us": p.rtt.as_micros() as u64, "congestion_window": p.congestion_window,
+        });
         if let Some(r) = accepted.stats() {
-            println!(
+            say(format!(
                 "receiver: {} ACK-only datagrams for {} data datagrams ({:.2} per data datagram)",
                 r.ack_only_datagrams_sent,
                 s.datagrams_sent,
                 r.ack_only_datagrams_sent as f64 / s.datagrams_sent.max(1) as f64
-            );
+            ));
+            report["receiver"] = json!({"ack_only_datagrams": r.ack_only_datagrams_sent});
         }
+    }
+    if json {
+        println!("{report}");
     }
     session.close(0, "bench done").await;
     drop(accepted);

@@ -1,13 +1,15 @@
 //! `stt listen`, `stt send` and `stt cat`: the verified transfer protocol of
-//! [`stt_tokio::transfer`] driven from the command line.
+//! [`stt_tokio::transfer`] driven from the command line, for files, directories (with their
+//! manifest) and standard input.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use stt_tokio::transfer::{self, Destination};
+use serde_json::json;
+use stt_tokio::transfer::{self, Destination, ManifestEntry, Outcome, Receipts, TransferError};
 use stt_tokio::{Node, NodeConfig, Session};
 use tokio::sync::{mpsc, Mutex};
 
@@ -57,7 +59,19 @@ pub(crate) async fn listen(
     if leftovers > 0 {
         eprintln!("removed {leftovers} unfinished file(s) an earlier run left in the output directory");
     }
-    // Every finished transfer reports here; `--once` ends on the first.
+    // Partial files of interrupted large files are kept for their senders' next attempts, up to
+    // `transfer::RESUME_KEEP`; a long-running listener forgets older ones every hour.
+    let sweeper = out.clone().map(|dir| {
+        tokio::spawn(async move {
+            let mut hourly = tokio::time::interval(Duration::from_secs(3600));
+            loop {
+                hourly.tick().await;
+                let dir = dir.clone();
+                let _ = tokio::task::spawn_blocking(move || transfer::remove_expired_partials(&dir)).await;
+            }
+        })
+    });
+    // Every session that sent something reports here when it ends; `--once` ends on the first.
     let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Result<(), String>>();
     let sink = Arc::new(Mutex::new(tokio::io::stdout()));
     let acceptor = {
@@ -77,6 +91,9 @@ pub(crate) async fn listen(
         }
     };
     acceptor.abort();
+    if let Some(sweeper) = sweeper {
+        sweeper.abort();
+    }
     // Senders close their sessions once they have read the verdict (a refusal included); give
     // them that moment before closing from this side, which would drop a verdict not yet read.
     let peers_closed = async {
@@ -97,27 +114,35 @@ async fn serve(
     opts: ListenOptions,
 ) {
     let peer = session.peer();
+    // What this session stored, for the manifests of the directories it sends.
+    let mut receipts = Receipts::default();
+    // The session's verdict: the first failure, or success once something arrived verified.
+    let mut verdict: Option<Result<(), String>> = None;
     while let Ok(stream) = session.accept_stream().await {
         let pb = bar(None, "receiving");
         let progress = |n| pb.set_position(n);
         let r = match (&sink, &out) {
             (Some(sink), _) => {
                 let mut w = sink.lock().await;
-                transfer::receive_at_most(stream, Destination::Sink(&mut *w), opts.max_size, progress).await
+                transfer::receive_any(stream, Destination::Sink(&mut *w), opts.max_size, &mut receipts, progress).await
             }
             (None, Some(dir)) => {
                 let dest = if opts.overwrite { Destination::DirReplace(dir) } else { Destination::Dir(dir) };
-                transfer::receive_at_most::<tokio::io::Stdout>(stream, dest, opts.max_size, progress).await
+                transfer::receive_any::<tokio::io::Stdout>(stream, dest, opts.max_size, &mut receipts, progress).await
             }
-            (None, None) => unreachable!("clap requires --out or --stdout"),
+            (None, None) => unreachable!("listen has --out or --stdout"),
         };
         pb.finish_and_clear();
-        let report = match r {
-            Ok(rx) => {
+        let report: Result<(), String> = match r {
+            Ok(Outcome::File(rx)) => {
                 let place = rx.path.map(|p| p.display().to_string()).unwrap_or_else(|| "stdout".into());
                 let kept = if rx.stored_as_other { " (a file of that name exists and was kept)" } else { "" };
+                let resumed = match rx.resumed_from {
+                    0 => String::new(),
+                    n => format!(", resumed after {n} bytes"),
+                };
                 eprintln!(
-                    "received {} ({} bytes, sha3-256 {}) from {peer} into {}{kept}",
+                    "received {} ({} bytes, sha3-256 {}{resumed}) from {peer} into {}{kept}",
                     printable(&rx.name),
                     rx.bytes,
                     hex(&rx.digest),
@@ -125,14 +150,33 @@ async fn serve(
                 );
                 Ok(())
             }
+            Ok(Outcome::Tree(tree)) => {
+                eprintln!(
+                    "received directory {} from {peer} into {}: manifest verified ({} files, {} directories, {} bytes)",
+                    printable(&tree.name),
+                    printable(&tree.path.display().to_string()),
+                    tree.files,
+                    tree.directories,
+                    tree.bytes
+                );
+                Ok(())
+            }
+            Err(TransferError::Superseded) => {
+                // The sender reconnected and resumes the file in another session.
+                eprintln!("transfer from {peer} taken over by the sender's resumed attempt");
+                continue;
+            }
             Err(e) => {
                 eprintln!("transfer from {peer} failed: {}", printable(&e.to_string()));
                 Err(format!("transfer failed: {e}"))
             }
         };
-        if done.send(report).is_err() {
-            return;
+        if !matches!(verdict, Some(Err(_))) {
+            verdict = Some(report);
         }
+    }
+    if let Some(verdict) = verdict {
+        let _ = done.send(verdict);
     }
 }
 
@@ -147,33 +191,208 @@ pub(crate) struct ListenOptions {
     pub max_size: u64,
 }
 
-pub(crate) async fn send(session: &Session, paths: &[PathBuf]) -> Result<(), Failure> {
+/// What `send` sends, found and checked before any network work.
+pub(crate) struct Plan {
+    items: Vec<Item>,
+    /// Entries of the directories that cannot be sent (names a receiver refuses), with why.
+    refused: Vec<(String, &'static str)>,
+}
+
+/// One path given to `send`.
+enum Item {
+    /// A file (or anything `open` reads, such as a pipe), sent under `name`.
+    File { path: PathBuf, name: String },
+    /// A directory: its subdirectories and files, by their names relative to where the
+    /// directory lands at the receiver (starting with `top`).
+    Tree { top: String, dirs: Vec<String>, files: Vec<(PathBuf, String)> },
+}
+
+/// Checks every path given to `send` (each exists and is readable, and has a name a receiver
+/// accepts) and walks the directories. A mistake here is the user's: exit 2, nothing sent.
+pub(crate) fn plan(paths: &[PathBuf]) -> Result<Plan, Failure> {
+    let mut plan = Plan { items: Vec::new(), refused: Vec::new() };
     for path in paths {
-        let file = tokio::fs::File::open(path)
-            .await
-            .map_err(|e| Failure::new(1, format!("cannot open {}: {e}", path.display())))?;
-        // Only a regular file's size is known in advance (not a pipe's or a device's).
-        let len = file.metadata().await.ok().filter(|m| m.is_file()).map(|m| m.len());
-        let name = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .ok_or_else(|| Failure::new(2, format!("{} has no usable file name", path.display())))?;
-        let pb = bar(len, &printable(name));
-        let sent = transfer::send(session, name, len, file, |n| pb.set_position(n)).await;
-        pb.finish_and_clear();
-        let sent = sent?;
-        let stored = match &sent.stored_as {
-            Some(other) => format!(", stored as {} (a file of that name exists there)", printable(other)),
-            None => String::new(),
+        let meta =
+            std::fs::metadata(path).map_err(|e| Failure::new(2, format!("cannot read {}: {e}", path.display())))?;
+        let name = path.file_name().and_then(|n| n.to_str()).filter(|n| transfer::is_plain_name(n)).ok_or_else(|| {
+            Failure::new(
+                2,
+                format!(
+                    "{}: the name cannot be sent (name a file or directory by a plain name: not hidden, no control characters)",
+                    path.display()
+                ),
+            )
+        })?;
+        if meta.is_dir() {
+            let mut dirs = Vec::new();
+            let mut files = Vec::new();
+            walk(path, name, &mut dirs, &mut files, &mut plan.refused)?;
+            plan.items.push(Item::Tree { top: name.to_owned(), dirs, files });
+        } else {
+            std::fs::File::open(path).map_err(|e| Failure::new(2, format!("cannot read {}: {e}", path.display())))?;
+            plan.items.push(Item::File { path: path.clone(), name: name.to_owned() });
+        }
+    }
+    for (name, why) in &plan.refused {
+        eprintln!("stt: not sending {}: {why}", printable(name));
+    }
+    Ok(plan)
+}
+
+/// Adds the entries of the directory `dir` (named `rel` at the receiver) to `dirs` and `files`,
+/// in name order; links and special files are skipped, names a receiver refuses are listed in
+/// `refused`.
+fn walk(
+    dir: &Path,
+    rel: &str,
+    dirs: &mut Vec<String>,
+    files: &mut Vec<(PathBuf, String)>,
+    refused: &mut Vec<(String, &'static str)>,
+) -> Result<(), Failure> {
+    let unreadable = |e: std::io::Error| Failure::new(2, format!("cannot read {}: {e}", dir.display()));
+    let mut entries: Vec<_> =
+        std::fs::read_dir(dir).map_err(unreadable)?.collect::<Result<_, _>>().map_err(unreadable)?;
+    entries.sort_by_key(|e| e.file_name());
+    for entry in entries {
+        let os_name = entry.file_name();
+        let shown = format!("{rel}/{}", os_name.to_string_lossy());
+        let Some(name) = os_name.to_str().filter(|n| transfer::is_plain_name(n)) else {
+            refused.push((shown, "a receiver refuses this name (hidden, not UTF-8, or with control characters)"));
+            continue;
         };
-        eprintln!(
-            "sent {} ({} bytes, sha3-256 {}): verified by the receiver{stored}",
-            printable(name),
-            sent.bytes,
-            hex(&sent.digest)
-        );
+        let child = format!("{rel}/{name}");
+        if !transfer::is_relative_path(&child) {
+            refused.push((shown, "the path is too long or too deep"));
+            continue;
+        }
+        let kind = entry.file_type().map_err(unreadable)?;
+        if kind.is_dir() {
+            dirs.push(child.clone());
+            walk(&entry.path(), &child, dirs, files, refused)?;
+        } else if kind.is_file() {
+            match std::fs::File::open(entry.path()) {
+                Ok(_) => files.push((entry.path(), child)),
+                Err(_) => refused.push((shown, "the file cannot be read")),
+            }
+        } else {
+            refused.push((shown, "links and special files are not sent"));
+        }
     }
     Ok(())
+}
+
+/// Sends what `plan` holds; every file must be verified by the receiver and every directory's
+/// manifest confirmed. A refusal of one file does not stop the others; a failed session does.
+pub(crate) async fn send(session: &Session, plan: &Plan, json: bool) -> Result<(), Failure> {
+    let mut failed = plan.refused.len();
+    if json {
+        for (name, why) in &plan.refused {
+            println!("{}", json!({"type": "file", "name": name, "status": "not sent", "message": why}));
+        }
+    }
+    for item in &plan.items {
+        match item {
+            Item::File { path, name } => {
+                if send_one(session, path, name, json).await?.is_none() {
+                    failed += 1;
+                }
+            }
+            Item::Tree { top, dirs, files } => {
+                let mut entries: Vec<ManifestEntry> =
+                    dirs.iter().map(|d| ManifestEntry::Directory { path: d.clone() }).collect();
+                for (path, name) in files {
+                    match send_one(session, path, name, json).await? {
+                        Some(sent) => entries.push(ManifestEntry::File {
+                            path: name.clone(),
+                            len: sent.bytes,
+                            digest: sent.digest,
+                        }),
+                        None => failed += 1,
+                    }
+                }
+                let checked = transfer::send_manifest(session, top, &entries).await;
+                let files = entries.iter().filter(|e| matches!(e, ManifestEntry::File { .. })).count();
+                let status = match &checked {
+                    Ok(()) => {
+                        eprintln!(
+                            "sent directory {} ({files} files, {} directories): manifest verified by the receiver",
+                            printable(top),
+                            dirs.len()
+                        );
+                        "verified".to_owned()
+                    }
+                    Err(TransferError::Rejected { status, message }) => {
+                        eprintln!("stt: directory {}: {}", printable(top), printable(message));
+                        failed += 1;
+                        format!("{status:?}: {message}")
+                    }
+                    Err(_) => return Err(checked.map_err(Failure::from).unwrap_err()),
+                };
+                if json {
+                    let line = json!({"type": "directory", "name": top, "files": files, "directories": dirs.len(), "status": status});
+                    println!("{line}");
+                }
+            }
+        }
+    }
+    match failed {
+        0 => Ok(()),
+        n => Err(Failure::new(1, format!("{n} file(s) or directories were not sent or not verified (see above)"))),
+    }
+}
+
+/// Sends one file; `None` when the receiver refused it (reported), an error when the session
+/// failed.
+async fn send_one(session: &Session, path: &Path, name: &str, json: bool) -> Result<Option<transfer::Sent>, Failure> {
+    // A file that went away or became unreadable since it was listed is this file's failure,
+    // not the session's: the others are still sent.
+    if let Err(e) = std::fs::File::open(path) {
+        eprintln!("stt: {} was not sent: cannot read {}: {e}", printable(name), path.display());
+        if json {
+            let line = json!({"type": "file", "name": name, "status": "not sent", "message": e.to_string()});
+            println!("{line}");
+        }
+        return Ok(None);
+    }
+    let len = std::fs::metadata(path).ok().filter(|m| m.is_file()).map(|m| m.len());
+    let pb = bar(len, &printable(name));
+    let sent = transfer::send_file(session, name, path, |n| pb.set_position(n)).await;
+    pb.finish_and_clear();
+    match sent {
+        Ok(sent) => {
+            let stored = match &sent.stored_as {
+                Some(other) => format!(", stored as {} (a file of that name exists there)", printable(other)),
+                None => String::new(),
+            };
+            let resumed = match sent.resumed_from {
+                0 => String::new(),
+                n => format!(", resumed: {n} bytes were already there"),
+            };
+            eprintln!(
+                "sent {} ({} bytes, sha3-256 {}{resumed}): verified by the receiver{stored}",
+                printable(name),
+                sent.bytes,
+                hex(&sent.digest)
+            );
+            if json {
+                let line = json!({
+                    "type": "file", "name": name, "bytes": sent.bytes, "sha3_256": hex(&sent.digest),
+                    "status": "verified", "stored_as": sent.stored_as, "resumed_from": sent.resumed_from,
+                });
+                println!("{line}");
+            }
+            Ok(Some(sent))
+        }
+        Err(TransferError::Rejected { status, message }) => {
+            eprintln!("stt: {} was not stored ({status:?}): {}", printable(name), printable(&message));
+            if json {
+                let line = json!({"type": "file", "name": name, "status": format!("{status:?}"), "message": message});
+                println!("{line}");
+            }
+            Ok(None)
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 pub(crate) async fn cat(session: &Session) -> Result<(), Failure> {

@@ -1,11 +1,16 @@
-//! `stt`: send and receive files over STT, generate seeds, and measure a loopback pair.
+//! `stt`: send and receive files and directories over STT, serve and fetch stored content,
+//! check a peer, generate seeds and identities, and measure a loopback pair.
 //!
-//! Exit codes: 0 success, 2 usage (including an unreadable seed file), 3 authentication failed
-//! (the peer does not hold the same shared seed), 4 timeout or unreachable, 1 anything else.
-//! Every failure prints one line on stderr.
+//! Exit codes: 0 success, 2 usage (including an unreadable seed or configuration file, and any
+//! local mistake found before the network is touched), 3 authentication failed (the peer does
+//! not hold the same shared seed), 4 timeout or unreachable, 1 anything else. Every failure
+//! prints one line on stderr; results (and only results) go to stdout.
 
 mod bench;
+mod config;
+mod decrypt;
 mod files;
+mod ops;
 
 use std::io::IsTerminal;
 use std::net::SocketAddr;
@@ -18,13 +23,20 @@ use stt_tokio::stt_proto::Identity;
 use stt_tokio::{Error, Node, NodeConfig, NodeId, Seed, Session};
 use zeroize::Zeroizing;
 
-/// stt: send and receive files over STT, an encrypted peer-to-peer transport between nodes
-/// that share a pre-shared seed; generate seeds and identities; measure a loopback pair.
+use crate::config::Config;
+
+/// stt moves files and directories between machines that share a secret, over STT: an
+/// encrypted, authenticated peer-to-peer transport over UDP or WebSocket. A file is stored only
+/// once the receiver has verified it; an interrupted large file resumes where it stopped.
 #[derive(Parser)]
 #[command(name = "stt", version)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Read settings from this TOML file (identity, seeds, peers, addresses, limits; see
+    /// docs/CLI.md). Flags given on the command line win over it.
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
     /// Log on stderr (-v: warnings, sessions and their ends; -vv: also handshakes, key rotations
     /// and dropped input; -vvv: everything). Without it a failure is one line. RUST_LOG, if set,
     /// takes precedence (for example RUST_LOG=stt_tokio=debug).
@@ -75,46 +87,100 @@ enum Command {
         #[arg(long)]
         identity: PathBuf,
     },
-    /// Accept sessions and save every file sent into a directory (or write it to stdout).
+    /// Accept sessions and save every file and directory sent into a directory (or write the
+    /// data to stdout).
     Listen {
-        /// UDP address to listen on, e.g. 0.0.0.0:7400.
+        /// UDP address to listen on, e.g. 0.0.0.0:7400 (config: bind).
         #[arg(long)]
-        bind: SocketAddr,
-        /// Also accept WebSocket connections on this TCP address.
+        bind: Option<SocketAddr>,
+        /// Also accept WebSocket connections on this TCP address (config: ws_bind).
         #[arg(long)]
         ws_bind: Option<SocketAddr>,
         #[command(flatten)]
         keys: KeyArgs,
-        /// Directory to save received files in (created if missing).
-        #[arg(long, required_unless_present = "stdout", conflicts_with = "stdout")]
+        /// Directory to save received files in, created if missing (config: out).
+        #[arg(long, conflicts_with = "stdout")]
         out: Option<PathBuf>,
         /// Write received data to stdout instead of a directory.
         #[arg(long)]
         stdout: bool,
-        /// Exit after the first transfer: 0 if it was verified, non-zero if it failed.
+        /// Exit once the first sender's session ends: 0 if everything it sent (files,
+        /// directories, stdin) was verified, non-zero if anything failed.
         #[arg(long)]
         once: bool,
         /// Replace an existing file of the same name (default: keep it and store the new one as
-        /// `name (1).ext`).
+        /// `name (1).ext`) (config: overwrite).
         #[arg(long, conflicts_with = "stdout")]
         overwrite: bool,
         /// Refuse a transfer once its data passes this many bytes (the partial file is removed
-        /// and the sender told). Default: no limit.
+        /// and the sender told). Default: no limit (config: max_size).
         #[arg(long)]
         max_size: Option<u64>,
     },
-    /// Send files; succeeds only when the receiver confirmed each one verified.
+    /// Send files and directories (recursively); succeeds only when the receiver confirmed
+    /// each file and each directory's manifest.
     Send {
         #[command(flatten)]
         peer: PeerArgs,
-        /// Files to send.
+        /// Files and directories to send. A directory arrives under its own name, with its
+        /// tree (empty directories included).
         #[arg(required = true)]
         paths: Vec<PathBuf>,
+        /// Print one JSON object per file and per directory on stdout.
+        #[arg(long)]
+        json: bool,
     },
     /// Send standard input as one transfer (the listener needs --stdout or --out).
     Cat {
         #[command(flatten)]
         peer: PeerArgs,
+    },
+    /// Open sessions to a peer one after another and print each handshake time and round-trip
+    /// time; exits 0 if every handshake succeeded.
+    Ping {
+        #[command(flatten)]
+        peer: PeerArgs,
+        /// Handshakes to make.
+        #[arg(long, default_value_t = 3)]
+        count: u32,
+        /// Print the results as one JSON object on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Serve a content-addressed store to peers that `stt fetch` from it; with --add, first
+    /// store files in it and print their addresses.
+    ServeStore {
+        /// The store's directory (created if missing). Its sealing seed is DIR/store.seed,
+        /// created on first use, unless --store-seed-file is given.
+        dir: PathBuf,
+        /// UDP address to listen on (config: bind).
+        #[arg(long)]
+        bind: Option<SocketAddr>,
+        #[command(flatten)]
+        keys: KeyArgs,
+        /// Store these files first and print `<address> <file>` for each on stdout.
+        #[arg(long, value_name = "FILE")]
+        add: Vec<PathBuf>,
+        /// The seed that seals the store's blobs at rest (64 hex characters or 32 raw bytes).
+        #[arg(long, value_name = "FILE")]
+        store_seed_file: Option<PathBuf>,
+        /// Store the files given with --add, print their addresses and exit without serving.
+        #[arg(long, requires = "add")]
+        add_only: bool,
+    },
+    /// Fetch the content at a store address (64 hex characters) from a peer running
+    /// `stt serve-store`; the bytes are checked against the address before they are written.
+    Fetch {
+        #[command(flatten)]
+        peer: PeerArgs,
+        /// The address, as `stt serve-store --add` printed it.
+        address: String,
+        /// Write the content to this new file instead of stdout (an existing file is kept).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Refuse content larger than this many bytes.
+        #[arg(long, default_value_t = 1 << 30)]
+        max_size: u64,
     },
     /// Run two nodes on loopback in this process; print handshake time and throughput.
     Bench {
@@ -136,30 +202,38 @@ enum Command {
         /// One datagram per system call (no GSO/GRO, no recvmmsg), to measure what batching buys.
         #[arg(long)]
         no_batching: bool,
+        /// Print the results as one JSON object on stdout.
+        #[arg(long)]
+        json: bool,
     },
+    /// Decrypt the STT packets of a capture with a key log (written with STT_KEYLOGFILE set), for
+    /// Wireshark and tshark with docs/wireshark/stt.lua.
+    Decrypt(decrypt::DecryptArgs),
 }
 
 /// This node's keys: its identity and the seeds it shares with others.
 #[derive(clap::Args)]
 struct KeyArgs {
     /// File holding the shared seed used with every peer not in --peers: 64 hex characters, or
-    /// at least 32 raw bytes.
-    #[arg(long, required_unless_present = "peers")]
+    /// at least 32 raw bytes (config: seed_file). Needed unless every peer has its own seed.
+    #[arg(long)]
     seed_file: Option<PathBuf>,
-    /// This node's identity key (`stt keygen --identity`); default: a new random identity.
+    /// This node's identity key (`stt keygen --identity`); default: a new random identity
+    /// (config: identity).
     #[arg(long)]
     identity: Option<PathBuf>,
     /// Known peers, one per line: a node id (64 hex characters), optionally followed by the
-    /// file of the seed shared with that peer; `#` starts a comment. Only these peers may hold
-    /// a session with this node.
+    /// file of the seed shared with that peer; `#` starts a comment. Only these peers (and
+    /// those of the config file) may hold a session with this node.
     #[arg(long)]
     peers: Option<PathBuf>,
 }
 
-/// Where `send` and `cat` connect, and with which keys.
+/// Where `send`, `cat`, `ping` and `fetch` connect, and with which keys.
 #[derive(clap::Args)]
-struct PeerArgs {
-    /// The listener: host:port over UDP (a host name is resolved), or with --ws its WebSocket address (host:port or ws:// URL).
+pub(crate) struct PeerArgs {
+    /// The listener: host:port over UDP (a host name is resolved), a peer's name from the
+    /// config file, or with --ws its WebSocket address (host:port or ws:// URL).
     #[arg(long)]
     to: String,
     /// Connect over WebSocket instead of UDP.
@@ -171,9 +245,9 @@ struct PeerArgs {
     /// identity, and its seed from --peers is used.
     #[arg(long)]
     peer_id: Option<String>,
-    /// Seconds to wait for the handshake.
-    #[arg(long, default_value_t = 5)]
-    timeout: u64,
+    /// Seconds to wait for the handshake [default: 5] (config: handshake_timeout).
+    #[arg(long)]
+    timeout: Option<u64>,
 }
 
 /// Which transport `bench` uses.
@@ -264,7 +338,7 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match rt.block_on(run(cli.command)) {
+    match rt.block_on(run(cli.command, cli.config.as_deref())) {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
             eprintln!("stt: {}", printable(&f.message));
@@ -273,7 +347,11 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run(command: Command) -> Result<(), Failure> {
+async fn run(command: Command, config: Option<&Path>) -> Result<(), Failure> {
+    let cfg = match config {
+        Some(path) => Config::load(path)?,
+        None => Config::default(),
+    };
     match command {
         Command::Keygen { out, identity } => {
             let mut seed = Zeroizing::new([0u8; 32]);
@@ -293,23 +371,54 @@ async fn run(command: Command) -> Result<(), Failure> {
             Ok(())
         }
         Command::Listen { bind, ws_bind, keys, out, stdout, once, overwrite, max_size } => {
-            let cfg = node_config(&keys)?;
-            let opts = files::ListenOptions { once, overwrite, max_size: max_size.unwrap_or(u64::MAX) };
-            files::listen(cfg, bind, ws_bind, out, stdout, opts).await
+            let bind = bind
+                .or(cfg.bind)
+                .ok_or_else(|| Failure::new(2, "listen needs --bind ADDRESS (or bind in the config file)"))?;
+            let out = match stdout {
+                true => None,
+                false => Some(out.or_else(|| cfg.out.clone()).ok_or_else(|| {
+                    Failure::new(2, "listen needs --out DIR or --stdout (or out in the config file)")
+                })?),
+            };
+            let node_cfg = listener_config(&keys, &cfg)?;
+            let opts = files::ListenOptions {
+                once,
+                overwrite: !stdout && (overwrite || cfg.overwrite.unwrap_or(false)),
+                max_size: max_size.or(cfg.max_size).unwrap_or(u64::MAX),
+            };
+            files::listen(node_cfg, bind, ws_bind.or(cfg.ws_bind), out, stdout, opts).await
         }
-        Command::Send { peer, paths } => {
-            let (node, session) = connect(&peer).await?;
-            let sent = files::send(&session, &paths).await;
+        Command::Send { peer, paths, json } => {
+            // Every local mistake (unreadable keys, a missing file, a name that cannot be sent)
+            // is found here, before any network work.
+            node_config(&peer.keys, &cfg)?;
+            let plan = files::plan(&paths)?;
+            let (node, session) = connect(&peer, &cfg).await?;
+            let sent = files::send(&session, &plan, json).await;
             finish(node, session, &sent).await;
             sent
         }
         Command::Cat { peer } => {
-            let (node, session) = connect(&peer).await?;
+            let (node, session) = connect(&peer, &cfg).await?;
             let sent = files::cat(&session).await;
             finish(node, session, &sent).await;
             sent
         }
-        Command::Bench { size, streams, transport, handshakes, congestion, no_batching } => {
+        Command::Ping { peer, count, json } => ops::ping(&peer, &cfg, count.max(1), json).await,
+        Command::ServeStore { dir, bind, keys, add, store_seed_file, add_only } => {
+            let opts = ops::StoreOptions { dir, add, store_seed_file, add_only };
+            let bind = match (bind.or(cfg.bind), add_only) {
+                (Some(bind), _) => Some(bind),
+                (None, true) => None,
+                (None, false) => {
+                    return Err(Failure::new(2, "serve-store needs --bind ADDRESS (or bind in the config file)"));
+                }
+            };
+            let node_cfg = if add_only { None } else { Some(listener_config(&keys, &cfg)?) };
+            ops::serve_store(opts, bind, node_cfg).await
+        }
+        Command::Fetch { peer, address, out, max_size } => ops::fetch(&peer, &cfg, &address, out, max_size).await,
+        Command::Bench { size, streams, transport, handshakes, congestion, no_batching, json } => {
             let opts = bench::Options {
                 size,
                 streams: streams.max(1),
@@ -318,24 +427,52 @@ async fn run(command: Command) -> Result<(), Failure> {
                 batching: !no_batching,
                 congestion: congestion.factory(),
             };
-            bench::run(opts).await
+            bench::run(opts, json).await
         }
+        Command::Decrypt(args) => decrypt::run(&args),
     }
 }
 
-/// The node configuration of `keys`: default seed, identity, known peers and their seeds.
-fn node_config(keys: &KeyArgs) -> Result<NodeConfig, Failure> {
-    let mut cfg = match &keys.seed_file {
+/// The node configuration of a listening node: [`node_config`] with the file's session limit.
+fn listener_config(keys: &KeyArgs, cfg: &Config) -> Result<NodeConfig, Failure> {
+    let mut node_cfg = node_config(keys, cfg)?;
+    if let Some(max) = cfg.max_sessions {
+        node_cfg.endpoint.max_sessions = max;
+    }
+    Ok(node_cfg)
+}
+
+/// The node configuration of `keys` over the config file: default seed, identity, known peers
+/// and their seeds, timeouts.
+fn node_config(keys: &KeyArgs, cfg: &Config) -> Result<NodeConfig, Failure> {
+    let seed_file = keys.seed_file.as_ref().or(cfg.seed_file.as_ref());
+    // A node with no seed at all could never complete a handshake: said here, not at the first.
+    let mut any_seed = seed_file.is_some();
+    let mut node_cfg = match seed_file {
         Some(path) => NodeConfig::new(read_seed(path)?),
         None => NodeConfig::per_peer(),
     };
-    if let Some(path) = &keys.identity {
-        cfg = cfg.identity(read_identity(path)?);
+    if let Some(path) = keys.identity.as_ref().or(cfg.identity.as_ref()) {
+        node_cfg = node_cfg.identity(read_identity(path)?);
+    }
+    if let Some(secs) = cfg.handshake_timeout {
+        node_cfg.endpoint.handshake_timeout = Duration::from_secs(secs);
+    }
+    if let Some(secs) = cfg.idle_timeout {
+        node_cfg.endpoint.idle_timeout = Duration::from_secs(secs);
+    }
+    for peer in &cfg.peers {
+        node_cfg = node_cfg.allow(peer.id);
+        if let Some(seed_file) = &peer.seed_file {
+            node_cfg = node_cfg.peer_seed(peer.id, read_seed(seed_file)?);
+            any_seed = true;
+        }
     }
     if let Some(path) = &keys.peers {
         let text = std::fs::read_to_string(path)
             .map_err(|e| Failure::new(2, format!("cannot read peers file {}: {e}", path.display())))?;
         let base = path.parent().unwrap_or(Path::new("."));
+        let mut listed = 0;
         for (n, line) in text.lines().enumerate() {
             let line = line.split('#').next().unwrap_or("").trim();
             if line.is_empty() {
@@ -345,22 +482,30 @@ fn node_config(keys: &KeyArgs) -> Result<NodeConfig, Failure> {
             let bad = |what: &str| Failure::new(2, format!("peers file {} line {}: {what}", path.display(), n + 1));
             let id =
                 words.next().and_then(parse_node_id).ok_or_else(|| bad("expected a node id of 64 hex characters"))?;
-            cfg = cfg.allow(id);
+            node_cfg = node_cfg.allow(id);
+            listed += 1;
             if let Some(seed_file) = words.next() {
-                cfg = cfg.peer_seed(id, read_seed(&base.join(seed_file))?);
+                node_cfg = node_cfg.peer_seed(id, read_seed(&base.join(seed_file))?);
+                any_seed = true;
             }
             if words.next().is_some() {
                 return Err(bad("expected a node id and at most one seed file"));
             }
         }
-        if cfg.endpoint.allow_list.is_none() {
+        if listed == 0 {
             return Err(Failure::new(2, format!("peers file {} lists no peer", path.display())));
         }
     }
-    Ok(cfg)
+    if !any_seed {
+        return Err(Failure::new(
+            2,
+            "no seed: give --seed-file FILE, or peers with their own seed files (--peers, or seed_file or [[peers]] in the config file)",
+        ));
+    }
+    Ok(decrypt::key_log_from_env(node_cfg))
 }
 
-fn parse_node_id(text: &str) -> Option<NodeId> {
+pub(crate) fn parse_node_id(text: &str) -> Option<NodeId> {
     if text.len() != 64 || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
@@ -368,30 +513,49 @@ fn parse_node_id(text: &str) -> Option<NodeId> {
     Some(NodeId(bytes.try_into().expect("32 bytes")))
 }
 
-/// Reads the keys and connects to the listener over UDP or WebSocket (to the node `--peer-id`
-/// if given).
-async fn connect(peer: &PeerArgs) -> Result<(Node, Session), Failure> {
-    let PeerArgs { to, ws, keys, peer_id, timeout } = peer;
-    let expected = match peer_id {
+/// Where `peer` points and whom it expects there: `--to` is a config peer's name or an
+/// address; `--peer-id` (or the named peer's id) is the node that must answer.
+pub(crate) fn target(peer: &PeerArgs, cfg: &Config) -> Result<(String, Option<NodeId>), Failure> {
+    let named = cfg.peer_named(&peer.to);
+    let to = match named {
+        Some(p) => p
+            .address
+            .clone()
+            .ok_or_else(|| Failure::new(2, format!("--to {}: that peer has no address in the config file", peer.to)))?,
+        None => peer.to.clone(),
+    };
+    let expected = match &peer.peer_id {
         Some(text) => Some(
             parse_node_id(text)
                 .ok_or_else(|| Failure::new(2, format!("--peer-id {text:?} is not a node id of 64 hex characters")))?,
         ),
-        None => None,
+        None => named.map(|p| p.id),
     };
-    let mut cfg = node_config(keys)?.server_mode(false);
-    cfg.endpoint.handshake_timeout = Duration::from_secs((*timeout).max(1));
-    let node = Node::bind(cfg).await?;
-    let session = if *ws {
-        let url = if to.starts_with("ws://") { to.to_string() } else { format!("ws://{to}") };
+    Ok((to, expected))
+}
+
+/// The client node of `peer` (keys, handshake timeout), not yet connected.
+pub(crate) async fn client_node(peer: &PeerArgs, cfg: &Config) -> Result<Node, Failure> {
+    let mut node_cfg = node_config(&peer.keys, cfg)?.server_mode(false);
+    let timeout = peer.timeout.or(cfg.handshake_timeout).unwrap_or(5);
+    node_cfg.endpoint.handshake_timeout = Duration::from_secs(timeout.max(1));
+    Ok(Node::bind(node_cfg).await?)
+}
+
+/// One session from `node` to the peer of `peer`, over UDP or WebSocket.
+pub(crate) async fn open_session(node: &Node, peer: &PeerArgs, cfg: &Config) -> Result<Session, Failure> {
+    let (to, expected) = target(peer, cfg)?;
+    if peer.ws {
+        let url = if to.starts_with("ws://") || to.starts_with("wss://") { to } else { format!("ws://{to}") };
         let session = match expected {
             Some(id) => node.connect_ws_to(&url, id).await,
             None => node.connect_ws(&url).await,
         };
         session.map_err(|e| match e {
             Error::WebSocket(m) => Failure::new(4, format!("{m}: is the listener running with --ws-bind?")),
+            Error::Resolve(m) => Failure::new(2, format!("--to: {m} (expected host:port or a ws:// URL)")),
             other => other.into(),
-        })?
+        })
     } else {
         let session = match expected {
             Some(id) => node.connect_to(to.as_str(), id).await,
@@ -399,10 +563,19 @@ async fn connect(peer: &PeerArgs) -> Result<(Node, Session), Failure> {
         };
         // A name that does not resolve is the user's mistake (exit 2), said before any network work.
         session.map_err(|e| match e {
-            Error::Resolve(m) => Failure::new(2, format!("--to: {m} (expected host:port)")),
+            Error::Resolve(m) => Failure::new(2, format!("--to: {m} (expected host:port or a peer's name)")),
             other => other.into(),
-        })?
-    };
+        })
+    }
+}
+
+/// Reads the keys and connects to the listener over UDP or WebSocket (to the node `--peer-id`
+/// if given).
+async fn connect(peer: &PeerArgs, cfg: &Config) -> Result<(Node, Session), Failure> {
+    // A bad --to or --peer-id is found before a socket is bound.
+    target(peer, cfg)?;
+    let node = client_node(peer, cfg).await?;
+    let session = open_session(&node, peer, cfg).await?;
     Ok((node, session))
 }
 
@@ -422,7 +595,7 @@ async fn finish(node: Node, session: Session, outcome: &Result<(), Failure>) {
 
 /// Creates `path` readable and writable by its owner only, and writes `bytes`; an existing file
 /// is an error, never replaced.
-fn write_private(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
+pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
     use std::io::Write;
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
@@ -436,8 +609,14 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
         .map_err(|e| Failure::new(1, format!("cannot write seed file {}: {e}", path.display())))
 }
 
-/// Warns when a seed file can be read by other users than its owner.
+/// Warns when a seed file can be read by other users than its owner (once per file).
 fn check_seed_permissions(path: &Path) {
+    static WARNED: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+    let mut warned = WARNED.lock().unwrap_or_else(|p| p.into_inner());
+    if warned.iter().any(|p| p == path) {
+        return;
+    }
+    warned.push(path.to_path_buf());
     #[cfg(unix)]
     if let Ok(meta) = std::fs::metadata(path) {
         let mode = std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o777;
@@ -468,7 +647,7 @@ fn read_identity(path: &Path) -> Result<Identity, Failure> {
 
 /// Reads a seed file: 64 hex characters (whitespace ignored) or at least 32 raw bytes. Warns if
 /// others than its owner may read it; the bytes read are erased once the seed is made.
-fn read_seed(path: &Path) -> Result<Seed, Failure> {
+pub(crate) fn read_seed(path: &Path) -> Result<Seed, Failure> {
     check_seed_permissions(path);
     let raw = Zeroizing::new(
         std::fs::read(path).map_err(|e| Failure::new(2, format!("cannot read seed file {}: {e}", path.display())))?,

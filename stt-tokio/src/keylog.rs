@@ -1,0 +1,43 @@
+//! The key log (`NodeConfig::key_log`): one text line per session with the secrets that decrypt
+//! it, appended to a file the user named, for reading one's own captures with `stt decrypt` and
+//! Wireshark. The core reports the secrets (`Event::KeyLog`, only when asked); this module owns
+//! the file. The line format is in `docs/PROTOCOL.md`, section 14.
+
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use stt_proto::crypto::SessionSecrets;
+
+use crate::error::Error;
+
+/// An open key-log file. Lines are appended whole, one `write` each, so several nodes (or
+/// processes) may share one file.
+pub(crate) struct KeyLog {
+    file: Mutex<File>,
+    path: PathBuf,
+}
+
+impl KeyLog {
+    /// Opens `path` for appending, creating it (mode 0600 on Unix) if it does not exist.
+    pub fn open(path: &Path) -> Result<KeyLog, Error> {
+        let mut options = std::fs::OpenOptions::new();
+        options.create(true).append(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let file = options.open(path).map_err(|source| Error::KeyLog { path: path.to_path_buf(), source })?;
+        Ok(KeyLog { file: Mutex::new(file), path: path.to_path_buf() })
+    }
+
+    /// Appends the line of one session. A failed write is logged and the session goes on.
+    pub fn write(&self, secrets: &SessionSecrets) {
+        let mut line = secrets.key_log_line();
+        line.push('\n');
+        let mut file = self.file.lock().unwrap_or_else(|p| p.into_inner());
+        if let Err(e) = file.write_all(line.as_bytes()) {
+            tracing::warn!(path = %self.path.display(), "cannot write the key log: {e}");
+        }
+        zeroize::Zeroize::zeroize(&mut line);
+    }
+}
