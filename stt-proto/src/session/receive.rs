@@ -337,7 +337,8 @@ impl Session {
             return Verdict::Accepted;
         }
         let before = st.recv.highest();
-        if streams.recv_total + end.saturating_sub(before) > streams.recv_limit {
+        // `end` may be near 2^64 (the decoder only checks that it does not overflow).
+        if streams.recv_total.saturating_add(end.saturating_sub(before)) > streams.recv_limit {
             return Verdict::Malformed;
         }
         let fin_before = st.recv.fin_complete();
