@@ -228,19 +228,9 @@ pub async fn send_file(
     let mut hasher = Sha3_256::new();
     let mut start = 0;
     if offset > 0 && offset <= len {
-        let mut prefix = (&mut file).take(offset);
-        let mut buf = vec![0u8; CHUNK];
-        loop {
-            let n = prefix.read(&mut buf).await?;
-            if n == 0 {
-                break;
-            }
-            hasher.update(&buf[..n]);
-        }
-        if <[u8; 32]>::from(hasher.clone().finalize()) == theirs {
-            start = offset;
-        } else {
-            hasher = Sha3_256::new();
+        let (prefix, read) = hash_prefix(&mut file, offset).await?;
+        if read == offset && <[u8; 32]>::from(prefix.clone().finalize()) == theirs {
+            (start, hasher) = (offset, prefix);
         }
     }
     file.seek(std::io::SeekFrom::Start(start)).await?;
@@ -769,6 +759,24 @@ fn single_files_only() -> TransferError {
     }
 }
 
+/// The SHA3-256 state over the first `len` bytes of `file` (from its current position), and how
+/// many bytes there were (fewer if the file is shorter): what both ends of a resumed transfer
+/// compare.
+async fn hash_prefix(file: &mut tokio::fs::File, len: u64) -> std::io::Result<(Sha3_256, u64)> {
+    let mut hasher = Sha3_256::new();
+    let mut prefix = file.take(len);
+    let mut buf = vec![0u8; CHUNK];
+    let mut read = 0;
+    loop {
+        let n = prefix.read(&mut buf).await?;
+        if n == 0 {
+            return Ok((hasher, read));
+        }
+        hasher.update(&buf[..n]);
+        read += n as u64;
+    }
+}
+
 /// The offer that starts a resumable transfer: the bytes held and their digest.
 async fn send_offer<O: AsyncWrite + Unpin>(offer: &mut O, held: u64, hasher: Sha3_256) -> std::io::Result<()> {
     let mut bytes = [0u8; 41];
@@ -793,19 +801,7 @@ async fn receive_resumable<R: AsyncRead + Unpin, O: AsyncWrite + Unpin>(
         tokio::fs::OpenOptions::new().read(true).write(true).create(true).truncate(false).open(partial).await?;
     let on_disk = file.metadata().await?.len();
     let held = if on_disk <= len { on_disk } else { 0 };
-    let mut hasher = Sha3_256::new();
-    let mut prefix = (&mut file).take(held);
-    let mut buf = vec![0u8; CHUNK];
-    let mut read = 0;
-    loop {
-        let n = prefix.read(&mut buf).await?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-        read += n as u64;
-    }
-    let held = read;
+    let (mut hasher, held) = hash_prefix(&mut file, held).await?;
     send_offer(offer, held, hasher.clone()).await?;
     let start = rx.read_u64().await?;
     if start == 0 {

@@ -391,15 +391,15 @@ async fn run(command: Command, config: Option<&Path>) -> Result<(), Failure> {
         Command::Send { peer, paths, json } => {
             // Every local mistake (unreadable keys, a missing file, a name that cannot be sent)
             // is found here, before any network work.
-            node_config(&peer.keys, &cfg)?;
+            let node_cfg = client_config(&peer, &cfg)?;
             let plan = files::plan(&paths)?;
-            let (node, session) = connect(&peer, &cfg).await?;
+            let (node, session) = connect(&peer, &cfg, node_cfg).await?;
             let sent = files::send(&session, &plan, json).await;
             finish(node, session, &sent).await;
             sent
         }
         Command::Cat { peer } => {
-            let (node, session) = connect(&peer, &cfg).await?;
+            let (node, session) = connect(&peer, &cfg, client_config(&peer, &cfg)?).await?;
             let sent = files::cat(&session).await;
             finish(node, session, &sent).await;
             sent
@@ -534,12 +534,13 @@ pub(crate) fn target(peer: &PeerArgs, cfg: &Config) -> Result<(String, Option<No
     Ok((to, expected))
 }
 
-/// The client node of `peer` (keys, handshake timeout), not yet connected.
-pub(crate) async fn client_node(peer: &PeerArgs, cfg: &Config) -> Result<Node, Failure> {
+/// The configuration of `peer`'s client node (keys, handshake timeout): every key file is read
+/// here, once.
+pub(crate) fn client_config(peer: &PeerArgs, cfg: &Config) -> Result<NodeConfig, Failure> {
     let mut node_cfg = node_config(&peer.keys, cfg)?.server_mode(false);
     let timeout = peer.timeout.or(cfg.handshake_timeout).unwrap_or(5);
     node_cfg.endpoint.handshake_timeout = Duration::from_secs(timeout.max(1));
-    Ok(Node::bind(node_cfg).await?)
+    Ok(node_cfg)
 }
 
 /// One session from `node` to the peer of `peer`, over UDP or WebSocket.
@@ -571,10 +572,10 @@ pub(crate) async fn open_session(node: &Node, peer: &PeerArgs, cfg: &Config) -> 
 
 /// Reads the keys and connects to the listener over UDP or WebSocket (to the node `--peer-id`
 /// if given).
-async fn connect(peer: &PeerArgs, cfg: &Config) -> Result<(Node, Session), Failure> {
+async fn connect(peer: &PeerArgs, cfg: &Config, node_cfg: NodeConfig) -> Result<(Node, Session), Failure> {
     // A bad --to or --peer-id is found before a socket is bound.
     target(peer, cfg)?;
-    let node = client_node(peer, cfg).await?;
+    let node = Node::bind(node_cfg).await?;
     let session = open_session(&node, peer, cfg).await?;
     Ok((node, session))
 }
@@ -609,14 +610,8 @@ pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
         .map_err(|e| Failure::new(1, format!("cannot write seed file {}: {e}", path.display())))
 }
 
-/// Warns when a seed file can be read by other users than its owner (once per file).
+/// Warns when a seed file can be read by other users than its owner.
 fn check_seed_permissions(path: &Path) {
-    static WARNED: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
-    let mut warned = WARNED.lock().unwrap_or_else(|p| p.into_inner());
-    if warned.iter().any(|p| p == path) {
-        return;
-    }
-    warned.push(path.to_path_buf());
     #[cfg(unix)]
     if let Ok(meta) = std::fs::metadata(path) {
         let mode = std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o777;

@@ -13,13 +13,13 @@ use stt_tokio::stt_proto::storage::{Address, Store};
 use stt_tokio::{Node, NodeConfig};
 
 use crate::config::Config;
-use crate::{client_node, hex, open_session, printable, read_seed, target, write_private, Failure, PeerArgs};
+use crate::{client_config, hex, open_session, printable, read_seed, target, write_private, Failure, PeerArgs};
 
 /// Opens `count` sessions to the peer one after another; prints, for each, the time the
 /// handshake took and the round-trip time the core measured during it, then a summary.
 pub(crate) async fn ping(peer: &PeerArgs, cfg: &Config, count: u32, json: bool) -> Result<(), Failure> {
     target(peer, cfg)?;
-    let node = client_node(peer, cfg).await?;
+    let node = Node::bind(client_config(peer, cfg)?).await?;
     let mut rounds = Vec::new();
     let mut failure = None;
     for _ in 0..count {
@@ -174,7 +174,7 @@ pub(crate) async fn fetch(
         }
     }
     target(peer, cfg)?;
-    let node = client_node(peer, cfg).await?;
+    let node = Node::bind(client_config(peer, cfg)?).await?;
     let result = async {
         let session = open_session(&node, peer, cfg).await?;
         let fetched = fetch::fetch(&session, &address, max_size).await;
