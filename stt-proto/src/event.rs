@@ -50,7 +50,8 @@ pub enum Event {
         /// Its payload, a zero-copy slice of the received datagram.
         payload: Bytes,
     },
-    /// The session ended; its handle is no longer valid.
+    /// The session ended; its handle is no longer valid. Received stream data the application
+    /// had not read is dropped with it (also when the peer closed).
     SessionClosed {
         /// The session.
         session: SessionHandle,

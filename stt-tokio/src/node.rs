@@ -447,7 +447,8 @@ impl Node {
     /// Shuts the node down gracefully: stops accepting, waits (up to `grace`) until every
     /// stream's written data is acknowledged, closes every session with DISCONNECT, stops the
     /// driver, and waits until WebSocket connections have sent what they queued. Sessions and
-    /// streams fail with [`Error::NodeClosed`] afterwards.
+    /// streams fail with [`Error::NodeClosed`] afterwards. Acknowledged means received by the
+    /// peer's node, not read by its application: see [`Session::close`].
     pub async fn shutdown(&self, grace: Duration) {
         let deadline = tokio::time::Instant::now() + grace;
         self.inner.lock().ep.set_server_mode(false);

@@ -197,8 +197,10 @@ impl Session {
     }
 
     /// Closes the session: the peer receives DISCONNECT with `code` and `reason`. Stream data not
-    /// yet acknowledged is abandoned; call [`Session::flush`] first to deliver it. Returns once
-    /// DISCONNECT is sent.
+    /// yet acknowledged is abandoned; call [`Session::flush`] first to deliver it. As in QUIC,
+    /// data the peer's node received but its application has not read yet is dropped there when
+    /// DISCONNECT arrives: if the peer's application must have read it, wait for its answer (or
+    /// let it close) instead. Returns once DISCONNECT is sent.
     pub async fn close(&self, code: u32, reason: &str) {
         self.close_nowait(code, reason);
         self.closed().await;

@@ -270,6 +270,10 @@ async fn broadcast_on_streams_delivers_to_each_live_session_and_reports_the_clos
     }
 }
 
+/// Shutdown waits for the peer's acknowledgement of what was written (up to its grace), then
+/// closes with a reason. The peer's application reads everything before the shutdown starts:
+/// DISCONNECT drops what the peer's node received but its application has not read (as in
+/// QUIC), so a test that read concurrently with the shutdown would race it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_delivers_what_was_written_then_closes_with_a_reason() {
     let server = node(1).await;
@@ -282,14 +286,34 @@ async fn shutdown_delivers_what_was_written_then_closes_with_a_reason() {
     st.shutdown().await.unwrap();
     let reader = tokio::spawn(async move {
         let r = recv_all(&accepted).await;
-        (r, accepted.closed().await)
+        (r, accepted)
     });
-    within(20, "shutdown", client.shutdown(Duration::from_secs(15))).await;
-    let ((n, h), reason) = within(20, "reader", reader).await.unwrap();
+    let ((n, h), accepted) = within(20, "reader", reader).await.unwrap();
     assert_eq!((n, h), (data.len(), sha3(&data)));
+    within(20, "shutdown", client.shutdown(Duration::from_secs(15))).await;
+    let reason = within(20, "close", accepted.closed()).await;
     assert!(matches!(reason, CloseReason::ClosedByPeer { code: 0, .. }), "{reason:?}");
     assert!(matches!(s.open_stream(StreamMode::Reliable), Err(Error::SessionClosed(_) | Error::NodeClosed)));
     assert!(client.connect(server.local_addr()).await.is_err());
+}
+
+/// With nobody left to acknowledge, shutdown waits out its grace before it closes: it does not
+/// abandon written data while an acknowledgement may still come.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_waits_its_grace_for_acknowledgements_that_do_not_come() {
+    let server = node(1).await;
+    let client = node(1).await;
+    let s = client.connect(server.local_addr()).await.unwrap();
+    // The peer vanishes without a DISCONNECT: nothing written from now on can be acknowledged.
+    drop(server);
+    let mut st = s.open_stream(StreamMode::Reliable).unwrap();
+    st.write_all(&pattern(64 * 1024, 6)).await.unwrap();
+    st.shutdown().await.unwrap();
+    let grace = Duration::from_millis(800);
+    let started = std::time::Instant::now();
+    within(20, "shutdown", client.shutdown(grace)).await;
+    assert!(started.elapsed() >= grace, "shutdown returned after {:?}", started.elapsed());
+    assert!(matches!(s.open_stream(StreamMode::Reliable), Err(Error::SessionClosed(_) | Error::NodeClosed)));
 }
 
 #[tokio::test]
