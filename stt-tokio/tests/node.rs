@@ -270,12 +270,13 @@ async fn broadcast_on_streams_delivers_to_each_live_session_and_reports_the_clos
     }
 }
 
-/// Shutdown waits for the peer's acknowledgement of what was written (up to its grace), then
-/// closes with a reason. The peer's application reads everything before the shutdown starts:
-/// DISCONNECT drops what the peer's node received but its application has not read (as in
-/// QUIC), so a test that read concurrently with the shutdown would race it.
+/// A stream written and read whole, then shutdown: the peer learns the close with its reason,
+/// and the node takes no new work. The peer's application reads everything before the shutdown
+/// starts: DISCONNECT drops what the peer's node received but its application has not read (as
+/// in QUIC), so reading concurrently with the shutdown would race it. That shutdown waits for
+/// acknowledgements is the next test.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn shutdown_delivers_what_was_written_then_closes_with_a_reason() {
+async fn after_a_whole_transfer_shutdown_closes_with_a_reason_and_takes_no_new_work() {
     let server = node(1).await;
     let client = node(1).await;
     let s = client.connect(server.local_addr()).await.unwrap();
