@@ -570,8 +570,8 @@ pub(crate) async fn open_session(node: &Node, peer: &PeerArgs, cfg: &Config) -> 
     }
 }
 
-/// Reads the keys and connects to the listener over UDP or WebSocket (to the node `--peer-id`
-/// if given).
+/// Binds a client node with `node_cfg` (from [`client_config`]) and connects to the listener
+/// over UDP or WebSocket (to the node `--peer-id` if given).
 async fn connect(peer: &PeerArgs, cfg: &Config, node_cfg: NodeConfig) -> Result<(Node, Session), Failure> {
     // A bad --to or --peer-id is found before a socket is bound.
     target(peer, cfg)?;
