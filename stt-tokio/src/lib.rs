@@ -35,8 +35,8 @@
 //! # Ok(()) }
 //! ```
 //!
-//! The crate also ships the `stt` command-line tool (`stt keygen | listen | send | cat | bench`)
-//! and [`transfer`], the verified file-transfer protocol it speaks.
+//! The `stt` command-line tool and the file-transfer and fetch protocols it speaks are in the
+//! `stt-cli` package, built on this crate's public API.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -45,7 +45,6 @@ mod config;
 mod driver;
 mod error;
 pub mod events;
-pub mod fetch;
 mod inbox;
 mod keylog;
 mod log;
@@ -54,10 +53,8 @@ mod node;
 mod session;
 mod shared;
 mod stats;
-pub mod storage;
 mod stream;
 mod tls;
-pub mod transfer;
 mod udp;
 mod ws;
 

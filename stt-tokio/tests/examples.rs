@@ -4,9 +4,6 @@
 #[path = "../examples/broadcast.rs"]
 mod broadcast;
 #[allow(dead_code)]
-#[path = "../examples/content_store.rs"]
-mod content_store;
-#[allow(dead_code)]
 #[path = "../examples/dispatcher.rs"]
 mod dispatcher;
 #[allow(dead_code)]
@@ -15,9 +12,6 @@ mod echo;
 #[allow(dead_code)]
 #[path = "../examples/fallback.rs"]
 mod fallback;
-#[allow(dead_code)]
-#[path = "../examples/file_transfer.rs"]
-mod file_transfer;
 #[allow(dead_code)]
 #[path = "../examples/messages.rs"]
 mod messages;
@@ -40,11 +34,6 @@ async fn echo_example() {
 }
 
 #[tokio::test]
-async fn file_transfer_example() {
-    file_transfer::demo().await.unwrap();
-}
-
-#[tokio::test]
 async fn broadcast_example() {
     broadcast::demo().await.unwrap();
 }
@@ -58,11 +47,6 @@ async fn dispatcher_example() {
 async fn telemetry_example() {
     let s = telemetry::demo().await.unwrap();
     assert!(s.readings > 0 && s.alarms > 0, "{s:?}");
-}
-
-#[tokio::test]
-async fn content_store_example() {
-    assert_eq!(content_store::demo().await.unwrap(), 3);
 }
 
 #[tokio::test]

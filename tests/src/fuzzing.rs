@@ -493,15 +493,15 @@ pub fn blob_decode(data: &[u8]) {
     }
 }
 
-/// The transfer protocol's receiving side (`stt_tokio::transfer::read_transfer`) on arbitrary
+/// The transfer protocol's receiving side (`stt_cli::transfer::read_transfer`) on arbitrary
 /// bytes, into a sink and (every other input) into a directory, and on a well-formed transfer
-/// built from the input by the layout in `stt_tokio::transfer`'s documentation. Must not panic;
+/// built from the input by the layout in `stt_cli::transfer`'s documentation. Must not panic;
 /// whatever it accepts is within the size limit and matches its digest; nothing is written
 /// outside the directory, and what is left in it is the accepted file (and the directories of
 /// its relative path), or after a failure at most the kept partial file of a resumable
 /// transfer (type 3) that was cut.
 pub fn transfer_header(data: &[u8]) {
-    use stt_tokio::transfer::{read_transfer, Destination};
+    use stt_cli::transfer::{read_transfer, Destination};
     let Some((&mode, rest)) = data.split_first() else { return };
     let max_size = [u64::MAX, 0, 100, 65_536][usize::from(mode % 4)];
     let rt = transfer_runtime();
@@ -512,7 +512,7 @@ pub fn transfer_header(data: &[u8]) {
             assert_eq!(r.bytes, sink.len() as u64);
             assert!(r.bytes <= max_size, "accepted past the limit");
             assert_eq!(r.digest, sha3_of(&sink));
-            assert!(r.name.len() <= stt_tokio::transfer::MAX_PATH && !r.name.contains('/'));
+            assert!(r.name.len() <= stt_cli::transfer::MAX_PATH && !r.name.contains('/'));
         }
         if mode & 4 != 0 {
             let dir = transfer_dir();
@@ -523,7 +523,7 @@ pub fn transfer_header(data: &[u8]) {
                 Ok(r) => {
                     let path = r.path.expect("a directory transfer has a path");
                     assert!(path.starts_with(&dir), "the file stays in the directory: {path:?}");
-                    assert!(stt_tokio::transfer::is_relative_path(&r.name), "{:?}", r.name);
+                    assert!(stt_cli::transfer::is_relative_path(&r.name), "{:?}", r.name);
                     assert_eq!(left, std::slice::from_ref(&path), "only the accepted file is there");
                 }
                 Err(_) => {
@@ -531,7 +531,7 @@ pub fn transfer_header(data: &[u8]) {
                         p.parent() == Some(dir.as_path())
                             && p.file_name().is_some_and(|n| n.to_string_lossy().starts_with(".stt-resume-"))
                     };
-                    let resumable = rest.first() == Some(&stt_tokio::transfer::RESUMABLE);
+                    let resumable = rest.first() == Some(&stt_cli::transfer::RESUMABLE);
                     assert!(
                         left.iter().all(|p| resumable && kept_partial(p)) && left.len() <= 1,
                         "a refused transfer leaves nothing but a cut resumable one's partial file: {left:?}"
@@ -545,11 +545,11 @@ pub fn transfer_header(data: &[u8]) {
         // A sink takes single files: a name without '/'.
         let name: String = u.arbitrary::<String>().unwrap_or_default().chars().filter(|c| *c != '/').take(40).collect();
         let chunks: Vec<Vec<u8>> = u.arbitrary().unwrap_or_default();
-        let mut wire = vec![stt_tokio::transfer::VERSION];
+        let mut wire = vec![stt_cli::transfer::VERSION];
         wire.extend_from_slice(&(name.len() as u16).to_be_bytes());
         wire.extend_from_slice(name.as_bytes());
         let total: usize = chunks.iter().map(Vec::len).sum();
-        let announce = if u.arbitrary().unwrap_or(false) { total as u64 } else { stt_tokio::transfer::UNKNOWN_LENGTH };
+        let announce = if u.arbitrary().unwrap_or(false) { total as u64 } else { stt_cli::transfer::UNKNOWN_LENGTH };
         wire.extend_from_slice(&announce.to_be_bytes());
         let mut all = Vec::new();
         for c in chunks.iter().filter(|c| !c.is_empty()) {

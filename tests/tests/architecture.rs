@@ -1,4 +1,4 @@
-//! The module import graph of `stt-proto` and `stt-tokio`, read from the source, checked for
+//! The module import graph of `stt-proto`, `stt-tokio` and `stt-cli`, read from the source, checked for
 //! circles and compared with the tables in `docs/ARCHITECTURE.md`.
 //!
 //! A module imports another when its files name a path in it: `use crate::x::…`, `crate::x::…`
@@ -368,21 +368,56 @@ fn stt_proto_has_no_import_circle_and_its_documented_graph_is_true() {
     );
 }
 
-#[test]
-fn stt_tokio_has_no_import_circle_and_its_documented_graph_is_true() {
-    let g = graph(&crate_src("stt-tokio"));
+/// Checks a crate whose files are each a node: no circle, and its table in ARCHITECTURE.md true.
+fn file_graph_is_documented(name_in_doc: &str, dir: &str) {
+    let g = graph(&crate_src(dir));
     let files: BTreeMap<String, BTreeSet<String>> = g
         .iter()
         .filter(|(m, _)| !m.is_empty())
         .map(|(m, t)| (name(m), t.iter().filter(|x| !x.is_empty()).map(name).collect()))
         .collect();
-    println!("stt-tokio, modules:\n{}", table(&files));
+    println!("{name_in_doc}, modules:\n{}", table(&files));
     let c = cycles(&files);
-    assert!(c.is_empty(), "import circles between stt-tokio modules: {c:?}");
+    assert!(c.is_empty(), "import circles between {name_in_doc} modules: {c:?}");
     assert_eq!(
-        documented("<!-- import graph: stt-tokio -->"),
+        documented(&format!("<!-- import graph: {name_in_doc} -->")),
         files,
-        "docs/ARCHITECTURE.md's stt-tokio import table is out of date; the code's table is:\n{}",
+        "docs/ARCHITECTURE.md's {name_in_doc} import table is out of date; the code's table is:\n{}",
         table(&files)
     );
+}
+
+#[test]
+fn stt_tokio_has_no_import_circle_and_its_documented_graph_is_true() {
+    file_graph_is_documented("stt-tokio", "stt-tokio");
+}
+
+#[test]
+fn stt_cli_has_no_import_circle_and_its_documented_graph_is_true() {
+    file_graph_is_documented("stt-cli", "stt-tokio/cli");
+}
+
+/// The driver is a driver: the tool's dependencies (command line, progress bars, configuration
+/// file, JSON output, packet captures, log formatting) are `stt-cli`'s, never `stt-tokio`'s.
+#[test]
+fn the_tokio_driver_depends_on_nothing_only_the_tool_uses() {
+    let manifest =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../stt-tokio/Cargo.toml")).unwrap();
+    // The sections whose crates an application that depends on the driver compiles.
+    let mut section = String::new();
+    let mut normal = Vec::new();
+    for line in manifest.lines().map(str::trim) {
+        if line.starts_with('[') {
+            section = line.to_owned();
+        } else if (section == "[dependencies]" || section.ends_with(".dependencies]") && !section.contains("dev-"))
+            && !line.is_empty()
+            && !line.starts_with('#')
+        {
+            normal.push(line.split(['=', ' ', '.']).next().unwrap().to_owned());
+        }
+    }
+    assert!(normal.iter().any(|d| d == "tokio"), "the dependencies were not found: {normal:?}");
+    for tool_only in ["clap", "indicatif", "serde", "toml", "serde_json", "pcap-file", "tracing-subscriber", "rustix"] {
+        assert!(!normal.iter().any(|d| d == tool_only), "stt-tokio depends on {tool_only}, which only the tool uses");
+    }
 }

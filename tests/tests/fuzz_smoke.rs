@@ -46,7 +46,7 @@ fn the_transfer_reader_survives_random_input() {
     for _ in 0..2_000 {
         let mut b = random_bytes(&mut rng, 600);
         if b.len() > 4 && rng.chance(0.5) {
-            b[1] = stt_tokio::transfer::VERSION; // a valid version byte, so the name is read
+            b[1] = stt_cli::transfer::VERSION; // a valid version byte, so the name is read
             b[2] = 0;
         }
         transfer_header(&b);

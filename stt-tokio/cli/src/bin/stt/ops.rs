@@ -1,5 +1,5 @@
 //! `stt ping`, `stt serve-store` and `stt fetch`: checking a peer, and the content-addressed
-//! store ([`stt_tokio::fetch`], [`stt_tokio::storage`]) served and fetched from the command line.
+//! store ([`stt_cli::fetch`], [`stt_cli::storage`]) served and fetched from the command line.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use stt_tokio::fetch::{self, FetchError, StoreServer};
-use stt_tokio::storage::FsBackend;
+use stt_cli::fetch::{self, FetchError, StoreServer};
+use stt_cli::storage::FsBackend;
 use stt_tokio::stt_proto::storage::{Address, Store};
 use stt_tokio::{Node, NodeConfig};
 

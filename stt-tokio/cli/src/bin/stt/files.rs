@@ -1,5 +1,5 @@
 //! `stt listen`, `stt send` and `stt cat`: the verified transfer protocol of
-//! [`stt_tokio::transfer`] driven from the command line, for files, directories (with their
+//! [`stt_cli::transfer`] driven from the command line, for files, directories (with their
 //! manifest) and standard input.
 
 use std::net::SocketAddr;
@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
-use stt_tokio::transfer::{self, Destination, ManifestEntry, Outcome, Receipts, TransferError};
+use stt_cli::transfer::{self, Destination, ManifestEntry, Outcome, Receipts, TransferError};
 use stt_tokio::{Node, NodeConfig, Session};
 use tokio::sync::{mpsc, Mutex};
 

@@ -3,14 +3,14 @@
 //! the bytes only if they hash to the address, and keeps its own copy in memory.
 //!
 //! ```sh
-//! cargo run -p stt-tokio --example content_store
+//! cargo run -p stt-cli --example content_store
 //! ```
 
 use std::error::Error;
 use std::sync::{Arc, Mutex};
 
-use stt_tokio::fetch::{fetch, FetchError, StoreServer};
-use stt_tokio::storage::FsBackend;
+use stt_cli::fetch::{fetch, FetchError, StoreServer};
+use stt_cli::storage::FsBackend;
 use stt_tokio::stt_proto::storage::{Address, MemoryBackend, Store};
 use stt_tokio::{Node, NodeConfig, Seed};
 

@@ -313,10 +313,10 @@ impl From<Error> for Failure {
     }
 }
 
-impl From<stt_tokio::transfer::TransferError> for Failure {
-    fn from(e: stt_tokio::transfer::TransferError) -> Self {
+impl From<stt_cli::transfer::TransferError> for Failure {
+    fn from(e: stt_cli::transfer::TransferError) -> Self {
         match e {
-            stt_tokio::transfer::TransferError::Stt(e) => e.into(),
+            stt_cli::transfer::TransferError::Stt(e) => e.into(),
             other => Failure::new(1, other.to_string()),
         }
     }

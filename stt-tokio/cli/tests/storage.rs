@@ -3,8 +3,8 @@
 
 use std::fs;
 
+use stt_cli::storage::FsBackend;
 use stt_proto::storage::{Address, MemoryBackend, Store, StoreError, BLOB_OVERHEAD};
-use stt_tokio::storage::FsBackend;
 
 const SEED: &[u8] = b"storage seed of this node, 32 b!";
 

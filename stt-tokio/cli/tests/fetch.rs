@@ -2,14 +2,15 @@
 //! an oversized content are typed errors, a peer that serves wrong bytes is caught, and a server
 //! whose own copy is damaged refuses instead of serving it.
 
+#[path = "../../tests/common/mod.rs"]
 mod common;
 
 use std::sync::{Arc, Mutex};
 
 use common::*;
+use stt_cli::fetch::{fetch, FetchError, StoreServer};
+use stt_cli::storage::FsBackend;
 use stt_proto::storage::{Address, MemoryBackend, Store};
-use stt_tokio::fetch::{fetch, FetchError, StoreServer};
-use stt_tokio::storage::FsBackend;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 #[tokio::test]

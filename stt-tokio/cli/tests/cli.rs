@@ -478,7 +478,7 @@ fn long_options(text: &str) -> std::collections::BTreeSet<String> {
 
 #[test]
 fn the_cli_page_documents_every_command_and_option_the_help_shows() {
-    let page = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/CLI.md")).unwrap();
+    let page = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/CLI.md")).unwrap();
     let top = String::from_utf8(stt().arg("--help").output().unwrap().stdout).unwrap();
     let commands: Vec<&str> = top
         .split("Commands:")
@@ -663,7 +663,7 @@ fn a_large_file_killed_at_sixty_percent_resumes_and_sends_only_the_rest() {
 #[test]
 fn the_documented_config_file_starts_a_listener_that_a_peers_file_sender_reaches() {
     let dir = tempfile::tempdir().unwrap();
-    let example = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/stt.example.toml")).unwrap();
+    let example = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/stt.example.toml")).unwrap();
     // The example's files, made here: its identity, its seeds, and a sender whose id replaces
     // the one the example gives its "laptop" peer.
     let (_, listener_id) = keygen_identity(dir.path(), "listener.key");

@@ -19,7 +19,7 @@ use stt_proto::storage::{Address, BlobBackend, Store};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::task::JoinHandle;
 
-use crate::{Error, Session, Stream, StreamMode};
+use stt_tokio::{Error, Session, Stream, StreamMode};
 
 /// First bytes of a fetch request.
 pub const MAGIC: &[u8; 4] = b"STF1";

@@ -164,7 +164,7 @@ mod tests {
 
     #[test]
     fn the_documented_example_parses_with_paths_beside_the_file() {
-        let text = include_str!("../../../../docs/stt.example.toml");
+        let text = include_str!("../../../../../docs/stt.example.toml");
         let cfg = parse(text).expect("the example parses");
         assert_eq!(cfg.bind, Some("0.0.0.0:7400".parse().unwrap()));
         assert_eq!(cfg.seed_file.as_deref(), Some(Path::new("/etc/stt/seed.hex")));
@@ -187,7 +187,7 @@ mod tests {
 
     #[test]
     fn every_key_is_documented_in_the_cli_page() {
-        let page = include_str!("../../../../docs/CLI.md");
+        let page = include_str!("../../../../../docs/CLI.md");
         let top = known_keys("no_such_key = 1\n");
         let peer = known_keys("[[peers]]\nid = \"00\"\nno_such_key = 1\n");
         assert!(top.len() >= 11 && peer.len() >= 4, "{top:?} {peer:?}");

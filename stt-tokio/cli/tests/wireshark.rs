@@ -125,7 +125,7 @@ fn type_name(t: u8) -> String {
 }
 
 fn lua_script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/wireshark/stt.lua")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/wireshark/stt.lua")
 }
 
 /// tshark with the dissector on `capture`, the heuristic tried before port-based dissectors.

@@ -1,7 +1,7 @@
 //! File transfer with end-to-end verification: the library side of `stt send` / `stt listen`.
 //!
 //! ```sh
-//! cargo run -p stt-tokio --example file_transfer -- PATH   # sends PATH to a receiver on loopback
+//! cargo run -p stt-cli --example file_transfer -- PATH   # sends PATH to a receiver on loopback
 //! ```
 //!
 //! The sender streams the file with its SHA3-256; the receiver writes to a temporary name,
@@ -11,7 +11,7 @@
 use std::error::Error;
 use std::path::{Path, PathBuf};
 
-use stt_tokio::transfer::{self, Destination};
+use stt_cli::transfer::{self, Destination};
 use stt_tokio::{Node, NodeConfig, Seed};
 
 type Result<T> = std::result::Result<T, Box<dyn Error + Send + Sync>>;

@@ -1,5 +1,6 @@
 //! Bulk transfers over real loopback sockets: UDP and WebSocket, byte-identical.
 
+#[path = "../../tests/common/mod.rs"]
 mod common;
 
 use common::*;
@@ -39,7 +40,7 @@ async fn a_hundred_mebibytes_over_websocket_arrive_intact() {
 
 /// A transfer header announcing `len` bytes for `name`, as `transfer::send` writes it.
 fn header(name: &str, len: u64) -> Vec<u8> {
-    let mut h = vec![stt_tokio::transfer::VERSION];
+    let mut h = vec![stt_cli::transfer::VERSION];
     h.extend_from_slice(&(name.len() as u16).to_be_bytes());
     h.extend_from_slice(name.as_bytes());
     h.extend_from_slice(&len.to_be_bytes());
@@ -47,17 +48,17 @@ fn header(name: &str, len: u64) -> Vec<u8> {
 }
 
 fn rejected_with(
-    r: Result<stt_tokio::transfer::Received, stt_tokio::transfer::TransferError>,
-) -> stt_tokio::transfer::Status {
+    r: Result<stt_cli::transfer::Received, stt_cli::transfer::TransferError>,
+) -> stt_cli::transfer::Status {
     match r {
-        Err(stt_tokio::transfer::TransferError::Rejected { status, .. }) => status,
+        Err(stt_cli::transfer::TransferError::Rejected { status, .. }) => status,
         other => panic!("expected a refusal, got {other:?}"),
     }
 }
 
 #[tokio::test]
 async fn an_announced_length_over_the_limit_or_the_free_space_is_refused_before_any_data() {
-    use stt_tokio::transfer::{read_transfer, Destination, Status};
+    use stt_cli::transfer::{read_transfer, Destination, Status};
     let dir = tempfile::tempdir().unwrap();
     // Only the header: the refusal comes before the receiver reads any data.
     let mut only_header = &header("big.bin", 1000)[..];
@@ -71,7 +72,7 @@ async fn an_announced_length_over_the_limit_or_the_free_space_is_refused_before_
 
 #[tokio::test]
 async fn data_longer_or_shorter_than_announced_is_refused_and_nothing_is_left() {
-    use stt_tokio::transfer::{read_transfer, Destination, TransferError};
+    use stt_cli::transfer::{read_transfer, Destination, TransferError};
     let dir = tempfile::tempdir().unwrap();
     for (announced, data) in [(4u64, &b"too long"[..]), (100, &b"short"[..])] {
         let mut wire = header("a.txt", announced);
@@ -104,9 +105,9 @@ async fn receiver_into(
     stt_tokio::Node,
     stt_tokio::Node,
     stt_tokio::Session,
-    tokio::task::JoinHandle<Result<stt_tokio::transfer::Outcome, stt_tokio::transfer::TransferError>>,
+    tokio::task::JoinHandle<Result<stt_cli::transfer::Outcome, stt_cli::transfer::TransferError>>,
 ) {
-    use stt_tokio::transfer::{self, Destination, Receipts};
+    use stt_cli::transfer::{self, Destination, Receipts};
     let server = node(1).await;
     let client = node(1).await;
     let session = within(10, "connect", client.connect(server.local_addr())).await.unwrap();
@@ -125,7 +126,7 @@ async fn receiver_into(
 async fn cut_early(src: &std::path::Path, out: &std::path::Path) -> u64 {
     let (client, server, session, receiver) = receiver_into(out).await;
     let (sending, src) = (session.clone(), src.to_path_buf());
-    let sender = tokio::spawn(async move { stt_tokio::transfer::send_file(&sending, "data.bin", &src, |_| {}).await });
+    let sender = tokio::spawn(async move { stt_cli::transfer::send_file(&sending, "data.bin", &src, |_| {}).await });
     within(60, "an eighth of the data at the receiver", async {
         while partial_len(out) < 8 << 20 {
             tokio::time::sleep(std::time::Duration::from_millis(1)).await;
@@ -154,7 +155,7 @@ fn partial_len(out: &std::path::Path) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_kept_partial_file_is_continued_only_when_it_matches_the_senders_bytes() {
-    use stt_tokio::transfer;
+    use stt_cli::transfer;
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
     std::fs::create_dir(&out).unwrap();
@@ -181,7 +182,7 @@ async fn a_kept_partial_file_is_continued_only_when_it_matches_the_senders_bytes
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cut_transfer_continues_from_what_the_receiver_kept() {
-    use stt_tokio::transfer;
+    use stt_cli::transfer;
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
     std::fs::create_dir(&out).unwrap();

@@ -70,7 +70,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncSeekExt, AsyncWrite, AsyncWriteExt
 pub use resume::RESUME_MIN;
 pub use tree::{is_relative_path, ManifestEntry, Receipts, VerifiedTree, MAX_DEPTH, MAX_ENTRIES, MAX_PATH};
 
-use crate::{Error, Session, StreamMode};
+use stt_tokio::{Error, Session, StreamMode};
 
 /// The first byte of a file transfer (type 2; the protocol's version 2 began with it).
 pub const VERSION: u8 = 2;
@@ -290,8 +290,8 @@ struct Body<'a, P> {
 /// Writes the chunks from `source` (positioned at `body.start`), the end mark and the digest,
 /// and reads the receiver's verdict.
 async fn send_body<R: AsyncRead + Unpin, P: FnMut(u64)>(
-    tx: &mut crate::SendStream,
-    rx: &mut crate::RecvStream,
+    tx: &mut stt_tokio::SendStream,
+    rx: &mut stt_tokio::RecvStream,
     source: &mut R,
     body: Body<'_, P>,
 ) -> Result<Sent, TransferError> {
@@ -511,7 +511,7 @@ async fn place(
 
 /// Receives one file from `stream` and answers the sender.
 pub async fn receive<W: AsyncWrite + Unpin>(
-    stream: crate::Stream,
+    stream: stt_tokio::Stream,
     dest: Destination<'_, W>,
     progress: impl FnMut(u64),
 ) -> Result<Received, TransferError> {
@@ -522,7 +522,7 @@ pub async fn receive<W: AsyncWrite + Unpin>(
 /// longer length, otherwise when the data passes the limit (the partial file is removed); the
 /// sender is told [`Status::TooLarge`]. A directory's manifest is refused: use [`receive_any`].
 pub async fn receive_at_most<W: AsyncWrite + Unpin>(
-    stream: crate::Stream,
+    stream: stt_tokio::Stream,
     dest: Destination<'_, W>,
     max_size: u64,
     progress: impl FnMut(u64),
@@ -537,7 +537,7 @@ pub async fn receive_at_most<W: AsyncWrite + Unpin>(
 /// against what `receipts` says this session stored) and answers the sender. Files stored in a
 /// directory are added to `receipts`: give every stream of one session the same receipts.
 pub async fn receive_any<W: AsyncWrite + Unpin>(
-    stream: crate::Stream,
+    stream: stt_tokio::Stream,
     dest: Destination<'_, W>,
     max_size: u64,
     receipts: &mut Receipts,
@@ -547,7 +547,7 @@ pub async fn receive_any<W: AsyncWrite + Unpin>(
 }
 
 async fn receive_stream<W: AsyncWrite + Unpin>(
-    stream: crate::Stream,
+    stream: stt_tokio::Stream,
     dest: Destination<'_, W>,
     max_size: u64,
     mut receipts: Option<&mut Receipts>,
@@ -671,7 +671,7 @@ async fn receive_data<R: AsyncRead + Unpin, O: AsyncWrite + Unpin, W: AsyncWrite
     };
     let name = if name.is_empty() {
         // Standard input has no name: give it one that cannot collide.
-        format!("stdin-{}", hex8(&crate::shared::random_bytes()))
+        format!("stdin-{}", hex8(&crate::random_bytes()))
     } else {
         name
     };
@@ -713,7 +713,7 @@ async fn receive_data<R: AsyncRead + Unpin, O: AsyncWrite + Unpin, W: AsyncWrite
             (partial, stored)
         }
         _ => {
-            let tmp = dir.join(format!(".stt-{}.partial", hex8(&crate::shared::random_bytes())));
+            let tmp = dir.join(format!(".stt-{}.partial", hex8(&crate::random_bytes())));
             let stored = async {
                 let mut file = tokio::fs::File::create(&tmp).await?;
                 let copied = copy_chunks(rx, &mut file, max_size, announced, Sha3_256::new(), 0, progress).await?;
