@@ -499,7 +499,8 @@ pub fn blob_decode(data: &[u8]) {
 /// whatever it accepts is within the size limit and matches its digest; nothing is written
 /// outside the directory, and what is left in it is the accepted file (and the directories of
 /// its relative path), or after a failure at most the kept partial file of a resumable
-/// transfer (type 3) that was cut.
+/// transfer (type 3) that was cut. Into a directory, the input may first have links planted
+/// (see [`transfer_into_dir`]).
 pub fn transfer_header(data: &[u8]) {
     use stt_cli::transfer::{read_transfer, Destination};
     let Some((&mode, rest)) = data.split_first() else { return };
@@ -515,30 +516,7 @@ pub fn transfer_header(data: &[u8]) {
             assert!(r.name.len() <= stt_cli::transfer::MAX_PATH && !r.name.contains('/'));
         }
         if mode & 4 != 0 {
-            let dir = transfer_dir();
-            let mut reader = rest;
-            let r = read_transfer(&mut reader, Destination::<tokio::io::Sink>::Dir(&dir), max_size, |_| {}).await;
-            let left = files_under(&dir);
-            match r {
-                Ok(r) => {
-                    let path = r.path.expect("a directory transfer has a path");
-                    assert!(path.starts_with(&dir), "the file stays in the directory: {path:?}");
-                    assert!(stt_cli::transfer::is_relative_path(&r.name), "{:?}", r.name);
-                    assert_eq!(left, std::slice::from_ref(&path), "only the accepted file is there");
-                }
-                Err(_) => {
-                    let kept_partial = |p: &std::path::PathBuf| {
-                        p.parent() == Some(dir.as_path())
-                            && p.file_name().is_some_and(|n| n.to_string_lossy().starts_with(".stt-resume-"))
-                    };
-                    let resumable = rest.first() == Some(&stt_cli::transfer::RESUMABLE);
-                    assert!(
-                        left.iter().all(|p| resumable && kept_partial(p)) && left.len() <= 1,
-                        "a refused transfer leaves nothing but a cut resumable one's partial file: {left:?}"
-                    );
-                }
-            }
-            std::fs::remove_dir_all(&dir).unwrap();
+            transfer_into_dir(mode, rest, max_size).await;
         }
         // A well-formed transfer of (name, chunks) from the input reads back exactly.
         let mut u = Unstructured::new(rest);
@@ -577,15 +555,124 @@ fn transfer_runtime() -> &'static tokio::runtime::Runtime {
     RT.get_or_init(|| tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime"))
 }
 
-/// An empty directory for this process's directory transfers.
-/// Every file (not directory) under `dir`, at any depth.
-fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+/// The input read twice into one directory, as a listener would: where links were planted
+/// first (mode bit 8: at the path the input names and at its first component, pointing
+/// outside; bit 16: in place of the private directory), and, between the two reads, in place
+/// of every kept partial file (bit 32: a symbolic link to a file outside; else, with bit 8, a
+/// hard link to it). Nothing outside changes; what is left is as [`transfer_header`] says,
+/// the planted links aside.
+#[cfg(unix)]
+async fn transfer_into_dir(mode: u8, rest: &[u8], max_size: u64) {
+    use stt_cli::transfer::{read_transfer, Destination, PRIVATE_DIR};
+    let dir = transfer_dir();
+    let outside = dir.with_extension("outside");
+    std::fs::create_dir_all(&outside).unwrap();
+    let victim = outside.join("victim");
+    std::fs::write(&victim, b"outside").unwrap();
+    let mut planted = Vec::new();
+    let mut plant = |target: &std::path::Path, at: std::path::PathBuf| {
+        if std::os::unix::fs::symlink(target, &at).is_ok() {
+            planted.push(at);
+        }
+    };
+    if mode & 8 != 0 {
+        // The name the input announces, if it has one that can be a path.
+        let name = rest.get(3..).and_then(|r| {
+            let len = usize::from(u16::from_be_bytes([*rest.get(1)?, *rest.get(2)?]));
+            std::str::from_utf8(r.get(..len)?).ok().filter(|n| stt_cli::transfer::is_relative_path(n))
+        });
+        if let Some(name) = name {
+            let first = name.split('/').next().unwrap_or(name);
+            let target = if name.contains('/') { outside.as_path() } else { victim.as_path() };
+            plant(target, dir.join(first));
+        }
+    }
+    if mode & 16 != 0 {
+        plant(&outside, dir.join(PRIVATE_DIR));
+    }
+    for round in 0..2 {
+        if round == 1 {
+            for partial in files_under(&dir, &planted) {
+                let name = partial.file_name().unwrap().to_string_lossy().into_owned();
+                if name.starts_with("resume-") && name.ends_with(".partial") {
+                    std::fs::remove_file(&partial).unwrap();
+                    if mode & 32 != 0 {
+                        std::os::unix::fs::symlink(&victim, &partial).unwrap();
+                    } else {
+                        std::fs::hard_link(&victim, &partial).unwrap();
+                    }
+                }
+            }
+        }
+        let mut reader = rest;
+        let r = read_transfer(&mut reader, Destination::<tokio::io::Sink>::Dir(&dir), max_size, |_| {}).await;
+        assert_eq!(std::fs::read(&victim).unwrap(), b"outside", "a file outside was written through a link");
+        let outside_names: Vec<_> = std::fs::read_dir(&outside).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(outside_names, ["victim"], "something was created outside through a link");
+        let private = dir.join(PRIVATE_DIR);
+        // Left: the private directory's secret, a kept partial file and its record; else the
+        // accepted file.
+        let left: Vec<_> = files_under(&dir, &planted)
+            .into_iter()
+            .filter(|p| p.parent() != Some(private.as_path()) || p.file_name().is_some_and(|n| n != "secret"))
+            .collect();
+        match r {
+            Ok(r) => {
+                let path = r.path.expect("a directory transfer has a path");
+                assert!(path.starts_with(&dir), "the file stays in the directory: {path:?}");
+                assert!(stt_cli::transfer::is_relative_path(&r.name), "{:?}", r.name);
+                assert!(left.contains(&path), "the accepted file is there: {left:?}");
+                // A second round stores the same bytes again under the same name.
+                let others: Vec<_> = left.iter().filter(|p| **p != path && p.parent() != Some(&private)).collect();
+                assert!(others.is_empty() || round == 1, "only the accepted file is there: {left:?}");
+            }
+            Err(_) => {
+                let kept = |p: &std::path::PathBuf| {
+                    p.parent() == Some(private.as_path())
+                        && p.file_name().is_some_and(|n| {
+                            let n = n.to_string_lossy();
+                            n.starts_with("resume-") && (n.ends_with(".partial") || n.ends_with(".partial.record"))
+                        })
+                };
+                let resumable = rest.first() == Some(&stt_cli::transfer::RESUMABLE);
+                let stray: Vec<_> = left.iter().filter(|p| !(resumable && kept(p))).collect();
+                assert!(
+                    stray.is_empty() || round == 1,
+                    "a refused transfer leaves nothing but a cut resumable one's partial file: {left:?}"
+                );
+            }
+        }
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+    std::fs::remove_dir_all(&outside).unwrap();
+}
+
+#[cfg(not(unix))]
+async fn transfer_into_dir(_mode: u8, rest: &[u8], max_size: u64) {
+    use stt_cli::transfer::{read_transfer, Destination};
+    let dir = transfer_dir();
+    let mut reader = rest;
+    let _ = read_transfer(&mut reader, Destination::<tokio::io::Sink>::Dir(&dir), max_size, |_| {}).await;
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Every file (not directory) under `dir`, at any depth; the receiver made no link (those in
+/// `planted` were put there by the harness and are not followed).
+fn files_under(dir: &std::path::Path, planted: &[std::path::PathBuf]) -> Vec<std::path::PathBuf> {
     let mut files = Vec::new();
     let mut todo = vec![dir.to_path_buf()];
     while let Some(d) = todo.pop() {
         for entry in std::fs::read_dir(&d).unwrap() {
             let entry = entry.unwrap();
             let kind = entry.file_type().unwrap();
+            if planted.contains(&entry.path()) {
+                continue;
+            }
+            if kind.is_symlink() && entry.file_name().to_string_lossy().starts_with("resume-") {
+                // A planted partial file, removed by the receiver if it looked at it.
+                files.push(entry.path());
+                continue;
+            }
             assert!(!kind.is_symlink(), "the receiver made a link: {:?}", entry.path());
             if kind.is_dir() {
                 todo.push(entry.path());
@@ -597,6 +684,7 @@ fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     files
 }
 
+/// An empty directory for this process's directory transfers.
 fn transfer_dir() -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("stt-fuzz-transfer-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();

@@ -53,6 +53,32 @@ fn the_transfer_reader_survives_random_input() {
     }
 }
 
+/// Cut resumable transfers into a directory where links were planted: at the announced name, in
+/// place of the private directory, and in place of the partial file the first read kept.
+#[test]
+fn the_transfer_reader_writes_nothing_through_planted_links() {
+    let mut rng = TestRng::new(9);
+    for round in 0..64u8 {
+        // mode: into a directory (4), with links at the name (8), the private directory (16,
+        // every fourth round), symbolic (32) or hard links in place of the partial file.
+        let mut mode = 4 | 8 | (round & 32);
+        if round % 4 == 3 {
+            mode |= 16;
+        }
+        let name: &[u8] = if round % 2 == 0 { b"a.bin" } else { b"d/a.bin" };
+        let mut b = vec![mode, stt_cli::transfer::RESUMABLE, 0, name.len() as u8];
+        b.extend_from_slice(name);
+        b.extend_from_slice(&4096u64.to_be_bytes());
+        b.extend_from_slice(&[round; 32]); // the resume key
+        b.extend_from_slice(&0u64.to_be_bytes()); // start from the beginning
+                                                  // Some data, cut before its end.
+        let data = random_bytes(&mut rng, 2000);
+        b.extend_from_slice(&(data.len() as u32).to_be_bytes());
+        b.extend_from_slice(&data);
+        transfer_header(&b);
+    }
+}
+
 #[test]
 fn the_websocket_message_path_survives_random_input() {
     let mut rng = TestRng::new(8);

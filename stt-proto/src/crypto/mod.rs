@@ -97,6 +97,28 @@ pub fn sha3_256(parts: &[&[u8]]) -> [u8; KEY_LEN] {
     h.finalize().into()
 }
 
+/// SHA3-256 over bytes given piece by piece.
+#[derive(Clone, Default)]
+pub struct Sha3(Sha3_256);
+
+impl Sha3 {
+    /// Adds `bytes`.
+    pub fn update(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+
+    /// The digest of everything added.
+    pub fn finish(self) -> [u8; KEY_LEN] {
+        self.0.finalize().into()
+    }
+}
+
+impl core::fmt::Debug for Sha3 {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("Sha3")
+    }
+}
+
 /// HMAC-SHA3-256 over the concatenation of `parts`, truncated to its first 16 bytes.
 pub fn mac16(key: &[u8; KEY_LEN], parts: &[&[u8]]) -> [u8; TAG_LEN] {
     let mut m = <HmacSha3 as KeyInit>::new_from_slice(key).expect("HMAC takes any key length");

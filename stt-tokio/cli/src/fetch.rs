@@ -15,8 +15,10 @@
 use std::fmt::Display;
 use std::sync::{Arc, Mutex};
 
-use stt_proto::storage::{Address, BlobBackend, Store};
+use bytes::Bytes;
+use stt_proto::storage::{Address, BlobBackend, BlobChunks, Store, BLOB_CHUNK};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
 
 use stt_tokio::{Error, Session, Stream, StreamMode};
@@ -54,6 +56,9 @@ pub enum FetchError {
     /// The peer answered something this protocol does not define.
     #[error("malformed fetch reply: {0}")]
     Protocol(&'static str),
+    /// The fetcher acknowledged nothing for this long; its stream was reset.
+    #[error("the fetcher took nothing for {0:?}; the request was cut")]
+    Stalled(std::time::Duration),
     /// The session or stream failed.
     #[error(transparent)]
     Transport(#[from] Error),
@@ -94,7 +99,7 @@ pub async fn fetch(session: &Session, address: &Address, max_len: u64) -> Result
     // Grown as bytes arrive, never reserved from the peer's claim.
     let mut content = Vec::with_capacity(len.min(FIRST_RESERVE) as usize);
     // One byte more than announced, to notice a peer that sends more than it said.
-    (&mut stream).take(len + 1).read_to_end(&mut content).await?;
+    (&mut stream).take(len.saturating_add(1)).read_to_end(&mut content).await?;
     if content.len() as u64 != len || Address::of(&content) != *address {
         return Err(FetchError::Integrity(*address));
     }
@@ -108,14 +113,58 @@ const FIRST_RESERVE: u64 = 1 << 20;
 /// streams wait, and past the session's stream limit the peer is refused.
 pub const MAX_SERVES_PER_SESSION: usize = 8;
 
-/// Serves a [`Store`] to fetchers. Cheap to clone; clones serve the same store.
+/// What a [`StoreServer`] holds in memory and how long it waits for a fetcher.
+#[derive(Clone, Copy, Debug)]
+pub struct ServeLimits {
+    /// Bytes of content held at once over every request of every session: read from the store
+    /// and not yet acknowledged by the fetcher. Default 32 MiB.
+    pub budget: u64,
+    /// Bytes of content one session's requests together ([`StoreServer::serve_session`]), or
+    /// one request served alone ([`StoreServer::serve_stream`]), may have sent and not yet had
+    /// acknowledged; a fetcher that stops reading costs the server this much at most, and the
+    /// budget serves others. Default 1 MiB (20 MB/s on a 50 ms path).
+    pub per_session: u64,
+    /// How long a request waits for its fetcher to acknowledge what it sent before the stream is
+    /// reset and what it held released. Default 10 s.
+    pub progress_timeout: std::time::Duration,
+}
+
+impl Default for ServeLimits {
+    fn default() -> Self {
+        ServeLimits { budget: 32 << 20, per_session: 1 << 20, progress_timeout: std::time::Duration::from_secs(10) }
+    }
+}
+
+/// Chunks of [`BLOB_CHUNK`] bytes that `bytes` take, at least one: the unit of the budgets.
+fn units(bytes: u64) -> u32 {
+    u32::try_from(bytes.div_ceil(BLOB_CHUNK as u64).max(1)).unwrap_or(u32::MAX)
+}
+
+/// A chunk of content on its way to a fetcher, and the budget it holds until the stream lets go
+/// of it (once the fetcher acknowledged it, or the stream is reset).
+struct Held {
+    content: Vec<u8>,
+    _node: OwnedSemaphorePermit,
+    _session: OwnedSemaphorePermit,
+}
+
+impl AsRef<[u8]> for Held {
+    fn as_ref(&self) -> &[u8] {
+        &self.content
+    }
+}
+
+/// Serves a [`Store`] to fetchers, one chunk at a time straight from the store, within
+/// [`ServeLimits`]. Cheap to clone; clones serve the same store within the same budget.
 pub struct StoreServer<B> {
     store: Arc<Mutex<Store<B>>>,
+    budget: Arc<Semaphore>,
+    limits: ServeLimits,
 }
 
 impl<B> Clone for StoreServer<B> {
     fn clone(&self) -> Self {
-        StoreServer { store: self.store.clone() }
+        StoreServer { store: self.store.clone(), budget: self.budget.clone(), limits: self.limits }
     }
 }
 
@@ -124,15 +173,33 @@ where
     B: BlobBackend + Send + 'static,
     B::Error: Display,
 {
-    /// Serves `store` (shared with the application, which may keep adding to it).
+    /// Serves `store` (shared with the application, which may keep adding to it) within the
+    /// default limits.
     pub fn new(store: Arc<Mutex<Store<B>>>) -> Self {
-        StoreServer { store }
+        Self::with_limits(store, ServeLimits::default())
+    }
+
+    /// Serves `store` within `limits`.
+    pub fn with_limits(store: Arc<Mutex<Store<B>>>, limits: ServeLimits) -> Self {
+        let budget = Arc::new(Semaphore::new(units(limits.budget) as usize));
+        StoreServer { store, budget, limits }
     }
 
     /// Answers the fetch request on `stream`, a stream the peer opened. Returns the address
     /// asked for and whether it was served. A stream that does not start with a fetch request
-    /// is reset and reported as [`FetchError::Protocol`].
-    pub async fn serve_stream(&self, mut stream: Stream) -> Result<(Address, bool), FetchError> {
+    /// is reset and reported as [`FetchError::Protocol`]; a fetcher that leaves what was sent
+    /// unacknowledged for [`ServeLimits::progress_timeout`] has its stream reset
+    /// ([`FetchError::Stalled`]).
+    pub async fn serve_stream(&self, stream: Stream) -> Result<(Address, bool), FetchError> {
+        self.serve_within(stream, self.session_budget()).await
+    }
+
+    fn session_budget(&self) -> Arc<Semaphore> {
+        Arc::new(Semaphore::new(units(self.limits.per_session) as usize))
+    }
+
+    /// [`StoreServer::serve_stream`] within `session`, the budget of the requests of one session.
+    async fn serve_within(&self, mut stream: Stream, session: Arc<Semaphore>) -> Result<(Address, bool), FetchError> {
         let mut request = [0u8; 36];
         if stream.read_exact(&mut request).await.is_err() || &request[..4] != MAGIC {
             let _ = stream.send_half().reset(0);
@@ -140,47 +207,107 @@ where
         }
         let address = Address(request[4..].try_into().expect("32 bytes"));
         let store = self.store.clone();
-        // Store reads may touch the disk: off the async threads.
+        // Store reads touch the disk: off the async threads.
         let found = tokio::task::spawn_blocking(move || {
-            store.lock().unwrap_or_else(|p| p.into_inner()).get(&address).map_err(|e| e.to_string())
+            store.lock().unwrap_or_else(|p| p.into_inner()).chunks(&address).map_err(|e| e.to_string())
         })
         .await
         .map_err(|e| FetchError::Refused(e.to_string()))?;
-        let served = matches!(found, Ok(Some(_)));
-        match found {
-            Ok(Some(content)) => {
-                let mut head = [0u8; 9];
-                head[0] = FOUND;
-                head[1..].copy_from_slice(&(content.len() as u64).to_be_bytes());
-                stream.write_all(&head).await?;
-                stream.write_all(&content).await?;
+        let chunks = match found {
+            Ok(Some(chunks)) => chunks,
+            Ok(None) => {
+                stream.write_all(&[NOT_FOUND]).await?;
+                return self.finish(stream, address, false).await;
             }
-            Ok(None) => stream.write_all(&[NOT_FOUND]).await?,
-            Err(message) => {
-                stream.write_all(&[REFUSED]).await?;
-                stream.write_all(message.as_bytes()).await?;
+            Err(message) => return self.refuse(stream, address, &message).await,
+        };
+        let need = units(chunks.chunk_len());
+        if u64::from(need) > u64::from(units(self.limits.per_session)).min(u64::from(units(self.limits.budget))) {
+            let message = format!(
+                "{address} is stored in one piece of {} bytes (the format of an earlier version), more than this server holds for one request: add the content to the store again",
+                chunks.chunk_len()
+            );
+            return self.refuse(stream, address, &message).await;
+        }
+        let mut head = [0u8; 9];
+        head[0] = FOUND;
+        head[1..].copy_from_slice(&chunks.len().to_be_bytes());
+        stream.write_all(&head).await?;
+        let sent = self.send_chunks(&mut stream, chunks, need, &session).await;
+        if let Err(e) = sent {
+            let _ = stream.send_half().reset(0);
+            return Err(e);
+        }
+        self.finish(stream, address, true).await
+    }
+
+    /// Sends the content chunk by chunk, each holding `need` units of the session's and the
+    /// node's budgets until the stream lets go of it.
+    async fn send_chunks(
+        &self,
+        stream: &mut Stream,
+        mut chunks: BlobChunks,
+        need: u32,
+        session: &Arc<Semaphore>,
+    ) -> Result<(), FetchError> {
+        loop {
+            // Waits for the fetcher to acknowledge: a fetcher that stops reading is cut here.
+            let for_session =
+                tokio::time::timeout(self.limits.progress_timeout, session.clone().acquire_many_owned(need))
+                    .await
+                    .map_err(|_| FetchError::Stalled(self.limits.progress_timeout))?
+                    .expect("the session's semaphore is never closed");
+            // Waits for other requests to make room.
+            let for_node = self.budget.clone().acquire_many_owned(need).await.expect("the budget is never closed");
+            let store = self.store.clone();
+            let (read, back) = tokio::task::spawn_blocking(move || {
+                let mut content = Vec::new();
+                let read = store.lock().unwrap_or_else(|p| p.into_inner()).read_chunk(&mut chunks, &mut content);
+                (read.map(|more| more.then_some(content)).map_err(|e| e.to_string()), chunks)
+            })
+            .await
+            .map_err(|e| FetchError::Refused(e.to_string()))?;
+            chunks = back;
+            let Some(content) = read.map_err(FetchError::Refused)? else { return Ok(()) };
+            let held = Held { content, _node: for_node, _session: for_session };
+            stream.send_half().write_all_bytes(Bytes::from_owner(held)).await?;
+        }
+    }
+
+    async fn refuse(&self, mut stream: Stream, address: Address, message: &str) -> Result<(Address, bool), FetchError> {
+        stream.write_all(&[REFUSED]).await?;
+        stream.write_all(message.as_bytes()).await?;
+        self.finish(stream, address, false).await
+    }
+
+    /// Ends the stream and waits (at most the progress timeout) until the fetcher has it all.
+    async fn finish(&self, mut stream: Stream, address: Address, served: bool) -> Result<(Address, bool), FetchError> {
+        stream.shutdown().await?;
+        match tokio::time::timeout(self.limits.progress_timeout, stream.send_half().flushed()).await {
+            Ok(flushed) => flushed?,
+            Err(_) => {
+                let _ = stream.send_half().reset(0);
+                return Err(FetchError::Stalled(self.limits.progress_timeout));
             }
         }
-        stream.shutdown().await?;
-        stream.send_half().flushed().await?;
         Ok((address, served))
     }
 
     /// Serves every stream the peer opens on `session` until the session ends, each in its own
     /// task. For sessions dedicated to fetching; an application that also uses streams for
     /// other things calls [`StoreServer::serve_stream`] on the streams it routes here.
-    /// At most [`MAX_SERVES_PER_SESSION`] requests are served at once (each holds its blob in
-    /// memory).
+    /// At most [`MAX_SERVES_PER_SESSION`] requests are served at once.
     pub fn serve_session(&self, session: Session) -> JoinHandle<()> {
         let server = self.clone();
         let permits = Arc::new(tokio::sync::Semaphore::new(MAX_SERVES_PER_SESSION));
+        let budget = self.session_budget();
         tokio::spawn(async move {
             loop {
                 let Ok(permit) = permits.clone().acquire_owned().await else { return };
                 let Ok(stream) = session.accept_stream().await else { return };
-                let server = server.clone();
+                let (server, budget) = (server.clone(), budget.clone());
                 tokio::spawn(async move {
-                    let _ = server.serve_stream(stream).await;
+                    let _ = server.serve_within(stream, budget).await;
                     drop(permit);
                 });
             }

@@ -163,6 +163,33 @@ impl BlobBackend for FsBackend {
         }
     }
 
+    fn read_at(&mut self, address: &Address, offset: u64, buf: &mut [u8]) -> io::Result<Option<usize>> {
+        use std::io::{Read, Seek};
+        if !self.entries.contains_key(address) {
+            return Ok(None);
+        }
+        let mut file = match fs::File::open(self.path_of(address)) {
+            Ok(file) => file,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                self.remove(address)?;
+                return Ok(None);
+            }
+            Err(e) => return Err(e),
+        };
+        if offset == 0 {
+            self.touch(address);
+        }
+        file.seek(io::SeekFrom::Start(offset))?;
+        let mut n = 0;
+        while n < buf.len() {
+            match file.read(&mut buf[n..])? {
+                0 => break,
+                k => n += k,
+            }
+        }
+        Ok(Some(n))
+    }
+
     fn contains(&self, address: &Address) -> bool {
         self.entries.contains_key(address)
     }

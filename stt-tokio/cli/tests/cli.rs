@@ -1,110 +1,14 @@
 //! The `stt` binary, run as a user would: real processes, real sockets on loopback.
 
+mod tool;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use sha3::{Digest, Sha3_256};
-
-fn stt() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_stt"))
-}
-
-fn write_seed(dir: &Path, name: &str) -> std::path::PathBuf {
-    let path = dir.join(name);
-    let out = stt().arg("keygen").arg("--out").arg(&path).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    path
-}
-
-/// A running `stt listen`, with the address it printed and its stderr lines.
-struct Listener {
-    child: Child,
-    addr: String,
-    ws: Option<String>,
-    lines: mpsc::Receiver<String>,
-}
-
-impl Listener {
-    fn start(args: &[&str], stdout: Stdio) -> Listener {
-        let mut child = stt()
-            .arg("listen")
-            .args(["--bind", "127.0.0.1:0"])
-            .args(args)
-            .stdout(stdout)
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let (tx, lines) = mpsc::channel();
-        let stderr = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        let first = lines.recv_timeout(Duration::from_secs(20)).expect("listener prints its address");
-        let mut words = first.split_whitespace();
-        assert_eq!(words.next(), Some("listening"), "{first}");
-        let addr = first.split_whitespace().nth(3).unwrap().to_string();
-        let ws = first.split(" and ").nth(1).map(|w| w.trim().to_string());
-        Listener { child, addr, ws, lines }
-    }
-
-    fn wait(mut self, secs: u64) -> (std::process::ExitStatus, Vec<String>) {
-        let deadline = Instant::now() + Duration::from_secs(secs);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return (status, self.lines.try_iter().collect());
-            }
-            if Instant::now() >= deadline {
-                let said: Vec<String> = self.lines.try_iter().collect();
-                panic!("listener did not exit within {secs} s; its stderr: {said:?}");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Listener {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn sha3_file(path: &Path) -> [u8; 32] {
-    let mut h = Sha3_256::new();
-    let mut f = std::fs::File::open(path).unwrap();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = f.read(&mut buf).unwrap();
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-    }
-    h.finalize().into()
-}
-
-fn make_file(path: &Path, len: usize) {
-    let mut f = std::fs::File::create(path).unwrap();
-    let mut x = 0x2545_F491_4F6C_DD1Du64;
-    let mut buf = vec![0u8; 1 << 20];
-    let mut left = len;
-    while left > 0 {
-        for b in buf.iter_mut() {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            *b = x as u8;
-        }
-        let n = left.min(buf.len());
-        f.write_all(&buf[..n]).unwrap();
-        left -= n;
-    }
-}
+use tool::*;
 
 #[test]
 fn keygen_prints_sixty_four_hex_characters_and_never_the_same_twice() {
@@ -176,8 +80,7 @@ fn send_and_listen_once_move_a_hundred_mebibyte_file_verified() {
     assert_eq!(sha3_file(&received), sha3_file(&src), "hashes match");
     println!("stt send/listen: 100 MiB in {secs:.2} s ({:.0} MB/s)", 100.0 * 1.048576 / secs);
     // Nothing but the verified file is left in the directory.
-    let names: Vec<_> = std::fs::read_dir(&out).unwrap().map(|e| e.unwrap().file_name()).collect();
-    assert_eq!(names, vec![std::ffi::OsString::from("big.bin")]);
+    assert_eq!(left_in(&out), (vec!["big.bin".to_owned()], vec![]));
 }
 
 #[test]
@@ -370,7 +273,7 @@ fn names_with_control_characters_are_refused_and_never_printed_raw() {
     assert!(!said.contains('\x1b'), "no raw escape reaches the terminal: {said:?}");
     assert!(said.contains("\\u{1b}"), "the escape is shown escaped: {said}");
     drop(listener);
-    assert_eq!(std::fs::read_dir(&out).unwrap().count(), 0, "nothing was stored");
+    assert_eq!(left_in(&out), (vec![], vec![]), "nothing was stored");
 }
 
 #[test]
@@ -393,7 +296,7 @@ fn a_file_over_max_size_is_refused_and_nothing_is_left() {
     assert!(said.contains("TooLarge") && said.contains("1000000"), "{said}");
     let (status, lines) = listener.wait(30);
     assert!(!status.success(), "listener --once reports the failed transfer: {lines:?}");
-    assert_eq!(std::fs::read_dir(&out).unwrap().count(), 0, "no file and no partial file is left");
+    assert_eq!(left_in(&out), (vec![], vec![]), "no file and no partial file is left");
 }
 
 /// `keygen --identity`, `id`, `--identity`, `--peers` and `--peer-id`: a listener that knows one
@@ -624,10 +527,13 @@ fn a_large_file_killed_at_sixty_percent_resumes_and_sends_only_the_rest() {
     // The receiver's partial file grows; the sender is killed (no goodbye) once it holds 60%.
     let mut first = send();
     let partial_len = || -> u64 {
-        std::fs::read_dir(&out)
+        std::fs::read_dir(out.join(".stt-receiving"))
             .map(|d| {
                 d.filter_map(Result::ok)
-                    .filter(|e| e.file_name().to_string_lossy().starts_with(".stt-resume-"))
+                    .filter(|e| {
+                        let name = e.file_name().to_string_lossy().into_owned();
+                        name.starts_with("resume-") && name.ends_with(".partial")
+                    })
                     .map(|e| e.metadata().map(|m| m.len()).unwrap_or(0))
                     .sum()
             })

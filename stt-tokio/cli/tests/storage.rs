@@ -4,7 +4,7 @@
 use std::fs;
 
 use stt_cli::storage::FsBackend;
-use stt_proto::storage::{Address, MemoryBackend, Store, StoreError, BLOB_OVERHEAD};
+use stt_proto::storage::{sealed_len, Address, MemoryBackend, Store, StoreError};
 
 const SEED: &[u8] = b"storage seed of this node, 32 b!";
 
@@ -21,7 +21,7 @@ fn same_content_twice_is_one_blob_at_one_address() {
     assert_eq!(store.get(&a).unwrap().unwrap(), b"hello, store");
     // At rest the content is sealed, not in the clear.
     let on_disk = fs::read(dir.path().join(a.to_string())).unwrap();
-    assert_eq!(on_disk.len(), 12 + BLOB_OVERHEAD);
+    assert_eq!(on_disk.len() as u64, sealed_len(12));
     assert!(!on_disk.windows(5).any(|w| w == b"hello"));
     assert!(store.delete(&a).unwrap());
     assert!(!store.contains(&a));
@@ -74,7 +74,7 @@ fn a_writer_killed_mid_write_leaves_no_partial_blob_and_the_index_rebuilds() {
 #[test]
 fn eviction_keeps_the_store_under_its_limit_least_recently_used_first() {
     let dir = tempfile::tempdir().unwrap();
-    let blob = 1_000 + BLOB_OVERHEAD as u64;
+    let blob = sealed_len(1_000);
     let mut store = Store::new(FsBackend::open_with_limit(dir.path(), Some(3 * blob)).unwrap(), SEED);
     let contents: Vec<Vec<u8>> = (0..5u8).map(|i| vec![i; 1_000]).collect();
     let a0 = store.put(&contents[0]).unwrap();

@@ -38,6 +38,14 @@ async fn a_hundred_mebibytes_over_websocket_arrive_intact() {
     hundred_mib(true).await;
 }
 
+/// The names in `dir`, sorted ("" first, so that an empty directory is not an empty list).
+fn entries(dir: &std::path::Path) -> Vec<String> {
+    let mut names = vec![String::new()];
+    names.extend(std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()));
+    names.sort();
+    names
+}
+
 /// A transfer header announcing `len` bytes for `name`, as `transfer::send` writes it.
 fn header(name: &str, len: u64) -> Vec<u8> {
     let mut h = vec![stt_cli::transfer::VERSION];
@@ -83,7 +91,9 @@ async fn data_longer_or_shorter_than_announced_is_refused_and_nothing_is_left() 
         let mut reader = &wire[..];
         let r = read_transfer(&mut reader, Destination::<tokio::io::Sink>::Dir(dir.path()), u64::MAX, |_| {}).await;
         assert!(matches!(r, Err(TransferError::Protocol(m)) if m.contains("announced")), "{announced}: {r:?}");
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "no partial file is left");
+        assert_eq!(entries(dir.path()), ["", stt_cli::transfer::PRIVATE_DIR], "no partial file is left");
+        let private = entries(&dir.path().join(stt_cli::transfer::PRIVATE_DIR));
+        assert_eq!(private, [""], "no partial file is left");
     }
     // The same bytes with the right announcement are stored.
     let mut wire = header("a.txt", 5);
@@ -116,7 +126,14 @@ async fn receiver_into(
     let receiver = tokio::spawn(async move {
         let stream = accepted.accept_stream().await.unwrap();
         let mut receipts = Receipts::default();
-        transfer::receive_any::<tokio::io::Sink>(stream, Destination::Dir(&dir), u64::MAX, &mut receipts, |_| {}).await
+        transfer::receive_any::<tokio::io::Sink>(
+            stream,
+            Destination::Dir(&dir),
+            &transfer::Limits::default(),
+            &mut receipts,
+            |_| {},
+        )
+        .await
     });
     (client, server, session, receiver)
 }
@@ -141,12 +158,15 @@ async fn cut_early(src: &std::path::Path, out: &std::path::Path) -> u64 {
     partial_len(out)
 }
 
-/// Bytes in the receiver's kept partial files in `out`.
+/// Bytes in the receiver's kept partial files in `out` (in its private directory).
 fn partial_len(out: &std::path::Path) -> u64 {
-    std::fs::read_dir(out)
-        .unwrap()
+    let Ok(private) = std::fs::read_dir(out.join(stt_cli::transfer::PRIVATE_DIR)) else { return 0 };
+    private
         .filter_map(Result::ok)
-        .filter(|e| e.file_name().to_string_lossy().starts_with(".stt-resume-"))
+        .filter(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            name.starts_with("resume-") && name.ends_with(".partial")
+        })
         // A partial file may be renamed into place while it is looked at.
         .filter_map(|e| e.metadata().ok())
         .map(|m| m.len())

@@ -59,17 +59,23 @@
 //! as the stored one (sending a file or a directory again adds no numbered copies). Data with no name (standard input) is saved as `stdin-<16 hex
 //! digits>`.
 
+mod dir;
 mod resume;
 mod tree;
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use sha3::{Digest, Sha3_256};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncSeekExt, AsyncWrite, AsyncWriteExt};
 
+pub use dir::{FileId, PRIVATE_DIR};
 pub use resume::RESUME_MIN;
 pub use tree::{is_relative_path, ManifestEntry, Receipts, VerifiedTree, MAX_DEPTH, MAX_ENTRIES, MAX_PATH};
 
+use dir::Dir;
 use stt_tokio::{Error, Session, StreamMode};
 
 /// The first byte of a file transfer (type 2; the protocol's version 2 began with it).
@@ -372,6 +378,9 @@ pub struct Received {
     pub stored_as_other: bool,
     /// Bytes kept from an interrupted transfer of the same file and not received again.
     pub resumed_from: u64,
+    /// The stored file as it was when placed (device, inode, length, change time; `None` for a
+    /// sink): a manifest is checked against it without reading the file again.
+    pub file: Option<FileId>,
 }
 
 /// What one stream delivered to a receiver.
@@ -389,8 +398,68 @@ const VERIFIED_AS: &str = "verified as ";
 /// How many other names (`name (1).ext` …) are tried before the receiver gives up.
 const MAX_OTHER_NAMES: u32 = 1000;
 
+/// How many existing files of the same length, whose digest the receiver has not recorded, one
+/// transfer reads to find out whether one of them is the file being stored; the others count
+/// as different (the file is stored under a further numbered name).
+const MAX_CANDIDATES_HASHED: usize = 2;
+
 /// How long a receiver keeps the partial file of an interrupted resumable transfer.
 pub const RESUME_KEEP: std::time::Duration = std::time::Duration::from_secs(7 * 24 * 3600);
+
+/// What a receiver accepts: from one transfer, and from all of them together (clones share the
+/// count of directories created).
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// Largest file, in bytes. Each directory a manifest lists counts [`DIRECTORY_COST`] bytes
+    /// against it too.
+    pub max_size: u64,
+    /// Most entries one manifest may list.
+    pub max_manifest_entries: u32,
+    /// Most directories one manifest may list.
+    pub max_manifest_directories: u32,
+    /// Most directories the receiver creates over all transfers (the count is shared by clones
+    /// of these limits).
+    pub max_directories: u64,
+    created_directories: Arc<AtomicU64>,
+}
+
+/// What one directory is counted as against [`Limits::max_size`]: a block of metadata.
+pub const DIRECTORY_COST: u64 = 4096;
+
+impl Default for Limits {
+    /// No size limit; 100,000 manifest entries (a large source tree has ~80,000 files);
+    /// 20,000 directories per manifest (the same tree has ~5,000) and 100,000 in all.
+    fn default() -> Self {
+        Limits {
+            max_size: u64::MAX,
+            max_manifest_entries: 100_000,
+            max_manifest_directories: 20_000,
+            max_directories: 100_000,
+            created_directories: Arc::default(),
+        }
+    }
+}
+
+impl Limits {
+    /// The default limits with `max_size`.
+    pub fn with_max_size(max_size: u64) -> Limits {
+        Limits { max_size, ..Limits::default() }
+    }
+
+    /// Directories created so far under these limits.
+    pub fn directories_created(&self) -> u64 {
+        self.created_directories.load(Ordering::Relaxed)
+    }
+
+    /// Counts one directory about to be created, or refuses it past [`Limits::max_directories`].
+    fn count_directory(&self) -> std::io::Result<()> {
+        let max = self.max_directories;
+        self.created_directories
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| (n < max).then_some(n + 1))
+            .map(drop)
+            .map_err(|_| std::io::Error::other(format!("the receiver's limit of {max} directories is reached")))
+    }
+}
 
 /// Where received data goes.
 pub enum Destination<'a, W> {
@@ -413,45 +482,58 @@ pub fn is_plain_name(name: &str) -> bool {
         && Path::new(name).file_name().is_some_and(|f| f == name)
 }
 
-/// Temporary files a receiver left behind in `dir` (killed mid-transfer): `.stt-*.partial`,
-/// except the partial files of resumable transfers younger than [`RESUME_KEEP`], which an
-/// interrupted sender's next attempt continues. Removes them and returns how many there were.
+/// Temporary files a receiver left behind in `dir` (killed mid-transfer): the files in progress
+/// in its private directory ([`PRIVATE_DIR`]), except the partial files of resumable transfers
+/// younger than [`RESUME_KEEP`], which an interrupted sender's next attempt continues, and the
+/// `.stt-*.partial` files that versions before the private directory left in `dir` itself.
+/// Removes them and returns how many there were.
 pub fn remove_leftovers(dir: &Path) -> std::io::Result<usize> {
+    let top = Dir::open(dir)?;
     let mut removed = 0;
-    for entry in std::fs::read_dir(dir)? {
-        let entry = entry?;
-        let name = entry.file_name();
-        let name = name.to_string_lossy();
-        if !(name.starts_with(".stt-") && name.ends_with(".partial") && entry.file_type()?.is_file()) {
-            continue;
+    for name in top.names()? {
+        if name.starts_with(".stt-") && name.ends_with(".partial") && top.stat(&name)?.is_some_and(|f| f.regular) {
+            top.remove(&name)?;
+            removed += 1;
         }
-        if name.starts_with(resume::PARTIAL_PREFIX) {
-            let age = entry.metadata()?.modified().ok().and_then(|t| t.elapsed().ok());
-            if age.is_none_or(|age| age < RESUME_KEEP) {
-                continue;
-            }
-        }
-        std::fs::remove_file(entry.path())?;
-        removed += 1;
     }
-    Ok(removed)
+    Ok(removed + clean_private(&top, false)?)
 }
 
 /// Removes the kept partial files of resumable transfers in `dir` that no attempt has touched
 /// for [`RESUME_KEEP`]; returns how many. A listener that runs for long calls it now and then
 /// ([`remove_leftovers`] runs once, at start).
 pub fn remove_expired_partials(dir: &Path) -> std::io::Result<usize> {
+    clean_private(&Dir::open(dir)?, true)
+}
+
+/// Removes from `top`'s private directory the partial files of resumable transfers older than
+/// [`RESUME_KEEP`] with their records, and (unless `expired_only`) every other file in progress
+/// and every record without its partial file. Returns how many partial files went.
+fn clean_private(top: &Dir, expired_only: bool) -> std::io::Result<usize> {
+    let private = top.private()?;
+    let names = private.names()?;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     let mut removed = 0;
-    for entry in std::fs::read_dir(dir)? {
-        let entry = entry?;
-        let name = entry.file_name();
-        if !name.to_string_lossy().starts_with(resume::PARTIAL_PREFIX) || !entry.file_type()?.is_file() {
+    for name in &names {
+        if name == resume::SECRET {
             continue;
         }
-        let age = entry.metadata()?.modified().ok().and_then(|t| t.elapsed().ok());
-        if age.is_some_and(|age| age >= RESUME_KEEP) {
-            std::fs::remove_file(entry.path())?;
-            removed += 1;
+        let kept_partial = name.starts_with(resume::PARTIAL_PREFIX) && name.ends_with(".partial");
+        if kept_partial {
+            let Some(file) = private.stat(name)? else { continue };
+            let age = now.as_secs().saturating_sub(u64::try_from(file.changed.0).unwrap_or(0));
+            if age >= RESUME_KEEP.as_secs() {
+                private.remove(name)?;
+                resume::Record::remove(&private, name)?;
+                removed += 1;
+            }
+        } else if !expired_only {
+            let orphan_record =
+                name.strip_suffix(resume::RECORD_SUFFIX).is_some_and(|partial| !names.iter().any(|n| n == partial));
+            if orphan_record || !name.ends_with(resume::RECORD_SUFFIX) {
+                private.remove(name)?;
+                removed += usize::from(name.ends_with(".partial"));
+            }
         }
     }
     Ok(removed)
@@ -465,39 +547,81 @@ fn numbered(name: &str, n: u32) -> String {
     }
 }
 
-/// Moves the finished temporary file to `name` in `dir`: replacing a file of that name, or
-/// (without `replace`) under the first free name among `name`, `name (1)`, …; returns the name
-/// used. A hard link makes taking the name atomic: an existing file is never overwritten. A
-/// file that is already there with the same length and SHA3-256 (`content`) is the one kept:
-/// sending the same file (or directory) again adds no numbered copies.
-async fn place(
-    tmp: &Path,
-    dir: &Path,
+/// The SHA3-256 of files this process stored or read, by device and inode, valid while the
+/// file's length and change time are the same (no user can set a change time): how the receiver
+/// tells that an existing file is the one being stored without reading it again.
+static DIGESTS: std::sync::Mutex<Option<HashMap<(u64, u64), RecordedDigest>>> = std::sync::Mutex::new(None);
+/// A file's length, change time and SHA3-256 when its digest was recorded.
+type RecordedDigest = (u64, (i64, i64), [u8; 32]);
+/// Files whose digest is remembered at most (the table is emptied when it is full).
+const DIGESTS_KEPT: usize = 100_000;
+
+fn recorded_digest(file: &FileId) -> Option<[u8; 32]> {
+    let digests = DIGESTS.lock().unwrap_or_else(|p| p.into_inner());
+    let &(len, changed, digest) = digests.as_ref()?.get(&(file.dev, file.ino))?;
+    (len == file.len && changed == file.changed).then_some(digest)
+}
+
+fn record_digest(file: &FileId, digest: [u8; 32]) {
+    let mut digests = DIGESTS.lock().unwrap_or_else(|p| p.into_inner());
+    let table = digests.get_or_insert_with(HashMap::new);
+    if table.len() >= DIGESTS_KEPT {
+        table.clear();
+    }
+    table.insert((file.dev, file.ino), (file.len, file.changed, digest));
+}
+
+/// Moves the finished file `tmp` of the private directory to `name` in `parent`: replacing a
+/// file of that name, or (without `replace`) under the first free name among `name`, `name (1)`,
+/// …; returns the name used and the file as placed. A link makes taking the name atomic: an
+/// existing file (or link) is never overwritten. A file that is already there with the same
+/// length and SHA3-256 (`content`) is the one kept: sending the same file (or directory) again
+/// adds no numbered copies. Existing files are compared by their recorded digest; at most
+/// [`MAX_CANDIDATES_HASHED`] of those without one are read.
+fn place(
+    private: &Dir,
+    tmp: (&str, &std::fs::File),
+    parent: &Dir,
     name: &str,
     replace: bool,
     content: (u64, [u8; 32]),
-) -> Result<String, TransferError> {
+) -> Result<(String, FileId), TransferError> {
+    let (tmp, file) = tmp;
+    let placed = |stored: String| {
+        let id = dir::id_of(file)?;
+        record_digest(&id, content.1);
+        Ok((stored, id))
+    };
     if replace {
-        tokio::fs::rename(tmp, dir.join(name)).await?;
-        return Ok(name.to_owned());
+        private.rename_to(tmp, parent, name)?;
+        return placed(name.to_owned());
     }
+    let mut hashed = 0;
     for n in 0..=MAX_OTHER_NAMES {
         let candidate = if n == 0 { name.to_owned() } else { numbered(name, n) };
         if candidate.len() > MAX_NAME {
             break;
         }
-        match tokio::fs::hard_link(tmp, dir.join(&candidate)).await {
+        match private.link_to(tmp, parent, &candidate) {
             Ok(()) => {
-                tokio::fs::remove_file(tmp).await?;
-                return Ok(candidate);
+                private.remove(tmp)?;
+                return placed(candidate);
             }
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                let existing = dir.join(&candidate);
-                let same_len =
-                    tokio::fs::symlink_metadata(&existing).await.is_ok_and(|m| m.is_file() && m.len() == content.0);
-                if same_len && tree::hash_file(existing).await.is_ok_and(|found| found == content) {
-                    tokio::fs::remove_file(tmp).await?;
-                    return Ok(candidate);
+                let Some(existing) = parent.stat(&candidate)?.filter(|f| f.regular && f.len == content.0) else {
+                    continue;
+                };
+                let digest = match recorded_digest(&existing) {
+                    Some(digest) => Some(digest),
+                    None if hashed < MAX_CANDIDATES_HASHED => {
+                        hashed += 1;
+                        hash_existing(parent, &candidate, existing)?
+                    }
+                    None => None,
+                };
+                if digest == Some(content.1) {
+                    private.remove(tmp)?;
+                    return Ok((candidate, existing));
                 }
             }
             Err(e) => return Err(e.into()),
@@ -507,6 +631,31 @@ async fn place(
         status: Status::StorageError,
         message: format!("{name:?} and {MAX_OTHER_NAMES} numbered variants exist already"),
     })
+}
+
+/// The SHA3-256 of the file `name` in `parent`, opened without following a link, if it is still
+/// the file `expected` when read (recorded for the next time).
+fn hash_existing(parent: &Dir, name: &str, expected: FileId) -> std::io::Result<Option<[u8; 32]>> {
+    use std::io::Read;
+    let Some(mut file) = parent.open_existing(name)? else { return Ok(None) };
+    if dir::id_of(&file)? != expected {
+        return Ok(None);
+    }
+    let mut hasher = Sha3_256::new();
+    let mut buf = vec![0u8; CHUNK];
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    let digest: [u8; 32] = hasher.finalize().into();
+    if dir::id_of(&file)? != expected {
+        return Ok(None);
+    }
+    record_digest(&expected, digest);
+    Ok(Some(digest))
 }
 
 /// Receives one file from `stream` and answers the sender.
@@ -527,36 +676,37 @@ pub async fn receive_at_most<W: AsyncWrite + Unpin>(
     max_size: u64,
     progress: impl FnMut(u64),
 ) -> Result<Received, TransferError> {
-    match receive_stream(stream, dest, max_size, None, progress).await? {
+    match receive_stream(stream, dest, &Limits::with_max_size(max_size), None, progress).await? {
         Outcome::File(received) => Ok(received),
         Outcome::Tree(_) => unreachable!("manifests are refused without receipts"),
     }
 }
 
 /// Receives whatever the sender sends on `stream` (a file, or a directory's manifest, checked
-/// against what `receipts` says this session stored) and answers the sender. Files stored in a
-/// directory are added to `receipts`: give every stream of one session the same receipts.
+/// against what `receipts` says this session stored) under `limits`, and answers the sender.
+/// Files stored in a directory are added to `receipts`: give every stream of one session the
+/// same receipts, and every session of one receiver clones of the same limits.
 pub async fn receive_any<W: AsyncWrite + Unpin>(
     stream: stt_tokio::Stream,
     dest: Destination<'_, W>,
-    max_size: u64,
+    limits: &Limits,
     receipts: &mut Receipts,
     progress: impl FnMut(u64),
 ) -> Result<Outcome, TransferError> {
-    receive_stream(stream, dest, max_size, Some(receipts), progress).await
+    receive_stream(stream, dest, limits, Some(receipts), progress).await
 }
 
 async fn receive_stream<W: AsyncWrite + Unpin>(
     stream: stt_tokio::Stream,
     dest: Destination<'_, W>,
-    max_size: u64,
+    limits: &Limits,
     mut receipts: Option<&mut Receipts>,
     mut progress: impl FnMut(u64),
 ) -> Result<Outcome, TransferError> {
     let (mut tx, mut rx) = stream.into_split();
-    let result = receive_data(&mut rx, &mut tx, dest, max_size, receipts.as_deref_mut(), &mut progress).await;
-    if let (Ok(Outcome::File(Received { name, path: Some(path), .. })), Some(receipts)) = (&result, receipts) {
-        receipts.record(name, path);
+    let result = receive_data(&mut rx, &mut tx, dest, limits, receipts.as_deref_mut(), &mut progress).await;
+    if let (Ok(Outcome::File(received)), Some(receipts)) = (&result, receipts) {
+        receipts.record(received);
     }
     if matches!(result, Err(TransferError::Superseded)) {
         // The sender went away and resumed elsewhere: nobody reads an answer here.
@@ -586,15 +736,16 @@ async fn receive_stream<W: AsyncWrite + Unpin>(
 
 /// The receiving half of the protocol over any byte source, without the answer: reads the
 /// header, the chunks and the digest from `rx` into `dest` (what [`receive_at_most`] runs on its
-/// stream before it answers); the offer of a resumable transfer is discarded. Useful to read a recorded transfer, and what the fuzz target `transfer_header`
-/// drives.
+/// stream before it answers); the offer of a resumable transfer is discarded. Useful to read a
+/// recorded transfer, and what the fuzz target `transfer_header` drives.
 pub async fn read_transfer<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
     rx: &mut R,
     dest: Destination<'_, W>,
     max_size: u64,
     mut progress: impl FnMut(u64),
 ) -> Result<Received, TransferError> {
-    match receive_data(rx, &mut tokio::io::sink(), dest, max_size, None, &mut progress).await? {
+    let limits = Limits::with_max_size(max_size);
+    match receive_data(rx, &mut tokio::io::sink(), dest, &limits, None, &mut progress).await? {
         Outcome::File(received) => Ok(received),
         Outcome::Tree(_) => unreachable!("manifests are refused without receipts"),
     }
@@ -604,10 +755,11 @@ async fn receive_data<R: AsyncRead + Unpin, O: AsyncWrite + Unpin, W: AsyncWrite
     rx: &mut R,
     offer: &mut O,
     dest: Destination<'_, W>,
-    max_size: u64,
+    limits: &Limits,
     receipts: Option<&mut Receipts>,
     progress: &mut impl FnMut(u64),
 ) -> Result<Outcome, TransferError> {
+    let max_size = limits.max_size;
     let kind = rx.read_u8().await?;
     match kind {
         VERSION | RESUMABLE => {}
@@ -615,8 +767,8 @@ async fn receive_data<R: AsyncRead + Unpin, O: AsyncWrite + Unpin, W: AsyncWrite
             let (Some(receipts), Destination::Dir(dir) | Destination::DirReplace(dir)) = (receipts, dest) else {
                 return Err(single_files_only());
             };
-            let (top, entries) = tree::read_manifest(rx).await?;
-            return tree::verify_manifest(dir, top, entries, receipts).await.map(Outcome::Tree);
+            let (top, entries) = tree::read_manifest(rx, limits).await?;
+            return tree::verify_manifest(&Dir::open(dir)?, top, entries, receipts, limits).map(Outcome::Tree);
         }
         _ => return Err(TransferError::Protocol("unknown transfer type")),
     }
@@ -663,9 +815,10 @@ async fn receive_data<R: AsyncRead + Unpin, O: AsyncWrite + Unpin, W: AsyncWrite
                     return Err(TransferError::Protocol("resumed from an offset that was not offered"));
                 }
             }
-            let (bytes, digest) = copy_chunks(rx, w, max_size, announced, Sha3_256::new(), 0, progress).await?;
+            let (bytes, digest) = copy_chunks(rx, w, max_size, announced, (Sha3_256::new(), 0), progress, None).await?;
             w.flush().await?;
-            let received = Received { name, path: None, bytes, digest, stored_as_other: false, resumed_from: 0 };
+            let received =
+                Received { name, path: None, bytes, digest, stored_as_other: false, resumed_from: 0, file: None };
             return Ok(Outcome::File(received));
         }
     };
@@ -681,10 +834,11 @@ async fn receive_data<R: AsyncRead + Unpin, O: AsyncWrite + Unpin, W: AsyncWrite
             message: format!("refused name {name:?}: send a plain file name or relative path"),
         });
     }
-    // What a kept partial file of a resumed attempt holds needs no more room.
-    let partial = key.map(|key| resume::partial_path(dir, &key, &name));
+    // What a kept partial file of a resumed attempt holds needs no more room (an estimate:
+    // metadata only, before anything is created).
+    let partial = key.map(|key| resume::partial_name(&key, &name));
     let held = match &partial {
-        Some(path) => tokio::fs::metadata(path).await.map_or(0, |m| m.len()),
+        Some(partial) => dir::id_at(&dir.join(PRIVATE_DIR).join(partial)).map_or(0, |f| f.len),
         None => 0,
     };
     if let (Some(len), Some(free)) = (announced, available_space(dir)) {
@@ -695,57 +849,67 @@ async fn receive_data<R: AsyncRead + Unpin, O: AsyncWrite + Unpin, W: AsyncWrite
             });
         }
     }
-    let (parent, file_name) = name.rsplit_once('/').unwrap_or(("", name.as_str()));
-    let parent = tree::create_dirs(dir, parent).await?;
+    let top = Dir::open(dir)?;
+    let private = top.private()?;
+    let (parent_path, file_name) = name.rsplit_once('/').unwrap_or(("", name.as_str()));
+    let parent = tree::create_dirs(&top, parent_path, limits)?;
     let file_name = file_name.to_owned();
     // Held until the file is in place: no resumed attempt takes the partial file before.
     let _claim;
     let (tmp, stored) = match (partial, announced) {
         (Some(partial), Some(len)) => {
-            let mut claim = resume::Claim::take(&partial).await;
+            let mut claim = resume::Claim::take(&private.path().join(&partial)).await;
             // A resumed attempt of the same file (its sender reconnected) takes over wherever
             // this one waits: for the sender's answer to the offer, or for data.
             let stored = tokio::select! {
-                stored = receive_resumable(rx, offer, &partial, len, max_size, progress) => stored,
+                stored = receive_resumable(rx, offer, (&private, &partial), len, max_size, progress) => stored,
                 () = claim.superseded() => Err(TransferError::Superseded),
             };
             _claim = claim;
             (partial, stored)
         }
         _ => {
-            let tmp = dir.join(format!(".stt-{}.partial", hex8(&crate::random_bytes())));
+            let tmp = format!("{}.partial", hex8(&crate::random_bytes()));
             let stored = async {
-                let mut file = tokio::fs::File::create(&tmp).await?;
-                let copied = copy_chunks(rx, &mut file, max_size, announced, Sha3_256::new(), 0, progress).await?;
+                let mut file = tokio::fs::File::from_std(private.create_new(&tmp, 0o666)?);
+                let (bytes, digest) =
+                    copy_chunks(rx, &mut file, max_size, announced, (Sha3_256::new(), 0), progress, None).await?;
                 file.sync_all().await?;
-                Ok::<_, TransferError>((copied.0, copied.1, 0))
+                Ok::<_, TransferError>((bytes, digest, 0, file.into_std().await))
             }
             .await;
             (tmp, stored)
         }
     };
-    let placed = match stored {
-        Ok((bytes, digest, resumed_from)) => place(&tmp, &parent, &file_name, replace, (bytes, digest))
-            .await
-            .map(|stored| (bytes, digest, resumed_from, stored)),
-        Err(e) => Err(e),
-    };
+    let placed = stored.and_then(|(bytes, digest, resumed_from, file)| {
+        let (stored, id) = place(&private, (&tmp, &file), &parent, &file_name, replace, (bytes, digest))?;
+        Ok((bytes, digest, resumed_from, stored, id))
+    });
     match placed {
-        Ok((bytes, digest, resumed_from, stored)) => Ok(Outcome::File(Received {
-            stored_as_other: stored != file_name,
-            path: Some(parent.join(&stored)),
-            name,
-            bytes,
-            digest,
-            resumed_from,
-        })),
+        Ok((bytes, digest, resumed_from, stored, id)) => {
+            if key.is_some() {
+                resume::Record::remove(&private, &tmp)?;
+            }
+            Ok(Outcome::File(Received {
+                stored_as_other: stored != file_name,
+                path: Some(parent.path().join(&stored)),
+                name,
+                bytes,
+                digest,
+                resumed_from,
+                file: Some(id),
+            }))
+        }
         Err(e) => {
             // A resumable transfer cut by its session (or taken over by the sender's next
             // attempt) keeps what it has; every other failure leaves nothing.
             let keep =
                 key.is_some() && matches!(e, TransferError::Stt(_) | TransferError::Io(_) | TransferError::Superseded);
             if !keep {
-                let _ = tokio::fs::remove_file(&tmp).await;
+                let _ = private.remove(&tmp);
+                if key.is_some() {
+                    let _ = resume::Record::remove(&private, &tmp);
+                }
             }
             Err(e)
         }
@@ -787,21 +951,50 @@ async fn send_offer<O: AsyncWrite + Unpin>(offer: &mut O, held: u64, hasher: Sha
     offer.flush().await
 }
 
-/// A resumable file into its partial file: offers what the partial file holds and continues
-/// from where the sender says. Returns length, digest and the bytes kept from before.
+/// The kept partial file `partial` of the private directory, opened, and how many of its first
+/// bytes this receiver vouches for, with their SHA3-256 state: a file its record names and
+/// whose first bytes match the record's keyed digest. Anything else there (a link, a file with
+/// another name, one without a record or changed since) is removed and a new file made.
+async fn open_partial(
+    private: &Dir,
+    partial: &str,
+    secret: &[u8; 32],
+    len: u64,
+) -> Result<(tokio::fs::File, u64, Sha3_256), TransferError> {
+    // A link (refused by O_NOFOLLOW) or something else that cannot be opened is not ours.
+    let existing = private.open_existing(partial).unwrap_or_default();
+    if let Some(file) = existing {
+        let id = dir::id_of(&file)?;
+        let record = resume::Record::load(private, partial)?;
+        if let Some(vouched) = record.and_then(|r| r.vouches_for(id)).filter(|&n| n <= len) {
+            let mut file = tokio::fs::File::from_std(file);
+            let (hasher, read) = hash_prefix(&mut file, vouched).await?;
+            let digest: [u8; 32] = hasher.clone().finalize().into();
+            if read == vouched && record.is_some_and(|r| r.matches(secret, &digest)) {
+                return Ok((file, vouched, hasher));
+            }
+        }
+    }
+    private.remove(partial)?;
+    resume::Record::remove(private, partial)?;
+    let file = tokio::fs::File::from_std(private.create_new(partial, 0o666)?);
+    Ok((file, 0, Sha3_256::new()))
+}
+
+/// A resumable file into its partial file (`partial` in the private directory): offers what
+/// the partial file holds and continues from where the sender says, bringing the partial file's
+/// record up to date as data arrives. Returns length, digest, the bytes kept from before and
+/// the file.
 async fn receive_resumable<R: AsyncRead + Unpin, O: AsyncWrite + Unpin>(
     rx: &mut R,
     offer: &mut O,
-    partial: &Path,
+    (private, partial): (&Dir, &str),
     len: u64,
     max_size: u64,
     progress: &mut impl FnMut(u64),
-) -> Result<(u64, [u8; 32], u64), TransferError> {
-    let mut file =
-        tokio::fs::OpenOptions::new().read(true).write(true).create(true).truncate(false).open(partial).await?;
-    let on_disk = file.metadata().await?.len();
-    let held = if on_disk <= len { on_disk } else { 0 };
-    let (mut hasher, held) = hash_prefix(&mut file, held).await?;
+) -> Result<(u64, [u8; 32], u64, std::fs::File), TransferError> {
+    let secret = resume::secret(private)?;
+    let (mut file, held, mut hasher) = open_partial(private, partial, &secret, len).await?;
     send_offer(offer, held, hasher.clone()).await?;
     let start = rx.read_u64().await?;
     if start == 0 {
@@ -812,16 +1005,39 @@ async fn receive_resumable<R: AsyncRead + Unpin, O: AsyncWrite + Unpin>(
     file.set_len(start).await?;
     file.seek(std::io::SeekFrom::Start(start)).await?;
     progress(start);
-    match copy_chunks(rx, &mut file, max_size, Some(len), hasher, start, progress).await {
+    let id = dir::id_of(&file.try_clone().await?.into_std().await)?;
+    let mut checkpoint = Checkpoint { private, partial, secret: &secret, file: id, next: start + resume::CHECKPOINT };
+    match copy_chunks(rx, &mut file, max_size, Some(len), (hasher, start), progress, Some(&mut checkpoint)).await {
         Ok((bytes, digest)) => {
             file.sync_all().await?;
-            Ok((bytes, digest, start))
+            Ok((bytes, digest, start, file.into_std().await))
         }
         Err(e) => {
-            // What reached the file is kept for the next attempt (the sender checks it).
+            // What reached the file is kept for the next attempt (the sender checks it); the
+            // record says how much of it is good.
             let _ = file.sync_all().await;
             Err(e)
         }
+    }
+}
+
+/// Brings a partial file's record up to date as its data arrives.
+struct Checkpoint<'a> {
+    private: &'a Dir,
+    partial: &'a str,
+    secret: &'a [u8; 32],
+    file: FileId,
+    /// The byte count at which the record is written next.
+    next: u64,
+}
+
+impl Checkpoint<'_> {
+    /// Called, once `next` is reached, with the bytes written so far (flushed to the file) and
+    /// their SHA3-256 state.
+    fn reached(&mut self, total: u64, hasher: &Sha3_256) -> std::io::Result<()> {
+        self.next = total + resume::CHECKPOINT;
+        let digest: [u8; 32] = hasher.clone().finalize().into();
+        resume::Record::new(self.secret, self.file, total, &digest).save(self.private, self.partial)
     }
 }
 
@@ -843,43 +1059,61 @@ fn available_space(dir: &Path) -> Option<u64> {
     }
 }
 
-/// Copies the chunked data to `w` (after `start` bytes already hashed into `hasher`), then checks the announced length and the sender's digest.
+/// Copies the chunked data to `w` (after `start` bytes already hashed into `hasher`), then
+/// checks the announced length and the sender's digest. A `checkpoint` is told, from time to
+/// time, how many bytes reached `w` (flushed) and their digest state.
 async fn copy_chunks<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
     rx: &mut R,
     w: &mut W,
     max_size: u64,
     announced: Option<u64>,
-    mut hasher: Sha3_256,
-    start: u64,
+    (mut hasher, start): (Sha3_256, u64),
     progress: &mut impl FnMut(u64),
+    mut checkpoint: Option<&mut Checkpoint<'_>>,
 ) -> Result<(u64, [u8; 32]), TransferError> {
     let mut total = start;
     let mut buf = vec![0u8; CHUNK];
-    loop {
-        let mut len = [0u8; 4];
-        rx.read_exact(&mut len).await?;
-        let mut left = u32::from_be_bytes(len) as usize;
-        if left == 0 {
-            break;
+    let copied = async {
+        loop {
+            let mut len = [0u8; 4];
+            rx.read_exact(&mut len).await?;
+            let mut left = u32::from_be_bytes(len) as usize;
+            if left == 0 {
+                return Ok(());
+            }
+            if total.saturating_add(left as u64) > max_size {
+                return Err(TransferError::Rejected {
+                    status: Status::TooLarge,
+                    message: format!("the data exceeds the receiver's limit of {max_size} bytes"),
+                });
+            }
+            if announced.is_some_and(|a| total.saturating_add(left as u64) > a) {
+                return Err(TransferError::Protocol("more data than the sender announced"));
+            }
+            while left > 0 {
+                let k = left.min(buf.len());
+                rx.read_exact(&mut buf[..k]).await?;
+                hasher.update(&buf[..k]);
+                w.write_all(&buf[..k]).await?;
+                left -= k;
+                total += k as u64;
+            }
+            progress(total);
+            if let Some(checkpoint) = checkpoint.as_deref_mut().filter(|c| total >= c.next) {
+                w.flush().await?;
+                checkpoint.reached(total, &hasher)?;
+            }
         }
-        if total + left as u64 > max_size {
-            return Err(TransferError::Rejected {
-                status: Status::TooLarge,
-                message: format!("the data exceeds the receiver's limit of {max_size} bytes"),
-            });
+    }
+    .await;
+    if let Err(e) = copied {
+        // A cut transfer's record says exactly what reached the file, for the next attempt.
+        if let Some(checkpoint) = checkpoint {
+            if w.flush().await.is_ok() {
+                let _ = checkpoint.reached(total, &hasher);
+            }
         }
-        if announced.is_some_and(|a| total + left as u64 > a) {
-            return Err(TransferError::Protocol("more data than the sender announced"));
-        }
-        while left > 0 {
-            let k = left.min(buf.len());
-            rx.read_exact(&mut buf[..k]).await?;
-            hasher.update(&buf[..k]);
-            w.write_all(&buf[..k]).await?;
-            left -= k;
-            total += k as u64;
-        }
-        progress(total);
+        return Err(e);
     }
     if announced.is_some_and(|a| total != a) {
         return Err(TransferError::Protocol("less data than the sender announced"));

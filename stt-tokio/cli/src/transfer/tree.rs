@@ -4,18 +4,19 @@
 //! files it stored in this session and the disk.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use sha3::{Digest, Sha3_256};
 use tokio::io::{AsyncRead, AsyncReadExt};
 
-use super::{is_plain_name, Status, TransferError, MANIFEST};
+use super::dir::{self, Dir, FileId};
+use super::{is_plain_name, Limits, Received, Status, TransferError, DIRECTORY_COST, MANIFEST};
 
 /// Longest relative path (the name field of a file in a directory, or of a manifest entry).
 pub const MAX_PATH: usize = 4096;
 /// Most components in a relative path.
 pub const MAX_DEPTH: usize = 64;
-/// Most entries one manifest may list.
+/// Most entries one manifest may list on the wire ([`Limits::max_manifest_entries`] is a
+/// receiver's own, lower, limit).
 pub const MAX_ENTRIES: u32 = 1_000_000;
 /// Most bytes of paths one manifest may hold.
 pub const MAX_MANIFEST_PATHS: usize = 64 << 20;
@@ -78,9 +79,12 @@ pub(super) fn encode_manifest(top: &str, entries: &[ManifestEntry]) -> Vec<u8> {
 }
 
 /// Reads a manifest after its type byte: the top directory's name and the entries, each path
-/// checked and inside the top directory.
+/// checked and inside the top directory, within `limits` (entries, directories, and the
+/// directories' [`DIRECTORY_COST`] against the size limit): a manifest past them is refused
+/// before any directory is made.
 pub(super) async fn read_manifest<R: AsyncRead + Unpin>(
     rx: &mut R,
+    limits: &Limits,
 ) -> Result<(String, Vec<ManifestEntry>), TransferError> {
     let top = read_path(rx).await?;
     if !is_plain_name(&top) {
@@ -90,6 +94,13 @@ pub(super) async fn read_manifest<R: AsyncRead + Unpin>(
     if count > MAX_ENTRIES {
         return Err(TransferError::Protocol("manifest with more than 1,000,000 entries"));
     }
+    let too_many = |what: String| TransferError::Rejected { status: Status::TooLarge, message: what };
+    if count > limits.max_manifest_entries {
+        let max = limits.max_manifest_entries;
+        return Err(too_many(format!("the manifest lists {count} entries, over the receiver's limit of {max}")));
+    }
+    // The top directory is made too.
+    let mut directories = 1u64;
     // Grown as entries arrive, never reserved from the peer's count.
     let mut entries = Vec::new();
     let mut seen = std::collections::HashSet::new();
@@ -109,7 +120,20 @@ pub(super) async fn read_manifest<R: AsyncRead + Unpin>(
             return Err(TransferError::Protocol("a path listed twice in a manifest"));
         }
         entries.push(match kind {
-            0 => ManifestEntry::Directory { path },
+            0 => {
+                directories += 1;
+                if directories > u64::from(limits.max_manifest_directories) {
+                    let max = limits.max_manifest_directories;
+                    return Err(too_many(format!("the manifest lists more than {max} directories, the receiver's limit")));
+                }
+                if directories.saturating_mul(DIRECTORY_COST) > limits.max_size {
+                    return Err(too_many(format!(
+                        "the manifest's directories count {DIRECTORY_COST} bytes each, over the receiver's limit of {} bytes",
+                        limits.max_size
+                    )));
+                }
+                ManifestEntry::Directory { path }
+            }
             1 => {
                 let len = rx.read_u64().await?;
                 let mut digest = [0u8; 32];
@@ -139,22 +163,34 @@ fn refused(path: &str) -> TransferError {
     }
 }
 
-/// What a receiver stored in one session, by the name the sender gave each file: what a
-/// manifest is checked against.
+/// What a receiver stored in one session, by the name the sender gave each file, with its length,
+/// digest and identity as placed: what a manifest is checked against, without reading the files
+/// again.
 #[derive(Debug, Default)]
 pub struct Receipts {
-    stored: HashMap<String, PathBuf>,
+    stored: HashMap<String, Stored>,
+}
+
+#[derive(Debug)]
+struct Stored {
+    path: PathBuf,
+    len: u64,
+    digest: [u8; 32],
+    file: FileId,
 }
 
 impl Receipts {
-    /// Notes that the file the sender called `name` is stored at `path`.
-    pub fn record(&mut self, name: &str, path: &Path) {
-        self.stored.insert(name.to_owned(), path.to_path_buf());
+    /// Notes a file stored in a directory (a file written to a sink is not noted).
+    pub fn record(&mut self, received: &Received) {
+        if let (Some(path), Some(file)) = (&received.path, received.file) {
+            let stored = Stored { path: path.clone(), len: received.bytes, digest: received.digest, file };
+            self.stored.insert(received.name.clone(), stored);
+        }
     }
 
     /// Where the file the sender called `name` was stored in this session.
-    pub fn stored_at(&self, name: &str) -> Option<&Path> {
-        self.stored.get(name).map(PathBuf::as_path)
+    pub fn stored_at(&self, name: &str) -> Option<&std::path::Path> {
+        self.stored.get(name).map(|s| s.path.as_path())
     }
 }
 
@@ -173,41 +209,35 @@ pub struct VerifiedTree {
     pub bytes: u64,
 }
 
-/// Creates the directories of `relative` (a checked relative path) under `dir`, one component
-/// at a time; a component that exists as anything but a directory (a file, a link) is an error,
-/// so nothing is ever written through a link.
-pub(super) async fn create_dirs(dir: &Path, relative: &str) -> Result<PathBuf, TransferError> {
-    let mut path = dir.to_path_buf();
-    for component in relative.split('/').filter(|c| !c.is_empty()) {
-        path.push(component);
-        match tokio::fs::symlink_metadata(&path).await {
-            Ok(meta) if meta.is_dir() => continue,
-            Ok(_) => {
-                return Err(TransferError::Rejected {
-                    status: Status::StorageError,
-                    message: format!("{relative:?}: {component:?} exists at the receiver and is not a directory"),
-                })
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => match tokio::fs::create_dir(&path).await {
-                Ok(()) => {}
-                // Made by a transfer running beside this one.
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-                Err(e) => return Err(e.into()),
-            },
-            Err(e) => return Err(e.into()),
-        }
+/// Opens the directories of `relative` (a checked relative path) under `top`, one component at
+/// a time relative to the one before, creating those that are missing (counted against
+/// `limits`); a component that exists as anything but a directory (a file, a link) is an
+/// error, so nothing is ever written through a link.
+pub(super) fn create_dirs(top: &Dir, relative: &str, limits: &Limits) -> Result<Dir, TransferError> {
+    let mut components = relative.split('/').filter(|c| !c.is_empty());
+    let Some(first) = components.next() else { return Ok(Dir::open(top.path())?) };
+    let open = |parent: &Dir, component: &str| {
+        parent.subdir(component, 0o777, || limits.count_directory()).map(|(d, _)| d).map_err(|e| {
+            TransferError::Rejected { status: Status::StorageError, message: format!("{relative:?}: {e}") }
+        })
+    };
+    let mut dir = open(top, first)?;
+    for component in components {
+        dir = open(&dir, component)?;
     }
-    Ok(path)
+    Ok(dir)
 }
 
-/// Checks a manifest read from the sender against `receipts` and the disk under `dir`: every
-/// directory exists (created if missing), every file was stored in this session and still has
-/// the listed length and SHA3-256.
-pub(super) async fn verify_manifest(
-    dir: &Path,
-    top: String,
+/// Checks a manifest read from the sender against `receipts` and the disk under `top`: every
+/// directory exists (created if missing), every file was stored in this session with the
+/// listed length and SHA3-256, and is still the file placed then (same inode, length and change
+/// time: nothing has written to it since), so no file is read again.
+pub(super) fn verify_manifest(
+    top: &Dir,
+    top_name: String,
     entries: Vec<ManifestEntry>,
     receipts: &Receipts,
+    limits: &Limits,
 ) -> Result<VerifiedTree, TransferError> {
     // The first problems, named; the others counted.
     let mut problems = Vec::new();
@@ -220,59 +250,39 @@ pub(super) async fn verify_manifest(
         }
     };
     let (mut files, mut directories, mut bytes) = (0u64, 0u64, 0u64);
-    create_dirs(dir, &top).await?;
+    create_dirs(top, &top_name, limits)?;
     for entry in &entries {
         match entry {
-            ManifestEntry::Directory { path } => match create_dirs(dir, path).await {
+            ManifestEntry::Directory { path } => match create_dirs(top, path, limits) {
                 Ok(_) => directories += 1,
                 Err(e) => problem(format!("{path} ({e})")),
             },
             ManifestEntry::File { path, len, digest } => {
-                let Some(stored) = receipts.stored_at(path) else {
+                let Some(stored) = receipts.stored.get(path) else {
                     problem(format!("{path} (not received)"));
                     continue;
                 };
-                match hash_file(stored.to_path_buf()).await {
-                    Ok((n, d)) if n == *len && d == *digest => {
-                        files += 1;
-                        bytes += n;
-                    }
-                    Ok(_) => problem(format!("{path} (differs from the sender's)")),
-                    Err(e) => problem(format!("{path} ({e})")),
+                if stored.len != *len || stored.digest != *digest {
+                    problem(format!("{path} (differs from the sender's)"));
+                } else if dir::id_at(&stored.path).ok() != Some(stored.file) {
+                    problem(format!("{path} (changed at the receiver since it was received)"));
+                } else {
+                    files += 1;
+                    bytes += len;
                 }
             }
         }
     }
     if problems.is_empty() {
-        return Ok(VerifiedTree { path: dir.join(&top), name: top, files, directories, bytes });
+        return Ok(VerifiedTree { path: top.path().join(&top_name), name: top_name, files, directories, bytes });
     }
     let total = problems.len() + more_problems;
-    let mut message = format!("{total} of {} entries of {top:?} do not match: {}", entries.len(), problems.join(", "));
+    let mut message =
+        format!("{total} of {} entries of {top_name:?} do not match: {}", entries.len(), problems.join(", "));
     if more_problems > 0 {
         message.push_str(&format!(" and {more_problems} more"));
     }
     Err(TransferError::Rejected { status: Status::ManifestMismatch, message })
-}
-
-/// Length and SHA3-256 of the file at `path`, read off the async threads.
-pub(super) async fn hash_file(path: PathBuf) -> std::io::Result<(u64, [u8; 32])> {
-    tokio::task::spawn_blocking(move || {
-        use std::io::Read;
-        let mut file = std::fs::File::open(path)?;
-        let mut hasher = Sha3_256::new();
-        let mut buf = vec![0u8; super::CHUNK];
-        let mut total = 0u64;
-        loop {
-            let n = file.read(&mut buf)?;
-            if n == 0 {
-                return Ok((total, hasher.finalize().into()));
-            }
-            hasher.update(&buf[..n]);
-            total += n as u64;
-        }
-    })
-    .await
-    .map_err(std::io::Error::other)?
 }
 
 #[cfg(test)]
@@ -297,29 +307,32 @@ mod tests {
         ];
         let bytes = encode_manifest("top", &entries);
         let mut rx = &bytes[1..];
-        let (top, read) = read_manifest(&mut rx).await.unwrap();
+        let (top, read) = read_manifest(&mut rx, &Limits::default()).await.unwrap();
         assert_eq!((top.as_str(), read), ("top", entries));
         let twice = encode_manifest(
             "top",
             &[ManifestEntry::Directory { path: "top/a".into() }, ManifestEntry::Directory { path: "top/a".into() }],
         );
         let mut rx = &twice[1..];
-        assert!(matches!(read_manifest(&mut rx).await, Err(TransferError::Protocol(m)) if m.contains("twice")));
+        assert!(
+            matches!(read_manifest(&mut rx, &Limits::default()).await, Err(TransferError::Protocol(m)) if m.contains("twice"))
+        );
         let outside = encode_manifest("top", &[ManifestEntry::Directory { path: "other/x".into() }]);
         let mut rx = &outside[1..];
         assert!(matches!(
-            read_manifest(&mut rx).await,
+            read_manifest(&mut rx, &Limits::default()).await,
             Err(TransferError::Rejected { status: Status::RefusedName, .. })
         ));
     }
 
     #[cfg(unix)]
-    #[tokio::test]
-    async fn directories_are_never_created_through_a_link() {
+    #[test]
+    fn directories_are_never_created_through_a_link() {
         let dir = tempfile::tempdir().unwrap();
         let elsewhere = tempfile::tempdir().unwrap();
         std::os::unix::fs::symlink(elsewhere.path(), dir.path().join("top")).unwrap();
-        assert!(create_dirs(dir.path(), "top/sub").await.is_err());
+        let top = Dir::open(dir.path()).unwrap();
+        assert!(create_dirs(&top, "top/sub", &Limits::default()).is_err());
         assert!(!elsewhere.path().join("sub").exists());
     }
 }

@@ -22,6 +22,8 @@ struct Raw {
     out: Option<PathBuf>,
     overwrite: Option<bool>,
     max_size: Option<u64>,
+    max_entries: Option<u32>,
+    max_directories: Option<u64>,
     handshake_timeout: Option<u64>,
     idle_timeout: Option<u64>,
     max_sessions: Option<usize>,
@@ -57,6 +59,10 @@ pub(crate) struct Config {
     pub overwrite: Option<bool>,
     /// `max_size`: `listen --max-size`.
     pub max_size: Option<u64>,
+    /// `max_entries`: `listen --max-entries`.
+    pub max_entries: Option<u32>,
+    /// `max_directories`: `listen --max-directories`.
+    pub max_directories: Option<u64>,
     /// `handshake_timeout`: seconds to wait for a handshake.
     pub handshake_timeout: Option<u64>,
     /// `idle_timeout`: seconds of silence after which a session ends.
@@ -124,6 +130,8 @@ impl Config {
             out: raw.out.map(|d| base.join(d)),
             overwrite: raw.overwrite,
             max_size: raw.max_size,
+            max_entries: raw.max_entries,
+            max_directories: raw.max_directories,
             handshake_timeout: raw.handshake_timeout,
             idle_timeout: raw.idle_timeout,
             max_sessions: raw.max_sessions,

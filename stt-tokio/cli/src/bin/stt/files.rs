@@ -79,7 +79,7 @@ pub(crate) async fn listen(
         tokio::spawn(async move {
             while let Some(session) = node.accept().await {
                 let (out, sink, done) = (out.clone(), sink.clone(), done_tx.clone());
-                tokio::spawn(serve(session, out, stdout.then_some(sink), done, opts));
+                tokio::spawn(serve(session, out, stdout.then_some(sink), done, opts.clone()));
             }
         })
     };
@@ -124,11 +124,11 @@ async fn serve(
         let r = match (&sink, &out) {
             (Some(sink), _) => {
                 let mut w = sink.lock().await;
-                transfer::receive_any(stream, Destination::Sink(&mut *w), opts.max_size, &mut receipts, progress).await
+                transfer::receive_any(stream, Destination::Sink(&mut *w), &opts.limits, &mut receipts, progress).await
             }
             (None, Some(dir)) => {
                 let dest = if opts.overwrite { Destination::DirReplace(dir) } else { Destination::Dir(dir) };
-                transfer::receive_any::<tokio::io::Stdout>(stream, dest, opts.max_size, &mut receipts, progress).await
+                transfer::receive_any::<tokio::io::Stdout>(stream, dest, &opts.limits, &mut receipts, progress).await
             }
             (None, None) => unreachable!("listen has --out or --stdout"),
         };
@@ -181,14 +181,14 @@ async fn serve(
 }
 
 /// How `listen` treats what it receives.
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 pub(crate) struct ListenOptions {
     /// Exit after the first transfer.
     pub once: bool,
     /// Replace existing files.
     pub overwrite: bool,
-    /// Refuse data longer than this.
-    pub max_size: u64,
+    /// What it accepts, shared by every session.
+    pub limits: transfer::Limits,
 }
 
 /// What `send` sends, found and checked before any network work.

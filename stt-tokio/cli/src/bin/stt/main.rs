@@ -113,9 +113,18 @@ enum Command {
         #[arg(long, conflicts_with = "stdout")]
         overwrite: bool,
         /// Refuse a transfer once its data passes this many bytes (the partial file is removed
-        /// and the sender told). Default: no limit (config: max_size).
+        /// and the sender told); each directory a manifest lists counts 4096 bytes against it.
+        /// Default: no limit (config: max_size).
         #[arg(long)]
         max_size: Option<u64>,
+        /// Refuse a directory whose manifest lists more entries than this, before any directory
+        /// is made. Default: 100000 (config: max_entries).
+        #[arg(long)]
+        max_entries: Option<u32>,
+        /// Create at most this many directories in all while listening; a manifest also lists at
+        /// most a fifth of it. Default: 100000 (config: max_directories).
+        #[arg(long)]
+        max_directories: Option<u64>,
     },
     /// Send files and directories (recursively); succeeds only when the receiver confirmed
     /// each file and each directory's manifest.
@@ -370,7 +379,18 @@ async fn run(command: Command, config: Option<&Path>) -> Result<(), Failure> {
             println!("{}", hex(&read_identity(&identity)?.node_id().0));
             Ok(())
         }
-        Command::Listen { bind, ws_bind, keys, out, stdout, once, overwrite, max_size } => {
+        Command::Listen {
+            bind,
+            ws_bind,
+            keys,
+            out,
+            stdout,
+            once,
+            overwrite,
+            max_size,
+            max_entries,
+            max_directories,
+        } => {
             let bind = bind
                 .or(cfg.bind)
                 .ok_or_else(|| Failure::new(2, "listen needs --bind ADDRESS (or bind in the config file)"))?;
@@ -384,7 +404,11 @@ async fn run(command: Command, config: Option<&Path>) -> Result<(), Failure> {
             let opts = files::ListenOptions {
                 once,
                 overwrite: !stdout && (overwrite || cfg.overwrite.unwrap_or(false)),
-                max_size: max_size.or(cfg.max_size).unwrap_or(u64::MAX),
+                limits: listen_limits(
+                    max_size.or(cfg.max_size),
+                    max_entries.or(cfg.max_entries),
+                    max_directories.or(cfg.max_directories),
+                ),
             };
             files::listen(node_cfg, bind, ws_bind.or(cfg.ws_bind), out, stdout, opts).await
         }
@@ -434,6 +458,24 @@ async fn run(command: Command, config: Option<&Path>) -> Result<(), Failure> {
 }
 
 /// The node configuration of a listening node: [`node_config`] with the file's session limit.
+/// The receiving limits of `listen`: the defaults of [`stt_cli::transfer::Limits`] where no flag
+/// or key says otherwise; a manifest lists at most a fifth of the directories allowed in all.
+fn listen_limits(
+    max_size: Option<u64>,
+    max_entries: Option<u32>,
+    max_directories: Option<u64>,
+) -> stt_cli::transfer::Limits {
+    let mut limits = stt_cli::transfer::Limits::with_max_size(max_size.unwrap_or(u64::MAX));
+    if let Some(entries) = max_entries {
+        limits.max_manifest_entries = entries;
+    }
+    if let Some(directories) = max_directories {
+        limits.max_directories = directories;
+        limits.max_manifest_directories = u32::try_from(directories / 5).unwrap_or(u32::MAX);
+    }
+    limits
+}
+
 fn listener_config(keys: &KeyArgs, cfg: &Config) -> Result<NodeConfig, Failure> {
     let mut node_cfg = node_config(keys, cfg)?;
     if let Some(max) = cfg.max_sessions {
