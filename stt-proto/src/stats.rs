@@ -146,8 +146,11 @@ pub struct EndpointStats {
     pub challenges_sent: u64,
     /// REJECTs sent.
     pub rejects_sent: u64,
-    /// Sessions established since start.
+    /// Sessions established since start (a responder's once the initiator confirmed it).
     pub sessions_established: u64,
+    /// Responder sessions removed before the initiator's first authentic frame confirmed them
+    /// (within the handshake timeout); the application never learnt of them.
+    pub half_open_expired: u64,
     /// X25519 operations of handshakes (key generations and agreements): the handshake's CPU
     /// cost. A responder performs none before a RESPONSE returns a valid cookie.
     pub diffie_hellman: u64,

@@ -202,15 +202,15 @@ const GOLDEN: &[Golden] = &[
     (
         "handshake_and_frames",
         handshake_and_frames,
-        "2bdc8533785d86c50c6a9c00933a1654cf3dd2c9dea429bd660b30cd11252f2a",
-        18,
+        "21183daa55eb6b836c8a0f7b1372992bcbf611e2978c2da903c4080704b7dff4",
+        19,
     ),
-    ("impaired_stream", impaired_stream, "00aa7328a9d8f7cadbe21c4e6094e12eda85be1ff2883eda62609781d130ca3b", 294),
-    ("shared_bottleneck", shared_bottleneck, "d8d5a742edd6c204da33b5e66d859263d0492aafafd5f7f962978ea397ca43a1", 3608),
-    ("key_rotation", key_rotation, "710d0ac523a4717092925b4476ae234378e637e4fa7faae385656ed6da09a309", 351),
-    ("names", names, "59d77aaac0f8cf861b343e544a8b001d2d67abf0cf0051865e51ed51a99500a9", 140),
-    ("live_stream", live_stream, "bed89ce6bdca3a5b463bae3ca7119c7d9769f17a6b8483a61194f5ea1dc3aa30", 303),
-    ("migration", migration, "dbc9b065176a26b5047abe1830ce5d08a325705828124b0ee21fe7924870454c", 539),
+    ("impaired_stream", impaired_stream, "5d350c892c6e47b60a2a574f6e43a44d92bb8209e09567d09baee1ce6a48f8cd", 298),
+    ("shared_bottleneck", shared_bottleneck, "156f9a6eddeb612b976daea882642a67312065b964caf8fc992587f20f00c0c5", 3612),
+    ("key_rotation", key_rotation, "d8e4f0f0ddfa9e6e9d93a5bf327436b3dffeb01b671c60447877bc59a53b0010", 345),
+    ("names", names, "1761a31a4e756df8fca4e93787af986be9621afde6cc2bb8d90990fac44eab73", 140),
+    ("live_stream", live_stream, "03a812ad8bff05d59a9667e31b9bead3b364350a53e3679a07ce1eed1c5cd7b1", 307),
+    ("migration", migration, "67d95f48e209275e2e71c8a087398e691cd4462c6e89e10d3bf999c7cf2c8406", 540),
 ];
 
 #[test]

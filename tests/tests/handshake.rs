@@ -284,11 +284,36 @@ fn retransmitted_response_gets_a_confirm_but_no_second_session() {
     });
     sim.record();
     sim.connect(c, s);
-    assert!(sim.run_until(Duration::from_secs(5), |sim| sim.established(c) == 1));
+    assert!(sim.run_until(Duration::from_secs(5), |sim| sim.established(c) == 1 && sim.established(s) == 1));
     let tap = sim.tap.as_ref().unwrap();
     let count = |ty: u8| tap.iter().filter(|d| d.bytes[2] == ty).count();
     assert_eq!(count(0x04), 2, "CONFIRM sent again");
     assert_eq!(count(0x03), 2, "RESPONSE retransmitted once");
     assert_eq!(sim.nodes[s].endpoint.session_count(), 1);
     assert_eq!(sim.established(s), 1);
+}
+
+/// The responder reports its session only on the initiator's first authentic frame: when that
+/// frame (the KEEPALIVE right after CONFIRM) is lost, the responder sends CONFIRM again and the
+/// initiator repeats it; the responder never reports the session before.
+#[test]
+fn a_lost_first_frame_of_the_initiator_is_recovered_by_confirm_again() {
+    let (mut sim, c, s) = pair(15);
+    let mut dropped = 0;
+    sim.intercept(move |d| {
+        if dropped < 2 && d.bytes.get(2) == Some(&0x14) {
+            dropped += 1;
+            return stt_tests::sim::Verdict::Drop;
+        }
+        stt_tests::sim::Verdict::Deliver
+    });
+    sim.record();
+    sim.connect(c, s);
+    assert!(sim.run_until(Duration::from_secs(5), |sim| sim.established(c) == 1));
+    assert_eq!(sim.established(s), 0, "not reported before the initiator's first frame");
+    assert!(sim.run_until(Duration::from_secs(5), |sim| sim.established(s) == 1));
+    let tap = sim.tap.as_ref().unwrap();
+    let confirms = tap.iter().filter(|d| d.bytes[2] == 0x04).count();
+    assert!(confirms >= 3, "CONFIRM went again for each lost first frame: {confirms}");
+    assert_eq!(sim.nodes[s].endpoint.stats().half_open_expired, 0);
 }

@@ -134,16 +134,13 @@ fn holding_the_seed_is_not_enough_to_claim_another_nodes_id() {
     assert!(!hand_built_initiator(&mut responder, victim.node_id(), attacker_public, &attacker_secret));
     assert_eq!(responder.stats().dropped.handshake_authentication, 1);
 
-    // Control: the same code with the victim's secret key gets its session.
+    // Control: the same code with the victim's secret key gets its session, half-open until the
+    // initiator's first authentic frame (this hand-built one sends none: `attack_kci.rs` has a
+    // complete initiator), so not yet reported.
     let mut responder = endpoint(seed(0x01), Some(victim.node_id()));
     assert!(hand_built_initiator(&mut responder, victim.node_id(), victim.public_key(), &victim_secret));
-    let established = std::iter::from_fn(|| responder.poll_event())
-        .find_map(|e| match e {
-            Event::SessionEstablished { peer, .. } => Some(peer),
-            _ => None,
-        })
-        .unwrap();
-    assert_eq!(established, victim.node_id());
+    assert_eq!(responder.stats().dropped.handshake_authentication, 0);
+    assert!(std::iter::from_fn(|| responder.poll_event()).all(|e| !matches!(e, Event::SessionEstablished { .. })));
 }
 
 /// A responder built by hand that answers the initiator's INIT with `shown_key` as its static

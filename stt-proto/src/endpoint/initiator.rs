@@ -187,8 +187,14 @@ impl Endpoint {
         };
         let s = self.sessions.get(handle).expect("the id map names live sessions");
         let Some(h) = s.handshake() else {
-            // Already established: a duplicate CONFIRM.
-            self.stats.dropped.unexpected_handshake += 1;
+            // Already established: CONFIRM again, because the responder has not had this side's
+            // first frame; send it again (at most one per CONFIRM, to the session's own remote).
+            let s = self.sessions.get_mut(handle).expect("the id map names live sessions");
+            if s.on_confirm_repeated() {
+                self.sessions.mark_ready(now, handle);
+            } else {
+                self.stats.dropped.unexpected_handshake += 1;
+            }
             return;
         };
         let Some(r) = &h.response else { return };

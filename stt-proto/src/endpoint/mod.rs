@@ -143,25 +143,29 @@ impl Endpoint {
         self.stats
     }
 
-    /// Sessions held: established, closing, and the initiator's handshakes in progress. The
-    /// responder holds no state for handshakes in progress.
+    /// Sessions held: established, closing, the initiator's handshakes in progress, and the
+    /// responder's sessions not yet confirmed by the initiator's first authentic frame. The
+    /// responder holds no state for handshakes before a valid RESPONSE.
     pub fn session_count(&self) -> usize {
         self.sessions.len()
     }
 
-    /// Handles of every session held.
+    /// Handles of every session the application knows of (a responder's session is known once
+    /// `Event::SessionEstablished` reported it).
     pub fn sessions(&self) -> impl Iterator<Item = SessionHandle> + '_ {
-        self.sessions.handles()
+        self.sessions.handles().filter(|&h| self.sessions.get(h).is_some_and(Session::is_confirmed))
     }
 
-    /// Read access to a session, or `None` if the handle is stale.
+    /// Read access to a session, or `None` if the handle is stale (or names a responder's session
+    /// not yet reported).
     pub fn session(&self, handle: SessionHandle) -> Option<SessionRef<'_>> {
-        self.sessions.get(handle).map(|s| SessionRef::new(handle, s, &self.config))
+        self.sessions.get(handle).filter(|s| s.is_confirmed()).map(|s| SessionRef::new(handle, s, &self.config))
     }
 
-    /// Commands on a session (custom frames, streams, close), or `None` if the handle is stale.
+    /// Commands on a session (custom frames, streams, close), or `None` if the handle is stale
+    /// (or names a responder's session not yet reported).
     pub fn session_mut(&mut self, handle: SessionHandle) -> Option<SessionMut<'_>> {
-        self.sessions.get(handle)?;
+        self.sessions.get(handle).filter(|s| s.is_confirmed())?;
         Some(SessionMut::new(self, handle))
     }
 
@@ -283,9 +287,17 @@ impl Endpoint {
             self.stats.dropped.unknown_session += 1;
             return;
         };
+        let peer = self.sessions.get(handle).filter(|s| !s.is_confirmed()).and_then(|s| s.peer());
+        let peer_admitted = peer.is_some_and(|p| self.sessions.admits_peer(p, self.config.max_sessions_per_peer));
         let (s, mut ctx) = self.session_and_ctx(now, handle).expect("the id map names live sessions");
         ctx.datagram_len = datagram_len;
+        ctx.peer_admitted = peer_admitted;
         let then = s.handle_frame(&mut ctx, remote, frame, layout);
+        if ctx.confirmed {
+            if let Some(peer) = peer {
+                self.sessions.count_peer(handle, peer);
+            }
+        }
         self.after(now, handle, then);
     }
 
@@ -304,6 +316,8 @@ impl Endpoint {
             stats: &mut self.stats,
             rng: &mut self.rng,
             datagram_len: 0,
+            peer_admitted: false,
+            confirmed: false,
         };
         Some((s, ctx))
     }
@@ -322,6 +336,11 @@ impl Endpoint {
     fn end(&mut self, now: Instant, handle: SessionHandle, end: SessionEnd) {
         let retire_until = now + self.config.cookie_lifetime + core::time::Duration::from_secs(1);
         let Some(s) = self.sessions.remove(handle, retire_until) else { return };
+        if !s.is_confirmed() {
+            // The application never learnt of it.
+            self.stats.half_open_expired += 1;
+            return;
+        }
         let ev = match end {
             SessionEnd::Closed(reason) => Event::SessionClosed { session: handle, reason },
             SessionEnd::HandshakeFailed(reason) => {

@@ -1,5 +1,7 @@
 //! The responder's side of the handshake: INIT → CHALLENGE (or REJECT) statelessly, and
-//! RESPONSE → session + CONFIRM. No state is kept for an attempt until a valid RESPONSE.
+//! RESPONSE → session + CONFIRM. No state is kept for an attempt until a valid RESPONSE; the
+//! session it makes stays half-open (unreported, not counted against its peer) until the
+//! initiator's first authentic frame.
 
 use alloc::boxed::Box;
 
@@ -14,7 +16,7 @@ use crate::handshake::{
 use crate::session::keys::SessionKeys;
 use crate::session::{ConfirmRecord, Session};
 use crate::time::Instant;
-use crate::types::{NodeId, Remote, Role};
+use crate::types::{NodeId, Remote};
 use crate::wire::handshake::{Challenge, Confirm, Init, InitPrefix, Reject, RejectReason, Response, VERSION};
 use crate::wire::{frame_len, FrameLayout, FrameType};
 
@@ -147,7 +149,7 @@ impl Endpoint {
         if let Some(handle) = self.sessions.by_id(sid) {
             // The same RESPONSE again: CONFIRM was lost. Send it again.
             let s = self.sessions.get_mut(handle).expect("the id map names live sessions");
-            if s.on_response_repeated(&layout.tag) {
+            if s.on_response_repeated(now, &layout.tag) {
                 self.sessions.mark_ready(now, handle);
             } else {
                 self.stats.dropped.unexpected_handshake += 1;
@@ -162,8 +164,9 @@ impl Endpoint {
             self.stats.dropped.session_limit += 1;
             return;
         }
-        let (per_address, per_peer) = (self.config.max_sessions_per_address, self.config.max_sessions_per_peer);
-        if !self.sessions.admits(remote.addr.ip(), peer, per_address, per_peer) {
+        // The per-peer cap counts confirmed sessions (see `Session::confirm_by_initiator`): a
+        // RESPONSE proves the seed and this node's static key were used, not the initiator's key.
+        if !self.sessions.admits_from(remote.addr.ip(), self.config.max_sessions_per_address) {
             self.stats.dropped.source_limit += 1;
             return;
         }
@@ -212,31 +215,23 @@ impl Endpoint {
             responder_to_initiator: r2i.clone(),
         });
         let keys = SessionKeys::new(now, suite, backend, self.config.key_retention, r2i, i2r);
-        let record = ConfirmRecord { response_tag: layout.tag, frame: confirm_frame };
-        let s = Session::responder(
-            now,
-            remote,
-            &self.config,
-            now - Instant::from_nanos(resp.cookie.time),
-            sid,
-            peer,
-            record,
-            !self.names.is_empty(),
-            keys,
-        );
-        let handle = self.sessions.insert_accepted(s, remote.addr.ip(), peer);
+        // A lost CONFIRM is the initiator's to recover (it repeats RESPONSE); this timer is for a
+        // lost first frame of the initiator's, so it starts later.
+        let interval = self.config.handshake_retransmit_initial * 2;
+        let record = ConfirmRecord {
+            response_tag: layout.tag,
+            frame: confirm_frame,
+            resend_at: now + interval,
+            resend_interval: interval,
+        };
+        let handshake_rtt = now - Instant::from_nanos(resp.cookie.time);
+        let s = Session::responder(now, remote, &self.config, handshake_rtt, sid, peer, record, keys);
+        let handle = self.sessions.insert_accepted(s, remote.addr.ip());
         self.sessions.index_id(sid, None, handle);
-        self.stats.sessions_established += 1;
         if let Some(secrets) = key_log {
             self.events.push_back(Event::KeyLog { session: handle, secrets: Box::new(secrets) });
         }
-        self.events.push_back(Event::SessionEstablished {
-            session: handle,
-            peer,
-            session_id: sid,
-            remote,
-            role: Role::Responder,
-        });
+        // Reported to the application once the initiator's first authentic frame confirms it.
         self.sessions.mark_ready(now, handle);
         self.sessions.reschedule(&self.config, handle);
     }

@@ -47,6 +47,8 @@ struct Slot {
     /// For a session this endpoint accepted: the address it counts against (its peer, which
     /// never changes, is the other count).
     source: Option<IpAddr>,
+    /// Counted against its peer (an accepted session, once confirmed).
+    peer_counted: bool,
     /// On the ready queue.
     ready: bool,
     /// The deadline the timer heap holds for this session, if any.
@@ -128,6 +130,7 @@ impl SessionTable {
             slot.ready = false;
             slot.scheduled = None;
             slot.source = None;
+            slot.peer_counted = false;
             SessionHandle { index, generation: slot.generation }
         } else {
             let index = self.slots.len() as u32;
@@ -137,26 +140,39 @@ impl SessionTable {
                 ready: false,
                 scheduled: None,
                 source: None,
+                peer_counted: false,
             });
             SessionHandle { index, generation: 0 }
         }
     }
 
-    /// True if one more session accepted from `ip` and `peer` stays within the per-address and
-    /// per-peer caps.
-    pub fn admits(&self, ip: IpAddr, peer: NodeId, max_per_address: usize, max_per_peer: usize) -> bool {
-        let from_ip = self.per_ip.get(&ip).copied().unwrap_or(0) as usize;
-        let from_peer = self.per_peer.get(&peer).copied().unwrap_or(0) as usize;
-        from_ip < max_per_address && from_peer < max_per_peer
+    /// True if one more session accepted from `ip` stays within the per-address cap.
+    pub fn admits_from(&self, ip: IpAddr, max_per_address: usize) -> bool {
+        (self.per_ip.get(&ip).copied().unwrap_or(0) as usize) < max_per_address
     }
 
-    /// Inserts a session this endpoint accepted, counted against `ip` and `peer` until removed.
-    pub fn insert_accepted(&mut self, session: Session, ip: IpAddr, peer: NodeId) -> SessionHandle {
+    /// True if `peer` may hold one more confirmed session.
+    pub fn admits_peer(&self, peer: NodeId, max_per_peer: usize) -> bool {
+        (self.per_peer.get(&peer).copied().unwrap_or(0) as usize) < max_per_peer
+    }
+
+    /// Inserts a session this endpoint accepted, counted against `ip` until removed (and
+    /// against its peer once confirmed: [`SessionTable::count_peer`]).
+    pub fn insert_accepted(&mut self, session: Session, ip: IpAddr) -> SessionHandle {
         let handle = self.insert(session);
         self.slots[handle.index as usize].source = Some(ip);
         *self.per_ip.entry(ip).or_insert(0) += 1;
-        *self.per_peer.entry(peer).or_insert(0) += 1;
         handle
+    }
+
+    /// Counts an accepted session against `peer` until it is removed.
+    pub fn count_peer(&mut self, handle: SessionHandle, peer: NodeId) {
+        if let Some(slot) = self.slots.get_mut(handle.index as usize).filter(|s| s.generation == handle.generation) {
+            if slot.source.is_some() && !slot.peer_counted {
+                slot.peer_counted = true;
+                *self.per_peer.entry(peer).or_insert(0) += 1;
+            }
+        }
     }
 
     /// Indexes an initiator's handshake by its tag.
@@ -182,7 +198,7 @@ impl SessionTable {
         let s = slot.session.take()?;
         if let Some(ip) = slot.source.take() {
             uncount(&mut self.per_ip, ip);
-            if let Some(peer) = s.peer() {
+            if let Some(peer) = s.peer().filter(|_| core::mem::take(&mut slot.peer_counted)) {
                 uncount(&mut self.per_peer, peer);
             }
         }

@@ -2,8 +2,10 @@
 //!
 //! Every authentic frame's number is recorded (so ranges stay contiguous); ack-eliciting frames
 //! make an ACK due: at once after two of them, else after `max_ack_delay`. Up to 32 ranges are
-//! kept, the oldest forgotten first, in a fixed-capacity array allocated once when the first
-//! frame arrives (an idle session holds only a pointer; a busy one never reallocates).
+//! kept, the oldest forgotten first. While the numbers received form one range (nothing lost or
+//! reordered yet: every idle session, most quiet ones) it is held inline; the fixed-capacity array
+//! of 33 is allocated the first time a second range appears, and a busy session never
+//! reallocates after that.
 
 use core::time::Duration;
 
@@ -13,12 +15,20 @@ use crate::wire::stream::{AckRange, MAX_ACK_RANGES};
 /// Up to 32 ranges, plus one spare slot that holds a new range until the oldest is dropped.
 type RangeList = heapless::Vec<(u64, u64), { MAX_ACK_RANGES + 1 }>;
 
+/// The ranges received: none, one held inline, or many in their array.
+#[derive(Debug)]
+enum Ranges {
+    None,
+    One([(u64, u64); 1]),
+    Many(alloc::boxed::Box<RangeList>),
+}
+
 /// Received packet numbers and the ACK schedule.
 #[derive(Debug)]
 pub struct AckTracker {
     /// Ascending, disjoint, non-adjacent inclusive ranges; one spare slot holds a new range
     /// until the oldest is dropped.
-    ranges: super::OnFirstUse<RangeList>,
+    ranges: Ranges,
     unacked_eliciting: u32,
     /// Ack-eliciting frames that make an ACK due at once.
     every: u32,
@@ -35,13 +45,7 @@ impl Default for AckTracker {
 impl AckTracker {
     /// A tracker that makes an ACK due at once after `every` ack-eliciting frames.
     pub fn new(every: u32) -> Self {
-        AckTracker {
-            ranges: Default::default(),
-            unacked_eliciting: 0,
-            every: every.max(1),
-            deadline: None,
-            largest_at: None,
-        }
+        AckTracker { ranges: Ranges::None, unacked_eliciting: 0, every: every.max(1), deadline: None, largest_at: None }
     }
 
     /// Records a received packet number.
@@ -66,12 +70,33 @@ impl AckTracker {
 
     /// The ranges kept, ascending.
     fn ranges(&self) -> &[(u64, u64)] {
-        self.ranges.get().map_or(&[], |r| r.as_slice())
+        match &self.ranges {
+            Ranges::None => &[],
+            Ranges::One(one) => one,
+            Ranges::Many(many) => many.as_slice(),
+        }
     }
 
     fn insert(&mut self, pn: u64) {
         const FREE: &str = "at most 32 ranges are kept, so the spare slot is free";
-        let ranges = self.ranges.get_mut();
+        match &mut self.ranges {
+            Ranges::None => {
+                self.ranges = Ranges::One([(pn, pn)]);
+                return;
+            }
+            Ranges::One([one]) if pn == one.1 + 1 => {
+                one.1 = pn;
+                return;
+            }
+            Ranges::One([one]) if one.0 <= pn && pn <= one.1 => return,
+            Ranges::One([one]) => {
+                let mut many = alloc::boxed::Box::new(RangeList::new());
+                many.push(*one).expect(FREE);
+                self.ranges = Ranges::Many(many);
+            }
+            Ranges::Many(_) => {}
+        }
+        let Ranges::Many(ranges) = &mut self.ranges else { unreachable!("promoted above") };
         match ranges.last_mut() {
             Some(last) if pn == last.1 + 1 => last.1 = pn,
             Some(last) if pn > last.1 + 1 => ranges.push((pn, pn)).expect(FREE),

@@ -100,6 +100,9 @@ pub(crate) struct ResponseState {
 pub(crate) struct ConfirmRecord {
     pub response_tag: [u8; crate::crypto::TAG_LEN],
     pub frame: heapless::Vec<u8, 96>,
+    /// When CONFIRM goes again if the initiator's first frame has not come, and the wait after.
+    pub resend_at: Instant,
+    pub resend_interval: core::time::Duration,
 }
 
 pub(crate) enum State {
@@ -112,8 +115,12 @@ pub(crate) enum State {
 pub(crate) enum Outgoing {
     /// INIT or RESPONSE, by handshake stage.
     Handshake,
-    /// CONFIRM (responder, for a RESPONSE received again).
+    /// CONFIRM (responder: for a RESPONSE received again, or again while unconfirmed).
     Confirm,
+    /// The initiator's KEEPALIVE right after CONFIRM (again for each CONFIRM repeated before the
+    /// responder's first frame): the responder's proof that this side holds its key. Not
+    /// recorded for loss recovery; the responder repeats CONFIRM until it arrives.
+    Confirmation,
     Custom {
         frame_type: u8,
         payload: Bytes,
@@ -145,6 +152,12 @@ pub(crate) struct Ctx<'a> {
     /// Length of the datagram the frame being handled came in (0 outside `handle_frame`): a
     /// payload kept for the application pins it.
     pub datagram_len: usize,
+    /// For a responder's session not yet confirmed: whether its peer may hold one more session
+    /// (the per-peer cap counts confirmed sessions only).
+    pub peer_admitted: bool,
+    /// Set by the session when the initiator's first authentic frame confirmed it: the endpoint
+    /// counts it against its peer from then on.
+    pub confirmed: bool,
 }
 
 /// A new address the peer's authentic frames came from, being validated before the session
@@ -214,6 +227,12 @@ pub(crate) struct Session {
     keys: Option<SessionKeys>,
     /// Responder: the CONFIRM to repeat if RESPONSE comes again.
     confirm: Option<Box<ConfirmRecord>>,
+    /// False for a responder's session until the initiator's first authentic frame: until then
+    /// only the responder's static key and the seed are proven to have been used (an attacker
+    /// holding both could have sent the RESPONSE in anyone's name), so the application is not
+    /// told of it, it does not count against its peer, and it expires after the handshake
+    /// timeout.
+    confirmed: bool,
     stats: SessionStats,
     queue: VecDeque<Outgoing>,
     custom_queued: usize,
@@ -261,6 +280,7 @@ impl Session {
             state,
             keys: None,
             confirm: None,
+            confirmed: true,
             stats: SessionStats::new(now),
             queue,
             custom_queued: 0,
@@ -283,7 +303,8 @@ impl Session {
         Session::new(now, Role::Initiator, remote, State::Handshaking(Box::new(hs)), queue, cfg)
     }
 
-    /// A responder's session after a valid RESPONSE: established, CONFIRM queued.
+    /// A responder's session after a valid RESPONSE: keys in place, CONFIRM queued, not yet
+    /// confirmed (see [`Session::confirm_by_initiator`]).
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn responder(
         now: Instant,
@@ -293,7 +314,6 @@ impl Session {
         session_id: u64,
         peer: NodeId,
         confirm: ConfirmRecord,
-        serving_names: bool,
         keys: SessionKeys,
     ) -> Self {
         let mut queue = VecDeque::new();
@@ -303,9 +323,37 @@ impl Session {
         s.session_id = session_id;
         s.peer = Some(peer);
         s.confirm = Some(Box::new(confirm));
-        s.names.announce_owed = serving_names;
+        s.confirmed = false;
         s.keys = Some(keys);
         s
+    }
+
+    /// False for a responder's session that the initiator has not confirmed yet.
+    pub(crate) fn is_confirmed(&self) -> bool {
+        self.confirmed
+    }
+
+    /// Responder: the initiator's first authentic frame proves it holds the keys, and so its
+    /// static key. Reports the session (before anything the frame carries), owes the peer the
+    /// names this node serves, and has the endpoint count it against its peer; or, when the
+    /// peer holds its limit of sessions already, closes it without telling the application.
+    fn confirm_by_initiator(&mut self, ctx: &mut Ctx<'_>) -> Option<Then> {
+        if !ctx.peer_admitted {
+            ctx.stats.dropped.source_limit += 1;
+            return Some(self.close(0, "this node holds its limit of sessions with your node id"));
+        }
+        self.confirmed = true;
+        ctx.confirmed = true;
+        self.names.announce_owed = !ctx.names.is_empty();
+        ctx.stats.sessions_established += 1;
+        ctx.events.push_back(Event::SessionEstablished {
+            session: ctx.handle,
+            peer: self.peer.expect("a responder's session knows its peer"),
+            session_id: self.session_id,
+            remote: self.remote,
+            role: Role::Responder,
+        });
+        None
     }
 
     pub(crate) fn session_id(&self) -> u64 {
@@ -354,11 +402,32 @@ impl Session {
 
     /// Responder: RESPONSE arrived again for this session (CONFIRM was lost). False if it is not
     /// the RESPONSE this session was made from, or CONFIRM is known to have arrived.
-    pub(crate) fn on_response_repeated(&mut self, response_tag: &[u8; crate::crypto::TAG_LEN]) -> bool {
-        if self.confirm.as_ref().is_none_or(|c| c.response_tag != *response_tag) {
+    pub(crate) fn on_response_repeated(&mut self, now: Instant, response_tag: &[u8; crate::crypto::TAG_LEN]) -> bool {
+        let Some(c) = self.confirm.as_mut().filter(|c| c.response_tag == *response_tag) else { return false };
+        // This CONFIRM answers the initiator's own retransmission: the timer waits again.
+        c.resend_at = now + c.resend_interval;
+        self.push_front_once(Outgoing::Confirm, |o| matches!(o, Outgoing::Confirm));
+        true
+    }
+
+    /// Responder, unconfirmed: queues CONFIRM again when its time came (the initiator's first
+    /// frame, or CONFIRM itself, was lost), each wait twice the last up to the handshake's
+    /// maximum. True if it queued it.
+    pub(crate) fn resend_confirm_if_due(&mut self, now: Instant, cfg: &EndpointConfig) -> bool {
+        let Some(c) = self.confirm.as_mut().filter(|c| now >= c.resend_at) else { return false };
+        c.resend_interval = (c.resend_interval * 2).min(cfg.handshake_retransmit_max);
+        c.resend_at = now + c.resend_interval;
+        self.push_front_once(Outgoing::Confirm, |o| matches!(o, Outgoing::Confirm));
+        true
+    }
+
+    /// Initiator: CONFIRM arrived again (the responder has not seen this side's first frame).
+    /// False unless this session is established and has heard nothing else from the responder.
+    pub(crate) fn on_confirm_repeated(&mut self) -> bool {
+        if !matches!(self.state, State::Established) || self.role != Role::Initiator || self.stats.frames_received > 0 {
             return false;
         }
-        self.push_front_once(Outgoing::Confirm, |o| matches!(o, Outgoing::Confirm));
+        self.push_front_once(Outgoing::Confirmation, |o| matches!(o, Outgoing::Confirmation));
         true
     }
 
@@ -375,7 +444,8 @@ impl Session {
     }
 
     /// Completes the initiator's handshake with the traffic keys CONFIRM gave: reports the
-    /// session and owes the peer the list of names this node serves. The handshake state (and its
+    /// session, owes the peer the list of names this node serves, and queues the KEEPALIVE that
+    /// confirms the session to the responder. The handshake state (and its
     /// ephemeral secret) is dropped, which erases it.
     pub(crate) fn establish(&mut self, ctx: &mut Ctx<'_>, keys: SessionKeys) {
         let now = ctx.now;
@@ -388,6 +458,9 @@ impl Session {
         self.names.announce_owed = !ctx.names.is_empty();
         self.stats.last_active = now;
         self.last_sent = now;
+        // The responder reports the session only on this side's first authentic frame (it proves
+        // this side's static key): send one now, whatever the application does.
+        self.queue.push_back(Outgoing::Confirmation);
         ctx.stats.sessions_established += 1;
         ctx.events.push_back(Event::SessionEstablished {
             session: ctx.handle,
@@ -446,29 +519,6 @@ impl Session {
     fn count_drop(&mut self, ctx: &mut Ctx<'_>, field: fn(&mut DropCounters) -> &mut u64) {
         *field(&mut self.stats.dropped) += 1;
         *field(&mut ctx.stats.dropped.session) += 1;
-    }
-}
-
-/// A fixed-capacity collection (its bound in its type) allocated the first time it is written:
-/// an idle session holds only a pointer, a busy one never reallocates.
-#[derive(Debug)]
-pub(crate) struct OnFirstUse<T>(Option<Box<T>>);
-
-impl<T> Default for OnFirstUse<T> {
-    fn default() -> Self {
-        OnFirstUse(None)
-    }
-}
-
-impl<T: Default> OnFirstUse<T> {
-    /// The collection, if it was ever written.
-    pub fn get(&self) -> Option<&T> {
-        self.0.as_deref()
-    }
-
-    /// The collection, allocated now if it was not yet.
-    pub fn get_mut(&mut self) -> &mut T {
-        self.0.get_or_insert_with(Default::default)
     }
 }
 

@@ -106,6 +106,11 @@ impl Session {
         };
         // An authentic frame from the initiator shows CONFIRM arrived: stop keeping it.
         self.confirm = None;
+        if !self.is_confirmed() {
+            if let Some(refused) = self.confirm_by_initiator(ctx) {
+                return refused;
+            }
+        }
         self.stats.frames_received += 1;
         self.stats.bytes_received += layout.len as u64;
         self.stats.last_active = now;

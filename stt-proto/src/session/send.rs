@@ -123,6 +123,10 @@ fn encode(s: &mut Session, me: &NodeId, tx: &mut Tx<'_>, o: &Outgoing, out: &mut
             let spec = FrameSpec::control(FrameType::KEEPALIVE);
             sealed(s.seal_tracked(tx, out, spec, 0, |_| {}, Some(SentPayload::Ping)))
         }
+        Outgoing::Confirmation => {
+            let spec = FrameSpec::control(FrameType::KEEPALIVE);
+            sealed(s.seal_tracked(tx, out, spec, 0, |_| {}, None))
+        }
         Outgoing::PathResponse(data) => {
             let spec = FrameSpec::control(FrameType::PATH_RESPONSE);
             sealed(s.seal_tracked(tx, out, spec, 8, |p| p.copy_from_slice(data), None))

@@ -37,6 +37,15 @@ impl Session {
                 if now >= self.stats.last_active + cfg.idle_timeout {
                     return Then::End(SessionEnd::Closed(CloseReason::IdleTimeout));
                 }
+                if !self.is_confirmed() {
+                    if now >= self.stats.created + cfg.handshake_timeout {
+                        // The initiator never showed it holds the keys.
+                        return Then::End(SessionEnd::Closed(CloseReason::IdleTimeout));
+                    }
+                    if self.resend_confirm_if_due(now, cfg) {
+                        return Then::Transmit;
+                    }
+                }
                 let handle = ctx.handle;
                 let Session { recovery, streams, names, .. } = self;
                 let events = &mut *ctx.events;
@@ -103,6 +112,12 @@ impl Session {
             State::Closing => None,
             State::Established => {
                 let mut t = self.stats.last_active + cfg.idle_timeout;
+                if !self.is_confirmed() {
+                    t = t.min(self.stats.created + cfg.handshake_timeout);
+                    if let Some(c) = &self.confirm {
+                        t = t.min(c.resend_at);
+                    }
+                }
                 if let Some(ka) = cfg.keep_alive_interval.filter(|_| !self.keepalive_queued) {
                     t = t.min(self.last_sent + ka);
                 }

@@ -229,49 +229,61 @@ where
             );
             return self.refuse(stream, address, &message).await;
         }
+        // The first chunk is read (and checked) before anything is promised: a damaged blob of
+        // one chunk, the common case, is refused with a reason rather than cut.
+        let len = chunks.len();
+        let (mut chunks, mut next) = match self.next_chunk(chunks, need, &session).await {
+            Ok(first) => first,
+            Err(FetchError::Refused(message)) => return self.refuse(stream, address, &message).await,
+            Err(e) => {
+                let _ = stream.send_half().reset(0);
+                return Err(e);
+            }
+        };
         let mut head = [0u8; 9];
         head[0] = FOUND;
-        head[1..].copy_from_slice(&chunks.len().to_be_bytes());
+        head[1..].copy_from_slice(&len.to_be_bytes());
         stream.write_all(&head).await?;
-        let sent = self.send_chunks(&mut stream, chunks, need, &session).await;
-        if let Err(e) = sent {
-            let _ = stream.send_half().reset(0);
-            return Err(e);
+        while let Some(held) = next {
+            stream.send_half().write_all_bytes(Bytes::from_owner(held)).await?;
+            match self.next_chunk(chunks, need, &session).await {
+                Ok((back, read)) => (chunks, next) = (back, read),
+                Err(e) => {
+                    // A later chunk failed its check after the length was promised.
+                    let _ = stream.send_half().reset(0);
+                    return Err(e);
+                }
+            }
         }
         self.finish(stream, address, true).await
     }
 
-    /// Sends the content chunk by chunk, each holding `need` units of the session's and the
-    /// node's budgets until the stream lets go of it.
-    async fn send_chunks(
+    /// The next chunk of the content, read once it may be held: `need` units of the session's
+    /// budget (waited for at most the progress timeout: the fetcher must acknowledge what it was
+    /// sent) and of the node's. `None` once every chunk was read.
+    async fn next_chunk(
         &self,
-        stream: &mut Stream,
         mut chunks: BlobChunks,
         need: u32,
         session: &Arc<Semaphore>,
-    ) -> Result<(), FetchError> {
-        loop {
-            // Waits for the fetcher to acknowledge: a fetcher that stops reading is cut here.
-            let for_session =
-                tokio::time::timeout(self.limits.progress_timeout, session.clone().acquire_many_owned(need))
-                    .await
-                    .map_err(|_| FetchError::Stalled(self.limits.progress_timeout))?
-                    .expect("the session's semaphore is never closed");
-            // Waits for other requests to make room.
-            let for_node = self.budget.clone().acquire_many_owned(need).await.expect("the budget is never closed");
-            let store = self.store.clone();
-            let (read, back) = tokio::task::spawn_blocking(move || {
-                let mut content = Vec::new();
-                let read = store.lock().unwrap_or_else(|p| p.into_inner()).read_chunk(&mut chunks, &mut content);
-                (read.map(|more| more.then_some(content)).map_err(|e| e.to_string()), chunks)
-            })
+    ) -> Result<(BlobChunks, Option<Held>), FetchError> {
+        let timeout = self.limits.progress_timeout;
+        let for_session = tokio::time::timeout(timeout, session.clone().acquire_many_owned(need))
             .await
-            .map_err(|e| FetchError::Refused(e.to_string()))?;
-            chunks = back;
-            let Some(content) = read.map_err(FetchError::Refused)? else { return Ok(()) };
-            let held = Held { content, _node: for_node, _session: for_session };
-            stream.send_half().write_all_bytes(Bytes::from_owner(held)).await?;
-        }
+            .map_err(|_| FetchError::Stalled(timeout))?
+            .expect("the session's semaphore is never closed");
+        // Waits for other requests to make room.
+        let for_node = self.budget.clone().acquire_many_owned(need).await.expect("the budget is never closed");
+        let store = self.store.clone();
+        let (read, chunks) = tokio::task::spawn_blocking(move || {
+            let mut content = Vec::new();
+            let read = store.lock().unwrap_or_else(|p| p.into_inner()).read_chunk(&mut chunks, &mut content);
+            (read.map(|more| more.then_some(content)).map_err(|e| e.to_string()), chunks)
+        })
+        .await
+        .map_err(|e| FetchError::Refused(e.to_string()))?;
+        let content = read.map_err(FetchError::Refused)?;
+        Ok((chunks, content.map(|content| Held { content, _node: for_node, _session: for_session })))
     }
 
     async fn refuse(&self, mut stream: Stream, address: Address, message: &str) -> Result<(Address, bool), FetchError> {

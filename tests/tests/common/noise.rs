@@ -59,6 +59,19 @@ pub fn write_response_tokens(
     static_r: &[u8; 32],
     psk: &[u8; 32],
 ) -> ([u8; 32], [u8; 48]) {
+    write_response_tokens_with_ss(ss, e, shown_static, &ss_secret.agree(static_r).unwrap(), static_r, psk)
+}
+
+/// [`write_response_tokens`] with the `ss` term given: whoever computes it, the initiator with
+/// its static secret, or (key-compromise impersonation) someone with the responder's.
+pub fn write_response_tokens_with_ss(
+    ss: &mut SymmetricState,
+    e: &DhSecret,
+    shown_static: &[u8; 32],
+    ss_value: &[u8; 32],
+    static_r: &[u8; 32],
+    psk: &[u8; 32],
+) -> ([u8; 32], [u8; 48]) {
     let e_pub = e.public_key();
     ss.mix_hash(&[&e_pub]);
     ss.mix_key(&e_pub);
@@ -67,7 +80,7 @@ pub fn write_response_tokens(
     encrypted[..32].copy_from_slice(shown_static);
     let tag = ss.encrypt_and_hash(&mut encrypted[..32]);
     encrypted[32..].copy_from_slice(&tag);
-    ss.mix_key(&*ss_secret.agree(static_r).unwrap());
+    ss.mix_key(ss_value);
     ss.mix_key_and_hash(psk);
     (e_pub, encrypted)
 }

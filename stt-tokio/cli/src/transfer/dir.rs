@@ -54,20 +54,20 @@ fn not_a_directory(path: &Path) -> io::Error {
 #[cfg(unix)]
 mod sys {
     pub use rustix::fs::{AtFlags, Mode, OFlags};
+}
 
-    use super::FileId;
-
-    // The field types differ between platforms (u64 on some, i32 or u32 on others).
-    #[allow(clippy::unnecessary_cast)]
-    pub fn id(st: &rustix::fs::Stat) -> FileId {
-        FileId {
-            dev: st.st_dev as u64,
-            ino: st.st_ino as u64,
-            len: st.st_size as u64,
-            links: st.st_nlink as u64,
-            changed: (st.st_ctime as i64, st.st_ctime_nsec as i64),
-            regular: rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::RegularFile,
-        }
+/// What a `stat` says of a file.
+#[cfg(unix)]
+// The field types differ between platforms (u64 on some, i32 or u32 on others).
+#[allow(clippy::unnecessary_cast)]
+fn id_of_stat(st: &rustix::fs::Stat) -> FileId {
+    FileId {
+        dev: st.st_dev as u64,
+        ino: st.st_ino as u64,
+        len: st.st_size as u64,
+        links: st.st_nlink as u64,
+        changed: (st.st_ctime as i64, st.st_ctime_nsec as i64),
+        regular: rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::RegularFile,
     }
 }
 
@@ -201,7 +201,7 @@ impl Dir {
     pub fn stat(&self, name: &str) -> io::Result<Option<FileId>> {
         #[cfg(unix)]
         let found = rustix::fs::statat(&self.fd, name, sys::AtFlags::SYMLINK_NOFOLLOW)
-            .map(|st| sys::id(&st))
+            .map(|st| id_of_stat(&st))
             .map_err(io::Error::from);
         #[cfg(not(unix))]
         let found = std::fs::symlink_metadata(self.path.join(name)).map(|m| id_of_metadata(&m));
@@ -299,7 +299,7 @@ pub fn id_at(path: &Path) -> io::Result<FileId> {
 pub fn id_of(file: &std::fs::File) -> io::Result<FileId> {
     #[cfg(unix)]
     {
-        Ok(sys::id(&rustix::fs::fstat(file)?))
+        Ok(id_of_stat(&rustix::fs::fstat(file)?))
     }
     #[cfg(not(unix))]
     {

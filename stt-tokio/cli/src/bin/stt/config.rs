@@ -19,6 +19,7 @@ struct Raw {
     seed_file: Option<PathBuf>,
     bind: Option<String>,
     ws_bind: Option<String>,
+    ws_max_per_address: Option<usize>,
     out: Option<PathBuf>,
     overwrite: Option<bool>,
     max_size: Option<u64>,
@@ -53,6 +54,8 @@ pub(crate) struct Config {
     pub bind: Option<SocketAddr>,
     /// `ws_bind`: the TCP address `listen` accepts WebSocket connections on.
     pub ws_bind: Option<SocketAddr>,
+    /// `ws_max_per_address`: `listen --ws-max-per-address`.
+    pub ws_max_per_address: Option<usize>,
     /// `out`: the directory `listen` saves into.
     pub out: Option<PathBuf>,
     /// `overwrite`: `listen --overwrite`.
@@ -127,6 +130,7 @@ impl Config {
             seed_file: raw.seed_file.map(|f| base.join(f)),
             bind: address("bind", raw.bind)?,
             ws_bind: address("ws_bind", raw.ws_bind)?,
+            ws_max_per_address: raw.ws_max_per_address,
             out: raw.out.map(|d| base.join(d)),
             overwrite: raw.overwrite,
             max_size: raw.max_size,

@@ -96,6 +96,10 @@ enum Command {
         /// Also accept WebSocket connections on this TCP address (config: ws_bind).
         #[arg(long)]
         ws_bind: Option<SocketAddr>,
+        /// WebSocket connections open at once from one IP address; raise it for many clients
+        /// behind one NAT. Default: 32 (config: ws_max_per_address).
+        #[arg(long)]
+        ws_max_per_address: Option<usize>,
         #[command(flatten)]
         keys: KeyArgs,
         /// Directory to save received files in, created if missing (config: out).
@@ -382,6 +386,7 @@ async fn run(command: Command, config: Option<&Path>) -> Result<(), Failure> {
         Command::Listen {
             bind,
             ws_bind,
+            ws_max_per_address,
             keys,
             out,
             stdout,
@@ -400,7 +405,15 @@ async fn run(command: Command, config: Option<&Path>) -> Result<(), Failure> {
                     Failure::new(2, "listen needs --out DIR or --stdout (or out in the config file)")
                 })?),
             };
-            let node_cfg = listener_config(&keys, &cfg)?;
+            let mut node_cfg = listener_config(&keys, &cfg)?;
+            if let Some(per_address) = ws_max_per_address.or(cfg.ws_max_per_address) {
+                if per_address == 0 {
+                    return Err(Failure::new(2, "--ws-max-per-address must be at least 1"));
+                }
+                let ws_limits =
+                    stt_tokio::WebSocketLimits { max_connections_per_ip: per_address, ..Default::default() };
+                node_cfg = node_cfg.ws_limits(ws_limits);
+            }
             let opts = files::ListenOptions {
                 once,
                 overwrite: !stdout && (overwrite || cfg.overwrite.unwrap_or(false)),
