@@ -427,12 +427,13 @@ pub struct Limits {
 pub const DIRECTORY_COST: u64 = 4096;
 
 impl Default for Limits {
-    /// No size limit; 100,000 manifest entries (a large source tree has ~80,000 files);
-    /// 20,000 directories per manifest (the same tree has ~5,000) and 100,000 in all.
+    /// No size limit; 250,000 manifest entries and 20,000 directories per manifest, 100,000
+    /// directories in all. Measured on a development machine: a Rust toolchain is 117,793 files
+    /// in 2,951 directories, `/usr/share` 44,903 files in 3,399 directories.
     fn default() -> Self {
         Limits {
             max_size: u64::MAX,
-            max_manifest_entries: 100_000,
+            max_manifest_entries: 250_000,
             max_manifest_directories: 20_000,
             max_directories: 100_000,
             created_directories: Arc::default(),

@@ -122,7 +122,7 @@ enum Command {
         #[arg(long)]
         max_size: Option<u64>,
         /// Refuse a directory whose manifest lists more entries than this, before any directory
-        /// is made. Default: 100000 (config: max_entries).
+        /// is made. Default: 250000 (config: max_entries).
         #[arg(long)]
         max_entries: Option<u32>,
         /// Create at most this many directories in all while listening; a manifest also lists at
