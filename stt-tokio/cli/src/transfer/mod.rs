@@ -20,11 +20,12 @@
 //! holds nothing for that key and name). The sender compares the digest with its own file's
 //! first `offset` bytes and writes `u64 start` (the offset if they match, else 0), then the
 //! chunks from `start`, `u32 0` and the SHA3-256 of the whole file, and FIN. The receiver keeps
-//! the partial file of a transfer cut by a lost session or stream (`.stt-resume-<hex>.partial`,
-//! in its directory, for [`RESUME_KEEP`]) so that the sender's next attempt sends only the rest;
-//! that attempt takes the partial file over at once from an attempt whose session is not yet
-//! timed out. A transfer that ends in any other failure leaves nothing. Receivers older than
-//! type 3 refuse it (`unknown transfer type`).
+//! the partial file of a transfer cut by a lost session or stream (in its private directory,
+//! [`PRIVATE_DIR`], for [`RESUME_KEEP`]) so that the sender's next attempt sends only the rest;
+//! it offers only bytes it wrote itself for that key and name (a record of the file's identity
+//! and a keyed digest of its first bytes). That attempt takes the partial file over at once from
+//! an attempt whose session is not yet timed out. A transfer that ends in any other failure
+//! leaves nothing. Receivers older than type 3 refuse it (`unknown transfer type`).
 //!
 //! A directory's manifest (type 4), after the directory's files, each sent as a file named by
 //! its relative path (`top/sub/name`):
@@ -39,25 +40,28 @@
 //! ```
 //!
 //! The receiver creates the listed directories (empty ones included), checks that each listed
-//! file was stored in this session and still has that length and digest on disk, and answers
-//! `verified` or [`Status::ManifestMismatch`] naming what differs.
+//! file was stored in this session with that length and digest and not written to since, and
+//! answers `verified` or [`Status::ManifestMismatch`] naming what differs. A manifest past the
+//! receiver's [`Limits`] is refused before any directory is made.
 //!
 //! A receiver refuses an announced length over its limit (`TooLarge`) or over the free space of
 //! its directory (`NoSpace`) at once, before any data is written, and a transfer whose data is
 //! longer or shorter than announced. Names are relative paths of plain components
-//! ([`is_relative_path`]: no `..`, no hidden names, no control characters); directories are
-//! created one component at a time and never through a link.
+//! ([`is_relative_path`]: no `..`, no hidden names, no control characters). Every file and
+//! directory under the receiving directory is reached relative to a directory handle, never
+//! through a link.
 //!
-//! The receiver writes the data to a temporary file in its directory (`.stt-<16 hex
-//! digits>.partial`, whatever the name's length), checks the digest, syncs, moves the file into
-//! place, and answers on the same stream with one status byte (0 verified, 1 digest mismatch,
-//! 2 refused name, 3 storage error, 4 too large, 5 no space, 6 manifest mismatch) followed by a
-//! UTF-8 message and FIN. A file is visible under its name only once complete and verified. An
-//! existing file is never replaced (unless the receiver asked for [`Destination::DirReplace`]):
-//! the new one is stored as `name (1).ext`, `name (2).ext`, …, and the verified message says
-//! `verified as <stored name>`; a file already there with the same length and SHA3-256 is kept
-//! as the stored one (sending a file or a directory again adds no numbered copies). Data with no name (standard input) is saved as `stdin-<16 hex
-//! digits>`.
+//! The receiver writes the data to a temporary file in its private directory, checks the digest,
+//! syncs, links the file into place, and answers on the same stream with one status byte (0
+//! verified, 1 digest mismatch, 2 refused name, 3 storage error, 4 too large, 5 no space, 6
+//! manifest mismatch) followed by a UTF-8 message and FIN. A file is visible under its name only
+//! once complete and verified. An existing file is never replaced (unless the receiver asked for
+//! [`Destination::DirReplace`]): the new one is stored as `name (1).ext`, `name (2).ext`, …, and
+//! the verified message says `verified as <stored name>`; a file already there with the same
+//! length and SHA3-256 is kept as the stored one (sending a file or a directory again adds no
+//! numbered copies). Data with no name (standard input) is saved as `stdin-<16 hex digits>`.
+//!
+//! `docs/TRANSFER.md` specifies all of it byte by byte, with test vectors.
 
 mod dir;
 mod resume;
