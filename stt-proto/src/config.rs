@@ -206,6 +206,11 @@ pub struct EndpointConfig {
     /// Wireshark). Whoever reads those secrets reads the session: leave it off except to debug
     /// one's own traffic. Costs nothing when off. Default `false`.
     pub key_log: bool,
+    /// Report each datagram that was dropped, whole or in part, as [`crate::Event::Dropped`]
+    /// with the reasons (which check failed) and the session id it named, within the bound of
+    /// diagnostic events: for debugging a new peer implementation. Costs a copy of the drop
+    /// counters per datagram when on, nothing when off. Default `false`.
+    pub report_drops: bool,
 }
 
 /// The largest `max_concurrent_streams` accepted: a peer's frame naming a high stream id makes
@@ -278,6 +283,7 @@ impl Default for EndpointConfig {
             ack_frequency: 2,
             congestion: crate::congestion::bbr,
             key_log: false,
+            report_drops: false,
         }
     }
 }

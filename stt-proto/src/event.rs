@@ -144,6 +144,19 @@ pub enum Event {
         /// The session.
         session: SessionHandle,
     },
+    /// A datagram was dropped, whole or in part; only when
+    /// [`crate::EndpointConfig::report_drops`] is on, and at most as many as diagnostic events
+    /// may wait (the counters in [`crate::EndpointStats`] count every drop).
+    Dropped {
+        /// Where it came from.
+        remote: Remote,
+        /// The session id of its first frame's header, if it had one (for a handshake frame of
+        /// types 1-3 and REJECT it is the handshake tag, not a session id).
+        session_id: Option<u64>,
+        /// Which checks failed: the names of the [`crate::EndpointDrops`] counters it raised
+        /// (`malformed`, `unknown_session`, `session_authentication`, ...).
+        reasons: alloc::vec::Vec<&'static str>,
+    },
     /// A session's traffic secrets, for a key log; only when [`crate::EndpointConfig::key_log`]
     /// is on. Comes once per session, just before its `SessionEstablished`. Write
     /// [`SessionSecrets::key_log_line`] where the user asked, and nowhere else.

@@ -117,6 +117,33 @@ pub struct EndpointDrops {
 }
 
 impl EndpointDrops {
+    /// Every counter with its name, endpoint-wide then inside sessions (`session_*`).
+    pub fn named(&self) -> [(&'static str, u64); 15] {
+        [
+            ("malformed", self.malformed),
+            ("unknown_session", self.unknown_session),
+            ("unexpected_handshake", self.unexpected_handshake),
+            ("handshake_authentication", self.handshake_authentication),
+            ("invalid_cookie", self.invalid_cookie),
+            ("replayed_handshake", self.replayed_handshake),
+            ("session_limit", self.session_limit),
+            ("source_limit", self.source_limit),
+            ("transmit_buffer_too_small", self.transmit_buffer_too_small),
+            ("reply_queue_full", self.reply_queue_full),
+            ("events", self.events),
+            ("session_authentication", self.session.authentication),
+            ("session_replayed", self.session.replayed),
+            ("session_malformed", self.session.malformed),
+            ("session_unsupported", self.session.unsupported),
+        ]
+    }
+
+    /// The names of the counters that grew since `earlier`: why input was dropped in between.
+    pub fn grown_since(&self, earlier: &EndpointDrops) -> impl Iterator<Item = &'static str> {
+        let (now, then) = (self.named(), earlier.named());
+        (0..now.len()).filter(move |&i| now[i].1 > then[i].1).map(move |i| now[i].0)
+    }
+
     /// Every dropped frame, all reasons together.
     pub fn total(&self) -> u64 {
         self.malformed

@@ -8,7 +8,7 @@
 use std::time::{Duration, Instant};
 
 use stt_proto::{EndpointDrops, Event, NodeId, Remote, Role, Transport};
-use tracing::{debug, info, info_span, warn, Span};
+use tracing::{debug, info, info_span, trace, warn, Span};
 
 /// How often dropped input is summarised at most.
 const DROP_REPORT_INTERVAL: Duration = Duration::from_secs(1);
@@ -66,8 +66,39 @@ pub(crate) fn event(ev: &Event, span: Option<&Span>) {
         Event::MessagesRefused { first, count, reason, .. } => {
             warn!(first = first.0, count, "the peer refused {count} message(s): {reason}")
         }
+        Event::Dropped { remote, session_id, reasons } => dropped(remote, *session_id, reasons),
         _ => {}
     }
+}
+
+/// Datagrams reported dropped that are logged in one second at most; the others are counted and
+/// the count logged with the next one shown.
+const DROPS_SHOWN_PER_SECOND: u32 = 20;
+
+/// One dropped datagram at trace level (`NodeConfig::report_drops`), rate-limited.
+fn dropped(remote: &Remote, session_id: Option<u64>, reasons: &[&'static str]) {
+    use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+    static SECOND: AtomicU64 = AtomicU64::new(0);
+    static SHOWN: AtomicU32 = AtomicU32::new(0);
+    static HIDDEN: AtomicU32 = AtomicU32::new(0);
+    let second = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    if SECOND.swap(second, Ordering::Relaxed) != second {
+        SHOWN.store(0, Ordering::Relaxed);
+    }
+    if SHOWN.fetch_add(1, Ordering::Relaxed) >= DROPS_SHOWN_PER_SECOND {
+        HIDDEN.fetch_add(1, Ordering::Relaxed);
+        return;
+    }
+    let hidden = HIDDEN.swap(0, Ordering::Relaxed);
+    trace!(
+        remote = %remote.addr,
+        transport = transport(remote),
+        session_id = session_id.map(|id| format!("{id:016x}")),
+        reasons = %reasons.join(","),
+        not_shown_before = hidden,
+        "dropped a datagram: {}",
+        reasons.join(", ")
+    );
 }
 
 /// Sums of dropped input, reported when they changed, at most once per interval.

@@ -225,7 +225,25 @@ impl Endpoint {
     /// zero-copy slices of it (those under a quarter of its length are copied out, so that a small
     /// payload does not keep a large datagram alive). Bad input is dropped and counted, never
     /// fatal to other sessions.
-    pub fn handle_datagram(&mut self, now: Instant, remote: Remote, mut datagram: BytesMut) {
+    pub fn handle_datagram(&mut self, now: Instant, remote: Remote, datagram: BytesMut) {
+        if !self.config.report_drops {
+            return self.process_datagram(now, remote, datagram);
+        }
+        let before = self.stats.dropped;
+        let session_id = datagram.get(3..11).map(|b| u64::from_be_bytes(b.try_into().expect("8 bytes")));
+        self.process_datagram(now, remote, datagram);
+        let reasons: alloc::vec::Vec<&'static str> = self.stats.dropped.grown_since(&before).collect();
+        if !reasons.is_empty() {
+            self.diagnostic(Event::Dropped { remote, session_id, reasons });
+        }
+    }
+
+    /// Turns drop reports ([`EndpointConfig::report_drops`]) on or off while running.
+    pub fn set_report_drops(&mut self, on: bool) {
+        self.config.report_drops = on;
+    }
+
+    fn process_datagram(&mut self, now: Instant, remote: Remote, mut datagram: BytesMut) {
         let datagram_len = datagram.len();
         self.last_now = self.last_now.max(now);
         self.stats.datagrams_received += 1;

@@ -732,3 +732,36 @@ fn bench_json_is_one_object_with_the_figures() {
     assert!(report["throughput"]["mb_per_s"].as_f64().unwrap() > 0.0);
     assert_eq!(report["handshakes"]["count"], 5);
 }
+
+/// `-vvv` says why each datagram was dropped (which check failed, the session id its header
+/// named), so that someone writing a new client sees what the listener thinks of its bytes.
+#[test]
+fn vvv_logs_why_a_datagram_was_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let seed = write_seed(dir.path(), "seed");
+    let out = dir.path().join("out");
+    let listener = Listener::start(
+        &["-vvv", "--seed-file", seed.to_str().unwrap(), "--out", out.to_str().unwrap()],
+        Stdio::null(),
+    );
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    // A DATA frame header for session 0x0102030405060708, which the listener does not hold.
+    let mut frame = vec![0x53, 0x54, 0x10];
+    frame.extend_from_slice(&0x0102_0304_0506_0708u64.to_be_bytes());
+    frame.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 4, 0, 0, 0, 0, 0, 0, 0, 24]);
+    frame.extend_from_slice(&[0; 24]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut seen = Vec::new();
+    let (mut malformed, mut unknown) = (false, false);
+    while !(malformed && unknown) {
+        assert!(Instant::now() < deadline, "no drop report in the listener's log: {seen:?}");
+        socket.send_to(b"not an STT datagram", &listener.addr).unwrap();
+        socket.send_to(&frame, &listener.addr).unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        for line in listener.lines.try_iter() {
+            malformed |= line.contains("dropped a datagram: malformed");
+            unknown |= line.contains("dropped a datagram: unknown_session") && line.contains("0102030405060708");
+            seen.push(line);
+        }
+    }
+}

@@ -513,6 +513,8 @@ fn node_config(keys: &KeyArgs, cfg: &Config) -> Result<NodeConfig, Failure> {
     if let Some(secs) = cfg.handshake_timeout {
         node_cfg.endpoint.handshake_timeout = Duration::from_secs(secs);
     }
+    // -vvv (or RUST_LOG at trace for the driver): why each datagram was dropped, rate-limited.
+    node_cfg.endpoint.report_drops = tracing::enabled!(target: "stt_tokio::log", tracing::Level::TRACE);
     if let Some(secs) = cfg.idle_timeout {
         node_cfg.endpoint.idle_timeout = Duration::from_secs(secs);
     }
