@@ -149,6 +149,19 @@ pub struct EndpointConfig {
     pub cookie_lifetime: Duration,
     /// A session that receives nothing authentic for this long closes with `IdleTimeout`. Default 60 s.
     pub idle_timeout: Duration,
+    /// A session with something unacknowledged in flight (data, or a keepalive) closes with
+    /// [`crate::CloseReason::Unreachable`] at a probe timeout once at least this many came in a
+    /// row, nothing authentic arrived for [`EndpointConfig::unreachable_after`], and the frame
+    /// the row waits on went out as long ago: a peer that vanished is noticed in seconds, not after
+    /// the idle timeout (as TCP's user timeout does). The probe timeouts double from the path's
+    /// first (about 30 ms on a LAN, 150 ms on a 40 ms path): the session ends at the first of
+    /// them past `unreachable_after`, 3.4 s and 4.5 s after the last answer with the defaults.
+    /// 0 never closes for this. Default 2.
+    pub max_probe_timeouts: u32,
+    /// How long nothing authentic must have arrived before unanswered probes close a session.
+    /// Raise it where outages are expected to pass (a session can set its own:
+    /// `SessionMut::set_unreachable_after`). Default 3 s.
+    pub unreachable_after: Duration,
     /// Send a KEEPALIVE after this long without sending anything; `None` disables. Default 15 s.
     pub keep_alive_interval: Option<Duration>,
     /// When traffic keys rotate.
@@ -263,6 +276,8 @@ impl Default for EndpointConfig {
             handshake_retransmit_max: Duration::from_secs(1),
             cookie_lifetime: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
+            max_probe_timeouts: 2,
+            unreachable_after: Duration::from_secs(3),
             keep_alive_interval: Some(Duration::from_secs(15)),
             key_rotation: KeyRotationPolicy::default(),
             key_retention: Duration::from_secs(3),

@@ -244,6 +244,13 @@ pub enum CloseReason {
     },
     /// Nothing authentic arrived for the idle timeout.
     IdleTimeout,
+    /// Data or a keepalive went unacknowledged through `probes` probe timeouts in a row, and
+    /// nothing authentic arrived for [`crate::EndpointConfig::unreachable_after`]: the peer
+    /// vanished (it stopped, or the path broke). No DISCONNECT was sent.
+    Unreachable {
+        /// Probe timeouts in a row when the session gave up.
+        probes: u32,
+    },
     /// The packet-number space is exhausted (2^64 frames); open a new session.
     PacketNumbersExhausted,
 }
@@ -254,6 +261,9 @@ impl core::fmt::Display for CloseReason {
             CloseReason::ClosedByPeer { code, reason } => write!(f, "closed by peer (code {code}): {reason}"),
             CloseReason::ClosedLocally { code, reason } => write!(f, "closed locally (code {code}): {reason}"),
             CloseReason::IdleTimeout => f.write_str("idle timeout: nothing received from the peer"),
+            CloseReason::Unreachable { probes } => {
+                write!(f, "the peer stopped answering: {probes} probe timeouts with nothing acknowledged")
+            }
             CloseReason::PacketNumbersExhausted => f.write_str("packet numbers exhausted"),
         }
     }

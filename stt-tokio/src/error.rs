@@ -82,9 +82,15 @@ impl Error {
         matches!(self, Error::Handshake(HandshakeError::AuthenticationFailed))
     }
 
-    /// True if the peer did not answer in time (unreachable, not running, or stealthy).
+    /// True if the peer did not answer in time (unreachable, not running, or stealthy): the
+    /// handshake timed out, or the session ended because the peer stopped answering
+    /// ([`CloseReason::Unreachable`]) or sent nothing for the idle timeout.
     pub fn is_timeout(&self) -> bool {
-        matches!(self, Error::Handshake(HandshakeError::Timeout))
+        matches!(
+            self,
+            Error::Handshake(HandshakeError::Timeout)
+                | Error::SessionClosed(CloseReason::Unreachable { .. } | CloseReason::IdleTimeout)
+        )
     }
 }
 

@@ -190,6 +190,12 @@ impl Node {
         let session = self.connect_ws(ws_url).await?;
         let fallback = self.fallback;
         let (shared, url) = (session.shared.clone(), ws_url.to_string());
+        // Unanswered probes do not end this session before the loop below has had its chance to
+        // move it to the other transport.
+        let _ = shared.with(|mut s, _| {
+            s.set_unreachable_after(fallback.silence + fallback.probe_interval * 2);
+            Ok(())
+        });
         self.inner.spawn(async move {
             // Holds the session's shared part, not a handle: it does not keep the node running,
             // and ends with the session.

@@ -684,9 +684,12 @@ fn files_under(dir: &std::path::Path, planted: &[std::path::PathBuf]) -> Vec<std
     files
 }
 
-/// An empty directory for this process's directory transfers.
+/// An empty directory for one directory transfer of this process (callers on other threads get
+/// their own).
 fn transfer_dir() -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("stt-fuzz-transfer-{}", std::process::id()));
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("stt-fuzz-transfer-{}-{n}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }

@@ -5,7 +5,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use stt_proto::{CloseReason, Direction, Event, FrameError, KeyRotationPolicy, SessionHandle};
+use stt_proto::{CloseReason, Direction, Event, FrameError, KeyRotationPolicy, SessionHandle, StreamMode};
 use stt_tests::{Impairment, Sim};
 
 #[test]
@@ -169,9 +169,35 @@ fn idle_timeout_closes_both_sides() {
     assert!(sim.now - t0 >= Duration::from_secs(20));
 }
 
+/// A peer that vanishes is noticed by the first keepalive it leaves unanswered: probe timeouts
+/// in a row, 3 s or more after anything arrived and after the keepalive, end the session as
+/// `Unreachable`.
+#[test]
+fn a_vanished_peer_is_noticed_at_the_first_unanswered_keepalive() {
+    let (mut sim, c, s) = pair(46);
+    let (hc, _) = establish(&mut sim, c, s);
+    let t0 = sim.now;
+    sim.set_online(s, false);
+    assert!(sim.run_until(Duration::from_secs(61), |sim| sim.nodes[c].endpoint.session(hc).is_none()));
+    let closed_after = sim.now - t0;
+    let reason = sim.nodes[c].events.iter().find_map(|e| match e {
+        Event::SessionClosed { reason, .. } => Some(reason.clone()),
+        _ => None,
+    });
+    assert!(matches!(reason, Some(CloseReason::Unreachable { probes }) if probes >= 2), "{reason:?}");
+    // The keepalive goes out after 15 s of silence; its probes give up seconds later, not at
+    // the 60 s idle timeout.
+    assert!(closed_after > Duration::from_secs(15) && closed_after < Duration::from_secs(22), "{closed_after:?}");
+}
+
+/// With the probe-timeout rule off, the idle timeout ends the session, keepalives or not.
 #[test]
 fn idle_timeout_fires_when_the_peer_vanishes_despite_keepalives() {
-    let (mut sim, c, s) = pair(46);
+    let mut sim = Sim::new(46);
+    let mut cfg = config();
+    cfg.max_probe_timeouts = 0;
+    let c = sim.add_node(cfg.clone(), seed(1));
+    let s = sim.add_node(cfg, seed(2));
     let (hc, _) = establish(&mut sim, c, s);
     sim.set_online(s, false);
     sim.run_for(Duration::from_secs(61));
@@ -180,6 +206,27 @@ fn idle_timeout_fires_when_the_peer_vanishes_despite_keepalives() {
         .events
         .iter()
         .any(|e| matches!(e, Event::SessionClosed { reason: CloseReason::IdleTimeout, .. })));
+}
+
+/// With data outstanding, a vanished peer is noticed within seconds.
+#[test]
+fn a_vanished_peer_is_noticed_within_seconds_during_a_transfer() {
+    let (mut sim, c, s) = pair(47);
+    let (hc, _) = establish(&mut sim, c, s);
+    let st = sim.nodes[c].endpoint.session_mut(hc).unwrap().open_stream(StreamMode::Reliable).unwrap();
+    sim.nodes[c].endpoint.session_mut(hc).unwrap().write(st, &vec![7u8; 200_000]).unwrap();
+    sim.run_for(Duration::from_millis(20));
+    let t0 = sim.now;
+    sim.set_online(s, false);
+    assert!(sim.run_until(Duration::from_secs(30), |sim| sim.nodes[c].endpoint.session(hc).is_none()));
+    let closed_after = sim.now - t0;
+    // Probe timeouts from about 150 ms, doubling: the first past 3 s of silence, not the 60 s
+    // idle timeout.
+    assert!(closed_after < Duration::from_secs(6), "noticed after {closed_after:?}");
+    assert!(sim.nodes[c]
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::SessionClosed { reason: CloseReason::Unreachable { .. }, .. })));
 }
 
 #[test]

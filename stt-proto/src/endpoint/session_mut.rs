@@ -121,6 +121,17 @@ impl<'a> SessionMut<'a> {
         });
     }
 
+    /// How long this session must hear nothing before its unanswered probes end it as
+    /// [`crate::CloseReason::Unreachable`], instead of
+    /// [`crate::EndpointConfig::unreachable_after`]: for a session whose driver has a better
+    /// move than giving up first (a fallback to another transport).
+    pub fn set_unreachable_after(&mut self, after: core::time::Duration) {
+        let _ = self.command(succeeded, |s, _, _| {
+            s.set_unreachable_after(after);
+            Ok::<(), ()>(())
+        });
+    }
+
     /// Checks whether the peer answers at `remote` (for example its UDP address, while the
     /// session runs over WebSocket): PATH_CHALLENGE goes there, at most twice, a probe timeout
     /// apart, and if the peer's PATH_RESPONSE comes back from `remote` the session moves there

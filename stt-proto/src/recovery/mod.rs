@@ -118,6 +118,8 @@ pub struct Recovery {
     next_pn: u64,
     loss_time: Option<Instant>,
     pto_count: u32,
+    /// When the frame the current row of probe timeouts waits on went out.
+    probing_since: Option<Instant>,
     last_eliciting_sent: Option<Instant>,
     rtt: RttEstimator,
     cc: Box<dyn CongestionController>,
@@ -146,6 +148,7 @@ impl Recovery {
             next_pn: 0,
             loss_time: None,
             pto_count: 0,
+            probing_since: None,
             last_eliciting_sent: None,
             rtt: RttEstimator::default(),
             cc,
@@ -294,6 +297,7 @@ impl Recovery {
         }
         if acked > 0 {
             self.pto_count = 0;
+            self.probing_since = None;
             let rtt = RttSample { latest: self.rtt.latest(), smoothed: self.rtt.smoothed(), min: self.rtt.min() };
             self.cc.on_ack(&AckSample {
                 now,
@@ -388,6 +392,17 @@ impl Recovery {
         self.last_eliciting_sent.map(|t| t + self.rtt.pto_base(self.max_ack_delay) * backoff)
     }
 
+    /// When the frame that the current row of probe timeouts waits on went out (`None` once
+    /// something was acknowledged since).
+    pub fn probing_since(&self) -> Option<Instant> {
+        self.probing_since
+    }
+
+    /// Probe timeouts in a row since anything was last acknowledged.
+    pub fn probe_timeouts(&self) -> u32 {
+        self.pto_count
+    }
+
     /// Runs the loss timer or the probe timeout. Returns true if a probe must be sent.
     pub fn on_timeout(&mut self, now: Instant, lost: impl FnMut(SentPayload)) -> bool {
         let Some(deadline) = self.deadline() else { return false };
@@ -400,6 +415,9 @@ impl Recovery {
             return false;
         }
         self.pto_count += 1;
+        // The row started when the frame whose probe timeout this is went out.
+        let since = self.last_eliciting_sent.unwrap_or(now);
+        self.probing_since.get_or_insert(since);
         true
     }
 

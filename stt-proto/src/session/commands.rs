@@ -102,6 +102,12 @@ impl Session {
         self.remote_pinned = true;
     }
 
+    /// This session's own floor for [`crate::CloseReason::Unreachable`] (milliseconds, 0 for the
+    /// endpoint's).
+    pub(crate) fn set_unreachable_after(&mut self, after: core::time::Duration) {
+        self.unreachable_after_ms = u32::try_from(after.as_millis()).unwrap_or(u32::MAX).max(1);
+    }
+
     /// Asks for the next send key generation as soon as the rotation rules allow.
     pub(crate) fn rotate_keys(&mut self) -> Result<(), KeyUpdateError> {
         match (&self.state, self.keys.as_mut()) {

@@ -233,6 +233,9 @@ pub(crate) struct Session {
     /// told of it, it does not count against its peer, and it expires after the handshake
     /// timeout.
     confirmed: bool,
+    /// This session's floor for `Unreachable` in milliseconds (`SessionMut::set_unreachable_after`),
+    /// 0 for the endpoint's.
+    unreachable_after_ms: u32,
     stats: SessionStats,
     queue: VecDeque<Outgoing>,
     custom_queued: usize,
@@ -281,6 +284,7 @@ impl Session {
             keys: None,
             confirm: None,
             confirmed: true,
+            unreachable_after_ms: 0,
             stats: SessionStats::new(now),
             queue,
             custom_queued: 0,

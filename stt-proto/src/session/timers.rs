@@ -49,7 +49,15 @@ impl Session {
                 let handle = ctx.handle;
                 let Session { recovery, streams, names, .. } = self;
                 let events = &mut *ctx.events;
-                if recovery.on_timeout(now, |p| apply_outcome(streams, names, events, handle, p, Outcome::Lost)) {
+                let probed =
+                    recovery.on_timeout(now, |p| apply_outcome(streams, names, events, handle, p, Outcome::Lost));
+                if self.unreachable_at(cfg).is_some_and(|at| now >= at) {
+                    let probes = self.recovery.probe_timeouts();
+                    return Then::End(SessionEnd::Closed(CloseReason::Unreachable { probes }));
+                }
+                let Session { recovery, streams, names, .. } = self;
+                let events = &mut *ctx.events;
+                if probed {
                     // Probe timeout: two probes, an ack-eliciting KEEPALIVE (the peer's ACK reveals
                     // what was lost) and a copy of the oldest data in flight (still useful if the
                     // original is lost; a duplicate is harmless).
@@ -84,9 +92,44 @@ impl Session {
                 if cfg.keep_alive_interval.is_some_and(|ka| now >= self.last_sent + ka) {
                     self.queue_keepalive();
                 }
+                if self.blocked_probe_at(cfg).is_some_and(|at| now >= at) {
+                    // Data waits for the peer's credit and nothing is in flight: a probe the
+                    // peer acknowledges, so that a peer that vanished is noticed (its probe
+                    // timeouts end the session as `Unreachable`).
+                    self.queue_keepalive();
+                }
                 Then::Transmit
             }
         }
+    }
+
+    /// When this session gives its peer up as unreachable, once enough probe timeouts came in a
+    /// row (`max_probe_timeouts`): `unreachable_after` after the later of the last authentic
+    /// frame and the frame the probes wait on. Checked at every timeout, not only at probe
+    /// timeouts, whose doubling intervals may be long on a slow path.
+    fn unreachable_at(&self, cfg: &EndpointConfig) -> Option<Instant> {
+        let probes = self.recovery.probe_timeouts();
+        if cfg.max_probe_timeouts == 0 || probes < cfg.max_probe_timeouts {
+            return None;
+        }
+        let after = match self.unreachable_after_ms {
+            0 => cfg.unreachable_after,
+            ms => core::time::Duration::from_millis(u64::from(ms)),
+        };
+        let since = self.recovery.probing_since().map_or(self.stats.last_active, |p| p.max(self.stats.last_active));
+        Some(since + after)
+    }
+
+    /// When a session whose data waits for the peer's credit, with nothing in flight, next sends
+    /// a KEEPALIVE: a third of [`EndpointConfig::unreachable_after`] after it last sent anything.
+    /// `None` when no data waits, something is in flight (its probe timeout covers it), a
+    /// keepalive is already queued, or unreachable peers are never given up on.
+    fn blocked_probe_at(&self, cfg: &EndpointConfig) -> Option<Instant> {
+        if cfg.max_probe_timeouts == 0 || self.keepalive_queued || self.recovery.in_flight() > 0 {
+            return None;
+        }
+        let waiting = self.streams.map.values().any(|s| s.send.pending() > 0);
+        waiting.then(|| self.last_sent + cfg.unreachable_after / 3)
     }
 
     /// Live streams: skips gaps whose deadline passed and reports what became readable. Only
@@ -120,6 +163,12 @@ impl Session {
                 }
                 if let Some(ka) = cfg.keep_alive_interval.filter(|_| !self.keepalive_queued) {
                     t = t.min(self.last_sent + ka);
+                }
+                if let Some(at) = self.blocked_probe_at(cfg) {
+                    t = t.min(at);
+                }
+                if let Some(at) = self.unreachable_at(cfg) {
+                    t = t.min(at);
                 }
                 if let Some(keys) = &self.keys {
                     if let Some(r) = keys.send_rotation_deadline(&cfg.key_rotation, cfg.key_retention) {

@@ -49,7 +49,10 @@ fn fetchers_that_never_read_cost_the_server_at_most_its_budget() {
     BufReader::new(server.stdout.take().unwrap()).read_line(&mut line).unwrap();
     let address = line.split_whitespace().next().unwrap().to_string();
     let mut serving = String::new();
-    BufReader::new(server.stderr.take().unwrap()).read_line(&mut serving).unwrap();
+    let mut stderr = BufReader::new(server.stderr.take().unwrap());
+    stderr.read_line(&mut serving).unwrap();
+    // The server goes on writing to stderr: keep reading it, or its next line fails.
+    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
     let addr: std::net::SocketAddr = serving.split_whitespace().last().unwrap().parse().unwrap();
     let pid = server.id();
     std::thread::sleep(Duration::from_millis(200));

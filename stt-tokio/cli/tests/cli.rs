@@ -765,3 +765,50 @@ fn vvv_logs_why_a_datagram_was_dropped() {
         }
     }
 }
+
+/// The review's scenario: twenty senders of 20 MiB each to one listener, the listener killed
+/// with SIGKILL 0.25 s in. Before, every sender waited for the 60 s idle timeout and exited 1;
+/// now each notices the peer stopped answering and exits 4 ("timeout or unreachable") within
+/// 10 s of the kill.
+#[test]
+fn senders_exit_four_within_seconds_when_the_listener_is_killed() {
+    let dir = tempfile::tempdir().unwrap();
+    let seed = write_seed(dir.path(), "seed");
+    let src = dir.path().join("data.bin");
+    make_file(&src, 20 << 20);
+    let out = dir.path().join("out");
+    let mut listener =
+        Listener::start(&["--seed-file", seed.to_str().unwrap(), "--out", out.to_str().unwrap()], Stdio::null());
+    let senders: Vec<_> = (0..20)
+        .map(|_| {
+            stt()
+                .args(["send", "--to", &listener.addr, "--seed-file", seed.to_str().unwrap()])
+                .arg(&src)
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(250));
+    listener.child.kill().unwrap();
+    let killed = Instant::now();
+    for mut sender in senders {
+        let status = loop {
+            if let Some(status) = sender.try_wait().unwrap() {
+                break status;
+            }
+            assert!(killed.elapsed() < Duration::from_secs(20), "a sender still runs 20 s after the kill");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let took = killed.elapsed();
+        let mut said = String::new();
+        sender.stderr.take().unwrap().read_to_string(&mut said).unwrap();
+        // A sender that finished before the kill succeeded; any other exits 4 in time.
+        if !status.success() {
+            assert_eq!(status.code(), Some(4), "{said}");
+            assert!(said.contains("stopped answering") || said.contains("idle timeout"), "{said}");
+        }
+        assert!(took < Duration::from_secs(10), "a sender ended {took:?} after the kill: {said}");
+    }
+}

@@ -317,7 +317,7 @@ impl From<Error> for Failure {
         };
         let message = if code == 3 {
             format!("{e}: check that both sides use the same seed file")
-        } else if code == 4 {
+        } else if code == 4 && matches!(e, Error::Handshake(_)) {
             format!("{e}: is the listener running at that address?")
         } else {
             e.to_string()
@@ -330,6 +330,7 @@ impl From<stt_cli::transfer::TransferError> for Failure {
     fn from(e: stt_cli::transfer::TransferError) -> Self {
         match e {
             stt_cli::transfer::TransferError::Stt(e) => e.into(),
+            stt_cli::transfer::TransferError::Io(e) => e.into(),
             other => Failure::new(1, other.to_string()),
         }
     }
@@ -337,7 +338,11 @@ impl From<stt_cli::transfer::TransferError> for Failure {
 
 impl From<std::io::Error> for Failure {
     fn from(e: std::io::Error) -> Self {
-        Failure::new(1, e.to_string())
+        // A stream's I/O error that carries the driver's (a session that ended) keeps its code.
+        match e.downcast::<Error>() {
+            Ok(stt) => stt.into(),
+            Err(e) => Failure::new(1, e.to_string()),
+        }
     }
 }
 
@@ -597,6 +602,10 @@ pub(crate) fn client_config(peer: &PeerArgs, cfg: &Config) -> Result<NodeConfig,
     let mut node_cfg = node_config(&peer.keys, cfg)?.server_mode(false);
     let timeout = peer.timeout.or(cfg.handshake_timeout).unwrap_or(5);
     node_cfg.endpoint.handshake_timeout = Duration::from_secs(timeout.max(1));
+    // A client waits for answers (a verdict, a fetched blob) with nothing of its own in flight:
+    // a keepalive after a second of silence lets a listener that vanished be noticed within a
+    // few seconds (`CloseReason::Unreachable`, exit 4) rather than after the idle timeout.
+    node_cfg.endpoint.keep_alive_interval = Some(Duration::from_secs(1));
     Ok(node_cfg)
 }
 
