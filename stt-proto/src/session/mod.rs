@@ -349,14 +349,7 @@ impl Session {
         self.confirmed = true;
         ctx.confirmed = true;
         self.names.announce_owed = !ctx.names.is_empty();
-        ctx.stats.sessions_established += 1;
-        ctx.events.push_back(Event::SessionEstablished {
-            session: ctx.handle,
-            peer: self.peer.expect("a responder's session knows its peer"),
-            session_id: self.session_id,
-            remote: self.remote,
-            role: Role::Responder,
-        });
+        self.report_established(ctx);
         None
     }
 
@@ -465,13 +458,18 @@ impl Session {
         // The responder reports the session only on this side's first authentic frame (it proves
         // this side's static key): send one now, whatever the application does.
         self.queue.push_back(Outgoing::Confirmation);
+        self.report_established(ctx);
+    }
+
+    /// Counts the session as established and reports it to the application, in its role.
+    fn report_established(&self, ctx: &mut Ctx<'_>) {
         ctx.stats.sessions_established += 1;
         ctx.events.push_back(Event::SessionEstablished {
             session: ctx.handle,
-            peer: self.peer.expect("peer known once keys exist"),
+            peer: self.peer.expect("a session with keys knows its peer"),
             session_id: self.session_id,
             remote: self.remote,
-            role: Role::Initiator,
+            role: self.role,
         });
     }
 
