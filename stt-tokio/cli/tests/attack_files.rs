@@ -15,7 +15,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use stt_cli::transfer::{self, ManifestEntry, PRIVATE_DIR};
-use stt_tokio::{Node, NodeConfig, Seed, Session};
+use stt_tokio::{Node, NodeConfig, Session};
 use tool::*;
 
 /// The kept partial files of resumable transfers in the listener's private directory.
@@ -150,9 +150,7 @@ fn a_link_at_the_private_directory_or_the_final_name_is_not_followed() {
 
 /// A node holding the listener's seed, connected to it.
 async fn peer_of(listener_addr: &str, seed_file: &Path) -> (Node, Session) {
-    let text = std::fs::read_to_string(seed_file).unwrap();
-    let bytes: Vec<u8> = (0..64).step_by(2).map(|i| u8::from_str_radix(&text.trim()[i..i + 2], 16).unwrap()).collect();
-    let config = NodeConfig::new(Seed::new(&bytes).unwrap()).bind("127.0.0.1:0".parse().unwrap());
+    let config = NodeConfig::new(seed_of(seed_file)).bind("127.0.0.1:0".parse().unwrap());
     let node = Node::bind(config).await.unwrap();
     let session = node.connect(listener_addr.parse::<std::net::SocketAddr>().unwrap()).await.unwrap();
     (node, session)

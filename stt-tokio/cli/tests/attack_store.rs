@@ -8,11 +8,10 @@
 mod tool;
 
 use std::io::{BufRead, BufReader};
-use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use stt_tokio::{Node, NodeConfig, Seed, StreamMode};
+use stt_tokio::{Node, NodeConfig, StreamMode};
 use tokio::io::AsyncWriteExt;
 use tool::*;
 
@@ -21,12 +20,6 @@ fn resident(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
     line.split_whitespace().nth(1).unwrap().parse::<u64>().unwrap() * 1024
-}
-
-fn seed_of(file: &Path) -> Seed {
-    let text = std::fs::read_to_string(file).unwrap();
-    let bytes: Vec<u8> = (0..64).step_by(2).map(|i| u8::from_str_radix(&text.trim()[i..i + 2], 16).unwrap()).collect();
-    Seed::new(&bytes).unwrap()
 }
 
 #[cfg(target_os = "linux")]
@@ -59,11 +52,7 @@ fn fetchers_that_never_read_cost_the_server_at_most_its_budget() {
     let before = resident(pid);
 
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let request: Vec<u8> = b"STF1"
-        .iter()
-        .copied()
-        .chain((0..64).step_by(2).map(|i| u8::from_str_radix(&address[i..i + 2], 16).unwrap()))
-        .collect();
+    let request: Vec<u8> = b"STF1".iter().copied().chain(from_hex(&address)).collect();
     // 12 sessions, 8 requests each, none read; the server's memory sampled for 5 s.
     let (peak, fetched) = rt.block_on(async {
         let mut nodes = Vec::new();

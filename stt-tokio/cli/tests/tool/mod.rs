@@ -93,6 +93,16 @@ pub fn left_in(out: &Path) -> (Vec<String>, Vec<String>) {
     (visible, in_progress)
 }
 
+/// The bytes of a hex string (two digits a byte).
+pub fn from_hex(hex: &str) -> Vec<u8> {
+    (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()).collect()
+}
+
+/// The seed in a file `stt keygen` wrote (64 hex digits), for a node of the library.
+pub fn seed_of(file: &Path) -> stt_tokio::Seed {
+    stt_tokio::Seed::new(&from_hex(std::fs::read_to_string(file).unwrap().trim())).unwrap()
+}
+
 pub fn sha3_file(path: &Path) -> [u8; 32] {
     let mut h = Sha3_256::new();
     let mut f = std::fs::File::open(path).unwrap();
