@@ -180,16 +180,22 @@ impl<B: BlobBackend> Store<B> {
         let start = index * chunks.chunk;
         let plain =
             usize::try_from(chunks.chunk.min(chunks.len - start)).map_err(|_| StoreError::Integrity(address))?;
-        let offset = HEADER as u64 + start + index * TAG_LEN as u64;
+        // A damaged length can make these overflow: such a blob is not intact.
+        let sealed = plain.checked_add(TAG_LEN).ok_or(StoreError::Integrity(address))?;
+        let offset = (HEADER as u64)
+            .checked_add(start)
+            .and_then(|at| at.checked_add(index.checked_mul(TAG_LEN as u64)?))
+            .ok_or(StoreError::Integrity(address))?;
+        let after = offset.checked_add(sealed as u64).ok_or(StoreError::Integrity(address))?;
         // The chunk's last byte must exist before room is made for it (a damaged length in a
         // blob of the single-chunk format could ask for any amount).
         let mut last = [0u8; 1];
-        let probe = self.backend.read_at(&address, offset + (plain + TAG_LEN) as u64 - 1, &mut last);
+        let probe = self.backend.read_at(&address, after - 1, &mut last);
         if probe.map_err(StoreError::Backend)? != Some(1) {
             return Err(StoreError::Integrity(address));
         }
         out.clear();
-        out.resize(plain + TAG_LEN, 0);
+        out.resize(sealed, 0);
         match self.backend.read_at(&address, offset, out).map_err(StoreError::Backend)? {
             Some(n) if n == out.len() => {}
             _ => return Err(StoreError::Integrity(address)),
@@ -205,7 +211,6 @@ impl<B: BlobBackend> Store<B> {
         if chunks.next == chunks.count {
             // Nothing may follow the last chunk, and the whole content is the address's.
             let mut past = [0u8; 1];
-            let after = offset + (plain + TAG_LEN) as u64;
             let trailing = self.backend.read_at(&address, after, &mut past).map_err(StoreError::Backend)?;
             let hasher = core::mem::take(&mut chunks.hasher);
             if trailing != Some(0) || Address(hasher.finish()) != address {
@@ -481,7 +486,9 @@ mod tests {
         let chunks = store.chunks(&address).unwrap().unwrap();
         assert_eq!(chunks.chunk_len(), len, "one chunk of the whole length");
         // A damaged length cannot make the reader reserve what is not there.
-        v1[4..12].copy_from_slice(&(1u64 << 40).to_be_bytes());
-        assert!(open_blob(&key, &address, v1).is_none());
+        for damaged in [1u64 << 40, u64::MAX - 20, u64::MAX] {
+            v1[4..12].copy_from_slice(&damaged.to_be_bytes());
+            assert!(open_blob(&key, &address, v1.clone()).is_none(), "length {damaged}");
+        }
     }
 }
