@@ -84,6 +84,16 @@ pub struct PathStats {
     pub spurious_losses: u64,
     /// Bytes of ack-eliciting frames delivered (acknowledged) so far.
     pub delivered: u64,
+    /// The rate the sender paces at now, bytes per second (`None`: the controller does not pace).
+    pub pacing_rate: Option<u64>,
+    /// The controller's phase, for diagnostics (`"startup"`, `"probe_bw"`, `"recovery"`, ...;
+    /// empty if the controller does not say).
+    pub congestion_phase: &'static str,
+    /// How long past its deadline a frame may be acknowledged before it counts as lost (RACK's
+    /// reordering window; zero until reordering was seen).
+    pub reordering_window: core::time::Duration,
+    /// Probe timeouts in a row without an acknowledgement.
+    pub probe_timeouts: u32,
 }
 
 /// Endpoint-wide counters of input that did not reach a session.

@@ -3,8 +3,11 @@
 //! bottleneck profiles for STT's controllers. Prints one table with ratios.
 //!
 //! `cargo run --release -p stt-tests --example compare` (full: 256 MiB on loopback, 10 MiB per
-//! relay profile); `-- --quick` for the short version CI runs; `-- --runs N` repeats each
-//! transfer and reports the median; `-- --only TEXT` runs the profiles whose name contains TEXT
+//! relay profile, 5 runs per cell); `-- --quick` for the short version CI runs (one run per
+//! cell); `-- --runs N` repeats each transfer N times, each through the relay with another seed
+//! for its random choices, and reports min / median / max (a transport is judged by its worst
+//! run, which a median hides); `-- --mib N` sets the bytes of each relay profile;
+//! `-- --only TEXT` runs the profiles whose name contains TEXT
 //! (`-- --only handshakes`: only the handshake figure);
 //! `-- --stt-only` skips quinn; `-- --limit SECS` bounds each transfer; `STT_COMPARE_VERBOSE=1`
 //! prints each STT transfer's path statistics.
@@ -40,6 +43,7 @@ struct Profile {
     loss: f64,
 }
 
+/// A relay profile with 5 ms each way; reordered datagrams are held back 1 to 20 ms.
 fn relay_profile(loss: f64, reorder: f64, dup: f64, corrupt: f64) -> RelayConfig {
     RelayConfig {
         loss,
@@ -52,6 +56,11 @@ fn relay_profile(loss: f64, reorder: f64, dup: f64, corrupt: f64) -> RelayConfig
         seed: 11,
         ..RelayConfig::default()
     }
+}
+
+/// The same profile, its random choices drawn from another seed for run `run`.
+fn reseeded(relay: Option<RelayConfig>, run: usize) -> Option<RelayConfig> {
+    relay.map(|r| RelayConfig { seed: r.seed.wrapping_add(1000 * run as u64), ..r })
 }
 
 /// The bytes to send: one 1 MiB chunk, written again and again (as a program sending from a
@@ -93,6 +102,7 @@ async fn stt_transfer(relay_cfg: Option<RelayConfig>, bytes: usize, limit: Durat
         Some(n)
     });
     let mut s = session.open_stream(StreamMode::Reliable).ok()?;
+    let tracer = std::env::var_os("STT_COMPARE_TRACE").map(|_| tokio::spawn(trace(session.clone(), started)));
     let writer = async move {
         for c in payload {
             let len = c.len();
@@ -119,6 +129,10 @@ async fn stt_transfer(relay_cfg: Option<RelayConfig>, bytes: usize, limit: Durat
     w?;
     let n = r.ok()??;
     let rate = bytes as f64 / started.elapsed().as_secs_f64() / 1e6;
+    if let Some(t) = tracer {
+        t.abort();
+        let _ = t.await;
+    }
     if std::env::var_os("STT_COMPARE_VERBOSE").is_some() {
         eprintln!(
             "  STT {rate:.1} MB/s: sender {:?}, {:?}",
@@ -130,6 +144,33 @@ async fn stt_transfer(relay_cfg: Option<RelayConfig>, bytes: usize, limit: Durat
         }
     }
     (n == bytes).then_some(rate)
+}
+
+/// `STT_COMPARE_TRACE=1`: the sender's path state every 20 ms while a transfer runs, printed
+/// as it goes (goodput of the interval, losses, the controller's phase and bounds, the reordering
+/// window, probe timeouts).
+async fn trace(session: stt_tokio::Session, started: Instant) {
+    let mut last = session.path_stats();
+    let mut tick = tokio::time::interval(Duration::from_millis(20));
+    loop {
+        tick.tick().await;
+        let Some(p) = session.path_stats() else { return };
+        let Some(l) = last.replace(p) else { continue };
+        eprintln!(
+            "  t {:>6.3} s  {:>6.1} MB/s  lost {:>4} (spurious {:>3})  cwnd {:>8}  in flight {:>8}  pacing {:>6.1} MB/s  rtt {:>5.1} ms  reo {:>4.1} ms  pto {}  {}",
+            started.elapsed().as_secs_f64(),
+            (p.delivered - l.delivered) as f64 / 0.02 / 1e6,
+            p.lost_frames - l.lost_frames,
+            p.spurious_losses - l.spurious_losses,
+            p.congestion_window,
+            p.in_flight,
+            p.pacing_rate.unwrap_or(0) as f64 / 1e6,
+            p.rtt.as_secs_f64() * 1e3,
+            p.reordering_window.as_secs_f64() * 1e3,
+            p.probe_timeouts,
+            p.congestion_phase,
+        );
+    }
 }
 
 fn quinn_configs(cc: Quinn) -> (quinn::ServerConfig, quinn::ClientConfig) {
@@ -225,16 +266,30 @@ async fn quinn_handshakes(n: usize) -> f64 {
     n as f64 / started.elapsed().as_secs_f64()
 }
 
-fn median(mut v: Vec<Option<f64>>) -> Option<f64> {
-    if v.iter().any(Option::is_none) {
+/// Min, median and max of the runs of one cell; `None` if any run did not finish (a run that
+/// timed out is the worst run, and no figure stands for it).
+#[derive(Clone, Copy)]
+struct Spread {
+    min: f64,
+    median: f64,
+    max: f64,
+}
+
+fn spread(mut v: Vec<Option<f64>>) -> Option<Spread> {
+    if v.is_empty() || v.iter().any(Option::is_none) {
         return None;
     }
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    v[v.len() / 2]
+    let (min, median, max) = (v[0]?, v[v.len() / 2]?, v[v.len() - 1]?);
+    Some(Spread { min, median, max })
 }
 
-fn fmt(v: Option<f64>) -> String {
-    v.map_or("timeout".into(), |x| format!("{x:.1}"))
+fn fmt(v: Option<Spread>) -> String {
+    match v {
+        Some(s) if s.min == s.max => format!("{:.1}", s.median),
+        Some(s) => format!("{:.1} / {:.1} / {:.1}", s.min, s.median, s.max),
+        None => "timeout".into(),
+    }
 }
 
 fn ratio(a: Option<f64>, b: Option<f64>) -> String {
@@ -247,16 +302,14 @@ fn ratio(a: Option<f64>, b: Option<f64>) -> String {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let quick = args.iter().any(|a| a == "--quick");
-    let runs: usize =
-        args.iter().position(|a| a == "--runs").and_then(|i| args.get(i + 1)).and_then(|n| n.parse().ok()).unwrap_or(1);
+    let value = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned();
+    let runs: usize = value("--runs").and_then(|n| n.parse().ok()).unwrap_or(if quick { 1 } else { 5 }).max(1);
     // `--only TEXT`: run the profiles whose name contains TEXT (and no handshake figure);
     // `--only handshakes`: only the handshake figure.
-    let only = args.iter().position(|a| a == "--only").and_then(|i| args.get(i + 1)).cloned();
+    let only = value("--only");
     let (bulk, lossy, handshakes) = if quick { (32 << 20, 2 << 20, 200) } else { (256 << 20, 10 << 20, 1000) };
-    let limit = args
-        .iter()
-        .position(|a| a == "--limit")
-        .and_then(|i| args.get(i + 1))
+    let lossy = value("--mib").and_then(|n| n.parse::<usize>().ok()).map_or(lossy, |m| m << 20);
+    let limit = value("--limit")
         .and_then(|n| n.parse().ok())
         .map_or(Duration::from_secs(if quick { 60 } else { 240 }), Duration::from_secs);
     let profiles = [
@@ -269,6 +322,12 @@ fn main() {
         },
         Profile { name: "relay, 1% loss", relay: Some(relay_profile(0.01, 0.0, 0.0, 0.0)), bytes: lossy, loss: 0.01 },
         Profile {
+            name: "relay, 1% loss, 50 ms each way",
+            relay: Some(RelayConfig { delay: Duration::from_millis(50), ..relay_profile(0.01, 0.0, 0.0, 0.0) }),
+            bytes: lossy,
+            loss: 0.01,
+        },
+        Profile {
             name: "relay, 5% loss, 10% reordered 1-20 ms, 1% dup",
             relay: Some(relay_profile(0.05, 0.10, 0.01, 0.0)),
             bytes: lossy,
@@ -277,6 +336,15 @@ fn main() {
         Profile {
             name: "relay, 10% loss, 10% reordered, 2% dup, 1% corrupt",
             relay: Some(relay_profile(0.10, 0.10, 0.02, 0.01)),
+            bytes: lossy,
+            loss: 0.10,
+        },
+        Profile {
+            name: "relay, 10% loss, 25% reordered 1-40 ms, 2% dup, 1% corrupt",
+            relay: Some(RelayConfig {
+                reorder_spread: Duration::from_millis(39),
+                ..relay_profile(0.10, 0.25, 0.02, 0.01)
+            }),
             bytes: lossy,
             loss: 0.10,
         },
@@ -293,9 +361,14 @@ fn main() {
         },
     ];
     let rt = || tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    println!("STT vs quinn 0.11, one process, {} run(s) per cell (median), goodput in MB/s\n", runs);
-    println!("| profile | quinn CUBIC | quinn BBR | STT | STT / quinn BBR | STT / quinn CUBIC | target for STT |");
-    println!("|---|---|---|---|---|---|---|");
+    println!(
+        "STT vs quinn 0.11, one process, {runs} run(s) per cell (min / median / max; each run through the relay \
+         draws its random choices from another seed), goodput in MB/s\n"
+    );
+    println!(
+        "| profile | quinn CUBIC | quinn BBR | STT | STT / quinn BBR (median) | STT's worst / quinn BBR's median | STT / quinn CUBIC (median) | target for STT |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
     let stt_only = args.iter().any(|a| a == "--stt-only");
     let mut ceiling = None;
     for p in profiles.iter().filter(|p| only.as_ref().is_none_or(|o| p.name.contains(o.as_str()))) {
@@ -303,35 +376,44 @@ fn main() {
             if stt_only {
                 return None;
             }
-            median((0..runs).map(|_| rt().block_on(quinn_transfer(p.relay, p.bytes, cc, limit))).collect())
+            spread(
+                (0..runs)
+                    .map(|run| rt().block_on(quinn_transfer(reseeded(p.relay, run), p.bytes, cc, limit)))
+                    .collect(),
+            )
         };
         let (q_cubic, q_bbr) = (quinn(Quinn::Cubic), quinn(Quinn::Bbr));
-        let s = median((0..runs).map(|_| rt().block_on(stt_transfer(p.relay, p.bytes, limit))).collect());
+        let s =
+            spread((0..runs).map(|run| rt().block_on(stt_transfer(reseeded(p.relay, run), p.bytes, limit))).collect());
+        let median = |v: Option<Spread>| v.map(|s| s.median);
         if p.name.contains("ceiling") {
-            ceiling = q_bbr;
+            ceiling = median(q_bbr);
         }
         let target = if p.relay.is_none() {
             "≥ 2x quinn".to_string()
         } else if p.loss > 0.0 {
-            match (q_bbr, ceiling) {
+            match (median(q_bbr), ceiling) {
                 (Some(b), Some(c)) => format!(
-                    "≥ {:.1} (min of 1.2x BBR, 0.8 x ceiling x (1-loss))",
-                    (1.2 * b).min(0.8 * c * (1.0 - p.loss))
+                    "median ≥ {:.1} (min of 1.2x BBR, 0.8 x ceiling x (1-loss)), worst ≥ {:.1} (0.8x BBR)",
+                    (1.2 * b).min(0.8 * c * (1.0 - p.loss)),
+                    0.8 * b
                 ),
                 _ => "-".into(),
             }
         } else {
             "-".into()
         };
+        let skipped = |v| if stt_only { "skipped".into() } else { fmt(v) };
         println!(
-            "| {} ({} MiB) | {} | {} | {} | {} | {} | {} |",
+            "| {} ({} MiB) | {} | {} | {} | {} | {} | {} | {} |",
             p.name,
             p.bytes >> 20,
-            if stt_only { "skipped".into() } else { fmt(q_cubic) },
-            if stt_only { "skipped".into() } else { fmt(q_bbr) },
+            skipped(q_cubic),
+            skipped(q_bbr),
             fmt(s),
-            ratio(s, q_bbr),
-            ratio(s, q_cubic),
+            ratio(median(s), median(q_bbr)),
+            ratio(s.map(|s| s.min), median(q_bbr)),
+            ratio(median(s), median(q_cubic)),
             target
         );
     }
@@ -341,7 +423,7 @@ fn main() {
     let qh = rt().block_on(quinn_handshakes(handshakes));
     let sh = rt().block_on(stt_handshakes(handshakes));
     println!(
-        "| sequential handshakes/s (connect + close, {handshakes}) | {qh:.0} | (same) | {sh:.0} | {:.2}x | | ≥ 3x |",
+        "| sequential handshakes/s (connect + close, {handshakes}) | {qh:.0} | (same) | {sh:.0} | {:.2}x | | | ≥ 3x |",
         sh / qh
     );
 }

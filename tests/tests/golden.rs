@@ -205,11 +205,11 @@ const GOLDEN: &[Golden] = &[
         "21183daa55eb6b836c8a0f7b1372992bcbf611e2978c2da903c4080704b7dff4",
         19,
     ),
-    ("impaired_stream", impaired_stream, "5d350c892c6e47b60a2a574f6e43a44d92bb8209e09567d09baee1ce6a48f8cd", 298),
-    ("shared_bottleneck", shared_bottleneck, "156f9a6eddeb612b976daea882642a67312065b964caf8fc992587f20f00c0c5", 3612),
+    ("impaired_stream", impaired_stream, "ac55835ebd0223a3004649cef5294112372595ece6e511ee4383bc487b56afad", 298),
+    ("shared_bottleneck", shared_bottleneck, "3f01dc359d4ec47275de8ba0f620947973b01d20d87c54310acc3fd798c0a696", 3624),
     ("key_rotation", key_rotation, "d8e4f0f0ddfa9e6e9d93a5bf327436b3dffeb01b671c60447877bc59a53b0010", 345),
     ("names", names, "1761a31a4e756df8fca4e93787af986be9621afde6cc2bb8d90990fac44eab73", 140),
-    ("live_stream", live_stream, "03a812ad8bff05d59a9667e31b9bead3b364350a53e3679a07ce1eed1c5cd7b1", 307),
+    ("live_stream", live_stream, "739aa0fe02690431aca8be7a414e1e3dd9e1562de61adc3eb329aeac18fd5425", 308),
     ("migration", migration, "67d95f48e209275e2e71c8a087398e691cd4462c6e89e10d3bf999c7cf2c8406", 540),
 ];
 

@@ -301,7 +301,11 @@ impl Bbr {
     }
 
     fn check_full_pipe(&mut self, sample: &RateSample) {
-        if self.filled_pipe || sample.app_limited {
+        // A sample taken while the application (or the peer's credit) held the sender back says
+        // nothing about the path: unless a whole bandwidth-delay product was in flight even so,
+        // and a rate that stops growing then is the path's.
+        let path_limited = !sample.app_limited || self.bdp(1000).is_some_and(|bdp| sample.tx_in_flight >= bdp);
+        if self.filled_pipe || !path_limited {
             return;
         }
         let bw = self.bw.max();
@@ -442,6 +446,17 @@ impl CongestionController for Bbr {
 
     fn window(&self) -> u64 {
         self.cwnd
+    }
+
+    fn phase(&self) -> &'static str {
+        let bounded = self.bw_lo.is_some() || self.inflight_lo.is_some();
+        match (self.mode, bounded) {
+            (Mode::Startup, _) => "startup",
+            (Mode::Drain, _) => "drain",
+            (Mode::ProbeBw, false) => "probe_bw",
+            (Mode::ProbeBw, true) => "probe_bw, bounded by loss",
+            (Mode::ProbeRtt, _) => "probe_rtt",
+        }
     }
 
     fn pacing_rate(&self, srtt: Duration) -> Option<u64> {

@@ -154,6 +154,14 @@ impl CongestionController for Cubic {
     fn window(&self) -> u64 {
         self.window
     }
+
+    fn phase(&self) -> &'static str {
+        if self.window < self.ssthresh {
+            "slow_start"
+        } else {
+            "congestion_avoidance"
+        }
+    }
 }
 
 #[cfg(test)]

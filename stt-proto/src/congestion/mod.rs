@@ -128,6 +128,10 @@ pub trait CongestionController: Send {
     }
     /// Bytes allowed in flight.
     fn window(&self) -> u64;
+    /// A short name of the controller's phase, for diagnostics (`PathStats::congestion_phase`).
+    fn phase(&self) -> &'static str {
+        ""
+    }
     /// Sending rate in bytes per second for pacing, if the controller wants pacing; `srtt` is the
     /// path's smoothed RTT (the handshake's before any ACK).
     fn pacing_rate(&self, srtt: Duration) -> Option<u64> {

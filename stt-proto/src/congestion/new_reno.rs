@@ -87,6 +87,14 @@ impl CongestionController for NewReno {
     fn window(&self) -> u64 {
         self.window
     }
+
+    fn phase(&self) -> &'static str {
+        if self.window < self.ssthresh {
+            "slow_start"
+        } else {
+            "congestion_avoidance"
+        }
+    }
 }
 
 #[cfg(test)]

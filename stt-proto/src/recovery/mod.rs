@@ -199,6 +199,26 @@ impl Recovery {
         self.rate.delivered()
     }
 
+    /// The controller's pacing rate now (bytes per second).
+    pub fn pacing_rate(&self) -> Option<u64> {
+        self.cc.pacing_rate(self.rtt.smoothed())
+    }
+
+    /// The controller's phase, for diagnostics.
+    pub fn congestion_phase(&self) -> &'static str {
+        self.cc.phase()
+    }
+
+    /// RACK's reordering window now (zero while no reordering was seen: the packet threshold
+    /// rules then).
+    pub fn reordering_window(&self) -> Duration {
+        if self.rack.reordering_seen() {
+            self.rack.reo_wnd(self.rtt.min(), self.rtt.smoothed())
+        } else {
+            Duration::ZERO
+        }
+    }
+
     /// True if the congestion window has room for `bytes` more.
     pub fn window_allows(&self, bytes: u64) -> bool {
         self.in_flight + bytes <= self.cc.window()
@@ -421,12 +441,26 @@ impl Recovery {
         true
     }
 
-    /// The oldest DATA segment still in flight: a probe that resends it both elicits an ACK and,
-    /// if it gets through, delivers data (RFC 9002 §6.2.4).
-    pub fn oldest_data_in_flight(&self) -> Option<SentPayload> {
+    /// The oldest DATA segment or credit update (MAX_DATA) still in flight: a probe that resends
+    /// it both elicits an ACK and, if it gets through, delivers what the peer waits for (RFC
+    /// 9002 §6.2.4). A receiver whose only frame in flight is the credit its blocked peer needs
+    /// resends that credit, not an empty KEEPALIVE that would take another round trip to reveal
+    /// the loss.
+    pub fn oldest_repairable_in_flight(&self) -> Option<SentPayload> {
         self.sent
             .iter()
-            .find(|f| f.state == FrameState::InFlight && matches!(f.payload, SentPayload::Data { .. }))
+            .find(|f| {
+                f.state == FrameState::InFlight
+                    && matches!(f.payload, SentPayload::Data { .. } | SentPayload::MaxData { .. })
+            })
+            .map(|f| f.payload)
+    }
+
+    /// The credit updates (MAX_DATA) still in flight, oldest first.
+    pub fn credit_in_flight(&self) -> impl Iterator<Item = SentPayload> + '_ {
+        self.sent
+            .iter()
+            .filter(|f| f.state == FrameState::InFlight && matches!(f.payload, SentPayload::MaxData { .. }))
             .map(|f| f.payload)
     }
 

@@ -70,6 +70,18 @@ fn unpinned(data: Bytes, datagram_len: usize) -> Bytes {
 const PIN_RATIO: usize = 4;
 
 impl Session {
+    /// The peer probed (a KEEPALIVE): if a credit update of this side is still unacknowledged,
+    /// the peer may be blocked waiting for it (its probe timeout fired with nothing else to
+    /// send), so the credit goes out again now rather than after this side's own probe timeout,
+    /// which a receiver that mostly sends ACKs estimates from few samples. A duplicate update
+    /// is harmless: it carries the current limit.
+    fn resend_credit_in_flight(&mut self, ctx: &mut Ctx<'_>) {
+        let Session { recovery, streams, names, .. } = self;
+        for p in recovery.credit_in_flight() {
+            super::apply_outcome(streams, names, ctx.events, ctx.handle, p, crate::recovery::Outcome::Lost);
+        }
+    }
+
     /// Opens one encrypted frame addressed to this session (decrypted in place inside `frame`)
     /// and acts on it. Bad input is counted and dropped; the session goes on.
     pub(crate) fn handle_frame(
@@ -128,7 +140,7 @@ impl Session {
             self.probe_path(ctx, remote);
         }
         match h.frame_type {
-            FrameType::KEEPALIVE => {}
+            FrameType::KEEPALIVE => self.resend_credit_in_flight(ctx),
             FrameType::PATH_CHALLENGE => match <[u8; 8]>::try_from(&frame[layout.payload.clone()]) {
                 // Answered on the path it came on.
                 Ok(data) if remote == self.remote => self.queue.push_back(Outgoing::PathResponse(data)),

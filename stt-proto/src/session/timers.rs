@@ -59,14 +59,18 @@ impl Session {
                 let events = &mut *ctx.events;
                 if probed {
                     // Probe timeout: two probes, an ack-eliciting KEEPALIVE (the peer's ACK reveals
-                    // what was lost) and a copy of the oldest data in flight (still useful if the
-                    // original is lost; a duplicate is harmless).
-                    if let Some(p @ SentPayload::Data { stream, .. }) = recovery.oldest_data_in_flight() {
-                        if streams.map.contains_key(&stream) {
+                    // what was lost) and a copy of the oldest data or credit in flight (still
+                    // useful if the original is lost; a duplicate is harmless).
+                    match recovery.oldest_repairable_in_flight() {
+                        Some(p @ SentPayload::Data { stream, .. }) if streams.map.contains_key(&stream) => {
                             apply_outcome(streams, names, events, handle, p, Outcome::Lost);
                             // Probes are sent whatever the congestion window says.
                             self.probes_owed = 1;
                         }
+                        Some(p @ SentPayload::MaxData { .. }) => {
+                            apply_outcome(streams, names, events, handle, p, Outcome::Lost);
+                        }
+                        _ => {}
                     }
                     self.queue_keepalive();
                 }

@@ -80,6 +80,10 @@ impl<'a> SessionRef<'a> {
             lost_frames: r.lost_frames(),
             spurious_losses: r.spurious_losses(),
             delivered: r.delivered(),
+            pacing_rate: r.pacing_rate(),
+            congestion_phase: r.congestion_phase(),
+            reordering_window: r.reordering_window(),
+            probe_timeouts: r.probe_timeouts(),
         }
     }
 

@@ -73,6 +73,12 @@ pub enum StreamError {
 
 /// Credit each side starts with per stream, before any MAX_DATA (protocol constant).
 pub const INITIAL_STREAM_CREDIT: u64 = 64 * 1024;
+/// A receiver announces new credit (MAX_DATA) once this fraction of its window has been read
+/// since the last announcement. Frequent small updates keep a sender that is near its limit
+/// going when one update is lost: the next follows about a round trip later, long before the
+/// rest of the window is used up (announcing at half the window left a sender blocked for a
+/// round trip or a probe timeout every time an update was lost).
+pub const CREDIT_UPDATE_FRACTION: u64 = 8;
 /// Credit each side starts with per session, before any MAX_DATA (protocol constant).
 pub const INITIAL_SESSION_CREDIT: u64 = 1024 * 1024;
 
@@ -431,9 +437,10 @@ impl Streams {
         true
     }
 
-    /// A session-level credit update, when half the session window has been read.
+    /// A session-level credit update, once an eighth of the session window has been read.
     pub fn session_credit_update(&mut self) -> Option<u64> {
-        if self.recv_limit.saturating_sub(self.read_total) > self.limits.session_window / 2 {
+        let window = self.limits.session_window;
+        if self.recv_limit.saturating_sub(self.read_total) > window - window / CREDIT_UPDATE_FRACTION {
             return None;
         }
         self.recv_limit = self.read_total + self.limits.session_window;

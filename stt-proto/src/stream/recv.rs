@@ -219,9 +219,11 @@ impl RecvHalf {
         self.read_offset
     }
 
-    /// A new credit limit to announce, when half the window has been consumed.
+    /// A new credit limit to announce, once an eighth of the window has been consumed (see
+    /// [`crate::stream::CREDIT_UPDATE_FRACTION`]).
     pub fn credit_update(&mut self) -> Option<u64> {
-        if self.fin_offset.is_some() || self.limit.saturating_sub(self.read_offset) > self.window / 2 {
+        let keep = self.window - self.window / super::CREDIT_UPDATE_FRACTION;
+        if self.fin_offset.is_some() || self.limit.saturating_sub(self.read_offset) > keep {
             return None;
         }
         self.limit = self.read_offset + self.window;
