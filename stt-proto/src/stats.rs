@@ -86,11 +86,12 @@ pub struct PathStats {
     pub delivered: u64,
     /// The rate the sender paces at now, bytes per second (`None`: the controller does not pace).
     pub pacing_rate: Option<u64>,
-    /// The controller's phase, for diagnostics (`"startup"`, `"probe_bw"`, `"recovery"`, ...;
-    /// empty if the controller does not say).
+    /// The controller's phase, for diagnostics (the default controller's `"startup"`, `"drain"`,
+    /// `"probe_bw"`, `"probe_bw, bounded by loss"`, `"probe_rtt"`; CUBIC's and NewReno's
+    /// `"slow_start"`, `"congestion_avoidance"`; empty if a controller does not say).
     pub congestion_phase: &'static str,
-    /// How long past its deadline a frame may be acknowledged before it counts as lost (RACK's
-    /// reordering window; zero until reordering was seen).
+    /// RACK's reordering window: how much longer than the RTT a frame may take to be
+    /// acknowledged, after a later one was, before it counts as lost.
     pub reordering_window: core::time::Duration,
     /// Probe timeouts in a row without an acknowledgement.
     pub probe_timeouts: u32,

@@ -275,13 +275,10 @@ struct Spread {
     max: f64,
 }
 
-fn spread(mut v: Vec<Option<f64>>) -> Option<Spread> {
-    if v.is_empty() || v.iter().any(Option::is_none) {
-        return None;
-    }
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    let (min, median, max) = (v[0]?, v[v.len() / 2]?, v[v.len() - 1]?);
-    Some(Spread { min, median, max })
+fn spread(runs: Vec<Option<f64>>) -> Option<Spread> {
+    let mut v: Vec<f64> = runs.into_iter().collect::<Option<_>>()?;
+    v.sort_by(f64::total_cmp);
+    Some(Spread { min: *v.first()?, median: v[v.len() / 2], max: *v.last()? })
 }
 
 fn fmt(v: Option<Spread>) -> String {

@@ -209,14 +209,9 @@ impl Recovery {
         self.cc.phase()
     }
 
-    /// RACK's reordering window now (zero while no reordering was seen: the packet threshold
-    /// rules then).
+    /// The reordering window RACK's time threshold uses now.
     pub fn reordering_window(&self) -> Duration {
-        if self.rack.reordering_seen() {
-            self.rack.reo_wnd(self.rtt.min(), self.rtt.smoothed())
-        } else {
-            Duration::ZERO
-        }
+        self.rack.reo_wnd(self.rtt.min(), self.rtt.smoothed())
     }
 
     /// True if the congestion window has room for `bytes` more.
@@ -352,7 +347,7 @@ impl Recovery {
     fn detect_lost(&mut self, now: Instant, mut lost: impl FnMut(SentPayload)) {
         self.loss_time = None;
         let (Some(largest), Some(end_pn)) = (self.largest_acked, self.rack.end_pn()) else { return };
-        let reo_wnd = self.rack.reo_wnd(self.rtt.min(), self.rtt.smoothed());
+        let reo_wnd = self.reordering_window();
         let mut lost_bytes = 0u64;
         let mut newest: Option<(Instant, u64)> = None;
         let mut oldest: Option<Instant> = None;

@@ -85,11 +85,6 @@ impl Rack {
         }
     }
 
-    /// True once the path was seen to reorder.
-    pub fn reordering_seen(&self) -> bool {
-        self.reordering_seen
-    }
-
     /// The reordering window now.
     pub fn reo_wnd(&self, min_rtt: Duration, srtt: Duration) -> Duration {
         (min_rtt / 4 * self.mult).min(srtt)
