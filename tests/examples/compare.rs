@@ -12,6 +12,13 @@
 //! `-- --stt-only` skips quinn; `-- --limit SECS` bounds each transfer; `STT_COMPARE_VERBOSE=1`
 //! prints each STT transfer's path statistics.
 //!
+//! After the table, flows that share one bottleneck of the relay (a link rate and a drop-tail
+//! queue, see [`shared_link`]): two STT flows (Jain's fairness index), STT beside quinn with
+//! CUBIC (the ratio of their shares), and one STT flow in front of a queue four times the
+//! bandwidth-delay product (the queueing delay it keeps standing). Each runs `--seconds N`
+//! (default 20; 8 with `--quick`) and is measured over its second half; `-- --only sharing`
+//! runs only these.
+//!
 //! Both sides move the same bytes over one stream (quinn: one unidirectional stream), timed from
 //! opening the stream to the last byte read, with the handshake done before; both write a
 //! 1 MiB chunk again and again without copying it (`write_all_bytes`, `write_all_chunks`) and read them without copying
@@ -19,7 +26,7 @@
 //! its defaults and the named controller; STT with its defaults (its default controller).
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -296,6 +303,330 @@ fn ratio(a: Option<f64>, b: Option<f64>) -> String {
     }
 }
 
+/// The link the sharing figures cross: 20 Mbit/s towards the servers, 10 ms each way (a base
+/// round trip of 20 ms, a bandwidth-delay product of 50 KB), and a drop-tail queue of
+/// `queue_bdps` times that product.
+fn shared_link(queue_bdps: f64) -> RelayConfig {
+    RelayConfig {
+        delay: Duration::from_millis(10),
+        bottleneck: Some(RelayBottleneck { rate_bps: SHARED_RATE, queue_bytes: (queue_bdps * SHARED_BDP) as usize }),
+        seed: 21,
+        ..RelayConfig::default()
+    }
+}
+
+const SHARED_RATE: u64 = 20_000_000;
+const SHARED_BASE_RTT: Duration = Duration::from_millis(20);
+const SHARED_BDP: f64 = SHARED_RATE as f64 / 8.0 * 0.020;
+
+/// Who sends one of the flows that share the link.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Sender {
+    Stt,
+    QuinnCubic,
+}
+
+/// A flow's server, bound before the relay is put in front of it.
+enum FlowServer {
+    Stt(Node),
+    Quinn(quinn::Endpoint, quinn::ClientConfig),
+}
+
+impl FlowServer {
+    async fn bind(sender: Sender) -> FlowServer {
+        match sender {
+            Sender::Stt => {
+                let cfg = NodeConfig::new(Seed::new(&[9; 32]).unwrap()).bind(LOCAL.parse().unwrap());
+                FlowServer::Stt(Node::bind(cfg).await.unwrap())
+            }
+            Sender::QuinnCubic => {
+                let (server_cfg, client_cfg) = quinn_configs(Quinn::Cubic);
+                FlowServer::Quinn(quinn::Endpoint::server(server_cfg, LOCAL.parse().unwrap()).unwrap(), client_cfg)
+            }
+        }
+    }
+
+    fn addr(&self) -> SocketAddr {
+        match self {
+            FlowServer::Stt(n) => n.local_addr(),
+            FlowServer::Quinn(e, _) => e.local_addr().unwrap(),
+        }
+    }
+}
+
+/// A running flow: the bytes its receiver has read, and STT's sending session (for its RTT).
+struct Flow {
+    read: Arc<AtomicUsize>,
+    stt: Option<stt_tokio::Session>,
+}
+
+/// Connects through `target` and sends without end (1 MiB chunks, again and again) until `stop`.
+async fn start_flow(server: FlowServer, target: SocketAddr, stop: Arc<AtomicBool>) -> Flow {
+    let read = Arc::new(AtomicUsize::new(0));
+    let counted = read.clone();
+    let chunk = chunks(1 << 20).remove(0);
+    match server {
+        FlowServer::Stt(server) => {
+            let cfg = NodeConfig::new(Seed::new(&[9; 32]).unwrap()).bind(LOCAL.parse().unwrap());
+            let client = Node::bind(cfg).await.unwrap();
+            let session = client.connect(target).await.expect("STT connects through the relay");
+            let accepted = server.accept().await.expect("the server accepts");
+            tokio::spawn(async move {
+                let _server = server;
+                let mut s = accepted.accept_stream().await.ok()?;
+                while let Some(c) = s.recv_half().read_chunk().await.ok()? {
+                    counted.fetch_add(c.len(), Ordering::Relaxed);
+                }
+                Some(())
+            });
+            let mut s = session.open_stream(StreamMode::Reliable).unwrap();
+            if std::env::var_os("STT_COMPARE_TRACE").is_some() {
+                tokio::spawn(trace(session.clone(), Instant::now()));
+            }
+            tokio::spawn(async move {
+                let _client = client;
+                while !stop.load(Ordering::Relaxed) {
+                    s.send_half().write_all_bytes(chunk.clone()).await.ok()?;
+                }
+                Some(())
+            });
+            Flow { read, stt: Some(session) }
+        }
+        FlowServer::Quinn(server, client_cfg) => {
+            let mut client = quinn::Endpoint::client(LOCAL.parse().unwrap()).unwrap();
+            client.set_default_client_config(client_cfg);
+            let accept = tokio::spawn(async move {
+                let conn = server.accept().await?.await.ok()?;
+                let mut r = conn.accept_uni().await.ok()?;
+                while let Some(c) = r.read_chunk(usize::MAX, true).await.ok()? {
+                    counted.fetch_add(c.bytes.len(), Ordering::Relaxed);
+                }
+                Some(())
+            });
+            let conn = client.connect(target, "localhost").unwrap().await.expect("quinn connects through the relay");
+            let mut send = conn.open_uni().await.unwrap();
+            tokio::spawn(async move {
+                let (_client, _accept) = (client, accept);
+                while !stop.load(Ordering::Relaxed) {
+                    send.write_chunk(chunk.clone()).await.ok()?;
+                }
+                Some(())
+            });
+            Flow { read, stt: None }
+        }
+    }
+}
+
+/// What flows sharing the link got over the second half of the run.
+struct Sharing {
+    /// Each flow's goodput, bytes per second.
+    goodput: Vec<f64>,
+    /// The bottleneck's queueing delay of each datagram it accepted, sorted.
+    queue_delay: Vec<Duration>,
+    /// STT senders' smoothed RTT, sampled every 50 ms, sorted.
+    stt_rtt: Vec<Duration>,
+}
+
+impl Sharing {
+    fn jain(&self) -> f64 {
+        let (sum, squares): (f64, f64) = self.goodput.iter().fold((0.0, 0.0), |(s, q), x| (s + x, q + x * x));
+        sum * sum / (self.goodput.len() as f64 * squares)
+    }
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted.get(((sorted.len() as f64 * p) as usize).min(sorted.len().saturating_sub(1))).copied().unwrap_or_default()
+}
+
+/// Runs one flow per sender through one relay with `cfg`'s bottleneck, each started `stagger`
+/// after the one before, for `run` in all; measures the second half.
+async fn share_link(senders: &[Sender], cfg: RelayConfig, run: Duration, stagger: Duration) -> Sharing {
+    let mut servers = Vec::new();
+    for s in senders {
+        servers.push(FlowServer::bind(*s).await);
+    }
+    let relay = Relay::start_shared(&servers.iter().map(FlowServer::addr).collect::<Vec<_>>(), cfg).unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let started = Instant::now();
+    let mut flows = Vec::new();
+    for (i, (server, target)) in servers.into_iter().zip(relay.addrs()).enumerate() {
+        tokio::time::sleep_until((started + stagger * i as u32).into()).await;
+        flows.push(start_flow(server, target, stop.clone()).await);
+    }
+    tokio::time::sleep_until((started + run / 2).into()).await;
+    let half = Instant::now();
+    let before: Vec<usize> = flows.iter().map(|f| f.read.load(Ordering::Relaxed)).collect();
+    let mut stt_rtt = Vec::new();
+    let mut tick = tokio::time::interval(Duration::from_millis(50));
+    while started.elapsed() < run {
+        tick.tick().await;
+        stt_rtt.extend(flows.iter().filter_map(|f| f.stt.as_ref()?.path_stats()).map(|p| p.rtt));
+    }
+    let secs = half.elapsed().as_secs_f64();
+    let goodput = flows.iter().zip(before).map(|(f, b)| (f.read.load(Ordering::Relaxed) - b) as f64 / secs).collect();
+    stop.store(true, Ordering::Relaxed);
+    let mut queue_delay: Vec<Duration> =
+        relay.take_queue_delays().into_iter().filter(|(at, _)| *at >= half).map(|(_, d)| d).collect();
+    queue_delay.sort();
+    stt_rtt.sort();
+    Sharing { goodput, queue_delay, stt_rtt }
+}
+
+/// The three sharing figures, `runs` times each (another relay seed each time), as table rows;
+/// `only`: the rows whose name contains it (all for `"sharing"`).
+/// The sharing figures' names, in the order they are printed.
+const SHARING_ROWS: [&str; 3] = [
+    "two STT flows, 1 BDP queue: Jain's index",
+    "STT beside quinn CUBIC (CUBIC first), 1 BDP queue: STT's share / CUBIC's",
+    "one STT flow, 4 BDP queue: median queueing delay, ms",
+];
+
+fn sharing_rows(runs: usize, run: Duration, only: Option<&str>, rt: &dyn Fn() -> tokio::runtime::Runtime) {
+    let wanted = |name: &str| only.is_none_or(|o| o == "sharing" || name.contains(o));
+    if !SHARING_ROWS.iter().any(|name| wanted(name)) {
+        return;
+    }
+    let stagger = Duration::from_secs(2);
+    let link = SHARED_RATE as f64 / 8.0;
+    println!(
+        "\nFlows sharing one bottleneck of the relay: {} Mbit/s, {} ms base RTT, {:.0} KB bandwidth-delay product; \
+         {} s per run, the second flow starts {} s after the first, measured over the second half; {runs} run(s)\n",
+        SHARED_RATE / 1_000_000,
+        SHARED_BASE_RTT.as_millis(),
+        SHARED_BDP / 1000.0,
+        run.as_secs(),
+        stagger.as_secs()
+    );
+    println!("| figure | min / median / max | each run | target |");
+    println!("|---|---|---|---|");
+    let seeded = |cfg: RelayConfig, i: usize| RelayConfig { seed: cfg.seed + 1000 * i as u64, ..cfg };
+    let row = |name: &str, values: Vec<f64>, each: Vec<String>, target: &str| {
+        if let Some(s) = spread(values.into_iter().map(Some).collect()) {
+            println!("| {name} | {:.3} / {:.3} / {:.3} | {} | {target} |", s.min, s.median, s.max, each.join("; "));
+        }
+    };
+    let name = SHARING_ROWS[0];
+    let two: Vec<Sharing> = (0..runs)
+        .filter(|_| wanted(name))
+        .map(|i| rt().block_on(share_link(&[Sender::Stt, Sender::Stt], seeded(shared_link(1.0), i), run, stagger)))
+        .collect();
+    row(
+        name,
+        two.iter().map(Sharing::jain).collect(),
+        two.iter()
+            .map(|s| {
+                format!("{:.3} ({:.0}% + {:.0}%)", s.jain(), s.goodput[0] / link * 100.0, s.goodput[1] / link * 100.0)
+            })
+            .collect(),
+        "≥ 0.95",
+    );
+    let name = SHARING_ROWS[1];
+    let beside: Vec<Sharing> = (0..runs)
+        .filter(|_| wanted(name))
+        .map(|i| {
+            rt().block_on(share_link(&[Sender::QuinnCubic, Sender::Stt], seeded(shared_link(1.0), i), run, stagger))
+        })
+        .collect();
+    row(
+        name,
+        beside.iter().map(|s| s.goodput[1] / s.goodput[0]).collect(),
+        beside
+            .iter()
+            .map(|s| format!("{:.0}% / {:.0}%", s.goodput[1] / link * 100.0, s.goodput[0] / link * 100.0))
+            .collect(),
+        "0.5x to 2x",
+    );
+    let name = SHARING_ROWS[2];
+    let deep: Vec<Sharing> = (0..runs)
+        .filter(|_| wanted(name))
+        .map(|i| rt().block_on(share_link(&[Sender::Stt], seeded(shared_link(4.0), i), run, stagger)))
+        .collect();
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    row(
+        name,
+        deep.iter().map(|s| ms(percentile(&s.queue_delay, 0.5))).collect(),
+        deep.iter()
+            .map(|s| {
+                format!(
+                    "queue p50 {:.1} / p95 {:.1} / max {:.1} ms, sender's RTT p50 {:.1} / p95 {:.1} ms, {:.0}% of the link",
+                    ms(percentile(&s.queue_delay, 0.5)),
+                    ms(percentile(&s.queue_delay, 0.95)),
+                    ms(percentile(&s.queue_delay, 1.0)),
+                    ms(percentile(&s.stt_rtt, 0.5)),
+                    ms(percentile(&s.stt_rtt, 0.95)),
+                    s.goodput[0] / link * 100.0
+                )
+            })
+            .collect(),
+        &format!("< {} ms (one base RTT)", SHARED_BASE_RTT.as_millis()),
+    );
+}
+
+/// The table of one transfer per profile: quinn with CUBIC, with BBR (unless `stt_only`), and STT.
+fn profile_table(
+    profiles: &[&Profile],
+    runs: usize,
+    limit: Duration,
+    stt_only: bool,
+    rt: &dyn Fn() -> tokio::runtime::Runtime,
+) {
+    println!(
+        "STT vs quinn 0.11, one process, {runs} run(s) per cell (min / median / max; each run through the relay \
+         draws its random choices from another seed), goodput in MB/s\n"
+    );
+    println!(
+        "| profile | quinn CUBIC | quinn BBR | STT | STT / quinn BBR (median) | STT's worst / quinn BBR's median | STT / quinn CUBIC (median) | target for STT |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
+    let mut ceiling = None;
+    for p in profiles {
+        let quinn = |cc| {
+            if stt_only {
+                return None;
+            }
+            spread(
+                (0..runs)
+                    .map(|run| rt().block_on(quinn_transfer(reseeded(p.relay, run), p.bytes, cc, limit)))
+                    .collect(),
+            )
+        };
+        let (q_cubic, q_bbr) = (quinn(Quinn::Cubic), quinn(Quinn::Bbr));
+        let s =
+            spread((0..runs).map(|run| rt().block_on(stt_transfer(reseeded(p.relay, run), p.bytes, limit))).collect());
+        let median = |v: Option<Spread>| v.map(|s| s.median);
+        if p.name.contains("ceiling") {
+            ceiling = median(q_bbr);
+        }
+        let target = if p.relay.is_none() {
+            "≥ 2x quinn".to_string()
+        } else if p.loss > 0.0 {
+            match (median(q_bbr), ceiling) {
+                (Some(b), Some(c)) => format!(
+                    "median ≥ {:.1} (min of 1.2x BBR, 0.8 x ceiling x (1-loss)), worst ≥ {:.1} (0.8x BBR)",
+                    (1.2 * b).min(0.8 * c * (1.0 - p.loss)),
+                    0.8 * b
+                ),
+                _ => "-".into(),
+            }
+        } else {
+            "-".into()
+        };
+        let skipped = |v| if stt_only { "skipped".into() } else { fmt(v) };
+        println!(
+            "| {} ({} MiB) | {} | {} | {} | {} | {} | {} | {} |",
+            p.name,
+            p.bytes >> 20,
+            skipped(q_cubic),
+            skipped(q_bbr),
+            fmt(s),
+            ratio(median(s), median(q_bbr)),
+            ratio(s.map(|s| s.min), median(q_bbr)),
+            ratio(median(s), median(q_cubic)),
+            target
+        );
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let quick = args.iter().any(|a| a == "--quick");
@@ -358,61 +689,14 @@ fn main() {
         },
     ];
     let rt = || tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    println!(
-        "STT vs quinn 0.11, one process, {runs} run(s) per cell (min / median / max; each run through the relay \
-         draws its random choices from another seed), goodput in MB/s\n"
-    );
-    println!(
-        "| profile | quinn CUBIC | quinn BBR | STT | STT / quinn BBR (median) | STT's worst / quinn BBR's median | STT / quinn CUBIC (median) | target for STT |"
-    );
-    println!("|---|---|---|---|---|---|---|---|");
-    let stt_only = args.iter().any(|a| a == "--stt-only");
-    let mut ceiling = None;
-    for p in profiles.iter().filter(|p| only.as_ref().is_none_or(|o| p.name.contains(o.as_str()))) {
-        let quinn = |cc| {
-            if stt_only {
-                return None;
-            }
-            spread(
-                (0..runs)
-                    .map(|run| rt().block_on(quinn_transfer(reseeded(p.relay, run), p.bytes, cc, limit)))
-                    .collect(),
-            )
-        };
-        let (q_cubic, q_bbr) = (quinn(Quinn::Cubic), quinn(Quinn::Bbr));
-        let s =
-            spread((0..runs).map(|run| rt().block_on(stt_transfer(reseeded(p.relay, run), p.bytes, limit))).collect());
-        let median = |v: Option<Spread>| v.map(|s| s.median);
-        if p.name.contains("ceiling") {
-            ceiling = median(q_bbr);
-        }
-        let target = if p.relay.is_none() {
-            "≥ 2x quinn".to_string()
-        } else if p.loss > 0.0 {
-            match (median(q_bbr), ceiling) {
-                (Some(b), Some(c)) => format!(
-                    "median ≥ {:.1} (min of 1.2x BBR, 0.8 x ceiling x (1-loss)), worst ≥ {:.1} (0.8x BBR)",
-                    (1.2 * b).min(0.8 * c * (1.0 - p.loss)),
-                    0.8 * b
-                ),
-                _ => "-".into(),
-            }
-        } else {
-            "-".into()
-        };
-        let skipped = |v| if stt_only { "skipped".into() } else { fmt(v) };
-        println!(
-            "| {} ({} MiB) | {} | {} | {} | {} | {} | {} | {} |",
-            p.name,
-            p.bytes >> 20,
-            skipped(q_cubic),
-            skipped(q_bbr),
-            fmt(s),
-            ratio(median(s), median(q_bbr)),
-            ratio(s.map(|s| s.min), median(q_bbr)),
-            ratio(median(s), median(q_cubic)),
-            target
-        );
+    let chosen: Vec<&Profile> =
+        profiles.iter().filter(|p| only.as_ref().is_none_or(|o| p.name.contains(o.as_str()))).collect();
+    if !chosen.is_empty() {
+        profile_table(&chosen, runs, limit, args.iter().any(|a| a == "--stt-only"), &rt);
+    }
+    let seconds = value("--seconds").and_then(|n| n.parse().ok()).unwrap_or(if quick { 8 } else { 20 });
+    if only.as_deref() != Some("handshakes") {
+        sharing_rows(runs, Duration::from_secs(seconds), only.as_deref(), &rt);
     }
     if only.as_deref().is_some_and(|o| o != "handshakes") {
         return;

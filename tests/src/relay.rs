@@ -1,9 +1,11 @@
 //! A userspace UDP impairment relay for tests over real sockets (this kind of machine has no
-//! `tc netem`). It sits between one client and one server: the client sends to
-//! [`Relay::addr`], the relay forwards to the target and back, applying seeded loss,
-//! duplication, corruption, delay with jitter, reordering (a chosen fraction of datagrams is
-//! held back so that later ones overtake it) and, optionally, a bottleneck towards the server (a
-//! link rate with a drop-tail queue). Three threads; all stop when the relay is dropped.
+//! `tc netem`). It sits between a client and a server: the client sends to [`Relay::addr`], the
+//! relay forwards to the target and back, applying seeded loss, duplication, corruption, delay
+//! with jitter, reordering (a chosen fraction of datagrams is held back so that later ones
+//! overtake it) and, optionally, a bottleneck towards the server (a link rate with a drop-tail
+//! queue). [`Relay::start_shared`] puts several client/server pairs through one relay, so that
+//! their flows share the bottleneck's queue as flows crossing one congested link do. Two threads
+//! per pair and one that forwards; all stop when the relay is dropped.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -99,8 +101,18 @@ struct Counters {
 struct Pending {
     at: Instant,
     order: u64,
+    /// Which client/server pair it belongs to.
+    pair: usize,
     to_server: bool,
     bytes: Vec<u8>,
+}
+
+/// One client/server pair: the socket its client sends to, the one that talks to its server,
+/// and the client's address once it has sent.
+struct Pair {
+    front: UdpSocket,
+    back: UdpSocket,
+    client: Mutex<Option<SocketAddr>>,
 }
 
 struct Shared {
@@ -111,13 +123,14 @@ struct Shared {
     stop: AtomicBool,
     /// Every datagram is dropped while set (a firewall that blocks UDP).
     blocked: AtomicBool,
-    client: Mutex<Option<SocketAddr>>,
+    pairs: Vec<Pair>,
     counters: Counters,
+    /// When each datagram entered the bottleneck and how long it waited in its queue.
+    queue_delays: Mutex<Vec<(Instant, Duration)>>,
 }
 
 /// A running relay.
 pub struct Relay {
-    addr: SocketAddr,
     shared: Arc<Shared>,
     threads: Vec<JoinHandle<()>>,
 }
@@ -125,36 +138,60 @@ pub struct Relay {
 impl Relay {
     /// Starts a relay on 127.0.0.1 in front of `target`.
     pub fn start(target: SocketAddr, cfg: RelayConfig) -> std::io::Result<Relay> {
-        let front = UdpSocket::bind("127.0.0.1:0")?;
-        let back = UdpSocket::bind("127.0.0.1:0")?;
-        back.connect(target)?;
-        for s in [&front, &back] {
-            s.set_read_timeout(Some(Duration::from_millis(20)))?;
+        Relay::start_shared(&[target], cfg)
+    }
+
+    /// Starts one relay in front of several servers: each gets its own address to send to
+    /// ([`Relay::addrs`], in the order of `targets`), and every pair's datagrams go through the
+    /// same impairments and the same bottleneck queue.
+    pub fn start_shared(targets: &[SocketAddr], cfg: RelayConfig) -> std::io::Result<Relay> {
+        let mut pairs = Vec::new();
+        for target in targets {
+            let front = UdpSocket::bind("127.0.0.1:0")?;
+            let back = UdpSocket::bind("127.0.0.1:0")?;
+            back.connect(target)?;
+            for s in [&front, &back] {
+                s.set_read_timeout(Some(Duration::from_millis(20)))?;
+            }
+            pairs.push(Pair { front, back, client: Mutex::new(None) });
         }
-        let addr = front.local_addr()?;
         let shared = Arc::new(Shared {
             cfg,
             queue: Mutex::new((BinaryHeap::new(), 0, cfg.seed | 1, Instant::now())),
             ready: Condvar::new(),
             stop: AtomicBool::new(false),
             blocked: AtomicBool::new(false),
-            client: Mutex::new(None),
+            pairs,
             counters: Counters::default(),
+            queue_delays: Mutex::new(Vec::new()),
         });
-        let (front2, back2) = (front.try_clone()?, back.try_clone()?);
         let mut threads = Vec::new();
+        for pair in 0..targets.len() {
+            for from_client in [true, false] {
+                let s = shared.clone();
+                threads.push(std::thread::spawn(move || receive(&s, pair, from_client)));
+            }
+        }
         let s = shared.clone();
-        threads.push(std::thread::spawn(move || receive(&s, &front, true)));
-        let s = shared.clone();
-        threads.push(std::thread::spawn(move || receive(&s, &back, false)));
-        let s = shared.clone();
-        threads.push(std::thread::spawn(move || forward(&s, &front2, &back2)));
-        Ok(Relay { addr, shared, threads })
+        threads.push(std::thread::spawn(move || forward(&s)));
+        Ok(Relay { shared, threads })
     }
 
-    /// Where the client sends.
+    /// Where the client sends (of the first pair, with [`Relay::start_shared`]).
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.addrs()[0]
+    }
+
+    /// Where each pair's client sends, in the order the targets were given.
+    pub fn addrs(&self) -> Vec<SocketAddr> {
+        self.shared.pairs.iter().map(|p| p.front.local_addr().expect("a bound socket")).collect()
+    }
+
+    /// The queueing delay of every datagram the bottleneck accepted since the last call: when it
+    /// arrived, and how long it waited behind the datagrams queued before it (empty without a
+    /// bottleneck).
+    pub fn take_queue_delays(&self) -> Vec<(Instant, Duration)> {
+        std::mem::take(&mut *self.shared.queue_delays.lock().unwrap())
     }
 
     /// Drops every datagram in both directions while `blocked` (counted as dropped), as a
@@ -199,14 +236,16 @@ fn chance(state: &mut u64, p: f64) -> bool {
     p > 0.0 && (next(state) >> 11) as f64 / (1u64 << 53) as f64 <= p
 }
 
-/// Reads datagrams from one side and schedules them, impaired, for the other.
-fn receive(s: &Shared, socket: &UdpSocket, from_client: bool) {
+/// Reads datagrams from one side of a pair and schedules them, impaired, for the other.
+fn receive(s: &Shared, pair: usize, from_client: bool) {
     let mut buf = vec![0u8; 65_536];
     let c = &s.counters;
+    let p = &s.pairs[pair];
+    let socket = if from_client { &p.front } else { &p.back };
     while !s.stop.load(Ordering::Relaxed) {
         let Ok((n, from)) = socket.recv_from(&mut buf) else { continue };
         if from_client {
-            *s.client.lock().unwrap() = Some(from);
+            *p.client.lock().unwrap() = Some(from);
         }
         c.received.fetch_add(1, Ordering::Relaxed);
         let now = Instant::now();
@@ -227,6 +266,7 @@ fn receive(s: &Shared, socket: &UdpSocket, from_client: bool) {
             }
             *busy_until = start + Duration::from_nanos((n as u128 * 8 * 1_000_000_000 / u128::from(b.rate_bps)) as u64);
             depart = *busy_until;
+            s.queue_delays.lock().unwrap().push((now, start - now));
         }
         let copies = if chance(rng, s.cfg.duplicate) {
             c.duplicated.fetch_add(1, Ordering::Relaxed);
@@ -250,7 +290,7 @@ fn receive(s: &Shared, socket: &UdpSocket, from_client: bool) {
                 at += s.cfg.reorder_delay + Duration::from_nanos(if spread_ns > 0 { next(rng) % spread_ns } else { 0 });
             }
             *order += 1;
-            heap.push(Reverse(Pending { at, order: *order, to_server: from_client, bytes }));
+            heap.push(Reverse(Pending { at, order: *order, pair, to_server: from_client, bytes }));
         }
         drop(q);
         s.ready.notify_one();
@@ -258,7 +298,7 @@ fn receive(s: &Shared, socket: &UdpSocket, from_client: bool) {
 }
 
 /// Sends scheduled datagrams when they are due.
-fn forward(s: &Shared, front: &UdpSocket, back: &UdpSocket) {
+fn forward(s: &Shared) {
     let mut q = s.queue.lock().unwrap();
     while !s.stop.load(Ordering::Relaxed) {
         let now = Instant::now();
@@ -266,12 +306,13 @@ fn forward(s: &Shared, front: &UdpSocket, back: &UdpSocket) {
             Some(Reverse(p)) if p.at <= now => {
                 let Reverse(p) = q.0.pop().expect("peeked");
                 drop(q);
+                let pair = &s.pairs[p.pair];
                 if p.to_server {
-                    if back.send(&p.bytes).is_ok() {
+                    if pair.back.send(&p.bytes).is_ok() {
                         s.counters.to_server_bytes.fetch_add(p.bytes.len() as u64, Ordering::Relaxed);
                     }
-                } else if let Some(client) = *s.client.lock().unwrap() {
-                    let _ = front.send_to(&p.bytes, client);
+                } else if let Some(client) = *pair.client.lock().unwrap() {
+                    let _ = pair.front.send_to(&p.bytes, client);
                 }
                 q = s.queue.lock().unwrap();
             }

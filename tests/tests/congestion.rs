@@ -1,7 +1,9 @@
 //! Congestion control in the deterministic simulator: a 10 Mbit/s bottleneck with a 50 ms round
 //! trip and a 32 KB drop-tail queue (half the bandwidth-delay product), one flow, one flow with
-//! random loss, two STT flows, and STT beside a NewReno flow; then the live-stream and harsh-loss
-//! figures. Every figure is virtual time and byte counts, so each run is exact and repeatable.
+//! random loss, two STT flows, and STT beside a NewReno flow; STT beside a CUBIC flow with a queue
+//! of one bandwidth-delay product, and one STT flow in front of a queue of four; then the
+//! live-stream and harsh-loss figures. Every figure is virtual time and byte counts, so each run is
+//! exact and repeatable.
 
 mod common;
 
@@ -14,6 +16,11 @@ use stt_tests::{Bottleneck, Impairment, NodeIdx, Sim};
 
 const RATE: u64 = 10_000_000;
 const LINK: f64 = RATE as f64 / 8.0;
+/// The bottleneck's usual queue: half the bandwidth-delay product.
+const QUEUE: usize = 32_000;
+const BASE_RTT: Duration = Duration::from_millis(50);
+/// The bandwidth-delay product: 62.5 KB.
+const BDP: usize = (LINK * 0.050) as usize;
 
 fn pattern(len: usize) -> Vec<u8> {
     (0..len).map(|i| (i * 7 + i / 251) as u8).collect()
@@ -27,10 +34,12 @@ fn config_with_cc(cc: Option<CongestionFactory>) -> EndpointConfig {
     c
 }
 
-/// What each flow delivered in the measured window, and the queue's drops over the whole run.
+/// What each flow delivered in the measured window, the queue's drops over the whole run, and
+/// the first flow's smoothed RTT every 10 ms of the measured window.
 struct Shares {
     goodput: Vec<f64>,
     drop_rate: f64,
+    rtt: Vec<Duration>,
 }
 
 impl Shares {
@@ -44,7 +53,8 @@ impl Shares {
     }
 }
 
-/// Runs one bulk flow per controller through the bottleneck; warm-up, then `measure`.
+/// Runs one bulk flow per controller through the bottleneck (its queue `QUEUE` bytes); warm-up,
+/// then `measure`.
 fn bottleneck(
     seed: u64,
     ccs: &[Option<CongestionFactory>],
@@ -52,10 +62,22 @@ fn bottleneck(
     warmup: Duration,
     measure: Duration,
 ) -> Shares {
+    bottleneck_with_queue(seed, ccs, random_loss, QUEUE, warmup, measure)
+}
+
+/// [`bottleneck`] with a queue of `queue_bytes`.
+fn bottleneck_with_queue(
+    seed: u64,
+    ccs: &[Option<CongestionFactory>],
+    random_loss: f64,
+    queue_bytes: usize,
+    warmup: Duration,
+    measure: Duration,
+) -> Shares {
     let mut sim = Sim::new(seed);
     let server = sim.add_node(config(), seed_bytes(9));
-    sim.default_link = Impairment { delay: Duration::from_millis(25), loss: random_loss, ..Default::default() };
-    sim.set_bottleneck(server, Bottleneck { rate_bps: RATE, queue_bytes: 32_000 });
+    sim.default_link = Impairment { delay: BASE_RTT / 2, loss: random_loss, ..Default::default() };
+    sim.set_bottleneck(server, Bottleneck { rate_bps: RATE, queue_bytes });
     let mut flows: Vec<(NodeIdx, SessionHandle, SessionHandle, Transfer)> = Vec::new();
     for (i, cc) in ccs.iter().enumerate() {
         let node = sim.add_node(config_with_cc(*cc), seed_bytes(i as u8 + 1));
@@ -84,11 +106,19 @@ fn bottleneck(
     };
     drive(&mut sim, warmup, |sim| pump(sim, &mut flows));
     let before: Vec<usize> = flows.iter().map(|f| f.3.received.len()).collect();
-    drive(&mut sim, measure, |sim| pump(sim, &mut flows));
+    let (first, mut rtt, mut next_sample) = ((flows[0].0, flows[0].1), Vec::new(), sim.now);
+    drive(&mut sim, measure, |sim| {
+        if sim.now >= next_sample {
+            rtt.extend(sim.nodes[first.0].endpoint.session(first.1).map(|s| s.path_stats().rtt));
+            next_sample = sim.now + Duration::from_millis(10);
+        }
+        pump(sim, &mut flows)
+    });
     let secs = measure.as_secs_f64();
     let goodput = flows.iter().zip(&before).map(|(f, b)| (f.3.received.len() - b) as f64 / secs).collect();
     let sent = sent_at(&sim) - sent0;
-    Shares { goodput, drop_rate: (sim.queue_drops - drops0) as f64 / sent.max(1) as f64 }
+    rtt.sort();
+    Shares { goodput, drop_rate: (sim.queue_drops - drops0) as f64 / sent.max(1) as f64, rtt }
 }
 
 fn seed_bytes(b: u8) -> [u8; 32] {
@@ -152,17 +182,26 @@ fn beside_a_new_reno_flow_each_gets_a_fifth_at_least() {
     }
 }
 
-fn harsh() -> Impairment {
-    Impairment {
-        loss: 0.3,
-        duplicate: 0.05,
-        reorder: 0.2,
-        reorder_window: Duration::from_millis(20),
-        corrupt: 0.05,
-        delay: Duration::from_millis(10),
-        jitter: Duration::from_millis(5),
-        ..Default::default()
-    }
+#[test]
+fn beside_a_cubic_flow_it_takes_half_to_twice_its_share() {
+    let cubic: Option<CongestionFactory> = Some(stt_proto::congestion::cubic);
+    let s = bottleneck_with_queue(5, &[cubic, None], 0.0, BDP, Duration::from_secs(5), Duration::from_secs(30));
+    report("STT beside CUBIC, a queue of one bandwidth-delay product", &s);
+    let ratio = s.goodput[1] / s.goodput[0];
+    assert!((0.5..=2.0).contains(&ratio), "STT took {ratio:.2}x CUBIC's share");
+    assert!(s.total() >= 0.85 * LINK, "together {:.1}% of the link", s.total() / LINK * 100.0);
+}
+
+#[test]
+fn a_deep_queue_stays_nearly_empty() {
+    let s = bottleneck_with_queue(6, &[None], 0.0, 4 * BDP, Duration::from_secs(5), Duration::from_secs(30));
+    report("one STT flow, a queue of four bandwidth-delay products", &s);
+    let median = s.rtt[s.rtt.len() / 2];
+    let p95 = s.rtt[s.rtt.len() * 95 / 100];
+    println!("  smoothed RTT: median {median:?}, 95th percentile {p95:?}, base {BASE_RTT:?}");
+    assert!(median < BASE_RTT + BASE_RTT / 4, "a standing queue of {:?}", median - BASE_RTT);
+    assert!(p95 < 2 * BASE_RTT, "the queue reached {:?}", p95 - BASE_RTT);
+    assert!(s.total() >= 0.90 * LINK, "goodput {:.1}% of the link", s.total() / LINK * 100.0);
 }
 
 /// Virtual time the five 300 KB transfers of the harsh profile (30% loss each way, 20%

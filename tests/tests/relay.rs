@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use sha3::{Digest, Sha3_256};
-use stt_tests::relay::{Relay, RelayConfig};
+use stt_tests::relay::{Relay, RelayBottleneck, RelayConfig};
 use stt_tokio::{Node, NodeConfig, Seed, StreamMode, Transport};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -69,6 +69,52 @@ async fn ten_mebibytes_arrive_intact_through_five_percent_loss_with_reordering()
     assert_eq!(got.len(), data.len());
     assert_eq!(got_hash, want, "bytes arrive intact");
     assert!(stats.dropped > 0 && stats.reordered > 0, "the relay really impaired the path: {stats:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_sessions_share_one_bottleneck() {
+    // 16 Mbit/s for both: 2 MB from each takes at least 2 s together, although either alone
+    // would take 1 s.
+    let rate_bps = 16_000_000;
+    let (server_a, client_a) = nodes(3).await;
+    let (server_b, client_b) = nodes(4).await;
+    let relay = Relay::start_shared(
+        &[server_a.local_addr(), server_b.local_addr()],
+        RelayConfig {
+            delay: Duration::from_millis(5),
+            bottleneck: Some(RelayBottleneck { rate_bps, queue_bytes: 40_000 }),
+            ..RelayConfig::default()
+        },
+    )
+    .unwrap();
+    let [to_a, to_b] = relay.addrs()[..] else { panic!("two addresses") };
+    let data: Vec<u8> = (0..2_000_000u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
+    let started = Instant::now();
+    let mut transfers = Vec::new();
+    for (client, server, target) in [(&client_a, &server_a, to_a), (&client_b, &server_b, to_b)] {
+        let session = client.connect(target).await.unwrap();
+        let reader = read_first_stream(server.accept().await.unwrap());
+        let mut s = session.open_stream(StreamMode::Reliable).unwrap();
+        let data = data.clone();
+        transfers.push(tokio::spawn(async move {
+            s.write_all(&data).await.unwrap();
+            s.shutdown().await.unwrap();
+            reader.await.unwrap()
+        }));
+    }
+    for t in transfers {
+        let got = tokio::time::timeout(Duration::from_secs(60), t).await.expect("transfer finishes").unwrap();
+        assert!(got == data, "bytes arrive intact");
+    }
+    let secs = started.elapsed().as_secs_f64();
+    let delays = relay.take_queue_delays();
+    let longest = delays.iter().map(|(_, d)| *d).max().unwrap();
+    println!("two sessions, 2 MB each through one 16 Mbit/s link: {secs:.2} s, longest queueing {longest:?}");
+    let link_time = 2.0 * data.len() as f64 * 8.0 / rate_bps as f64;
+    assert!(secs >= link_time, "{secs:.2} s is faster than the shared link allows ({link_time:.2} s)");
+    // 40 KB at 16 Mbit/s: the queue never holds more than 20 ms.
+    assert!(longest <= Duration::from_millis(21), "a datagram waited {longest:?} in a 20 ms queue");
+    assert!(delays.len() as u64 >= 2 * data.len() as u64 / 1500, "every datagram towards a server crossed it");
 }
 
 fn record(i: u64) -> Vec<u8> {

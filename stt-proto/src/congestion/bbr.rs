@@ -4,17 +4,21 @@
 //! and the path's minimum RTT (of the last ten seconds). The sender paces at `gain × bandwidth`
 //! and keeps at most `2 × bandwidth × min RTT` (plus the ACK aggregation seen) in flight. The
 //! phases are BBR's: Startup (gain 2.89 until the bandwidth stops growing by a quarter for three
-//! rounds), Drain, ProbeBW (an eight-round cycle of gains 1.25, 0.75, then 1) and ProbeRTT (every
-//! ten seconds, half a bandwidth-delay product for 200 ms and a round, so competing flows see the
-//! empty queue and the minimum RTT stays true).
+//! rounds), Drain, ProbeBW (a cycle of gains 1.25, 0.75, then six rounds of 1) and ProbeRTT
+//! (every ten seconds, half a bandwidth-delay product for 200 ms and a round, so competing flows
+//! see the empty queue and the minimum RTT stays true). ProbeBW's 0.75 phase lasts until no more
+//! than one bandwidth-delay product is in flight (three round trips at most), so a queue that a
+//! slightly high estimate built does not stand: the bottleneck's queue is empty once per cycle.
 //!
 //! What it takes from BBRv2/v3: loss is a congestion signal only when it is *congestive*. A round
-//! whose loss rate exceeds 2% while its smallest RTT shows a standing queue (a quarter of the
-//! minimum RTT, at least 2 ms, above it) cuts the bandwidth and in-flight bounds used for sending
-//! to 70% (`bw_lo`, `inflight_lo`), and ends Startup or a probe. The bounds are lifted when the
-//! next probe begins. Random loss on an empty queue (Wi-Fi, mobile, long links) changes nothing,
-//! so the rate holds at 10% loss; a queue that overflows, or a loss-based flow filling the queue
-//! it shares, still makes this one back off.
+//! that lost anything while its smallest RTT shows a standing queue (a quarter of the minimum
+//! RTT, at least 2 ms, above it) cuts the bandwidth and in-flight bounds used for sending to 70%
+//! (`bw_lo`, `inflight_lo`; the in-flight bound from what was in flight when the lost data was
+//! sent), and ends Startup or a probe. The bounds grow back by 0.53 datagrams per round, the
+//! additive increase that goes with a decrease to 70% in CUBIC's Reno-friendly region, so a
+//! loss-based flow that shares the queue keeps its share and flows of this kind converge to
+//! equal ones. Random loss on an empty queue (Wi-Fi, mobile, long links) changes nothing, so
+//! the rate holds at 10% loss.
 
 use core::time::Duration;
 
@@ -33,14 +37,17 @@ const BW_ROUNDS: usize = 10;
 /// How long a minimum RTT stays valid before ProbeRTT measures it again.
 const MIN_RTT_WINDOW: Duration = Duration::from_secs(10);
 const PROBE_RTT_TIME: Duration = Duration::from_millis(200);
-/// A round with more loss than this (thousandths) and a standing queue is congested.
-const LOSS_THRESHOLD: u64 = 20;
+/// The most round trips ProbeBW's draining phase lasts while in flight stays above one
+/// bandwidth-delay product.
+const DRAIN_ROUNDS: u32 = 3;
 /// Multiplicative decrease of the bounds on a congested round (thousandths).
 const BETA: u64 = 700;
 /// The shortest RTT the model works with (see `Bbr::model_rtt`).
 const RTT_FLOOR: Duration = Duration::from_millis(1);
-/// Datagrams the bounds grow by in each round without congestion.
-const BOUND_STEP: u64 = 2;
+/// What the bounds grow by in each round without congestion, in thousandths of a datagram:
+/// 3 (1 - β) / (1 + β), the additive increase that makes a decrease to β as fair to Reno and to
+/// CUBIC's Reno-friendly region as Reno's own halving.
+const BOUND_STEP_MILLI: u64 = 3 * (1000 - BETA) * 1000 / (1000 + BETA);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Mode {
@@ -116,7 +123,8 @@ pub struct Bbr {
     round_lost: u64,
     round_delivered: u64,
     round_min_rtt: Option<Duration>,
-    round_max_bw: u64,
+    /// The most bytes in flight when a frame lost this round was sent.
+    round_lost_in_flight: u64,
     // Bounds set by congestive loss, lifted at the next probe.
     bw_lo: Option<u64>,
     inflight_lo: Option<u64>,
@@ -153,7 +161,7 @@ impl Bbr {
             round_lost: 0,
             round_delivered: 0,
             round_min_rtt: None,
-            round_max_bw: 0,
+            round_lost_in_flight: 0,
             bw_lo: None,
             inflight_lo: None,
             agg_start: None,
@@ -217,13 +225,11 @@ impl Bbr {
 
     /// Ends the round that just closed: a round with congestive loss lowers the bounds.
     fn end_round(&mut self) {
-        let total = self.round_lost + self.round_delivered;
-        let lossy = total > 0 && self.round_lost * 1000 > LOSS_THRESHOLD * total;
         let queued = match (self.round_min_rtt, self.min_rtt) {
             (Some(r), Some(m)) => r > m + (m / 4).max(Duration::from_millis(2)),
             _ => false,
         };
-        if lossy && queued {
+        if self.round_lost > 0 && queued {
             self.on_congestion();
         } else {
             self.raise_bounds();
@@ -231,11 +237,11 @@ impl Bbr {
         self.round_lost = 0;
         self.round_delivered = 0;
         self.round_min_rtt = None;
-        self.round_max_bw = 0;
+        self.round_lost_in_flight = 0;
     }
 
-    /// A congested round: back off to 70% of what was being used (or what was delivered, if
-    /// more), and stop growing.
+    /// A congested round: back off to 70% of what was being used (the bandwidth, and the bytes
+    /// that were in flight when the loss was sent, if less than the window), and stop growing.
     fn on_congestion(&mut self) {
         self.congested_rounds += 1;
         if self.mode == Mode::Startup {
@@ -248,21 +254,21 @@ impl Bbr {
         if self.bw.max() > 0 {
             self.bw_lo = Some((self.bw() * BETA / 1000).max(self.min_rate(self.model_rtt())));
         }
-        let inflight = self.inflight_lo.unwrap_or(self.cwnd);
+        let inflight = self.inflight_lo.unwrap_or(self.cwnd).min(self.round_lost_in_flight.max(self.min_cwnd()));
         self.inflight_lo = Some((inflight * BETA / 1000).max(self.min_cwnd()));
         if self.mode == Mode::ProbeBw && self.cycle == 0 {
             self.cycle = 1;
         }
     }
 
-    /// A round without congestion: the bounds grow back additively, by `BOUND_STEP` datagrams
-    /// per round (so flows that share a queue converge to equal shares, as AIMD does), and are
-    /// lifted once they no longer bind.
+    /// A round without congestion: the bounds grow back additively, by `BOUND_STEP_MILLI` of a
+    /// datagram per round (so flows that share a queue converge to equal shares, as AIMD does,
+    /// and a loss-based flow keeps its own), and are lifted once they no longer bind.
     fn raise_bounds(&mut self) {
         let (Some(bw_lo), Some(inflight_lo), Some(min_rtt)) = (self.bw_lo, self.inflight_lo, self.model_rtt()) else {
             return;
         };
-        let step = BOUND_STEP * self.mss;
+        let step = BOUND_STEP_MILLI * self.mss / 1000;
         let bw_step = (u128::from(step) * 1_000_000_000 / min_rtt.as_nanos().max(1)) as u64;
         let (bw_lo, inflight_lo) = (bw_lo + bw_step, inflight_lo + step);
         if bw_lo >= self.bw.max() && self.bdp(CWND_GAIN).is_some_and(|b| inflight_lo >= b) {
@@ -291,7 +297,12 @@ impl Bbr {
                     || self.round_lost > 0
                     || elapsed > 2 * min_rtt)
             }
-            g if g < 1000 => full || ack.prior_in_flight <= self.bdp(1000).unwrap_or(0),
+            // Drain what the probe queued, and whatever queue an estimate a little too high
+            // has built since: in flight down to one bandwidth-delay product, so that the cycle
+            // leaves the queue empty (a fixed round at 0.75 only takes back the probe's quarter,
+            // and a standing queue would stay). A queue that is not this flow's own (a
+            // loss-based flow beside it keeps one) does not drain: `DRAIN_ROUNDS` at most.
+            g if g < 1000 => ack.prior_in_flight <= self.bdp(1000).unwrap_or(0) || elapsed > min_rtt * DRAIN_ROUNDS,
             _ => full,
         };
         if next {
@@ -416,7 +427,6 @@ impl CongestionController for Bbr {
             if !rs.app_limited || rate >= self.bw.max() {
                 self.bw.update(self.round, rate);
             }
-            self.round_max_bw = self.round_max_bw.max(rate);
             if round_start {
                 self.check_full_pipe(&rs);
             }
@@ -439,6 +449,7 @@ impl CongestionController for Bbr {
     fn on_loss(&mut self, loss: &LossSample) {
         self.in_flight = loss.in_flight;
         self.round_lost += loss.lost;
+        self.round_lost_in_flight = self.round_lost_in_flight.max(loss.tx_in_flight);
         if loss.persistent {
             self.cwnd = self.min_cwnd();
         }

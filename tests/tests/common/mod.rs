@@ -6,9 +6,24 @@ pub mod noise;
 use std::time::Duration;
 
 use stt_proto::{EndpointConfig, Event, HandshakeError, Seed, SessionHandle};
-use stt_tests::{NodeIdx, Sim};
+use stt_tests::{Impairment, NodeIdx, Sim};
 
 pub const SHARED: [u8; 32] = [0x5E; 32];
+
+/// The harshest simulated path: 30% loss each way, 20% of datagrams reordered within 20 ms, 5%
+/// duplicated, 5% corrupted, 10 ms each way with 5 ms of jitter.
+pub fn harsh() -> Impairment {
+    Impairment {
+        loss: 0.3,
+        duplicate: 0.05,
+        reorder: 0.2,
+        reorder_window: Duration::from_millis(20),
+        corrupt: 0.05,
+        delay: Duration::from_millis(10),
+        jitter: Duration::from_millis(5),
+        ..Default::default()
+    }
+}
 
 pub fn seed(b: u8) -> [u8; 32] {
     [b; 32]
