@@ -421,3 +421,150 @@ fn the_tokio_driver_depends_on_nothing_only_the_tool_uses() {
         assert!(!normal.iter().any(|d| d == tool_only), "stt-tokio depends on {tool_only}, which only the tool uses");
     }
 }
+
+/// The text of the section of ARCHITECTURE.md under `heading`, up to the next `## `.
+fn section(heading: &str) -> String {
+    let doc = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/ARCHITECTURE.md")).unwrap();
+    let start = doc.find(heading).unwrap_or_else(|| panic!("ARCHITECTURE.md has no section {heading:?}"));
+    let body = &doc[start + heading.len()..];
+    body[..body.find("\n## ").unwrap_or(body.len())].to_string()
+}
+
+/// The steps of a walk: each numbered item, and each paragraph, on its own.
+fn steps(section: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut current = String::new();
+    for line in section.lines() {
+        let numbered =
+            line.split_once(". ").is_some_and(|(n, _)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+        if line.trim().is_empty() || numbered {
+            out.push(std::mem::take(&mut current));
+        }
+        current.push_str(line);
+        current.push('\n');
+    }
+    out.push(current);
+    out.retain(|s| !s.trim().is_empty());
+    out
+}
+
+/// The spans between backticks in `text`.
+fn cited(text: &str) -> Vec<String> {
+    text.split('`').skip(1).step_by(2).map(str::to_string).collect()
+}
+
+fn is_ident(s: &str) -> bool {
+    s.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// Whether `code` defines a function named `name`.
+fn defines_fn(code: &str, name: &str) -> bool {
+    code.match_indices(&format!("fn {name}")).any(|(i, m)| {
+        let after = code[i + m.len()..].chars().next();
+        after.is_some_and(|c| c == '(' || c == '<')
+    })
+}
+
+/// Whether `code` names `word` as a whole word.
+fn has_word(code: &str, word: &str) -> bool {
+    code.match_indices(word).any(|(i, _)| {
+        let before = code[..i].chars().next_back();
+        let after = code[i + word.len()..].chars().next();
+        let part = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
+        !part(before) && !part(after)
+    })
+}
+
+/// Whether `code` defines a type, trait, constant or enum variant named `name`, or imports it.
+fn defines_item(code: &str, name: &str) -> bool {
+    ["struct", "enum", "trait", "type", "const", "static", "use"].iter().any(|k| {
+        code.match_indices(&format!("{k} "))
+            .any(|(i, m)| has_word(code[i + m.len()..].split(';').next().unwrap(), name))
+    }) || code.lines().any(|l| {
+        let l = l.trim_start();
+        l.strip_prefix(name).is_some_and(|rest| rest.starts_with([',', ' ', '(', '{']) || rest.is_empty())
+    })
+}
+
+/// Every function, type and file that the "Path of one datagram in" and "Path of one write out"
+/// sections cite exists, and each function is in the file its step names. Moving or renaming one
+/// without the document fails here.
+#[test]
+fn the_paths_in_and_out_cite_functions_where_they_are() {
+    let src = crate_src("stt-proto");
+    let read = |p: &Path| code_of(&std::fs::read_to_string(p).unwrap());
+    let everything: String = modules(&src).iter().map(|(p, _)| read(p)).collect::<Vec<_>>().join("\n");
+    let mut wrong = Vec::new();
+    let mut checked = 0;
+    for heading in ["## Path of one datagram in", "## Path of one write out"] {
+        for step in steps(&section(heading)) {
+            let spans = cited(&step);
+            // The files this step names: a function it cites must be in one of them.
+            let mut files = Vec::new();
+            for s in spans.iter().filter(|s| s.ends_with(".rs") || s.ends_with('/')) {
+                // A bare file name is a sibling of the file the step named before it.
+                let beside = files.first().and_then(|f: &PathBuf| f.parent()).map(|d| d.join(s));
+                let p = beside.filter(|p| !s.contains('/') && p.exists()).unwrap_or_else(|| src.join(s));
+                if p.exists() {
+                    if s.ends_with(".rs") {
+                        files.push(p);
+                    }
+                } else {
+                    wrong.push(format!("{heading}: `{s}` does not exist in stt-proto/src"));
+                }
+            }
+            let here = if files.is_empty() { everything.clone() } else { files.iter().map(|p| read(p)).collect() };
+            for span in &spans {
+                let name = span.split('(').next().unwrap();
+                let parts: Vec<&str> = name.split("::").collect();
+                if !parts.iter().all(|p| is_ident(p)) || span.ends_with(".rs") {
+                    continue;
+                }
+                checked += 1;
+                let last = *parts.last().unwrap();
+                let ok = match parts.as_slice() {
+                    // `wire::parse_frame`: a function of a module.
+                    [module, f] if module.starts_with(char::is_lowercase) => {
+                        let dir = src.join(module);
+                        let file = src.join(format!("{module}.rs"));
+                        let code: String = modules(&src)
+                            .iter()
+                            .filter(|(p, _)| p.starts_with(&dir) || *p == file)
+                            .map(|(p, _)| read(p))
+                            .collect();
+                        defines_fn(&code, f)
+                    }
+                    // `Type::method` in this step's files, `Type::field` or `Type::Variant` anywhere.
+                    [ty, member] => {
+                        defines_item(&everything, ty)
+                            && if member.starts_with(char::is_uppercase) {
+                                has_word(&everything, member)
+                            } else {
+                                defines_fn(&here, member)
+                                    || files.is_empty() && everything.contains(&format!("pub {member}:"))
+                            }
+                    }
+                    [f] if f.starts_with(char::is_lowercase) => defines_fn(&here, f),
+                    [item] => defines_item(&everything, item) || item == &"Bytes",
+                    _ => has_word(&everything, last),
+                };
+                if !ok {
+                    let whereabouts = if files.is_empty() {
+                        "stt-proto".to_string()
+                    } else {
+                        files
+                            .iter()
+                            .map(|p| p.strip_prefix(&src).unwrap().display().to_string())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    };
+                    wrong.push(format!("{heading}: `{span}` is not in {whereabouts}"));
+                }
+            }
+        }
+    }
+    println!("{checked} names checked");
+    assert!(checked >= 25, "the sections cite only {checked} names: were they parsed?");
+    assert!(wrong.is_empty(), "docs/ARCHITECTURE.md cites what the code does not have:\n{}", wrong.join("\n"));
+}

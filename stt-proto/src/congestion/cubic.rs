@@ -5,6 +5,7 @@
 //! Arithmetic is in integers and fixed point (`no_std` has no `cbrt`): windows in bytes, time in
 //! microseconds.
 
+use super::episode::Episode;
 use super::{AckSample, CongestionController, LossSample};
 use crate::time::Instant;
 
@@ -26,9 +27,8 @@ pub struct Cubic {
     epoch_start: Option<Instant>,
     /// The window standard Reno would have (Reno-friendly region).
     w_est: u64,
-    recovery_start: Option<Instant>,
-    /// Window, threshold and `w_max` before the current recovery's reduction, for undo.
-    before_recovery: Option<(u64, u64, u64)>,
+    /// The recovery episode; its undo restores the window, the threshold and `w_max`.
+    episode: Episode<(u64, u64, u64)>,
 }
 
 /// The integer cube root of `x` (the largest `r` with `r^3 <= x`).
@@ -63,8 +63,7 @@ impl Cubic {
             k_us: 0,
             epoch_start: None,
             w_est: 0,
-            recovery_start: None,
-            before_recovery: None,
+            episode: Episode::new(),
         }
     }
 
@@ -90,14 +89,8 @@ impl CongestionController for Cubic {
     fn on_sent(&mut self, _now: Instant, _bytes: u64, _in_flight: u64) {}
 
     fn on_ack(&mut self, ack: &AckSample) {
-        // No growth while the window is not in use (RFC 9002 §7.8): the sender is
-        // application-limited, or had less than half the window in flight.
-        let underused = ack.app_limited || ack.prior_in_flight * 2 < self.window;
-        if self.recovery_start.is_some_and(|r| ack.newest_sent <= r) || underused {
+        if !self.episode.may_grow(ack, self.window) {
             return;
-        }
-        if self.recovery_start.is_some() {
-            self.before_recovery = None;
         }
         if self.window < self.ssthresh {
             self.window += ack.acked;
@@ -122,9 +115,7 @@ impl CongestionController for Cubic {
     }
 
     fn on_loss(&mut self, loss: &LossSample) {
-        if self.recovery_start.is_none_or(|r| loss.newest_lost_sent > r) {
-            self.before_recovery = Some((self.window, self.ssthresh, self.w_max));
-            self.recovery_start = Some(loss.now);
+        if self.episode.begin(loss, || (self.window, self.ssthresh, self.w_max)) {
             // Fast convergence: a flow that lost before reaching its last maximum yields.
             self.w_max = if self.window < self.w_max { self.window * (1000 + BETA) / 2000 } else { self.window };
             self.window = (self.window * BETA / 1000).max(self.min_window());
@@ -136,18 +127,16 @@ impl CongestionController for Cubic {
         }
         if loss.persistent {
             self.window = self.min_window();
-            self.before_recovery = None;
+            self.episode.forget_undo();
         }
     }
 
     fn on_spurious_loss(&mut self, _now: Instant, sent: Instant) {
-        if self.recovery_start.is_some_and(|r| sent <= r) {
-            if let Some((window, ssthresh, w_max)) = self.before_recovery.take() {
-                self.window = self.window.max(window);
-                self.ssthresh = ssthresh;
-                self.w_max = w_max;
-                self.epoch_start = None;
-            }
+        if let Some((window, ssthresh, w_max)) = self.episode.undo(sent) {
+            self.window = self.window.max(window);
+            self.ssthresh = ssthresh;
+            self.w_max = w_max;
+            self.epoch_start = None;
         }
     }
 

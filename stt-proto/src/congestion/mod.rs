@@ -14,6 +14,7 @@
 
 mod bbr;
 mod cubic;
+mod episode;
 mod new_reno;
 
 pub use crate::rtt::RttEstimator;

@@ -2,6 +2,7 @@
 //! no growth while the sender is application-limited, and undo of a reduction that a spurious
 //! loss caused.
 
+use super::episode::Episode;
 use super::{AckSample, CongestionController, LossSample};
 use crate::time::Instant;
 
@@ -11,23 +12,15 @@ pub struct NewReno {
     mss: u64,
     window: u64,
     ssthresh: u64,
-    recovery_start: Option<Instant>,
     acked_in_avoidance: u64,
-    /// Window and threshold before the current recovery's reduction, for undo.
-    before_recovery: Option<(u64, u64)>,
+    /// The recovery episode; its undo restores the window and the threshold.
+    episode: Episode<(u64, u64)>,
 }
 
 impl NewReno {
     /// A controller with the initial window of 10 datagrams.
     pub fn new(mss: u64) -> Self {
-        NewReno {
-            mss,
-            window: 10 * mss,
-            ssthresh: u64::MAX,
-            recovery_start: None,
-            acked_in_avoidance: 0,
-            before_recovery: None,
-        }
+        NewReno { mss, window: 10 * mss, ssthresh: u64::MAX, acked_in_avoidance: 0, episode: Episode::new() }
     }
 
     fn min_window(&self) -> u64 {
@@ -39,15 +32,8 @@ impl CongestionController for NewReno {
     fn on_sent(&mut self, _now: Instant, _bytes: u64, _in_flight: u64) {}
 
     fn on_ack(&mut self, ack: &AckSample) {
-        // No growth while the window is not in use (RFC 9002 §7.8): the sender is
-        // application-limited, or had less than half the window in flight.
-        let underused = ack.app_limited || ack.prior_in_flight * 2 < self.window;
-        if self.recovery_start.is_some_and(|r| ack.newest_sent <= r) || underused {
+        if !self.episode.may_grow(ack, self.window) {
             return;
-        }
-        if self.recovery_start.is_some() {
-            // A frame sent after the reduction arrived: recovery is over, nothing to undo.
-            self.before_recovery = None;
         }
         if self.window < self.ssthresh {
             self.window += ack.acked;
@@ -61,26 +47,22 @@ impl CongestionController for NewReno {
     }
 
     fn on_loss(&mut self, loss: &LossSample) {
-        if self.recovery_start.is_none_or(|r| loss.newest_lost_sent > r) {
-            self.before_recovery = Some((self.window, self.ssthresh));
-            self.recovery_start = Some(loss.now);
+        if self.episode.begin(loss, || (self.window, self.ssthresh)) {
             self.window = (self.window / 2).max(self.min_window());
             self.ssthresh = self.window;
             self.acked_in_avoidance = 0;
         }
         if loss.persistent {
             self.window = self.min_window();
-            self.before_recovery = None;
+            self.episode.forget_undo();
         }
     }
 
     fn on_spurious_loss(&mut self, _now: Instant, sent: Instant) {
         // The loss that started this recovery was reordering: restore the window it cut.
-        if self.recovery_start.is_some_and(|r| sent <= r) {
-            if let Some((window, ssthresh)) = self.before_recovery.take() {
-                self.window = self.window.max(window);
-                self.ssthresh = ssthresh;
-            }
+        if let Some((window, ssthresh)) = self.episode.undo(sent) {
+            self.window = self.window.max(window);
+            self.ssthresh = ssthresh;
         }
     }
 
