@@ -4,6 +4,7 @@
 use alloc::boxed::Box;
 use alloc::string::String;
 use bytes::Bytes;
+use core::time::Duration;
 
 use crate::crypto::SessionSecrets;
 
@@ -57,6 +58,14 @@ pub enum Event {
         session: SessionHandle,
         /// Why.
         reason: CloseReason,
+    },
+    /// The peer acknowledged this node's ping (`SessionMut::ping`), or something sent after it.
+    PingAnswered {
+        /// The session.
+        session: SessionHandle,
+        /// The round trip of the newest frame that acknowledgement covered, less the delay the
+        /// peer reports having held it back (believed up to `EndpointConfig::max_ack_delay`).
+        rtt: Duration,
     },
     /// A traffic key was replaced by the next generation.
     KeyRotated {

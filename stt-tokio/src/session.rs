@@ -2,6 +2,7 @@
 //! reliable messages, statistics, path changes and close.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use stt_proto::{
@@ -12,6 +13,7 @@ use stt_proto::{
 use crate::error::Error;
 use crate::shared::{Owner, SessionShared};
 use crate::stream::Stream;
+use tokio::sync::oneshot;
 
 /// An established session. Cheap to clone; all clones are the same session. While a handle
 /// (or one of its streams) exists, its node keeps running.
@@ -95,6 +97,20 @@ impl Session {
     pub fn path_stats(&self) -> Option<PathStats> {
         let st = self.shared.node.lock();
         st.ep.session(self.shared.handle).map(|s| s.path_stats())
+    }
+
+    /// Measures one round trip to the peer: sends a KEEPALIVE and waits for its acknowledgement
+    /// (or that of anything sent after it), and returns the time it took less the delay the peer
+    /// reports having held the acknowledgement back. Fails if the session ends first (a peer that
+    /// never answers ends it as `Unreachable`).
+    pub async fn ping(&self) -> Result<Duration, Error> {
+        let rx = self.shared.with(|mut s, slot| {
+            s.ping()?;
+            let (tx, rx) = oneshot::channel();
+            slot.ping_waiters.push(tx);
+            Ok(rx)
+        })?;
+        rx.await.map_err(|_| self.shared.gone())
     }
 
     /// Why the session ended, if it did.

@@ -66,6 +66,8 @@ pub(crate) struct SessionSlot {
     pub write_wakers: HashMap<u32, Waker>,
     /// `Session::route` / `resolve` calls waiting for the peer's answer.
     pub name_waiters: HashMap<RequestId, oneshot::Sender<NameReply>>,
+    /// `Session::ping` calls waiting for the peer's acknowledgement.
+    pub ping_waiters: Vec<oneshot::Sender<Duration>>,
 }
 
 impl SessionSlot {
@@ -77,6 +79,7 @@ impl SessionSlot {
             read_wakers: HashMap::new(),
             write_wakers: HashMap::new(),
             name_waiters: HashMap::new(),
+            ping_waiters: Vec::new(),
         }
     }
 }
@@ -397,6 +400,14 @@ impl State {
                         // A request slot is free: wake callers waiting for one.
                         if let Some(shared) = &slot.shared {
                             shared.notify.notify_waiters();
+                        }
+                    }
+                    continue;
+                }
+                Event::PingAnswered { session, rtt } => {
+                    if let Some(slot) = self.sessions.get_mut(session) {
+                        for tx in slot.ping_waiters.drain(..) {
+                            let _ = tx.send(*rtt);
                         }
                     }
                     continue;

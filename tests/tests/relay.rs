@@ -117,6 +117,28 @@ async fn two_sessions_share_one_bottleneck() {
     assert!(delays.len() as u64 >= 2 * data.len() as u64 / 1500, "every datagram towards a server crossed it");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ping_through_the_relay_measures_its_round_trip() {
+    // 25 ms each way: a round trip of 50 ms, whatever the peer's delayed ACK adds.
+    let (server, client) = nodes(5).await;
+    let relay =
+        Relay::start(server.local_addr(), RelayConfig { delay: Duration::from_millis(25), ..RelayConfig::default() })
+            .unwrap();
+    let session = client.connect(relay.addr()).await.unwrap();
+    let _accepted = server.accept().await.unwrap();
+    let mut rtts = Vec::new();
+    for _ in 0..5 {
+        let started = Instant::now();
+        let rtt = session.ping().await.expect("the peer answers");
+        println!("ping through the relay: rtt {rtt:?}, answered after {:?}", started.elapsed());
+        rtts.push(rtt);
+    }
+    for rtt in &rtts {
+        assert!(*rtt >= Duration::from_millis(49), "{rtt:?} is shorter than the relay's round trip");
+        assert!(*rtt < Duration::from_millis(90), "{rtt:?}: the peer's ACK delay was not taken off");
+    }
+}
+
 fn record(i: u64) -> Vec<u8> {
     let mut r = vec![0u8; 100];
     r[..8].copy_from_slice(&i.to_be_bytes());

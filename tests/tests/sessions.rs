@@ -301,3 +301,56 @@ fn frames_sent_before_establishment_are_delivered_after_it() {
     let hs = last_established(&sim, s);
     assert_eq!(custom_payloads(&sim, s, hs), (0..5u8).map(|i| vec![i]).collect::<Vec<_>>());
 }
+
+/// The round trips `Event::PingAnswered` reports, in order.
+fn ping_answers(sim: &Sim, node: stt_tests::NodeIdx, session: SessionHandle) -> Vec<Duration> {
+    sim.events_of(node, move |e| match e {
+        Event::PingAnswered { session: s, rtt } if *s == session => Some(*rtt),
+        _ => None,
+    })
+    .collect()
+}
+
+#[test]
+fn a_ping_measures_one_round_trip_without_the_time_the_peer_held_its_ack() {
+    let (mut sim, c, s) = pair(73);
+    sim.default_link = Impairment { delay: Duration::from_millis(25), ..Default::default() };
+    let (hc, _) = establish(&mut sim, c, s);
+    // Let the handshake's own acknowledgements settle: nothing is in flight.
+    drive(&mut sim, Duration::from_secs(1), |_| false);
+    for round in 1..=3 {
+        sim.nodes[c].endpoint.session_mut(hc).unwrap().ping().unwrap();
+        sim.flush(c);
+        let sent = sim.now;
+        assert!(
+            drive(&mut sim, Duration::from_secs(2), |sim| ping_answers(sim, c, hc).len() == round),
+            "ping {round} is answered"
+        );
+        let took = sim.now - sent;
+        let rtt = ping_answers(&sim, c, hc)[round - 1];
+        println!("ping {round}: rtt {rtt:?}, answered after {took:?}");
+        // The path's round trip is 50 ms; the peer held its ACK of a lone KEEPALIVE for its
+        // delayed-ACK time, and said so.
+        assert!(rtt >= Duration::from_millis(50) && rtt < Duration::from_millis(52), "rtt {rtt:?}");
+        assert!(took > rtt + Duration::from_millis(5), "the peer's ACK was delayed ({took:?}), and that was taken off");
+    }
+}
+
+#[test]
+fn a_ping_to_a_peer_that_stopped_answering_is_answered_by_nothing_and_the_session_ends() {
+    let (mut sim, c, s) = pair(74);
+    let (hc, _) = establish(&mut sim, c, s);
+    sim.default_link = Impairment { loss: 1.0, ..Default::default() };
+    sim.nodes[c].endpoint.session_mut(hc).unwrap().ping().unwrap();
+    sim.flush(c);
+    drive(&mut sim, Duration::from_secs(30), |_| false);
+    assert!(ping_answers(&sim, c, hc).is_empty(), "no answer comes through a dead path");
+    let closed = sim.events_of(c, |e| match e {
+        Event::SessionClosed { reason, .. } => Some(reason.clone()),
+        _ => None,
+    });
+    assert!(
+        closed.into_iter().any(|r| matches!(r, CloseReason::Unreachable { .. })),
+        "the session ends as unreachable"
+    );
+}

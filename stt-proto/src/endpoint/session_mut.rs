@@ -149,9 +149,12 @@ impl<'a> SessionMut<'a> {
     }
 
     /// Queues a KEEPALIVE: an ack-eliciting frame that carries nothing, sent at once (at most one
-    /// is queued at a time). The peer's acknowledgement refreshes the RTT; and a driver that
-    /// moved to a new local address (a rebound socket) pings every session so that peers follow
-    /// at once rather than at the next data or keepalive interval.
+    /// is queued at a time). The peer's acknowledgement, or its acknowledgement of anything sent
+    /// later, ends the ping with `Event::PingAnswered` and the round trip, less the time the peer
+    /// says it held the acknowledgement back; calls while a ping is outstanding share its answer.
+    /// No answer comes if the peer never acknowledges (the session then ends as `Unreachable` or
+    /// by idle timeout). A driver that moved to a new local address (a rebound socket) pings every
+    /// session so that peers follow at once rather than at the next data or keepalive interval.
     pub fn ping(&mut self) -> Result<(), FrameError> {
         self.command(succeeded, |s, _, _| s.ping())
     }

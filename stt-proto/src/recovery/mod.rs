@@ -256,8 +256,15 @@ impl Recovery {
     }
 
     /// Processes an ACK: calls `f` with every newly acknowledged frame (and every frame declared
-    /// lost that the ACK proves arrived) and every frame this ACK shows to be lost.
-    pub fn on_ack(&mut self, now: Instant, ack: &Ack<'_>, mut f: impl FnMut(SentPayload, Outcome)) {
+    /// lost that the ACK proves arrived) and every frame this ACK shows to be lost. Returns the
+    /// ACK's largest packet number and its round trip, less the delay the peer reports (at most
+    /// `max_ack_delay`), when it gave a new RTT sample.
+    pub fn on_ack(
+        &mut self,
+        now: Instant,
+        ack: &Ack<'_>,
+        mut f: impl FnMut(SentPayload, Outcome),
+    ) -> Option<(u64, Duration)> {
         let ack_delay = Duration::from_micros(u64::from(ack.ack_delay_us)).min(self.max_ack_delay);
         let prior_in_flight = self.in_flight;
         let largest_before = self.largest_acked;
@@ -298,11 +305,16 @@ impl Recovery {
                 f(fr.payload, Outcome::Acked);
             }
         }
-        let Some((_, newest_sent, snapshot)) = newest else { return };
+        let (_, newest_sent, snapshot) = newest?;
+        let mut sample = None;
         if self.largest_acked.is_none_or(|l| ack.largest() > l) {
             self.largest_acked = Some(ack.largest());
             if let Some(rtt) = rtt_sample {
                 self.rtt.update(rtt, ack_delay);
+                // Unlike the estimator, which keeps a delay that would take the sample below the
+                // minimum RTT (RFC 9002 §5.3), this takes the delay off whenever it can: on an
+                // idle session every sample waited for the delayed ACK, the minimum too.
+                sample = Some((ack.largest(), rtt.checked_sub(ack_delay).filter(|d| !d.is_zero()).unwrap_or(rtt)));
             }
         }
         let rate = self.rate.sample(newest_sent, &snapshot);
@@ -328,6 +340,7 @@ impl Recovery {
         }
         self.detect_lost(now, |p| f(p, Outcome::Lost));
         self.trim(now);
+        sample
     }
 
     /// Drops from the front what no ACK can change any more: acknowledged frames, and lost ones

@@ -7,7 +7,7 @@ use alloc::string::String;
 use bytes::Bytes;
 
 use super::view::max_frame_payload;
-use super::{Outgoing, Session, SessionEnd, State, Then};
+use super::{Outgoing, Ping, Session, SessionEnd, State, Then};
 use crate::config::EndpointConfig;
 use crate::event::CloseReason;
 use crate::names::{NameAddress, NameError, RequestId};
@@ -124,6 +124,9 @@ impl Session {
     pub(crate) fn ping(&mut self) -> Result<(), FrameError> {
         if matches!(self.state, State::Closing) {
             return Err(FrameError::Closing);
+        }
+        if self.ping == Ping::Idle {
+            self.ping = Ping::Asked;
         }
         self.queue_keepalive();
         Ok(())

@@ -240,6 +240,8 @@ pub(crate) struct Session {
     queue: VecDeque<Outgoing>,
     custom_queued: usize,
     keepalive_queued: bool,
+    /// Where the application's ping stands (`SessionMut::ping`).
+    ping: Ping,
     last_sent: Instant,
     streams: Streams,
     recovery: Recovery,
@@ -253,6 +255,18 @@ pub(crate) struct Session {
     /// Reliable messages, both directions (allocated at the first one).
     #[cfg_attr(not(feature = "messages"), allow(dead_code))]
     messages: Option<Box<messages::Messages>>,
+}
+
+/// The application's ping (`SessionMut::ping`): asked for, then carried by a KEEPALIVE until
+/// an ACK of it (or of anything sent after it) gives the round trip (`Event::PingAnswered`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Ping {
+    /// No ping outstanding.
+    Idle,
+    /// Asked for; the next KEEPALIVE carries it.
+    Asked,
+    /// Sent in the KEEPALIVE with this packet number.
+    Sent(u64),
 }
 
 impl Session {
@@ -289,6 +303,7 @@ impl Session {
             queue,
             custom_queued: 0,
             keepalive_queued: false,
+            ping: Ping::Idle,
             last_sent: now,
             streams: Streams::new(role, limits),
             recovery: Recovery::new((cfg.congestion)(mss.min(1500)), cfg.max_ack_delay, mss.min(1500)),

@@ -12,7 +12,7 @@ use bytes::{Bytes, BytesMut};
 
 use super::keys::OpenFailure;
 use super::Session;
-use super::{apply_outcome, Ctx, Outgoing, PathProbe, SessionEnd, State, Then};
+use super::{apply_outcome, Ctx, Outgoing, PathProbe, Ping, SessionEnd, State, Then};
 use crate::event::{CloseReason, Event};
 use crate::message::CLOSE_MESSAGE_LANE_MALFORMED;
 use crate::stream::{PeerStream, StreamId, CLOSE_STREAM_LIMIT_ABUSED, STREAM_REFUSED};
@@ -237,7 +237,13 @@ impl Session {
                 let Ok(ack) = Ack::decode(&payload) else { return Verdict::Malformed };
                 let Session { recovery, streams, names, .. } = self;
                 let events = &mut *ctx.events;
-                recovery.on_ack(ctx.now, &ack, |p, o| apply_outcome(streams, names, events, handle, p, o));
+                let sample = recovery.on_ack(ctx.now, &ack, |p, o| apply_outcome(streams, names, events, handle, p, o));
+                if let (Ping::Sent(pn), Some((largest, rtt))) = (self.ping, sample) {
+                    if largest >= pn {
+                        self.ping = Ping::Idle;
+                        ctx.events.push_back(Event::PingAnswered { session: handle, rtt });
+                    }
+                }
                 self.note_app_limited();
                 Verdict::Accepted
             }

@@ -7,7 +7,7 @@
 //! frame is sealed in place under the current send key with its own packet number; ack-eliciting
 //! frames are recorded in `recovery` with what they carried.
 
-use super::{Ctx, Outgoing, PathDatagram, Session, SessionEnd, State, Then, PATH_CHALLENGES};
+use super::{Ctx, Outgoing, PathDatagram, Ping, Session, SessionEnd, State, Then, PATH_CHALLENGES};
 use crate::config::EndpointConfig;
 use crate::crypto::TAG_LEN;
 use crate::event::{CloseReason, Event};
@@ -121,7 +121,11 @@ fn encode(s: &mut Session, me: &NodeId, tx: &mut Tx<'_>, o: &Outgoing, out: &mut
         }
         Outgoing::Keepalive => {
             let spec = FrameSpec::control(FrameType::KEEPALIVE);
-            sealed(s.seal_tracked(tx, out, spec, 0, |_| {}, Some(SentPayload::Ping)))
+            let written = s.seal_tracked(tx, out, spec, 0, |_| {}, Some(SentPayload::Ping));
+            if let (Sealed::Written { pn, .. }, Ping::Asked) = (&written, s.ping) {
+                s.ping = Ping::Sent(*pn);
+            }
+            sealed(written)
         }
         Outgoing::Confirmation => {
             let spec = FrameSpec::control(FrameType::KEEPALIVE);

@@ -636,6 +636,12 @@ fn ping_reports_handshake_and_round_trip_times() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["handshakes"].as_array().unwrap().len(), 2);
+    for round in report["handshakes"].as_array().unwrap() {
+        let samples = round["rtt_samples_ms"].as_array().unwrap();
+        assert_eq!(samples.len(), 3, "{report}");
+        assert!(samples.iter().all(|s| s.as_f64().unwrap() > 0.0), "{report}");
+        assert!(round["rtt_ms"].as_f64().unwrap() > 0.0 && round["handshake_ms"].as_f64().unwrap() > 0.0, "{report}");
+    }
     for key in ["handshake_ms", "rtt_ms"] {
         let s = &report[key];
         assert!(s["min"].as_f64().unwrap() > 0.0 && s["min"].as_f64() <= s["max"].as_f64(), "{report}");
@@ -644,7 +650,7 @@ fn ping_reports_handshake_and_round_trip_times() {
         .args(["ping", "--count", "1", "--to", &listener.addr, "--seed-file", seed.to_str().unwrap()])
         .output()
         .unwrap();
-    assert!(String::from_utf8_lossy(&text.stdout).contains("rtt min/avg/max"));
+    assert!(String::from_utf8_lossy(&text.stdout).contains("rtt (3 round trips) min/avg/max"), "{text:?}");
     // A wrong seed: exit 3.
     let other = write_seed(dir.path(), "other");
     let wrong = stt().args(["ping", "--to", &listener.addr, "--seed-file", other.to_str().unwrap()]).output().unwrap();

@@ -148,8 +148,8 @@ enum Command {
         #[command(flatten)]
         peer: PeerArgs,
     },
-    /// Open sessions to a peer one after another and print each handshake time and round-trip
-    /// time; exits 0 if every handshake succeeded.
+    /// Open sessions to a peer one after another and print each handshake time and three round
+    /// trips measured on the session; exits 0 if every handshake and round trip succeeded.
     Ping {
         #[command(flatten)]
         peer: PeerArgs,

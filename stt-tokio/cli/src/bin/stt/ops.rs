@@ -1,4 +1,5 @@
-//! `stt ping`, `stt serve-store` and `stt fetch`: checking a peer, and the content-addressed
+//! `stt ping`, `stt serve-store` and `stt fetch`: checking a peer (handshake time and round
+//! trips), and the content-addressed
 //! store ([`stt_cli::fetch`], [`stt_cli::storage`]) served and fetched from the command line.
 
 use std::net::SocketAddr;
@@ -15,8 +16,23 @@ use stt_tokio::{Node, NodeConfig};
 use crate::config::Config;
 use crate::{client_config, hex, open_session, printable, read_seed, target, write_private, Failure, PeerArgs};
 
+/// Round trips measured on each session `stt ping` opens.
+const PING_SAMPLES: usize = 3;
+
+/// One session `stt ping` opened: who answered, where, and what it took.
+struct PingRound {
+    peer: String,
+    remote: String,
+    handshake: Duration,
+    /// The round trip the core measured during the handshake (its last message and the answer).
+    handshake_rtt: Option<Duration>,
+    /// `PING_SAMPLES` round trips measured on the open session: a KEEPALIVE and its ACK each.
+    rtts: Vec<Duration>,
+}
+
 /// Opens `count` sessions to the peer one after another; prints, for each, the time the
-/// handshake took and the round-trip time the core measured during it, then a summary.
+/// handshake took and `PING_SAMPLES` round trips measured on the session (a KEEPALIVE the peer
+/// acknowledges, less the delay it reports), then a summary.
 pub(crate) async fn ping(peer: &PeerArgs, cfg: &Config, count: u32, json: bool) -> Result<(), Failure> {
     target(peer, cfg)?;
     let node = Node::bind(client_config(peer, cfg)?).await?;
@@ -32,41 +48,71 @@ pub(crate) async fn ping(peer: &PeerArgs, cfg: &Config, count: u32, json: bool) 
             }
         };
         let handshake = started.elapsed();
-        let rtt = session.stats().and_then(|s| s.handshake_rtt);
-        let remote = session.remote().map(|r| r.addr.to_string()).unwrap_or_default();
+        let mut rtts = Vec::with_capacity(PING_SAMPLES);
+        for _ in 0..PING_SAMPLES {
+            match session.ping().await {
+                Ok(rtt) => rtts.push(rtt),
+                Err(e) => {
+                    failure = Some(e.into());
+                    break;
+                }
+            }
+        }
+        let round = PingRound {
+            peer: hex(&session.peer().0),
+            remote: session.remote().map(|r| r.addr.to_string()).unwrap_or_default(),
+            handshake,
+            handshake_rtt: session.stats().and_then(|s| s.handshake_rtt),
+            rtts,
+        };
+        session.close(0, "ping").await;
         if !json {
+            let rtts: Vec<String> = round.rtts.iter().map(|r| format!("{:.3}", ms(*r))).collect();
             println!(
-                "handshake with {} at {remote}: {:.3} ms, rtt {}",
-                hex(&session.peer().0),
-                ms(handshake),
-                rtt.map_or("unknown".to_owned(), |r| format!("{:.3} ms", ms(r)))
+                "handshake with {} at {}: {:.3} ms; rtt {} ms",
+                round.peer,
+                round.remote,
+                ms(round.handshake),
+                rtts.join(" / ")
             );
         }
-        rounds.push((hex(&session.peer().0), remote, handshake, rtt));
-        session.close(0, "ping").await;
+        rounds.push(round);
+        if failure.is_some() {
+            break;
+        }
     }
     node.shutdown(Duration::from_secs(1)).await;
     if let Some(f) = failure {
         return Err(f);
     }
-    let handshakes: Vec<Duration> = rounds.iter().map(|r| r.2).collect();
-    let rtts: Vec<Duration> = rounds.iter().filter_map(|r| r.3).collect();
+    let handshakes: Vec<Duration> = rounds.iter().map(|r| r.handshake).collect();
+    let rtts: Vec<Duration> = rounds.iter().flat_map(|r| r.rtts.iter().copied()).collect();
     if json {
         let each: Vec<_> = rounds
             .iter()
-            .map(|(peer, remote, h, rtt)| {
-                json!({"peer": peer, "remote": remote, "handshake_ms": ms(*h), "rtt_ms": rtt.map(ms)})
+            .map(|r| {
+                let mut sorted = r.rtts.clone();
+                sorted.sort();
+                json!({
+                    "peer": r.peer,
+                    "remote": r.remote,
+                    "handshake_ms": ms(r.handshake),
+                    "handshake_rtt_ms": r.handshake_rtt.map(ms),
+                    "rtt_ms": sorted.get(sorted.len() / 2).copied().map(ms),
+                    "rtt_samples_ms": r.rtts.iter().copied().map(ms).collect::<Vec<_>>(),
+                })
             })
             .collect();
         let line = json!({"handshakes": each, "handshake_ms": summary(&handshakes), "rtt_ms": summary(&rtts)});
         println!("{line}");
     } else if let (Some(h), Some(r)) = (summary(&handshakes), summary(&rtts)) {
         println!(
-            "{} handshakes: min/avg/max {:.3}/{:.3}/{:.3} ms; rtt min/avg/max {:.3}/{:.3}/{:.3} ms",
+            "{} handshakes: min/avg/max {:.3}/{:.3}/{:.3} ms; rtt ({} round trips) min/avg/max {:.3}/{:.3}/{:.3} ms",
             rounds.len(),
             h["min"].as_f64().unwrap_or(0.0),
             h["avg"].as_f64().unwrap_or(0.0),
             h["max"].as_f64().unwrap_or(0.0),
+            rtts.len(),
             r["min"].as_f64().unwrap_or(0.0),
             r["avg"].as_f64().unwrap_or(0.0),
             r["max"].as_f64().unwrap_or(0.0),
