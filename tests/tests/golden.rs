@@ -206,7 +206,7 @@ const GOLDEN: &[Golden] = &[
         19,
     ),
     ("impaired_stream", impaired_stream, "ac55835ebd0223a3004649cef5294112372595ece6e511ee4383bc487b56afad", 298),
-    ("shared_bottleneck", shared_bottleneck, "f5961fa2ed4215ac02ec488f188fdeeeb22f506da355ba611fdb7c2ff6b8e02c", 3315),
+    ("shared_bottleneck", shared_bottleneck, "a23974ab1b6561305845da4c4bc7b6f666ec21962564ec37859741d9cd6bf4b4", 3818),
     ("key_rotation", key_rotation, "d8e4f0f0ddfa9e6e9d93a5bf327436b3dffeb01b671c60447877bc59a53b0010", 345),
     ("names", names, "1761a31a4e756df8fca4e93787af986be9621afde6cc2bb8d90990fac44eab73", 140),
     ("live_stream", live_stream, "739aa0fe02690431aca8be7a414e1e3dd9e1562de61adc3eb329aeac18fd5425", 308),

@@ -14,11 +14,14 @@
 //! that lost anything while its smallest RTT shows a standing queue (a quarter of the minimum
 //! RTT, at least 2 ms, above it) cuts the bandwidth and in-flight bounds used for sending to 70%
 //! (`bw_lo`, `inflight_lo`; the in-flight bound from what was in flight when the lost data was
-//! sent), and ends Startup or a probe. The bounds grow back by 0.53 datagrams per round, the
-//! additive increase that goes with a decrease to 70% in CUBIC's Reno-friendly region, so a
-//! loss-based flow that shares the queue keeps its share and flows of this kind converge to
-//! equal ones. Random loss on an empty queue (Wi-Fi, mobile, long links) changes nothing, so
-//! the rate holds at 10% loss.
+//! sent), and ends Startup or a probe. Loss of data sent before that cut does not count again,
+//! and a loss behind it that proves spurious lifts the bounds. The bounds grow back by 0.53 datagrams per
+//! round, the additive increase that goes with a decrease to 70% in CUBIC's Reno-friendly
+//! region, so a loss-based flow that shares the queue keeps its share and flows of this kind
+//! converge to equal ones; two seconds and a whole ProbeBW cycle after the last cut they are
+//! lifted, as BBRv3 probes again after its wait, so a path of thousands of datagrams per
+//! bandwidth-delay product is not left at 70% for minutes. Random loss on an empty queue
+//! (Wi-Fi, mobile, long links) changes nothing, so the rate holds at 10% loss.
 
 use core::time::Duration;
 
@@ -40,6 +43,10 @@ const PROBE_RTT_TIME: Duration = Duration::from_millis(200);
 /// The most round trips ProbeBW's draining phase lasts while in flight stays above one
 /// bandwidth-delay product.
 const DRAIN_ROUNDS: u32 = 3;
+/// How long after a cut the bounds are lifted at the latest (and at least a whole ProbeBW
+/// cycle): BBRv3's wait between bandwidth probes. Growing back at `BOUND_STEP_MILLI` alone would
+/// take minutes on a path of thousands of datagrams per bandwidth-delay product.
+const PROBE_WAIT: Duration = Duration::from_secs(2);
 /// Multiplicative decrease of the bounds on a congested round (thousandths).
 const BETA: u64 = 700;
 /// The shortest RTT the model works with (see `Bbr::model_rtt`).
@@ -48,6 +55,13 @@ const RTT_FLOOR: Duration = Duration::from_millis(1);
 /// 3 (1 - β) / (1 + β), the additive increase that makes a decrease to β as fair to Reno and to
 /// CUBIC's Reno-friendly region as Reno's own halving.
 const BOUND_STEP_MILLI: u64 = 3 * (1000 - BETA) * 1000 / (1000 + BETA);
+
+/// The last cut of the bounds on a congested round: when, and in which round.
+#[derive(Clone, Copy, Debug)]
+struct Cut {
+    at: Instant,
+    round: u64,
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Mode {
@@ -114,20 +128,23 @@ pub struct Bbr {
     full_bw: u64,
     full_bw_rounds: u8,
     filled_pipe: bool,
-    cycle: usize,
+    /// The phase of ProbeBW's cycle (an index into `PROBE_BW_GAINS`).
+    cycle: u8,
     cycle_stamp: Instant,
     probe_rtt_done: Option<Instant>,
     probe_rtt_round: Option<u64>,
     prior_cwnd: u64,
     // This round's congestion signals.
     round_lost: u64,
-    round_delivered: u64,
     round_min_rtt: Option<Duration>,
     /// The most bytes in flight when a frame lost this round was sent.
     round_lost_in_flight: u64,
-    // Bounds set by congestive loss, lifted at the next probe.
+    // Bounds set by congestive loss: they grow back each round and are lifted `PROBE_WAIT` and
+    // a whole ProbeBW cycle after the last cut.
     bw_lo: Option<u64>,
     inflight_lo: Option<u64>,
+    /// The last cut of the bounds. Loss of data sent before it does not count again.
+    last_cut: Option<Cut>,
     // ACK aggregation: bytes acknowledged beyond what the bandwidth explains.
     agg_start: Option<Instant>,
     agg_acked: u64,
@@ -159,11 +176,11 @@ impl Bbr {
             probe_rtt_round: None,
             prior_cwnd: 0,
             round_lost: 0,
-            round_delivered: 0,
             round_min_rtt: None,
             round_lost_in_flight: 0,
             bw_lo: None,
             inflight_lo: None,
+            last_cut: None,
             agg_start: None,
             agg_acked: 0,
             extra_acked: RoundMax::default(),
@@ -207,7 +224,7 @@ impl Bbr {
         match self.mode {
             Mode::Startup => STARTUP_GAIN,
             Mode::Drain => DRAIN_GAIN,
-            Mode::ProbeBw => PROBE_BW_GAINS[self.cycle],
+            Mode::ProbeBw => PROBE_BW_GAINS[usize::from(self.cycle)],
             Mode::ProbeRtt => 1000,
         }
     }
@@ -224,25 +241,24 @@ impl Bbr {
     }
 
     /// Ends the round that just closed: a round with congestive loss lowers the bounds.
-    fn end_round(&mut self) {
+    fn end_round(&mut self, now: Instant) {
         let queued = match (self.round_min_rtt, self.min_rtt) {
             (Some(r), Some(m)) => r > m + (m / 4).max(Duration::from_millis(2)),
             _ => false,
         };
         if self.round_lost > 0 && queued {
-            self.on_congestion();
+            self.on_congestion(now);
         } else {
-            self.raise_bounds();
+            self.raise_bounds(now);
         }
         self.round_lost = 0;
-        self.round_delivered = 0;
         self.round_min_rtt = None;
         self.round_lost_in_flight = 0;
     }
 
     /// A congested round: back off to 70% of what was being used (the bandwidth, and the bytes
     /// that were in flight when the loss was sent, if less than the window), and stop growing.
-    fn on_congestion(&mut self) {
+    fn on_congestion(&mut self, now: Instant) {
         self.congested_rounds += 1;
         if self.mode == Mode::Startup {
             // Startup overshot into a queue: the bandwidth is found; Drain empties the queue,
@@ -251,6 +267,7 @@ impl Bbr {
             self.mode = Mode::Drain;
             return;
         }
+        self.last_cut = Some(Cut { at: now, round: self.round });
         if self.bw.max() > 0 {
             self.bw_lo = Some((self.bw() * BETA / 1000).max(self.min_rate(self.model_rtt())));
         }
@@ -258,13 +275,23 @@ impl Bbr {
         self.inflight_lo = Some((inflight * BETA / 1000).max(self.min_cwnd()));
         if self.mode == Mode::ProbeBw && self.cycle == 0 {
             self.cycle = 1;
+            self.cycle_stamp = now;
         }
     }
 
     /// A round without congestion: the bounds grow back additively, by `BOUND_STEP_MILLI` of a
     /// datagram per round (so flows that share a queue converge to equal shares, as AIMD does,
-    /// and a loss-based flow keeps its own), and are lifted once they no longer bind.
-    fn raise_bounds(&mut self) {
+    /// and a loss-based flow keeps its own), and are lifted once they no longer bind, or
+    /// `PROBE_WAIT` and a whole ProbeBW cycle after the last cut (the bandwidth filter has by
+    /// then forgotten the rate before it, so the sender probes up from where it is).
+    fn raise_bounds(&mut self, now: Instant) {
+        let waited = self
+            .last_cut
+            .is_some_and(|c| now >= c.at + PROBE_WAIT && self.round >= c.round + PROBE_BW_GAINS.len() as u64);
+        if waited {
+            self.bw_lo = None;
+            self.inflight_lo = None;
+        }
         let (Some(bw_lo), Some(inflight_lo), Some(min_rtt)) = (self.bw_lo, self.inflight_lo, self.model_rtt()) else {
             return;
         };
@@ -283,7 +310,7 @@ impl Bbr {
     fn enter_probe_bw(&mut self, now: Instant) {
         self.mode = Mode::ProbeBw;
         // Start anywhere but the draining phase, so that flows started together desynchronise.
-        self.cycle = 2 + (self.round % 6) as usize;
+        self.cycle = 2 + (self.round % 6) as u8;
         self.cycle_stamp = now;
     }
 
@@ -291,7 +318,7 @@ impl Bbr {
         let Some(min_rtt) = self.model_rtt() else { return };
         let elapsed = ack.now - self.cycle_stamp;
         let full = elapsed > min_rtt;
-        let next = match PROBE_BW_GAINS[self.cycle] {
+        let next = match PROBE_BW_GAINS[usize::from(self.cycle)] {
             g if g > 1000 => {
                 full && (ack.prior_in_flight >= self.bdp(g).unwrap_or(0)
                     || self.round_lost > 0
@@ -306,7 +333,7 @@ impl Bbr {
             _ => full,
         };
         if next {
-            self.cycle = (self.cycle + 1) % PROBE_BW_GAINS.len();
+            self.cycle = (self.cycle + 1) % PROBE_BW_GAINS.len() as u8;
             self.cycle_stamp = ack.now;
         }
     }
@@ -410,10 +437,9 @@ impl CongestionController for Bbr {
                 self.next_round_delivered = ack.delivered;
                 self.round += 1;
                 round_start = true;
-                self.end_round();
+                self.end_round(now);
             }
         }
-        self.round_delivered += ack.acked;
         self.round_min_rtt = Some(self.round_min_rtt.map_or(ack.rtt.latest, |r| r.min(ack.rtt.latest)));
         // The minimum RTT, renewed when a smaller sample comes or the old one expires (which
         // also sends the controller to ProbeRTT, to measure it on an emptied queue).
@@ -448,10 +474,25 @@ impl CongestionController for Bbr {
 
     fn on_loss(&mut self, loss: &LossSample) {
         self.in_flight = loss.in_flight;
-        self.round_lost += loss.lost;
-        self.round_lost_in_flight = self.round_lost_in_flight.max(loss.tx_in_flight);
         if loss.persistent {
             self.cwnd = self.min_cwnd();
+        }
+        // Data sent before the last cut was sent under the old bounds: its loss is the same
+        // congestion, already answered.
+        if self.last_cut.is_some_and(|c| loss.newest_lost_sent <= c.at) {
+            return;
+        }
+        self.round_lost += loss.lost;
+        self.round_lost_in_flight = self.round_lost_in_flight.max(loss.tx_in_flight);
+    }
+
+    fn on_spurious_loss(&mut self, _now: Instant, sent: Instant) {
+        // A loss behind the last cut was reordering: the bounds go (as Linux's BBRv2 resets its
+        // lower bounds when a reduction is undone).
+        if self.last_cut.is_some_and(|c| sent <= c.at) {
+            self.bw_lo = None;
+            self.inflight_lo = None;
+            self.last_cut = None;
         }
     }
 
