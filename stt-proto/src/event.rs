@@ -63,8 +63,9 @@ pub enum Event {
     PingAnswered {
         /// The session.
         session: SessionHandle,
-        /// The round trip of the newest frame that acknowledgement covered, less the delay the
-        /// peer reports having held it back (believed up to `EndpointConfig::max_ack_delay`).
+        /// The round trip of the newest frame that acknowledgement newly covered, less the delay
+        /// the peer reports having held it back (believed up to `EndpointConfig::max_ack_delay`;
+        /// not taken off if it is as long as the round trip).
         rtt: Duration,
     },
     /// A traffic key was replaced by the next generation.

@@ -107,6 +107,8 @@ impl Session {
         let rx = self.shared.with(|mut s, slot| {
             s.ping()?;
             let (tx, rx) = oneshot::channel();
+            // Callers that gave up waiting (a timeout dropped their future) leave nothing behind.
+            slot.ping_waiters.retain(|w| !w.is_closed());
             slot.ping_waiters.push(tx);
             Ok(rx)
         })?;

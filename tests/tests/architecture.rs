@@ -476,15 +476,45 @@ fn has_word(code: &str, word: &str) -> bool {
     })
 }
 
-/// Whether `code` defines a type, trait, constant or enum variant named `name`, or imports it.
+/// Whether a word starts at `at` in `code` (no identifier character before it).
+fn starts_word(code: &str, at: usize) -> bool {
+    !code[..at].chars().next_back().is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// The word that follows `at` in `code`, after spaces.
+fn word_after(code: &str, at: usize) -> &str {
+    let rest = code[at..].trim_start();
+    &rest[..rest.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(rest.len())]
+}
+
+/// Whether `code` defines a type, trait or constant named `name` (the word right after the
+/// keyword), or imports it in a `use`.
 fn defines_item(code: &str, name: &str) -> bool {
-    ["struct", "enum", "trait", "type", "const", "static", "use"].iter().any(|k| {
-        code.match_indices(&format!("{k} "))
-            .any(|(i, m)| has_word(code[i + m.len()..].split(';').next().unwrap(), name))
-    }) || code.lines().any(|l| {
-        let l = l.trim_start();
-        l.strip_prefix(name).is_some_and(|rest| rest.starts_with([',', ' ', '(', '{']) || rest.is_empty())
-    })
+    ["struct ", "enum ", "trait ", "type ", "const ", "static "]
+        .iter()
+        .any(|k| code.match_indices(k).any(|(i, m)| starts_word(code, i) && word_after(code, i + m.len()) == name))
+        || code.match_indices("use ").any(|(i, m)| has_word(code[i + m.len()..].split(';').next().unwrap(), name))
+}
+
+/// The bodies of `code`'s `impl` blocks for `ty` (`impl Ty`, `impl<'a> Ty<'a>`, `impl Trait for
+/// Ty`), each up to the next item at the start of a line.
+fn impls_of<'a>(code: &'a str, ty: &str) -> Vec<&'a str> {
+    code.match_indices("\nimpl")
+        .filter_map(|(i, _)| {
+            let block = &code[i + 1..];
+            let header = &block[..block.find('{')?];
+            let target = header.rsplit(" for ").next().unwrap();
+            let end = block[1..].find("\n}").map_or(block.len(), |e| e + 3);
+            has_word(target, ty).then(|| &block[..end])
+        })
+        .collect()
+}
+
+/// The body of `enum ty` in `code`, up to its closing brace at the start of a line.
+fn enum_body<'a>(code: &'a str, ty: &str) -> Option<&'a str> {
+    let start = code.match_indices("enum ").find(|(i, m)| word_after(code, i + m.len()) == ty)?.0;
+    let body = &code[start..];
+    Some(&body[..body.find("\n}").unwrap_or(body.len())])
 }
 
 /// Every function, type and file that the "Path of one datagram in" and "Path of one write out"
@@ -535,18 +565,26 @@ fn the_paths_in_and_out_cite_functions_where_they_are() {
                             .collect();
                         defines_fn(&code, f)
                     }
-                    // `Type::method` in this step's files, `Type::field` or `Type::Variant` anywhere.
+                    // `Type::Variant` in the enum's body; `Type::method` in an `impl` of the type in
+                    // this step's files; `Type::field` (a step that names no file) in the type.
+                    [ty, member] if member.starts_with(char::is_uppercase) => {
+                        enum_body(&everything, ty).is_some_and(|body| has_word(body, member))
+                    }
                     [ty, member] => {
-                        defines_item(&everything, ty)
-                            && if member.starts_with(char::is_uppercase) {
-                                has_word(&everything, member)
-                            } else {
-                                defines_fn(&here, member)
-                                    || files.is_empty() && everything.contains(&format!("pub {member}:"))
-                            }
+                        impls_of(&here, ty).iter().any(|body| defines_fn(body, member))
+                            || files.is_empty()
+                                && everything.contains(&format!("pub {member}:"))
+                                && defines_item(&everything, ty)
                     }
                     [f] if f.starts_with(char::is_lowercase) => defines_fn(&here, f),
-                    [item] => defines_item(&everything, item) || item == &"Bytes",
+                    // A type, or an enum's variant (a line that starts with it).
+                    [item] => {
+                        defines_item(&everything, item)
+                            || everything.lines().any(|l| {
+                                let rest = l.trim_start().strip_prefix(item);
+                                rest.is_some_and(|r| r.is_empty() || r.starts_with([',', ' ', '(', '{']))
+                            })
+                    }
                     _ => has_word(&everything, last),
                 };
                 if !ok {

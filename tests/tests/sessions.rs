@@ -354,3 +354,34 @@ fn a_ping_to_a_peer_that_stopped_answering_is_answered_by_nothing_and_the_sessio
         "the session ends as unreachable"
     );
 }
+
+#[test]
+fn a_ping_from_a_side_that_only_receives_is_answered() {
+    // The pinging side is receiving a stream: it sends ACKs, which nothing tracks, around its
+    // KEEPALIVE, and the peer's acknowledgements name them. The ping is answered within a round
+    // trip or two all the same (the recovery unit test pins down the rule that makes sure).
+    let (mut sim, c, s) = pair(75);
+    sim.default_link = Impairment { delay: Duration::from_millis(10), ..Default::default() };
+    let (hc, hs) = establish(&mut sim, c, s);
+    // 10 Mbit/s towards the pinging side: the 4 MiB take over three seconds.
+    sim.set_bottleneck(c, stt_tests::Bottleneck { rate_bps: 10_000_000, queue_bytes: 64_000 });
+    let stream = sim.nodes[s].endpoint.session_mut(hs).unwrap().open_stream(StreamMode::Reliable).unwrap();
+    let mut t = Transfer::new(stream, vec![7; 4 << 20], 64 << 10);
+    drive(&mut sim, Duration::from_millis(300), |sim| {
+        t.pump_write(sim, s, hs);
+        t.pump_read(sim, c, hc);
+        false
+    });
+    assert!(!t.got_fin, "the stream is still flowing when the ping goes");
+    sim.nodes[c].endpoint.session_mut(hc).unwrap().ping().unwrap();
+    let sent = sim.now;
+    let answered = drive(&mut sim, Duration::from_secs(1), |sim| {
+        t.pump_write(sim, s, hs);
+        t.pump_read(sim, c, hc);
+        !ping_answers(sim, c, hc).is_empty()
+    });
+    assert!(answered, "the ping is answered while the stream flows");
+    let rtt = ping_answers(&sim, c, hc)[0];
+    println!("ping while receiving: rtt {rtt:?}, answered after {:?}", sim.now - sent);
+    assert!(rtt >= Duration::from_millis(20) && sim.now - sent < Duration::from_millis(200), "rtt {rtt:?}");
+}

@@ -162,6 +162,12 @@ impl Recovery {
         }
     }
 
+    /// The packet number after the newest tracked frame: every tracked frame sent from now on
+    /// has this number or a larger one.
+    pub fn next_pn(&self) -> u64 {
+        self.next_pn
+    }
+
     /// The RTT estimator.
     pub fn rtt(&self) -> &RttEstimator {
         &self.rtt
@@ -257,8 +263,9 @@ impl Recovery {
 
     /// Processes an ACK: calls `f` with every newly acknowledged frame (and every frame declared
     /// lost that the ACK proves arrived) and every frame this ACK shows to be lost. Returns the
-    /// ACK's largest packet number and its round trip, less the delay the peer reports (at most
-    /// `max_ack_delay`), when it gave a new RTT sample.
+    /// packet number of the newest frame it newly acknowledged and that frame's round trip, less
+    /// the delay the peer reports (at most `max_ack_delay`; kept whole if the delay is as long as
+    /// the round trip); `None` if it acknowledged nothing new.
     pub fn on_ack(
         &mut self,
         now: Instant,
@@ -270,7 +277,7 @@ impl Recovery {
         let largest_before = self.largest_acked;
         let mut acked = 0u64;
         let mut rtt_sample = None;
-        // The newest frame acknowledged (by send order): its snapshot gives the rate sample.
+        // The newest frame acknowledged (by packet number): its snapshot gives the rate sample.
         let mut newest: Option<(u64, Instant, Snapshot)> = None;
         let mut spurious: Option<Instant> = None;
         for range in ack.ranges() {
@@ -305,18 +312,20 @@ impl Recovery {
                 f(fr.payload, Outcome::Acked);
             }
         }
-        let (_, newest_sent, snapshot) = newest?;
-        let mut sample = None;
+        let (newest_pn, newest_sent, snapshot) = newest?;
         if self.largest_acked.is_none_or(|l| ack.largest() > l) {
             self.largest_acked = Some(ack.largest());
             if let Some(rtt) = rtt_sample {
                 self.rtt.update(rtt, ack_delay);
-                // Unlike the estimator, which keeps a delay that would take the sample below the
-                // minimum RTT (RFC 9002 §5.3), this takes the delay off whenever it can: on an
-                // idle session every sample waited for the delayed ACK, the minimum too.
-                sample = Some((ack.largest(), rtt.checked_sub(ack_delay).filter(|d| !d.is_zero()).unwrap_or(rtt)));
             }
         }
+        // The newest frame this ACK newly acknowledged, even when the ACK's largest packet is one
+        // nothing tracks (an ACK that rode behind it). Unlike the estimator, which keeps a delay
+        // that would take the sample below the minimum RTT (RFC 9002 §5.3), this takes the delay
+        // off whenever something is left: on an idle session every sample waited for the
+        // delayed ACK, the minimum too.
+        let rtt = now - newest_sent;
+        let sample = Some((newest_pn, rtt.checked_sub(ack_delay).filter(|d| !d.is_zero()).unwrap_or(rtt)));
         let rate = self.rate.sample(newest_sent, &snapshot);
         if let Some(sent) = spurious {
             self.rack.on_spurious(self.largest_acked.unwrap_or(0), self.next_pn);
@@ -523,6 +532,25 @@ mod tests {
         let mut buf = alloc::vec![0u8; crate::wire::stream::ack_len(ranges.len())];
         encode_ack(&mut buf, 0, ranges.into_iter());
         buf
+    }
+
+    /// The sample `on_ack` returns comes from the newest frame it newly acknowledged, also when
+    /// the ACK's largest packet number is one nothing tracks (an ACK that rode behind a
+    /// KEEPALIVE), with the reported delay taken off.
+    #[test]
+    fn the_sample_is_the_newest_tracked_frame_less_the_reported_delay() {
+        let mut r = Recovery::new(new_reno(1200), Duration::from_millis(25), 1200);
+        let sent = Instant::from_nanos(1_000_000_000);
+        r.on_sent(sent, 5, 60, SentPayload::Ping);
+        // Packet 6 (an ACK frame) is untracked; the peer acknowledges 5 and 6 after 70 ms,
+        // saying it held its acknowledgement for 20 ms.
+        let mut buf = alloc::vec![0u8; crate::wire::stream::ack_len(1)];
+        encode_ack(&mut buf, 20_000, [AckRange { largest: 6, smallest: 5 }].into_iter());
+        let ack = Ack::decode(&buf).unwrap();
+        let sample = r.on_ack(sent + Duration::from_millis(70), &ack, |_, _| {});
+        assert_eq!(sample, Some((5, Duration::from_millis(50))));
+        // Nothing new acknowledged: no sample.
+        assert_eq!(r.on_ack(sent + Duration::from_millis(80), &ack, |_, _| {}), None);
     }
 
     proptest! {

@@ -125,8 +125,9 @@ impl Session {
         if matches!(self.state, State::Closing) {
             return Err(FrameError::Closing);
         }
-        if self.ping == Ping::Idle {
-            self.ping = Ping::Asked;
+        if self.ping.is_none() {
+            // Every frame from here on is sent after the ping; the KEEPALIVE is one of them.
+            self.ping = Ping::answered_from(self.recovery.next_pn());
         }
         self.queue_keepalive();
         Ok(())

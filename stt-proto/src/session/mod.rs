@@ -240,8 +240,8 @@ pub(crate) struct Session {
     queue: VecDeque<Outgoing>,
     custom_queued: usize,
     keepalive_queued: bool,
-    /// Where the application's ping stands (`SessionMut::ping`).
-    ping: Ping,
+    /// The application's ping, until answered (`SessionMut::ping`).
+    ping: Option<Ping>,
     last_sent: Instant,
     streams: Streams,
     recovery: Recovery,
@@ -257,16 +257,23 @@ pub(crate) struct Session {
     messages: Option<Box<messages::Messages>>,
 }
 
-/// The application's ping (`SessionMut::ping`): asked for, then carried by a KEEPALIVE until
-/// an ACK of it (or of anything sent after it) gives the round trip (`Event::PingAnswered`).
+/// The application's ping (`SessionMut::ping`): the first ACK that newly acknowledges a frame
+/// sent after it (its KEEPALIVE, or anything later) gives the round trip
+/// (`Event::PingAnswered`). Holds the first packet number that answers it, plus one, so that
+/// `Option<Ping>` takes one word in every session.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Ping {
-    /// No ping outstanding.
-    Idle,
-    /// Asked for; the next KEEPALIVE carries it.
-    Asked,
-    /// Sent in the KEEPALIVE with this packet number.
-    Sent(u64),
+pub(crate) struct Ping(core::num::NonZeroU64);
+
+impl Ping {
+    /// A ping that frames from packet number `pn` on answer.
+    pub(crate) fn answered_from(pn: u64) -> Option<Ping> {
+        core::num::NonZeroU64::new(pn.wrapping_add(1)).map(Ping)
+    }
+
+    /// Whether an acknowledgement of packet number `pn` answers it.
+    pub(crate) fn answered_by(self, pn: u64) -> bool {
+        pn >= self.0.get() - 1
+    }
 }
 
 impl Session {
@@ -303,7 +310,7 @@ impl Session {
             queue,
             custom_queued: 0,
             keepalive_queued: false,
-            ping: Ping::Idle,
+            ping: None,
             last_sent: now,
             streams: Streams::new(role, limits),
             recovery: Recovery::new((cfg.congestion)(mss.min(1500)), cfg.max_ack_delay, mss.min(1500)),

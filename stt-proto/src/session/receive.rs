@@ -12,7 +12,7 @@ use bytes::{Bytes, BytesMut};
 
 use super::keys::OpenFailure;
 use super::Session;
-use super::{apply_outcome, Ctx, Outgoing, PathProbe, Ping, SessionEnd, State, Then};
+use super::{apply_outcome, Ctx, Outgoing, PathProbe, SessionEnd, State, Then};
 use crate::event::{CloseReason, Event};
 use crate::message::CLOSE_MESSAGE_LANE_MALFORMED;
 use crate::stream::{PeerStream, StreamId, CLOSE_STREAM_LIMIT_ABUSED, STREAM_REFUSED};
@@ -238,9 +238,9 @@ impl Session {
                 let Session { recovery, streams, names, .. } = self;
                 let events = &mut *ctx.events;
                 let sample = recovery.on_ack(ctx.now, &ack, |p, o| apply_outcome(streams, names, events, handle, p, o));
-                if let (Ping::Sent(pn), Some((largest, rtt))) = (self.ping, sample) {
-                    if largest >= pn {
-                        self.ping = Ping::Idle;
+                if let (Some(ping), Some((newest, rtt))) = (self.ping, sample) {
+                    if ping.answered_by(newest) {
+                        self.ping = None;
                         ctx.events.push_back(Event::PingAnswered { session: handle, rtt });
                     }
                 }

@@ -7,7 +7,7 @@
 //! frame is sealed in place under the current send key with its own packet number; ack-eliciting
 //! frames are recorded in `recovery` with what they carried.
 
-use super::{Ctx, Outgoing, PathDatagram, Ping, Session, SessionEnd, State, Then, PATH_CHALLENGES};
+use super::{Ctx, Outgoing, PathDatagram, Session, SessionEnd, State, Then, PATH_CHALLENGES};
 use crate::config::EndpointConfig;
 use crate::crypto::TAG_LEN;
 use crate::event::{CloseReason, Event};
@@ -121,11 +121,7 @@ fn encode(s: &mut Session, me: &NodeId, tx: &mut Tx<'_>, o: &Outgoing, out: &mut
         }
         Outgoing::Keepalive => {
             let spec = FrameSpec::control(FrameType::KEEPALIVE);
-            let written = s.seal_tracked(tx, out, spec, 0, |_| {}, Some(SentPayload::Ping));
-            if let (Sealed::Written { pn, .. }, Ping::Asked) = (&written, s.ping) {
-                s.ping = Ping::Sent(*pn);
-            }
-            sealed(written)
+            sealed(s.seal_tracked(tx, out, spec, 0, |_| {}, Some(SentPayload::Ping)))
         }
         Outgoing::Confirmation => {
             let spec = FrameSpec::control(FrameType::KEEPALIVE);
@@ -237,8 +233,11 @@ impl Session {
                 Encoded::Skip => {}
                 Encoded::NoRoom if len == 0 => {
                     ctx.stats.dropped.transmit_buffer_too_small += 1;
-                    if let Outgoing::Custom { .. } = o {
-                        self.custom_queued -= 1;
+                    match o {
+                        Outgoing::Custom { .. } => self.custom_queued -= 1,
+                        // Dropped: the next keepalive (or ping) may be queued again.
+                        Outgoing::Keepalive => self.keepalive_queued = false,
+                        _ => {}
                     }
                 }
                 Encoded::NoRoom | Encoded::NotYet => {
