@@ -43,6 +43,7 @@
 //! # Ok(()) }
 //! ```
 
+#![warn(unreachable_pub)]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 

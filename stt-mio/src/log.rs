@@ -84,11 +84,11 @@ pub(crate) struct DropReport {
 }
 
 impl DropReport {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         DropReport { last: 0, at: None }
     }
 
-    pub fn tick(&mut self, drops: impl FnOnce() -> EndpointDrops) {
+    pub(crate) fn tick(&mut self, drops: impl FnOnce() -> EndpointDrops) {
         if !tracing::enabled!(tracing::Level::DEBUG) {
             return;
         }

@@ -186,7 +186,7 @@ impl std::fmt::Debug for WebSockets {
 
 impl WebSockets {
     /// No listener, no connections, no tokens yet; messages up to `max_datagram` bytes.
-    pub fn new(registry: Registry, max_datagram: usize) -> WebSockets {
+    pub(crate) fn new(registry: Registry, max_datagram: usize) -> WebSockets {
         let config = WebSocketConfig::default()
             .max_message_size(Some(max_datagram))
             .max_frame_size(Some(max_datagram))
@@ -210,21 +210,21 @@ impl WebSockets {
         }
     }
 
-    pub fn set_tokens(&mut self, tokens: Range<usize>) {
+    pub(crate) fn set_tokens(&mut self, tokens: Range<usize>) {
         self.next_token = tokens.start;
         self.tokens = tokens;
     }
 
-    pub fn stats(&self) -> WebSocketStats {
+    pub(crate) fn stats(&self) -> WebSocketStats {
         WebSocketStats { connections: self.conns.len(), ..self.stats }
     }
 
-    pub fn local_addr(&self) -> Option<SocketAddr> {
+    pub(crate) fn local_addr(&self) -> Option<SocketAddr> {
         self.listener.as_ref().map(|l| l.addr)
     }
 
     /// Zero if work is left over, else the time until the next deadline.
-    pub fn timeout(&self) -> Option<Duration> {
+    pub(crate) fn timeout(&self) -> Option<Duration> {
         if self.more {
             return Some(Duration::ZERO);
         }
@@ -252,7 +252,7 @@ impl WebSockets {
     }
 
     /// Listens for WebSocket connections on `addr` under `limits`.
-    pub fn listen(&mut self, addr: SocketAddr, limits: WebSocketLimits) -> Result<SocketAddr, Error> {
+    pub(crate) fn listen(&mut self, addr: SocketAddr, limits: WebSocketLimits) -> Result<SocketAddr, Error> {
         if let Some(l) = &self.listener {
             return Err(Error::WebSocket(format!("already listening for WebSocket connections on {}", l.addr)));
         }
@@ -268,7 +268,7 @@ impl WebSockets {
 
     /// Starts a connection to `addr` that asks for `url` (`ws://` only), unless one to `addr` is
     /// open or on its way already. Returns the remote that names it.
-    pub fn dial(&mut self, url: &str, addr: SocketAddr) -> Result<Remote, Error> {
+    pub(crate) fn dial(&mut self, url: &str, addr: SocketAddr) -> Result<Remote, Error> {
         check_scheme(url)?;
         self.dial_errors.remove(&addr);
         if self.by_peer.contains_key(&addr) {
@@ -297,7 +297,7 @@ impl WebSockets {
 
     /// `None` while the connection to `addr` is being dialled; `Ok` once it is open; the reason
     /// if it failed (given once).
-    pub fn dial_result(&mut self, addr: SocketAddr) -> Option<Result<(), Error>> {
+    pub(crate) fn dial_result(&mut self, addr: SocketAddr) -> Option<Result<(), Error>> {
         if let Some(reason) = self.dial_errors.remove(&addr) {
             return Some(Err(Error::WebSocket(reason)));
         }
@@ -309,7 +309,7 @@ impl WebSockets {
     }
 
     /// Notes readiness; `false` if the token is not one of the range.
-    pub fn handle_event(&mut self, event: &mio::event::Event) -> bool {
+    pub(crate) fn handle_event(&mut self, event: &mio::event::Event) -> bool {
         let token = event.token();
         if !self.tokens.contains(&token.0) {
             return false;
@@ -325,7 +325,7 @@ impl WebSockets {
     /// Accepts what is waiting, advances connections that are ready or past a deadline (the TCP
     /// connect, the upgrade, reading messages into `endpoint`, flushing), and closes those that
     /// broke a rule.
-    pub fn process(&mut self, endpoint: &mut Endpoint, now: Instant) {
+    pub(crate) fn process(&mut self, endpoint: &mut Endpoint, now: Instant) {
         if self.conns.is_empty() && self.listener.is_none() {
             return;
         }
@@ -632,7 +632,7 @@ impl WebSockets {
     }
 
     /// Queues one datagram on the connection that carries `peer`. `false` if there is none.
-    pub fn send(&mut self, peer: SocketAddr, datagram: &[u8]) -> bool {
+    pub(crate) fn send(&mut self, peer: SocketAddr, datagram: &[u8]) -> bool {
         let Some(&token) = self.by_peer.get(&peer) else { return false };
         let Some(conn) = self.conns.get_mut(&token) else { return false };
         let State::Open(ws) = &mut conn.state else {
@@ -663,7 +663,7 @@ impl WebSockets {
 
     /// Pushes what this turn wrote towards the sockets; what would block goes when the socket is
     /// writable again.
-    pub fn flush(&mut self) {
+    pub(crate) fn flush(&mut self) {
         for token in std::mem::take(&mut self.dirty) {
             let Some(conn) = self.conns.get_mut(&token) else { continue };
             if let Err(reason) = flush(conn) {

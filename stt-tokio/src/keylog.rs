@@ -21,7 +21,7 @@ pub(crate) struct KeyLog {
 
 impl KeyLog {
     /// Opens `path` for appending, creating it (mode 0600 on Unix) if it does not exist.
-    pub fn open(path: &Path) -> Result<KeyLog, Error> {
+    pub(crate) fn open(path: &Path) -> Result<KeyLog, Error> {
         let mut options = std::fs::OpenOptions::new();
         options.create(true).append(true);
         #[cfg(unix)]
@@ -31,7 +31,7 @@ impl KeyLog {
     }
 
     /// Appends the line of one session. A failed write is logged and the session goes on.
-    pub fn write(&self, secrets: &SessionSecrets) {
+    pub(crate) fn write(&self, secrets: &SessionSecrets) {
         let mut line = secrets.key_log_line();
         line.push('\n');
         let mut file = self.file.lock().unwrap_or_else(|p| p.into_inner());

@@ -38,6 +38,7 @@
 //! The `stt` command-line tool and the file-transfer and fetch protocols it speaks are in the
 //! `stt-cli` package, built on this crate's public API.
 
+#![warn(unreachable_pub)]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 

@@ -108,12 +108,12 @@ pub(crate) struct DropReport {
 }
 
 impl DropReport {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         DropReport { last: EndpointDrops::default(), at: None }
     }
 
     /// Reports what was dropped since the last report, if the interval has passed.
-    pub fn tick(&mut self, now: Instant, drops: impl FnOnce() -> EndpointDrops) {
+    pub(crate) fn tick(&mut self, now: Instant, drops: impl FnOnce() -> EndpointDrops) {
         if !tracing::enabled!(tracing::Level::DEBUG) || self.at.is_some_and(|t| now - t < DROP_REPORT_INTERVAL) {
             return;
         }

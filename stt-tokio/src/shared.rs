@@ -71,7 +71,7 @@ pub(crate) struct SessionSlot {
 }
 
 impl SessionSlot {
-    pub fn new(connect: Option<oneshot::Sender<Result<Arc<SessionShared>, Error>>>) -> Self {
+    pub(crate) fn new(connect: Option<oneshot::Sender<Result<Arc<SessionShared>, Error>>>) -> Self {
         SessionSlot {
             shared: None,
             connect,
@@ -142,7 +142,7 @@ pub(crate) struct Inner {
 impl Inner {
     /// The shared state of a new node around its endpoint and UDP socket, and the first token
     /// that keeps it running.
-    pub fn new(
+    pub(crate) fn new(
         ep: Endpoint,
         udp: UdpIo,
         ws_local: Option<SocketAddr>,
@@ -190,35 +190,35 @@ impl Inner {
     }
 
     /// The core's clock: nanoseconds since the node started.
-    pub fn now(&self) -> Instant {
+    pub(crate) fn now(&self) -> Instant {
         Instant::from_nanos(self.origin.elapsed().as_nanos() as u64)
     }
 
     /// The tokio instant of a core instant.
-    pub fn deadline(&self, t: Instant) -> tokio::time::Instant {
+    pub(crate) fn deadline(&self, t: Instant) -> tokio::time::Instant {
         tokio::time::Instant::from_std(self.std_instant(t))
     }
 
     /// The `std` instant of a core instant.
-    pub fn std_instant(&self, t: Instant) -> std::time::Instant {
+    pub(crate) fn std_instant(&self, t: Instant) -> std::time::Instant {
         self.origin + Duration::from_nanos(t.as_nanos())
     }
 
     /// True if some session (handshaking or established) uses `remote`. Walks the sessions:
     /// called once per WebSocket connection per `session_timeout`.
-    pub fn has_session_on(&self, remote: Remote) -> bool {
+    pub(crate) fn has_session_on(&self, remote: Remote) -> bool {
         let st = self.lock();
         let found = st.ep.sessions().any(|h| st.ep.session(h).is_some_and(|s| s.remote() == remote));
         found
     }
 
     /// Locks the state; a poisoned lock (a panic in a handler) is taken over, not propagated.
-    pub fn lock(&self) -> MutexGuard<'_, State> {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Feeds received datagrams to the core (one lock for the batch) and wakes the driver.
-    pub fn handle_datagrams(&self, items: impl IntoIterator<Item = (Remote, BytesMut)>) {
+    pub(crate) fn handle_datagrams(&self, items: impl IntoIterator<Item = (Remote, BytesMut)>) {
         let mut st = self.lock();
         let now = self.now();
         for (remote, d) in items {
@@ -229,17 +229,17 @@ impl Inner {
     }
 
     /// Spawns a task that `stop` aborts.
-    pub fn spawn(&self, fut: impl std::future::Future<Output = ()> + Send + 'static) {
+    pub(crate) fn spawn(&self, fut: impl std::future::Future<Output = ()> + Send + 'static) {
         track(&self.tasks, tokio::spawn(fut));
     }
 
     /// Spawns a WebSocket writer: `stop` lets it send what is queued and close the connection.
-    pub fn spawn_writer(&self, fut: impl std::future::Future<Output = ()> + Send + 'static) {
+    pub(crate) fn spawn_writer(&self, fut: impl std::future::Future<Output = ()> + Send + 'static) {
         track(&self.writers, tokio::spawn(fut));
     }
 
     /// Waits until every WebSocket writer has sent its queue and closed, or `deadline`.
-    pub async fn drain_writers(&self, deadline: tokio::time::Instant) {
+    pub(crate) async fn drain_writers(&self, deadline: tokio::time::Instant) {
         let writers: Vec<_> = self.writers.lock().unwrap_or_else(|p| p.into_inner()).drain(..).collect();
         for w in writers {
             let _ = tokio::time::timeout_at(deadline, w).await;
@@ -247,13 +247,13 @@ impl Inner {
     }
 
     /// A token that keeps the node running, for a new session handle.
-    pub fn keep_alive(&self) -> Option<Arc<Owner>> {
+    pub(crate) fn keep_alive(&self) -> Option<Arc<Owner>> {
         self.owner.get().and_then(Weak::upgrade)
     }
 
     /// Stops the driver, the listener and the connection readers; WebSocket writers finish
     /// sending what is queued (their queues are closed here) and then close.
-    pub fn stop(&self) {
+    pub(crate) fn stop(&self) {
         let mut st = self.lock();
         st.stopped = true;
         st.ws.clear();
@@ -302,7 +302,7 @@ pub(crate) struct HandlerCall {
 }
 
 impl HandlerCall {
-    pub fn run(self) {
+    pub(crate) fn run(self) {
         (self.handler)(self.session, self.payload);
     }
 }
@@ -310,7 +310,7 @@ impl HandlerCall {
 impl State {
     /// Drains the core's events: wakes what waits on them, queues new sessions and frames, and
     /// publishes session-level events. Frame handlers are returned, to be called unlocked.
-    pub fn dispatch_events(&mut self, inner: &Arc<Inner>, calls: &mut Vec<HandlerCall>) {
+    pub(crate) fn dispatch_events(&mut self, inner: &Arc<Inner>, calls: &mut Vec<HandlerCall>) {
         while let Some(ev) = self.ep.poll_event() {
             if !matches!(ev, Event::SessionEstablished { .. }) {
                 let known = ev_session(&ev).and_then(|h| self.sessions.get(&h)).and_then(|s| s.shared.as_ref());
@@ -478,7 +478,7 @@ pub(crate) struct Notices {
 
 impl Notices {
     /// Notes an arrival, if anyone listens. Returns true if an inbox should be woken.
-    pub fn push(&mut self, notice: Notice) -> bool {
+    pub(crate) fn push(&mut self, notice: Notice) -> bool {
         if self.handles == 0 {
             return false;
         }
@@ -526,7 +526,7 @@ pub(crate) struct SessionShared {
 }
 
 impl SessionShared {
-    pub fn new(
+    pub(crate) fn new(
         node: Arc<Inner>,
         handle: SessionHandle,
         peer: NodeId,
@@ -538,7 +538,7 @@ impl SessionShared {
     }
 
     /// Why operations on this session fail now.
-    pub fn gone(&self) -> Error {
+    pub(crate) fn gone(&self) -> Error {
         match self.closed.get() {
             Some(reason) => Error::SessionClosed(reason.clone()),
             None => Error::NodeClosed,
@@ -547,7 +547,7 @@ impl SessionShared {
 
     /// Waits until `stream`'s sending side (or, with `None`, every stream's) has everything
     /// acknowledged, or the session ends. Rechecked at the end of every driver turn.
-    pub async fn wait_flushed(&self, stream: Option<StreamId>) -> Result<(), Error> {
+    pub(crate) async fn wait_flushed(&self, stream: Option<StreamId>) -> Result<(), Error> {
         poll_fn(|cx| {
             let mut st = self.node.lock();
             let Some(s) = st.ep.session(self.handle) else { return Poll::Ready(Err(self.gone())) };
@@ -568,7 +568,10 @@ impl SessionShared {
     ///
     /// The closure gets the core's command view of the session and the driver's record of it
     /// (wakers, waiters, frames without a handler).
-    pub fn with<T>(&self, f: impl FnOnce(SessionMut<'_>, &mut SessionSlot) -> Result<T, Error>) -> Result<T, Error> {
+    pub(crate) fn with<T>(
+        &self,
+        f: impl FnOnce(SessionMut<'_>, &mut SessionSlot) -> Result<T, Error>,
+    ) -> Result<T, Error> {
         let mut st = self.node.lock();
         let State { ep, sessions, .. } = &mut *st;
         let (Some(slot), Some(session)) = (sessions.get_mut(&self.handle), ep.session_mut(self.handle)) else {

@@ -26,7 +26,7 @@ pub(crate) struct RecvBufs {
 }
 
 impl RecvBufs {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let n = quinn_udp::BATCH_SIZE.clamp(1, MAX_BATCH);
         RecvBufs { slots: vec![vec![0u8; SLOT]; n], meta: vec![quinn_udp::RecvMeta::default(); n] }
     }
@@ -34,7 +34,7 @@ impl RecvBufs {
 
 impl UdpIo {
     /// Binds `addr`; `batching` turns on GSO/GRO and multi-datagram calls.
-    pub fn bind(addr: SocketAddr, batching: bool) -> io::Result<UdpIo> {
+    pub(crate) fn bind(addr: SocketAddr, batching: bool) -> io::Result<UdpIo> {
         let std_socket = std::net::UdpSocket::bind(addr)?;
         std_socket.set_nonblocking(true)?;
         let socket = UdpSocket::from_std(std_socket)?;
@@ -48,26 +48,26 @@ impl UdpIo {
         Ok(UdpIo { socket, state, local })
     }
 
-    pub fn local_addr(&self) -> SocketAddr {
+    pub(crate) fn local_addr(&self) -> SocketAddr {
         self.local
     }
 
-    pub fn batching(&self) -> bool {
+    pub(crate) fn batching(&self) -> bool {
         self.state.is_some()
     }
 
     /// Most datagrams one GSO send may carry.
-    pub fn max_segments(&self) -> usize {
+    pub(crate) fn max_segments(&self) -> usize {
         self.state.as_ref().map_or(1, |s| s.max_gso_segments()).clamp(1, 64)
     }
 
-    pub async fn readable(&self) -> io::Result<()> {
+    pub(crate) async fn readable(&self) -> io::Result<()> {
         self.socket.readable().await
     }
 
     /// Receives what is waiting without blocking and hands each datagram to `on`. Returns the
     /// number of datagrams, or `WouldBlock` when there were none.
-    pub fn try_recv(&self, bufs: &mut RecvBufs, mut on: impl FnMut(SocketAddr, &[u8])) -> io::Result<usize> {
+    pub(crate) fn try_recv(&self, bufs: &mut RecvBufs, mut on: impl FnMut(SocketAddr, &[u8])) -> io::Result<usize> {
         match &self.state {
             Some(state) => {
                 let RecvBufs { slots, meta } = bufs;
@@ -99,7 +99,7 @@ impl UdpIo {
     /// Sends `contents` to `to`: one datagram, or with `segment_size` several of that size back
     /// to back (the last may be shorter). Errors other than `WouldBlock` are the network's
     /// business (the protocol recovers from loss) and are returned for counting only.
-    pub async fn send(&self, to: SocketAddr, contents: &[u8], segment_size: Option<usize>) -> io::Result<()> {
+    pub(crate) async fn send(&self, to: SocketAddr, contents: &[u8], segment_size: Option<usize>) -> io::Result<()> {
         loop {
             self.socket.writable().await?;
             let r = match &self.state {

@@ -12,6 +12,7 @@
 //! The driver itself depends on none of this package's dependencies (clap, indicatif, serde,
 //! toml, pcap-file, tracing-subscriber).
 
+#![warn(unreachable_pub)]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 

@@ -41,7 +41,7 @@ pub struct FileId {
 
 /// A directory handle.
 #[derive(Debug)]
-pub struct Dir {
+pub(super) struct Dir {
     #[cfg(unix)]
     fd: std::os::fd::OwnedFd,
     path: PathBuf,
@@ -53,7 +53,7 @@ fn not_a_directory(path: &Path) -> io::Error {
 
 #[cfg(unix)]
 mod sys {
-    pub use rustix::fs::{AtFlags, Mode, OFlags};
+    pub(super) use rustix::fs::{AtFlags, Mode, OFlags};
 }
 
 /// What a `stat` says of a file.
@@ -73,7 +73,7 @@ fn id_of_stat(st: &rustix::fs::Stat) -> FileId {
 
 impl Dir {
     /// Opens the receiving directory at `path` (the operator's; a link there is followed).
-    pub fn open(path: &Path) -> io::Result<Dir> {
+    pub(super) fn open(path: &Path) -> io::Result<Dir> {
         #[cfg(unix)]
         {
             let flags = sys::OFlags::RDONLY | sys::OFlags::DIRECTORY | sys::OFlags::CLOEXEC;
@@ -90,7 +90,7 @@ impl Dir {
     }
 
     /// The path this handle was opened at (for messages; never used to reach a file on unix).
-    pub fn path(&self) -> &Path {
+    pub(super) fn path(&self) -> &Path {
         &self.path
     }
 
@@ -98,7 +98,12 @@ impl Dir {
     /// exist and `create` allows it (called once, before anything is created). Returns the
     /// directory and whether it was created. A name that exists as anything but a directory, a
     /// link included, is an error.
-    pub fn subdir(&self, name: &str, mode: u32, create: impl FnOnce() -> io::Result<()>) -> io::Result<(Dir, bool)> {
+    pub(super) fn subdir(
+        &self,
+        name: &str,
+        mode: u32,
+        create: impl FnOnce() -> io::Result<()>,
+    ) -> io::Result<(Dir, bool)> {
         let path = self.path.join(name);
         let exists = self.stat(name)?.is_some();
         let mut created = false;
@@ -140,7 +145,7 @@ impl Dir {
     /// The private directory of this receiving directory ([`PRIVATE_DIR`]), created with mode
     /// 0700 if missing. One that this user does not own, or that others may enter, is refused:
     /// another local user may have made it to watch or redirect what is received.
-    pub fn private(&self) -> io::Result<Dir> {
+    pub(super) fn private(&self) -> io::Result<Dir> {
         let (dir, _) = self.subdir(PRIVATE_DIR, 0o700, || Ok(()))?;
         #[cfg(unix)]
         {
@@ -160,7 +165,7 @@ impl Dir {
     /// Creates the file `name`, which must not exist (not even as a link), for reading and
     /// writing, with `mode` less the umask (0o666 for a file that becomes visible, as `create`
     /// makes it; 0o600 for one that stays private).
-    pub fn create_new(&self, name: &str, mode: u32) -> io::Result<std::fs::File> {
+    pub(super) fn create_new(&self, name: &str, mode: u32) -> io::Result<std::fs::File> {
         #[cfg(unix)]
         {
             let flags = sys::OFlags::RDWR
@@ -180,7 +185,7 @@ impl Dir {
 
     /// Opens the existing file `name` for reading and writing, if there is one; a link is not
     /// followed (an error).
-    pub fn open_existing(&self, name: &str) -> io::Result<Option<std::fs::File>> {
+    pub(super) fn open_existing(&self, name: &str) -> io::Result<Option<std::fs::File>> {
         #[cfg(unix)]
         let opened = {
             let flags = sys::OFlags::RDWR | sys::OFlags::NOFOLLOW | sys::OFlags::CLOEXEC;
@@ -198,7 +203,7 @@ impl Dir {
     }
 
     /// What the entry `name` is, without following a link; `None` if there is none.
-    pub fn stat(&self, name: &str) -> io::Result<Option<FileId>> {
+    pub(super) fn stat(&self, name: &str) -> io::Result<Option<FileId>> {
         #[cfg(unix)]
         let found = rustix::fs::statat(&self.fd, name, sys::AtFlags::SYMLINK_NOFOLLOW)
             .map(|st| id_of_stat(&st))
@@ -214,7 +219,7 @@ impl Dir {
 
     /// Gives the file `name` of this directory the name `to_name` in `to` as well; fails with
     /// `AlreadyExists` if that name is taken (by anything, a link included): nothing is replaced.
-    pub fn link_to(&self, name: &str, to: &Dir, to_name: &str) -> io::Result<()> {
+    pub(super) fn link_to(&self, name: &str, to: &Dir, to_name: &str) -> io::Result<()> {
         #[cfg(unix)]
         {
             rustix::fs::linkat(&self.fd, name, &to.fd, to_name, sys::AtFlags::empty())?;
@@ -228,7 +233,7 @@ impl Dir {
 
     /// Moves the file `name` to `to_name` in `to`, replacing what has that name (a link there is
     /// replaced, not followed).
-    pub fn rename_to(&self, name: &str, to: &Dir, to_name: &str) -> io::Result<()> {
+    pub(super) fn rename_to(&self, name: &str, to: &Dir, to_name: &str) -> io::Result<()> {
         #[cfg(unix)]
         {
             rustix::fs::renameat(&self.fd, name, &to.fd, to_name)?;
@@ -241,7 +246,7 @@ impl Dir {
     }
 
     /// Removes the file (or link) `name`; one that is already gone is not an error.
-    pub fn remove(&self, name: &str) -> io::Result<()> {
+    pub(super) fn remove(&self, name: &str) -> io::Result<()> {
         #[cfg(unix)]
         let removed = rustix::fs::unlinkat(&self.fd, name, sys::AtFlags::empty()).map_err(io::Error::from);
         #[cfg(not(unix))]
@@ -253,7 +258,7 @@ impl Dir {
     }
 
     /// The names in this directory (`.` and `..` left out).
-    pub fn names(&self) -> io::Result<Vec<String>> {
+    pub(super) fn names(&self) -> io::Result<Vec<String>> {
         #[cfg(unix)]
         {
             let mut out = Vec::new();
@@ -275,7 +280,7 @@ impl Dir {
 
 /// What is at `path`, without following a link in its last component (metadata only: nothing
 /// is read, so an intermediate link reveals nothing but whether the file is the same one).
-pub fn id_at(path: &Path) -> io::Result<FileId> {
+pub(super) fn id_at(path: &Path) -> io::Result<FileId> {
     let m = std::fs::symlink_metadata(path)?;
     #[cfg(unix)]
     {
@@ -296,7 +301,7 @@ pub fn id_at(path: &Path) -> io::Result<FileId> {
 }
 
 /// What `file` is (an open file: no path involved).
-pub fn id_of(file: &std::fs::File) -> io::Result<FileId> {
+pub(super) fn id_of(file: &std::fs::File) -> io::Result<FileId> {
     #[cfg(unix)]
     {
         Ok(id_of_stat(&rustix::fs::fstat(file)?))

@@ -19,7 +19,7 @@ pub const MAX_DEPTH: usize = 64;
 /// receiver's own, lower, limit).
 pub const MAX_ENTRIES: u32 = 1_000_000;
 /// Most bytes of paths one manifest may hold.
-pub const MAX_MANIFEST_PATHS: usize = 64 << 20;
+pub(super) const MAX_MANIFEST_PATHS: usize = 64 << 20;
 /// Problems named in a [`Status::ManifestMismatch`] message; the rest are counted.
 const PROBLEMS_NAMED: usize = 5;
 
