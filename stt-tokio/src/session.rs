@@ -9,11 +9,11 @@ use stt_proto::{
     Channel, CloseReason, Message, MessageError, MessageId, NodeId, PathStats, Remote, SessionHandle, SessionStats,
     StreamMode,
 };
+use tokio::sync::oneshot;
 
 use crate::error::Error;
 use crate::shared::{Owner, SessionShared};
 use crate::stream::Stream;
-use tokio::sync::oneshot;
 
 /// An established session. Cheap to clone; all clones are the same session. While a handle
 /// (or one of its streams) exists, its node keeps running.

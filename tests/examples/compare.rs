@@ -78,10 +78,14 @@ fn chunks(total: usize) -> Vec<bytes::Bytes> {
     (0..total.div_ceil(chunk.len())).map(|i| chunk.slice(..(total - i * chunk.len()).min(chunk.len()))).collect()
 }
 
+/// Every STT node of the comparison: one shared seed, a loopback port of its own.
+fn stt_config() -> NodeConfig {
+    NodeConfig::new(Seed::new(&[9; 32]).unwrap()).bind(LOCAL.parse().unwrap())
+}
+
 /// One STT transfer; returns the goodput in MB/s, or `None` if it did not finish in `limit`.
 async fn stt_transfer(relay_cfg: Option<RelayConfig>, bytes: usize, limit: Duration) -> Option<f64> {
-    let seed = Seed::new(&[9; 32]).unwrap();
-    let cfg = NodeConfig::new(seed.clone()).bind(LOCAL.parse().unwrap());
+    let cfg = stt_config();
     let server = Node::bind(cfg.clone()).await.unwrap();
     let client = Node::bind(cfg).await.unwrap();
     let relay = relay_cfg.map(|r| Relay::start(server.local_addr(), r).unwrap());
@@ -236,8 +240,7 @@ async fn quinn_transfer(relay_cfg: Option<RelayConfig>, bytes: usize, cc: Quinn,
 }
 
 async fn stt_handshakes(n: usize) -> f64 {
-    let seed = Seed::new(&[9; 32]).unwrap();
-    let cfg = NodeConfig::new(seed).bind(LOCAL.parse().unwrap());
+    let cfg = stt_config();
     let server = Node::bind(cfg.clone()).await.unwrap();
     let client = Node::bind(cfg).await.unwrap();
     let s2 = server.clone();
@@ -335,10 +338,7 @@ enum FlowServer {
 impl FlowServer {
     async fn bind(sender: Sender) -> FlowServer {
         match sender {
-            Sender::Stt => {
-                let cfg = NodeConfig::new(Seed::new(&[9; 32]).unwrap()).bind(LOCAL.parse().unwrap());
-                FlowServer::Stt(Node::bind(cfg).await.unwrap())
-            }
+            Sender::Stt => FlowServer::Stt(Node::bind(stt_config()).await.unwrap()),
             Sender::QuinnCubic => {
                 let (server_cfg, client_cfg) = quinn_configs(Quinn::Cubic);
                 FlowServer::Quinn(quinn::Endpoint::server(server_cfg, LOCAL.parse().unwrap()).unwrap(), client_cfg)
@@ -367,8 +367,7 @@ async fn start_flow(server: FlowServer, target: SocketAddr, stop: Arc<AtomicBool
     let chunk = chunks(1 << 20).remove(0);
     match server {
         FlowServer::Stt(server) => {
-            let cfg = NodeConfig::new(Seed::new(&[9; 32]).unwrap()).bind(LOCAL.parse().unwrap());
-            let client = Node::bind(cfg).await.unwrap();
+            let client = Node::bind(stt_config()).await.unwrap();
             let session = client.connect(target).await.expect("STT connects through the relay");
             let accepted = server.accept().await.expect("the server accepts");
             tokio::spawn(async move {
@@ -472,8 +471,6 @@ async fn share_link(senders: &[Sender], cfg: RelayConfig, run: Duration, stagger
     Sharing { goodput, queue_delay, stt_rtt }
 }
 
-/// The three sharing figures, `runs` times each (another relay seed each time), as table rows;
-/// `only`: the rows whose name contains it (all for `"sharing"`).
 /// The sharing figures' names, in the order they are printed.
 const SHARING_ROWS: [&str; 3] = [
     "two STT flows, 1 BDP queue: Jain's index",
@@ -481,6 +478,8 @@ const SHARING_ROWS: [&str; 3] = [
     "one STT flow, 4 BDP queue: median queueing delay, ms",
 ];
 
+/// The three sharing figures, `runs` times each (another relay seed each time), as table rows;
+/// `only`: the rows whose name contains it (all for `"sharing"`).
 fn sharing_rows(runs: usize, run: Duration, only: Option<&str>, rt: &dyn Fn() -> tokio::runtime::Runtime) {
     let wanted = |name: &str| only.is_none_or(|o| o == "sharing" || name.contains(o));
     if !SHARING_ROWS.iter().any(|name| wanted(name)) {

@@ -15,10 +15,10 @@
 //! RTT, at least 2 ms, above it) cuts the bandwidth and in-flight bounds used for sending to 70%
 //! (`bw_lo`, `inflight_lo`; the in-flight bound from what was in flight when the lost data was
 //! sent), and ends Startup or a probe. Loss of data sent before that cut does not count again,
-//! and a loss behind it that proves spurious lifts the bounds. The bounds grow back by 0.53 datagrams per
-//! round, the additive increase that goes with a decrease to 70% in CUBIC's Reno-friendly
-//! region, so a loss-based flow that shares the queue keeps its share and flows of this kind
-//! converge to equal ones; two seconds and a whole ProbeBW cycle after the last cut they are
+//! and a loss behind it that proves spurious lifts the bounds. The bounds grow back by 0.53
+//! datagrams per round, the additive increase that goes with a decrease to 70% in CUBIC's
+//! Reno-friendly region, so a loss-based flow that shares the queue keeps its share and flows of
+//! this kind converge to equal ones; two seconds and a whole ProbeBW cycle after the last cut they are
 //! lifted, as BBRv3 probes again after its wait, so a path of thousands of datagrams per
 //! bandwidth-delay product is not left at 70% for minutes. Random loss on an empty queue
 //! (Wi-Fi, mobile, long links) changes nothing, so the rate holds at 10% loss.
