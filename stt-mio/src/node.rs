@@ -340,7 +340,7 @@ impl Node {
         self.driver.endpoint_unmarked().allow(peer);
     }
 
-    /// Forgets `peer` and closes its sessions with `stt_proto::CLOSE_PEER_REMOVED` and `reason`;
+    /// Forgets `peer` and closes its sessions with `stt_proto::close::PEER_REMOVED` and `reason`;
     /// returns how many were closed.
     pub fn remove_peer(&mut self, peer: NodeId, reason: &str) -> usize {
         let now = self.driver.now();

@@ -234,31 +234,31 @@ pub const MAX_CONCURRENT_STREAMS: usize = 65_536;
 /// small device (a few sessions and streams, windows of tens of KiB).
 #[cfg(not(feature = "small"))]
 mod limits {
-    pub const MAX_SESSIONS: usize = 1_000_000;
-    pub const MAX_SESSIONS_PER_ADDRESS: usize = 4096;
-    pub const MAX_SESSIONS_PER_PEER: usize = 256;
-    pub const MAX_QUEUED_FRAMES: usize = 1024;
-    pub const MAX_DIAGNOSTIC_EVENTS: usize = 4096;
-    pub const MAX_CONCURRENT_STREAMS: usize = 256;
-    pub const STREAM_RECEIVE_WINDOW: u64 = 4 << 20;
-    pub const SESSION_RECEIVE_WINDOW: u64 = 16 << 20;
-    pub const STREAM_SEND_BUFFER: u64 = 4 << 20;
-    pub const MAX_MESSAGE_SIZE: usize = 16 << 20;
+    pub(super) const MAX_SESSIONS: usize = 1_000_000;
+    pub(super) const MAX_SESSIONS_PER_ADDRESS: usize = 4096;
+    pub(super) const MAX_SESSIONS_PER_PEER: usize = 256;
+    pub(super) const MAX_QUEUED_FRAMES: usize = 1024;
+    pub(super) const MAX_DIAGNOSTIC_EVENTS: usize = 4096;
+    pub(super) const MAX_CONCURRENT_STREAMS: usize = 256;
+    pub(super) const STREAM_RECEIVE_WINDOW: u64 = 4 << 20;
+    pub(super) const SESSION_RECEIVE_WINDOW: u64 = 16 << 20;
+    pub(super) const STREAM_SEND_BUFFER: u64 = 4 << 20;
+    pub(super) const MAX_MESSAGE_SIZE: usize = 16 << 20;
 }
 
 /// The default limits of [`EndpointConfig`] for a small device (feature `small`).
 #[cfg(feature = "small")]
 mod limits {
-    pub const MAX_SESSIONS: usize = 8;
-    pub const MAX_SESSIONS_PER_ADDRESS: usize = 8;
-    pub const MAX_SESSIONS_PER_PEER: usize = 4;
-    pub const MAX_QUEUED_FRAMES: usize = 32;
-    pub const MAX_DIAGNOSTIC_EVENTS: usize = 32;
-    pub const MAX_CONCURRENT_STREAMS: usize = 8;
-    pub const STREAM_RECEIVE_WINDOW: u64 = 16 << 10;
-    pub const SESSION_RECEIVE_WINDOW: u64 = 64 << 10;
-    pub const STREAM_SEND_BUFFER: u64 = 16 << 10;
-    pub const MAX_MESSAGE_SIZE: usize = 16 << 10;
+    pub(super) const MAX_SESSIONS: usize = 8;
+    pub(super) const MAX_SESSIONS_PER_ADDRESS: usize = 8;
+    pub(super) const MAX_SESSIONS_PER_PEER: usize = 4;
+    pub(super) const MAX_QUEUED_FRAMES: usize = 32;
+    pub(super) const MAX_DIAGNOSTIC_EVENTS: usize = 32;
+    pub(super) const MAX_CONCURRENT_STREAMS: usize = 8;
+    pub(super) const STREAM_RECEIVE_WINDOW: u64 = 16 << 10;
+    pub(super) const SESSION_RECEIVE_WINDOW: u64 = 64 << 10;
+    pub(super) const STREAM_SEND_BUFFER: u64 = 16 << 10;
+    pub(super) const MAX_MESSAGE_SIZE: usize = 16 << 10;
 }
 
 impl Default for EndpointConfig {

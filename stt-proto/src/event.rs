@@ -221,8 +221,10 @@ pub enum HandshakeError {
     Timeout,
 }
 
-impl From<crate::wire::handshake::RejectReason> for HandshakeError {
-    fn from(r: crate::wire::handshake::RejectReason) -> Self {
+impl HandshakeError {
+    /// The error a REJECT with reason `r` means to the initiator (and to the responder's
+    /// diagnostics).
+    pub(crate) fn rejected(r: crate::wire::handshake::RejectReason) -> Self {
         use crate::wire::handshake::RejectReason;
         match r {
             RejectReason::AuthenticationFailed => HandshakeError::AuthenticationFailed,

@@ -62,9 +62,9 @@
 //!   typed errors; [`EndpointConfig`], [`Identity`], [`Seed`].
 //! - [`congestion`]: the [`congestion::CongestionController`] trait and the controllers, for
 //!   applications that plug their own.
-//! - [`wire`]: the frame codec and payload formats (borrowing decode, typed errors), for tools
-//!   that read captures; [`crypto`]: the seam to SHA3-256, HKDF, HMAC and the AEAD suites, and the
-//!   key schedule (test vectors use it).
+//! - With feature `unstable-wire` (not a stable API): `wire`, the frame codec and payload formats
+//!   (borrowing decode, typed errors), for tools that read captures; `crypto`, the seam to
+//!   SHA3-256, HKDF, HMAC and the AEAD suites, and the key schedule (test vectors use it).
 //! - [`segment`]: the segment encoder/decoder, usable without a session; [`storage`]: the
 //!   content-addressed, encrypted store and its backend trait; [`names`]: named endpoints;
 //!   [`Channel`], [`Message`]: reliable messages (`SessionMut::send_message`).
@@ -79,14 +79,27 @@
 #![no_std]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+#![warn(unreachable_pub)]
 
 extern crate alloc;
 #[cfg(any(feature = "std", test))]
 extern crate std;
 
+// The frame codec and the key schedule are the crate's own; feature `unstable-wire` makes them
+// public for capture readers, vectors and fuzzers. Without it their `pub` items are the crate's
+// internal interface, and what no internal caller uses is there for those tools.
+#[cfg(feature = "unstable-wire")]
 pub mod crypto;
+#[cfg(not(feature = "unstable-wire"))]
+#[allow(unreachable_pub, dead_code, unused_imports)]
+mod crypto;
+#[cfg(feature = "unstable-wire")]
 pub mod wire;
+#[cfg(not(feature = "unstable-wire"))]
+#[allow(unreachable_pub, dead_code, unused_imports)]
+mod wire;
 
+pub mod close;
 mod config;
 pub mod congestion;
 mod endpoint;
@@ -111,23 +124,21 @@ mod types;
 /// API.
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing {
-    pub use crate::stream::RecvHalf;
+    pub use crate::stream::recv::RecvHalf;
 }
 
 pub use bytes;
 pub use config::{
     ConfigError, EndpointConfig, Identity, KeyRotationPolicy, Seed, MAX_CONCURRENT_STREAMS, MIN_SEED_LEN,
 };
-pub use crypto::{CryptoBackend, Suite};
-pub use endpoint::{ConnectError, Endpoint, SessionMut, Transmit, CLOSE_PEER_REMOVED};
+pub use crypto::{CryptoBackend, SessionSecrets, Suite};
+pub use endpoint::{ConnectError, Endpoint, SessionMut, Transmit};
 pub use event::{CloseReason, Event, HandshakeError};
-pub use message::{Channel, Message, MessageError, MessageId, MessageRefusal, CLOSE_MESSAGE_LANE_MALFORMED};
+pub use message::{Channel, Message, MessageError, MessageId, MessageRefusal};
 pub use names::{NameAddress, NameError, NameQueueLimits, NameReply, RequestId, RoutedMessage};
 pub use session::{FrameError, KeyUpdateError, SessionRef, SessionState};
 pub use stats::{DropCounters, EndpointDrops, EndpointStats, PathStats, SessionStats};
-pub use stream::{
-    StreamError, StreamId, StreamMode, StreamRead, CLOSE_STREAM_LIMIT_ABUSED, MAX_REFUSALS, STREAM_REFUSED,
-};
+pub use stream::{StreamError, StreamId, StreamMode, StreamRead, MAX_REFUSALS};
 pub use time::Instant;
 pub use types::{Direction, NodeId, Remote, Role, SessionHandle, Transport};
 pub use wire::DecodeError;

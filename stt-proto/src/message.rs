@@ -103,10 +103,6 @@ pub enum MessageError {
     NotBuilt,
 }
 
-/// DISCONNECT code of a session closed because the peer's message lane could not be parsed (an
-/// unknown channel kind, or a reserved frame type): the peer's implementation is broken.
-pub const CLOSE_MESSAGE_LANE_MALFORMED: u32 = 0xFFFF_FFFD;
-
 /// What one message counts against the receive limit beyond its bytes (its place in the queue).
 #[cfg(feature = "messages")]
 pub(crate) const MESSAGE_OVERHEAD: usize = 64;

@@ -16,10 +16,11 @@ use crate::wire::names::{self as wn, STATUS_OK, STATUS_QUEUE_FULL, STATUS_UNKNOW
 
 /// Requests a session may have outstanding, counted from the oldest unanswered one.
 pub const REQUEST_WINDOW: u32 = 256;
-/// Names one node may serve at once. They are announced in pieces of
-/// [`wn::NAMES_PER_PIECE`]; a peer accepts a list of at most this many.
+/// Names one node may serve at once. They are announced in pieces of at most 40 (PROTOCOL.md
+/// §11); a peer accepts a list of at most this many.
 pub const MAX_NAMES: usize = 1024;
 const _: () = assert!(MAX_NAMES <= wn::NAMES_PER_PIECE * wn::MAX_PIECES);
+const _: () = assert!(wn::NAMES_PER_PIECE == 40, "the doc of MAX_NAMES says 40");
 
 /// The address of a name: SHA3-256 of its UTF-8 bytes.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -149,7 +150,7 @@ pub(crate) struct Registry {
 #[cfg_attr(not(feature = "names"), allow(dead_code))]
 impl Registry {
     /// Starts serving `name`.
-    pub fn register(&mut self, name: NameAddress, limits: NameQueueLimits) -> Result<(), NameError> {
+    pub(crate) fn register(&mut self, name: NameAddress, limits: NameQueueLimits) -> Result<(), NameError> {
         if cfg!(not(feature = "names")) {
             return Err(NameError::NotBuilt);
         }
@@ -165,7 +166,7 @@ impl Registry {
     }
 
     /// Drops the name and whatever its queue held.
-    pub fn unregister(&mut self, name: &NameAddress) -> bool {
+    pub(crate) fn unregister(&mut self, name: &NameAddress) -> bool {
         let removed = self.names.remove(&name.0).is_some();
         if removed {
             self.version += 1;
@@ -174,29 +175,29 @@ impl Registry {
     }
 
     /// True if no name is served.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.names.is_empty()
     }
 
     /// The served addresses, in order.
-    pub fn addresses(&self) -> impl ExactSizeIterator<Item = &[u8; 32]> + '_ {
+    pub(crate) fn addresses(&self) -> impl ExactSizeIterator<Item = &[u8; 32]> + '_ {
         self.names.keys()
     }
 
     /// Pieces the announcement of the current list takes.
-    pub fn pieces(&self) -> u8 {
+    pub(crate) fn pieces(&self) -> u8 {
         wn::pieces_for(self.names.len()) as u8
     }
 
     /// The addresses piece `piece` of the announcement lists.
-    pub fn piece(&self, piece: u8) -> impl ExactSizeIterator<Item = &[u8; 32]> + '_ {
+    pub(crate) fn piece(&self, piece: u8) -> impl ExactSizeIterator<Item = &[u8; 32]> + '_ {
         let first = piece as usize * wn::NAMES_PER_PIECE;
         let count = self.names.len().saturating_sub(first).min(wn::NAMES_PER_PIECE);
         self.names.keys().skip(first).take(count)
     }
 
     /// The oldest message queued for `name`.
-    pub fn pop(&mut self, name: &NameAddress) -> Option<RoutedMessage> {
+    pub(crate) fn pop(&mut self, name: &NameAddress) -> Option<RoutedMessage> {
         let q = self.names.get_mut(&name.0)?;
         let m = q.items.pop_front()?;
         q.bytes -= m.data.len();

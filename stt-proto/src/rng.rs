@@ -6,7 +6,7 @@ use chacha20::rand_core::{Rng as _, SeedableRng};
 use chacha20::ChaCha20Rng;
 
 /// A CSPRNG seeded once by the driver.
-pub struct Rng(ChaCha20Rng);
+pub(crate) struct Rng(ChaCha20Rng);
 
 impl core::fmt::Debug for Rng {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
@@ -16,12 +16,12 @@ impl core::fmt::Debug for Rng {
 
 impl Rng {
     /// A generator from a 32-byte seed.
-    pub fn from_seed(seed: [u8; 32]) -> Self {
+    pub(crate) fn from_seed(seed: [u8; 32]) -> Self {
         Rng(ChaCha20Rng::from_seed(seed))
     }
 
     /// Fills `out` with random bytes.
-    pub fn fill(&mut self, out: &mut [u8]) {
+    pub(crate) fn fill(&mut self, out: &mut [u8]) {
         self.0.fill_bytes(out);
     }
 
@@ -29,7 +29,7 @@ impl Rng {
     /// handshake's ephemeral key): after the draw the generator rekeys itself from its own output
     /// and its old state is erased ("fast key erasure"), so a copy of its state taken later does
     /// not give earlier secrets.
-    pub fn secret32(&mut self) -> zeroize::Zeroizing<[u8; 32]> {
+    pub(crate) fn secret32(&mut self) -> zeroize::Zeroizing<[u8; 32]> {
         let mut out = zeroize::Zeroizing::new([0u8; 32]);
         self.fill(&mut *out);
         let mut next = zeroize::Zeroizing::new([0u8; 32]);
@@ -40,7 +40,7 @@ impl Rng {
     }
 
     /// 32 random bytes.
-    pub fn bytes32(&mut self) -> [u8; 32] {
+    pub(crate) fn bytes32(&mut self) -> [u8; 32] {
         let mut b = [0u8; 32];
         self.fill(&mut b);
         b

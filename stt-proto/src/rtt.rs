@@ -4,9 +4,9 @@
 use core::time::Duration;
 
 /// RTT before any sample (RFC 9002's 333 ms).
-pub const INITIAL_RTT: Duration = Duration::from_millis(333);
+pub(crate) const INITIAL_RTT: Duration = Duration::from_millis(333);
 /// Timer granularity used in loss and probe timeouts.
-pub const GRANULARITY: Duration = Duration::from_millis(1);
+pub(crate) const GRANULARITY: Duration = Duration::from_millis(1);
 
 /// Smoothed RTT, variation and minimum of one session.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

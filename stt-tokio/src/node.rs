@@ -248,7 +248,7 @@ impl Node {
     }
 
     /// Forgets `peer` (its seed entry and allow-list entry) and closes its sessions with
-    /// `stt_proto::CLOSE_PEER_REMOVED` and `reason`; returns how many were closed. Without an
+    /// `stt_proto::close::PEER_REMOVED` and `reason`; returns how many were closed. Without an
     /// allow-list, a peer holding the default seed can connect again.
     pub fn remove_peer(&self, peer: NodeId, reason: &str) -> usize {
         let closed = {

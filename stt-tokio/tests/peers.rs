@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use stt_tokio::stt_proto::{CloseReason, Identity, CLOSE_PEER_REMOVED};
+use stt_tokio::stt_proto::{close, CloseReason, Identity};
 use stt_tokio::{Error, HandshakeError, Node, NodeConfig};
 
 fn per_peer(identity: u8) -> NodeConfig {
@@ -52,7 +52,7 @@ async fn a_removed_peer_is_disconnected_with_the_reason_and_cannot_come_back() {
 
     assert_eq!(server.remove_peer(client.node_id(), "key revoked"), 1);
     let reason = within(10, "closed", s.closed()).await;
-    assert_eq!(reason, CloseReason::ClosedByPeer { code: CLOSE_PEER_REMOVED, reason: "key revoked".into() });
+    assert_eq!(reason, CloseReason::ClosedByPeer { code: close::PEER_REMOVED, reason: "key revoked".into() });
     let err = within(10, "connect after removal", client.connect_to(server.local_addr(), server.node_id()))
         .await
         .unwrap_err();

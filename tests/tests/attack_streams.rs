@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use stt_proto::{CloseReason, Event, StreamMode, CLOSE_STREAM_LIMIT_ABUSED, MAX_REFUSALS};
+use stt_proto::{close, CloseReason, Event, StreamMode, MAX_REFUSALS};
 
 #[test]
 fn a_peer_that_keeps_opening_refused_streams_is_disconnected() {
@@ -35,12 +35,12 @@ fn a_peer_that_keeps_opening_refused_streams_is_disconnected() {
     sim.run_for(Duration::from_millis(500));
     let closed_by_victim = sim.nodes[s].events.iter().any(|e| {
         matches!(e, Event::SessionClosed { reason: CloseReason::ClosedLocally { code, .. }, .. }
-            if *code == CLOSE_STREAM_LIMIT_ABUSED)
+            if *code == close::STREAM_LIMIT_ABUSED)
     });
     assert!(closed_by_victim, "the victim closes a session that opened {opened} streams past its limit of 2");
     let told = sim.nodes[c].events.iter().any(|e| {
         matches!(e, Event::SessionClosed { reason: CloseReason::ClosedByPeer { code, .. }, .. }
-            if *code == CLOSE_STREAM_LIMIT_ABUSED)
+            if *code == close::STREAM_LIMIT_ABUSED)
     });
     assert!(told, "the peer learns why (DISCONNECT with the code)");
     let refused = sim.nodes[s].endpoint.stats().datagrams_sent;

@@ -330,7 +330,7 @@ fn peers_are_added_and_removed_while_the_node_runs() {
         }
         _ => None,
     });
-    assert_eq!(closed, Some((stt_proto::CLOSE_PEER_REMOVED, "revoked".to_string())));
+    assert_eq!(closed, Some((stt_proto::close::PEER_REMOVED, "revoked".to_string())));
     sim.connect(c, s);
     sim.run_for(Duration::from_secs(1));
     assert_eq!(handshake_failures(&sim, c).last(), Some(&HandshakeError::PeerNotAllowed));

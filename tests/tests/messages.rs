@@ -8,7 +8,7 @@ use std::time::Duration;
 use common::*;
 use stt_proto::{
     Channel, CloseReason, Event, Message, MessageError, MessageId, MessageRefusal, NameAddress, NameQueueLimits,
-    SessionHandle, StreamError, StreamId, CLOSE_MESSAGE_LANE_MALFORMED,
+    SessionHandle, StreamError, StreamId,
 };
 use stt_tests::sim::{NodeIdx, Sim};
 use stt_tests::Impairment;
@@ -221,7 +221,7 @@ fn a_lane_that_is_not_one_closes_the_session() {
         })
         .collect();
     assert!(
-        matches!(closed.as_slice(), [CloseReason::ClosedByPeer { code, .. }] if *code == CLOSE_MESSAGE_LANE_MALFORMED),
+        matches!(closed.as_slice(), [CloseReason::ClosedByPeer { code, .. }] if *code == stt_proto::close::MESSAGE_LANE_MALFORMED),
         "{closed:?}"
     );
     assert!(sim.nodes[s].endpoint.session(hs).is_none());

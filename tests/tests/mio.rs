@@ -157,7 +157,7 @@ async fn mio_initiates_to_tokio() {
 /// keys on request, and the tokio node removes it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mio_connects_to_a_known_tokio_peer_with_a_pairwise_seed() {
-    use stt_mio::stt_proto::{EndpointConfig, Identity, CLOSE_PEER_REMOVED};
+    use stt_mio::stt_proto::{close, EndpointConfig, Identity};
     let mio_identity = Identity::from_secret_key([0x3C; 32]);
     let mio_id = mio_identity.node_id();
     let pairwise = Seed::new(&[0x99; 32]).unwrap();
@@ -184,7 +184,7 @@ async fn mio_connects_to_a_known_tokio_peer_with_a_pairwise_seed() {
         assert!(err.to_string().contains("revoked"), "got {err}");
         assert_eq!(
             node.close_reason(s),
-            Some(&CloseReason::ClosedByPeer { code: CLOSE_PEER_REMOVED, reason: "revoked".into() })
+            Some(&CloseReason::ClosedByPeer { code: close::PEER_REMOVED, reason: "revoked".into() })
         );
     });
     let session = tokio::time::timeout(Duration::from_secs(20), server.accept()).await.unwrap().unwrap();

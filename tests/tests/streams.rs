@@ -389,7 +389,7 @@ fn a_peer_over_the_stream_limit_is_refused_visibly() {
     sim.run_for(Duration::from_millis(300));
     let refused: Vec<StreamId> = sim
         .events_of(c, |e| match e {
-            Event::StreamReset { stream, code: stt_proto::STREAM_REFUSED, .. } => Some(*stream),
+            Event::StreamReset { stream, code: stt_proto::close::STREAM_REFUSED, .. } => Some(*stream),
             _ => None,
         })
         .collect();
@@ -605,7 +605,7 @@ fn a_lost_refusal_is_sent_again_so_the_opener_learns_it() {
     sim.flush(c);
     let refused = |sim: &stt_tests::Sim| {
         sim.events_of(c, |e| match e {
-            Event::StreamReset { stream, code: stt_proto::STREAM_REFUSED, .. } => Some(*stream),
+            Event::StreamReset { stream, code: stt_proto::close::STREAM_REFUSED, .. } => Some(*stream),
             _ => None,
         })
         .collect::<Vec<_>>()

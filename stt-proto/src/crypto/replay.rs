@@ -6,12 +6,12 @@
 //! frame authenticated, so forged frames cannot move the window.
 
 /// Width of the window in packet numbers.
-pub const REPLAY_WINDOW_BITS: u64 = 2048;
+pub(super) const REPLAY_WINDOW_BITS: u64 = 2048;
 const WORDS: usize = (REPLAY_WINDOW_BITS / 64) as usize;
 
 /// Replay window for one direction of one session.
 #[derive(Clone, Debug)]
-pub struct ReplayWindow {
+pub(crate) struct ReplayWindow {
     /// Highest accepted packet number plus one; 0 when nothing was accepted yet.
     top: u64,
     bits: [u64; WORDS],
@@ -25,12 +25,12 @@ impl Default for ReplayWindow {
 
 impl ReplayWindow {
     /// An empty window: every packet number is fresh.
-    pub const fn new() -> Self {
+    pub(crate) const fn new() -> Self {
         ReplayWindow { top: 0, bits: [0; WORDS] }
     }
 
     /// Highest packet number accepted so far.
-    pub fn highest(&self) -> Option<u64> {
+    pub(crate) fn highest(&self) -> Option<u64> {
         self.top.checked_sub(1)
     }
 
@@ -40,7 +40,7 @@ impl ReplayWindow {
     }
 
     /// True if `pn` was never accepted and is not older than the window.
-    pub fn is_fresh(&self, pn: u64) -> bool {
+    pub(crate) fn is_fresh(&self, pn: u64) -> bool {
         if pn >= self.top {
             return pn != u64::MAX;
         }
@@ -52,7 +52,7 @@ impl ReplayWindow {
     }
 
     /// Records `pn` as seen. Call only for a fresh, authenticated packet number.
-    pub fn accept(&mut self, pn: u64) {
+    pub(crate) fn accept(&mut self, pn: u64) {
         if pn >= self.top {
             let advance = pn + 1 - self.top;
             if advance >= REPLAY_WINDOW_BITS {

@@ -94,9 +94,23 @@ pub struct SessionSecrets {
     /// The negotiated AEAD suite.
     pub suite: Suite,
     /// `secret_i2r0`: initiator to responder, generation 0.
-    pub initiator_to_responder: TrafficSecret,
+    pub(crate) initiator_to_responder: TrafficSecret,
     /// `secret_r2i0`: responder to initiator, generation 0.
-    pub responder_to_initiator: TrafficSecret,
+    pub(crate) responder_to_initiator: TrafficSecret,
+}
+
+// The traffic secrets themselves are for tools that decrypt captures, as the rest of `crypto` is.
+#[cfg(feature = "unstable-wire")]
+impl SessionSecrets {
+    /// `secret_i2r0`: initiator to responder, generation 0.
+    pub fn initiator_to_responder(&self) -> &TrafficSecret {
+        &self.initiator_to_responder
+    }
+
+    /// `secret_r2i0`: responder to initiator, generation 0.
+    pub fn responder_to_initiator(&self) -> &TrafficSecret {
+        &self.responder_to_initiator
+    }
 }
 
 impl SessionSecrets {

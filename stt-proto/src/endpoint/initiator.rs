@@ -177,7 +177,7 @@ impl Endpoint {
             self.stats.dropped.unexpected_handshake += 1;
             return;
         }
-        self.fail_handshake(now, handle, rj.reason.into());
+        self.fail_handshake(now, handle, HandshakeError::rejected(rj.reason));
     }
 
     pub(super) fn handle_confirm(&mut self, now: Instant, frame: &[u8], layout: &FrameLayout) {

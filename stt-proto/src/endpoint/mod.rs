@@ -16,7 +16,6 @@ mod session_mut;
 mod table;
 mod transmit;
 
-pub use peers::CLOSE_PEER_REMOVED;
 pub use session_mut::SessionMut;
 pub use transmit::Transmit;
 

@@ -4,13 +4,10 @@
 use alloc::vec::Vec;
 
 use super::Endpoint;
+use crate::close;
 use crate::config::Seed;
 use crate::time::Instant;
 use crate::types::{NodeId, SessionHandle};
-
-/// DISCONNECT code of a session closed because the application removed its peer
-/// ([`Endpoint::remove_peer`]).
-pub const CLOSE_PEER_REMOVED: u32 = 0xFFFF_FFFD;
 
 impl Endpoint {
     /// Uses `seed` as the shared seed with `peer` from now on (replacing an earlier entry).
@@ -28,7 +25,7 @@ impl Endpoint {
 
     /// Forgets `peer`: removes its shared seed entry and its place on the allow-list, and closes
     /// its sessions (and handshakes in progress with it) with DISCONNECT code
-    /// [`CLOSE_PEER_REMOVED`] and `reason`. Returns how many sessions were closed.
+    /// [`close::PEER_REMOVED`] and `reason`. Returns how many sessions were closed.
     ///
     /// With an allow-list, `peer` cannot connect again until allowed again. Without one, a peer
     /// that holds the default shared seed can: add an allow-list to keep it out.
@@ -47,7 +44,7 @@ impl Endpoint {
             .collect();
         for &h in &of_peer {
             if let Some(s) = self.session_mut(h) {
-                s.close(now, CLOSE_PEER_REMOVED, reason);
+                s.close(now, close::PEER_REMOVED, reason);
             }
         }
         of_peer.len()

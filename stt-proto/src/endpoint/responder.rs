@@ -7,7 +7,7 @@ use alloc::boxed::Box;
 
 use super::Endpoint;
 use crate::crypto::{verify_mac16, DhSecret, HandshakeKeys, SessionSecrets, Suite};
-use crate::event::Event;
+use crate::event::{Event, HandshakeError};
 use crate::handshake::cookie::CookieFields;
 use crate::handshake::ik::{self, Prologue};
 use crate::handshake::{
@@ -29,7 +29,12 @@ impl Endpoint {
     }
 
     fn reject(&mut self, remote: Remote, received: usize, nonce_i: [u8; 32], peer: NodeId, reason: RejectReason) {
-        self.diagnostic(Event::HandshakeFailed { session: None, remote, peer: Some(peer), reason: reason.into() });
+        self.diagnostic(Event::HandshakeFailed {
+            session: None,
+            remote,
+            peer: Some(peer),
+            reason: HandshakeError::rejected(reason),
+        });
         if self.config.stealth {
             return;
         }

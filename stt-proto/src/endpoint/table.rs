@@ -74,12 +74,12 @@ pub(super) struct SessionTable {
 
 impl SessionTable {
     /// Sessions held.
-    pub fn len(&self) -> usize {
+    pub(super) fn len(&self) -> usize {
         self.live
     }
 
     /// Handles of every session held.
-    pub fn handles(&self) -> impl Iterator<Item = SessionHandle> + '_ {
+    pub(super) fn handles(&self) -> impl Iterator<Item = SessionHandle> + '_ {
         self.slots
             .iter()
             .enumerate()
@@ -87,7 +87,7 @@ impl SessionTable {
             .map(|(i, s)| SessionHandle { index: i as u32, generation: s.generation })
     }
 
-    pub fn get(&self, handle: SessionHandle) -> Option<&Session> {
+    pub(super) fn get(&self, handle: SessionHandle) -> Option<&Session> {
         let slot = self.slots.get(handle.index as usize)?;
         if slot.generation != handle.generation {
             return None;
@@ -95,7 +95,7 @@ impl SessionTable {
         slot.session.as_ref()
     }
 
-    pub fn get_mut(&mut self, handle: SessionHandle) -> Option<&mut Session> {
+    pub(super) fn get_mut(&mut self, handle: SessionHandle) -> Option<&mut Session> {
         let slot = self.slots.get_mut(handle.index as usize)?;
         if slot.generation != handle.generation {
             return None;
@@ -108,21 +108,21 @@ impl SessionTable {
     }
 
     /// The session holding `session_id`.
-    pub fn by_id(&self, session_id: u64) -> Option<SessionHandle> {
+    pub(super) fn by_id(&self, session_id: u64) -> Option<SessionHandle> {
         self.by_id.get(&session_id).map(|&i| self.handle_of(i))
     }
 
     /// The initiator's handshake with this tag.
-    pub fn by_tag(&self, tag: u64) -> Option<SessionHandle> {
+    pub(super) fn by_tag(&self, tag: u64) -> Option<SessionHandle> {
         self.by_tag.get(&tag).map(|&i| self.handle_of(i))
     }
 
     /// True if a session with this id closed recently.
-    pub fn is_retired(&self, session_id: u64) -> bool {
+    pub(super) fn is_retired(&self, session_id: u64) -> bool {
         self.retired.contains_key(&session_id)
     }
 
-    pub fn insert(&mut self, session: Session) -> SessionHandle {
+    pub(super) fn insert(&mut self, session: Session) -> SessionHandle {
         self.live += 1;
         if let Some(index) = self.free.pop() {
             let slot = &mut self.slots[index as usize];
@@ -147,18 +147,18 @@ impl SessionTable {
     }
 
     /// True if one more session accepted from `ip` stays within the per-address cap.
-    pub fn admits_from(&self, ip: IpAddr, max_per_address: usize) -> bool {
+    pub(super) fn admits_from(&self, ip: IpAddr, max_per_address: usize) -> bool {
         (self.per_ip.get(&ip).copied().unwrap_or(0) as usize) < max_per_address
     }
 
     /// True if `peer` may hold one more confirmed session.
-    pub fn admits_peer(&self, peer: NodeId, max_per_peer: usize) -> bool {
+    pub(super) fn admits_peer(&self, peer: NodeId, max_per_peer: usize) -> bool {
         (self.per_peer.get(&peer).copied().unwrap_or(0) as usize) < max_per_peer
     }
 
     /// Inserts a session this endpoint accepted, counted against `ip` until removed (and
     /// against its peer once confirmed: [`SessionTable::count_peer`]).
-    pub fn insert_accepted(&mut self, session: Session, ip: IpAddr) -> SessionHandle {
+    pub(super) fn insert_accepted(&mut self, session: Session, ip: IpAddr) -> SessionHandle {
         let handle = self.insert(session);
         self.slots[handle.index as usize].source = Some(ip);
         *self.per_ip.entry(ip).or_insert(0) += 1;
@@ -166,7 +166,7 @@ impl SessionTable {
     }
 
     /// Counts an accepted session against `peer` until it is removed.
-    pub fn count_peer(&mut self, handle: SessionHandle, peer: NodeId) {
+    pub(super) fn count_peer(&mut self, handle: SessionHandle, peer: NodeId) {
         if let Some(slot) = self.slots.get_mut(handle.index as usize).filter(|s| s.generation == handle.generation) {
             if slot.source.is_some() && !slot.peer_counted {
                 slot.peer_counted = true;
@@ -176,12 +176,12 @@ impl SessionTable {
     }
 
     /// Indexes an initiator's handshake by its tag.
-    pub fn index_tag(&mut self, tag: u64, handle: SessionHandle) {
+    pub(super) fn index_tag(&mut self, tag: u64, handle: SessionHandle) {
         self.by_tag.insert(tag, handle.index);
     }
 
     /// The initiator's handshake got its session id: it is found by id from now on.
-    pub fn index_id(&mut self, session_id: u64, tag: Option<u64>, handle: SessionHandle) {
+    pub(super) fn index_id(&mut self, session_id: u64, tag: Option<u64>, handle: SessionHandle) {
         if let Some(tag) = tag {
             self.by_tag.remove(&tag);
         }
@@ -190,7 +190,7 @@ impl SessionTable {
 
     /// Removes a session from every table; its handle becomes stale. A session that had keys is
     /// remembered as retired until `retire_until`, so a replayed handshake cannot revive it.
-    pub fn remove(&mut self, handle: SessionHandle, retire_until: Instant) -> Option<Session> {
+    pub(super) fn remove(&mut self, handle: SessionHandle, retire_until: Instant) -> Option<Session> {
         let slot = self.slots.get_mut(handle.index as usize)?;
         if slot.generation != handle.generation {
             return None;
@@ -223,7 +223,7 @@ impl SessionTable {
     }
 
     /// Forgets retired session ids whose time is up.
-    pub fn expire_retired(&mut self, now: Instant) {
+    pub(super) fn expire_retired(&mut self, now: Instant) {
         while let Some(&(id, until)) = self.retired_order.front() {
             if until > now {
                 break;
@@ -236,7 +236,7 @@ impl SessionTable {
     }
 
     /// Queues the session for `poll_transmit` if it has something to send and is not queued.
-    pub fn mark_ready(&mut self, now: Instant, handle: SessionHandle) {
+    pub(super) fn mark_ready(&mut self, now: Instant, handle: SessionHandle) {
         let Some(slot) = self.slots.get_mut(handle.index as usize) else { return };
         if slot.generation != handle.generation || slot.ready {
             return;
@@ -248,7 +248,7 @@ impl SessionTable {
     }
 
     /// The next session on the ready queue; it leaves the queue.
-    pub fn pop_ready(&mut self) -> Option<SessionHandle> {
+    pub(super) fn pop_ready(&mut self) -> Option<SessionHandle> {
         while let Some((index, generation)) = self.ready.pop_front() {
             let slot = &mut self.slots[index as usize];
             if slot.generation == generation {
@@ -261,7 +261,7 @@ impl SessionTable {
 
     /// Takes `handle` back off the end of the ready queue, where a session that just sent goes
     /// when it has more. False if it is not there.
-    pub fn take_back_ready(&mut self, handle: SessionHandle) -> bool {
+    pub(super) fn take_back_ready(&mut self, handle: SessionHandle) -> bool {
         if self.ready.back() != Some(&(handle.index, handle.generation)) {
             return false;
         }
@@ -271,7 +271,7 @@ impl SessionTable {
     }
 
     /// Makes sure the timer heap holds the session's next deadline.
-    pub fn reschedule(&mut self, cfg: &EndpointConfig, handle: SessionHandle) {
+    pub(super) fn reschedule(&mut self, cfg: &EndpointConfig, handle: SessionHandle) {
         let Some(slot) = self.slots.get_mut(handle.index as usize) else { return };
         if slot.generation != handle.generation {
             return;
@@ -284,12 +284,12 @@ impl SessionTable {
     }
 
     /// The earliest deadline in the heap.
-    pub fn next_timer(&self) -> Option<Instant> {
+    pub(super) fn next_timer(&self) -> Option<Instant> {
         self.timers.peek().map(|Reverse((t, _, _))| *t)
     }
 
     /// Moves every heap entry due at `now` into `due`.
-    pub fn take_due(&mut self, now: Instant, due: &mut Vec<(Instant, SessionHandle)>) {
+    pub(super) fn take_due(&mut self, now: Instant, due: &mut Vec<(Instant, SessionHandle)>) {
         while let Some(Reverse((t, index, generation))) = self.timers.peek().copied() {
             if t > now {
                 break;
@@ -301,7 +301,7 @@ impl SessionTable {
 
     /// True if `t` is the deadline the session is scheduled for (not a superseded entry); the
     /// session is then no longer scheduled.
-    pub fn claim_timer(&mut self, handle: SessionHandle, t: Instant) -> bool {
+    pub(super) fn claim_timer(&mut self, handle: SessionHandle, t: Instant) -> bool {
         let Some(slot) = self.slots.get_mut(handle.index as usize) else { return false };
         if slot.generation != handle.generation || slot.session.is_none() || slot.scheduled != Some(t) {
             return false;

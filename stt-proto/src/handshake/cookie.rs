@@ -15,7 +15,7 @@ use crate::types::Remote;
 use crate::wire::handshake::Cookie;
 
 /// The fields a cookie binds.
-pub struct CookieFields<'a> {
+pub(crate) struct CookieFields<'a> {
     /// Where the INIT came from.
     pub remote: &'a Remote,
     /// Initiator's node id.
@@ -29,7 +29,7 @@ pub struct CookieFields<'a> {
 }
 
 /// The responder's rotating cookie secrets.
-pub struct CookieJar {
+pub(crate) struct CookieJar {
     current: [u8; 32],
     previous: [u8; 32],
     rotate_at: Instant,
@@ -45,7 +45,7 @@ impl Drop for CookieJar {
 
 impl CookieJar {
     /// A jar with fresh secrets.
-    pub fn new(now: Instant, lifetime: Duration, rng: &mut Rng) -> Self {
+    pub(crate) fn new(now: Instant, lifetime: Duration, rng: &mut Rng) -> Self {
         CookieJar { current: rng.bytes32(), previous: rng.bytes32(), rotate_at: now + lifetime, lifetime }
     }
 
@@ -64,14 +64,14 @@ impl CookieJar {
     }
 
     /// Makes a cookie for these fields at `now`.
-    pub fn make(&mut self, now: Instant, rng: &mut Rng, f: &CookieFields<'_>) -> Cookie {
+    pub(crate) fn make(&mut self, now: Instant, rng: &mut Rng, f: &CookieFields<'_>) -> Cookie {
         self.maintain(now, rng);
         let time = now.as_nanos();
         Cookie { time, mac: Self::with_input(f, time, |parts| mac16(&self.current, parts)) }
     }
 
     /// True if `cookie` was made by this jar for these fields and is not older than the lifetime.
-    pub fn check(&mut self, now: Instant, rng: &mut Rng, f: &CookieFields<'_>, cookie: &Cookie) -> bool {
+    pub(crate) fn check(&mut self, now: Instant, rng: &mut Rng, f: &CookieFields<'_>, cookie: &Cookie) -> bool {
         self.maintain(now, rng);
         let made = Instant::from_nanos(cookie.time);
         if made > now || now - made > self.lifetime {

@@ -9,7 +9,7 @@ pub(crate) mod cookie;
 pub(crate) mod ik;
 pub(crate) mod static_shared;
 
-pub use cookie::CookieJar;
+pub(crate) use cookie::CookieJar;
 
 use crate::crypto::{mac16, TAG_LEN};
 use crate::wire::{frame_len, write_skeleton, Flags, FrameType, Header};
@@ -19,7 +19,7 @@ use crate::wire::{frame_len, write_skeleton, Flags, FrameType, Header};
 /// `encode` writes the `payload_len`-byte payload. With `mac_key` the tag is
 /// HMAC-SHA3-256(mac_key, frame without its tag)[..16]; without, it is zero (REJECT).
 /// Handshake frames carry packet number 0, stream 0, sequence 0, no flags.
-pub fn write_handshake_frame(
+pub(crate) fn write_handshake_frame(
     out: &mut [u8],
     frame_type: FrameType,
     session_id: u64,
@@ -35,7 +35,7 @@ pub fn write_handshake_frame(
 
 /// Like [`write_handshake_frame`], with the tag computed by `seal` over the frame without its
 /// tag (RESPONSE and CONFIRM: the Noise payload tag).
-pub fn write_handshake_frame_sealed(
+pub(crate) fn write_handshake_frame_sealed(
     out: &mut [u8],
     frame_type: FrameType,
     session_id: u64,
@@ -58,11 +58,12 @@ pub fn write_handshake_frame_sealed(
 }
 
 /// Where RESPONSE's `seed_mac` sits in its frame; the MAC covers every byte before it.
-pub const RESPONSE_SEED_MAC_AT: usize = crate::wire::HEADER_LEN + 4 + crate::wire::handshake::Response::SEED_MAC_OFFSET;
+pub(crate) const RESPONSE_SEED_MAC_AT: usize =
+    crate::wire::HEADER_LEN + 4 + crate::wire::handshake::Response::SEED_MAC_OFFSET;
 
 /// Writes a RESPONSE frame: the payload, then `seed_mac = MAC16(K_hs, frame[..RESPONSE_SEED_MAC_AT])`,
 /// then the Noise payload tag from `seal` over the whole frame but the tag. Returns the frame.
-pub fn write_response_frame(
+pub(crate) fn write_response_frame(
     response: &crate::wire::handshake::Response<'_>,
     session_id: u64,
     k_hs: &[u8; 32],
@@ -89,14 +90,14 @@ pub fn write_response_frame(
 
 /// The 8-byte handshake tag that routes CHALLENGE and REJECT back to the initiator: the first
 /// 8 bytes of its nonce, big-endian.
-pub fn handshake_tag(nonce_i: &[u8; 32]) -> u64 {
+pub(crate) fn handshake_tag(nonce_i: &[u8; 32]) -> u64 {
     let mut b = [0u8; 8];
     b.copy_from_slice(&nonce_i[..8]);
     u64::from_be_bytes(b)
 }
 
 /// `session_id = (nonce_i ⊕ nonce_r ⊕ node_id_i ⊕ node_id_r)[0..8]`, big-endian.
-pub fn session_id(nonce_i: &[u8; 32], nonce_r: &[u8; 32], node_id_i: &[u8; 32], node_id_r: &[u8; 32]) -> u64 {
+pub(crate) fn session_id(nonce_i: &[u8; 32], nonce_r: &[u8; 32], node_id_i: &[u8; 32], node_id_r: &[u8; 32]) -> u64 {
     let mut b = [0u8; 8];
     for (i, x) in b.iter_mut().enumerate() {
         *x = nonce_i[i] ^ nonce_r[i] ^ node_id_i[i] ^ node_id_r[i];

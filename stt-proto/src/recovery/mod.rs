@@ -27,7 +27,7 @@ use rate::{DeliveryRate, Snapshot};
 
 /// What became of a frame in flight.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     /// The peer acknowledged it.
     Acked,
     /// It is lost: repair it if it matters.
@@ -36,7 +36,7 @@ pub enum Outcome {
 
 /// What an ack-eliciting frame carried, so that its loss can be repaired.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SentPayload {
+pub(crate) enum SentPayload {
     /// A DATA segment.
     Data {
         /// Stream id.
@@ -110,7 +110,7 @@ struct SentFrame {
 }
 
 /// Recovery state of one session.
-pub struct Recovery {
+pub(crate) struct Recovery {
     sent: VecDeque<SentFrame>,
     in_flight: u64,
     largest_acked: Option<u64>,
@@ -140,7 +140,7 @@ impl core::fmt::Debug for Recovery {
 
 impl Recovery {
     /// Fresh state with a controller and the peer's maximum ACK delay.
-    pub fn new(cc: Box<dyn CongestionController>, max_ack_delay: Duration, mss: u64) -> Self {
+    pub(crate) fn new(cc: Box<dyn CongestionController>, max_ack_delay: Duration, mss: u64) -> Self {
         Recovery {
             sent: VecDeque::new(),
             in_flight: 0,
@@ -164,69 +164,69 @@ impl Recovery {
 
     /// The packet number after the newest tracked frame: every tracked frame sent from now on
     /// has this number or a larger one.
-    pub fn next_pn(&self) -> u64 {
+    pub(crate) fn next_pn(&self) -> u64 {
         self.next_pn
     }
 
     /// The RTT estimator.
-    pub fn rtt(&self) -> &RttEstimator {
+    pub(crate) fn rtt(&self) -> &RttEstimator {
         &self.rtt
     }
 
     /// Seeds the estimator with a handshake round trip.
-    pub fn seed_rtt(&mut self, rtt: Duration) {
+    pub(crate) fn seed_rtt(&mut self, rtt: Duration) {
         if !self.rtt.has_sample() {
             self.rtt.update(rtt, Duration::ZERO);
         }
     }
 
     /// Bytes of ack-eliciting frames in flight.
-    pub fn in_flight(&self) -> u64 {
+    pub(crate) fn in_flight(&self) -> u64 {
         self.in_flight
     }
 
     /// Congestion window.
-    pub fn window(&self) -> u64 {
+    pub(crate) fn window(&self) -> u64 {
         self.cc.window()
     }
 
     /// Frames declared lost so far (spurious ones included).
-    pub fn lost_frames(&self) -> u64 {
+    pub(crate) fn lost_frames(&self) -> u64 {
         self.lost_frames
     }
 
     /// Frames declared lost that were acknowledged after all.
-    pub fn spurious_losses(&self) -> u64 {
+    pub(crate) fn spurious_losses(&self) -> u64 {
         self.spurious_losses
     }
 
     /// Bytes delivered so far.
-    pub fn delivered(&self) -> u64 {
+    pub(crate) fn delivered(&self) -> u64 {
         self.rate.delivered()
     }
 
     /// The controller's pacing rate now (bytes per second).
-    pub fn pacing_rate(&self) -> Option<u64> {
+    pub(crate) fn pacing_rate(&self) -> Option<u64> {
         self.cc.pacing_rate(self.rtt.smoothed())
     }
 
     /// The controller's phase, for diagnostics.
-    pub fn congestion_phase(&self) -> &'static str {
+    pub(crate) fn congestion_phase(&self) -> &'static str {
         self.cc.phase()
     }
 
     /// The reordering window RACK's time threshold uses now.
-    pub fn reordering_window(&self) -> Duration {
+    pub(crate) fn reordering_window(&self) -> Duration {
         self.rack.reo_wnd(self.rtt.min(), self.rtt.smoothed())
     }
 
     /// True if the congestion window has room for `bytes` more.
-    pub fn window_allows(&self, bytes: u64) -> bool {
+    pub(crate) fn window_allows(&self, bytes: u64) -> bool {
         self.in_flight + bytes <= self.cc.window()
     }
 
     /// When `bytes` may go out under pacing (`now` if at once).
-    pub fn pacing_ready_at(&mut self, now: Instant, bytes: u64) -> Instant {
+    pub(crate) fn pacing_ready_at(&mut self, now: Instant, bytes: u64) -> Instant {
         match self.cc.pacing_rate(self.rtt.smoothed()) {
             Some(rate) => self.pacer.ready_at(now, bytes, rate, self.mss),
             None => now,
@@ -235,14 +235,14 @@ impl Recovery {
 
     /// The sender has nothing to send, or no credit to send it, while the window has room: rate
     /// samples taken until what is in flight now is delivered say so, and windows do not grow.
-    pub fn on_app_limited(&mut self) {
+    pub(crate) fn on_app_limited(&mut self) {
         if self.in_flight < self.cc.window() {
             self.rate.on_app_limited(self.in_flight);
         }
     }
 
     /// Records an ack-eliciting frame just sent.
-    pub fn on_sent(&mut self, now: Instant, pn: u64, size: usize, payload: SentPayload) {
+    pub(crate) fn on_sent(&mut self, now: Instant, pn: u64, size: usize, payload: SentPayload) {
         debug_assert!(self.sent.back().is_none_or(|f| f.pn < pn));
         let size = size as u64;
         let snapshot = self.rate.on_sent(now, self.in_flight, size);
@@ -266,7 +266,7 @@ impl Recovery {
     /// packet number of the newest frame it newly acknowledged and that frame's round trip, less
     /// the delay the peer reports (at most `max_ack_delay`; kept whole if the delay is as long as
     /// the round trip); `None` if it acknowledged nothing new.
-    pub fn on_ack(
+    pub(crate) fn on_ack(
         &mut self,
         now: Instant,
         ack: &Ack<'_>,
@@ -418,7 +418,7 @@ impl Recovery {
 
     /// When recovery next needs `on_timeout`: the loss timer, else the probe timeout if anything
     /// ack-eliciting is in flight.
-    pub fn deadline(&self) -> Option<Instant> {
+    pub(crate) fn deadline(&self) -> Option<Instant> {
         if self.loss_time.is_some() {
             return self.loss_time;
         }
@@ -431,17 +431,17 @@ impl Recovery {
 
     /// When the frame that the current row of probe timeouts waits on went out (`None` once
     /// something was acknowledged since).
-    pub fn probing_since(&self) -> Option<Instant> {
+    pub(crate) fn probing_since(&self) -> Option<Instant> {
         self.probing_since
     }
 
     /// Probe timeouts in a row since anything was last acknowledged.
-    pub fn probe_timeouts(&self) -> u32 {
+    pub(crate) fn probe_timeouts(&self) -> u32 {
         self.pto_count
     }
 
     /// Runs the loss timer or the probe timeout. Returns true if a probe must be sent.
-    pub fn on_timeout(&mut self, now: Instant, lost: impl FnMut(SentPayload)) -> bool {
+    pub(crate) fn on_timeout(&mut self, now: Instant, lost: impl FnMut(SentPayload)) -> bool {
         let Some(deadline) = self.deadline() else { return false };
         if now < deadline {
             return false;
@@ -463,7 +463,7 @@ impl Recovery {
     /// 9002 §6.2.4). A receiver whose only frame in flight is the credit its blocked peer needs
     /// resends that credit, not an empty KEEPALIVE that would take another round trip to reveal
     /// the loss.
-    pub fn oldest_repairable_in_flight(&self) -> Option<SentPayload> {
+    pub(crate) fn oldest_repairable_in_flight(&self) -> Option<SentPayload> {
         self.sent
             .iter()
             .find(|f| {
@@ -474,7 +474,7 @@ impl Recovery {
     }
 
     /// The credit updates (MAX_DATA) still in flight, oldest first.
-    pub fn credit_in_flight(&self) -> impl Iterator<Item = SentPayload> + '_ {
+    pub(crate) fn credit_in_flight(&self) -> impl Iterator<Item = SentPayload> + '_ {
         self.sent
             .iter()
             .filter(|f| f.state == FrameState::InFlight && matches!(f.payload, SentPayload::MaxData { .. }))
@@ -483,7 +483,7 @@ impl Recovery {
 
     /// Checks the in-flight count against the frames (property tests).
     #[cfg(test)]
-    pub fn check_accounting(&self) -> Result<(), alloc::string::String> {
+    pub(crate) fn check_accounting(&self) -> Result<(), alloc::string::String> {
         let sum: u64 = self.sent.iter().filter(|f| f.state == FrameState::InFlight).map(|f| u64::from(f.size)).sum();
         if sum != self.in_flight {
             return Err(alloc::format!("in_flight {} but frames in flight sum to {sum}", self.in_flight));

@@ -6,7 +6,7 @@ use crate::time::Instant;
 
 /// Token-bucket pacer: spreads a window's worth of sending over one RTT, with short bursts.
 #[derive(Clone, Debug)]
-pub struct Pacer {
+pub(super) struct Pacer {
     tokens: u64,
     last: Option<Instant>,
 }
@@ -22,7 +22,7 @@ const BURST: Duration = Duration::from_millis(2);
 
 impl Pacer {
     /// When `bytes` may be sent at `rate` bytes/s (`now` if at once), refilling the bucket first.
-    pub fn ready_at(&mut self, now: Instant, bytes: u64, rate: u64, mss: u64) -> Instant {
+    pub(super) fn ready_at(&mut self, now: Instant, bytes: u64, rate: u64, mss: u64) -> Instant {
         let capacity = ((rate as u128 * BURST.as_nanos() / 1_000_000_000) as u64).max(10 * mss);
         let elapsed = self.last.map_or(Duration::MAX, |l| now - l);
         let refill = (rate as u128 * elapsed.as_nanos().min(u64::MAX as u128) / 1_000_000_000) as u64;
@@ -36,7 +36,7 @@ impl Pacer {
     }
 
     /// `bytes` were sent.
-    pub fn on_sent(&mut self, bytes: u64) {
+    pub(super) fn on_sent(&mut self, bytes: u64) {
         self.tokens = self.tokens.saturating_sub(bytes);
     }
 }

@@ -17,7 +17,7 @@ use core::time::Duration;
 use crate::time::Instant;
 
 /// Frames acknowledged above a hole before it is lost, while no reordering has been seen.
-pub const PACKET_THRESHOLD: u64 = 3;
+pub(super) const PACKET_THRESHOLD: u64 = 3;
 /// Loss episodes after the last spurious loss before the window goes back to its base size.
 const PERSIST: u8 = 16;
 
@@ -54,7 +54,7 @@ impl Default for Rack {
 
 impl Rack {
     /// A frame sent at `sent` with number `pn` was acknowledged `rtt` after it was sent.
-    pub fn on_acked(&mut self, sent: Instant, pn: u64, rtt: Duration) {
+    pub(super) fn on_acked(&mut self, sent: Instant, pn: u64, rtt: Duration) {
         if self.xmit_ts.is_none_or(|t| sent > t || (sent == t && pn > self.end_pn)) {
             self.xmit_ts = Some(sent);
             self.end_pn = pn;
@@ -63,12 +63,12 @@ impl Rack {
     }
 
     /// A frame arrived after a later one: the path reorders.
-    pub fn on_reordering(&mut self) {
+    pub(super) fn on_reordering(&mut self) {
         self.reordering_seen = true;
     }
 
     /// A frame declared lost was acknowledged. `largest_acked` and `next_pn` place the round.
-    pub fn on_spurious(&mut self, largest_acked: u64, next_pn: u64) {
+    pub(super) fn on_spurious(&mut self, largest_acked: u64, next_pn: u64) {
         self.reordering_seen = true;
         if self.grow_after.is_none_or(|g| largest_acked >= g) {
             self.mult = self.mult.saturating_add(1);
@@ -78,7 +78,7 @@ impl Rack {
     }
 
     /// A loss episode ended (frames were declared lost).
-    pub fn on_loss_episode(&mut self) {
+    pub(super) fn on_loss_episode(&mut self) {
         self.persist = self.persist.saturating_sub(1);
         if self.persist == 0 {
             self.mult = 1;
@@ -86,23 +86,23 @@ impl Rack {
     }
 
     /// The reordering window now.
-    pub fn reo_wnd(&self, min_rtt: Duration, srtt: Duration) -> Duration {
+    pub(super) fn reo_wnd(&self, min_rtt: Duration, srtt: Duration) -> Duration {
         (min_rtt / 4 * self.mult).min(srtt)
     }
 
     /// The packet number of the most recently sent frame acknowledged; only frames below it can
     /// be judged.
-    pub fn end_pn(&self) -> Option<u64> {
+    pub(super) fn end_pn(&self) -> Option<u64> {
         self.xmit_ts.map(|_| self.end_pn)
     }
 
     /// When a frame sent at `sent` is lost if nothing acknowledges it, given the window.
-    pub fn deadline(&self, sent: Instant, reo_wnd: Duration) -> Instant {
+    pub(super) fn deadline(&self, sent: Instant, reo_wnd: Duration) -> Instant {
         sent + self.rtt + reo_wnd
     }
 
     /// True if a frame `pn` with `largest_acked` above it is lost by count alone.
-    pub fn lost_by_count(&self, pn: u64, largest_acked: u64) -> bool {
+    pub(super) fn lost_by_count(&self, pn: u64, largest_acked: u64) -> bool {
         !self.reordering_seen && pn + PACKET_THRESHOLD <= largest_acked
     }
 }

@@ -36,17 +36,17 @@ pub(super) struct DeliveryRate {
 
 impl DeliveryRate {
     /// Bytes delivered so far.
-    pub fn delivered(&self) -> u64 {
+    pub(super) fn delivered(&self) -> u64 {
         self.delivered
     }
 
     /// True while the sender is application-limited.
-    pub fn is_app_limited(&self) -> bool {
+    pub(super) fn is_app_limited(&self) -> bool {
         self.app_limited_until != 0
     }
 
     /// The snapshot for a frame sent now; `in_flight` is before it, `size` its size.
-    pub fn on_sent(&mut self, now: Instant, in_flight: u64, size: u64) -> Snapshot {
+    pub(super) fn on_sent(&mut self, now: Instant, in_flight: u64, size: u64) -> Snapshot {
         if in_flight == 0 {
             self.first_sent_time = now;
             self.delivered_time = now;
@@ -62,24 +62,24 @@ impl DeliveryRate {
     }
 
     /// The sender has nothing to send (or no credit) while the window has room.
-    pub fn on_app_limited(&mut self, in_flight: u64) {
+    pub(super) fn on_app_limited(&mut self, in_flight: u64) {
         self.app_limited_until = (self.delivered + in_flight).max(1);
     }
 
     /// A frame of `size` bytes was acknowledged at `now`.
-    pub fn on_delivered(&mut self, now: Instant, size: u64) {
+    pub(super) fn on_delivered(&mut self, now: Instant, size: u64) {
         self.delivered += size;
         self.delivered_time = now;
     }
 
     /// Frames of `size` bytes were declared lost.
-    pub fn on_lost(&mut self, size: u64) {
+    pub(super) fn on_lost(&mut self, size: u64) {
         self.lost += size;
     }
 
     /// The rate sample of an ACK whose newest acknowledged frame was sent at `sent` with
     /// `snapshot`. Ends an application-limited period whose frames are all delivered.
-    pub fn sample(&mut self, sent: Instant, snapshot: &Snapshot) -> RateSample {
+    pub(super) fn sample(&mut self, sent: Instant, snapshot: &Snapshot) -> RateSample {
         let send_elapsed = sent.saturating_duration_since(snapshot.first_sent_time);
         let ack_elapsed = self.delivered_time.saturating_duration_since(snapshot.delivered_time);
         self.first_sent_time = sent;
@@ -99,7 +99,7 @@ impl DeliveryRate {
 
 impl Snapshot {
     /// Bytes in flight when the frame was sent (itself included).
-    pub fn tx_in_flight(&self) -> u64 {
+    pub(super) fn tx_in_flight(&self) -> u64 {
         self.tx_in_flight
     }
 }

@@ -25,7 +25,7 @@ enum Ranges {
 
 /// Received packet numbers and the ACK schedule.
 #[derive(Debug)]
-pub struct AckTracker {
+pub(crate) struct AckTracker {
     /// Ascending, disjoint, non-adjacent inclusive ranges; one spare slot holds a new range
     /// until the oldest is dropped.
     ranges: Ranges,
@@ -44,12 +44,12 @@ impl Default for AckTracker {
 
 impl AckTracker {
     /// A tracker that makes an ACK due at once after `every` ack-eliciting frames.
-    pub fn new(every: u32) -> Self {
+    pub(crate) fn new(every: u32) -> Self {
         AckTracker { ranges: Ranges::None, unacked_eliciting: 0, every: every.max(1), deadline: None, largest_at: None }
     }
 
     /// Records a received packet number.
-    pub fn on_received(&mut self, now: Instant, pn: u64, eliciting: bool, max_ack_delay: Duration) {
+    pub(crate) fn on_received(&mut self, now: Instant, pn: u64, eliciting: bool, max_ack_delay: Duration) {
         // A gap below this number means something was lost or reordered: acknowledge at once so
         // the sender detects it quickly.
         let out_of_order = self.ranges().last().is_some_and(|r| pn != r.1 + 1);
@@ -131,28 +131,28 @@ impl AckTracker {
     }
 
     /// True if an ACK should go out now.
-    pub fn due(&self, now: Instant) -> bool {
+    pub(crate) fn due(&self, now: Instant) -> bool {
         self.unacked_eliciting >= self.every || self.deadline.is_some_and(|d| d <= now)
     }
 
     /// True if some ack-eliciting frame is not yet acknowledged (an ACK may ride along).
-    pub fn pending(&self) -> bool {
+    pub(crate) fn pending(&self) -> bool {
         self.unacked_eliciting > 0
     }
 
     /// When the delayed ACK is due.
-    pub fn deadline(&self) -> Option<Instant> {
+    pub(crate) fn deadline(&self) -> Option<Instant> {
         self.deadline
     }
 
     /// Number of ranges an ACK would carry.
-    pub fn range_count(&self) -> usize {
+    pub(crate) fn range_count(&self) -> usize {
         self.ranges().len()
     }
 
     /// The ranges, largest first, and the delay since the largest arrived in microseconds. Marks
     /// everything acknowledged.
-    pub fn take_ack(&mut self, now: Instant) -> (u32, impl ExactSizeIterator<Item = AckRange> + '_) {
+    pub(crate) fn take_ack(&mut self, now: Instant) -> (u32, impl ExactSizeIterator<Item = AckRange> + '_) {
         self.unacked_eliciting = 0;
         self.deadline = None;
         let delay = self.largest_at.map_or(0, |t| (now - t).as_micros().min(u32::MAX as u128) as u32);

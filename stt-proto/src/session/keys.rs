@@ -46,7 +46,7 @@ struct RecvKeys {
 
 /// Why an encrypted frame was not accepted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum OpenFailure {
+pub(crate) enum OpenFailure {
     /// Packet number already seen or older than the replay window.
     Replayed,
     /// Authentication failed under every candidate key.
@@ -55,7 +55,7 @@ pub enum OpenFailure {
 
 /// What opening a frame changed besides decrypting it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Opened {
+pub(crate) struct Opened {
     /// The receive key advanced to this generation.
     pub rotated_to: Option<u32>,
     /// The frame has the highest packet number seen so far.
@@ -63,7 +63,7 @@ pub struct Opened {
 }
 
 /// Both directions' keys of an established session.
-pub struct SessionKeys {
+pub(crate) struct SessionKeys {
     suite: Suite,
     backend: CryptoBackend,
     send: SendKeys,
@@ -76,7 +76,7 @@ pub struct SessionKeys {
 
 impl SessionKeys {
     /// Keys at generation 0 from the handshake's traffic secrets.
-    pub fn new(
+    pub(crate) fn new(
         now: Instant,
         suite: Suite,
         backend: CryptoBackend,
@@ -115,17 +115,17 @@ impl SessionKeys {
     }
 
     /// The negotiated suite.
-    pub fn suite(&self) -> Suite {
+    pub(crate) fn suite(&self) -> Suite {
         self.suite
     }
 
     /// Current send and receive key generations.
-    pub fn generations(&self) -> (u32, u32) {
+    pub(crate) fn generations(&self) -> (u32, u32) {
         (self.send.generation, self.recv.generation)
     }
 
     /// True when no packet number is left (2^64 - 1 frames sent).
-    pub fn exhausted(&self) -> bool {
+    pub(crate) fn exhausted(&self) -> bool {
         self.next_pn == u64::MAX
     }
 
@@ -133,7 +133,7 @@ impl SessionKeys {
     /// the current key is at least `min_interval` old (the receiver keeps only one previous key,
     /// for `key_retention`; rotating faster would orphan frames still in flight).
     /// Returns the new generation if it rotated.
-    pub fn maybe_rotate_send(
+    pub(crate) fn maybe_rotate_send(
         &mut self,
         now: Instant,
         policy: &KeyRotationPolicy,
@@ -163,13 +163,13 @@ impl SessionKeys {
 
     /// Rotates the send key at the first moment the rules allow (the peer confirmed the current
     /// generation and it is at least `min_interval` old), whatever the policy.
-    pub fn request_rotation(&mut self) {
+    pub(crate) fn request_rotation(&mut self) {
         self.send.requested = true;
     }
 
     /// When the send key next needs a rotation check: at its maximum age, or (if a byte or frame
     /// threshold is already reached) when the minimum interval has passed.
-    pub fn send_rotation_deadline(&self, policy: &KeyRotationPolicy, min_interval: Duration) -> Option<Instant> {
+    pub(crate) fn send_rotation_deadline(&self, policy: &KeyRotationPolicy, min_interval: Duration) -> Option<Instant> {
         let s = &self.send;
         if !s.confirmed {
             return None;
@@ -180,24 +180,24 @@ impl SessionKeys {
     }
 
     /// When the previous receive key is due to be discarded.
-    pub fn previous_key_deadline(&self) -> Option<Instant> {
+    pub(crate) fn previous_key_deadline(&self) -> Option<Instant> {
         self.recv.previous.as_ref().map(|(_, t)| *t)
     }
 
     /// Drops the previous receive key if its retention ended.
-    pub fn discard_expired(&mut self, now: Instant) {
+    pub(crate) fn discard_expired(&mut self, now: Instant) {
         if self.recv.previous.as_ref().is_some_and(|(_, t)| now >= *t) {
             self.recv.previous = None;
         }
     }
 
     /// Flags for an outgoing frame (key phase bits) on top of `base`.
-    pub fn flags(&self, base: Flags) -> Flags {
+    pub(crate) fn flags(&self, base: Flags) -> Flags {
         base.with(Flags::KEY_PHASE, self.send.phase).with(Flags::PEER_KEY_PHASE, self.recv.phase)
     }
 
     /// Takes the next packet number. `None` when exhausted.
-    pub fn next_packet_number(&mut self) -> Option<u64> {
+    pub(crate) fn next_packet_number(&mut self) -> Option<u64> {
         if self.exhausted() {
             return None;
         }
@@ -207,7 +207,7 @@ impl SessionKeys {
     }
 
     /// Seals `payload` in place under the current send key.
-    pub fn seal(&mut self, pn: u64, aad: &[u8], payload: &mut [u8]) -> [u8; TAG_LEN] {
+    pub(crate) fn seal(&mut self, pn: u64, aad: &[u8], payload: &mut [u8]) -> [u8; TAG_LEN] {
         self.send.bytes += payload.len() as u64;
         self.send.frames += 1;
         self.send.key.seal(pn, aad, payload)
@@ -215,7 +215,7 @@ impl SessionKeys {
 
     /// Opens a frame in place: replay check, key selection by phase, authentication, replay-window
     /// update, key promotion and confirmation of our own rotation.
-    pub fn open(
+    pub(crate) fn open(
         &mut self,
         now: Instant,
         flags: Flags,

@@ -10,9 +10,7 @@ use bytes::{Bytes, BytesMut};
 use super::{Ctx, Session, State, Then};
 use crate::config::EndpointConfig;
 use crate::event::Event;
-use crate::message::{
-    Channel, Message, MessageError, MessageId, MessageRefusal, CLOSE_MESSAGE_LANE_MALFORMED, MESSAGE_OVERHEAD,
-};
+use crate::message::{Channel, Message, MessageError, MessageId, MessageRefusal, MESSAGE_OVERHEAD};
 use crate::names::NameAddress;
 use crate::stream::{SendHalf, StreamError, StreamMode, StreamRead};
 use crate::wire::message::{self as wm, MAX_HEADER_LEN, REFUSAL_LEN};
@@ -355,7 +353,7 @@ impl Session {
     /// broken, else send the credit the reads freed.
     pub(crate) fn after_messages_read(&mut self) -> Then {
         if self.lane_broken() && matches!(self.state, State::Established) {
-            return self.close(CLOSE_MESSAGE_LANE_MALFORMED, "malformed message lane");
+            return self.close(crate::close::MESSAGE_LANE_MALFORMED, "malformed message lane");
         }
         Then::Transmit
     }

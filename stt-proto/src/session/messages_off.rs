@@ -1,6 +1,6 @@
 //! Reliable messages in a build without the `messages` feature: the application's messages are
 //! refused with [`MessageError::NotBuilt`], and a lane the peer opens is refused like a stream
-//! past the limit (STREAM_CLOSE with `STREAM_REFUSED`, so the peer reports
+//! past the limit (STREAM_CLOSE with `close::STREAM_REFUSED`, so the peer reports
 //! `MessageRefusal::LaneRefused`); it is marked reset at once, so whatever arrives on it is
 //! ignored, and it is forgotten once the refusal is acknowledged. Same interface as
 //! `messages.rs`.
@@ -8,9 +8,9 @@
 use bytes::Bytes;
 
 use super::{Ctx, Session, Then};
+use crate::close::STREAM_REFUSED;
 use crate::config::EndpointConfig;
 use crate::message::{Channel, Message, MessageError, MessageId};
-use crate::stream::STREAM_REFUSED;
 
 /// Nothing to keep.
 #[derive(Debug, Default)]

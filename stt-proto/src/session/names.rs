@@ -65,11 +65,11 @@ pub(crate) struct SessionNames {
 }
 
 impl SessionNames {
-    pub fn wants_transmit(&self) -> bool {
+    pub(crate) fn wants_transmit(&self) -> bool {
         self.announce_owed || self.owed_pieces != 0 || !self.replies.is_empty() || !self.resend.is_empty()
     }
 
-    pub fn peer_names(&self) -> &[NameAddress] {
+    pub(crate) fn peer_names(&self) -> &[NameAddress] {
         &self.peer_names
     }
 
@@ -79,7 +79,7 @@ impl SessionNames {
     }
 
     /// Numbers and queues a request.
-    pub fn request(&mut self, route: bool, address: NameAddress, data: Bytes) -> Result<RequestId, NameError> {
+    pub(crate) fn request(&mut self, route: bool, address: NameAddress, data: Bytes) -> Result<RequestId, NameError> {
         if self.next_id == u32::MAX {
             return Err(NameError::RequestIdsExhausted);
         }
@@ -94,7 +94,7 @@ impl SessionNames {
     }
 
     /// Repairs a lost announcement, request or reply.
-    pub fn on_outcome(&mut self, p: SentPayload, o: Outcome) {
+    pub(crate) fn on_outcome(&mut self, p: SentPayload, o: Outcome) {
         if o != Outcome::Lost {
             return;
         }
@@ -170,7 +170,7 @@ impl SessionNames {
     }
 
     /// Handles an authentic ENDPOINT_* frame. `Err` if it is malformed.
-    pub fn on_frame(
+    pub(crate) fn on_frame(
         &mut self,
         handle: SessionHandle,
         header: &Header,

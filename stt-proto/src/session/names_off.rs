@@ -27,20 +27,25 @@ pub(crate) struct SessionNames {
 }
 
 impl SessionNames {
-    pub fn wants_transmit(&self) -> bool {
+    pub(crate) fn wants_transmit(&self) -> bool {
         !self.replies.is_empty()
     }
 
-    pub fn peer_names(&self) -> &[NameAddress] {
+    pub(crate) fn peer_names(&self) -> &[NameAddress] {
         &[]
     }
 
-    pub fn request(&mut self, _route: bool, _address: NameAddress, _data: Bytes) -> Result<RequestId, NameError> {
+    pub(crate) fn request(
+        &mut self,
+        _route: bool,
+        _address: NameAddress,
+        _data: Bytes,
+    ) -> Result<RequestId, NameError> {
         Err(NameError::NotBuilt)
     }
 
     /// Sends a lost answer again, unless the peer has settled the request since.
-    pub fn on_outcome(&mut self, p: SentPayload, o: Outcome) {
+    pub(crate) fn on_outcome(&mut self, p: SentPayload, o: Outcome) {
         if let (SentPayload::NameReply { id, route, .. }, Outcome::Lost) = (p, o) {
             if id >= self.peer_floor {
                 self.queue_reply(route, id);
@@ -56,7 +61,7 @@ impl SessionNames {
     }
 
     /// Answers the peer's requests "unknown name". `Err` if the frame is malformed.
-    pub fn on_frame(
+    pub(crate) fn on_frame(
         &mut self,
         _handle: SessionHandle,
         header: &Header,

@@ -13,9 +13,9 @@ use bytes::{Bytes, BytesMut};
 use super::keys::OpenFailure;
 use super::Session;
 use super::{apply_outcome, Ctx, Outgoing, PathProbe, SessionEnd, State, Then};
+use crate::close;
 use crate::event::{CloseReason, Event};
-use crate::message::CLOSE_MESSAGE_LANE_MALFORMED;
-use crate::stream::{PeerStream, StreamId, CLOSE_STREAM_LIMIT_ABUSED, STREAM_REFUSED};
+use crate::stream::{PeerStream, StreamId};
 use crate::types::{Direction, Remote};
 use crate::wire::control::Disconnect;
 use crate::wire::stream::{self as ws, Ack, StreamOpen, DATA_HEADER_LEN};
@@ -181,10 +181,10 @@ impl Session {
                 }
                 if self.streams.refusals_abused() && matches!(self.state, State::Established) {
                     // The peer keeps opening streams it was told it may not: end the session.
-                    return self.close(CLOSE_STREAM_LIMIT_ABUSED, "too many streams opened past the limit");
+                    return self.close(close::STREAM_LIMIT_ABUSED, "too many streams opened past the limit");
                 }
                 if self.lane_broken() && matches!(self.state, State::Established) {
-                    return self.close(CLOSE_MESSAGE_LANE_MALFORMED, "malformed message lane");
+                    return self.close(close::MESSAGE_LANE_MALFORMED, "malformed message lane");
                 }
             }
             _ => self.count_drop(ctx, |d| &mut d.unsupported),
@@ -280,7 +280,7 @@ impl Session {
                         if first {
                             ctx.events.push_back(Event::StreamReset { session: handle, stream: StreamId(id), code });
                         }
-                        if code == STREAM_REFUSED && st.local {
+                        if code == close::STREAM_REFUSED && st.local {
                             // The peer refused our stream: nothing we send on it will be read.
                             st.give_up_sending();
                         }

@@ -8,12 +8,13 @@
 //! frames are recorded in `recovery` with what they carried.
 
 use super::{Ctx, Outgoing, PathDatagram, Session, SessionEnd, State, Then, PATH_CHALLENGES};
+use crate::close::STREAM_REFUSED;
 use crate::config::EndpointConfig;
 use crate::crypto::TAG_LEN;
 use crate::event::{CloseReason, Event};
 use crate::handshake::{handshake_tag, write_handshake_frame};
 use crate::recovery::SentPayload;
-use crate::stream::{Segment, StreamMode, STREAM_REFUSED};
+use crate::stream::{Segment, StreamMode};
 use crate::time::Instant;
 use crate::types::{Direction, NodeId, Remote};
 use crate::wire::control::Disconnect;
@@ -34,7 +35,7 @@ pub(crate) struct FrameSpec {
 }
 
 impl FrameSpec {
-    pub const fn control(frame_type: FrameType) -> Self {
+    pub(crate) const fn control(frame_type: FrameType) -> Self {
         FrameSpec { frame_type, stream_id: 0, sequence: 0, flags: Flags(0) }
     }
 }

@@ -7,16 +7,17 @@
 //! session-level flow control, and the bookkeeping of which control frames are owed to the peer.
 
 mod peer_ids;
-pub mod recv;
-pub mod send;
+pub(crate) mod recv;
+pub(crate) mod send;
 
 use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
 use alloc::vec::Vec;
 use core::time::Duration;
 
 use peer_ids::{Admission, PeerIds};
-pub use recv::{RecvHalf, StreamRead};
-pub use send::{Segment, SendHalf};
+pub(crate) use recv::RecvHalf;
+pub use recv::StreamRead;
+pub(crate) use send::{Segment, SendHalf};
 
 use crate::types::Role;
 
@@ -72,36 +73,30 @@ pub enum StreamError {
 }
 
 /// Credit each side starts with per stream, before any MAX_DATA (protocol constant).
-pub const INITIAL_STREAM_CREDIT: u64 = 64 * 1024;
+pub(crate) const INITIAL_STREAM_CREDIT: u64 = 64 * 1024;
 /// A receiver announces new credit (MAX_DATA) once this fraction of its window has been read
 /// since the last announcement. Frequent small updates keep a sender that is near its limit
 /// going when one update is lost: the next follows about a round trip later, long before the
 /// rest of the window is used up (announcing at half the window left a sender blocked for a
 /// round trip or a probe timeout every time an update was lost).
-pub const CREDIT_UPDATE_FRACTION: u64 = 8;
+pub(crate) const CREDIT_UPDATE_FRACTION: u64 = 8;
 /// Credit each side starts with per session, before any MAX_DATA (protocol constant).
-pub const INITIAL_SESSION_CREDIT: u64 = 1024 * 1024;
+pub(crate) const INITIAL_SESSION_CREDIT: u64 = 1024 * 1024;
 
-/// Reset code sent when a peer opens more streams than allowed.
-pub const STREAM_REFUSED: u32 = 0xFFFF_FFFF;
-
-/// DISCONNECT code of a session closed because the peer kept opening streams past the limit
-/// after being refused (more than [`MAX_REFUSALS`] refusals in one session).
-pub const CLOSE_STREAM_LIMIT_ABUSED: u32 = 0xFFFF_FFFE;
-
-/// Refusals (STREAM_CLOSE with [`STREAM_REFUSED`]) a session makes before it closes with
-/// [`CLOSE_STREAM_LIMIT_ABUSED`]. A peer that respects refusals makes a handful: the frames it
-/// had in flight on a refused stream.
+/// Refusals (STREAM_CLOSE with [`close::STREAM_REFUSED`](crate::close::STREAM_REFUSED)) a session
+/// makes before it closes with [`close::STREAM_LIMIT_ABUSED`](crate::close::STREAM_LIMIT_ABUSED).
+/// A peer that respects refusals makes a handful: the frames it had in flight on a refused
+/// stream.
 pub const MAX_REFUSALS: u64 = 16_384;
 
 /// Refusals owed at once (each is sent, and sent again if lost, until acknowledged). A peer
 /// that makes this many refusals outstanding is not respecting them: the session ends with
-/// [`CLOSE_STREAM_LIMIT_ABUSED`], as after [`MAX_REFUSALS`].
-pub const MAX_REFUSALS_OWED: usize = 1024;
+/// [`close::STREAM_LIMIT_ABUSED`](crate::close::STREAM_LIMIT_ABUSED), as after [`MAX_REFUSALS`].
+pub(crate) const MAX_REFUSALS_OWED: usize = 1024;
 
 /// One stream.
 #[derive(Debug)]
-pub struct Stream {
+pub(crate) struct Stream {
     /// Delivery mode.
     pub mode: StreamMode,
     /// Sending half.
@@ -160,7 +155,7 @@ impl Stream {
     /// True when this side's sending direction has nothing left to deliver: everything written
     /// (and the FIN, if requested) is acknowledged, or the stream was reset and the reset
     /// acknowledged.
-    pub fn is_send_flushed(&self) -> bool {
+    pub(crate) fn is_send_flushed(&self) -> bool {
         if self.reset_owed.is_some() || self.reset_sent.is_some() {
             return self.reset_acked;
         }
@@ -170,14 +165,14 @@ impl Stream {
     /// Gives up this side's sending direction for good: nothing more is sent or resent, no
     /// STREAM_OPEN is owed, and no reset needs acknowledging (the peer refused or reset the
     /// stream, so it reads nothing more of it).
-    pub fn give_up_sending(&mut self) {
+    pub(crate) fn give_up_sending(&mut self) {
         self.send.abandon();
         self.open_owed = false;
         self.reset_acked = true;
     }
 
     /// True once both directions are over and the application has read everything.
-    pub fn is_closed(&self) -> bool {
+    pub(crate) fn is_closed(&self) -> bool {
         let send_over = self.send.is_done() || self.reset_acked;
         let recv_over = self.recv.is_done() || self.peer_reset.is_some();
         send_over && recv_over && !self.open_owed
@@ -186,7 +181,7 @@ impl Stream {
 
 /// What [`Streams::peer_stream`] found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PeerStream {
+pub(crate) enum PeerStream {
     /// An open stream.
     Known,
     /// A new stream the peer just opened.
@@ -199,7 +194,7 @@ pub enum PeerStream {
 
 /// Limits for the streams of one session.
 #[derive(Clone, Copy, Debug)]
-pub struct StreamLimits {
+pub(crate) struct StreamLimits {
     /// Most streams open at once per direction of opening.
     pub max_concurrent: usize,
     /// Credit granted per stream (receive window), bytes.
@@ -214,7 +209,7 @@ pub struct StreamLimits {
 
 /// The stream table of one session, with session-level flow control.
 #[derive(Debug)]
-pub struct Streams {
+pub(crate) struct Streams {
     /// Open streams.
     pub map: BTreeMap<u32, Stream>,
     limits: StreamLimits,
@@ -257,7 +252,7 @@ pub struct Streams {
 
 impl Streams {
     /// An empty table for the given side (the initiator opens odd ids).
-    pub fn new(role: Role, limits: StreamLimits) -> Self {
+    pub(crate) fn new(role: Role, limits: StreamLimits) -> Self {
         Streams {
             map: BTreeMap::new(),
             limits,
@@ -287,7 +282,7 @@ impl Streams {
     }
 
     /// Opens a local stream (`message`: a message lane, always reliable).
-    pub fn open(&mut self, mode: StreamMode, message: bool) -> Result<StreamId, StreamError> {
+    pub(crate) fn open(&mut self, mode: StreamMode, message: bool) -> Result<StreamId, StreamError> {
         if self.local_open >= self.limits.max_concurrent {
             return Err(StreamError::TooManyStreams);
         }
@@ -301,7 +296,7 @@ impl Streams {
 
     /// Finds the stream a peer frame names, creating it if the peer opens a new one (`message`:
     /// a message lane, which the application does not accept).
-    pub fn peer_stream(&mut self, id: u32, live: bool, message: bool) -> PeerStream {
+    pub(crate) fn peer_stream(&mut self, id: u32, live: bool, message: bool) -> PeerStream {
         if id == 0 {
             return PeerStream::Over;
         }
@@ -331,7 +326,7 @@ impl Streams {
     }
 
     /// Queues a stream for sending new data, once.
-    pub fn queue_send(&mut self, id: u32) {
+    pub(crate) fn queue_send(&mut self, id: u32) {
         if let Some(s) = self.map.get_mut(&id) {
             if !s.in_send_queue {
                 s.in_send_queue = true;
@@ -342,7 +337,7 @@ impl Streams {
 
     /// Queues every stream that has new data it may send now (after the session's credit grew:
     /// streams that stopped for want of it left the send queue).
-    pub fn requeue_sendable(&mut self) {
+    pub(crate) fn requeue_sendable(&mut self) {
         let room = self.session_room();
         for (&id, s) in self.map.iter_mut() {
             if !s.in_send_queue && s.send.has_new(room) {
@@ -353,7 +348,7 @@ impl Streams {
     }
 
     /// Queues a stream for control frames or retransmission, once.
-    pub fn queue_control(&mut self, id: u32) {
+    pub(crate) fn queue_control(&mut self, id: u32) {
         if let Some(s) = self.map.get_mut(&id) {
             if !s.in_control_queue {
                 s.in_control_queue = true;
@@ -363,7 +358,7 @@ impl Streams {
     }
 
     /// Takes the stream at the front of the control queue off it.
-    pub fn pop_control(&mut self) {
+    pub(crate) fn pop_control(&mut self) {
         if let Some(id) = self.control_queue.pop_front() {
             if let Some(s) = self.map.get_mut(&id) {
                 s.in_control_queue = false;
@@ -372,7 +367,7 @@ impl Streams {
     }
 
     /// Queues a refusal of `id` (once; again after it was lost).
-    pub fn owe_refusal(&mut self, id: u32) {
+    pub(crate) fn owe_refusal(&mut self, id: u32) {
         if self.refused.contains(&id) {
             return;
         }
@@ -386,12 +381,12 @@ impl Streams {
 
     /// True if the peer keeps opening streams it was refused: more than [`MAX_REFUSALS`]
     /// refusals, or more than [`MAX_REFUSALS_OWED`] at once.
-    pub fn refusals_abused(&self) -> bool {
+    pub(crate) fn refusals_abused(&self) -> bool {
         self.refusals_total > MAX_REFUSALS || self.refusals_overflowed
     }
 
     /// The refusal at the front of the queue was sent.
-    pub fn pop_refusal(&mut self) {
+    pub(crate) fn pop_refusal(&mut self) {
         if let Some(id) = self.refusals.pop_front() {
             self.refused.remove(&id);
         }
@@ -399,7 +394,7 @@ impl Streams {
 
     /// Notes whether a stream's receiving side now holds data behind a gap (live streams only:
     /// their gaps have deadlines).
-    pub fn note_gap(&mut self, id: u32) {
+    pub(crate) fn note_gap(&mut self, id: u32) {
         let gap = self.map.get(&id).is_some_and(|s| s.mode.is_live() && s.recv.gap_deadline().is_some());
         match (self.gaps.binary_search(&id), gap) {
             (Err(i), true) => self.gaps.insert(i, id),
@@ -411,17 +406,17 @@ impl Streams {
     }
 
     /// Live streams with data behind a gap, ascending.
-    pub fn gaps(&self) -> &[u32] {
+    pub(crate) fn gaps(&self) -> &[u32] {
         &self.gaps
     }
 
     /// Session credit left for new bytes.
-    pub fn session_room(&self) -> u64 {
+    pub(crate) fn session_room(&self) -> u64 {
         self.send_max.saturating_sub(self.sent_total)
     }
 
     /// Forgets a stream that is over. Returns true if it was removed.
-    pub fn collect(&mut self, id: u32) -> bool {
+    pub(crate) fn collect(&mut self, id: u32) -> bool {
         if !self.map.get(&id).is_some_and(|s| s.is_closed()) {
             return false;
         }
@@ -438,7 +433,7 @@ impl Streams {
     }
 
     /// A session-level credit update, once an eighth of the session window has been read.
-    pub fn session_credit_update(&mut self) -> Option<u64> {
+    pub(crate) fn session_credit_update(&mut self) -> Option<u64> {
         let window = self.limits.session_window;
         if self.recv_limit.saturating_sub(self.read_total) > window - window / CREDIT_UPDATE_FRACTION {
             return None;
@@ -448,7 +443,7 @@ impl Streams {
     }
 
     /// Earliest live-gap deadline over the streams that have a gap.
-    pub fn next_gap_deadline(&self) -> Option<crate::Instant> {
+    pub(crate) fn next_gap_deadline(&self) -> Option<crate::Instant> {
         self.gaps.iter().filter_map(|id| self.map.get(id)?.recv.gap_deadline()).min()
     }
 }

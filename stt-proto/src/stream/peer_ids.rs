@@ -19,10 +19,10 @@ const REFUSED_RUNS: usize = 16;
 
 /// What to do with a frame naming a peer stream that is not open.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Admission {
+pub(super) enum Admission {
     /// Create the stream: the peer opened it and there is room (or it was awaited).
     Create,
-    /// Refuse it (STREAM_CLOSE with `STREAM_REFUSED`): the peer's open streams and the ones
+    /// Refuse it (STREAM_CLOSE with `close::STREAM_REFUSED`): the peer's open streams and the ones
     /// awaited fill the limit, or the id was refused before.
     Refuse,
     /// Ignore the frame: the stream existed and is over.
@@ -31,7 +31,7 @@ pub enum Admission {
 
 /// The peer's side of the id space of one session.
 #[derive(Debug)]
-pub struct PeerIds {
+pub(super) struct PeerIds {
     /// The lowest peer id above every id the peer is known to have opened (its first id before
     /// any). A `u64` because it can pass `u32::MAX`.
     next: u64,
@@ -43,13 +43,13 @@ pub struct PeerIds {
 
 impl PeerIds {
     /// The id space of a peer whose first id is `first` (1 for an initiator, 2 for a responder).
-    pub fn new(first: u32) -> Self {
+    pub(super) fn new(first: u32) -> Self {
         PeerIds { next: u64::from(first), awaited: BTreeSet::new(), refused: Vec::new() }
     }
 
     /// Decides about `id` (of the peer's parity, not 0, not open), given the peer streams open
     /// now and the limit on them.
-    pub fn admit(&mut self, id: u32, open: usize, limit: usize) -> Admission {
+    pub(super) fn admit(&mut self, id: u32, open: usize, limit: usize) -> Admission {
         if u64::from(id) < self.next && self.awaited.remove(&id) {
             return Admission::Create;
         }

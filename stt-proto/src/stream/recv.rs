@@ -4,6 +4,10 @@
 //! Received data is kept as `Bytes` slices of the datagrams (no copy). Everything held is within
 //! the credit granted, so memory is bounded by the stream window.
 
+// `RecvHalf` is public to the property tests through `stt_proto::fuzzing`; without that feature
+// its interface is the crate's own.
+#![cfg_attr(not(feature = "fuzzing"), allow(unreachable_pub))]
+
 use alloc::collections::{BTreeMap, VecDeque};
 use bytes::Bytes;
 use core::time::Duration;

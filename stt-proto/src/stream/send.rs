@@ -13,7 +13,7 @@ use crate::time::Instant;
 
 /// One DATA segment as sent.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Segment {
+pub(crate) struct Segment {
     /// Segment index (the frame's `sequence`).
     pub seq: u32,
     /// Stream offset of the first byte.
@@ -26,7 +26,7 @@ pub struct Segment {
 
 /// Sending half.
 #[derive(Debug)]
-pub struct SendHalf {
+pub(crate) struct SendHalf {
     live: bool,
     /// Chunks waiting to be sent, in order, before `tail`.
     chunks: VecDeque<Bytes>,
@@ -57,7 +57,7 @@ pub struct SendHalf {
 
 impl SendHalf {
     /// A new half; `initial_credit` is the peer's initial stream window.
-    pub fn new(live: bool, initial_credit: u64, buffer_limit: u64) -> Self {
+    pub(crate) fn new(live: bool, initial_credit: u64, buffer_limit: u64) -> Self {
         SendHalf {
             live,
             chunks: VecDeque::new(),
@@ -82,7 +82,7 @@ impl SendHalf {
 
     /// Live streams: drops unsent bytes written more than `deadline` before `now` (fresh data
     /// goes first; the receiver reports the gap). Returns how many bytes were dropped.
-    pub fn drop_stale(&mut self, now: Instant, deadline: core::time::Duration) -> u64 {
+    pub(crate) fn drop_stale(&mut self, now: Instant, deadline: core::time::Duration) -> u64 {
         let mut dropped = 0;
         while let Some(&(end, at)) = self.written_at.front() {
             if at + deadline > now {
@@ -100,12 +100,12 @@ impl SendHalf {
     }
 
     /// Bytes written and not yet sent.
-    pub fn pending(&self) -> u64 {
+    pub(crate) fn pending(&self) -> u64 {
         self.pending_len
     }
 
     /// Bytes the buffer can still take.
-    pub fn capacity(&self) -> u64 {
+    pub(crate) fn capacity(&self) -> u64 {
         self.buffer_limit.saturating_sub(self.pending_len + self.unacked_bytes)
     }
 
@@ -120,7 +120,7 @@ impl SendHalf {
     }
 
     /// Copies up to `capacity()` bytes of `data`, written at `now`; returns how many were taken.
-    pub fn write(&mut self, now: Instant, data: &[u8]) -> usize {
+    pub(crate) fn write(&mut self, now: Instant, data: &[u8]) -> usize {
         let n = (data.len() as u64).min(self.capacity()) as usize;
         self.tail.extend_from_slice(&data[..n]);
         self.accepted(now, n, data.len());
@@ -128,7 +128,7 @@ impl SendHalf {
     }
 
     /// Takes up to `capacity()` bytes of `data` without copying; returns how many were taken.
-    pub fn write_bytes(&mut self, now: Instant, data: &Bytes) -> usize {
+    pub(crate) fn write_bytes(&mut self, now: Instant, data: &Bytes) -> usize {
         let n = (data.len() as u64).min(self.capacity()) as usize;
         if n > 0 {
             if !self.tail.is_empty() {
@@ -144,7 +144,7 @@ impl SendHalf {
     /// (the caller checks that some is left, so the buffer overshoots by at most one message).
     /// Reliable streams only.
     #[cfg(feature = "messages")]
-    pub fn append_message(&mut self, head: &[u8], body: &Bytes) {
+    pub(crate) fn append_message(&mut self, head: &[u8], body: &Bytes) {
         debug_assert!(!self.live, "messages go on reliable lanes");
         self.tail.extend_from_slice(head);
         if !body.is_empty() {
@@ -172,46 +172,46 @@ impl SendHalf {
     }
 
     /// Marks the end of the stream after what was written.
-    pub fn finish(&mut self) {
+    pub(crate) fn finish(&mut self) {
         self.fin_requested = true;
     }
 
     /// True once `finish` was called.
-    pub fn is_finishing(&self) -> bool {
+    pub(crate) fn is_finishing(&self) -> bool {
         self.fin_requested
     }
 
     /// True when everything, FIN included, is delivered (reliable), or sent with the FIN
     /// delivered (live: lost data is not resent, but a lost FIN is, so the reader learns the end).
-    pub fn is_done(&self) -> bool {
+    pub(crate) fn is_done(&self) -> bool {
         self.fin_requested && self.pending_len == 0 && self.fin_acked
     }
 
     /// True when nothing written waits to be sent or acknowledged (and a requested FIN was
     /// acknowledged).
-    pub fn is_flushed(&self) -> bool {
+    pub(crate) fn is_flushed(&self) -> bool {
         let fin_over = !self.fin_requested || self.fin_acked;
         self.pending_len == 0 && self.unacked_bytes == 0 && fin_over
     }
 
     /// True if a new segment could go out given `session_room` bytes of session credit.
-    pub fn has_new(&self, session_room: u64) -> bool {
+    pub(crate) fn has_new(&self, session_room: u64) -> bool {
         self.fin_owed() || (self.pending_len > 0 && self.next_offset < self.max_data && session_room > 0)
     }
 
     /// True if lost segments wait to be sent again.
-    pub fn has_retransmit(&self) -> bool {
+    pub(crate) fn has_retransmit(&self) -> bool {
         !self.retransmit.is_empty()
     }
 
     /// True if a FIN must be sent (again): requested, everything before it sent, FIN not out.
-    pub fn fin_owed(&self) -> bool {
+    pub(crate) fn fin_owed(&self) -> bool {
         self.fin_requested && !self.fin_sent && self.pending_len == 0
     }
 
     /// Splits off the next new segment of at most `max_len` bytes within the stream's and the
     /// session's credit. `None` if nothing can be sent.
-    pub fn next_segment(&mut self, max_len: usize, session_room: u64) -> Option<Segment> {
+    pub(crate) fn next_segment(&mut self, max_len: usize, session_room: u64) -> Option<Segment> {
         let credit = self.max_data.saturating_sub(self.next_offset).min(session_room);
         let len = self.pending_len.min(max_len as u64).min(credit) as usize;
         if len == 0 && !self.fin_owed() {
@@ -243,7 +243,7 @@ impl SendHalf {
     }
 
     /// A segment was acknowledged. Returns true if buffer space was freed.
-    pub fn on_acked(&mut self, seq: u32) -> bool {
+    pub(crate) fn on_acked(&mut self, seq: u32) -> bool {
         if self.fin_seq == Some(seq) {
             self.fin_acked = true;
         }
@@ -259,7 +259,7 @@ impl SendHalf {
 
     /// A segment was lost: queue it again if it is still unacknowledged (reliable only). On a
     /// live stream only a lost FIN is sent again (as an empty segment with a new number).
-    pub fn on_lost(&mut self, seq: u32) {
+    pub(crate) fn on_lost(&mut self, seq: u32) {
         if self.live && self.fin_seq == Some(seq) && !self.fin_acked {
             self.fin_sent = false;
             self.fin_seq = None;
@@ -270,7 +270,7 @@ impl SendHalf {
     }
 
     /// The next lost segment to send again, if any fits `max_len` bytes.
-    pub fn next_retransmit(&mut self, max_len: usize) -> Option<Segment> {
+    pub(crate) fn next_retransmit(&mut self, max_len: usize) -> Option<Segment> {
         while let Some(&seq) = self.retransmit.front() {
             match self.slot(seq).and_then(|s| s.clone()) {
                 None => {
@@ -287,7 +287,7 @@ impl SendHalf {
     }
 
     /// Drops everything (reset): nothing more is sent or retransmitted.
-    pub fn abandon(&mut self) {
+    pub(crate) fn abandon(&mut self) {
         self.chunks.clear();
         self.tail.clear();
         self.pending_len = 0;

@@ -18,8 +18,8 @@ use std::time::{Duration, SystemTime};
 
 use pcap_file::pcap::{PcapHeader, PcapPacket, PcapReader, PcapWriter};
 use pcap_file::DataLink;
-use stt_tokio::stt_proto::crypto::SessionSecrets;
-use stt_tokio::stt_proto::wire::{self, Flags};
+use stt_proto::crypto::SessionSecrets;
+use stt_proto::wire::{self, Flags};
 use stt_tokio::{Error, HandshakeError, NameQueueLimits, Node, NodeConfig, Seed, StreamMode};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UdpSocket;

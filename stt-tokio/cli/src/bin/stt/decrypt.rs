@@ -21,8 +21,8 @@ use std::time::Duration;
 use pcap_file::pcap::{PcapHeader, PcapPacket, PcapReader, PcapWriter};
 use pcap_file::pcapng::{Block, PcapNgReader};
 use pcap_file::{DataLink, TsResolution};
-use stt_tokio::stt_proto::crypto::{CryptoBackend, PacketKey, SessionSecrets, TrafficSecret, KEY_LOG_LABEL};
-use stt_tokio::stt_proto::wire::{self, Flags};
+use stt_proto::crypto::{CryptoBackend, PacketKey, SessionSecrets, TrafficSecret, KEY_LOG_LABEL};
+use stt_proto::wire::{self, Flags};
 use stt_tokio::NodeConfig;
 
 use crate::Failure;
@@ -194,7 +194,7 @@ fn read_key_log(path: &Path) -> Result<HashMap<u64, SessionKeys>, DecryptError> 
         }
         let s = SessionSecrets::from_key_log_line(trimmed)
             .ok_or_else(|| DecryptError::KeyLogLine { path: path.into(), line: n + 1 })?;
-        let chains = [Chain::new(s.initiator_to_responder.clone()), Chain::new(s.responder_to_initiator.clone())];
+        let chains = [Chain::new(s.initiator_to_responder().clone()), Chain::new(s.responder_to_initiator().clone())];
         // Both ends of a session may log it: the lines are the same.
         keys.entry(s.session_id).or_insert(SessionKeys { secrets: s, chains });
     }
