@@ -396,7 +396,10 @@ pub fn stream_reassembly(data: &[u8]) {
                 }
             }
         }
-        assert!(r.buffered() <= r.limit.saturating_sub(r.read_offset()) + window, "buffering stays within the credit");
+        assert!(
+            r.buffered() <= r.limit().saturating_sub(r.read_offset()) + window,
+            "buffering stays within the credit"
+        );
     }
 }
 

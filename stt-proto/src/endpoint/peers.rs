@@ -37,9 +37,9 @@ impl Endpoint {
         let of_peer: Vec<SessionHandle> = self
             .sessions()
             .filter(|h| {
-                self.sessions.get(*h).is_some_and(|s| {
-                    s.peer() == Some(*peer) || s.handshake().is_some_and(|hs| hs.expected_peer == Some(*peer))
-                })
+                self.sessions
+                    .get(*h)
+                    .is_some_and(|s| s.peer() == Some(*peer) || s.handshake().is_some_and(|hs| hs.expects(peer)))
             })
             .collect();
         for &h in &of_peer {

@@ -214,7 +214,7 @@ impl SessionTable {
             self.retired_order.push_back((sid, retire_until));
         }
         if let Some(h) = s.handshake() {
-            let tag = crate::handshake::handshake_tag(&h.nonce_i);
+            let tag = h.tag();
             if self.by_tag.get(&tag) == Some(&handle.index) {
                 self.by_tag.remove(&tag);
             }

@@ -7,6 +7,7 @@
 
 pub(crate) mod cookie;
 pub(crate) mod ik;
+pub(crate) mod initiator;
 pub(crate) mod static_shared;
 
 pub(crate) use cookie::CookieJar;

@@ -11,7 +11,7 @@ use super::{Outgoing, Ping, Session, SessionEnd, State, Then};
 use crate::config::EndpointConfig;
 use crate::event::CloseReason;
 use crate::names::{NameAddress, NameError, RequestId};
-use crate::stream::{SendHalf, Stream, StreamError, StreamId, StreamMode, StreamRead};
+use crate::stream::{SendHalf, StreamError, StreamId, StreamMode, StreamRead};
 use crate::time::Instant;
 use crate::types::Remote;
 
@@ -135,30 +135,27 @@ impl Session {
 
     /// Opens a local stream.
     pub(crate) fn open_stream(&mut self, mode: StreamMode) -> Result<StreamId, StreamError> {
-        if matches!(self.state, State::Closing) {
-            return Err(StreamError::Closing);
-        }
+        self.check_not_closing()?;
         let id = self.streams.open(mode, false)?;
-        self.grant_stream_credit(id.0);
+        self.streams.grant_credit(id.0);
         Ok(id)
     }
 
     /// The next stream the peer opened that the application has not taken.
     pub(crate) fn accept_stream(&mut self) -> Option<StreamId> {
-        self.streams.accept_queue.pop_front().map(StreamId)
+        self.streams.accept()
     }
 
     /// The mode of an open stream.
     pub(crate) fn stream_mode(&self, stream: StreamId) -> Option<StreamMode> {
-        self.streams.map.get(&stream.0).filter(|st| !st.message).map(|st| st.mode)
+        self.streams.mode(stream.0)
     }
 
-    fn stream(&mut self, stream: StreamId) -> Result<&mut Stream, StreamError> {
-        if matches!(self.state, State::Closing) {
-            return Err(StreamError::Closing);
+    fn check_not_closing(&self) -> Result<(), StreamError> {
+        match self.state {
+            State::Closing => Err(StreamError::Closing),
+            _ => Ok(()),
         }
-        // Message lanes belong to the session, not to the application.
-        self.streams.map.get_mut(&stream.0).filter(|st| !st.message).ok_or(StreamError::UnknownStream(stream.0))
     }
 
     /// The common part of `write` and `write_bytes`: checks, hands `len` bytes to `take`, and
@@ -170,59 +167,26 @@ impl Session {
         len: usize,
         take: impl FnOnce(&mut SendHalf, Instant) -> usize,
     ) -> Result<usize, StreamError> {
-        let st = self.stream(stream)?;
-        if st.send.is_finishing() || st.reset_sent.is_some() || st.reset_owed.is_some() {
-            return Err(StreamError::Finished);
-        }
-        let n = take(&mut st.send, now);
-        if n == 0 && len > 0 {
-            return Err(StreamError::Blocked);
-        }
-        self.streams.queue_send(stream.0);
-        Ok(n)
+        self.check_not_closing()?;
+        self.streams.write_with(now, stream.0, len, take)
     }
 
     /// Ends the sending side of a stream after what was written (FIN).
     pub(crate) fn finish(&mut self, stream: StreamId) -> Result<(), StreamError> {
-        let st = self.stream(stream)?;
-        if st.send.is_finishing() || st.reset_sent.is_some() || st.reset_owed.is_some() {
-            return Err(StreamError::Finished);
-        }
-        st.send.finish();
-        self.streams.queue_send(stream.0);
-        Ok(())
+        self.check_not_closing()?;
+        self.streams.finish(stream.0)
     }
 
     /// Abandons the sending side of a stream with `code`.
     pub(crate) fn reset(&mut self, stream: StreamId, code: u32) -> Result<(), StreamError> {
-        let st = self.stream(stream)?;
-        if st.reset_sent.is_some() || st.reset_owed.is_some() {
-            return Err(StreamError::Finished);
-        }
-        st.send.abandon();
-        st.reset_owed = Some(code);
-        self.streams.queue_control(stream.0);
-        Ok(())
+        self.check_not_closing()?;
+        self.streams.reset(stream.0, code)
     }
 
     /// Reads the next piece of a stream, granting credit for what was consumed.
     pub(crate) fn read(&mut self, stream: StreamId) -> Result<Option<StreamRead>, StreamError> {
-        let st = self.stream(stream)?;
-        if let Some(code) = st.peer_reset {
-            return Err(StreamError::Reset(code));
-        }
-        let Some(r) = st.recv.read() else { return Ok(None) };
-        let consumed = match &r {
-            StreamRead::Data(b) => b.len() as u64,
-            StreamRead::Skipped { bytes, .. } => *bytes,
-            StreamRead::Finished => 0,
-        };
-        self.streams.read_total += consumed;
-        self.grant_stream_credit(stream.0);
-        if matches!(r, StreamRead::Finished) {
-            self.streams.collect(stream.0);
-        }
-        Ok(Some(r))
+        self.check_not_closing()?;
+        self.streams.read(stream.0)
     }
 
     /// Closes the session: DISCONNECT goes out behind what is queued. A session still

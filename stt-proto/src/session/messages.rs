@@ -219,23 +219,19 @@ impl Session {
                 m.lane = Some(id.0);
                 m.lane_base = m.sent;
                 m.record.clear();
-                self.grant_stream_credit(id.0);
+                self.streams.grant_credit(id.0);
                 id.0
             }
         };
         let m = self.messages.as_deref_mut().expect("created above");
-        let st = self.streams.map.get_mut(&lane).expect("the lane is open while it is set");
-        if st.send.capacity() == 0 {
-            st.send.blocked = true;
-            return Err(MessageError::Blocked);
-        }
         let mut head = [0u8; MAX_HEADER_LEN];
         let n = match &channel {
             Channel::Frame(t) => wm::encode_header(wm::KIND_FRAME, &[*t], payload.len() as u32, &mut head),
             Channel::Name(a) => wm::encode_header(wm::KIND_NAME, &a.0, payload.len() as u32, &mut head),
         };
-        st.send.append_message(&head[..n], &payload);
-        self.streams.queue_send(lane);
+        if !self.streams.append_message(lane, &head[..n], &payload) {
+            return Err(MessageError::Blocked);
+        }
         m.sent += 1;
         Ok(MessageId(m.sent - 1))
     }
@@ -272,18 +268,13 @@ impl Session {
         if m.lane != Some(id) {
             return;
         }
-        let mut consumed = 0u64;
-        while let Some(r) = self.streams.map.get_mut(&id).and_then(|st| st.recv.read()) {
+        while let Some(r) = self.streams.read_lane(id) {
             match r {
-                StreamRead::Data(b) => {
-                    consumed += b.len() as u64;
-                    m.read_refusals(ctx, &b);
-                }
+                StreamRead::Data(b) => m.read_refusals(ctx, &b),
                 StreamRead::Skipped { .. } | StreamRead::Finished => break,
             }
         }
-        self.streams.read_total += consumed;
-        self.grant_stream_credit(id);
+        self.streams.grant_credit(id);
     }
 
     /// Reads the peer's lane into whole messages while the ready queue has room, granting the
@@ -293,32 +284,24 @@ impl Session {
         let Some(m) = messages.as_deref_mut() else { return };
         let Some(id) = m.peer_lane else { return };
         let limit = ctx.cfg.max_message_size.max(MIN_READY_BYTES);
-        let mut consumed = 0u64;
         while m.ready_cost < limit && !m.broken {
-            let Some(st) = streams.map.get_mut(&id) else { break };
-            match st.recv.read() {
+            match streams.read_lane(id) {
                 None => break,
                 Some(StreamRead::Data(b)) => {
-                    consumed += b.len() as u64;
-                    m.feed(b, ctx, &mut st.send);
-                    if st.send.pending() > 0 {
-                        streams.queue_send(id);
-                    }
+                    streams.write_lane(id, |send| m.feed(b, ctx, send));
                 }
                 Some(StreamRead::Skipped { .. }) => m.broken = true,
                 Some(StreamRead::Finished) => {
                     // The peer ended its lane; a message cut short by the end is a broken lane.
                     m.broken |= !matches!(&m.assembly, Assembly::Header(h) if h.is_empty());
                     m.peer_lane = None;
-                    st.send.finish();
-                    streams.queue_send(id);
+                    streams.finish_lane(id);
                     break;
                 }
             }
         }
-        streams.read_total += consumed;
-        self.grant_stream_credit(id);
-        self.streams.collect(id);
+        streams.grant_credit(id);
+        streams.collect(id);
     }
 
     /// The peer reset a message lane. This side's lane: nothing on it was delivered, and the next
@@ -334,18 +317,14 @@ impl Session {
                 ctx.events.push_back(Event::MessagesRefused { session: ctx.handle, first, count, reason });
             }
             m.lane_base = m.sent;
-            if let Some(st) = self.streams.map.get_mut(&id) {
-                st.give_up_sending();
-            }
+            self.streams.give_up_sending(id);
             // A sender waiting for room on the refused lane may go on: its next message opens a
             // new lane.
             ctx.events.push_back(Event::MessageWritable { session: ctx.handle });
         } else if m.peer_lane == Some(id) {
             m.peer_lane = None;
             m.assembly = Assembly::default();
-            if let Some(st) = self.streams.map.get_mut(&id) {
-                st.give_up_sending();
-            }
+            self.streams.give_up_sending(id);
         }
     }
 

@@ -28,12 +28,7 @@ impl Session {
     /// Refuses the lane: its data is ignored from now on (as after a reset), and the stream is
     /// forgotten once the refusal is acknowledged, so refused lanes do not hold stream slots.
     pub(super) fn on_peer_lane(&mut self, id: u32) -> bool {
-        if let Some(st) = self.streams.map.get_mut(&id) {
-            st.send.abandon();
-            st.reset_owed = Some(STREAM_REFUSED);
-            st.peer_reset = Some(STREAM_REFUSED);
-            self.streams.queue_control(id);
-        }
+        self.streams.refuse_lane(id, STREAM_REFUSED);
         true
     }
 

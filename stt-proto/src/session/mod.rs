@@ -42,13 +42,12 @@ pub use commands::{FrameError, KeyUpdateError};
 pub use view::SessionRef;
 
 use crate::config::EndpointConfig;
-use crate::crypto::noise::SymmetricState;
-use crate::crypto::{DhSecret, HandshakeKeys, Suite};
 use crate::event::{CloseReason, Event, HandshakeError};
+use crate::handshake::initiator::InitiatorHandshake;
 use crate::names::Registry;
 use crate::recovery::{Outcome, Recovery, SentPayload};
 use crate::stats::{DropCounters, EndpointStats, SessionStats};
-use crate::stream::{StreamId, StreamLimits, Streams};
+use crate::stream::{StreamLimits, Streams, Wake};
 use crate::time::Instant;
 use crate::types::{NodeId, Remote, Role, SessionHandle};
 use ack::AckTracker;
@@ -68,31 +67,6 @@ pub enum SessionState {
     Established,
     /// `close` was called; DISCONNECT is queued behind the frames already accepted.
     Closing,
-}
-
-/// The initiator's handshake progress.
-pub(crate) struct InitiatorHandshake {
-    pub nonce_i: [u8; 32],
-    /// `K_hs` and `psk` of the shared seed used with this peer.
-    pub keys: HandshakeKeys,
-    pub expected_peer: Option<NodeId>,
-    pub started: Instant,
-    pub deadline: Instant,
-    pub next_retransmit: Instant,
-    pub interval: core::time::Duration,
-    /// After CHALLENGE: the RESPONSE sent and what CONFIRM is checked with.
-    pub response: Option<ResponseState>,
-}
-
-/// The initiator between RESPONSE and CONFIRM.
-pub(crate) struct ResponseState {
-    /// The encoded RESPONSE frame, resent as is until CONFIRM arrives.
-    pub frame: Box<[u8]>,
-    /// The Noise state after RESPONSE.
-    pub noise: SymmetricState,
-    /// The ephemeral secret key; erased with this state once CONFIRM is read.
-    pub ephemeral: DhSecret,
-    pub suite: Suite,
 }
 
 /// Responder: the CONFIRM sent, kept to answer a retransmitted RESPONSE (recognised by its tag)
@@ -285,13 +259,7 @@ impl Session {
         queue: VecDeque<Outgoing>,
         cfg: &EndpointConfig,
     ) -> Self {
-        let limits = StreamLimits {
-            max_concurrent: cfg.max_concurrent_streams,
-            stream_window: cfg.stream_receive_window,
-            session_window: cfg.session_receive_window,
-            send_buffer: cfg.stream_send_buffer,
-            default_live_deadline: cfg.default_live_deadline,
-        };
+        let limits = StreamLimits::from_config(cfg);
         let mss = cfg.max_datagram(remote.transport) as u64;
         Session {
             session_id: 0,
@@ -395,21 +363,18 @@ impl Session {
         }
     }
 
-    /// The initiator accepted a CHALLENGE: RESPONSE replaces INIT.
-    pub(crate) fn on_challenge_accepted(
-        &mut self,
-        now: Instant,
-        cfg: &EndpointConfig,
-        session_id: u64,
-        peer: NodeId,
-        response: ResponseState,
-    ) {
-        self.peer = Some(peer);
-        if let State::Handshaking(h) = &mut self.state {
-            h.response = Some(response);
-            h.interval = cfg.handshake_retransmit_initial;
-            h.next_retransmit = now + h.interval;
+    /// The same, to feed it a handshake frame.
+    pub(crate) fn handshake_mut(&mut self) -> Option<&mut InitiatorHandshake> {
+        match &mut self.state {
+            State::Handshaking(h) => Some(h),
+            _ => None,
         }
+    }
+
+    /// The initiator's handshake answered a CHALLENGE from `peer`: the session has its id, and
+    /// RESPONSE replaces INIT.
+    pub(crate) fn on_challenge_accepted(&mut self, session_id: u64, peer: NodeId) {
+        self.peer = Some(peer);
         self.session_id = session_id;
         self.queue_handshake();
     }
@@ -470,8 +435,8 @@ impl Session {
         let now = ctx.now;
         self.keys = Some(keys);
         if let State::Handshaking(h) = &self.state {
-            self.stats.handshake_rtt.get_or_insert(now - h.started);
-            self.recovery.seed_rtt(now - h.started);
+            self.stats.handshake_rtt.get_or_insert(now - h.started());
+            self.recovery.seed_rtt(now - h.started());
         }
         self.state = State::Established;
         self.names.announce_owed = !ctx.names.is_empty();
@@ -531,10 +496,7 @@ impl Session {
     /// may send (nothing written, or no credit) and nothing waits to be sent again, so that rate
     /// samples say so and windows do not grow for nothing.
     fn note_app_limited(&mut self) {
-        if matches!(self.state, State::Established)
-            && self.streams.send_queue.is_empty()
-            && self.streams.control_queue.is_empty()
-        {
+        if matches!(self.state, State::Established) && !self.streams.has_queued_streams() {
             self.recovery.on_app_limited();
         }
     }
@@ -556,77 +518,29 @@ fn apply_outcome(
     p: SentPayload,
     o: Outcome,
 ) {
-    let id = match p {
-        SentPayload::Ping => return,
+    let acked = o == Outcome::Acked;
+    match p {
+        SentPayload::Ping => {}
         SentPayload::Refusal { stream } => {
-            if o == Outcome::Lost {
-                streams.owe_refusal(stream);
+            if !acked {
+                streams.on_refusal_lost(stream);
             }
-            return;
         }
         SentPayload::NameAnnounce { .. } | SentPayload::NameRequest { .. } | SentPayload::NameReply { .. } => {
-            return names.on_outcome(p, o);
+            names.on_outcome(p, o);
         }
         SentPayload::MaxData { stream: 0 } => {
-            if o == Outcome::Lost {
-                streams.session_credit_owed = true;
+            if !acked {
+                streams.on_session_credit_lost();
             }
-            return;
         }
-        SentPayload::Data { stream, .. }
-        | SentPayload::StreamOpen { stream }
-        | SentPayload::StreamClose { stream }
-        | SentPayload::MaxData { stream } => stream,
-    };
-    let Some(st) = streams.map.get_mut(&id) else { return };
-    let mut repair = false;
-    // A live stream's data leaves the send buffer when it is sent, not when it is
-    // acknowledged: the outcome of any of its segments is the moment to wake a stopped writer.
-    let live = st.mode.is_live();
-    if live && matches!(p, SentPayload::Data { .. }) && st.send.blocked && st.send.capacity() > 0 {
-        st.send.blocked = false;
-        events.push_back(Event::StreamWritable { session, stream: StreamId(id) });
+        SentPayload::Data { stream, seq } => match streams.on_data_outcome(stream, seq, acked) {
+            Some(Wake::Stream(stream)) => events.push_back(Event::StreamWritable { session, stream }),
+            Some(Wake::Messages) => events.push_back(Event::MessageWritable { session }),
+            None => {}
+        },
+        SentPayload::StreamOpen { stream } => streams.on_open_outcome(stream, acked),
+        SentPayload::StreamClose { stream } => streams.on_reset_outcome(stream, acked),
+        SentPayload::MaxData { stream } => streams.on_credit_outcome(stream, acked),
     }
-    match (p, o) {
-        (SentPayload::Data { seq, .. }, Outcome::Acked) => {
-            let freed = st.send.on_acked(seq);
-            if freed && st.send.blocked && st.send.capacity() > 0 {
-                st.send.blocked = false;
-                events.push_back(if st.message {
-                    Event::MessageWritable { session }
-                } else {
-                    Event::StreamWritable { session, stream: StreamId(id) }
-                });
-            }
-        }
-        (SentPayload::Data { seq, .. }, Outcome::Lost) => {
-            st.send.on_lost(seq);
-            repair = st.send.has_retransmit();
-            if st.send.fin_owed() {
-                // A live stream's FIN was lost: it goes out again with the new data.
-                streams.queue_send(id);
-            }
-        }
-        (SentPayload::StreamOpen { .. }, o) => {
-            st.open_in_flight = false;
-            match o {
-                Outcome::Acked => st.open_owed = false,
-                Outcome::Lost => repair = st.open_owed,
-            }
-        }
-        (SentPayload::StreamClose { .. }, Outcome::Acked) => st.reset_acked = true,
-        (SentPayload::StreamClose { .. }, Outcome::Lost) if !st.reset_acked => {
-            st.reset_owed = st.reset_sent;
-            repair = true;
-        }
-        (SentPayload::MaxData { .. }, Outcome::Lost) => {
-            st.credit_owed = true;
-            repair = true;
-        }
-        _ => {}
-    }
-    if repair {
-        streams.queue_control(id);
-    }
-    streams.collect(id);
 }

@@ -15,7 +15,7 @@ use super::Session;
 use super::{apply_outcome, Ctx, Outgoing, PathProbe, SessionEnd, State, Then};
 use crate::close;
 use crate::event::{CloseReason, Event};
-use crate::stream::{PeerStream, StreamId};
+use crate::stream::{Delivered, PeerReset, PeerStream, StreamId};
 use crate::types::{Direction, Remote};
 use crate::wire::control::Disconnect;
 use crate::wire::stream::{self as ws, Ack, StreamOpen, DATA_HEADER_LEN};
@@ -253,9 +253,9 @@ impl Session {
                 let message = header.flags.has(Flags::MESSAGE);
                 match self.peer_stream(ctx, id, open.live, message) {
                     Found::Stream => {
-                        let st = self.streams.map.get_mut(&id).expect("just found");
                         if open.live {
-                            st.recv.deadline = Some(core::time::Duration::from_millis(u64::from(open.deadline_ms)));
+                            let deadline = core::time::Duration::from_millis(u64::from(open.deadline_ms));
+                            self.streams.set_live_deadline(id, deadline);
                         }
                     }
                     Found::Mismatch => return Verdict::Malformed,
@@ -269,21 +269,12 @@ impl Session {
                 // when the frame opens a stream.
                 let message = header.flags.has(Flags::MESSAGE);
                 if matches!(self.peer_stream(ctx, id, false, message), Found::Stream | Found::Mismatch) {
-                    let st = self.streams.map.get_mut(&id).expect("just found");
-                    let first = st.peer_reset.is_none();
-                    st.peer_reset.get_or_insert(code);
-                    if st.message {
-                        if first {
-                            self.on_lane_reset(ctx, id, code);
-                        }
-                    } else {
-                        if first {
+                    match self.streams.on_peer_reset(id, code) {
+                        Some(PeerReset::Lane) => self.on_lane_reset(ctx, id, code),
+                        Some(PeerReset::Stream) => {
                             ctx.events.push_back(Event::StreamReset { session: handle, stream: StreamId(id), code });
                         }
-                        if code == close::STREAM_REFUSED && st.local {
-                            // The peer refused our stream: nothing we send on it will be read.
-                            st.give_up_sending();
-                        }
+                        None => {}
                     }
                     self.streams.collect(id);
                 }
@@ -291,16 +282,7 @@ impl Session {
             }
             FrameType::MAX_DATA => {
                 let Ok(limit) = ws::decode_max_data(&payload) else { return Verdict::Malformed };
-                if id == 0 {
-                    if limit > self.streams.send_max {
-                        self.streams.send_max = limit;
-                        // Streams that stopped for want of session credit may go on.
-                        self.streams.requeue_sendable();
-                    }
-                } else if let Some(st) = self.streams.map.get_mut(&id) {
-                    st.send.max_data = st.send.max_data.max(limit);
-                    self.streams.queue_send(id);
-                }
+                self.streams.on_max_data(id, limit);
                 Verdict::Accepted
             }
             _ => Verdict::Unsupported,
@@ -315,75 +297,50 @@ impl Session {
         }
         match self.streams.peer_stream(id, live, message) {
             PeerStream::Refused | PeerStream::Over => Found::Ignore,
-            PeerStream::Known if self.streams.map.get(&id).is_some_and(|st| st.message != message) => Found::Mismatch,
+            PeerStream::Known if self.streams.is_message_lane(id) != Some(message) => Found::Mismatch,
             PeerStream::Known => Found::Stream,
             PeerStream::Created if message => {
                 if !self.on_peer_lane(id) {
                     return Found::Mismatch;
                 }
-                self.grant_stream_credit(id);
+                self.streams.grant_credit(id);
                 Found::Stream
             }
             PeerStream::Created => {
                 ctx.events.push_back(Event::StreamOpened { session: ctx.handle, stream: StreamId(id), live });
-                self.grant_stream_credit(id);
+                self.streams.grant_credit(id);
                 Found::Stream
             }
-        }
-    }
-
-    /// Queues a MAX_DATA for the stream (and the session) if half a window was consumed.
-    pub(super) fn grant_stream_credit(&mut self, id: u32) {
-        if let Some(st) = self.streams.map.get_mut(&id) {
-            if st.recv.credit_update().is_some() {
-                st.credit_owed = true;
-                self.streams.queue_control(id);
-            }
-        }
-        if self.streams.session_credit_update().is_some() {
-            self.streams.session_credit_owed = true;
         }
     }
 
     fn on_data(&mut self, ctx: &mut Ctx<'_>, header: &Header, payload: Bytes) -> Verdict {
         let Ok((offset, data)) = ws::decode_data(&payload) else { return Verdict::Malformed };
-        let end = offset + data.len() as u64;
         let id = header.stream_id;
         match self.peer_stream(ctx, id, header.flags.has(Flags::LIVE), header.flags.has(Flags::MESSAGE)) {
             Found::Stream => {}
             Found::Ignore => return Verdict::Accepted,
             Found::Mismatch => return Verdict::Malformed,
         }
-        let streams = &mut self.streams;
-        let st = streams.map.get_mut(&id).expect("just found");
-        if st.peer_reset.is_some() {
-            return Verdict::Accepted;
-        }
-        let before = st.recv.highest();
-        // `end` may be near 2^64 (the decoder only checks that it does not overflow).
-        if streams.recv_total.saturating_add(end.saturating_sub(before)) > streams.recv_limit {
-            return Verdict::Malformed;
-        }
-        let fin_before = st.recv.fin_complete();
         let data = unpinned(payload.slice(DATA_HEADER_LEN..DATA_HEADER_LEN + data.len()), ctx.datagram_len);
-        match st.recv.on_data(ctx.now, header.sequence, offset, data, header.flags.has(Flags::FIN)) {
+        let fin = header.flags.has(Flags::FIN);
+        match self.streams.on_data(ctx.now, id, header.sequence, offset, data, fin) {
             Err(_) => Verdict::Malformed,
-            Ok(readable) => {
-                streams.recv_total += st.recv.highest() - before;
-                if st.message {
-                    if readable {
-                        self.on_lane_data(ctx, id);
-                    }
-                    return Verdict::Accepted;
+            Ok(Delivered::Ignored) => Verdict::Accepted,
+            Ok(Delivered::Lane { readable }) => {
+                if readable {
+                    self.on_lane_data(ctx, id);
                 }
+                Verdict::Accepted
+            }
+            Ok(Delivered::Stream { readable, finished }) => {
                 let stream = StreamId(id);
                 if readable {
                     ctx.events.push_back(Event::StreamReadable { session: ctx.handle, stream });
                 }
-                if !fin_before && st.recv.fin_complete() {
+                if finished {
                     ctx.events.push_back(Event::StreamFinished { session: ctx.handle, stream });
                 }
-                streams.note_gap(id);
                 Verdict::Accepted
             }
         }

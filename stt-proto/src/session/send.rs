@@ -12,13 +12,11 @@ use crate::close::STREAM_REFUSED;
 use crate::config::EndpointConfig;
 use crate::crypto::TAG_LEN;
 use crate::event::{CloseReason, Event};
-use crate::handshake::{handshake_tag, write_handshake_frame};
 use crate::recovery::SentPayload;
-use crate::stream::{Segment, StreamMode};
+use crate::stream::{Control, NextSegment, Segment, StreamMode, Turn};
 use crate::time::Instant;
 use crate::types::{Direction, NodeId, Remote};
 use crate::wire::control::Disconnect;
-use crate::wire::handshake::Init;
 use crate::wire::stream::{self as ws, AckRange, StreamOpen, DATA_HEADER_LEN, MAX_ACK_RANGES};
 use crate::wire::{aad_of, frame_len, write_skeleton, Flags, FrameType, Header, FRAME_OVERHEAD};
 
@@ -60,7 +58,7 @@ enum Encoded {
     Exhausted,
 }
 
-/// A handshake frame encoded once and kept (RESPONSE, CONFIRM), copied into `out`.
+/// A handshake frame encoded once and kept (CONFIRM), copied into `out`.
 fn copy_frame(out: &mut [u8], frame: &[u8]) -> Encoded {
     match out.get_mut(..frame.len()) {
         Some(dst) => {
@@ -90,26 +88,7 @@ fn encode(s: &mut Session, me: &NodeId, tx: &mut Tx<'_>, o: &Outgoing, out: &mut
     match o {
         Outgoing::Handshake => {
             let State::Handshaking(h) = &s.state else { return Encoded::Skip };
-            match &h.response {
-                None => {
-                    let mut ids = [0u8; crate::wire::handshake::MAX_SUITES];
-                    for (d, suite) in ids.iter_mut().zip(&cfg.suites) {
-                        *d = suite.id();
-                    }
-                    let init =
-                        Init { node_id: me.0, nonce: h.nonce_i, suites: &ids[..cfg.suites.len()], extensions: &[] };
-                    let tag = handshake_tag(&h.nonce_i);
-                    hand(write_handshake_frame(
-                        out,
-                        FrameType::INIT,
-                        tag,
-                        init.len(),
-                        |p| init.encode(p),
-                        Some(&h.keys.k_hs),
-                    ))
-                }
-                Some(r) => copy_frame(out, &r.frame),
-            }
+            hand(h.write_frame(out, me, cfg))
         }
         Outgoing::Confirm => match &s.confirm {
             Some(c) => copy_frame(out, &c.frame),
@@ -292,12 +271,9 @@ impl Session {
         if !matches!(self.state, State::Established) {
             return false;
         }
-        let st = &self.streams;
-        !st.control_queue.is_empty()
-            || !st.refusals.is_empty()
-            || st.session_credit_owed
+        self.streams.wants_control()
             || self.names.wants_transmit()
-            || (!st.send_queue.is_empty()
+            || (self.streams.has_queued_data()
                 && self.pacing_until.is_none_or(|t| t <= now)
                 && self.recovery.window_allows(crate::wire::FRAME_OVERHEAD as u64))
     }
@@ -425,19 +401,19 @@ impl Session {
         seg: &Segment,
         (live, message): (bool, bool),
     ) -> Option<usize> {
-        let flags = Flags(0).with(Flags::FIN, seg.fin).with(Flags::LIVE, live).with(Flags::MESSAGE, message);
-        let spec = FrameSpec { frame_type: FrameType::DATA, stream_id: id, sequence: seg.seq, flags };
+        let flags = Flags(0).with(Flags::FIN, seg.fin()).with(Flags::LIVE, live).with(Flags::MESSAGE, message);
+        let spec = FrameSpec { frame_type: FrameType::DATA, stream_id: id, sequence: seg.seq(), flags };
         let fill = |p: &mut [u8]| {
-            p[..DATA_HEADER_LEN].copy_from_slice(&seg.offset.to_be_bytes());
-            p[DATA_HEADER_LEN..].copy_from_slice(&seg.data);
+            p[..DATA_HEADER_LEN].copy_from_slice(&seg.offset().to_be_bytes());
+            p[DATA_HEADER_LEN..].copy_from_slice(seg.data());
         };
         self.emit(
             tx,
             out,
             spec,
-            DATA_HEADER_LEN + seg.data.len(),
+            DATA_HEADER_LEN + seg.data().len(),
             fill,
-            Some(SentPayload::Data { stream: id, seq: seg.seq }),
+            Some(SentPayload::Data { stream: id, seq: seg.seq() }),
         )
     }
 
@@ -449,7 +425,7 @@ impl Session {
         }
         let now = tx.now;
         // 1. ACK, when due or when it can ride along with something else.
-        let other_work = at > 0 || !self.streams.control_queue.is_empty() || !self.streams.send_queue.is_empty();
+        let other_work = at > 0 || self.streams.has_queued_streams();
         if self.acks.due(now) || (self.acks.pending() && other_work) {
             let plen = ws::ack_len(self.acks.range_count());
             if out.len() - at >= crate::wire::frame_len(plen) {
@@ -470,174 +446,102 @@ impl Session {
             }
         }
         // 2. Session credit, refusals, per-stream control frames and retransmissions.
-        if self.streams.session_credit_owed {
-            let limit = self.streams.recv_limit;
-            let spec = FrameSpec::control(FrameType::MAX_DATA);
-            let fill = |p: &mut [u8]| p.copy_from_slice(&limit.to_be_bytes());
-            match self.emit(tx, &mut out[at..], spec, 8, fill, Some(SentPayload::MaxData { stream: 0 })) {
-                Some(n) => {
-                    at += n;
-                    self.streams.session_credit_owed = false;
-                }
-                None => return at,
-            }
-        }
-        while let Some(&id) = self.streams.refusals.front() {
-            let spec = FrameSpec { stream_id: id, ..FrameSpec::control(FrameType::STREAM_CLOSE) };
-            let fill = |p: &mut [u8]| p.copy_from_slice(&STREAM_REFUSED.to_be_bytes());
-            match self.emit(tx, &mut out[at..], spec, 4, fill, Some(SentPayload::Refusal { stream: id })) {
-                Some(n) => {
-                    at += n;
-                    self.streams.pop_refusal();
-                }
-                None => return at,
-            }
-        }
-        while let Some(&id) = self.streams.control_queue.front() {
-            let Some(st) = self.streams.map.get_mut(&id) else {
-                self.streams.pop_control();
-                continue;
-            };
+        while let Some(c) = self.streams.next_control() {
             let room = out.len() - at;
-            if st.open_owed && !st.open_in_flight {
-                let (live, deadline_ms) = match st.mode {
-                    StreamMode::Live { deadline } => (true, deadline.as_millis().min(u32::MAX as u128) as u32),
-                    StreamMode::Reliable => (false, 0),
-                };
-                let flags = Flags(0).with(Flags::MESSAGE, st.message);
-                let spec = FrameSpec { stream_id: id, flags, ..FrameSpec::control(FrameType::STREAM_OPEN) };
-                let open = StreamOpen { live, deadline_ms };
-                let fill = |p: &mut [u8]| {
-                    open.encode(p);
-                };
-                let n = self.emit(
-                    tx,
-                    &mut out[at..],
-                    spec,
-                    StreamOpen::LEN,
-                    fill,
-                    Some(SentPayload::StreamOpen { stream: id }),
-                );
-                let Some(n) = n else { return at };
-                at += n;
-                self.streams.map.get_mut(&id).expect("present").open_in_flight = true;
-                continue;
-            }
-            if let Some(code) = st.reset_owed {
-                let flags = Flags(0).with(Flags::MESSAGE, st.message);
-                let spec = FrameSpec { stream_id: id, flags, ..FrameSpec::control(FrameType::STREAM_CLOSE) };
-                let fill = |p: &mut [u8]| p.copy_from_slice(&code.to_be_bytes());
-                let n = self.emit(tx, &mut out[at..], spec, 4, fill, Some(SentPayload::StreamClose { stream: id }));
-                let Some(n) = n else { return at };
-                at += n;
-                let st = self.streams.map.get_mut(&id).expect("present");
-                st.reset_sent = st.reset_owed.take();
-                continue;
-            }
-            if st.credit_owed {
-                let limit = st.recv.limit;
-                let spec = FrameSpec { stream_id: id, ..FrameSpec::control(FrameType::MAX_DATA) };
-                let fill = |p: &mut [u8]| p.copy_from_slice(&limit.to_be_bytes());
-                let n = self.emit(tx, &mut out[at..], spec, 8, fill, Some(SentPayload::MaxData { stream: id }));
-                let Some(n) = n else { return at };
-                at += n;
-                self.streams.map.get_mut(&id).expect("present").credit_owed = false;
-                continue;
-            }
-            if st.send.has_retransmit() {
-                if self.probes_owed == 0 && !self.recovery.window_allows(FRAME_OVERHEAD as u64) {
-                    return at;
+            let written = match c {
+                Control::SessionCredit { limit } => {
+                    let spec = FrameSpec::control(FrameType::MAX_DATA);
+                    let fill = |p: &mut [u8]| p.copy_from_slice(&limit.to_be_bytes());
+                    self.emit(tx, &mut out[at..], spec, 8, fill, Some(SentPayload::MaxData { stream: 0 }))
                 }
-                let kind = (st.mode.is_live(), st.message);
-                let Some(seg) = st.send.next_retransmit(room.saturating_sub(FRAME_OVERHEAD + DATA_HEADER_LEN)) else {
-                    return at;
-                };
-                match self.emit_data(tx, &mut out[at..], id, &seg, kind) {
-                    Some(n) => {
-                        at += n;
-                        self.probes_owed = self.probes_owed.saturating_sub(1);
-                    }
-                    None => {
-                        self.streams.map.get_mut(&id).expect("present").send.on_lost(seg.seq);
+                Control::Refusal { id } => {
+                    let spec = FrameSpec { stream_id: id, ..FrameSpec::control(FrameType::STREAM_CLOSE) };
+                    let fill = |p: &mut [u8]| p.copy_from_slice(&STREAM_REFUSED.to_be_bytes());
+                    self.emit(tx, &mut out[at..], spec, 4, fill, Some(SentPayload::Refusal { stream: id }))
+                }
+                Control::Open { id, mode, message } => {
+                    let (live, deadline_ms) = match mode {
+                        StreamMode::Live { deadline } => (true, deadline.as_millis().min(u32::MAX as u128) as u32),
+                        StreamMode::Reliable => (false, 0),
+                    };
+                    let flags = Flags(0).with(Flags::MESSAGE, message);
+                    let spec = FrameSpec { stream_id: id, flags, ..FrameSpec::control(FrameType::STREAM_OPEN) };
+                    let open = StreamOpen { live, deadline_ms };
+                    let fill = |p: &mut [u8]| {
+                        open.encode(p);
+                    };
+                    let payload = Some(SentPayload::StreamOpen { stream: id });
+                    self.emit(tx, &mut out[at..], spec, StreamOpen::LEN, fill, payload)
+                }
+                Control::Reset { id, code, message } => {
+                    let flags = Flags(0).with(Flags::MESSAGE, message);
+                    let spec = FrameSpec { stream_id: id, flags, ..FrameSpec::control(FrameType::STREAM_CLOSE) };
+                    let fill = |p: &mut [u8]| p.copy_from_slice(&code.to_be_bytes());
+                    self.emit(tx, &mut out[at..], spec, 4, fill, Some(SentPayload::StreamClose { stream: id }))
+                }
+                Control::Credit { id, limit } => {
+                    let spec = FrameSpec { stream_id: id, ..FrameSpec::control(FrameType::MAX_DATA) };
+                    let fill = |p: &mut [u8]| p.copy_from_slice(&limit.to_be_bytes());
+                    self.emit(tx, &mut out[at..], spec, 8, fill, Some(SentPayload::MaxData { stream: id }))
+                }
+                Control::Retransmit { id, live, message } => {
+                    if self.probes_owed == 0 && !self.recovery.window_allows(FRAME_OVERHEAD as u64) {
                         return at;
                     }
+                    let max_len = room.saturating_sub(FRAME_OVERHEAD + DATA_HEADER_LEN);
+                    let Some(seg) = self.streams.next_retransmit(id, max_len) else { return at };
+                    let Some(n) = self.emit_data(tx, &mut out[at..], id, &seg, (live, message)) else {
+                        self.streams.segment_unsent(id, seg.seq());
+                        return at;
+                    };
+                    self.probes_owed = self.probes_owed.saturating_sub(1);
+                    Some(n)
                 }
-                continue;
-            }
-            self.streams.pop_control();
+            };
+            let Some(n) = written else { return at };
+            at += n;
+            self.streams.control_sent(c);
         }
         // 3. New data, round robin, under the congestion window and the pacer.
-        let mut turns = self.streams.send_queue.len();
+        let mut turns = self.streams.send_queue_len();
         while turns > 0 {
-            let Some(id) = self.streams.send_queue.pop_front() else { break };
+            let Some(turn) = self.streams.take_turn(now, |id| tx.tally.writable.push(id)) else { break };
             turns -= 1;
-            let Some(st) = self.streams.map.get_mut(&id) else { continue };
-            if let StreamMode::Live { deadline } = st.mode {
-                let dropped = st.send.drop_stale(now, deadline);
-                self.streams.sent_total += dropped;
-                // Dropped bytes free the buffer without a segment whose outcome would wake a
-                // stopped writer: wake it now.
-                if dropped > 0 && st.send.blocked && st.send.capacity() > 0 {
-                    st.send.blocked = false;
-                    tx.tally.writable.push(id);
-                }
-            }
-            let session_room = self.streams.session_room();
-            let st = self.streams.map.get_mut(&id).expect("present");
-            if !st.send.has_new(session_room) {
-                st.in_send_queue = false;
-                continue;
-            }
+            let Turn::Ready { id, pending } = turn else { continue };
             // A segment goes in only if it is worth a frame: at least MIN_SEGMENT bytes, or all
             // that waits (nothing, when it carries the FIN alone). It never exceeds what a UDP
             // datagram carries, whatever the path: a segment is resent as it is, and a session on
             // WebSocket may move to UDP with segments in flight.
             let room = (out.len() - at).saturating_sub(FRAME_OVERHEAD + DATA_HEADER_LEN).min(max_segment(tx.cfg));
-            let want = st.send.pending().min(MIN_SEGMENT as u64) as usize;
+            let want = pending.min(MIN_SEGMENT as u64) as usize;
             if room < want || out.len() - at < FRAME_OVERHEAD + DATA_HEADER_LEN {
-                self.streams.send_queue.push_front(id);
+                self.streams.yield_turn(id);
                 break;
             }
             let size = (room + FRAME_OVERHEAD + DATA_HEADER_LEN) as u64;
             if !self.recovery.window_allows(size.min(1200)) {
-                self.streams.send_queue.push_front(id);
+                self.streams.yield_turn(id);
                 break;
             }
             let ready_at = self.recovery.pacing_ready_at(now, size.min(1500));
             if ready_at > now {
                 self.pacing_until = Some(ready_at);
-                self.streams.send_queue.push_front(id);
+                self.streams.yield_turn(id);
                 break;
             }
             self.pacing_until = None;
-            let st = self.streams.map.get_mut(&id).expect("present");
-            let kind = (st.mode.is_live(), st.message);
-            let Some(seg) = st.send.next_segment(room, session_room) else {
-                // Whatever the reason, a stream that still has something to send keeps its
-                // place: nothing else would put it back once the application stopped writing.
-                if st.send.has_new(session_room) {
-                    self.streams.send_queue.push_front(id);
-                    break;
-                }
-                st.in_send_queue = false;
-                continue;
+            let (seg, live, message) = match self.streams.take_segment(id, room) {
+                NextSegment::Segment { segment, live, message } => (segment, live, message),
+                NextSegment::Stop => break,
+                NextSegment::Skip => continue,
             };
-            self.streams.sent_total += seg.data.len() as u64;
-            match self.emit_data(tx, &mut out[at..], id, &seg, kind) {
+            match self.emit_data(tx, &mut out[at..], id, &seg, (live, message)) {
                 Some(n) => at += n,
-                None => {
-                    // Cannot happen after the room check; keep the segment for retransmission.
-                    self.streams.map.get_mut(&id).expect("present").send.on_lost(seg.seq);
-                    self.streams.queue_control(id);
-                }
+                // Cannot happen after the room check; keep the segment for retransmission.
+                None => self.streams.segment_unsent(id, seg.seq()),
             }
-            let session_room = self.streams.session_room();
-            let st = self.streams.map.get_mut(&id).expect("present");
-            if st.send.has_new(session_room) {
-                self.streams.send_queue.push_back(id);
+            if self.streams.end_turn(id) {
                 turns += 1;
-            } else {
-                st.in_send_queue = false;
             }
         }
         self.note_app_limited();

@@ -9,8 +9,8 @@
 use super::{apply_outcome, Ctx, Session, SessionEnd, State, Then, PATH_CHALLENGES};
 use crate::config::EndpointConfig;
 use crate::event::{CloseReason, Event, HandshakeError};
+use crate::handshake::initiator::HandshakeTimer;
 use crate::recovery::{Outcome, SentPayload};
-use crate::stream::StreamId;
 use crate::time::Instant;
 use crate::types::Direction;
 
@@ -20,18 +20,14 @@ impl Session {
         let now = ctx.now;
         let cfg = ctx.cfg;
         match &mut self.state {
-            State::Handshaking(h) => {
-                if now >= h.deadline {
-                    return Then::End(SessionEnd::HandshakeFailed(HandshakeError::Timeout));
-                }
-                if now >= h.next_retransmit {
-                    h.interval = (h.interval * 2).min(cfg.handshake_retransmit_max);
-                    h.next_retransmit = now + h.interval;
+            State::Handshaking(h) => match h.on_timeout(now, cfg) {
+                HandshakeTimer::Expired => Then::End(SessionEnd::HandshakeFailed(HandshakeError::Timeout)),
+                HandshakeTimer::Retransmit => {
                     self.queue_handshake();
-                    return Then::Transmit;
+                    Then::Transmit
                 }
-                Then::Wait
-            }
+                HandshakeTimer::Wait => Then::Wait,
+            },
             State::Closing => Then::Wait,
             State::Established => {
                 if now >= self.stats.last_active + cfg.idle_timeout {
@@ -62,7 +58,7 @@ impl Session {
                     // what was lost) and a copy of the oldest data or credit in flight (still
                     // useful if the original is lost; a duplicate is harmless).
                     match recovery.oldest_repairable_in_flight() {
-                        Some(p @ SentPayload::Data { stream, .. }) if streams.map.contains_key(&stream) => {
+                        Some(p @ SentPayload::Data { stream, .. }) if streams.contains(stream) => {
                             apply_outcome(streams, names, events, handle, p, Outcome::Lost);
                             // Probes are sent whatever the congestion window says.
                             self.probes_owed = 1;
@@ -132,30 +128,21 @@ impl Session {
         if cfg.max_probe_timeouts == 0 || self.keepalive_queued || self.recovery.in_flight() > 0 {
             return None;
         }
-        let waiting = self.streams.map.values().any(|s| s.send.pending() > 0);
+        let waiting = self.streams.any_unsent();
         waiting.then(|| self.last_sent + cfg.unreachable_after / 3)
     }
 
     /// Live streams: skips gaps whose deadline passed and reports what became readable. Only
     /// streams with a gap are looked at.
     fn skip_live_gaps(&mut self, ctx: &mut Ctx<'_>) {
-        let mut i = 0;
-        while let Some(&id) = self.streams.gaps().get(i) {
-            let st = self.streams.map.get_mut(&id).expect("gaps names open streams");
-            if st.recv.skip_expired(ctx.now) {
-                ctx.events.push_back(Event::StreamReadable { session: ctx.handle, stream: StreamId(id) });
-            }
-            self.streams.note_gap(id);
-            if self.streams.gaps().get(i) == Some(&id) {
-                i += 1;
-            }
-        }
+        let (session, events) = (ctx.handle, &mut *ctx.events);
+        self.streams.skip_expired_gaps(ctx.now, |stream| events.push_back(Event::StreamReadable { session, stream }));
     }
 
     /// Earliest instant at which this session has something to do on its own.
     pub(crate) fn next_deadline(&self, cfg: &EndpointConfig) -> Option<Instant> {
         match &self.state {
-            State::Handshaking(h) => Some(h.next_retransmit.min(h.deadline)),
+            State::Handshaking(h) => Some(h.next_deadline()),
             State::Closing => None,
             State::Established => {
                 let mut t = self.stats.last_active + cfg.idle_timeout;
@@ -185,7 +172,7 @@ impl Session {
                 let others = [
                     self.acks.deadline(),
                     self.recovery.deadline(),
-                    self.pacing_until.filter(|_| !self.streams.send_queue.is_empty()),
+                    self.pacing_until.filter(|_| self.streams.has_queued_data()),
                     self.streams.next_gap_deadline(),
                     self.path_probe.as_ref().map(|p| p.next_send),
                 ];

@@ -62,12 +62,12 @@ impl<'a> SessionRef<'a> {
     /// Bytes received on this session's streams and not yet read by the application (in order
     /// or out of order). Never more than the credit this side granted.
     pub fn receive_buffered(&self) -> u64 {
-        self.s.streams.map.values().map(|st| st.recv.buffered()).sum()
+        self.s.streams.buffered()
     }
 
     /// Open streams (the message lanes, which carry reliable messages, not counted).
     pub fn stream_count(&self) -> usize {
-        self.s.streams.map.values().filter(|st| !st.message).count()
+        self.s.streams.app_stream_count()
     }
 
     /// Smoothed round-trip time, congestion window and frames declared lost.
@@ -91,13 +91,13 @@ impl<'a> SessionRef<'a> {
     /// (and the FIN, if requested) acknowledged by the peer. A stream that is no longer open
     /// (finished both ways and forgotten, or never opened) counts as flushed.
     pub fn stream_flushed(&self, stream: StreamId) -> bool {
-        self.s.streams.map.get(&stream.0).is_none_or(|st| st.is_send_flushed())
+        self.s.streams.is_send_flushed(stream.0)
     }
 
     /// True when every open stream is flushed (see [`SessionRef::stream_flushed`]). Drivers
     /// wait for this before closing a session gracefully.
     pub fn streams_flushed(&self) -> bool {
-        self.s.streams.map.values().all(|st| st.is_send_flushed())
+        self.s.streams.all_send_flushed()
     }
 
     /// Largest custom-frame payload on the current path.

@@ -6,6 +6,8 @@
 //! session's control channel. This module owns the per-session table, stream-level and
 //! session-level flow control, and the bookkeeping of which control frames are owed to the peer.
 
+mod incoming;
+mod outgoing;
 mod peer_ids;
 pub(crate) mod recv;
 pub(crate) mod send;
@@ -14,11 +16,15 @@ use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
 use alloc::vec::Vec;
 use core::time::Duration;
 
+pub(crate) use incoming::{Delivered, PeerReset};
+pub(crate) use outgoing::{Control, NextSegment, Turn, Wake};
 use peer_ids::{Admission, PeerIds};
 pub(crate) use recv::RecvHalf;
 pub use recv::StreamRead;
 pub(crate) use send::{Segment, SendHalf};
 
+use crate::config::EndpointConfig;
+use crate::time::Instant;
 use crate::types::Role;
 
 /// A stream's id within its session.
@@ -96,33 +102,34 @@ pub(crate) const MAX_REFUSALS_OWED: usize = 1024;
 
 /// One stream.
 #[derive(Debug)]
-pub(crate) struct Stream {
+struct Stream {
     /// Delivery mode.
-    pub mode: StreamMode,
+    mode: StreamMode,
     /// Sending half.
-    pub send: SendHalf,
+    send: SendHalf,
     /// Receiving half.
-    pub recv: RecvHalf,
+    recv: RecvHalf,
     /// Opened by this side.
-    pub local: bool,
+    local: bool,
     /// A message lane (`crate::message`): its frames carry the MESSAGE flag, and the session
     /// reads it, not the application.
-    pub message: bool,
+    message: bool,
     /// STREAM_OPEN still owed to the peer (local streams, until acknowledged).
-    pub open_owed: bool,
+    open_owed: bool,
     /// STREAM_OPEN is in flight (sent, not yet acknowledged or lost).
-    pub open_in_flight: bool,
+    open_in_flight: bool,
     /// Reset code to send (STREAM_CLOSE) now: set by `reset`, and again if it was lost.
-    pub reset_owed: Option<u32>,
+    reset_owed: Option<u32>,
     /// Reset code sent at least once.
-    pub reset_sent: Option<u32>,
+    reset_sent: Option<u32>,
     /// The peer acknowledged the reset.
-    pub reset_acked: bool,
+    reset_acked: bool,
     /// The peer reset its sending side with this code.
-    pub peer_reset: Option<u32>,
+    peer_reset: Option<u32>,
     /// A MAX_DATA for this stream is owed.
-    pub credit_owed: bool,
-    pub(crate) in_send_queue: bool,
+    credit_owed: bool,
+    /// On the send queue.
+    in_send_queue: bool,
     /// On the control queue.
     in_control_queue: bool,
 }
@@ -155,24 +162,29 @@ impl Stream {
     /// True when this side's sending direction has nothing left to deliver: everything written
     /// (and the FIN, if requested) is acknowledged, or the stream was reset and the reset
     /// acknowledged.
-    pub(crate) fn is_send_flushed(&self) -> bool {
+    fn is_send_flushed(&self) -> bool {
         if self.reset_owed.is_some() || self.reset_sent.is_some() {
             return self.reset_acked;
         }
         self.send.is_flushed()
     }
 
+    /// True once `finish` or `reset` was called on the sending side.
+    fn is_send_ended(&self) -> bool {
+        self.send.is_finishing() || self.reset_sent.is_some() || self.reset_owed.is_some()
+    }
+
     /// Gives up this side's sending direction for good: nothing more is sent or resent, no
     /// STREAM_OPEN is owed, and no reset needs acknowledging (the peer refused or reset the
     /// stream, so it reads nothing more of it).
-    pub(crate) fn give_up_sending(&mut self) {
+    fn give_up_sending(&mut self) {
         self.send.abandon();
         self.open_owed = false;
         self.reset_acked = true;
     }
 
     /// True once both directions are over and the application has read everything.
-    pub(crate) fn is_closed(&self) -> bool {
+    fn is_closed(&self) -> bool {
         let send_over = self.send.is_done() || self.reset_acked;
         let recv_over = self.recv.is_done() || self.peer_reset.is_some();
         send_over && recv_over && !self.open_owed
@@ -192,60 +204,75 @@ pub(crate) enum PeerStream {
     Refused,
 }
 
-/// Limits for the streams of one session.
+/// Limits for the streams of one session, from the endpoint's configuration.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct StreamLimits {
     /// Most streams open at once per direction of opening.
-    pub max_concurrent: usize,
+    max_concurrent: usize,
     /// Credit granted per stream (receive window), bytes.
-    pub stream_window: u64,
+    stream_window: u64,
     /// Credit granted for the whole session, bytes.
-    pub session_window: u64,
+    session_window: u64,
     /// Send buffer per stream (unsent plus unacknowledged bytes).
-    pub send_buffer: u64,
+    send_buffer: u64,
     /// Deadline applied to a live stream until its STREAM_OPEN arrives.
-    pub default_live_deadline: Duration,
+    default_live_deadline: Duration,
 }
 
-/// The stream table of one session, with session-level flow control.
+impl StreamLimits {
+    /// The limits `cfg` sets.
+    pub(crate) fn from_config(cfg: &EndpointConfig) -> Self {
+        StreamLimits {
+            max_concurrent: cfg.max_concurrent_streams,
+            stream_window: cfg.stream_receive_window,
+            session_window: cfg.session_receive_window,
+            send_buffer: cfg.stream_send_buffer,
+            default_live_deadline: cfg.default_live_deadline,
+        }
+    }
+}
+
+/// The stream table of one session, with session-level flow control. The session hands it the
+/// peer's stream frames (`incoming.rs`), asks it what to send (`outgoing.rs`) and tells it what
+/// became of what was sent; the session never reaches into a stream.
 #[derive(Debug)]
 pub(crate) struct Streams {
     /// Open streams.
-    pub map: BTreeMap<u32, Stream>,
+    map: BTreeMap<u32, Stream>,
     limits: StreamLimits,
     /// The next id this side opens; past `u32::MAX` the ids are used up.
     next_local: u64,
     /// Which peer ids are opened, awaited, over or refused.
     peer_ids: PeerIds,
     /// Peer-opened streams not yet accepted by the application.
-    pub accept_queue: VecDeque<u32>,
+    accept_queue: VecDeque<u32>,
     /// Streams with new data or FIN to send, round robin.
-    pub send_queue: VecDeque<u32>,
+    send_queue: VecDeque<u32>,
     /// Streams that owe a control frame (STREAM_OPEN, STREAM_CLOSE, MAX_DATA) or a retransmission,
     /// each at most once (`Stream::in_control_queue`).
-    pub control_queue: VecDeque<u32>,
+    control_queue: VecDeque<u32>,
     /// Peer stream ids refused (limit), each owed one STREAM_CLOSE, in order.
-    pub refusals: VecDeque<u32>,
+    refusals: VecDeque<u32>,
     /// The same ids, for membership (at most `MAX_REFUSALS_OWED`).
     refused: BTreeSet<u32>,
     /// A refusal was needed with `MAX_REFUSALS_OWED` owed already.
     refusals_overflowed: bool,
     /// Refusals queued over the session's life.
-    pub refusals_total: u64,
+    refusals_total: u64,
     /// Live streams that hold data behind a gap, ascending: the only streams with a gap deadline.
     gaps: Vec<u32>,
     /// Peer's credit for the whole session (offset sum limit).
-    pub send_max: u64,
+    send_max: u64,
     /// Sum of new bytes sent on all streams.
-    pub sent_total: u64,
+    sent_total: u64,
     /// Credit this side granted for the whole session.
-    pub recv_limit: u64,
+    recv_limit: u64,
     /// Sum of the highest offsets received on all streams, closed ones included.
-    pub recv_total: u64,
+    recv_total: u64,
     /// Sum of bytes the application read on all streams, closed ones included.
-    pub read_total: u64,
+    read_total: u64,
     /// A session-level MAX_DATA is owed.
-    pub session_credit_owed: bool,
+    session_credit_owed: bool,
     local_open: usize,
     peer_open: usize,
 }
@@ -325,8 +352,63 @@ impl Streams {
         PeerStream::Created
     }
 
+    /// The next stream the peer opened that the application has not taken.
+    pub(crate) fn accept(&mut self) -> Option<StreamId> {
+        self.accept_queue.pop_front().map(StreamId)
+    }
+
+    /// True if stream `id` is open.
+    pub(crate) fn contains(&self, id: u32) -> bool {
+        self.map.contains_key(&id)
+    }
+
+    /// Whether open stream `id` is a message lane; `None` if it is not open.
+    pub(crate) fn is_message_lane(&self, id: u32) -> Option<bool> {
+        self.map.get(&id).map(|st| st.message)
+    }
+
+    /// The mode of an open stream of the application's (not a message lane).
+    pub(crate) fn mode(&self, id: u32) -> Option<StreamMode> {
+        self.app_stream(id).map(|st| st.mode)
+    }
+
+    /// An open stream of the application's: message lanes belong to the session.
+    fn app_stream(&self, id: u32) -> Option<&Stream> {
+        self.map.get(&id).filter(|st| !st.message)
+    }
+
+    /// The same, to change, or the error the application gets.
+    fn app_stream_mut(&mut self, id: u32) -> Result<&mut Stream, StreamError> {
+        self.map.get_mut(&id).filter(|st| !st.message).ok_or(StreamError::UnknownStream(id))
+    }
+
+    /// Streams the application has open (message lanes not counted).
+    pub(crate) fn app_stream_count(&self) -> usize {
+        self.map.values().filter(|st| !st.message).count()
+    }
+
+    /// Bytes received and held for reading, over every stream.
+    pub(crate) fn buffered(&self) -> u64 {
+        self.map.values().map(|st| st.recv.buffered()).sum()
+    }
+
+    /// True if stream `id`'s sending side has nothing left to deliver (or the stream is gone).
+    pub(crate) fn is_send_flushed(&self, id: u32) -> bool {
+        self.map.get(&id).is_none_or(|st| st.is_send_flushed())
+    }
+
+    /// True if no stream has anything left to deliver.
+    pub(crate) fn all_send_flushed(&self) -> bool {
+        self.map.values().all(|st| st.is_send_flushed())
+    }
+
+    /// True if some stream holds written bytes not yet sent.
+    pub(crate) fn any_unsent(&self) -> bool {
+        self.map.values().any(|s| s.send.pending() > 0)
+    }
+
     /// Queues a stream for sending new data, once.
-    pub(crate) fn queue_send(&mut self, id: u32) {
+    fn queue_send(&mut self, id: u32) {
         if let Some(s) = self.map.get_mut(&id) {
             if !s.in_send_queue {
                 s.in_send_queue = true;
@@ -337,7 +419,7 @@ impl Streams {
 
     /// Queues every stream that has new data it may send now (after the session's credit grew:
     /// streams that stopped for want of it left the send queue).
-    pub(crate) fn requeue_sendable(&mut self) {
+    fn requeue_sendable(&mut self) {
         let room = self.session_room();
         for (&id, s) in self.map.iter_mut() {
             if !s.in_send_queue && s.send.has_new(room) {
@@ -348,7 +430,7 @@ impl Streams {
     }
 
     /// Queues a stream for control frames or retransmission, once.
-    pub(crate) fn queue_control(&mut self, id: u32) {
+    fn queue_control(&mut self, id: u32) {
         if let Some(s) = self.map.get_mut(&id) {
             if !s.in_control_queue {
                 s.in_control_queue = true;
@@ -358,7 +440,7 @@ impl Streams {
     }
 
     /// Takes the stream at the front of the control queue off it.
-    pub(crate) fn pop_control(&mut self) {
+    fn pop_control(&mut self) {
         if let Some(id) = self.control_queue.pop_front() {
             if let Some(s) = self.map.get_mut(&id) {
                 s.in_control_queue = false;
@@ -367,7 +449,7 @@ impl Streams {
     }
 
     /// Queues a refusal of `id` (once; again after it was lost).
-    pub(crate) fn owe_refusal(&mut self, id: u32) {
+    fn owe_refusal(&mut self, id: u32) {
         if self.refused.contains(&id) {
             return;
         }
@@ -385,16 +467,9 @@ impl Streams {
         self.refusals_total > MAX_REFUSALS || self.refusals_overflowed
     }
 
-    /// The refusal at the front of the queue was sent.
-    pub(crate) fn pop_refusal(&mut self) {
-        if let Some(id) = self.refusals.pop_front() {
-            self.refused.remove(&id);
-        }
-    }
-
     /// Notes whether a stream's receiving side now holds data behind a gap (live streams only:
     /// their gaps have deadlines).
-    pub(crate) fn note_gap(&mut self, id: u32) {
+    fn note_gap(&mut self, id: u32) {
         let gap = self.map.get(&id).is_some_and(|s| s.mode.is_live() && s.recv.gap_deadline().is_some());
         match (self.gaps.binary_search(&id), gap) {
             (Err(i), true) => self.gaps.insert(i, id),
@@ -405,13 +480,8 @@ impl Streams {
         }
     }
 
-    /// Live streams with data behind a gap, ascending.
-    pub(crate) fn gaps(&self) -> &[u32] {
-        &self.gaps
-    }
-
     /// Session credit left for new bytes.
-    pub(crate) fn session_room(&self) -> u64 {
+    fn session_room(&self) -> u64 {
         self.send_max.saturating_sub(self.sent_total)
     }
 
@@ -432,19 +502,33 @@ impl Streams {
         true
     }
 
-    /// A session-level credit update, once an eighth of the session window has been read.
-    pub(crate) fn session_credit_update(&mut self) -> Option<u64> {
-        let window = self.limits.session_window;
-        if self.recv_limit.saturating_sub(self.read_total) > window - window / CREDIT_UPDATE_FRACTION {
-            return None;
+    /// Gives up this side's sending direction of stream `id` (see `Stream::give_up_sending`).
+    #[cfg(feature = "messages")]
+    pub(crate) fn give_up_sending(&mut self, id: u32) {
+        if let Some(st) = self.map.get_mut(&id) {
+            st.give_up_sending();
         }
-        self.recv_limit = self.read_total + self.limits.session_window;
-        Some(self.recv_limit)
     }
 
     /// Earliest live-gap deadline over the streams that have a gap.
     pub(crate) fn next_gap_deadline(&self) -> Option<crate::Instant> {
         self.gaps.iter().filter_map(|id| self.map.get(id)?.recv.gap_deadline()).min()
+    }
+
+    /// Live streams: skips gaps whose deadline passed, calling `readable` with each stream that
+    /// became readable. Only streams with a gap are looked at.
+    pub(crate) fn skip_expired_gaps(&mut self, now: Instant, mut readable: impl FnMut(StreamId)) {
+        let mut i = 0;
+        while let Some(&id) = self.gaps.get(i) {
+            let st = self.map.get_mut(&id).expect("gaps names open streams");
+            if st.recv.skip_expired(now) {
+                readable(StreamId(id));
+            }
+            self.note_gap(id);
+            if self.gaps.get(i) == Some(&id) {
+                i += 1;
+            }
+        }
     }
 }
 

@@ -57,11 +57,11 @@ pub struct RecvHalf {
     finished_queued: bool,
     fin_read: bool,
     /// Credit granted: the peer may send bytes below this offset.
-    pub limit: u64,
+    limit: u64,
     window: u64,
     read_offset: u64,
     /// Live streams: how long a gap may hold later data back.
-    pub deadline: Option<Duration>,
+    deadline: Option<Duration>,
     highest: u64,
 }
 
@@ -83,6 +83,16 @@ impl RecvHalf {
             deadline,
             highest: 0,
         }
+    }
+
+    /// Credit granted: the peer may send bytes below this offset.
+    pub fn limit(&self) -> u64 {
+        self.limit
+    }
+
+    /// The peer's STREAM_OPEN of a live stream: gaps may hold later data back for `deadline`.
+    pub fn set_deadline(&mut self, deadline: Duration) {
+        self.deadline = Some(deadline);
     }
 
     /// Highest offset received (for session-level accounting).

@@ -15,13 +15,35 @@ use crate::time::Instant;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Segment {
     /// Segment index (the frame's `sequence`).
-    pub seq: u32,
+    seq: u32,
     /// Stream offset of the first byte.
-    pub offset: u64,
+    offset: u64,
     /// The bytes.
-    pub data: Bytes,
+    data: Bytes,
     /// Last segment of the stream.
-    pub fin: bool,
+    fin: bool,
+}
+
+impl Segment {
+    /// Segment index (the frame's `sequence`).
+    pub(crate) fn seq(&self) -> u32 {
+        self.seq
+    }
+
+    /// Stream offset of the first byte.
+    pub(crate) fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    /// The bytes.
+    pub(crate) fn data(&self) -> &Bytes {
+        &self.data
+    }
+
+    /// Last segment of the stream.
+    pub(crate) fn fin(&self) -> bool {
+        self.fin
+    }
 }
 
 /// Sending half.
@@ -47,10 +69,10 @@ pub(crate) struct SendHalf {
     /// `fin_acked` (both modes), and on a live stream its loss makes the FIN owed again.
     fin_seq: Option<u32>,
     /// Highest offset the peer allows (exclusive).
-    pub max_data: u64,
+    max_data: u64,
     buffer_limit: u64,
     /// A write returned less than asked: report writability when space frees.
-    pub blocked: bool,
+    blocked: bool,
     /// Live streams: when each write ended (its end offset), to drop what went stale unsent.
     written_at: VecDeque<(u64, Instant)>,
 }
@@ -97,6 +119,27 @@ impl SendHalf {
             }
         }
         dropped
+    }
+
+    /// The peer's MAX_DATA: it allows bytes below `limit` (a lower limit than before changes
+    /// nothing).
+    pub(crate) fn raise_credit(&mut self, limit: u64) {
+        self.max_data = self.max_data.max(limit);
+    }
+
+    /// Notes that a writer was turned away for want of room, to be woken when room frees.
+    #[cfg(feature = "messages")]
+    pub(crate) fn set_blocked(&mut self) {
+        self.blocked = true;
+    }
+
+    /// True, once, when a writer was turned away and there is room now: it should be woken.
+    pub(crate) fn unblock(&mut self) -> bool {
+        if self.blocked && self.capacity() > 0 {
+            self.blocked = false;
+            return true;
+        }
+        false
     }
 
     /// Bytes written and not yet sent.

@@ -1,0 +1,282 @@
+//! The initiator's handshake state, from `connect` to CONFIRM: its nonce and seed keys, the
+//! retransmission schedule, the checks a CHALLENGE must pass, the first Noise message (RESPONSE)
+//! and the reading of the second (CONFIRM).
+//!
+//! The endpoint finds the session a handshake frame names and feeds it to this state; the
+//! session has it write its current frame (INIT, encoded each time, then the RESPONSE it keeps)
+//! when one is due.
+
+use alloc::boxed::Box;
+
+use super::ik::{self, Prologue};
+use super::static_shared::StaticShared;
+use super::{handshake_tag, write_handshake_frame, write_response_frame};
+use crate::config::{EndpointConfig, Identity};
+use crate::crypto::noise::SymmetricState;
+use crate::crypto::{node_id_from_public_key, verify_mac16, DhSecret, HandshakeKeys, Suite, TrafficSecret};
+use crate::event::HandshakeError;
+use crate::time::Instant;
+use crate::types::NodeId;
+use crate::wire::handshake::{Challenge, Confirm, Init, Response, MAX_SUITES};
+use crate::wire::{FrameLayout, FrameType};
+
+/// One initiator's handshake in progress.
+pub(crate) struct InitiatorHandshake {
+    nonce_i: [u8; 32],
+    /// `K_hs` and `psk` of the shared seed used with this peer.
+    keys: HandshakeKeys,
+    expected_peer: Option<NodeId>,
+    started: Instant,
+    deadline: Instant,
+    next_retransmit: Instant,
+    interval: core::time::Duration,
+    /// After CHALLENGE: the RESPONSE sent and what CONFIRM is checked with.
+    response: Option<ResponseState>,
+}
+
+/// The initiator between RESPONSE and CONFIRM.
+struct ResponseState {
+    /// The encoded RESPONSE frame, resent as is until CONFIRM arrives.
+    frame: Box<[u8]>,
+    /// The Noise state after RESPONSE.
+    noise: SymmetricState,
+    /// The ephemeral secret key; erased with this state once CONFIRM is read.
+    ephemeral: DhSecret,
+    suite: Suite,
+}
+
+/// What a handshake's timer says (see [`InitiatorHandshake::on_timeout`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum HandshakeTimer {
+    /// Nothing due.
+    Wait,
+    /// Send the current handshake frame again.
+    Retransmit,
+    /// The handshake timed out.
+    Expired,
+}
+
+/// A CHALLENGE this handshake does not take (see [`InitiatorHandshake::check_challenge`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum ChallengeRefusal {
+    /// Not for this handshake, or after a CHALLENGE was taken: dropped as unexpected.
+    Unexpected,
+    /// Its MAC fails: corruption or forgery, not a verdict from the peer (a responder with
+    /// another seed answers REJECT). Dropped; the handshake keeps waiting.
+    Forged,
+    /// Authentic, from `peer`, but the handshake cannot go on with it: it fails with `reason`.
+    Fails { peer: NodeId, reason: HandshakeError },
+}
+
+/// What an authentic CHALLENGE gave: the responder's node id and the suite it chose.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct ChallengeAccepted {
+    peer: NodeId,
+    suite: Suite,
+}
+
+impl ChallengeAccepted {
+    /// The responder's node id (from its static key).
+    pub(crate) fn peer(&self) -> NodeId {
+        self.peer
+    }
+}
+
+/// The traffic secrets of an established session, from CONFIRM.
+pub(crate) struct Established {
+    suite: Suite,
+    initiator_to_responder: TrafficSecret,
+    responder_to_initiator: TrafficSecret,
+}
+
+impl Established {
+    /// The negotiated suite and the two generation-0 traffic secrets (initiator to responder,
+    /// responder to initiator).
+    pub(crate) fn into_parts(self) -> (Suite, TrafficSecret, TrafficSecret) {
+        (self.suite, self.initiator_to_responder, self.responder_to_initiator)
+    }
+}
+
+impl InitiatorHandshake {
+    /// A handshake started at `now` with nonce `nonce_i`, under the seed keys `keys`, with
+    /// `expected_peer` if the application named the node it expects.
+    pub(crate) fn new(
+        now: Instant,
+        nonce_i: [u8; 32],
+        keys: HandshakeKeys,
+        expected_peer: Option<NodeId>,
+        cfg: &EndpointConfig,
+    ) -> Self {
+        let interval = cfg.handshake_retransmit_initial;
+        InitiatorHandshake {
+            nonce_i,
+            keys,
+            expected_peer,
+            started: now,
+            deadline: now + cfg.handshake_timeout,
+            next_retransmit: now + interval,
+            interval,
+            response: None,
+        }
+    }
+
+    /// The tag that routes CHALLENGE and REJECT to this handshake (the header's session id of
+    /// INIT).
+    pub(crate) fn tag(&self) -> u64 {
+        handshake_tag(&self.nonce_i)
+    }
+
+    /// True if the application named `peer` as the node it expects.
+    pub(crate) fn expects(&self, peer: &NodeId) -> bool {
+        self.expected_peer == Some(*peer)
+    }
+
+    /// When the handshake started (its duration is the session's first RTT sample).
+    pub(crate) fn started(&self) -> Instant {
+        self.started
+    }
+
+    /// The next instant the handshake's timer is due.
+    pub(crate) fn next_deadline(&self) -> Instant {
+        self.next_retransmit.min(self.deadline)
+    }
+
+    /// Runs the timer at `now`: expiry, or a retransmission with the interval doubled (up to
+    /// `handshake_retransmit_max`).
+    pub(crate) fn on_timeout(&mut self, now: Instant, cfg: &EndpointConfig) -> HandshakeTimer {
+        if now >= self.deadline {
+            return HandshakeTimer::Expired;
+        }
+        if now >= self.next_retransmit {
+            self.interval = (self.interval * 2).min(cfg.handshake_retransmit_max);
+            self.next_retransmit = now + self.interval;
+            return HandshakeTimer::Retransmit;
+        }
+        HandshakeTimer::Wait
+    }
+
+    /// Writes the current handshake frame into `out`: INIT from `me` offering `cfg`'s suites
+    /// before a CHALLENGE was taken, then the RESPONSE. `None` if `out` is too small.
+    pub(crate) fn write_frame(&self, out: &mut [u8], me: &NodeId, cfg: &EndpointConfig) -> Option<usize> {
+        if let Some(r) = &self.response {
+            let frame = out.get_mut(..r.frame.len())?;
+            frame.copy_from_slice(&r.frame);
+            return Some(r.frame.len());
+        }
+        let mut ids = [0u8; MAX_SUITES];
+        for (d, suite) in ids.iter_mut().zip(&cfg.suites) {
+            *d = suite.id();
+        }
+        let init = Init { node_id: me.0, nonce: self.nonce_i, suites: &ids[..cfg.suites.len()], extensions: &[] };
+        write_handshake_frame(out, FrameType::INIT, self.tag(), init.len(), |p| init.encode(p), Some(&self.keys.k_hs))
+    }
+
+    /// True if a REJECT naming `nonce_i` is for this handshake.
+    pub(crate) fn is_rejected_by(&self, nonce_i: &[u8; 32]) -> bool {
+        *nonce_i == self.nonce_i
+    }
+
+    /// Checks a CHALLENGE (`ch`, decoded from `frame` laid out as `layout`): for this handshake,
+    /// authentic, and acceptable under `cfg` (a suite this side offers, the peer it expects and
+    /// allows, and the seed the peer table names for it).
+    pub(crate) fn check_challenge(
+        &self,
+        ch: &Challenge<'_>,
+        frame: &[u8],
+        layout: &FrameLayout,
+        cfg: &EndpointConfig,
+    ) -> Result<ChallengeAccepted, ChallengeRefusal> {
+        if self.response.is_some() || ch.nonce_i != self.nonce_i {
+            return Err(ChallengeRefusal::Unexpected);
+        }
+        if !verify_mac16(&self.keys.k_hs, &[layout.mac_input(frame)], &layout.tag) {
+            return Err(ChallengeRefusal::Forged);
+        }
+        let peer = NodeId(node_id_from_public_key(&ch.static_key));
+        let fails = |reason| Err(ChallengeRefusal::Fails { peer, reason });
+        match Suite::from_id(ch.suite).filter(|s| cfg.suites.contains(s)) {
+            None => fails(HandshakeError::SuiteMismatch),
+            Some(_) if self.expected_peer.is_some_and(|e| e != peer) => fails(HandshakeError::UnexpectedPeer),
+            Some(_) if !cfg.allows(&peer) => fails(HandshakeError::PeerNotAllowed),
+            // `connect` used the default seed; the table wins for a peer listed in it.
+            Some(_) if self.expected_peer.is_none() && cfg.peer_seeds.contains_key(&peer) => {
+                fails(HandshakeError::PeerHasOwnSeed)
+            }
+            Some(suite) => Ok(ChallengeAccepted { peer, suite }),
+        }
+    }
+
+    /// The session id the handshake gives with the responder of `ch`, for this node `me`.
+    pub(crate) fn session_id(&self, ch: &Challenge<'_>, me: &NodeId, accepted: &ChallengeAccepted) -> u64 {
+        super::session_id(&self.nonce_i, &ch.nonce_r, &me.0, &accepted.peer.0)
+    }
+
+    /// Answers an accepted CHALLENGE at `now`: the first Noise message (e, es, s, ss, psk, then
+    /// the payload tag over the frame) in a RESPONSE for session `sid`, which replaces INIT as
+    /// the frame to send. `ephemeral` is a fresh secret; `dh` counts the X25519 operations.
+    /// Fails with `AuthenticationFailed` on a low-order static key (from a responder that holds
+    /// the seed: not a usable peer).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn respond(
+        &mut self,
+        now: Instant,
+        cfg: &EndpointConfig,
+        ch: &Challenge<'_>,
+        accepted: &ChallengeAccepted,
+        sid: u64,
+        identity: &Identity,
+        statics: &mut StaticShared,
+        ephemeral: DhSecret,
+        dh: &mut u64,
+    ) -> Result<(), HandshakeError> {
+        let suite = accepted.suite;
+        let me = identity.node_id().0;
+        let prologue = Prologue { suite, node_id_i: &me, nonce_i: &self.nonce_i, nonce_r: &ch.nonce_r };
+        let mut noise = ik::start(cfg.crypto_backend, &prologue, &ch.static_key);
+        let written =
+            ik::initiator_write_response(&mut noise, &ephemeral, identity, &ch.static_key, &self.keys.psk, statics, dh);
+        let (e_pub, encrypted_static) = written.map_err(|_| HandshakeError::AuthenticationFailed)?;
+        let resp = Response {
+            node_id_i: me,
+            static_r: ch.static_key,
+            nonce_i: self.nonce_i,
+            nonce_r: ch.nonce_r,
+            suite: suite.id(),
+            cookie: ch.cookie,
+            ephemeral: e_pub,
+            encrypted_static,
+            seed_mac: [0; 16],
+            extensions: &[],
+        };
+        let frame = write_response_frame(&resp, sid, &self.keys.k_hs, |prefix| ik::seal_frame(&mut noise, prefix));
+        self.response = Some(ResponseState { frame: frame.into(), noise, ephemeral, suite });
+        self.interval = cfg.handshake_retransmit_initial;
+        self.next_retransmit = now + self.interval;
+        Ok(())
+    }
+
+    /// Reads CONFIRM (`confirm`, decoded from `frame` laid out as `layout`): the second Noise
+    /// message, on a copy of the state so that a forged CONFIRM leaves it as it was for the real
+    /// one. `None` before a RESPONSE was sent or if CONFIRM is not authentic.
+    pub(crate) fn read_confirm(
+        &self,
+        confirm: &Confirm<'_>,
+        frame: &[u8],
+        layout: &FrameLayout,
+        identity: &Identity,
+        dh: &mut u64,
+    ) -> Option<Established> {
+        let r = self.response.as_ref()?;
+        let mut noise = r.noise.clone();
+        ik::initiator_read_confirm(&mut noise, &r.ephemeral, identity, &confirm.ephemeral, dh)
+            .and_then(|()| ik::open_frame(&mut noise, layout.mac_input(frame), &layout.tag))
+            .ok()?;
+        let (initiator_to_responder, responder_to_initiator) = noise.split();
+        Some(Established { suite: r.suite, initiator_to_responder, responder_to_initiator })
+    }
+
+    /// True once a RESPONSE was sent (CONFIRM is awaited).
+    pub(crate) fn has_responded(&self) -> bool {
+        self.response.is_some()
+    }
+}
