@@ -8,7 +8,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use stt_proto::crypto::SessionSecrets;
+use stt_proto::SessionSecrets;
 
 use crate::error::Error;
 
