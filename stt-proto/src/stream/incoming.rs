@@ -32,16 +32,6 @@ pub(crate) enum PeerReset {
     Stream,
 }
 
-/// A DATA frame the stream cannot take: beyond the credit granted, or against its FIN.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Refused;
-
-impl From<RecvError> for Refused {
-    fn from(_: RecvError) -> Self {
-        Refused
-    }
-}
-
 impl Streams {
     /// The peer's STREAM_OPEN for a live stream: gaps wait `deadline` from now on.
     pub(crate) fn set_live_deadline(&mut self, id: u32, deadline: Duration) {
@@ -61,7 +51,7 @@ impl Streams {
         offset: u64,
         data: Bytes,
         fin: bool,
-    ) -> Result<Delivered, Refused> {
+    ) -> Result<Delivered, RecvError> {
         let Some(st) = self.map.get_mut(&id) else { return Ok(Delivered::Ignored) };
         if st.peer_reset.is_some() {
             return Ok(Delivered::Ignored);
@@ -70,7 +60,7 @@ impl Streams {
         let end = offset + data.len() as u64;
         // `end` may be near 2^64 (the decoder only checks that it does not overflow).
         if self.recv_total.saturating_add(end.saturating_sub(before)) > self.recv_limit {
-            return Err(Refused);
+            return Err(RecvError::FlowControl);
         }
         let fin_before = st.recv.fin_complete();
         let readable = st.recv.on_data(now, sequence, offset, data, fin)?;
