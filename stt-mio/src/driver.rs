@@ -13,13 +13,14 @@ use std::net::SocketAddr;
 use std::ops::Range;
 use std::time::Duration;
 
-use bytes::BytesMut;
 use mio::net::UdpSocket;
 use mio::{Interest, Registry, Token};
 use stt_proto::{Endpoint, EndpointConfig, Event, Identity, Instant, Remote, SessionHandle, Transmit, Transport};
 
-use crate::ws::{WebSocketLimits, WebSocketStats, WebSockets};
-use crate::Error;
+use stt_common::{DropReport, RecvPool};
+
+use crate::ws::WebSockets;
+use crate::{Error, WebSocketLimits, WebSocketStats};
 
 /// Size of each of the two receive pools.
 const POOL_SIZE: usize = 512 * 1024;
@@ -82,13 +83,9 @@ pub struct Driver {
     socket: UdpSocket,
     token: Token,
     origin: std::time::Instant,
-    /// Received datagrams are split off the front of this buffer (zero-filled, `len == capacity`);
-    /// the core decrypts them in place and may keep slices of them until the application reads.
-    pool: BytesMut,
-    /// The previous pool. When `pool` runs low the two swap, and the old one's allocation is
-    /// reused if the core has let go of every slice of it by then (it usually has: a whole pool
-    /// of traffic came in since), so steady-state receiving allocates nothing.
-    spare: BytesMut,
+    /// Received datagrams are cut from this pool; the core decrypts them in place and may keep
+    /// slices of them until the application reads.
+    pool: RecvPool,
     /// Segmentation offload and the other batching features of the socket (`quinn-udp`).
     udp: quinn_udp::UdpSocketState,
     /// Most datagrams one send may carry (1 where the OS has no GSO).
@@ -104,7 +101,7 @@ pub struct Driver {
     more_to_send: bool,
     events: VecDeque<Event>,
     stats: DriverStats,
-    drops: crate::log::DropReport,
+    drops: DropReport,
     /// The WebSocket listener and connections (none until asked for).
     ws: WebSockets,
 }
@@ -148,8 +145,7 @@ impl Driver {
             socket,
             token,
             origin: std::time::Instant::now(),
-            pool: BytesMut::new(),
-            spare: BytesMut::new(),
+            pool: RecvPool::new(POOL_SIZE),
             udp,
             max_segments,
             // Room for one GSO batch, or one datagram of the largest a WebSocket path may carry.
@@ -159,7 +155,7 @@ impl Driver {
             more_to_send: false,
             events: VecDeque::new(),
             stats: DriverStats::default(),
-            drops: crate::log::DropReport::new(),
+            drops: DropReport::new(),
             ws,
         })
     }
@@ -314,7 +310,7 @@ impl Driver {
             crate::log::event(&event);
             self.events.push_back(event);
         }
-        self.drops.tick(|| self.endpoint.stats().dropped);
+        self.drops.tick(self.origin + Duration::from_nanos(now.as_nanos()), || self.endpoint.stats().dropped);
     }
 
     /// The next event from the core, in order.
@@ -330,22 +326,16 @@ impl Driver {
     fn receive(&mut self) {
         let mut received = 0;
         while received < BATCH {
-            if self.pool.len() < MAX_RECEIVE {
-                std::mem::swap(&mut self.pool, &mut self.spare);
-                self.pool.clear();
-                self.pool.reserve(POOL_SIZE);
-                self.pool.resize(self.pool.capacity(), 0);
-            }
             let mut meta = [quinn_udp::RecvMeta::default()];
             let r = {
-                let mut iov = [IoSliceMut::new(&mut self.pool[..])];
+                let mut iov = [IoSliceMut::new(self.pool.room(MAX_RECEIVE))];
                 self.udp.recv((&self.socket).into(), &mut iov, &mut meta)
             };
             match r {
                 Ok(_) => {
                     // With GRO the kernel hands over several datagrams of `stride` bytes back to
                     // back (the last may be shorter); each goes to the core on its own.
-                    let mut batch = self.pool.split_to(meta[0].len);
+                    let mut batch = self.pool.take(meta[0].len);
                     let stride = meta[0].stride.max(1);
                     let from = Remote::udp(meta[0].addr);
                     while !batch.is_empty() {

@@ -18,6 +18,12 @@
 //! deadline, connections without a session closed, messages of one datagram at most, caps in all
 //! and per address) and [`Node::connect_ws`] dials a URL, its host name resolved. At the
 //! [`Driver`] level: [`Driver::set_ws_tokens`], [`Driver::ws_listen`], [`Driver::ws_dial`].
+//! [`Node::connect_with_fallback`] opens a session over UDP, or over WebSocket when UDP brings no
+//! answer, and moves it back to UDP when UDP opens (the core's [`stt_proto::FallbackPolicy`], as
+//! in `stt-tokio`).
+//!
+//! The error type, [`WebSocketLimits`], [`WebSocketStats`] and [`random_bytes`] are
+//! `stt-common`'s, shared with `stt-tokio`.
 //!
 //! ```no_run
 //! # fn main() -> Result<(), stt_mio::Error> {
@@ -48,20 +54,11 @@
 #![warn(missing_docs)]
 
 mod driver;
-mod error;
 mod log;
 mod node;
 mod ws;
 
 pub use driver::{Driver, DriverStats};
-pub use error::Error;
 pub use node::{Incoming, Node, NodeStats, RefusedMessages};
+pub use stt_common::{random_bytes, Error, WebSocketLimits, WebSocketStats};
 pub use stt_proto;
-pub use ws::{WebSocketLimits, WebSocketStats};
-
-/// 32 bytes from the operating system's random source, for RNG seeds and random identities.
-pub fn random_bytes() -> [u8; 32] {
-    let mut out = [0u8; 32];
-    getrandom::fill(&mut out).expect("the operating system's random source failed");
-    out
-}

@@ -4,19 +4,8 @@
 //! reported at debug at most once a second; WebSocket connections (listening, accepted,
 //! upgraded, closed with the reason, refused at a cap) at debug. Nothing is logged per datagram.
 
-use std::time::{Duration, Instant};
-
-use stt_proto::{EndpointDrops, Event, Transport};
+use stt_proto::Event;
 use tracing::{debug, info, warn};
-
-const DROP_REPORT_INTERVAL: Duration = Duration::from_secs(1);
-
-fn transport(t: Transport) -> &'static str {
-    match t {
-        Transport::Udp => "udp",
-        Transport::WebSocket => "websocket",
-    }
-}
 
 /// Logs one core event.
 pub(crate) fn event(ev: &Event) {
@@ -26,7 +15,7 @@ pub(crate) fn event(ev: &Event) {
             id = %format_args!("{session_id:016x}"),
             peer = %peer,
             remote = %remote.addr,
-            transport = transport(remote.transport),
+            transport = stt_common::transport_name(remote.transport),
             role = ?role,
             "session established"
         ),
@@ -74,41 +63,4 @@ pub(crate) fn ws_closed(peer: std::net::SocketAddr, reason: &str) {
 /// The listener's `accept` failed (out of descriptors, say); it pauses before trying again.
 pub(crate) fn ws_accept_failed(e: &std::io::Error) {
     debug!(error = %e, "accepting a WebSocket connection failed; pausing the listener");
-}
-
-/// Sums of dropped input, reported when they changed, at most once per interval.
-#[derive(Debug)]
-pub(crate) struct DropReport {
-    last: u64,
-    at: Option<Instant>,
-}
-
-impl DropReport {
-    pub(crate) fn new() -> Self {
-        DropReport { last: 0, at: None }
-    }
-
-    pub(crate) fn tick(&mut self, drops: impl FnOnce() -> EndpointDrops) {
-        if !tracing::enabled!(tracing::Level::DEBUG) {
-            return;
-        }
-        let now = Instant::now();
-        if self.at.is_some_and(|t| now - t < DROP_REPORT_INTERVAL) {
-            return;
-        }
-        let d = drops();
-        if d.total() == self.last {
-            return;
-        }
-        debug!(
-            dropped = d.total() - self.last,
-            malformed = d.malformed,
-            unknown_session = d.unknown_session,
-            handshake_authentication = d.handshake_authentication,
-            session_authentication = d.session.authentication,
-            "dropped input since the last report (the counts by reason are totals)"
-        );
-        self.last = d.total();
-        self.at = Some(now);
-    }
 }

@@ -15,9 +15,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use mio::{Events, Poll, Token};
 use stt_proto::{
-    Channel, CloseReason, EndpointConfig, EndpointStats, Event, HandshakeError, Identity, Message, MessageError,
-    MessageId, MessageRefusal, NodeId, Role, Seed, SessionHandle, SessionStats, StreamError, StreamId, StreamMode,
-    StreamRead,
+    Channel, CloseReason, EndpointConfig, EndpointStats, Event, Fallback, FallbackAction, FallbackPolicy,
+    HandshakeError, Identity, Message, MessageError, MessageId, MessageRefusal, NodeId, Remote, Role, Seed,
+    SessionHandle, SessionStats, StreamError, StreamId, StreamMode, StreamRead,
 };
 
 use crate::{Driver, DriverStats, Error, WebSocketLimits};
@@ -121,6 +121,21 @@ pub struct RefusedMessages {
     pub reason: MessageRefusal,
 }
 
+/// A session opened by [`Node::connect_with_fallback`] that fell back to WebSocket: the policy
+/// that moves it between the two transports, and where each is.
+#[derive(Debug)]
+struct FallbackWatch {
+    session: SessionHandle,
+    policy: FallbackPolicy,
+    udp: SocketAddr,
+    url: String,
+    /// The WebSocket listener's address (the one the session was opened over).
+    ws: SocketAddr,
+    /// A WebSocket dial under way, to probe once it is open (its socket's readiness wakes the
+    /// loop).
+    dialling: bool,
+}
+
 /// A blocking STT node on one UDP socket. See the crate docs for an example.
 #[derive(Debug)]
 pub struct Node {
@@ -140,6 +155,10 @@ pub struct Node {
     sweep: bool,
     /// The key log's file, when [`Node::key_log`] opened one.
     key_log: Option<(std::fs::File, std::path::PathBuf)>,
+    /// How [`Node::connect_with_fallback`] falls back and returns.
+    fallback: Fallback,
+    /// Sessions that fell back, watched at every turn.
+    watches: Vec<FallbackWatch>,
 }
 
 impl Node {
@@ -175,6 +194,8 @@ impl Node {
             noting_arrivals: false,
             sweep: false,
             key_log: None,
+            fallback: Fallback::default(),
+            watches: Vec::new(),
         })
     }
 
@@ -249,6 +270,116 @@ impl Node {
             return self.wait_established(h);
         }
         Err(last.unwrap_or_else(|| Error::WebSocket(format!("{url}: no address to connect to"))))
+    }
+
+    /// Sets how [`Node::connect_with_fallback`] falls back to WebSocket and comes back (for
+    /// connections opened from now on).
+    pub fn set_fallback(&mut self, fallback: Fallback) {
+        self.fallback = fallback;
+    }
+
+    /// Opens a session to the node at `addr` over UDP or, when UDP brings no answer within
+    /// [`Fallback::udp_timeout`] (a firewall that drops UDP, say), over WebSocket to `ws_url`,
+    /// the same node's listener, and waits until the handshake completes. A session that fell
+    /// back probes `addr` over UDP every [`Fallback::probe_interval`] while the node's loop turns
+    /// (in any blocking call, [`Node::poll_once`] or [`Node::run_for`]) and moves back to UDP
+    /// when the peer answers there (`Event::SessionMigrated` on both nodes); back on UDP, after
+    /// [`Fallback::silence`] without anything received it probes the WebSocket path again. Data
+    /// in flight on the old path is still accepted, so nothing is lost. Handshake errors other
+    /// than a timeout (a wrong seed, say) are returned without trying WebSocket. The same policy
+    /// ([`FallbackPolicy`]) as `stt-tokio`'s `Node::connect_with_fallback`.
+    pub fn connect_with_fallback(&mut self, addr: SocketAddr, ws_url: &str) -> Result<SessionHandle, Error> {
+        crate::ws::resolve(ws_url)?; // a bad URL is refused before any network work
+        let mut policy = FallbackPolicy::new(self.fallback, self.driver.now());
+        let udp_deadline = policy.next_deadline().map(|t| self.driver.to_std_instant(t));
+        let h = self.driver.connect(addr)?;
+        self.slots.insert(h, Slot::default());
+        let over_udp = self.wait_until(udp_deadline, |node| match node.slots.get_mut(&h) {
+            Some(s) if s.established => Some(Ok(h)),
+            Some(s) => match s.failed.take()? {
+                HandshakeError::Timeout => Some(Err(Error::Handshake(HandshakeError::Timeout))),
+                reason => {
+                    node.slots.remove(&h);
+                    Some(Err(Error::Handshake(reason)))
+                }
+            },
+            None => Some(Err(node.gone(h))),
+        })?;
+        match over_udp {
+            Some(Ok(h)) => return Ok(h),
+            Some(Err(Error::Handshake(HandshakeError::Timeout))) | None => {}
+            Some(Err(e)) => return Err(e),
+        }
+        // Abandon the UDP attempt (it has not completed: that was checked last turn).
+        let now = self.driver.now();
+        self.slots.remove(&h);
+        if let Some(s) = self.driver.endpoint_unmarked().session_mut(h) {
+            s.close(now, 0, "fell back to WebSocket");
+        }
+        tracing::info!(%addr, url = ws_url, "no answer over UDP: falling back to WebSocket");
+        let session = self.connect_ws(ws_url)?;
+        policy.on_established(self.driver.now());
+        let Some(mut s) = self.driver.endpoint_unmarked().session_mut(session) else {
+            return Err(self.gone(session));
+        };
+        let ws = s.as_ref().remote().addr;
+        // Unanswered probes do not end this session before the policy has had its chance to
+        // move it to the other transport.
+        s.set_unreachable_after(policy.config().unreachable_after());
+        self.watches.push(FallbackWatch { session, policy, udp: addr, url: ws_url.to_string(), ws, dialling: false });
+        Ok(session)
+    }
+
+    /// Carries out what the fallback policies of the sessions that fell back decide (at the end
+    /// of every turn); forgets the sessions that closed.
+    fn run_fallbacks(&mut self) {
+        let now = self.driver.now();
+        for w in &mut self.watches {
+            let path = self.driver.endpoint().session(w.session).map(|s| (s.remote().transport, s.stats().last_active));
+            if path.is_none() {
+                w.policy.on_closed();
+                continue;
+            }
+            if w.dialling {
+                match self.driver.ws_dial_result(w.ws) {
+                    None => {}
+                    Some(Ok(())) => {
+                        w.dialling = false;
+                        if let Some(mut s) = self.driver.endpoint_unmarked().session_mut(w.session) {
+                            s.probe_path(Remote::websocket(w.ws));
+                        }
+                    }
+                    Some(Err(e)) => {
+                        w.dialling = false;
+                        tracing::info!(url = %w.url, "cannot reach the WebSocket path: {e}");
+                    }
+                }
+            }
+            if w.policy.next_deadline().is_none_or(|t| t > now) {
+                continue;
+            }
+            match w.policy.on_timeout(now, path) {
+                Some(FallbackAction::ProbeUdp) => {
+                    if let Some(mut s) = self.driver.endpoint_unmarked().session_mut(w.session) {
+                        s.probe_path(Remote::udp(w.udp));
+                    }
+                }
+                Some(FallbackAction::ProbeWebSocket) if !w.dialling => {
+                    tracing::info!(addr = %w.udp, url = %w.url, "nothing received over UDP: probing WebSocket");
+                    match self.driver.ws_dial(&w.url, w.ws) {
+                        Ok(_) => w.dialling = true,
+                        Err(e) => tracing::info!(url = %w.url, "cannot reach the WebSocket path: {e}"),
+                    }
+                }
+                _ => {}
+            }
+        }
+        self.watches.retain(|w| w.policy.next_deadline().is_some());
+    }
+
+    /// The earliest deadline of the fallback policies.
+    fn fallback_deadline(&self) -> Option<stt_proto::Instant> {
+        self.watches.iter().filter_map(|w| w.policy.next_deadline()).min()
     }
 
     /// Dials a WebSocket connection to `addr` and waits until it is open.
@@ -686,15 +817,29 @@ impl Node {
     }
 
     /// Turns the loop until `ready` answers, or the node's timeout passes.
-    fn wait<T>(&mut self, mut ready: impl FnMut(&mut Node) -> Option<T>) -> Result<T, Error> {
+    fn wait<T>(&mut self, ready: impl FnMut(&mut Node) -> Option<T>) -> Result<T, Error> {
+        self.wait_until(None, ready)?.ok_or(Error::TimedOut)
+    }
+
+    /// Turns the loop until `ready` answers (`Some`), `until` passes (`None`), or the node's
+    /// timeout passes (`Error::TimedOut`).
+    fn wait_until<T>(
+        &mut self,
+        until: Option<std::time::Instant>,
+        mut ready: impl FnMut(&mut Node) -> Option<T>,
+    ) -> Result<Option<T>, Error> {
         let end = self.timeout.map(|t| std::time::Instant::now() + t);
         loop {
             if let Some(answer) = ready(self) {
-                return Ok(answer);
+                return Ok(Some(answer));
+            }
+            let now = std::time::Instant::now();
+            if until.is_some_and(|until| until <= now) {
+                return Ok(None);
             }
             let left = match end {
                 Some(end) => {
-                    let left = end.saturating_duration_since(std::time::Instant::now());
+                    let left = end.saturating_duration_since(now);
                     if left.is_zero() {
                         return Err(Error::TimedOut);
                     }
@@ -702,15 +847,17 @@ impl Node {
                 }
                 None => None,
             };
+            let left = match (left, until.map(|u| u.saturating_duration_since(now))) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
             self.turn(left)?;
         }
     }
 
     fn turn(&mut self, max: Option<Duration>) -> Result<(), Error> {
-        let timeout = match (self.driver.timeout(), max) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        let fallback = self.fallback_deadline().map(|t| t.saturating_duration_since(self.driver.now()));
+        let timeout = [self.driver.timeout(), max, fallback].into_iter().flatten().min();
         if let Err(e) = self.poll.poll(&mut self.events, timeout) {
             if e.kind() != std::io::ErrorKind::Interrupted {
                 return Err(Error::Io(e));
@@ -721,6 +868,9 @@ impl Node {
         }
         self.driver.process();
         self.dispatch();
+        if !self.watches.is_empty() {
+            self.run_fallbacks();
+        }
         Ok(())
     }
 

@@ -23,7 +23,7 @@ use tungstenite::handshake::{HandshakeError, MidHandshake};
 use tungstenite::protocol::WebSocketConfig;
 use tungstenite::{Message, WebSocket};
 
-use crate::Error;
+use crate::{Error, WebSocketLimits, WebSocketStats};
 
 /// Unsent bytes one connection may hold (datagrams the peer's TCP window has not taken yet);
 /// past it new datagrams for that connection are dropped, as a full socket buffer drops them, and
@@ -37,59 +37,6 @@ const ACCEPT_BATCH: usize = 64;
 const MAX_DIAL_ERRORS: usize = 64;
 /// Pause after the listener's `accept` failed (out of descriptors, say) before trying again.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
-
-/// Bounds on what the WebSocket listener gives clients that have not proven anything (the same
-/// limits, with the same defaults, as `stt-tokio`'s listener).
-///
-/// Messages and frames larger than the path's datagram (`max_websocket_datagram` of the core's
-/// configuration) close the connection. A connection that has not completed the WebSocket upgrade
-/// within `upgrade_timeout`, or that carries no session (handshaking or established) when checked
-/// every `session_timeout`, is closed: a client without the seed holds a connection for at most
-/// `upgrade_timeout + session_timeout`. Connections past either cap are closed as soon as they are
-/// accepted. `upgrade_timeout` also bounds this node's own dials (TCP connect and upgrade).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct WebSocketLimits {
-    /// Accepted connections open at once, all clients together. Default 1,024.
-    pub max_connections: usize,
-    /// Accepted connections open at once from one IP address. Default 32.
-    pub max_connections_per_ip: usize,
-    /// Time a client has to complete the WebSocket upgrade. Default 5 s.
-    pub upgrade_timeout: Duration,
-    /// How long an accepted connection may carry no session; checked at this interval. Default
-    /// 10 s.
-    pub session_timeout: Duration,
-}
-
-impl Default for WebSocketLimits {
-    fn default() -> Self {
-        WebSocketLimits {
-            max_connections: 1024,
-            max_connections_per_ip: 32,
-            upgrade_timeout: Duration::from_secs(5),
-            session_timeout: Duration::from_secs(10),
-        }
-    }
-}
-
-/// The WebSocket counters of a driver, in [`crate::DriverStats::websocket`].
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct WebSocketStats {
-    /// Connections open now, upgrading or carrying messages, accepted and dialled.
-    pub connections: usize,
-    /// Accepted connections closed at once because a cap of [`WebSocketLimits`] was reached.
-    pub refused: u64,
-    /// Connections closed before the upgrade completed: a bad request or answer, the upgrade
-    /// timeout, or a dial that failed.
-    pub upgrade_failed: u64,
-    /// Accepted connections closed because they carried no session in time.
-    pub closed_idle: u64,
-    /// Open connections closed for breaking the protocol: a message or frame larger than one
-    /// datagram, a malformed frame, or an I/O error.
-    pub closed_errors: u64,
-    /// Datagrams not sent because their connection was not open yet or held `4 MiB` unsent.
-    pub dropped: u64,
-}
 
 /// What a connection is doing.
 enum State {
@@ -216,7 +163,9 @@ impl WebSockets {
     }
 
     pub(crate) fn stats(&self) -> WebSocketStats {
-        WebSocketStats { connections: self.conns.len(), ..self.stats }
+        let mut stats = self.stats;
+        stats.connections = self.conns.len();
+        stats
     }
 
     pub(crate) fn local_addr(&self) -> Option<SocketAddr> {

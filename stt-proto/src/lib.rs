@@ -104,6 +104,7 @@ mod config;
 pub mod congestion;
 mod endpoint;
 mod event;
+mod fallback;
 mod handshake;
 mod message;
 pub mod names;
@@ -134,6 +135,7 @@ pub use config::{
 pub use crypto::{CryptoBackend, SessionSecrets, Suite};
 pub use endpoint::{ConnectError, Endpoint, SessionMut, Transmit};
 pub use event::{CloseReason, Event, HandshakeError};
+pub use fallback::{Fallback, FallbackAction, FallbackPolicy};
 pub use message::{Channel, Message, MessageError, MessageId, MessageRefusal};
 pub use names::{NameAddress, NameError, NameQueueLimits, NameReply, RequestId, RoutedMessage};
 pub use session::{FrameError, KeyUpdateError, SessionRef, SessionState};

@@ -3,11 +3,11 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::time::Duration;
 
 use stt_proto::{EndpointConfig, Identity, NodeId, Seed};
 
 use crate::tls::{TlsIdentity, TlsRoots};
+use crate::{Fallback, WebSocketLimits};
 
 /// How to build a [`crate::Node`]. Start from [`NodeConfig::new`] (one shared seed for every
 /// peer) or [`NodeConfig::per_peer`] (a seed table), then chain the setters.
@@ -42,60 +42,6 @@ pub struct NodeConfig {
     /// Append each session's secrets to this file ([`NodeConfig::key_log`]). `None` (default):
     /// no key log.
     pub key_log: Option<PathBuf>,
-}
-
-/// When a connection falls back from UDP to WebSocket, and how it comes back.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Fallback {
-    /// How long UDP may stay unanswered before the WebSocket is tried. Default 2 s.
-    pub udp_timeout: Duration,
-    /// How often a session that fell back probes UDP to move back. Default 5 s.
-    pub probe_interval: Duration,
-    /// A session back on UDP that receives nothing for this long goes to WebSocket again (and
-    /// probes UDP from there). Keep it above the endpoint's `keep_alive_interval` (15 s by
-    /// default), so that an idle but healthy path is not taken for a broken one. Default 20 s.
-    pub silence: Duration,
-}
-
-impl Default for Fallback {
-    fn default() -> Self {
-        Fallback {
-            udp_timeout: Duration::from_secs(2),
-            probe_interval: Duration::from_secs(5),
-            silence: Duration::from_secs(20),
-        }
-    }
-}
-
-/// Bounds on what the WebSocket listener gives clients that have not proven anything.
-///
-/// Messages and frames larger than the path's datagram (`endpoint.max_websocket_datagram`) end
-/// the connection. A connection that has not completed the WebSocket upgrade within
-/// `upgrade_timeout`, or that carries no session (handshaking or established) when checked every
-/// `session_timeout`, is closed: an attacker without the seed cannot create a session, so it
-/// holds a connection for at most `upgrade_timeout + session_timeout`. Connections past either
-/// cap are closed as soon as they are accepted.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct WebSocketLimits {
-    /// Connections open at once, all clients together. Default 1,024.
-    pub max_connections: usize,
-    /// Connections open at once from one IP address. Default 32.
-    pub max_connections_per_ip: usize,
-    /// Time a client has to complete the WebSocket upgrade. Default 5 s.
-    pub upgrade_timeout: Duration,
-    /// How long a connection may carry no session; checked at this interval. Default 10 s.
-    pub session_timeout: Duration,
-}
-
-impl Default for WebSocketLimits {
-    fn default() -> Self {
-        WebSocketLimits {
-            max_connections: 1024,
-            max_connections_per_ip: 32,
-            upgrade_timeout: Duration::from_secs(5),
-            session_timeout: Duration::from_secs(10),
-        }
-    }
 }
 
 impl NodeConfig {

@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use stt_proto::{Remote, Transport};
 
 use crate::shared::Inner;
@@ -23,32 +23,6 @@ const RX_ROUNDS: usize = 8;
 const GSO_MAX_BYTES: usize = 65_000;
 /// Size of each of the two receive pools.
 const RX_POOL: usize = 512 * 1024;
-
-/// Received datagrams are copied into slices split off the front of a pool and handed to the
-/// core without further copies. When the pool runs low the driver swaps to the other one and
-/// reclaims it (`clear` + `reserve`), which reuses its allocation once the core has let go of
-/// every slice of it; so steady-state receiving allocates nothing. The mio driver does the same.
-struct RecvPools {
-    pool: BytesMut,
-    spare: BytesMut,
-}
-
-impl RecvPools {
-    fn new() -> Self {
-        RecvPools { pool: BytesMut::new(), spare: BytesMut::new() }
-    }
-
-    /// A copy of `d` in a slice of the pool.
-    fn take(&mut self, d: &[u8]) -> BytesMut {
-        if self.pool.capacity() - self.pool.len() < d.len() {
-            std::mem::swap(&mut self.pool, &mut self.spare);
-            self.pool.clear();
-            self.pool.reserve(RX_POOL.max(d.len()));
-        }
-        self.pool.extend_from_slice(d);
-        self.pool.split()
-    }
-}
 
 /// One UDP send: `len` bytes at `start` of the batch buffer, several datagrams of `segment`
 /// bytes (the last may be shorter) when `segment` is set.
@@ -69,7 +43,9 @@ struct Output {
 
 pub(crate) async fn run(inner: Arc<Inner>) {
     let mut rx = RecvBufs::new();
-    let mut pools = RecvPools::new();
+    // Received datagrams are copied into slices of the pool and handed to the core without
+    // further copies; steady-state receiving allocates nothing.
+    let mut pool = stt_common::RecvPool::new(RX_POOL);
     // Sized from the UDP datagram: a batch of UDP datagrams, with room at the end for one of the
     // largest WebSocket datagram when that is bigger.
     let room = inner.max_udp_datagram.max(inner.max_ws_datagram);
@@ -81,7 +57,7 @@ pub(crate) async fn run(inner: Arc<Inner>) {
     };
     let mut calls = Vec::new();
     let mut received = Vec::new();
-    let mut drops = crate::log::DropReport::new();
+    let mut drops = stt_common::DropReport::new();
     loop {
         if inner.stop_requested.load(std::sync::atomic::Ordering::Acquire) {
             inner.stop();
@@ -92,7 +68,7 @@ pub(crate) async fn run(inner: Arc<Inner>) {
 
         // Input.
         for _ in 0..RX_ROUNDS {
-            let r = udp.try_recv(&mut rx, |from, d| received.push((Remote::udp(from), pools.take(d))));
+            let r = udp.try_recv(&mut rx, |from, d| received.push((Remote::udp(from), pool.copy(d))));
             match r {
                 Ok(_) => busy = true,
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
@@ -117,7 +93,7 @@ pub(crate) async fn run(inner: Arc<Inner>) {
             for (to, d) in out.ws.drain(..) {
                 match st.ws.get(&to).map(|tx| tx.try_send(d)) {
                     Some(Ok(())) => {}
-                    _ => st.ws_dropped += 1,
+                    _ => st.ws_stats.dropped += 1,
                 }
             }
             more

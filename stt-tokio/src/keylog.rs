@@ -10,7 +10,7 @@ use std::sync::Mutex;
 
 use stt_proto::SessionSecrets;
 
-use crate::error::Error;
+use crate::Error;
 
 /// An open key-log file. Lines are appended whole, one `write` each, so several nodes (or
 /// processes) may share one file.

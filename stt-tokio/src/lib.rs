@@ -44,7 +44,6 @@
 
 mod config;
 mod driver;
-mod error;
 pub mod events;
 mod inbox;
 mod keylog;
@@ -71,17 +70,17 @@ pub mod fuzzing {
     }
 }
 
-pub use config::{Fallback, NodeConfig, WebSocketLimits};
-pub use error::Error;
+pub use config::NodeConfig;
 pub use inbox::{Inbox, Incoming};
 pub use names::{NamedEndpoint, Routed};
 pub use node::{FrameHandler, Node, Targets};
 pub use session::Session;
-pub use stats::{NodeStats, WebSocketStats};
+pub use stats::NodeStats;
 pub use stream::{RecvStream, SendStream, Stream};
+pub use stt_common::{random_bytes, Error, WebSocketLimits, WebSocketStats};
 pub use stt_proto;
 pub use stt_proto::{
-    Channel, CloseReason, Event, HandshakeError, Message, MessageId, MessageRefusal, NameAddress, NameQueueLimits,
-    NodeId, Remote, Seed, StreamMode, StreamRead, Transport,
+    Channel, CloseReason, Event, Fallback, HandshakeError, Message, MessageId, MessageRefusal, NameAddress,
+    NameQueueLimits, NodeId, Remote, Seed, StreamMode, StreamRead, Transport,
 };
 pub use tls::{TlsIdentity, TlsRoots};

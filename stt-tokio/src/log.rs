@@ -3,15 +3,11 @@
 //! remote, transport) holds the events of that session. Levels: a handshake this node started
 //! that failed is a warning; established, closed and migrated sessions are info; key rotations
 //! and failed attempts of others (anyone can send a bad INIT) are debug; drops by reason are
-//! summed and reported at debug at most once a second. Nothing is logged per datagram.
+//! summed and reported at debug at most once a second (`stt_common::DropReport`). Nothing is
+//! logged per datagram.
 
-use std::time::{Duration, Instant};
-
-use stt_proto::{EndpointDrops, Event, NodeId, Remote, Role, Transport};
+use stt_proto::{Event, NodeId, Remote, Role};
 use tracing::{debug, info, info_span, trace, warn, Span};
-
-/// How often dropped input is summarised at most.
-const DROP_REPORT_INTERVAL: Duration = Duration::from_secs(1);
 
 /// The span of one session: every event about it is recorded inside.
 pub(crate) fn session_span(session_id: u64, peer: &NodeId, remote: &Remote, role: Role) -> Span {
@@ -26,10 +22,7 @@ pub(crate) fn session_span(session_id: u64, peer: &NodeId, remote: &Remote, role
 }
 
 fn transport(remote: &Remote) -> &'static str {
-    match remote.transport {
-        Transport::Udp => "udp",
-        Transport::WebSocket => "websocket",
-    }
+    stt_common::transport_name(remote.transport)
 }
 
 /// A handshake this node starts.
@@ -99,42 +92,4 @@ fn dropped(remote: &Remote, session_id: Option<u64>, reasons: &[&'static str]) {
         "dropped a datagram: {}",
         reasons.join(", ")
     );
-}
-
-/// Sums of dropped input, reported when they changed, at most once per interval.
-pub(crate) struct DropReport {
-    last: EndpointDrops,
-    at: Option<Instant>,
-}
-
-impl DropReport {
-    pub(crate) fn new() -> Self {
-        DropReport { last: EndpointDrops::default(), at: None }
-    }
-
-    /// Reports what was dropped since the last report, if the interval has passed.
-    pub(crate) fn tick(&mut self, now: Instant, drops: impl FnOnce() -> EndpointDrops) {
-        if !tracing::enabled!(tracing::Level::DEBUG) || self.at.is_some_and(|t| now - t < DROP_REPORT_INTERVAL) {
-            return;
-        }
-        let d = drops();
-        if d.total() == self.last.total() {
-            return;
-        }
-        let l = self.last;
-        debug!(
-            malformed = d.malformed - l.malformed,
-            unknown_session = d.unknown_session - l.unknown_session,
-            unexpected_handshake = d.unexpected_handshake - l.unexpected_handshake,
-            handshake_authentication = d.handshake_authentication - l.handshake_authentication,
-            invalid_cookie = d.invalid_cookie - l.invalid_cookie,
-            replayed_handshake = d.replayed_handshake - l.replayed_handshake,
-            session_authentication = d.session.authentication - l.session.authentication,
-            session_replayed = d.session.replayed - l.session.replayed,
-            session_malformed = d.session.malformed - l.session.malformed,
-            "dropped input since the last report"
-        );
-        self.last = d;
-        self.at = Some(now);
-    }
 }

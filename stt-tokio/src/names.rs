@@ -8,9 +8,9 @@ use bytes::Bytes;
 use stt_proto::{NameAddress, NameError, NameQueueLimits, NameReply};
 use tokio::sync::{oneshot, Notify};
 
-use crate::error::Error;
 use crate::session::Session;
 use crate::shared::{Inner, Owner, ServedName};
+use crate::Error;
 
 /// Bytes a peer routed to a served name.
 #[derive(Clone, Debug)]

@@ -7,17 +7,21 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use stt_proto::{Endpoint, Event, Identity, NameQueueLimits, NodeId, Remote, Seed, SessionHandle, StreamMode};
+use stt_proto::{
+    Endpoint, Event, FallbackAction, FallbackPolicy, Identity, NameQueueLimits, NodeId, Remote, Seed, SessionHandle,
+    StreamMode,
+};
 use tokio::net::{TcpListener, ToSocketAddrs};
 use tokio::sync::{broadcast, oneshot};
 
 use crate::config::NodeConfig;
-use crate::error::Error;
 use crate::inbox::Inbox;
+use crate::random_bytes;
 use crate::session::Session;
-use crate::shared::{random_bytes, Inner, Owner, SessionShared, SessionSlot};
-use crate::stats::{NodeStats, WebSocketStats};
+use crate::shared::{Inner, Owner, SessionShared, SessionSlot};
+use crate::stats::NodeStats;
 use crate::udp::UdpIo;
+use crate::Error;
 
 /// What a connect call waits on: the session, or why the handshake failed.
 type ConnectWaiter = oneshot::Receiver<Result<Arc<SessionShared>, Error>>;
@@ -44,7 +48,7 @@ pub enum Targets<'a> {
 pub struct Node {
     inner: Arc<Inner>,
     _owner: Arc<Owner>,
-    fallback: crate::config::Fallback,
+    fallback: crate::Fallback,
 }
 
 impl std::fmt::Debug for Node {
@@ -159,9 +163,14 @@ impl Node {
     /// moves back to UDP when the peer answers there (`Event::SessionMigrated` on both nodes);
     /// data in flight on WebSocket is still accepted, so nothing is lost. Handshake errors other
     /// than a timeout (a wrong seed, say) are returned without trying WebSocket.
+    ///
+    /// The decisions are the core's [`FallbackPolicy`](stt_proto::FallbackPolicy); this call
+    /// and a task per session that fell back carry them out.
     pub async fn connect_with_fallback(&self, addr: SocketAddr, ws_url: &str) -> Result<Session, Error> {
+        let mut policy = FallbackPolicy::new(self.fallback, self.inner.now());
         let (handle, mut rx) = self.start_connect(Remote::udp(addr), None)?;
-        match tokio::time::timeout(self.fallback.udp_timeout, &mut rx).await {
+        let udp_deadline = policy.next_deadline().map_or(tokio::time::Instant::now(), |t| self.inner.deadline(t));
+        match tokio::time::timeout_at(udp_deadline, &mut rx).await {
             Ok(Ok(Ok(shared))) => return Ok(Session::from_shared(shared)),
             Ok(Ok(Err(Error::Handshake(stt_proto::HandshakeError::Timeout)))) | Err(_) => {}
             Ok(Ok(Err(e))) => return Err(e),
@@ -188,41 +197,44 @@ impl Node {
         self.inner.wake.notify_one();
         tracing::info!(%addr, url = ws_url, "no answer over UDP: falling back to WebSocket");
         let session = self.connect_ws(ws_url).await?;
-        let fallback = self.fallback;
+        policy.on_established(self.inner.now());
         let (shared, url) = (session.shared.clone(), ws_url.to_string());
-        // Unanswered probes do not end this session before the loop below has had its chance to
+        // Unanswered probes do not end this session before the task below has had its chance to
         // move it to the other transport.
         let _ = shared.with(|mut s, _| {
-            s.set_unreachable_after(fallback.silence + fallback.probe_interval * 2);
+            s.set_unreachable_after(policy.config().unreachable_after());
             Ok(())
         });
         self.inner.spawn(async move {
             // Holds the session's shared part, not a handle: it does not keep the node running,
             // and ends with the session.
-            loop {
-                tokio::time::sleep(fallback.probe_interval).await;
-                let now = shared.node.now();
-                let Ok((remote, last_active)) = shared.with(|s, _| {
+            while let Some(due) = policy.next_deadline() {
+                tokio::time::sleep_until(shared.node.deadline(due)).await;
+                let path = shared.with(|s, _| {
                     let view = s.as_ref();
-                    Ok((view.remote(), view.stats().last_active))
-                }) else {
+                    Ok((view.remote().transport, view.stats().last_active))
+                });
+                let Ok(path) = path else {
+                    policy.on_closed();
                     break;
                 };
-                if remote.transport == stt_proto::Transport::WebSocket {
-                    // On WebSocket: see whether UDP answers again.
-                    let _ = shared.with(|mut s, _| {
-                        s.probe_path(Remote::udp(addr));
-                        Ok(())
-                    });
-                } else if now.saturating_duration_since(last_active) >= fallback.silence {
-                    // Back on UDP, but nothing arrives any more: try the WebSocket path again.
-                    tracing::info!(%addr, url = %url, "nothing received over UDP: probing WebSocket");
-                    if let Ok(peer) = crate::ws::connect(shared.node.clone(), &url).await {
+                match policy.on_timeout(shared.node.now(), Some(path)) {
+                    Some(FallbackAction::ProbeUdp) => {
                         let _ = shared.with(|mut s, _| {
-                            s.probe_path(Remote::websocket(peer));
+                            s.probe_path(Remote::udp(addr));
                             Ok(())
                         });
                     }
+                    Some(FallbackAction::ProbeWebSocket) => {
+                        tracing::info!(%addr, url = %url, "nothing received over UDP: probing WebSocket");
+                        if let Ok(peer) = crate::ws::connect(shared.node.clone(), &url).await {
+                            let _ = shared.with(|mut s, _| {
+                                s.probe_path(Remote::websocket(peer));
+                                Ok(())
+                            });
+                        }
+                    }
+                    Some(FallbackAction::UseWebSocket) | None => {}
                 }
             }
         });
@@ -435,11 +447,10 @@ impl Node {
             sessions: st.sessions.values().filter(|s| s.shared.is_some()).count(),
             started: self.inner.std_instant(stt_proto::Instant::ZERO),
             endpoint: st.ep.stats(),
-            websocket: WebSocketStats {
-                connections: st.ws.len(),
-                dropped: st.ws_dropped,
-                refused: st.ws_refused,
-                closed_idle: st.ws_closed_idle,
+            websocket: {
+                let mut ws = st.ws_stats;
+                ws.connections = st.ws.len();
+                ws
             },
         }
     }

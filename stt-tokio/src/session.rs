@@ -11,9 +11,9 @@ use stt_proto::{
 };
 use tokio::sync::oneshot;
 
-use crate::error::Error;
 use crate::shared::{Owner, SessionShared};
 use crate::stream::Stream;
+use crate::Error;
 
 /// An established session. Cheap to clone; all clones are the same session. While a handle
 /// (or one of its streams) exists, its node keeps running.

@@ -25,8 +25,8 @@ use stt_proto::{
 use tokio::sync::{broadcast, mpsc, oneshot, Notify};
 use tokio::task::JoinHandle;
 
-use crate::error::Error;
 use crate::udp::UdpIo;
+use crate::Error;
 
 /// Stops the node when the last `Node` clone and the last `Session` handle are gone.
 pub(crate) struct Owner(Arc<Inner>);
@@ -99,12 +99,8 @@ pub(crate) struct State {
     pub name_notify: HashMap<NameAddress, ServedName>,
     /// Arrivals in order, for the `Inbox`.
     pub notices: Notices,
-    /// Datagrams for a WebSocket remote that had no connection or a full queue.
-    pub ws_dropped: u64,
-    /// WebSocket connections closed at accept because a connection cap was reached.
-    pub ws_refused: u64,
-    /// Accepted WebSocket connections closed because they carried no session in time.
-    pub ws_closed_idle: u64,
+    /// The WebSocket counters (`connections` is filled in when they are read).
+    pub ws_stats: crate::WebSocketStats,
     pub stopped: bool,
 }
 
@@ -162,9 +158,7 @@ impl Inner {
                 flush_wakers: Vec::new(),
                 name_notify: HashMap::new(),
                 notices: Notices::default(),
-                ws_dropped: 0,
-                ws_refused: 0,
-                ws_closed_idle: 0,
+                ws_stats: Default::default(),
                 stopped: false,
             }),
             wake: Notify::new(),
@@ -582,11 +576,4 @@ impl SessionShared {
         self.node.wake.notify_one();
         r
     }
-}
-
-/// 32 bytes from the OS random source.
-pub(crate) fn random_bytes() -> [u8; 32] {
-    let mut b = [0u8; 32];
-    getrandom::fill(&mut b).expect("the OS random source is available");
-    b
 }

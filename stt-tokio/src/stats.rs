@@ -4,6 +4,8 @@
 
 use stt_proto::EndpointStats;
 
+use crate::WebSocketStats;
+
 /// Totals of one node, from [`crate::Node::stats`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct NodeStats {
@@ -16,18 +18,4 @@ pub struct NodeStats {
     pub endpoint: EndpointStats,
     /// The WebSocket side (all zero without a WebSocket listener or client sessions).
     pub websocket: WebSocketStats,
-}
-
-/// The WebSocket counters of a node.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct WebSocketStats {
-    /// WebSocket connections open now (accepted and dialled).
-    pub connections: usize,
-    /// Datagrams for a WebSocket peer dropped because its connection was gone or its queue full.
-    pub dropped: u64,
-    /// Connections closed at accept because a connection cap was reached.
-    pub refused: u64,
-    /// Accepted connections closed because they carried no session within
-    /// `WebSocketLimits::session_timeout`.
-    pub closed_idle: u64,
 }

@@ -15,8 +15,8 @@ use bytes::Bytes;
 use stt_proto::{StreamError, StreamId, StreamRead};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-use crate::error::Error;
 use crate::shared::{Owner, SessionShared};
+use crate::Error;
 
 /// A bidirectional stream. `AsyncRead + AsyncWrite`; [`Stream::into_split`] gives halves.
 pub struct Stream {

@@ -17,10 +17,9 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
 
-use crate::config::WebSocketLimits;
-use crate::error::Error;
 use crate::shared::Inner;
 use crate::tls::{TlsIdentity, TlsRoots};
+use crate::{Error, WebSocketLimits};
 
 /// Datagrams queued per connection before new ones are dropped (as a full socket buffer would).
 const QUEUE: usize = 4096;
@@ -100,7 +99,7 @@ pub(crate) async fn listen(
             }
         };
         let Some(place) = Admitted::new(&counts, peer.ip(), &limits) else {
-            inner.lock().ws_refused += 1;
+            inner.lock().ws_stats.refused += 1;
             continue; // dropping the stream closes it
         };
         let _ = tcp.set_nodelay(true);
@@ -110,30 +109,36 @@ pub(crate) async fn listen(
         inner.spawn(async move {
             let place = (place, limits.session_timeout);
             // The TLS handshake, if any, and the upgrade together within the upgrade timeout.
-            let _ = tokio::time::timeout(limits.upgrade_timeout, async move {
+            let upgraded = tokio::time::timeout(limits.upgrade_timeout, async {
                 match acceptor {
-                    Some(acceptor) => {
-                        if let Ok(tls) = acceptor.accept(tcp).await {
-                            upgrade(node, tls, peer, place).await;
-                        }
-                    }
-                    None => upgrade(node, tcp, peer, place).await,
+                    Some(acceptor) => match acceptor.accept(tcp).await {
+                        Ok(tls) => upgrade(node.clone(), tls, peer, place).await,
+                        Err(_) => false,
+                    },
+                    None => upgrade(node.clone(), tcp, peer, place).await,
                 }
             })
             .await;
+            if upgraded != Ok(true) {
+                node.lock().ws_stats.upgrade_failed += 1;
+            }
         });
     }
 }
 
 /// Completes the WebSocket upgrade of an accepted connection (plain or TLS) and attaches it; a
-/// failed upgrade drops the connection.
-async fn upgrade<S>(node: Arc<Inner>, stream: S, peer: SocketAddr, place: (Admitted, Duration))
+/// failed upgrade drops the connection and returns false.
+async fn upgrade<S>(node: Arc<Inner>, stream: S, peer: SocketAddr, place: (Admitted, Duration)) -> bool
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let config = Some(ws_config(&node));
-    if let Ok(ws) = tokio_tungstenite::accept_async_with_config(stream, config).await {
-        attach(node, ws, peer, Some(place));
+    match tokio_tungstenite::accept_async_with_config(stream, config).await {
+        Ok(ws) => {
+            attach(node, ws, peer, Some(place));
+            true
+        }
+        Err(_) => false,
     }
 }
 
@@ -157,6 +162,7 @@ pub(crate) async fn connect(inner: Arc<Inner>, url: &str) -> Result<SocketAddr, 
             .await
             .map_err(|e| {
                 use tokio_tungstenite::tungstenite::Error as WsError;
+                inner.lock().ws_stats.upgrade_failed += 1;
                 // A certificate the client does not trust comes back as an I/O error wrapping
                 // the TLS one.
                 let tls = match &e {
@@ -230,12 +236,17 @@ where
             tokio::select! {
                 msg = source.next() => match msg {
                     Some(Ok(Message::Binary(b))) => node.handle_datagrams([(remote, BytesMut::from(b))]),
-                    Some(Ok(Message::Close(_)) | Err(_)) | None => break,
+                    Some(Ok(Message::Close(_))) | None => break,
+                    Some(Err(_)) => {
+                        // Oversized, malformed, or the connection failed.
+                        node.lock().ws_stats.closed_errors += 1;
+                        break;
+                    }
                     Some(Ok(_)) => {}
                 },
                 _ = tokio::time::sleep_until(check), if session_timeout.is_some() => {
                     if !node.has_session_on(remote) {
-                        node.lock().ws_closed_idle += 1;
+                        node.lock().ws_stats.closed_idle += 1;
                         break;
                     }
                     check += session_timeout.unwrap_or_default();

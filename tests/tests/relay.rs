@@ -1,5 +1,6 @@
 //! The tokio driver through the userspace impairment relay: real UDP sockets on loopback, with
-//! loss, reordering, duplication, corruption and delay in both directions.
+//! loss, reordering, duplication, corruption and delay in both directions; and both drivers
+//! falling back to WebSocket when the relay blocks UDP, and returning when it opens.
 
 use std::time::{Duration, Instant};
 
@@ -342,4 +343,111 @@ async fn blocked_udp_falls_back_to_websocket_and_the_session_moves_back_when_it_
     tokio::time::timeout(Duration::from_secs(15), migrated_to(&mut client_events, Transport::Udp))
         .await
         .expect("and returns to UDP");
+}
+
+/// The transport `session` of a mio node runs over now, if it is open.
+fn mio_transport(node: &stt_mio::Node, session: stt_mio::stt_proto::SessionHandle) -> Option<Transport> {
+    node.driver().endpoint().session(session).map(|s| s.remote().transport)
+}
+
+/// Turns a mio node's loop until `session` runs over `transport`, for at most `within`.
+fn mio_moves_to(
+    node: &mut stt_mio::Node,
+    session: stt_mio::stt_proto::SessionHandle,
+    transport: Transport,
+    within: Duration,
+) -> bool {
+    let end = Instant::now() + within;
+    while Instant::now() < end {
+        if mio_transport(node, session) == Some(transport) {
+            return true;
+        }
+        node.poll_once(Some(Duration::from_millis(20))).unwrap();
+    }
+    false
+}
+
+/// The same fallback and return as above with two mio nodes (one thread each): the policy is the
+/// core's, so the mio driver falls back and returns as the tokio driver does.
+#[test]
+fn mio_blocked_udp_falls_back_to_websocket_and_the_session_moves_back_when_it_opens() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    use stt_mio::stt_proto::{EndpointConfig, Fallback, Identity, StreamMode as MioMode};
+
+    let seed = Seed::new(&[13; 32]).unwrap();
+    let local = "127.0.0.1:0".parse().unwrap();
+    let mut server = stt_mio::Node::bind(local, seed.clone()).unwrap();
+    server.set_timeout(Some(Duration::from_secs(60)));
+    let url = format!("ws://{}", server.ws_bind(local).unwrap());
+    let relay = Relay::start(server.local_addr(), RelayConfig::default()).unwrap();
+    relay.set_blocked(true);
+
+    // The server: takes the session and its stream, reads it to the end, then keeps answering
+    // until told to stop; reports what it read and the transport it ended on.
+    let stop = Arc::new(AtomicBool::new(false));
+    let server_stop = stop.clone();
+    let server_thread = std::thread::spawn(move || {
+        let session = server.accept().unwrap();
+        let stream = server.accept_stream(session).unwrap();
+        let got = server.read_to_end(session, stream).unwrap();
+        let on_udp = mio_moves_to(&mut server, session, Transport::Udp, Duration::from_secs(10));
+        while !server_stop.load(Ordering::Relaxed) {
+            server.poll_once(Some(Duration::from_millis(20))).unwrap();
+        }
+        (got, on_udp)
+    });
+
+    // Keepalives every 0.5 s: a healthy path is never silent for 1.5 s.
+    let mut config = EndpointConfig::with_shared_seed(seed);
+    config.max_websocket_datagram = config.max_udp_datagram;
+    config.keep_alive_interval = Some(Duration::from_millis(500));
+    let mut client =
+        stt_mio::Node::with_config(local, config, Identity::from_seed(&Seed::new(&[14; 32]).unwrap())).unwrap();
+    client.set_timeout(Some(Duration::from_secs(60)));
+    client.set_fallback(Fallback {
+        udp_timeout: Duration::from_millis(800),
+        probe_interval: Duration::from_millis(300),
+        silence: Duration::from_millis(1500),
+    });
+
+    let started = Instant::now();
+    let session = client.connect_with_fallback(relay.addr(), &url).unwrap();
+    let connect_secs = started.elapsed().as_secs_f64();
+    assert_eq!(mio_transport(&client, session), Some(Transport::WebSocket));
+    assert!((0.8..0.8 + 2.0).contains(&connect_secs), "connected after {connect_secs:.2} s");
+    let data: Vec<u8> = (0..10u32 << 20).map(|i| (i.wrapping_mul(2246822519) >> 9) as u8).collect();
+    let stream = client.open_stream(session, MioMode::Reliable).unwrap();
+    client.write_all(session, stream, &data[..5 << 20]).unwrap();
+    let before_unblock = relay.stats();
+    assert!(before_unblock.dropped > 0 && before_unblock.to_server_bytes == 0, "UDP was really blocked");
+
+    // UDP opens: the session probes it and moves back, with the first half possibly in flight.
+    relay.set_blocked(false);
+    assert!(
+        mio_moves_to(&mut client, session, Transport::Udp, Duration::from_secs(10)),
+        "the client moves back to UDP"
+    );
+    client.write_all(session, stream, &data[5 << 20..]).unwrap();
+    client.finish(session, stream).unwrap();
+    client.flush(session).unwrap();
+    let after = relay.stats();
+    assert!(after.to_server_bytes > 4 << 20, "the second half went over UDP: {after:?}");
+
+    // UDP breaks again: after `silence` without anything received the session goes back to
+    // WebSocket, and returns to UDP when it opens once more.
+    relay.set_blocked(true);
+    assert!(
+        mio_moves_to(&mut client, session, Transport::WebSocket, Duration::from_secs(15)),
+        "the client goes back to WebSocket"
+    );
+    relay.set_blocked(false);
+    assert!(mio_moves_to(&mut client, session, Transport::Udp, Duration::from_secs(15)), "and returns to UDP");
+    println!("mio fallback: connected over WebSocket in {connect_secs:.2} s; relay at the end {:?}", relay.stats());
+
+    stop.store(true, Ordering::Relaxed);
+    let (got, server_on_udp) = server_thread.join().unwrap();
+    assert!(got == data, "10 MiB arrive intact across both moves ({} bytes received)", got.len());
+    assert!(server_on_udp, "the server moved back to UDP too");
+    client.close(session, 0, "done");
 }

@@ -20,9 +20,5 @@ pub mod fetch;
 pub mod storage;
 pub mod transfer;
 
-/// 32 bytes from the operating system's random source (names of temporary files).
-fn random_bytes() -> [u8; 32] {
-    let mut b = [0u8; 32];
-    getrandom::fill(&mut b).expect("the operating system's random source failed");
-    b
-}
+// 32 bytes from the operating system's random source (names of temporary files).
+use stt_tokio::random_bytes;

@@ -1,23 +1,25 @@
-//! The driver's error type: one enum whose variants say what went wrong and what to do.
+//! The drivers' error type: one enum whose variants say what went wrong and what to do. Both
+//! drivers return it (as `stt_tokio::Error` and `stt_mio::Error`); a variant that only one of
+//! them can return says which.
 
 use std::io;
 use std::net::SocketAddr;
 
 use stt_proto::{CloseReason, ConfigError, HandshakeError};
 
-/// Everything a node, session or stream operation can fail with.
+/// Everything a node, session, stream or driver operation can fail with.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// The configuration was refused before any I/O.
     #[error("invalid configuration: {0}")]
     Config(#[from] ConfigError),
-    /// A socket could not be bound.
+    /// A socket (UDP, or the WebSocket listener's TCP socket) could not be bound.
     #[error("could not bind {addr}: {source} (is the address in use or not local?)")]
     Bind {
         /// The address asked for.
         addr: SocketAddr,
-        /// The OS error.
+        /// What the OS said.
         source: io::Error,
     },
     /// The handshake failed; the reason says whether the seed was wrong or the peer unreachable.
@@ -30,18 +32,25 @@ pub enum Error {
     #[error("cannot resolve {0}")]
     Resolve(String),
     /// A TLS certificate, key or trust store could not be used, or a `wss://` server could not
-    /// be verified.
+    /// be verified (`stt-tokio` only: `stt-mio` has no TLS).
     #[error("TLS: {0}")]
     Tls(String),
-    /// A WebSocket connection could not be made or was lost.
+    /// A WebSocket URL was refused, or its connection could not be opened, upgraded or kept;
+    /// the message says which and why.
     #[error("WebSocket: {0}")]
     WebSocket(String),
     /// The session ended; the reason says why.
     #[error("session closed: {0}")]
     SessionClosed(CloseReason),
+    /// The handle names no session this node knows (never opened here, or closed long ago).
+    #[error("unknown session: the handle does not belong to an open session of this node")]
+    UnknownSession,
     /// The node was shut down (or dropped); bind a new one.
     #[error("the node was shut down")]
     NodeClosed,
+    /// A blocking call ran past the node's timeout (`stt_mio::Node::set_timeout`).
+    #[error("timed out: the peer did not answer within the node's timeout")]
+    TimedOut,
     /// A stream operation failed.
     #[error(transparent)]
     Stream(#[from] stt_proto::StreamError),
@@ -63,7 +72,7 @@ pub enum Error {
     /// The named endpoint's queue on the peer is full; nothing was queued. Send again later.
     #[error("the queue of endpoint {0:?} on the peer is full; send again later")]
     NameQueueFull(String),
-    /// The key log (`NodeConfig::key_log`) could not be opened.
+    /// The key log could not be opened.
     #[error("cannot open the key log {}: {source}", path.display())]
     KeyLog {
         /// The file named.
@@ -71,7 +80,7 @@ pub enum Error {
         /// What the OS said.
         source: io::Error,
     },
-    /// Another I/O error.
+    /// Another I/O error (creating or polling a `mio::Poll`, registering a socket, ...).
     #[error("I/O error: {0}")]
     Io(#[from] io::Error),
 }
@@ -83,12 +92,14 @@ impl Error {
     }
 
     /// True if the peer did not answer in time (unreachable, not running, or stealthy): the
-    /// handshake timed out, or the session ended because the peer stopped answering
-    /// ([`CloseReason::Unreachable`]) or sent nothing for the idle timeout.
+    /// handshake timed out, a blocking call ran past the node's timeout, or the session ended
+    /// because the peer stopped answering ([`CloseReason::Unreachable`]) or sent nothing for the
+    /// idle timeout.
     pub fn is_timeout(&self) -> bool {
         matches!(
             self,
             Error::Handshake(HandshakeError::Timeout)
+                | Error::TimedOut
                 | Error::SessionClosed(CloseReason::Unreachable { .. } | CloseReason::IdleTimeout)
         )
     }
@@ -101,9 +112,24 @@ impl From<Error> for io::Error {
             Error::Stream(stt_proto::StreamError::Reset(_)) => io::ErrorKind::ConnectionReset,
             Error::Stream(stt_proto::StreamError::Finished) => io::ErrorKind::BrokenPipe,
             Error::SessionClosed(_) | Error::NodeClosed => io::ErrorKind::ConnectionAborted,
-            Error::Handshake(HandshakeError::Timeout) => io::ErrorKind::TimedOut,
+            Error::Handshake(HandshakeError::Timeout) | Error::TimedOut => io::ErrorKind::TimedOut,
             _ => io::ErrorKind::Other,
         };
         io::Error::new(kind, e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timeouts_are_told_apart_from_other_failures() {
+        assert!(Error::TimedOut.is_timeout());
+        assert!(Error::Handshake(HandshakeError::Timeout).is_timeout());
+        assert!(!Error::NodeClosed.is_timeout());
+        assert!(Error::Handshake(HandshakeError::AuthenticationFailed).is_authentication_failure());
+        assert_eq!(io::Error::from(Error::TimedOut).kind(), io::ErrorKind::TimedOut);
+        assert_eq!(io::Error::from(Error::NodeClosed).kind(), io::ErrorKind::ConnectionAborted);
     }
 }
