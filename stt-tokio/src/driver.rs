@@ -1,10 +1,12 @@
 //! The driver task: the run loop of the sans-IO core on tokio.
 //!
 //! Each turn: take in every datagram waiting on the UDP socket (WebSocket readers feed the core
-//! from their own tasks), run due timers, drain the core's output (a bounded batch per turn; the
-//! core writes runs of equal-sized datagrams back to back and says their size, which becomes one
-//! GSO send) and send it, then dispatch the core's events, so that an event never announces what
-//! has not left the node yet. When a turn did nothing, sleep until a socket is readable, a command
+//! from their own tasks); then, under one lock of the node, dispatch the events taken last turn,
+//! feed the datagrams to the core, run due timers, drain the core's output (a bounded batch per
+//! turn; the core writes runs of equal-sized datagrams back to back and says their size, which
+//! becomes one GSO send) and take the core's new events; unlocked, send. Events are dispatched
+//! one turn after they are taken, so that an event never announces what has not left the node
+//! yet. When a turn did nothing and no events wait, sleep until a socket is readable, a command
 //! arrives, or the core's next deadline.
 
 use std::sync::Arc;
@@ -57,6 +59,7 @@ pub(crate) async fn run(inner: Arc<Inner>) {
     };
     let mut calls = Vec::new();
     let mut received = Vec::new();
+    let mut events = Vec::new();
     let mut drops = stt_common::DropReport::new();
     loop {
         if inner.stop_requested.load(std::sync::atomic::Ordering::Acquire) {
@@ -75,17 +78,23 @@ pub(crate) async fn run(inner: Arc<Inner>) {
                 Err(_) => break, // ICMP errors and the like: the protocol's timers handle them
             }
         }
-        if !received.is_empty() {
-            inner.handle_datagrams(received.drain(..));
-        }
 
-        // Timers and output.
-        let more = {
+        // The core's work, under one lock for the whole turn.
+        let (more, deadline) = {
             let mut st = inner.lock();
             if st.stopped {
                 return;
             }
+            // The events taken at the end of the last turn, only now: what they announce (a
+            // DISCONNECT written, say) has left the node since. Flush waiters re-check.
+            st.dispatch_events(&inner, &mut events, &mut calls);
+            for w in st.flush_wakers.drain(..) {
+                w.wake();
+            }
             let now = inner.now();
+            for (remote, d) in received.drain(..) {
+                st.ep.handle_datagram(now, remote, d);
+            }
             if st.ep.poll_timeout().is_some_and(|t| t <= now) {
                 st.ep.handle_timeout(now);
             }
@@ -96,27 +105,19 @@ pub(crate) async fn run(inner: Arc<Inner>) {
                     _ => st.ws_stats.dropped += 1,
                 }
             }
-            more
+            events.extend(std::iter::from_fn(|| st.ep.poll_event()));
+            drops.tick(std::time::Instant::now(), || st.ep.stats().dropped);
+            (more, st.ep.poll_timeout())
         };
         busy |= !out.udp.is_empty();
         for s in out.udp.drain(..) {
             let _ = udp.send(s.to, &out.buf[s.start..s.start + s.len], s.segment).await;
         }
-
-        // Events, only now: what they announce (a DISCONNECT written, say) has left the node.
-        let deadline = {
-            let mut st = inner.lock();
-            st.dispatch_events(&inner, &mut calls);
-            for w in st.flush_wakers.drain(..) {
-                w.wake();
-            }
-            drops.tick(std::time::Instant::now(), || st.ep.stats().dropped);
-            st.ep.poll_timeout()
-        };
         for call in calls.drain(..) {
             call.run();
         }
-        if busy || more {
+        // Events taken this turn are dispatched at the start of the next, without sleeping.
+        if busy || more || !events.is_empty() {
             tokio::task::yield_now().await;
             continue;
         }

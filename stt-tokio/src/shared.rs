@@ -302,10 +302,16 @@ impl HandlerCall {
 }
 
 impl State {
-    /// Drains the core's events: wakes what waits on them, queues new sessions and frames, and
-    /// publishes session-level events. Frame handlers are returned, to be called unlocked.
-    pub(crate) fn dispatch_events(&mut self, inner: &Arc<Inner>, calls: &mut Vec<HandlerCall>) {
-        while let Some(ev) = self.ep.poll_event() {
+    /// Dispatches core events the driver took at the end of its last turn (`earlier`, drained):
+    /// wakes what waits on them, queues new sessions and frames, and publishes session-level
+    /// events. Frame handlers are returned, to be called unlocked.
+    pub(crate) fn dispatch_events(
+        &mut self,
+        inner: &Arc<Inner>,
+        earlier: &mut Vec<Event>,
+        calls: &mut Vec<HandlerCall>,
+    ) {
+        for ev in earlier.drain(..) {
             if !matches!(ev, Event::SessionEstablished { .. }) {
                 let known = ev_session(&ev).and_then(|h| self.sessions.get(&h)).and_then(|s| s.shared.as_ref());
                 crate::log::event(&ev, known.map(|s| &s.span));
@@ -540,11 +546,19 @@ impl SessionShared {
     }
 
     /// Waits until `stream`'s sending side (or, with `None`, every stream's) has everything
-    /// acknowledged, or the session ends. Rechecked at the end of every driver turn.
+    /// acknowledged, or the session ends. Rechecked at the start of every driver turn.
     pub(crate) async fn wait_flushed(&self, stream: Option<StreamId>) -> Result<(), Error> {
         poll_fn(|cx| {
             let mut st = self.node.lock();
-            let Some(s) = st.ep.session(self.handle) else { return Poll::Ready(Err(self.gone())) };
+            let Some(s) = st.ep.session(self.handle) else {
+                if self.closed.get().is_none() && !st.stopped {
+                    // The core has ended the session and the driver reports why at its next
+                    // turn (once the DISCONNECT has left): wait for that reason.
+                    st.flush_wakers.push(cx.waker().clone());
+                    return Poll::Pending;
+                }
+                return Poll::Ready(Err(self.gone()));
+            };
             let flushed = match stream {
                 Some(id) => s.stream_flushed(id),
                 None => s.streams_flushed(),

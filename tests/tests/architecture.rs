@@ -606,3 +606,60 @@ fn the_paths_in_and_out_cite_functions_where_they_are() {
     assert!(checked >= 25, "the sections cite only {checked} names: were they parsed?");
     assert!(wrong.is_empty(), "docs/ARCHITECTURE.md cites what the code does not have:\n{}", wrong.join("\n"));
 }
+
+/// The walk from the socket to the application's read (the tokio driver's section): every file it
+/// names exists, the function each one-file row cites is defined in that file, no file is entered
+/// more than twice, and the file count the text gives is the table's.
+#[test]
+fn the_walk_from_socket_to_read_is_true_and_its_file_count_checked() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
+    let doc = section("## The tokio driver (`stt-tokio`)");
+    let start = doc.find("**From the socket to the application's read.**").expect("the walk is documented");
+    let walk = &doc[start..];
+    let mut entered: BTreeMap<String, usize> = BTreeMap::new();
+    let mut checked = 0;
+    let mut wrong = Vec::new();
+    for row in walk.lines().skip_while(|l| !l.starts_with('|')).take_while(|l| l.starts_with('|')).skip(2) {
+        let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+        let (files_cell, what) = (cells[2], cells[3]);
+        // `stt-proto`: `a.rs`, `b.rs`: files of that crate; otherwise one path from the root.
+        let spans = cited(files_cell);
+        let files: Vec<PathBuf> = match spans.split_first() {
+            Some((krate, rest)) if !krate.ends_with(".rs") => {
+                rest.iter().map(|f| root.join(krate).join("src").join(f)).collect()
+            }
+            _ => spans.iter().map(|f| root.join(f)).collect(),
+        };
+        for f in &files {
+            *entered.entry(f.strip_prefix(&root).unwrap().display().to_string()).or_default() += 1;
+            if !f.exists() {
+                wrong.push(format!("{} does not exist", f.display()));
+            }
+        }
+        if let [file] = files.as_slice() {
+            let code = code_of(&std::fs::read_to_string(file).unwrap_or_default());
+            for span in cited(what) {
+                let name = span.split('(').next().unwrap();
+                let parts: Vec<&str> = name.split("::").collect();
+                if !parts.iter().all(|p| is_ident(p)) || !parts.last().unwrap().starts_with(char::is_lowercase) {
+                    continue;
+                }
+                checked += 1;
+                let ok = match parts.as_slice() {
+                    [ty, f] => impls_of(&code, ty).iter().any(|body| defines_fn(body, f)),
+                    [f] => defines_fn(&code, f),
+                    _ => false,
+                };
+                if !ok {
+                    wrong.push(format!("`{span}` is not in {}", file.display()));
+                }
+            }
+        }
+    }
+    assert!(checked >= 8, "the walk cites only {checked} functions: was it parsed?");
+    assert!(wrong.is_empty(), "the walk from the socket to the read is wrong:\n{}", wrong.join("\n"));
+    let twice: Vec<_> = entered.iter().filter(|(_, n)| **n > 2).collect();
+    assert!(twice.is_empty(), "files entered more than twice: {twice:?}");
+    let count = format!("\n{} files;", entered.len());
+    assert!(walk.contains(&count), "the walk enters {} files; the text must say so ({count:?})", entered.len());
+}
