@@ -1,9 +1,15 @@
 //! X25519 Diffie–Hellman (RFC 7748) through `x25519-dalek`: secret keys, public keys and shared
 //! secrets, with low-order peer keys refused.
 //!
-//! One implementation on every target: `ring`'s X25519 offers only single-use ephemeral keys and
-//! cannot hold a static identity key or use one ephemeral key twice, which the handshake pattern
-//! needs. A test checks that both agree on the same shared secret where `ring` can take part.
+//! With `std` on x86-64 with AVX2, the shared secret is computed in the curve's Edwards form
+//! (`curve25519-dalek`'s vectorised scalar multiplication: the peer's point converted, multiplied
+//! by the clamped secret, converted back), about 1.4x faster than the Montgomery ladder
+//! (`cargo bench -p stt-tests --bench x25519`). It gives the same bytes for every point on the
+//! curve; a point on the twist, which has no Edwards form, goes through the ladder, so the result
+//! is RFC 7748's for every input on every target.
+//!
+//! No `ring` backend: `ring`'s X25519 offers only single-use ephemeral keys and cannot hold a
+//! static identity key or use one ephemeral key twice, which the handshake pattern needs. A test checks that both agree on the same shared secret where `ring` can take part.
 
 use zeroize::Zeroizing;
 
@@ -44,11 +50,33 @@ impl DhSecret {
 
     /// X25519(self, peer): the shared secret, or an error if `peer` is a low-order point.
     pub fn agree(&self, peer: &[u8; DH_LEN]) -> Result<Zeroizing<[u8; KEY_LEN]>, LowOrderPoint> {
+        #[cfg(all(feature = "std", target_arch = "x86_64"))]
+        if std::is_x86_feature_detected!("avx2") {
+            if let Some(shared) = self.agree_in_edwards_form(peer) {
+                return shared;
+            }
+        }
         let shared = self.0.diffie_hellman(&x25519_dalek::PublicKey::from(*peer));
         if !shared.was_contributory() {
             return Err(LowOrderPoint);
         }
         Ok(Zeroizing::new(shared.to_bytes()))
+    }
+
+    /// X25519(self, peer) through the Edwards form, or `None` if `peer` has none (a point on the
+    /// twist). The secret is clamped and not reduced, as X25519 does, so a point with a small-order
+    /// component gives the ladder's result too.
+    #[cfg(any(test, all(feature = "std", target_arch = "x86_64")))]
+    fn agree_in_edwards_form(&self, peer: &[u8; DH_LEN]) -> Option<Result<Zeroizing<[u8; KEY_LEN]>, LowOrderPoint>> {
+        use curve25519_dalek::montgomery::MontgomeryPoint;
+        let point = MontgomeryPoint(*peer).to_edwards(0)?;
+        let secret = self.to_bytes();
+        let shared = Zeroizing::new(point.mul_clamped(*secret).to_montgomery().to_bytes());
+        // As `was_contributory`: an all-zero result means a low-order point.
+        if shared.iter().all(|b| *b == 0) {
+            return Some(Err(LowOrderPoint));
+        }
+        Some(Ok(shared))
     }
 }
 
@@ -79,6 +107,48 @@ mod tests {
         let mut one = [0u8; 32];
         one[0] = 1;
         assert_eq!(a.agree(&one), Err(LowOrderPoint));
+    }
+
+    /// The Edwards form gives the ladder's bytes for points on the curve (those with a
+    /// small-order component among them) and refuses the twist, which the ladder then takes.
+    #[test]
+    fn the_edwards_form_agrees_with_the_ladder() {
+        let ladder = |s: &DhSecret, p: &[u8; 32]| {
+            let shared = s.0.diffie_hellman(&x25519_dalek::PublicKey::from(*p));
+            if shared.was_contributory() {
+                Ok(Zeroizing::new(shared.to_bytes()))
+            } else {
+                Err(LowOrderPoint)
+            }
+        };
+        // An order-8 point (RFC 7748 §6.1's list of low-order points for Curve25519).
+        let order8 = unhex("e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800");
+        let (mut on_curve, mut twist) = (0, 0);
+        for i in 0..64u8 {
+            let s = DhSecret::from_bytes([i.wrapping_mul(53) ^ 0xa5; 32]);
+            let peer = DhSecret::from_bytes([i.wrapping_add(1).wrapping_mul(29); 32]).public_key();
+            // The peer's point plus a torsion component: still on the curve, same u for X25519
+            // after clamping.
+            let with_torsion = {
+                use curve25519_dalek::montgomery::MontgomeryPoint;
+                let p = MontgomeryPoint(peer).to_edwards(0).unwrap();
+                let t = MontgomeryPoint(order8).to_edwards(0).unwrap();
+                (p + t).to_montgomery().to_bytes()
+            };
+            // An arbitrary u: on the curve or on the twist, about half each.
+            let arbitrary: [u8; 32] = core::array::from_fn(|j| (j as u8).wrapping_mul(i | 1) ^ i);
+            for p in [peer, with_torsion, arbitrary, order8, [0; 32]] {
+                match s.agree_in_edwards_form(&p) {
+                    Some(edwards) => {
+                        on_curve += 1;
+                        assert_eq!(edwards, ladder(&s, &p), "u = {p:02x?}");
+                    }
+                    None => twist += 1,
+                }
+                assert_eq!(s.agree(&p), ladder(&s, &p), "agree is X25519 for u = {p:02x?}");
+            }
+        }
+        assert!(on_curve > 64 * 3 && twist > 8, "both kinds of point were tried ({on_curve}, {twist})");
     }
 
     /// `ring` can take part only with single-use ephemeral keys; where it can, it agrees with
