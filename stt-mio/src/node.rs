@@ -304,18 +304,19 @@ impl Node {
                 }
             },
             None => Some(Err(node.gone(h))),
-        })?;
+        });
         match over_udp {
-            Some(Ok(h)) => return Ok(h),
-            Some(Err(Error::Handshake(HandshakeError::Timeout))) | None => {}
-            Some(Err(e)) => return Err(e),
+            Ok(Some(Ok(h))) => return Ok(h),
+            Ok(Some(Err(Error::Handshake(HandshakeError::Timeout))) | None) => {}
+            Ok(Some(Err(e))) => return Err(e),
+            Err(e) => {
+                // The node's own timeout: the UDP attempt must not live on without an owner.
+                self.abandon(h, "gave up");
+                return Err(e);
+            }
         }
         // Abandon the UDP attempt (it has not completed: that was checked last turn).
-        let now = self.driver.now();
-        self.slots.remove(&h);
-        if let Some(s) = self.driver.endpoint_unmarked().session_mut(h) {
-            s.close(now, 0, "fell back to WebSocket");
-        }
+        self.abandon(h, "fell back to WebSocket");
         tracing::info!(%addr, url = ws_url, "no answer over UDP: falling back to WebSocket");
         let session = self.connect_ws(ws_url)?;
         policy.on_established(self.driver.now());
@@ -330,10 +331,22 @@ impl Node {
         Ok(session)
     }
 
+    /// Closes handshake `h`, which nobody will wait for any more, and sends what that takes.
+    fn abandon(&mut self, h: SessionHandle, reason: &str) {
+        let now = self.driver.now();
+        self.slots.remove(&h);
+        if let Some(s) = self.driver.endpoint_unmarked().session_mut(h) {
+            s.close(now, 0, reason);
+        }
+        self.driver.process();
+        self.dispatch();
+    }
+
     /// Carries out what the fallback policies of the sessions that fell back decide (at the end
-    /// of every turn); forgets the sessions that closed.
+    /// of every turn), sending the probes at once; forgets the sessions that closed.
     fn run_fallbacks(&mut self) {
         let now = self.driver.now();
+        let mut probed = false;
         for w in &mut self.watches {
             let path = self.driver.endpoint().session(w.session).map(|s| (s.remote().transport, s.stats().last_active));
             if path.is_none() {
@@ -347,6 +360,7 @@ impl Node {
                         w.dialling = false;
                         if let Some(mut s) = self.driver.endpoint_unmarked().session_mut(w.session) {
                             s.probe_path(Remote::websocket(w.ws));
+                            probed = true;
                         }
                     }
                     Some(Err(e)) => {
@@ -362,6 +376,7 @@ impl Node {
                 Some(FallbackAction::ProbeUdp) => {
                     if let Some(mut s) = self.driver.endpoint_unmarked().session_mut(w.session) {
                         s.probe_path(Remote::udp(w.udp));
+                        probed = true;
                     }
                 }
                 Some(FallbackAction::ProbeWebSocket) if !w.dialling => {
@@ -375,6 +390,10 @@ impl Node {
             }
         }
         self.watches.retain(|w| w.policy.next_deadline().is_some());
+        if probed {
+            self.driver.process();
+            self.dispatch();
+        }
     }
 
     /// The earliest deadline of the fallback policies.
@@ -396,7 +415,8 @@ impl Node {
 
     /// Bounds every blocking call (connect, accept, read, write, flush): past it they return
     /// [`Error::TimedOut`]. `None` (the default) waits as long as it takes; a connect still ends
-    /// with the core's handshake timeout.
+    /// with the core's handshake timeout. A connect cut short by this timeout closes its
+    /// handshake: no session opens later that the caller does not know of.
     pub fn set_timeout(&mut self, timeout: Option<Duration>) {
         self.timeout = timeout;
     }
@@ -490,7 +510,7 @@ impl Node {
 
     fn wait_established(&mut self, h: SessionHandle) -> Result<SessionHandle, Error> {
         self.slots.insert(h, Slot::default());
-        self.wait(|node| match node.slots.get_mut(&h) {
+        let r = self.wait(|node| match node.slots.get_mut(&h) {
             Some(s) if s.established => Some(Ok(h)),
             Some(s) => {
                 let reason = s.failed.take()?;
@@ -498,7 +518,15 @@ impl Node {
                 Some(Err(Error::Handshake(reason)))
             }
             None => Some(Err(node.gone(h))),
-        })?
+        });
+        match r {
+            Ok(r) => r,
+            Err(e) => {
+                // The node's own timeout: the handshake must not live on without an owner.
+                self.abandon(h, "gave up");
+                Err(e)
+            }
+        }
     }
 
     /// Waits for the next session a peer opens.

@@ -18,7 +18,9 @@ use crate::types::Transport;
 pub struct Fallback {
     /// How long UDP may stay unanswered before the WebSocket is tried. Default 2 s.
     pub udp_timeout: Duration,
-    /// How often a session that fell back probes UDP to move back. Default 5 s.
+    /// How often a session that fell back probes UDP to move back (and, back on UDP, looks for
+    /// silence). Default 5 s; values below [`Fallback::MIN_PROBE_INTERVAL`] are
+    /// taken as it.
     pub probe_interval: Duration,
     /// A session back on UDP that receives nothing for this long goes to WebSocket again (and
     /// probes UDP from there). Keep it above the endpoint's `keep_alive_interval` (15 s by
@@ -37,11 +39,15 @@ impl Default for Fallback {
 }
 
 impl Fallback {
+    /// The shortest [`Fallback::probe_interval`] the policy uses: a shorter one (zero, say) would
+    /// have the driver probe on every turn.
+    pub const MIN_PROBE_INTERVAL: Duration = Duration::from_millis(10);
+
     /// How long a session that fell back keeps going without hearing from its peer
     /// (`SessionMut::set_unreachable_after`): long enough that unanswered probes on a broken
     /// path do not end it before the policy has had two chances to move it to the other one.
     pub fn unreachable_after(&self) -> Duration {
-        self.silence + self.probe_interval * 2
+        self.silence.saturating_add(self.probe_interval.saturating_mul(2))
     }
 }
 
@@ -104,6 +110,11 @@ impl FallbackPolicy {
         FallbackPolicy { config, phase: Phase::TryingUdp, deadline: now + config.udp_timeout }
     }
 
+    /// The interval between two looks at the path.
+    fn interval(&self) -> Duration {
+        self.config.probe_interval.max(Fallback::MIN_PROBE_INTERVAL)
+    }
+
     /// The configuration the policy runs on.
     pub fn config(&self) -> &Fallback {
         &self.config
@@ -127,7 +138,7 @@ impl FallbackPolicy {
     /// [`FallbackAction::UseWebSocket`]) at `now`: from now on the policy watches its path.
     pub fn on_established(&mut self, now: Instant) {
         self.phase = Phase::Watching;
-        self.deadline = now + self.config.probe_interval;
+        self.deadline = now + self.interval();
     }
 
     /// The connection attempt failed, or the session closed: nothing more is due.
@@ -149,7 +160,7 @@ impl FallbackPolicy {
                 Some(FallbackAction::UseWebSocket)
             }
             Phase::Watching => {
-                self.deadline = now + self.config.probe_interval;
+                self.deadline = now + self.interval();
                 let (transport, last_active) = path?;
                 match transport {
                     Transport::WebSocket => Some(FallbackAction::ProbeUdp),
@@ -233,5 +244,14 @@ mod tests {
     #[test]
     fn unreachable_after_covers_silence_and_two_probes() {
         assert_eq!(config().unreachable_after(), secs(30));
+        let never = Fallback { probe_interval: Duration::MAX, silence: Duration::MAX, ..config() };
+        assert_eq!(never.unreachable_after(), Duration::MAX, "saturates instead of overflowing");
+    }
+
+    #[test]
+    fn a_zero_probe_interval_does_not_make_the_driver_spin() {
+        let mut p = FallbackPolicy::new(Fallback { probe_interval: Duration::ZERO, ..config() }, Instant::ZERO);
+        p.on_established(Instant::ZERO);
+        assert_eq!(p.next_deadline(), Some(Instant::ZERO + Fallback::MIN_PROBE_INTERVAL));
     }
 }

@@ -145,6 +145,7 @@ impl Node {
                 Err(e) => return Err(e),
             }
         }
+        self.inner.wake.notify_one();
         Err(last.expect("resolve returns at least one address"))
     }
 
@@ -170,29 +171,34 @@ impl Node {
         let mut policy = FallbackPolicy::new(self.fallback, self.inner.now());
         let (handle, mut rx) = self.start_connect(Remote::udp(addr), None)?;
         let udp_deadline = policy.next_deadline().map_or(tokio::time::Instant::now(), |t| self.inner.deadline(t));
-        match tokio::time::timeout_at(udp_deadline, &mut rx).await {
+        let udp_pending = match tokio::time::timeout_at(udp_deadline, &mut rx).await {
             Ok(Ok(Ok(shared))) => return Ok(Session::from_shared(shared)),
-            Ok(Ok(Err(Error::Handshake(stt_proto::HandshakeError::Timeout)))) | Err(_) => {}
+            Ok(Ok(Err(Error::Handshake(stt_proto::HandshakeError::Timeout)))) => false,
+            Err(_) => true,
             Ok(Ok(Err(e))) => return Err(e),
             Ok(Err(_)) => return Err(Error::NodeClosed),
-        }
-        // Abandon the UDP attempt, unless the handshake completed in the meantime (then its
-        // session is handed over as soon as the driver reports it).
-        let completed = {
+        };
+        // Abandon the UDP attempt, unless the handshake completed or failed in the meantime (the
+        // driver reports it at its next turn: a session is handed over, a failure other than a
+        // timeout returned).
+        let decided = udp_pending && {
             let mut st = self.inner.lock();
-            let established = st.ep.session(handle).is_some_and(|s| s.state() != stt_proto::SessionState::Handshaking);
-            if !established {
+            let decided = st.ep.session(handle).is_none_or(|s| s.state() != stt_proto::SessionState::Handshaking);
+            if !decided {
                 let now = self.inner.now();
                 st.sessions.remove(&handle);
                 if let Some(s) = st.ep.session_mut(handle) {
                     s.close(now, 0, "fell back to WebSocket");
                 }
             }
-            established
+            decided
         };
-        if completed {
-            let shared = rx.await.map_err(|_| Error::NodeClosed)??;
-            return Ok(Session::from_shared(shared));
+        if decided {
+            match rx.await.map_err(|_| Error::NodeClosed)? {
+                Ok(shared) => return Ok(Session::from_shared(shared)),
+                Err(Error::Handshake(stt_proto::HandshakeError::Timeout)) => {}
+                Err(e) => return Err(e),
+            }
         }
         self.inner.wake.notify_one();
         tracing::info!(%addr, url = ws_url, "no answer over UDP: falling back to WebSocket");

@@ -13,7 +13,9 @@ use stt_proto::Remote;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::error::ProtocolError;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::Error as WsError;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
 
@@ -161,8 +163,10 @@ pub(crate) async fn connect(inner: Arc<Inner>, url: &str) -> Result<SocketAddr, 
         tokio_tungstenite::connect_async_tls_with_config(url, Some(ws_config(&inner)), true, Some(connector))
             .await
             .map_err(|e| {
-                use tokio_tungstenite::tungstenite::Error as WsError;
-                inner.lock().ws_stats.upgrade_failed += 1;
+                if !matches!(e, WsError::Url(_)) {
+                    // A dial that was tried (a URL refused before any connection is not).
+                    inner.lock().ws_stats.upgrade_failed += 1;
+                }
                 // A certificate the client does not trust comes back as an I/O error wrapping
                 // the TLS one.
                 let tls = match &e {
@@ -237,6 +241,12 @@ where
                 msg = source.next() => match msg {
                     Some(Ok(Message::Binary(b))) => node.handle_datagrams([(remote, BytesMut::from(b))]),
                     Some(Ok(Message::Close(_))) | None => break,
+                    // The peer went away without the closing handshake: a close, not an error.
+                    Some(Err(
+                        WsError::ConnectionClosed | WsError::AlreadyClosed | WsError::Protocol(
+                            ProtocolError::ResetWithoutClosingHandshake,
+                        ),
+                    )) => break,
                     Some(Err(_)) => {
                         // Oversized, malformed, or the connection failed.
                         node.lock().ws_stats.closed_errors += 1;

@@ -451,3 +451,19 @@ fn mio_blocked_udp_falls_back_to_websocket_and_the_session_moves_back_when_it_op
     assert!(server_on_udp, "the server moved back to UDP too");
     client.close(session, 0, "done");
 }
+
+/// A mio node whose own timeout ends `connect_with_fallback` before UDP's fallback time returns
+/// `TimedOut` and leaves no handshake behind that could later open a session nobody owns.
+#[test]
+fn mio_fallback_cut_short_by_the_node_timeout_leaves_no_handshake_behind() {
+    use stt_mio::stt_proto::Fallback;
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let mut node = stt_mio::Node::bind("127.0.0.1:0".parse().unwrap(), Seed::new(&[15; 32]).unwrap()).unwrap();
+    node.set_timeout(Some(Duration::from_millis(300)));
+    node.set_fallback(Fallback { udp_timeout: Duration::from_secs(5), ..Fallback::default() });
+    let started = Instant::now();
+    let r = node.connect_with_fallback(silent.local_addr().unwrap(), "ws://127.0.0.1:9");
+    assert!(matches!(r, Err(stt_mio::Error::TimedOut)), "{r:?}");
+    assert!(started.elapsed() < Duration::from_secs(3), "the node's timeout, not UDP's, ended it");
+    assert_eq!(node.driver().endpoint().sessions().count(), 0, "the UDP handshake was closed");
+}

@@ -69,9 +69,15 @@ impl DhSecret {
     #[cfg(any(test, all(feature = "std", target_arch = "x86_64")))]
     fn agree_in_edwards_form(&self, peer: &[u8; DH_LEN]) -> Option<Result<Zeroizing<[u8; KEY_LEN]>, LowOrderPoint>> {
         use curve25519_dalek::montgomery::MontgomeryPoint;
+        use zeroize::Zeroize;
         let point = MontgomeryPoint(*peer).to_edwards(0)?;
         let secret = self.to_bytes();
-        let shared = Zeroizing::new(point.mul_clamped(*secret).to_montgomery().to_bytes());
+        // The product and its Montgomery form are the shared secret: erased like the result.
+        let mut product = point.mul_clamped(*secret);
+        let mut montgomery = product.to_montgomery();
+        let shared = Zeroizing::new(montgomery.to_bytes());
+        product.zeroize();
+        montgomery.zeroize();
         // As `was_contributory`: an all-zero result means a low-order point.
         if shared.iter().all(|b| *b == 0) {
             return Some(Err(LowOrderPoint));

@@ -129,8 +129,19 @@ fn a_link_at_the_private_directory_or_the_final_name_is_not_followed() {
         Listener::start(&["--seed-file", seed.to_str().unwrap(), "--out", out.to_str().unwrap()], Stdio::null());
     // While it runs, its private directory is replaced by a link. (A listener that finds one
     // at start refuses to start, naming it.)
-    std::fs::remove_dir_all(out.join(PRIVATE_DIR)).unwrap();
-    std::os::unix::fs::symlink(&elsewhere, out.join(PRIVATE_DIR)).unwrap();
+    // The listener's sweep of leftovers (at start, then now and then) creates the directory if it
+    // is missing: it may do so between the removal and the link, so try again until the link is
+    // in place.
+    let mut placed = false;
+    for _ in 0..100 {
+        let _ = std::fs::remove_dir_all(out.join(PRIVATE_DIR));
+        if std::os::unix::fs::symlink(&elsewhere, out.join(PRIVATE_DIR)).is_ok() {
+            placed = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(placed, "the private directory was replaced by a link");
 
     let refused = send(&listener.addr, &seed, &src).wait_with_output().unwrap();
     assert!(!refused.status.success(), "a private directory that is a link is refused");
