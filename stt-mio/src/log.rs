@@ -1,8 +1,9 @@
 //! `tracing` output of the mio driver: the core's session-level events as `tracing` events (a
 //! failed handshake this node started at warn; established, closed and migrated sessions at
-//! info; key rotations and refused handshakes of others at debug), and dropped input summed and
-//! reported at debug at most once a second; WebSocket connections (listening, accepted,
-//! upgraded, closed with the reason, refused at a cap) at debug. Nothing is logged per datagram.
+//! info; key rotations and refused handshakes of others at debug); WebSocket connections
+//! (listening, accepted, upgraded, closed with the reason, refused at a cap) at debug. Dropped
+//! input is summed by `stt_common::DropReport`, which the driver ticks. Nothing is logged per
+//! datagram.
 
 use stt_proto::Event;
 use tracing::{debug, info, warn};

@@ -294,17 +294,7 @@ impl Node {
         let udp_deadline = policy.next_deadline().map(|t| self.driver.to_std_instant(t));
         let h = self.driver.connect(addr)?;
         self.slots.insert(h, Slot::default());
-        let over_udp = self.wait_until(udp_deadline, |node| match node.slots.get_mut(&h) {
-            Some(s) if s.established => Some(Ok(h)),
-            Some(s) => match s.failed.take()? {
-                HandshakeError::Timeout => Some(Err(Error::Handshake(HandshakeError::Timeout))),
-                reason => {
-                    node.slots.remove(&h);
-                    Some(Err(Error::Handshake(reason)))
-                }
-            },
-            None => Some(Err(node.gone(h))),
-        });
+        let over_udp = self.wait_until(udp_deadline, |node| node.handshake_outcome(h));
         match over_udp {
             Ok(Some(Ok(h))) => return Ok(h),
             Ok(Some(Err(Error::Handshake(HandshakeError::Timeout))) | None) => {}
@@ -508,18 +498,22 @@ impl Node {
         Ok(())
     }
 
-    fn wait_established(&mut self, h: SessionHandle) -> Result<SessionHandle, Error> {
-        self.slots.insert(h, Slot::default());
-        let r = self.wait(|node| match node.slots.get_mut(&h) {
+    /// How handshake `h` ended (`None` while it runs): the session, or why it failed.
+    fn handshake_outcome(&mut self, h: SessionHandle) -> Option<Result<SessionHandle, Error>> {
+        match self.slots.get_mut(&h) {
             Some(s) if s.established => Some(Ok(h)),
             Some(s) => {
                 let reason = s.failed.take()?;
-                node.slots.remove(&h);
+                self.slots.remove(&h);
                 Some(Err(Error::Handshake(reason)))
             }
-            None => Some(Err(node.gone(h))),
-        });
-        match r {
+            None => Some(Err(self.gone(h))),
+        }
+    }
+
+    fn wait_established(&mut self, h: SessionHandle) -> Result<SessionHandle, Error> {
+        self.slots.insert(h, Slot::default());
+        match self.wait(|node| node.handshake_outcome(h)) {
             Ok(r) => r,
             Err(e) => {
                 // The node's own timeout: the handshake must not live on without an owner.
@@ -875,11 +869,8 @@ impl Node {
                 }
                 None => None,
             };
-            let left = match (left, until.map(|u| u.saturating_duration_since(now))) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
-            self.turn(left)?;
+            let until = until.map(|u| u.saturating_duration_since(now));
+            self.turn([left, until].into_iter().flatten().min())?;
         }
     }
 

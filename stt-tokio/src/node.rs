@@ -145,7 +145,6 @@ impl Node {
                 Err(e) => return Err(e),
             }
         }
-        self.inner.wake.notify_one();
         Err(last.expect("resolve returns at least one address"))
     }
 

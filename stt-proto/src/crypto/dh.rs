@@ -56,6 +56,11 @@ impl DhSecret {
                 return shared;
             }
         }
+        self.agree_by_ladder(peer)
+    }
+
+    /// X25519(self, peer) by `x25519-dalek`'s Montgomery ladder.
+    fn agree_by_ladder(&self, peer: &[u8; DH_LEN]) -> Result<Zeroizing<[u8; KEY_LEN]>, LowOrderPoint> {
         let shared = self.0.diffie_hellman(&x25519_dalek::PublicKey::from(*peer));
         if !shared.was_contributory() {
             return Err(LowOrderPoint);
@@ -119,14 +124,6 @@ mod tests {
     /// small-order component among them) and refuses the twist, which the ladder then takes.
     #[test]
     fn the_edwards_form_agrees_with_the_ladder() {
-        let ladder = |s: &DhSecret, p: &[u8; 32]| {
-            let shared = s.0.diffie_hellman(&x25519_dalek::PublicKey::from(*p));
-            if shared.was_contributory() {
-                Ok(Zeroizing::new(shared.to_bytes()))
-            } else {
-                Err(LowOrderPoint)
-            }
-        };
         // An order-8 point (RFC 7748 §6.1's list of low-order points for Curve25519).
         let order8 = unhex("e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800");
         let (mut on_curve, mut twist) = (0, 0);
@@ -147,11 +144,11 @@ mod tests {
                 match s.agree_in_edwards_form(&p) {
                     Some(edwards) => {
                         on_curve += 1;
-                        assert_eq!(edwards, ladder(&s, &p), "u = {p:02x?}");
+                        assert_eq!(edwards, s.agree_by_ladder(&p), "u = {p:02x?}");
                     }
                     None => twist += 1,
                 }
-                assert_eq!(s.agree(&p), ladder(&s, &p), "agree is X25519 for u = {p:02x?}");
+                assert_eq!(s.agree(&p), s.agree_by_ladder(&p), "agree is X25519 for u = {p:02x?}");
             }
         }
         assert!(on_curve > 64 * 3 && twist > 8, "both kinds of point were tried ({on_curve}, {twist})");
