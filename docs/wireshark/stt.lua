@@ -1,7 +1,8 @@
 -- STT dissector for Wireshark and tshark (docs/wireshark/README.md).
 --
 -- Decodes STT datagrams (docs/PROTOCOL.md): the frame header, every frame type, the cleartext
--- fields of the handshake messages (INIT, CHALLENGE, RESPONSE, CONFIRM, REJECT), and the frames
+-- fields of the handshake messages (INIT, CHALLENGE, RESPONSE, CONFIRM, REJECT; INIT and CONFIRM
+-- of version 3 too), and the frames
 -- of datagrams that `stt decrypt` opened ("STTD" prefix): DATA with stream id, offset and
 -- length, and every other frame type with its fields. Encrypted frames of a raw capture show
 -- their header and an opaque payload.
@@ -202,7 +203,10 @@ end
 
 local function dissect_handshake(t, tree, c)
     if t == 0x01 then
-        if not add_fields(tree, c, { { F.hs_version, 1 }, { F.hs_node_id_i, 32 }, { F.hs_nonce_i, 32 } }) then return end
+        local v = c.take(1)
+        if not v then return end
+        tree:add(F.hs_version, v)
+        if not add_fields(tree, c, { { F.hs_node_id_i, 32 }, { F.hs_nonce_i, 32 } }) then return end
         local n = c.take(1)
         if not n then return end
         tree:add(F.hs_suite_count, n)
@@ -211,6 +215,9 @@ local function dissect_handshake(t, tree, c)
             if not s then return end
             tree:add(F.hs_suite, s)
         end
+        -- Version 3 (one round trip) carries the first Noise message.
+        if v:uint() == 3 and not add_fields(tree, c, { { F.hs_static_r, 32 }, { F.hs_ephemeral_i, 32 },
+            { F.hs_encrypted_static, 48 }, { F.hs_seed_mac, 16 } }) then return end
         add_extensions(tree, c)
     elseif t == 0x02 then
         if add_fields(tree, c, { { F.hs_version, 1 }, { F.hs_static_r, 32 }, { F.hs_nonce_i, 32 },
@@ -225,7 +232,11 @@ local function dissect_handshake(t, tree, c)
             add_extensions(tree, c)
         end
     elseif t == 0x04 then
-        if add_fields(tree, c, { { F.hs_version, 1 }, { F.hs_ephemeral_r, 32 } }) then
+        local v = c.take(1)
+        if not v then return end
+        tree:add(F.hs_version, v)
+        if v:uint() == 3 and not add_fields(tree, c, { { F.hs_nonce_r, 32 } }) then return end
+        if add_fields(tree, c, { { F.hs_ephemeral_r, 32 } }) then
             add_extensions(tree, c)
         end
     elseif t == 0x16 then
@@ -330,7 +341,9 @@ local function dissect_frame(tvb, off, tree, decrypted)
     ft:add(F.magic, tvb(off, 2))
     ft:add(F.type, tvb(off + 2, 1)):append_text(" (" .. name .. ")")
     ft:add(F.type_name, tvb(off + 2, 1), name)
-    if t == 0x01 or t == 0x02 or t == 0x16 then
+    -- CONFIRM of version 3 (the one-round-trip handshake) carries the handshake tag too.
+    local fast_confirm = t == 0x04 and plen > 0 and tvb(off + 24, 1):uint() == 3
+    if t == 0x01 or t == 0x02 or t == 0x16 or fast_confirm then
         ft:add(F.handshake_tag, tvb(off + 3, 8))
     else
         ft:add(F.session_id, tvb(off + 3, 8))

@@ -476,6 +476,19 @@ impl Node {
         self.driver.endpoint_unmarked().set_peer_seed(peer, seed);
     }
 
+    /// This node's static public key: what a peer gives [`Node::add_peer_key`] to open its first
+    /// session with this node in one round trip.
+    pub fn public_key(&self) -> [u8; 32] {
+        self.driver.endpoint().public_key()
+    }
+
+    /// Remembers a peer's static public key and returns its node id: `connect_to` that node id
+    /// then opens the session in one round trip (see `stt_proto::Endpoint::add_peer_key`). The
+    /// keys of peers this node completed a handshake with are remembered without this.
+    pub fn add_peer_key(&mut self, static_public_key: [u8; 32]) -> NodeId {
+        self.driver.endpoint_unmarked().add_peer_key(static_public_key)
+    }
+
     /// Adds `peer` to the allow-list (the first call creates it).
     pub fn allow(&mut self, peer: NodeId) {
         self.driver.endpoint_unmarked().allow(peer);

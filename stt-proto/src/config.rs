@@ -147,6 +147,19 @@ pub struct EndpointConfig {
     pub handshake_retransmit_max: Duration,
     /// How long a CHALLENGE cookie stays valid; the cookie secret rotates at this period. Default 10 s.
     pub cookie_lifetime: Duration,
+    /// Open sessions in one round trip with peers whose static key this node knows (from an
+    /// earlier handshake with them, or [`crate::Endpoint::add_peer_key`]), and answer such
+    /// handshakes in one round trip when not under load. Off: every handshake takes two round
+    /// trips. Default `true`.
+    pub fast_open: bool,
+    /// Under load, a one-round-trip INIT is answered with CHALLENGE (a cookie first, as in the
+    /// two-round-trip handshake): when more INITs than this arrived in the last second...
+    /// Default 2,000.
+    pub cookie_above_inits_per_second: u32,
+    /// ...or this many sessions wait for their initiator's first frame (half-open). A source
+    /// whose half-open session expired, or whose one-round-trip INIT failed, gets cookies for a
+    /// minute whatever the load. Default 256.
+    pub cookie_above_half_open: usize,
     /// A session that receives nothing authentic for this long closes with `IdleTimeout`. Default 60 s.
     pub idle_timeout: Duration,
     /// A session with something unacknowledged in flight (data, or a keepalive) closes with
@@ -275,6 +288,9 @@ impl Default for EndpointConfig {
             handshake_retransmit_initial: Duration::from_millis(200),
             handshake_retransmit_max: Duration::from_secs(1),
             cookie_lifetime: Duration::from_secs(10),
+            fast_open: true,
+            cookie_above_inits_per_second: 2_000,
+            cookie_above_half_open: 256,
             idle_timeout: Duration::from_secs(60),
             max_probe_timeouts: 2,
             unreachable_after: Duration::from_secs(3),

@@ -1,8 +1,9 @@
 //! # stt-proto: the sans-IO core of STT
 //!
 //! STT is an encrypted, multiplexed, peer-to-peer binary transport for pre-authorised peers: two
-//! nodes holding the same pre-shared seed open a session with a four-message handshake and then
-//! exchange encrypted frames. This crate is the protocol with no I/O: it never touches a socket,
+//! nodes holding the same pre-shared seed open a session with a four-message handshake (two
+//! messages, one round trip, with a peer whose static key the initiator knows) and then exchange
+//! encrypted frames. This crate is the protocol with no I/O: it never touches a socket,
 //! never reads a clock and never asks the OS for randomness. Drivers (`stt-tokio`, `stt-mio`, or
 //! your own) feed it datagrams and time and send what it produces.
 //!

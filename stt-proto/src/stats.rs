@@ -182,6 +182,11 @@ pub struct EndpointStats {
     pub inits_received: u64,
     /// CHALLENGEs sent.
     pub challenges_sent: u64,
+    /// One-round-trip INITs answered at once with CONFIRM (a session opened in one round trip).
+    pub one_round_trip_accepted: u64,
+    /// One-round-trip INITs answered with CHALLENGE because the node was under load or the
+    /// source had failed before.
+    pub one_round_trip_challenged: u64,
     /// REJECTs sent.
     pub rejects_sent: u64,
     /// Sessions established since start (a responder's once the initiator confirmed it).
@@ -190,7 +195,8 @@ pub struct EndpointStats {
     /// (within the handshake timeout); the application never learnt of them.
     pub half_open_expired: u64,
     /// X25519 operations of handshakes (key generations and agreements): the handshake's CPU
-    /// cost. A responder performs none before a RESPONSE returns a valid cookie.
+    /// cost. A responder performs none before a RESPONSE returns a valid cookie or, when it is
+    /// not under load, a one-round-trip INIT proves the shared seed.
     pub diffie_hellman: u64,
     /// Dropped input, by reason.
     pub dropped: EndpointDrops,

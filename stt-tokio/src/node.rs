@@ -258,6 +258,19 @@ impl Node {
         self.inner.lock().ep.set_peer_seed(peer, seed);
     }
 
+    /// This node's static public key: what a peer gives [`Node::add_peer_key`] to open its first
+    /// session with this node in one round trip.
+    pub fn public_key(&self) -> [u8; 32] {
+        self.inner.lock().ep.public_key()
+    }
+
+    /// Remembers a peer's static public key and returns its node id: `connect_to` that node id
+    /// then opens the session in one round trip (see `stt_proto::Endpoint::add_peer_key`). The
+    /// keys of peers this node completed a handshake with are remembered without this.
+    pub fn add_peer_key(&self, static_public_key: [u8; 32]) -> NodeId {
+        self.inner.lock().ep.add_peer_key(static_public_key)
+    }
+
     /// Adds `peer` to the allow-list (the first call creates it: from then on only allowed peers
     /// may hold a session with this node).
     pub fn allow(&self, peer: NodeId) {

@@ -8,7 +8,8 @@
 //! for its random choices, and reports min / median / max (a transport is judged by its worst
 //! run, which a median hides); `-- --mib N` sets the bytes of each relay profile;
 //! `-- --only TEXT` runs the profiles whose name contains TEXT
-//! (`-- --only handshakes`: only the handshake figure);
+//! (`-- --only handshakes`: only the handshake figure; `-- --only relay-handshakes`: only the
+//! time of a handshake through the relay with 25 ms each way, a first and a repeat one for STT);
 //! `-- --stt-only` skips quinn; `-- --limit SECS` bounds each transfer; `STT_COMPARE_VERBOSE=1`
 //! prints each STT transfer's path statistics.
 //!
@@ -274,6 +275,60 @@ async fn quinn_handshakes(n: usize) -> f64 {
         c.close(0u32.into(), b"");
     }
     n as f64 / started.elapsed().as_secs_f64()
+}
+
+/// The time of one handshake through a relay with 25 ms each way (RTT 50 ms), in ms: quinn's
+/// full handshake (fresh configuration, so no session ticket), then STT's first handshake from a
+/// fresh node and its second one to the same peer after closing the first.
+async fn relay_handshakes() -> (f64, f64, f64) {
+    let relay_cfg = RelayConfig { delay: Duration::from_millis(25), ..RelayConfig::default() };
+    let ms = |t: Instant| t.elapsed().as_secs_f64() * 1e3;
+    let (server_cfg, client_cfg) = quinn_configs(Quinn::Cubic);
+    let server = quinn::Endpoint::server(server_cfg, LOCAL.parse().unwrap()).unwrap();
+    let relay = Relay::start(server.local_addr().unwrap(), relay_cfg).unwrap();
+    let mut client = quinn::Endpoint::client(LOCAL.parse().unwrap()).unwrap();
+    client.set_default_client_config(client_cfg);
+    let accept = tokio::spawn(async move { server.accept().await?.await.ok() });
+    let started = Instant::now();
+    let conn = client.connect(relay.addr(), "localhost").unwrap().await.unwrap();
+    let quinn_ms = ms(started);
+    conn.close(0u32.into(), b"");
+    drop(accept);
+    drop(relay);
+
+    let server = Node::bind(stt_config()).await.unwrap();
+    let client = Node::bind(stt_config()).await.unwrap();
+    let s2 = server.clone();
+    tokio::spawn(async move { while s2.accept().await.is_some() {} });
+    let relay = Relay::start(server.local_addr(), relay_cfg).unwrap();
+    let started = Instant::now();
+    let first = client.connect(relay.addr()).await.unwrap();
+    let first_ms = ms(started);
+    first.close(0, "").await;
+    let started = Instant::now();
+    let repeat = client.connect(relay.addr()).await.unwrap();
+    let repeat_ms = ms(started);
+    repeat.close(0, "").await;
+    (quinn_ms, first_ms, repeat_ms)
+}
+
+fn relay_handshake_rows(runs: usize, rt: &dyn Fn() -> tokio::runtime::Runtime) {
+    let (mut quinn, mut first, mut repeat) = (vec![], vec![], vec![]);
+    for _ in 0..runs {
+        let (q, f, r) = rt().block_on(relay_handshakes());
+        quinn.push(Some(q));
+        first.push(Some(f));
+        repeat.push(Some(r));
+    }
+    let (q, f, r) = (spread(quinn), spread(first), spread(repeat));
+    let ratio = |a: Option<Spread>| match (a, q) {
+        (Some(a), Some(q)) => format!("{:.2}x", a.median / q.median),
+        _ => "-".into(),
+    };
+    println!("| handshake through the relay, 25 ms each way (ms, {runs} runs) | quinn | STT first | STT repeat |");
+    println!("|---|---|---|---|");
+    println!("| time (min / median / max) | {} | {} | {} |", fmt(q), fmt(f), fmt(r));
+    println!("| against quinn (medians) | 1.00x | {} | {} |", ratio(f), ratio(r));
 }
 
 /// Min, median and max of the runs of one cell; `None` if any run did not finish (a run that
@@ -694,6 +749,9 @@ fn main() {
         profile_table(&chosen, runs, limit, args.iter().any(|a| a == "--stt-only"), &rt);
     }
     let seconds = value("--seconds").and_then(|n| n.parse().ok()).unwrap_or(if quick { 8 } else { 20 });
+    if only.as_deref() == Some("relay-handshakes") {
+        return relay_handshake_rows(runs, &rt);
+    }
     if only.as_deref() != Some("handshakes") {
         sharing_rows(runs, Duration::from_secs(seconds), only.as_deref(), &rt);
     }

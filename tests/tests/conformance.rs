@@ -160,6 +160,15 @@ impl Noise {
         s
     }
 
+    /// The one-round-trip handshake's start (section 4.9): version 3, no responder nonce.
+    fn start_fast(suite: u8, node_id_i: &[u8; 32], nonce_i: &[u8; 32], static_r: &[u8; 32]) -> Noise {
+        let h = sha3(&[b"Noise_IKpsk1_25519_STTAEAD_SHA3-256"]);
+        let mut s = Noise { h, ck: h, k: None, n: 0 };
+        s.mix_hash(&[&[0x03, suite], node_id_i, nonce_i]);
+        s.mix_hash(&[static_r]);
+        s
+    }
+
     fn mix_hash(&mut self, parts: &[&[u8]]) {
         let mut all: Vec<&[u8]> = vec![&self.h];
         all.extend_from_slice(parts);
@@ -223,18 +232,16 @@ fn node(seed: &[u8; 32]) -> Node {
 /// `response_frame` and `confirm_frame` build (each gets the bytes to tag and returns the frame
 /// without its tag). Returns the two frames, h after the pre-message and at the end, and the
 /// traffic secrets.
-#[allow(clippy::too_many_arguments)]
+/// `s` is the started state (section 4.7 or 4.9).
 fn noise_handshake(
-    suite: u8,
+    mut s: Noise,
     a: &Node,
     b: &Node,
-    (nonce_i, nonce_r): ([u8; 32], [u8; 32]),
     (e_i, e_r): ([u8; 32], [u8; 32]),
     psk: &[u8; 32],
     response_frame: impl FnOnce(&[u8; 32], &[u8]) -> Vec<u8>,
     confirm_frame: impl FnOnce(&[u8; 32]) -> Vec<u8>,
 ) -> Handshake {
-    let mut s = Noise::start(suite, &a.node_id, &nonce_i, &nonce_r, &b.static_public);
     let h0 = s.h;
     let e_i_pub = public(e_i);
     s.mix_hash(&[&e_i_pub]);
@@ -323,10 +330,9 @@ fn section_9_vectors_follow_from_the_text() {
     check("noise_ephemeral_secret_r", &e_r);
     let sid = 0x1122334455667788;
     let Handshake { response, confirm, h0, h_final, secrets: (i2r, r2i) } = noise_handshake(
-        0x01,
+        Noise::start(0x01, &a.node_id, &nonce_i, &nonce_r, &b.static_public),
         &a,
         &b,
-        (nonce_i, nonce_r),
         (e_i, e_r),
         &psk,
         |e, es| untagged(0x03, sid, &[&e[..], es].concat()),
@@ -366,10 +372,9 @@ fn section_9_vectors_follow_from_the_text() {
     let sid = u64::from_be_bytes(std::array::from_fn(|i| nonce_i[i] ^ nonce_r[i] ^ a.node_id[i] ^ b.node_id[i]));
     check("transcript_session_id", &sid.to_be_bytes());
     let Handshake { response, confirm, secrets: (i2r, _), .. } = noise_handshake(
-        0x01,
+        Noise::start(0x01, &a.node_id, &nonce_i, &nonce_r, &b.static_public),
         &a,
         &b,
-        (nonce_i, nonce_r),
         (e_i, e_r),
         &psk,
         |e, es| {
@@ -388,6 +393,38 @@ fn section_9_vectors_follow_from_the_text() {
     check("transcript_confirm", &confirm);
     let first = [sealed_frame(0x80, sid, 0, b"hello", 0, &i2r), sealed_frame(0x14, sid, 0, b"", 1, &i2r)].concat();
     check("transcript_custom_0x80_hello", &first);
+
+    // Section 4.9: the one-round-trip transcript. A draws its nonce, then its ephemeral secret;
+    // B, at its first INIT of version 3, the key of its nonces, then its ephemeral secret.
+    let (ks_a, ks_b) = (keystream([0xA1; 32], 64), keystream([0xB1; 32], 64));
+    let (nonce_i, e_i) = (take32(&ks_a, 0), take32(&ks_a, 32));
+    let (nonce_key, e_r) = (take32(&ks_b, 0), take32(&ks_b, 32));
+    let tag8 = u64::from_be_bytes(nonce_i[..8].try_into().unwrap());
+    let nonce_r = hmac(&nonce_key, &[b"stt/v3 responder nonce", &a.node_id, &nonce_i]);
+    let sid = u64::from_be_bytes(std::array::from_fn(|i| nonce_i[i] ^ nonce_r[i] ^ a.node_id[i] ^ b.node_id[i]));
+    check("fast_transcript_session_id", &sid.to_be_bytes());
+    let Handshake { response: init, confirm, secrets: (i2r, _), .. } = noise_handshake(
+        Noise::start_fast(0x01, &a.node_id, &nonce_i, &b.static_public),
+        &a,
+        &b,
+        (e_i, e_r),
+        &psk,
+        |e, es| {
+            let fields = [&[0x03][..], &a.node_id, &nonce_i, &[2, 0x01, 0x02], &b.static_public];
+            let mut payload = [&fields.concat()[..], e, es, &[0; 16], &[0, 0]].concat();
+            // seed_mac at payload offset o = 1 + 32 + 32 + 1 + 2 + 32 + 32 + 48 = 180.
+            let mut f = untagged(0x01, tag8, &payload);
+            let seed_mac = mac16(&k_hs, &f[..24 + 180]);
+            payload[180..196].copy_from_slice(&seed_mac);
+            f[24..24 + payload.len()].copy_from_slice(&payload);
+            f
+        },
+        |e| untagged(0x04, tag8, &[&[0x03][..], &nonce_r, e, &[0, 0]].concat()),
+    );
+    check("fast_transcript_init", &init);
+    check("fast_transcript_confirm", &confirm);
+    let first = [sealed_frame(0x80, sid, 0, b"hello", 0, &i2r), sealed_frame(0x14, sid, 0, b"", 1, &i2r)].concat();
+    check("fast_transcript_custom_0x80_hello", &first);
 
     // Section 10: segments of "hello world", 8 bytes each, stream 5, from secret = the shared
     // seed and session id 0x0102030405060708; then the end marker.

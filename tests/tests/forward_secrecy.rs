@@ -3,7 +3,8 @@
 //! keys). It can read the first Noise message (the long-term keys are enough for `es`, `ss` and
 //! `se`), but not the traffic: the ephemeral–ephemeral term `ee` is gone with the ephemeral
 //! secrets. Neither the version 1 schedule (seed and public transcript) nor the version 2 schedule
-//! with any value the attacker can compute in place of `ee` opens a recorded data frame.
+//! with any value the attacker can compute in place of `ee` opens a recorded data frame; the same
+//! holds for a session opened in one round trip (INIT and CONFIRM of version 3).
 
 mod common;
 
@@ -14,7 +15,7 @@ use stt_proto::crypto::{
     hkdf_expand32, hkdf_extract, node_id_from_public_key, sha3_256, static_key_from_seed, DhSecret, HandshakeKeys,
     TrafficSecret,
 };
-use stt_proto::wire::handshake::{Confirm, Response};
+use stt_proto::wire::handshake::{Confirm, FastConfirm, FastInit, Response};
 use stt_proto::wire::{self, FrameLayout};
 use stt_proto::{CryptoBackend, Suite};
 
@@ -29,8 +30,19 @@ fn record_a_session() -> Recorded {
     let (mut sim, c, s) = pair(77);
     sim.record();
     let (hc, _) = establish(&mut sim, c, s);
+    send_secrets_and_close(&mut sim, c, hc, 0x03)
+}
+
+/// The initiator `c` sends the secret three times on `hc` and closes it; returns the recording,
+/// with the first frame of type `first_message` as the first Noise message.
+fn send_secrets_and_close(
+    sim: &mut stt_tests::Sim,
+    c: usize,
+    hc: stt_proto::SessionHandle,
+    first_message: u8,
+) -> Recorded {
     for _ in 0..3 {
-        send(&mut sim, c, hc, 0x80, b"the secret the attacker wants");
+        send(sim, c, hc, 0x80, b"the secret the attacker wants");
     }
     sim.run_for(Duration::from_millis(200));
     let now = sim.now;
@@ -40,7 +52,7 @@ fn record_a_session() -> Recorded {
     assert_eq!(sim.nodes[c].endpoint.session_count(), 0, "the session is over");
     let tap = sim.tap.take().unwrap();
     let of_type = |t: u8| tap.iter().filter(|d| d.bytes[2] == t).map(|d| d.bytes.clone()).collect::<Vec<_>>();
-    Recorded { response: of_type(0x03).remove(0), confirm: of_type(0x04).remove(0), data: of_type(0x80) }
+    Recorded { response: of_type(first_message).remove(0), confirm: of_type(0x04).remove(0), data: of_type(0x80) }
 }
 
 fn layout(frame: &[u8]) -> FrameLayout {
@@ -176,4 +188,55 @@ fn with_the_ephemeral_secrets_the_same_code_opens_the_traffic() {
     let (confirmed, secret) = attack(&rec, &static_i, &static_r, &psk, &ee);
     assert!(confirmed, "with the real ee, CONFIRM's tag verifies");
     assert!(opens_any(&rec, suite, &secret), "with the real ee, the traffic opens");
+}
+
+/// A session opened in one round trip (the second with the same peer), recorded in full: its INIT
+/// of version 3, its CONFIRM of version 3 and the initiator's data frames.
+fn record_a_one_round_trip_session() -> Recorded {
+    let (mut sim, c, s) = pair(78);
+    let (hc, _) = establish(&mut sim, c, s);
+    let now = sim.now;
+    sim.nodes[c].endpoint.session_mut(hc).unwrap().close(now, 0, "first");
+    sim.flush(c);
+    sim.run_for(Duration::from_secs(1));
+    sim.record();
+    let (hc, _) = establish(&mut sim, c, s);
+    assert_eq!(sim.nodes[s].endpoint.stats().one_round_trip_accepted, 1, "the second one took one round trip");
+    send_secrets_and_close(&mut sim, c, hc, 0x01)
+}
+
+#[test]
+fn the_seed_and_both_static_keys_do_not_decrypt_a_session_opened_in_one_round_trip() {
+    let rec = record_a_one_round_trip_session();
+    assert_eq!(rec.response[24], stt_proto::wire::handshake::FAST_VERSION);
+    assert!(rec.data.len() >= 3);
+    let (static_i, static_r) = (static_key_from_seed(&seed(1)), static_key_from_seed(&seed(2)));
+    let psk = HandshakeKeys::from_shared_seed(&SHARED).psk;
+    let cl = layout(&rec.confirm);
+    let e_r = FastConfirm::decode(&rec.confirm[cl.payload.clone()]).unwrap().ephemeral;
+    let (_, s_i) = noise::read_fast_init(&rec.response, &static_r, &psk).expect("the long-term keys read INIT");
+    assert_eq!(s_i, static_i.public_key());
+    let il = layout(&rec.response);
+    let init = FastInit::decode(&rec.response[il.payload.clone()]).unwrap();
+    let suite = Suite::from_id(init.suites[0]).unwrap();
+    let publics = [init.ephemeral, e_r, static_i.public_key(), static_r.public_key()];
+    let mut guesses: Vec<[u8; 32]> = vec![[0; 32], psk];
+    for secret in [&static_i, &static_r] {
+        for p in &publics {
+            guesses.push(*secret.agree(p).unwrap());
+        }
+    }
+    let attack = |ee_guess: &[u8; 32]| {
+        let (mut ss, _) = noise::read_fast_init(&rec.response, &static_r, &psk).unwrap();
+        ss.mix_hash(&[&e_r]);
+        ss.mix_key(&e_r);
+        ss.mix_key(ee_guess);
+        ss.mix_key(&*static_i.agree(&e_r).unwrap());
+        (noise::open_frame(&rec.confirm, &mut ss), ss.split().0)
+    };
+    for guess in &guesses {
+        let (confirmed, i2r) = attack(guess);
+        assert!(!confirmed, "a guess for ee passed CONFIRM's tag");
+        assert!(!opens_any(&rec, suite, &i2r), "a guess for ee opened recorded traffic");
+    }
 }

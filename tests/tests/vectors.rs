@@ -95,6 +95,8 @@ fn compute() -> Vec<(String, String)> {
     for (k, val) in handshake_transcript(&seed_a, &seed_b, &shared) {
         v.push((k, val));
     }
+    // The same in one round trip, A knowing B's static key.
+    v.extend(fast_handshake_transcript(&seed_a, &seed_b, &shared));
     v.extend(outside_a_session(&shared));
     v
 }
@@ -198,35 +200,56 @@ fn outside_a_session(shared: &[u8; 32]) -> Vec<(String, String)> {
 }
 
 fn handshake_transcript(seed_a: &[u8; 32], seed_b: &[u8; 32], shared: &[u8; 32]) -> Vec<(String, String)> {
+    transcript(seed_a, seed_b, shared, false)
+}
+
+/// The one-round-trip handshake (§4.9): A (RNG seed 32 × 0xA1) was given B's static key; B's
+/// RNG seed is 32 × 0xB1.
+fn fast_handshake_transcript(seed_a: &[u8; 32], seed_b: &[u8; 32], shared: &[u8; 32]) -> Vec<(String, String)> {
+    transcript(seed_a, seed_b, shared, true)
+}
+
+fn transcript(seed_a: &[u8; 32], seed_b: &[u8; 32], shared: &[u8; 32], fast: bool) -> Vec<(String, String)> {
     let mut cfg = EndpointConfig::with_shared_seed(Seed::new(shared).unwrap());
     cfg.suites = vec![Suite::Aes256Gcm, Suite::ChaCha20Poly1305];
     cfg.crypto_backend = CryptoBackend::RustCrypto;
-    let mut a = Endpoint::new(cfg.clone(), Identity::from_seed_bytes(seed_a).unwrap(), [0xA0; 32]).unwrap();
-    let mut b = Endpoint::new(cfg, Identity::from_seed_bytes(seed_b).unwrap(), [0xB0; 32]).unwrap();
+    let (rng_a, rng_b) = if fast { ([0xA1; 32], [0xB1; 32]) } else { ([0xA0; 32], [0xB0; 32]) };
+    let mut a = Endpoint::new(cfg.clone(), Identity::from_seed_bytes(seed_a).unwrap(), rng_a).unwrap();
+    let mut b = Endpoint::new(cfg, Identity::from_seed_bytes(seed_b).unwrap(), rng_b).unwrap();
     let (a_addr, b_addr) = ("192.0.2.1:1000".parse().unwrap(), "192.0.2.2:2000".parse().unwrap());
     let now = Instant::from_nanos(1_000_000_000);
-    let h = a.connect(now, Remote::udp(b_addr)).unwrap();
+    let h = if fast {
+        let peer = a.add_peer_key(b.public_key());
+        a.connect_to(now, Remote::udp(b_addr), peer).unwrap()
+    } else {
+        a.connect(now, Remote::udp(b_addr)).unwrap()
+    };
     a.session_mut(h).unwrap().send_frame(0x80, &b"hello"[..]).unwrap();
     let mut out = Vec::new();
     let mut buf = [0u8; 1500];
-    let names = [
-        "transcript_init",
-        "transcript_challenge",
-        "transcript_response",
-        "transcript_confirm",
-        "transcript_custom_0x80_hello",
-    ];
+    let names: &[&str] = if fast {
+        &["fast_transcript_init", "fast_transcript_confirm", "fast_transcript_custom_0x80_hello"]
+    } else {
+        &[
+            "transcript_init",
+            "transcript_challenge",
+            "transcript_response",
+            "transcript_confirm",
+            "transcript_custom_0x80_hello",
+        ]
+    };
+    let prefix = if fast { "fast_transcript" } else { "transcript" };
     let mut n = 0;
     loop {
         let mut moved = false;
         while let Some(t) = a.poll_transmit(now, 1, &mut buf) {
-            out.push((names.get(n).copied().unwrap_or("transcript_extra").to_string(), hex(&buf[..t.len])));
+            out.push((names.get(n).map_or(format!("{prefix}_extra"), |s| s.to_string()), hex(&buf[..t.len])));
             n += 1;
             b.handle_datagram(now, Remote::udp(a_addr), BytesMut::from(&buf[..t.len]));
             moved = true;
         }
         while let Some(t) = b.poll_transmit(now, 1, &mut buf) {
-            out.push((names.get(n).copied().unwrap_or("transcript_extra").to_string(), hex(&buf[..t.len])));
+            out.push((names.get(n).map_or(format!("{prefix}_extra"), |s| s.to_string()), hex(&buf[..t.len])));
             n += 1;
             a.handle_datagram(now, Remote::udp(b_addr), BytesMut::from(&buf[..t.len]));
             moved = true;
@@ -236,7 +259,7 @@ fn handshake_transcript(seed_a: &[u8; 32], seed_b: &[u8; 32], shared: &[u8; 32])
         }
     }
     let sid = a.session(h).unwrap().session_id();
-    out.push(("transcript_session_id".into(), format!("{sid:016x}")));
+    out.push((format!("{prefix}_session_id"), format!("{sid:016x}")));
     out
 }
 

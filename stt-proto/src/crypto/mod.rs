@@ -45,6 +45,9 @@ pub mod labels {
     pub const AEAD_IV: &[u8] = b"stt/v1 aead iv";
     /// Stateless handshake cookie MAC.
     pub const COOKIE: &[u8] = b"stt/v2 cookie";
+    /// The responder's nonce for a one-round-trip INIT (a private derivation: any
+    /// unpredictable function of the INIT will do).
+    pub const FAST_NONCE: &[u8] = b"stt/v3 responder nonce";
     /// Storage encryption key from a storage seed.
     pub const STORAGE: &[u8] = b"stt/v1 storage";
     /// Per-blob AEAD key and IV (salt: the blob's address) from the storage key.
@@ -129,6 +132,15 @@ pub fn mac16(key: &[u8; KEY_LEN], parts: &[&[u8]]) -> [u8; TAG_LEN] {
     let mut out = [0u8; TAG_LEN];
     out.copy_from_slice(&full[..TAG_LEN]);
     out
+}
+
+/// HMAC-SHA3-256 over the concatenation of `parts`, all 32 bytes.
+pub(crate) fn mac32(key: &[u8; KEY_LEN], parts: &[&[u8]]) -> [u8; KEY_LEN] {
+    let mut m = <HmacSha3 as KeyInit>::new_from_slice(key).expect("HMAC takes any key length");
+    for p in parts {
+        m.update(p);
+    }
+    m.finalize().into_bytes().into()
 }
 
 /// Checks a truncated MAC from [`mac16`] in constant time.

@@ -1,7 +1,8 @@
-//! The initiator's side of the handshake as the endpoint routes it: `connect`, then CHALLENGE /
-//! REJECT / CONFIRM, each looked up by its tag or session id and fed to the session's
-//! `InitiatorHandshake` (`handshake/initiator.rs`), which holds the state and does the checks and
-//! the Noise messages.
+//! The initiator's side of the handshake as the endpoint routes it: `connect` (one round trip to a
+//! peer whose static key it knows, two otherwise), then CHALLENGE / REJECT / CONFIRM, each looked
+//! up by its tag or session id and fed to the session's `InitiatorHandshake`
+//! (`handshake/initiator.rs`), which holds the state and does the checks and the Noise messages.
+//! An established handshake teaches the endpoint the responder's static key for next time.
 
 use alloc::boxed::Box;
 
@@ -9,13 +10,13 @@ use super::{ConnectError, Endpoint};
 use crate::crypto::{DhSecret, HandshakeKeys, SessionSecrets};
 use crate::event::{Event, HandshakeError};
 use crate::handshake::handshake_tag;
-use crate::handshake::initiator::{ChallengeRefusal, InitiatorHandshake};
+use crate::handshake::initiator::{ChallengeRefusal, Established, InitiatorHandshake};
 use crate::session::keys::SessionKeys;
 use crate::session::{Session, SessionEnd};
 use crate::time::Instant;
 use crate::types::{NodeId, Remote, SessionHandle};
-use crate::wire::handshake::{Challenge, Confirm, Reject};
-use crate::wire::FrameLayout;
+use crate::wire::handshake::{Challenge, Confirm, FastConfirm, Reject, RejectReason, FAST_VERSION};
+use crate::wire::{DecodeError, FrameLayout};
 
 impl Endpoint {
     /// Starts a handshake with `remote` using the default shared seed. The returned handle is
@@ -51,7 +52,14 @@ impl Endpoint {
         while self.sessions.by_tag(handshake_tag(&nonce_i)).is_some() {
             nonce_i = self.rng.bytes32();
         }
-        let hs = InitiatorHandshake::new(now, nonce_i, keys, expected, &self.config);
+        let mut hs = InitiatorHandshake::new(now, nonce_i, keys, expected, &self.config);
+        if let Some((peer, static_r)) = self.fast_open_key(remote, expected) {
+            let ephemeral = DhSecret::from_bytes(*self.rng.secret32());
+            let dh = &mut self.stats.diffie_hellman;
+            // A low-order key cannot have been learnt from a handshake; if one was given, the
+            // two-round-trip handshake runs and its CHALLENGE decides.
+            let _ = hs.open_fast(&self.config, &self.identity, peer, &static_r, &mut self.statics, ephemeral, dh);
+        }
         let tag = hs.tag();
         let handle = self.sessions.insert(Session::initiator(now, remote, hs, &self.config));
         self.sessions.index_tag(tag, handle);
@@ -60,24 +68,55 @@ impl Endpoint {
         Ok(handle)
     }
 
+    /// The peer and static key for a one-round-trip handshake to `remote`: the expected peer's
+    /// key, or without one the key of the node last met at `remote`, if it is one the checks of
+    /// a CHALLENGE would accept (allowed, and not listed with its own seed when the default seed
+    /// is used).
+    fn fast_open_key(&self, remote: Remote, expected: Option<NodeId>) -> Option<(NodeId, [u8; 32])> {
+        if !self.config.fast_open {
+            return None;
+        }
+        match expected {
+            Some(peer) => Some((peer, self.known.key_of(&peer)?)),
+            None => self
+                .known
+                .at(&remote)
+                .filter(|(peer, _)| self.config.allows(peer) && !self.config.peer_seeds.contains_key(peer)),
+        }
+    }
+
     fn fail_handshake(&mut self, now: Instant, handle: SessionHandle, reason: HandshakeError) {
         self.end(now, handle, SessionEnd::HandshakeFailed(reason));
     }
 
-    pub(super) fn handle_challenge(&mut self, now: Instant, frame: &[u8], layout: &FrameLayout) {
+    /// The handshake in progress a frame routed by its tag (CHALLENGE, CONFIRM of version 3)
+    /// is for, and its payload decoded by `decode`; `None`, with the drop counted, otherwise.
+    fn handshake_for<'f, P>(
+        &mut self,
+        frame: &'f [u8],
+        layout: &FrameLayout,
+        decode: impl FnOnce(&'f [u8]) -> Result<P, DecodeError>,
+    ) -> Option<(SessionHandle, P)> {
         let Some(handle) = self.sessions.by_tag(layout.header.session_id) else {
             self.stats.dropped.unexpected_handshake += 1;
-            return;
+            return None;
         };
-        let Ok(ch) = Challenge::decode(&frame[layout.payload.clone()]) else {
+        let Ok(payload) = decode(&frame[layout.payload.clone()]) else {
             self.stats.dropped.malformed += 1;
-            return;
+            return None;
         };
         let s = self.sessions.get(handle).expect("the tag map names live sessions");
-        let Some(h) = s.handshake() else {
+        if s.handshake().is_none() {
             self.stats.dropped.unexpected_handshake += 1;
-            return;
-        };
+            return None;
+        }
+        Some((handle, payload))
+    }
+
+    pub(super) fn handle_challenge(&mut self, now: Instant, frame: &[u8], layout: &FrameLayout) {
+        let Some((handle, ch)) = self.handshake_for(frame, layout, Challenge::decode) else { return };
+        let s = self.sessions.get(handle).expect("live");
+        let h = s.handshake().expect("checked by handshake_for");
         let accepted = match h.check_challenge(&ch, frame, layout, &self.config) {
             Ok(accepted) => accepted,
             Err(ChallengeRefusal::Unexpected) => {
@@ -132,10 +171,25 @@ impl Endpoint {
             self.stats.dropped.unexpected_handshake += 1;
             return;
         }
+        if rj.reason == RejectReason::UnsupportedVersion && h.is_fast() {
+            // A node of version 2: the two-round-trip handshake, now and from now on.
+            let s = self.sessions.get_mut(handle).expect("still live");
+            let h = s.handshake_mut().expect("checked above");
+            if let Some(peer) = h.fall_back_to_version_2(now, &self.config) {
+                self.known.speaks_only_version_2(&peer);
+            }
+            s.queue_handshake();
+            self.sessions.mark_ready(now, handle);
+            self.sessions.reschedule(&self.config, handle);
+            return;
+        }
         self.fail_handshake(now, handle, HandshakeError::rejected(rj.reason));
     }
 
     pub(super) fn handle_confirm(&mut self, now: Instant, frame: &[u8], layout: &FrameLayout) {
+        if frame[layout.payload.clone()].first() == Some(&FAST_VERSION) {
+            return self.handle_fast_confirm(now, frame, layout);
+        }
         let Some(handle) = self.sessions.by_id(layout.header.session_id) else {
             self.stats.dropped.unexpected_handshake += 1;
             return;
@@ -164,10 +218,51 @@ impl Endpoint {
             self.stats.dropped.handshake_authentication += 1;
             return;
         };
+        let sid = layout.header.session_id;
+        self.establish_initiator(now, handle, sid, established, false);
+    }
+
+    /// CONFIRM of version 3, routed by the handshake tag: the answer to a one-round-trip INIT.
+    fn handle_fast_confirm(&mut self, now: Instant, frame: &[u8], layout: &FrameLayout) {
+        let Some((handle, confirm)) = self.handshake_for(frame, layout, FastConfirm::decode) else { return };
+        let s = self.sessions.get(handle).expect("live");
+        let h = s.handshake().expect("checked by handshake_for");
+        let dh = &mut self.stats.diffie_hellman;
+        let Some(fast) = h.read_fast_confirm(&confirm, frame, layout, &self.identity, dh) else {
+            self.stats.dropped.handshake_authentication += 1;
+            return;
+        };
+        if self.sessions.by_id(fast.session_id).is_some() {
+            // A 64-bit collision with a live session; the responder made its session, which
+            // expires unconfirmed. Only a new handshake (a fresh nonce) can do better.
+            return self.fail_handshake(now, handle, HandshakeError::Timeout);
+        }
+        let tag = h.tag();
+        let s = self.sessions.get_mut(handle).expect("still live");
+        s.on_fast_confirm_accepted(fast.session_id, fast.peer);
+        self.sessions.index_id(fast.session_id, Some(tag), handle);
+        self.establish_initiator(now, handle, fast.session_id, fast.established, true);
+    }
+
+    /// Establishes the initiator's session `handle` (id `sid`) with the keys a CONFIRM gave (of
+    /// version 3 if `one_round_trip`), and remembers the responder's static key for a
+    /// one-round-trip handshake next time.
+    fn establish_initiator(
+        &mut self,
+        now: Instant,
+        handle: SessionHandle,
+        sid: u64,
+        established: Established,
+        one_round_trip: bool,
+    ) {
+        let s = self.sessions.get(handle).expect("still live");
+        if let Some(peer) = s.peer() {
+            self.known.learn(peer, established.static_r(), Some(s.remote()));
+        }
         let (suite, i2r, r2i) = established.into_parts();
         if self.config.key_log {
             let secrets = SessionSecrets {
-                session_id: layout.header.session_id,
+                session_id: sid,
                 suite,
                 initiator_to_responder: i2r.clone(),
                 responder_to_initiator: r2i.clone(),
@@ -177,7 +272,7 @@ impl Endpoint {
         let (backend, retention) = (self.config.crypto_backend, self.config.key_retention);
         let keys = SessionKeys::new(now, suite, backend, retention, i2r, r2i);
         let (s, mut ctx) = self.session_and_ctx(now, handle).expect("still live");
-        s.establish(&mut ctx, keys);
+        s.establish(&mut ctx, keys, one_round_trip);
         self.sessions.mark_ready(now, handle);
         self.sessions.reschedule(&self.config, handle);
     }

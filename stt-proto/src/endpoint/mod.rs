@@ -23,10 +23,13 @@ use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 
 use bytes::BytesMut;
+use zeroize::Zeroizing;
 
 use crate::config::{ConfigError, EndpointConfig, Identity};
 use crate::crypto::HandshakeKeys;
 use crate::event::Event;
+use crate::handshake::known::KnownPeers;
+use crate::handshake::load::HandshakeLoad;
 use crate::handshake::static_shared::StaticShared;
 use crate::handshake::CookieJar;
 use crate::names::{NameAddress, NameError, NameQueueLimits, Registry, RoutedMessage};
@@ -72,6 +75,13 @@ pub struct Endpoint {
     cookies: Option<CookieJar>,
     /// `ss` of recent peers (handshake).
     statics: StaticShared,
+    /// Static keys of peers met, for one-round-trip handshakes with them.
+    known: KnownPeers,
+    /// INITs, half-open sessions and failed sources: whether a one-round-trip INIT gets a
+    /// cookie first.
+    load: HandshakeLoad,
+    /// The key of the responder's nonces for one-round-trip INITs (drawn at the first).
+    fast_nonce_key: Option<Zeroizing<[u8; 32]>>,
     sessions: SessionTable,
     replies: VecDeque<Reply>,
     events: VecDeque<Event>,
@@ -107,6 +117,9 @@ impl Endpoint {
             default_hs_keys,
             cookies: None,
             statics: StaticShared::default(),
+            known: KnownPeers::default(),
+            load: HandshakeLoad::default(),
+            fast_nonce_key: None,
             sessions: SessionTable::default(),
             replies: VecDeque::new(),
             events: VecDeque::new(),
@@ -120,6 +133,12 @@ impl Endpoint {
     /// This node's id.
     pub fn node_id(&self) -> NodeId {
         self.identity.node_id()
+    }
+
+    /// This node's static public key: what a peer gives [`Endpoint::add_peer_key`] to open its
+    /// first session with this node in one round trip.
+    pub fn public_key(&self) -> [u8; 32] {
+        self.identity.public_key()
     }
 
     /// The configuration.
@@ -311,6 +330,7 @@ impl Endpoint {
         ctx.peer_admitted = peer_admitted;
         let then = s.handle_frame(&mut ctx, remote, frame, layout);
         if ctx.confirmed {
+            self.load.half_open_removed();
             if let Some(peer) = peer {
                 self.sessions.count_peer(handle, peer);
             }
@@ -354,8 +374,10 @@ impl Endpoint {
         let retire_until = now + self.config.cookie_lifetime + core::time::Duration::from_secs(1);
         let Some(s) = self.sessions.remove(handle, retire_until) else { return };
         if !s.is_confirmed() {
-            // The application never learnt of it.
+            // The application never learnt of it; its source gets cookies for a while.
             self.stats.half_open_expired += 1;
+            self.load.half_open_removed();
+            self.load.failed(now, s.remote().addr.ip());
             return;
         }
         let ev = match end {

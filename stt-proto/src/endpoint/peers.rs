@@ -1,5 +1,6 @@
 //! Who may hold a session with this node, changed while it runs: per-peer shared seeds, the
-//! allow-list, and removing a peer (its sessions are closed with a reason).
+//! allow-list, peers' static keys (for one-round-trip handshakes), and removing a peer (its
+//! sessions are closed with a reason).
 
 use alloc::vec::Vec;
 
@@ -15,6 +16,18 @@ impl Endpoint {
     /// direction, uses the new seed.
     pub fn set_peer_seed(&mut self, peer: NodeId, seed: Seed) {
         self.config.peer_seeds.insert(peer, seed);
+    }
+
+    /// Remembers a peer's static public key (as [`crate::Identity::public_key`] gives it) and
+    /// returns the peer's node id: `connect_to` that node id then opens the session in one round
+    /// trip, as it does with a peer met before (the endpoint remembers the keys of the last 1,024
+    /// peers it completed a handshake with, 8 with the `small` feature). A peer that no longer
+    /// holds the key answers with CHALLENGE, which names the key it holds: as its node id then
+    /// differs, `connect_to` fails with `UnexpectedPeer`.
+    pub fn add_peer_key(&mut self, static_public_key: [u8; 32]) -> NodeId {
+        let peer = NodeId(crate::crypto::node_id_from_public_key(&static_public_key));
+        self.known.learn(peer, static_public_key, None);
+        peer
     }
 
     /// Adds `peer` to the allow-list. Without an allow-list every node that holds a seed may

@@ -1,24 +1,30 @@
 //! The responder's side of the handshake: INIT → CHALLENGE (or REJECT) statelessly, and
-//! RESPONSE → session + CONFIRM. No state is kept for an attempt until a valid RESPONSE; the
-//! session it makes stays half-open (unreported, not counted against its peer) until the
-//! initiator's first authentic frame.
+//! RESPONSE → session + CONFIRM; or, for an INIT of version 3 that carries the first Noise
+//! message to this node's static key while the node is not under load (`handshake/load.rs`),
+//! INIT → session + CONFIRM of version 3 in one round trip. No state is kept for an attempt
+//! until then; the session it makes stays half-open (unreported, not counted against its peer)
+//! until the initiator's first authentic frame.
 
 use alloc::boxed::Box;
 
 use super::Endpoint;
-use crate::crypto::{verify_mac16, DhSecret, HandshakeKeys, SessionSecrets, Suite};
+use crate::crypto::{labels, mac32, verify_mac16, DhSecret, HandshakeKeys, SessionSecrets, Suite, TAG_LEN};
 use crate::event::{Event, HandshakeError};
 use crate::handshake::cookie::CookieFields;
-use crate::handshake::ik::{self, Prologue};
+use crate::handshake::ik::{self, MessageOne, Prologue};
 use crate::handshake::{
-    handshake_tag, session_id, write_handshake_frame, write_handshake_frame_sealed, CookieJar, RESPONSE_SEED_MAC_AT,
+    handshake_tag, seed_mac_at, session_id, write_handshake_frame, write_handshake_frame_sealed, CookieJar,
+    RESPONSE_SEED_MAC_AT,
 };
 use crate::session::keys::SessionKeys;
 use crate::session::{ConfirmRecord, Session};
 use crate::time::Instant;
-use crate::types::{NodeId, Remote};
-use crate::wire::handshake::{Challenge, Confirm, Init, InitPrefix, Reject, RejectReason, Response, VERSION};
+use crate::types::{NodeId, Remote, SessionHandle};
+use crate::wire::handshake::{
+    Challenge, Confirm, FastConfirm, FastInit, Init, InitPrefix, Reject, RejectReason, Response, FAST_VERSION, VERSION,
+};
 use crate::wire::{frame_len, FrameLayout, FrameType};
+use zeroize::Zeroizing;
 
 impl Endpoint {
     fn handshake_keys_for(&self, peer: &NodeId) -> Option<HandshakeKeys> {
@@ -50,6 +56,7 @@ impl Endpoint {
 
     pub(super) fn handle_init(&mut self, now: Instant, remote: Remote, frame: &[u8], layout: &FrameLayout) {
         self.stats.inits_received += 1;
+        self.load.on_init(now);
         // Every version's INIT starts with version, node id and nonce: enough to refuse it.
         let payload = &frame[layout.payload.clone()];
         let Ok(prefix) = InitPrefix::decode(payload) else {
@@ -60,10 +67,12 @@ impl Endpoint {
         if !self.config.server_mode {
             return self.reject(remote, frame.len(), prefix.nonce, peer, RejectReason::ServerModeOff);
         }
-        if prefix.version != VERSION {
-            return self.reject(remote, frame.len(), prefix.nonce, peer, RejectReason::UnsupportedVersion);
-        }
-        let Ok(init) = Init::decode(payload) else {
+        let decoded = match prefix.version {
+            VERSION => Init::decode(payload).map(|init| (init, None)),
+            FAST_VERSION => FastInit::decode(payload).map(|fast| (fast.as_init(), Some(fast))),
+            _ => return self.reject(remote, frame.len(), prefix.nonce, peer, RejectReason::UnsupportedVersion),
+        };
+        let Ok((init, fast)) = decoded else {
             self.stats.dropped.malformed += 1;
             return;
         };
@@ -71,7 +80,12 @@ impl Endpoint {
         let Some(keys) = keys else {
             return self.reject(remote, frame.len(), init.nonce, peer, RejectReason::PeerNotAllowed);
         };
-        if !verify_mac16(&keys.k_hs, &[layout.mac_input(frame)], &layout.tag) {
+        // Version 2's MAC is the frame's tag; version 3's is its seed MAC (the tag is Noise's).
+        let authentic = match &fast {
+            None => verify_mac16(&keys.k_hs, &[layout.mac_input(frame)], &layout.tag),
+            Some(f) => verify_mac16(&keys.k_hs, &[&frame[..seed_mac_at(f.seed_mac_offset())]], &f.seed_mac),
+        };
+        if !authentic {
             self.stats.dropped.handshake_authentication += 1;
             return self.reject(remote, frame.len(), init.nonce, peer, RejectReason::AuthenticationFailed);
         }
@@ -79,6 +93,11 @@ impl Endpoint {
         let Some(suite) = suite else {
             return self.reject(remote, frame.len(), init.nonce, peer, RejectReason::SuiteMismatch);
         };
+        if let Some(fast) = fast {
+            if self.open_in_one_round_trip(now, remote, frame, layout, &fast, suite, &keys) {
+                return;
+            }
+        }
         let nonce_r = self.rng.bytes32();
         let jar = self.cookies.get_or_insert_with(|| CookieJar::new(now, self.config.cookie_lifetime, &mut self.rng));
         let fields = CookieFields {
@@ -104,6 +123,97 @@ impl Endpoint {
         if sent {
             self.stats.challenges_sent += 1;
         }
+    }
+
+    /// An authentic INIT of version 3 (`init`, from `frame`) with `suite` chosen: opens the
+    /// session at once (the first Noise message read, CONFIRM of version 3 queued) and returns
+    /// true, or answers a repeated INIT with its CONFIRM again, or drops it; returns false, for a
+    /// CHALLENGE, when the INIT is not for this node's static key or suite or the node is under
+    /// load.
+    #[allow(clippy::too_many_arguments)]
+    fn open_in_one_round_trip(
+        &mut self,
+        now: Instant,
+        remote: Remote,
+        frame: &[u8],
+        layout: &FrameLayout,
+        init: &FastInit<'_>,
+        suite: Suite,
+        keys: &HandshakeKeys,
+    ) -> bool {
+        let first = Suite::from_id(init.suites[0]);
+        if !self.config.fast_open || first != Some(suite) || init.static_r != self.identity.public_key() {
+            return false;
+        }
+        let me = self.identity.node_id();
+        let nonce_r = self.fast_nonce(&init.node_id_i, &init.nonce_i);
+        let sid = session_id(&init.nonce_i, &nonce_r, &init.node_id_i, &me.0);
+        if let Some(handle) = self.sessions.by_id(sid) {
+            // The same INIT again (the responder's nonce is a function of it): CONFIRM was lost.
+            self.confirm_again(now, handle, &layout.tag);
+            return true;
+        }
+        if self.sessions.is_retired(sid) {
+            self.stats.dropped.replayed_handshake += 1;
+            return true;
+        }
+        let (max_inits, max_half_open) =
+            (self.config.cookie_above_inits_per_second, self.config.cookie_above_half_open);
+        if self.load.wants_cookie(now, remote.addr.ip(), max_inits, max_half_open) {
+            self.stats.one_round_trip_challenged += 1;
+            return false;
+        }
+        if !self.admits_session(remote) {
+            return true;
+        }
+        let prologue = Prologue { suite, node_id_i: &init.node_id_i, nonce_i: &init.nonce_i, nonce_r: None };
+        let message = MessageOne {
+            node_id_i: &init.node_id_i,
+            ephemeral: &init.ephemeral,
+            encrypted_static: &init.encrypted_static,
+        };
+        let peer = NodeId(init.node_id_i);
+        let opened = Opening { remote, sid, peer, suite, handshake_rtt: None, one_round_trip: Some(nonce_r) };
+        if !self.accept_message_one(now, frame, layout, &prologue, &message, &keys.psk, opened) {
+            self.load.failed(now, remote.addr.ip());
+        }
+        true
+    }
+
+    /// A first Noise message (tagged `tag`) came again for the session `handle` it made: its
+    /// CONFIRM goes again, unless the session was made from another one or is confirmed.
+    fn confirm_again(&mut self, now: Instant, handle: SessionHandle, tag: &[u8; TAG_LEN]) {
+        let s = self.sessions.get_mut(handle).expect("the id map names live sessions");
+        if s.on_response_repeated(now, tag) {
+            self.sessions.mark_ready(now, handle);
+        } else {
+            self.stats.dropped.unexpected_handshake += 1;
+        }
+    }
+
+    /// The responder's nonce for a one-round-trip INIT: a keyed hash of the initiator's node id
+    /// and nonce, so that the same INIT again finds the session it made.
+    fn fast_nonce(&mut self, node_id_i: &[u8; 32], nonce_i: &[u8; 32]) -> [u8; 32] {
+        let rng = &mut self.rng;
+        let key = self.fast_nonce_key.get_or_insert_with(|| Zeroizing::new(rng.bytes32()));
+        mac32(key, &[labels::FAST_NONCE, node_id_i, nonce_i])
+    }
+
+    /// True if one more accepted session fits the session limits, total and for `remote`'s
+    /// address (counting a drop otherwise).
+    fn admits_session(&mut self, remote: Remote) -> bool {
+        if self.sessions.len() >= self.config.max_sessions {
+            self.stats.dropped.session_limit += 1;
+            return false;
+        }
+        // The per-peer cap counts confirmed sessions (see `Session::confirm_by_initiator`): the
+        // first Noise message proves the seed and this node's static key were used, not the
+        // initiator's key.
+        if !self.sessions.admits_from(remote.addr.ip(), self.config.max_sessions_per_address) {
+            self.stats.dropped.source_limit += 1;
+            return false;
+        }
+        true
     }
 
     pub(super) fn handle_response(&mut self, now: Instant, remote: Remote, frame: &[u8], layout: &FrameLayout) {
@@ -153,65 +263,77 @@ impl Endpoint {
         }
         if let Some(handle) = self.sessions.by_id(sid) {
             // The same RESPONSE again: CONFIRM was lost. Send it again.
-            let s = self.sessions.get_mut(handle).expect("the id map names live sessions");
-            if s.on_response_repeated(now, &layout.tag) {
-                self.sessions.mark_ready(now, handle);
-            } else {
-                self.stats.dropped.unexpected_handshake += 1;
-            }
-            return;
+            return self.confirm_again(now, handle, &layout.tag);
         }
         if self.sessions.is_retired(sid) {
             self.stats.dropped.replayed_handshake += 1;
             return;
         }
-        if self.sessions.len() >= self.config.max_sessions {
-            self.stats.dropped.session_limit += 1;
+        if !self.admits_session(remote) {
             return;
         }
-        // The per-peer cap counts confirmed sessions (see `Session::confirm_by_initiator`): a
-        // RESPONSE proves the seed and this node's static key were used, not the initiator's key.
-        if !self.sessions.admits_from(remote.addr.ip(), self.config.max_sessions_per_address) {
-            self.stats.dropped.source_limit += 1;
-            return;
-        }
-        // The first Noise message (e, es, s, ss, psk and the payload tag), then the second.
-        let prologue = Prologue { suite, node_id_i: &resp.node_id_i, nonce_i: &resp.nonce_i, nonce_r: &resp.nonce_r };
+        let prologue =
+            Prologue { suite, node_id_i: &resp.node_id_i, nonce_i: &resp.nonce_i, nonce_r: Some(&resp.nonce_r) };
+        let message = MessageOne {
+            node_id_i: &resp.node_id_i,
+            ephemeral: &resp.ephemeral,
+            encrypted_static: &resp.encrypted_static,
+        };
+        let handshake_rtt = Some(now - Instant::from_nanos(resp.cookie.time));
+        let opened = Opening { remote, sid, peer, suite, handshake_rtt, one_round_trip: None };
+        self.accept_message_one(now, frame, layout, &prologue, &message, &keys.psk, opened);
+    }
+
+    /// Reads the first Noise message (`e, es, s, ss, psk` and the payload tag over `frame`),
+    /// writes the second in a CONFIRM (of version 3 with the responder's nonce, for a
+    /// one-round-trip INIT) and makes the half-open session. False if the message does not read.
+    #[allow(clippy::too_many_arguments)]
+    fn accept_message_one(
+        &mut self,
+        now: Instant,
+        frame: &[u8],
+        layout: &FrameLayout,
+        prologue: &Prologue<'_>,
+        message: &MessageOne<'_>,
+        psk: &[u8; 32],
+        opened: Opening,
+    ) -> bool {
+        let Opening { remote, sid, peer, suite, handshake_rtt, one_round_trip } = opened;
         let backend = self.config.crypto_backend;
-        let mut noise = ik::start(backend, &prologue, &resp.static_r);
-        let read = ik::responder_read_response(
-            &mut noise,
-            &self.identity,
-            &resp,
-            &keys.psk,
-            &mut self.statics,
-            &mut self.stats.diffie_hellman,
-        );
+        let mut noise = ik::start(backend, prologue, &self.identity.public_key());
+        let dh = &mut self.stats.diffie_hellman;
+        let read = ik::responder_read_message_one(&mut noise, &self.identity, message, psk, &mut self.statics, dh);
         let Ok(s_i) =
             read.and_then(|s_i| ik::open_frame(&mut noise, layout.mac_input(frame), &layout.tag).map(|()| s_i))
         else {
             self.stats.dropped.handshake_authentication += 1;
-            return;
+            return false;
         };
         let ephemeral = DhSecret::from_bytes(*self.rng.secret32());
         let dh = &mut self.stats.diffie_hellman;
-        let Ok(e_pub) = ik::responder_write_confirm(&mut noise, &ephemeral, &resp.ephemeral, &s_i, dh) else {
+        let Ok(e_pub) = ik::responder_write_confirm(&mut noise, &ephemeral, message.ephemeral, &s_i, dh) else {
             self.stats.dropped.handshake_authentication += 1;
-            return;
+            return false;
         };
         drop(ephemeral);
-        let confirm = Confirm { ephemeral: e_pub, extensions: &[] };
         let mut confirm_frame = heapless::Vec::new();
-        confirm_frame.resize(frame_len(confirm.len()), 0).expect("CONFIRM fits its record");
-        write_handshake_frame_sealed(
-            &mut confirm_frame,
-            FrameType::CONFIRM,
-            sid,
-            confirm.len(),
-            |p| confirm.encode(p),
-            |prefix| ik::seal_frame(&mut noise, prefix),
-        )
-        .expect("the buffer is sized for the frame");
+        let seal = |prefix: &[u8]| ik::seal_frame(&mut noise, prefix);
+        let written = match one_round_trip {
+            None => {
+                let confirm = Confirm { ephemeral: e_pub, extensions: &[] };
+                confirm_frame.resize(frame_len(confirm.len()), 0).expect("CONFIRM fits its record");
+                let encode = |p: &mut [u8]| confirm.encode(p);
+                write_handshake_frame_sealed(&mut confirm_frame, FrameType::CONFIRM, sid, confirm.len(), encode, seal)
+            }
+            Some(nonce_r) => {
+                let confirm = FastConfirm { nonce_r, ephemeral: e_pub, extensions: &[] };
+                confirm_frame.resize(frame_len(confirm.len()), 0).expect("CONFIRM fits its record");
+                let tag = handshake_tag(prologue.nonce_i);
+                let encode = |p: &mut [u8]| confirm.encode(p);
+                write_handshake_frame_sealed(&mut confirm_frame, FrameType::CONFIRM, tag, confirm.len(), encode, seal)
+            }
+        };
+        written.expect("the buffer is sized for the frame");
         let (i2r, r2i) = noise.split();
         let key_log = self.config.key_log.then(|| SessionSecrets {
             session_id: sid,
@@ -220,24 +342,46 @@ impl Endpoint {
             responder_to_initiator: r2i.clone(),
         });
         let keys = SessionKeys::new(now, suite, backend, self.config.key_retention, r2i, i2r);
-        // A lost CONFIRM is the initiator's to recover (it repeats RESPONSE); this timer is for a
-        // lost first frame of the initiator's, so it starts later.
-        let interval = self.config.handshake_retransmit_initial * 2;
+        // A lost CONFIRM is the initiator's to recover (it repeats RESPONSE or INIT); this timer
+        // is for a lost first frame of the initiator's, so it starts later. After one round trip
+        // the address is not proven: CONFIRM goes again only for a repeated INIT (each answer
+        // smaller than what it answers), and the initiator's first frame is recovered by its own
+        // loss recovery.
+        let interval = match one_round_trip {
+            None => self.config.handshake_retransmit_initial * 2,
+            Some(_) => self.config.handshake_timeout,
+        };
         let record = ConfirmRecord {
             response_tag: layout.tag,
             frame: confirm_frame,
             resend_at: now + interval,
             resend_interval: interval,
         };
-        let handshake_rtt = now - Instant::from_nanos(resp.cookie.time);
         let s = Session::responder(now, remote, &self.config, handshake_rtt, sid, peer, record, keys);
         let handle = self.sessions.insert_accepted(s, remote.addr.ip());
         self.sessions.index_id(sid, None, handle);
+        self.load.half_open_added();
+        if one_round_trip.is_some() {
+            self.stats.one_round_trip_accepted += 1;
+        }
         if let Some(secrets) = key_log {
             self.events.push_back(Event::KeyLog { session: handle, secrets: Box::new(secrets) });
         }
         // Reported to the application once the initiator's first authentic frame confirms it.
         self.sessions.mark_ready(now, handle);
         self.sessions.reschedule(&self.config, handle);
+        true
     }
+}
+
+/// Who a first Noise message being accepted opens a session with.
+struct Opening {
+    remote: Remote,
+    sid: u64,
+    peer: NodeId,
+    suite: Suite,
+    /// The cookie's age: the round trip from CHALLENGE to RESPONSE (none after one round trip).
+    handshake_rtt: Option<core::time::Duration>,
+    /// The responder's nonce, for a one-round-trip INIT (CONFIRM of version 3 carries it).
+    one_round_trip: Option<[u8; 32]>,
 }

@@ -2,10 +2,11 @@
 //! [`crate::crypto::noise::SymmetricState`]:
 //!
 //! ```text
-//! prologue: version || suite || node_id_i || nonce_i || nonce_r
-//!   <- s                                   (the responder's static key, sent in CHALLENGE)
+//! prologue: version || suite || node_id_i || nonce_i || nonce_r     (two round trips, version 2)
+//!           version || suite || node_id_i || nonce_i                (one round trip, version 3)
+//!   <- s                                   (the responder's static key: from CHALLENGE, or known)
 //!   ...
-//!   -> e, es, s, ss, psk                   (RESPONSE)
+//!   -> e, es, s, ss, psk                   (RESPONSE, or INIT of version 3)
 //!   <- e, ee, se                           (CONFIRM)
 //! ```
 //!
@@ -20,7 +21,7 @@ use super::static_shared::StaticShared;
 use crate::config::Identity;
 use crate::crypto::noise::SymmetricState;
 use crate::crypto::{node_id_from_public_key, CryptoBackend, DhSecret, Suite, TAG_LEN};
-use crate::wire::handshake::{Response, ENCRYPTED_STATIC_LEN, KEY_LEN, VERSION};
+use crate::wire::handshake::{ENCRYPTED_STATIC_LEN, FAST_VERSION, KEY_LEN, VERSION};
 
 /// Why the Noise part of a handshake failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -39,17 +40,24 @@ impl From<crate::crypto::LowOrderPoint> for IkError {
     }
 }
 
-/// The transcript fields both sides know before RESPONSE.
+/// The transcript fields both sides know before the first Noise message.
 pub(crate) struct Prologue<'a> {
     pub suite: Suite,
     pub node_id_i: &'a [u8; 32],
     pub nonce_i: &'a [u8; 32],
-    pub nonce_r: &'a [u8; 32],
+    /// The responder's nonce, from CHALLENGE; `None` in the one-round-trip handshake, where the
+    /// responder sends it with the second message (whose frame the transcript hashes).
+    pub nonce_r: Option<&'a [u8; 32]>,
 }
 
 /// The initial state: the prologue, then the responder's static key (the pre-message `<- s`).
 pub(crate) fn start(backend: CryptoBackend, p: &Prologue<'_>, static_r: &[u8; KEY_LEN]) -> SymmetricState {
-    let mut ss = SymmetricState::new(p.suite, backend, &[&[VERSION, p.suite.id()], p.node_id_i, p.nonce_i, p.nonce_r]);
+    let mut ss = match p.nonce_r {
+        Some(nonce_r) => {
+            SymmetricState::new(p.suite, backend, &[&[VERSION, p.suite.id()], p.node_id_i, p.nonce_i, nonce_r])
+        }
+        None => SymmetricState::new(p.suite, backend, &[&[FAST_VERSION, p.suite.id()], p.node_id_i, p.nonce_i]),
+    };
     ss.mix_hash(&[static_r]);
     ss
 }
@@ -68,7 +76,7 @@ fn read_e(ss: &mut SymmetricState, public: &[u8; KEY_LEN]) {
     ss.mix_key(public);
 }
 
-/// Initiator, RESPONSE tokens `e, es, s, ss, psk`: returns `e`'s public key and the encrypted
+/// Initiator, tokens `e, es, s, ss, psk` (RESPONSE or INIT of version 3): returns `e`'s public key and the encrypted
 /// static key.
 pub(crate) fn initiator_write_response(
     ss: &mut SymmetricState,
@@ -91,25 +99,32 @@ pub(crate) fn initiator_write_response(
     Ok((e_pub, encrypted))
 }
 
-/// Responder, RESPONSE tokens `e, es, s, ss, psk`: returns the initiator's static key, checked
-/// against the node id it claimed.
-pub(crate) fn responder_read_response(
+/// The fields of the first Noise message as RESPONSE or INIT of version 3 carries them.
+pub(crate) struct MessageOne<'a> {
+    pub node_id_i: &'a [u8; 32],
+    pub ephemeral: &'a [u8; KEY_LEN],
+    pub encrypted_static: &'a [u8; ENCRYPTED_STATIC_LEN],
+}
+
+/// Responder, tokens `e, es, s, ss, psk` (RESPONSE or INIT of version 3): returns the
+/// initiator's static key, checked against the node id it claimed.
+pub(crate) fn responder_read_message_one(
     ss: &mut SymmetricState,
     me: &Identity,
-    resp: &Response<'_>,
+    m: &MessageOne<'_>,
     psk: &[u8; 32],
     statics: &mut StaticShared,
     dh: &mut u64,
 ) -> Result<[u8; KEY_LEN], IkError> {
-    read_e(ss, &resp.ephemeral);
+    read_e(ss, m.ephemeral);
     *dh += 1;
-    ss.mix_key(&*me.secret().agree(&resp.ephemeral)?);
+    ss.mix_key(&*me.secret().agree(m.ephemeral)?);
     let mut s_i = Zeroizing::new([0u8; KEY_LEN]);
-    s_i.copy_from_slice(&resp.encrypted_static[..KEY_LEN]);
+    s_i.copy_from_slice(&m.encrypted_static[..KEY_LEN]);
     let mut tag = [0u8; TAG_LEN];
-    tag.copy_from_slice(&resp.encrypted_static[KEY_LEN..]);
+    tag.copy_from_slice(&m.encrypted_static[KEY_LEN..]);
     ss.decrypt_and_hash(&mut *s_i, &tag).map_err(|_| IkError::Authentication)?;
-    if node_id_from_public_key(&s_i) != resp.node_id_i {
+    if node_id_from_public_key(&s_i) != *m.node_id_i {
         return Err(IkError::IdentityMismatch);
     }
     ss.mix_key(&*statics.get(me, &s_i, dh)?);

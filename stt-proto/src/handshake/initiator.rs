@@ -1,6 +1,6 @@
 //! The initiator's handshake state, from `connect` to CONFIRM: its nonce and seed keys, the
-//! retransmission schedule, the checks a CHALLENGE must pass, the first Noise message (RESPONSE)
-//! and the reading of the second (CONFIRM).
+//! retransmission schedule, the checks a CHALLENGE must pass, the first Noise message (RESPONSE,
+//! or INIT of version 3 to a known static key) and the reading of the second (CONFIRM).
 //!
 //! The endpoint finds the session a handshake frame names and feeds it to this state; the
 //! session has it write its current frame (INIT, encoded each time, then the RESPONSE it keeps)
@@ -10,14 +10,14 @@ use alloc::boxed::Box;
 
 use super::ik::{self, Prologue};
 use super::static_shared::StaticShared;
-use super::{handshake_tag, write_handshake_frame, write_response_frame};
+use super::{handshake_tag, seed_mac_at, write_handshake_frame, write_response_frame, write_seed_maced_frame};
 use crate::config::{EndpointConfig, Identity};
 use crate::crypto::noise::SymmetricState;
 use crate::crypto::{node_id_from_public_key, verify_mac16, DhSecret, HandshakeKeys, Suite, TrafficSecret};
 use crate::event::HandshakeError;
 use crate::time::Instant;
 use crate::types::NodeId;
-use crate::wire::handshake::{Challenge, Confirm, Init, Response, MAX_SUITES};
+use crate::wire::handshake::{Challenge, Confirm, FastConfirm, FastInit, Init, Response, MAX_SUITES};
 use crate::wire::{FrameLayout, FrameType};
 
 /// One initiator's handshake in progress.
@@ -30,8 +30,24 @@ pub(crate) struct InitiatorHandshake {
     deadline: Instant,
     next_retransmit: Instant,
     interval: core::time::Duration,
+    /// To a known static key, until CHALLENGE or REJECT says otherwise: the INIT of version 3
+    /// sent and what its CONFIRM is checked with.
+    fast: Option<FastState>,
     /// After CHALLENGE: the RESPONSE sent and what CONFIRM is checked with.
     response: Option<ResponseState>,
+}
+
+/// The initiator's one-round-trip attempt.
+struct FastState {
+    /// The encoded INIT of version 3, resent as is until CONFIRM (or CHALLENGE) arrives.
+    frame: Box<[u8]>,
+    /// The Noise state after the first message.
+    noise: SymmetricState,
+    /// The ephemeral secret key; erased with this state.
+    ephemeral: DhSecret,
+    suite: Suite,
+    peer: NodeId,
+    static_r: [u8; 32],
 }
 
 /// The initiator between RESPONSE and CONFIRM.
@@ -43,6 +59,7 @@ struct ResponseState {
     /// The ephemeral secret key; erased with this state once CONFIRM is read.
     ephemeral: DhSecret,
     suite: Suite,
+    static_r: [u8; 32],
 }
 
 /// What a handshake's timer says (see [`InitiatorHandshake::on_timeout`]).
@@ -82,11 +99,13 @@ impl ChallengeAccepted {
     }
 }
 
-/// The traffic secrets of an established session, from CONFIRM.
+/// The traffic secrets of an established session, from CONFIRM, and the responder's static key
+/// (remembered for a one-round-trip handshake next time).
 pub(crate) struct Established {
     suite: Suite,
     initiator_to_responder: TrafficSecret,
     responder_to_initiator: TrafficSecret,
+    static_r: [u8; 32],
 }
 
 impl Established {
@@ -95,6 +114,18 @@ impl Established {
     pub(crate) fn into_parts(self) -> (Suite, TrafficSecret, TrafficSecret) {
         (self.suite, self.initiator_to_responder, self.responder_to_initiator)
     }
+
+    /// The responder's static public key.
+    pub(crate) fn static_r(&self) -> [u8; 32] {
+        self.static_r
+    }
+}
+
+/// What a CONFIRM of version 3 gave: the session's keys, its id and the responder.
+pub(crate) struct FastEstablished {
+    pub(crate) established: Established,
+    pub(crate) session_id: u64,
+    pub(crate) peer: NodeId,
 }
 
 impl InitiatorHandshake {
@@ -116,8 +147,92 @@ impl InitiatorHandshake {
             deadline: now + cfg.handshake_timeout,
             next_retransmit: now + interval,
             interval,
+            fast: None,
             response: None,
         }
+    }
+
+    /// Makes the handshake a one-round-trip one to `peer`, whose static key is `static_r`: the
+    /// first Noise message goes in an INIT of version 3 (with `cfg`'s first suite), written now
+    /// and sent as the current frame. `ephemeral` is a fresh secret; `dh` counts the X25519
+    /// operations. Fails (and the handshake stays a two-round-trip one) on a low-order key.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn open_fast(
+        &mut self,
+        cfg: &EndpointConfig,
+        identity: &Identity,
+        peer: NodeId,
+        static_r: &[u8; 32],
+        statics: &mut StaticShared,
+        ephemeral: DhSecret,
+        dh: &mut u64,
+    ) -> Result<(), HandshakeError> {
+        let suite = cfg.suites[0];
+        let me = identity.node_id().0;
+        let prologue = Prologue { suite, node_id_i: &me, nonce_i: &self.nonce_i, nonce_r: None };
+        let mut noise = ik::start(cfg.crypto_backend, &prologue, static_r);
+        let written =
+            ik::initiator_write_response(&mut noise, &ephemeral, identity, static_r, &self.keys.psk, statics, dh);
+        let (e_pub, encrypted_static) = written.map_err(|_| HandshakeError::AuthenticationFailed)?;
+        let mut ids = [0u8; MAX_SUITES];
+        for (d, suite) in ids.iter_mut().zip(&cfg.suites) {
+            *d = suite.id();
+        }
+        let init = FastInit {
+            node_id_i: me,
+            nonce_i: self.nonce_i,
+            suites: &ids[..cfg.suites.len()],
+            static_r: *static_r,
+            ephemeral: e_pub,
+            encrypted_static,
+            seed_mac: [0; 16],
+            extensions: &[],
+        };
+        let payload = (init.len(), |p: &mut [u8]| init.encode(p));
+        let at = seed_mac_at(init.seed_mac_offset());
+        let frame = write_seed_maced_frame(FrameType::INIT, self.tag(), payload, at, &self.keys.k_hs, |prefix| {
+            ik::seal_frame(&mut noise, prefix)
+        });
+        self.fast = Some(FastState { frame: frame.into(), noise, ephemeral, suite, peer, static_r: *static_r });
+        Ok(())
+    }
+
+    /// True while the one-round-trip attempt stands (no CHALLENGE or REJECT ended it).
+    pub(crate) fn is_fast(&self) -> bool {
+        self.fast.is_some()
+    }
+
+    /// The responder does not speak version 3: the one-round-trip attempt ends (its ephemeral
+    /// secret erased), INIT of version 2 becomes the frame to send, at once and on the initial
+    /// retransmission schedule. Returns the peer it was meant for.
+    pub(crate) fn fall_back_to_version_2(&mut self, now: Instant, cfg: &EndpointConfig) -> Option<NodeId> {
+        let fast = self.fast.take()?;
+        self.interval = cfg.handshake_retransmit_initial;
+        self.next_retransmit = now + self.interval;
+        Some(fast.peer)
+    }
+
+    /// Reads a CONFIRM of version 3 (`confirm`, decoded from `frame` laid out as `layout`) for
+    /// this node `me`: the second Noise message, on a copy of the state so that a forged one
+    /// leaves it as it was. `None` unless the one-round-trip attempt stands and it is authentic.
+    pub(crate) fn read_fast_confirm(
+        &self,
+        confirm: &FastConfirm<'_>,
+        frame: &[u8],
+        layout: &FrameLayout,
+        identity: &Identity,
+        dh: &mut u64,
+    ) -> Option<FastEstablished> {
+        let f = self.fast.as_ref()?;
+        let mut noise = f.noise.clone();
+        ik::initiator_read_confirm(&mut noise, &f.ephemeral, identity, &confirm.ephemeral, dh)
+            .and_then(|()| ik::open_frame(&mut noise, layout.mac_input(frame), &layout.tag))
+            .ok()?;
+        let (initiator_to_responder, responder_to_initiator) = noise.split();
+        let session_id = super::session_id(&self.nonce_i, &confirm.nonce_r, &identity.node_id().0, &f.peer.0);
+        let established =
+            Established { suite: f.suite, initiator_to_responder, responder_to_initiator, static_r: f.static_r };
+        Some(FastEstablished { established, session_id, peer: f.peer })
     }
 
     /// The tag that routes CHALLENGE and REJECT to this handshake (the header's session id of
@@ -156,12 +271,17 @@ impl InitiatorHandshake {
     }
 
     /// Writes the current handshake frame into `out`: INIT from `me` offering `cfg`'s suites
-    /// before a CHALLENGE was taken, then the RESPONSE. `None` if `out` is too small.
+    /// before a CHALLENGE was taken (of version 3 while the one-round-trip attempt stands), then
+    /// the RESPONSE. `None` if `out` is too small.
     pub(crate) fn write_frame(&self, out: &mut [u8], me: &NodeId, cfg: &EndpointConfig) -> Option<usize> {
-        if let Some(r) = &self.response {
-            let frame = out.get_mut(..r.frame.len())?;
-            frame.copy_from_slice(&r.frame);
-            return Some(r.frame.len());
+        let kept = match (&self.response, &self.fast) {
+            (Some(r), _) => Some(&r.frame),
+            (None, Some(f)) => Some(&f.frame),
+            (None, None) => None,
+        };
+        if let Some(kept) = kept {
+            out.get_mut(..kept.len())?.copy_from_slice(kept);
+            return Some(kept.len());
         }
         let mut ids = [0u8; MAX_SUITES];
         for (d, suite) in ids.iter_mut().zip(&cfg.suites) {
@@ -231,7 +351,7 @@ impl InitiatorHandshake {
     ) -> Result<(), HandshakeError> {
         let suite = accepted.suite;
         let me = identity.node_id().0;
-        let prologue = Prologue { suite, node_id_i: &me, nonce_i: &self.nonce_i, nonce_r: &ch.nonce_r };
+        let prologue = Prologue { suite, node_id_i: &me, nonce_i: &self.nonce_i, nonce_r: Some(&ch.nonce_r) };
         let mut noise = ik::start(cfg.crypto_backend, &prologue, &ch.static_key);
         let written =
             ik::initiator_write_response(&mut noise, &ephemeral, identity, &ch.static_key, &self.keys.psk, statics, dh);
@@ -249,7 +369,9 @@ impl InitiatorHandshake {
             extensions: &[],
         };
         let frame = write_response_frame(&resp, sid, &self.keys.k_hs, |prefix| ik::seal_frame(&mut noise, prefix));
-        self.response = Some(ResponseState { frame: frame.into(), noise, ephemeral, suite });
+        // A CHALLENGE ends a one-round-trip attempt: its state (and ephemeral secret) goes.
+        self.fast = None;
+        self.response = Some(ResponseState { frame: frame.into(), noise, ephemeral, suite, static_r: ch.static_key });
         self.interval = cfg.handshake_retransmit_initial;
         self.next_retransmit = now + self.interval;
         Ok(())
@@ -272,7 +394,7 @@ impl InitiatorHandshake {
             .and_then(|()| ik::open_frame(&mut noise, layout.mac_input(frame), &layout.tag))
             .ok()?;
         let (initiator_to_responder, responder_to_initiator) = noise.split();
-        Some(Established { suite: r.suite, initiator_to_responder, responder_to_initiator })
+        Some(Established { suite: r.suite, initiator_to_responder, responder_to_initiator, static_r: r.static_r })
     }
 
     /// True once a RESPONSE was sent (CONFIRM is awaited).

@@ -1,13 +1,18 @@
 //! Handshake pieces shared by the initiator and responder paths of the endpoint: the stateless
-//! cookie jar, the Noise IKpsk1 pattern of RESPONSE and CONFIRM, and the writer for handshake
-//! frames.
+//! cookie jar, the Noise IKpsk1 pattern of RESPONSE and CONFIRM, the static keys of peers met
+//! before (`known.rs`, for the one-round-trip handshake), the responder's measure of its load
+//! (`load.rs`: when a one-round-trip INIT gets a CHALLENGE instead), and the writer for
+//! handshake frames.
 //!
-//! The message flow (INIT → CHALLENGE → RESPONSE → CONFIRM, or INIT → REJECT) is driven by
-//! `endpoint::initiator` and `endpoint::responder`; the key schedule is in `crypto`.
+//! The message flow (INIT → CHALLENGE → RESPONSE → CONFIRM, INIT → REJECT, or with a known key
+//! INIT → CONFIRM of version 3) is driven by `endpoint::initiator` and `endpoint::responder`;
+//! the key schedule is in `crypto`.
 
 pub(crate) mod cookie;
 pub(crate) mod ik;
 pub(crate) mod initiator;
+pub(crate) mod known;
+pub(crate) mod load;
 pub(crate) mod static_shared;
 
 pub(crate) use cookie::CookieJar;
@@ -59,30 +64,42 @@ pub(crate) fn write_handshake_frame_sealed(
 }
 
 /// Where RESPONSE's `seed_mac` sits in its frame; the MAC covers every byte before it.
-pub(crate) const RESPONSE_SEED_MAC_AT: usize =
-    crate::wire::HEADER_LEN + 4 + crate::wire::handshake::Response::SEED_MAC_OFFSET;
+pub(crate) const RESPONSE_SEED_MAC_AT: usize = seed_mac_at(crate::wire::handshake::Response::SEED_MAC_OFFSET);
 
-/// Writes a RESPONSE frame: the payload, then `seed_mac = MAC16(K_hs, frame[..RESPONSE_SEED_MAC_AT])`,
-/// then the Noise payload tag from `seal` over the whole frame but the tag. Returns the frame.
+/// Where a `seed_mac` at `payload_offset` in a handshake payload sits in its frame.
+pub(crate) const fn seed_mac_at(payload_offset: usize) -> usize {
+    crate::wire::HEADER_LEN + 4 + payload_offset
+}
+
+/// Writes a RESPONSE frame (see [`write_seed_maced_frame`]).
 pub(crate) fn write_response_frame(
     response: &crate::wire::handshake::Response<'_>,
     session_id: u64,
     k_hs: &[u8; 32],
     seal: impl FnOnce(&[u8]) -> [u8; TAG_LEN],
 ) -> alloc::vec::Vec<u8> {
-    let mut frame = alloc::vec![0u8; frame_len(response.len())];
-    write_handshake_frame_sealed(
-        &mut frame,
-        FrameType::RESPONSE,
-        session_id,
-        response.len(),
-        |p| response.encode(p),
-        |_| [0; TAG_LEN],
-    )
-    .expect("the buffer is sized for the frame");
-    let at = RESPONSE_SEED_MAC_AT;
-    let mac = mac16(k_hs, &[&frame[..at]]);
-    frame[at..at + TAG_LEN].copy_from_slice(&mac);
+    let payload = (response.len(), |p: &mut [u8]| response.encode(p));
+    write_seed_maced_frame(FrameType::RESPONSE, session_id, payload, RESPONSE_SEED_MAC_AT, k_hs, seal)
+}
+
+/// Writes a frame that carries the first Noise message (RESPONSE, or INIT of version 3): the
+/// payload of `payload.0` bytes from `payload.1`, then `seed_mac = MAC16(K_hs, frame[..seed_mac_at])`
+/// in place, then the Noise payload tag from `seal` over the whole frame but the tag. Returns
+/// the frame.
+pub(crate) fn write_seed_maced_frame(
+    frame_type: FrameType,
+    session_id: u64,
+    payload: (usize, impl FnOnce(&mut [u8]) -> usize),
+    seed_mac_at: usize,
+    k_hs: &[u8; 32],
+    seal: impl FnOnce(&[u8]) -> [u8; TAG_LEN],
+) -> alloc::vec::Vec<u8> {
+    let (payload_len, encode) = payload;
+    let mut frame = alloc::vec![0u8; frame_len(payload_len)];
+    write_handshake_frame_sealed(&mut frame, frame_type, session_id, payload_len, encode, |_| [0; TAG_LEN])
+        .expect("the buffer is sized for the frame");
+    let mac = mac16(k_hs, &[&frame[..seed_mac_at]]);
+    frame[seed_mac_at..seed_mac_at + TAG_LEN].copy_from_slice(&mac);
     let n = frame.len();
     let tag = seal(&frame[..n - TAG_LEN]);
     frame[n - TAG_LEN..].copy_from_slice(&tag);

@@ -73,7 +73,7 @@ pub enum SessionState {
 /// until the initiator's first authentic frame shows CONFIRM arrived.
 pub(crate) struct ConfirmRecord {
     pub response_tag: [u8; crate::crypto::TAG_LEN],
-    pub frame: heapless::Vec<u8, 96>,
+    pub frame: heapless::Vec<u8, 128>,
     /// When CONFIRM goes again if the initiator's first frame has not come, and the wait after.
     pub resend_at: Instant,
     pub resend_interval: core::time::Duration,
@@ -304,7 +304,7 @@ impl Session {
         now: Instant,
         remote: Remote,
         cfg: &EndpointConfig,
-        handshake_rtt: core::time::Duration,
+        handshake_rtt: Option<core::time::Duration>,
         session_id: u64,
         peer: NodeId,
         confirm: ConfirmRecord,
@@ -313,7 +313,9 @@ impl Session {
         let mut queue = VecDeque::new();
         queue.push_back(Outgoing::Confirm);
         let mut s = Session::new(now, Role::Responder, remote, State::Established, queue, cfg);
-        s.recovery.seed_rtt(handshake_rtt);
+        if let Some(rtt) = handshake_rtt {
+            s.recovery.seed_rtt(rtt);
+        }
         s.session_id = session_id;
         s.peer = Some(peer);
         s.confirm = Some(Box::new(confirm));
@@ -379,6 +381,13 @@ impl Session {
         self.queue_handshake();
     }
 
+    /// The initiator's one-round-trip handshake got its CONFIRM from `peer`: the session has its
+    /// id.
+    pub(crate) fn on_fast_confirm_accepted(&mut self, session_id: u64, peer: NodeId) {
+        self.peer = Some(peer);
+        self.session_id = session_id;
+    }
+
     /// Records the peer a CHALLENGE named, before the handshake is refused.
     pub(crate) fn set_peer(&mut self, peer: NodeId) {
         self.peer = Some(peer);
@@ -416,7 +425,7 @@ impl Session {
     }
 
     /// Puts the handshake message (INIT or RESPONSE) at the front of the queue, once.
-    fn queue_handshake(&mut self) {
+    pub(crate) fn queue_handshake(&mut self) {
         self.push_front_once(Outgoing::Handshake, |o| matches!(o, Outgoing::Handshake));
     }
 
@@ -431,7 +440,12 @@ impl Session {
     /// session, owes the peer the list of names this node serves, and queues the KEEPALIVE that
     /// confirms the session to the responder. The handshake state (and its
     /// ephemeral secret) is dropped, which erases it.
-    pub(crate) fn establish(&mut self, ctx: &mut Ctx<'_>, keys: SessionKeys) {
+    ///
+    /// After two round trips the responder repeats CONFIRM until that KEEPALIVE arrives (its
+    /// address is proven). After one (`one_round_trip`) it does not send to an address it has
+    /// not validated unasked, so the KEEPALIVE is an ordinary one, recorded for loss recovery:
+    /// the probe timeout sends it again until the responder's ACK shows it arrived.
+    pub(crate) fn establish(&mut self, ctx: &mut Ctx<'_>, keys: SessionKeys, one_round_trip: bool) {
         let now = ctx.now;
         self.keys = Some(keys);
         if let State::Handshaking(h) = &self.state {
@@ -444,7 +458,12 @@ impl Session {
         self.last_sent = now;
         // The responder reports the session only on this side's first authentic frame (it proves
         // this side's static key): send one now, whatever the application does.
-        self.queue.push_back(Outgoing::Confirmation);
+        if one_round_trip {
+            self.keepalive_queued = true;
+            self.queue.push_back(Outgoing::Keepalive);
+        } else {
+            self.queue.push_back(Outgoing::Confirmation);
+        }
         self.report_established(ctx);
     }
 

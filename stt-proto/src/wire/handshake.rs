@@ -1,4 +1,5 @@
-//! Payloads of the handshake frames: INIT, CHALLENGE, RESPONSE, CONFIRM and REJECT.
+//! Payloads of the handshake frames: INIT, CHALLENGE, RESPONSE, CONFIRM and REJECT, and the
+//! one-round-trip pair (INIT and CONFIRM of version 3: [`FastInit`], [`FastConfirm`]).
 //!
 //! All start with a version byte; all but REJECT end with an extension block
 //! (`ext_len: u16` then `ext_len` bytes) that this version sends empty and ignores on receipt,
@@ -9,8 +10,12 @@
 
 use super::DecodeError;
 
-/// The protocol version this implementation speaks.
+/// The version of the two-round-trip handshake messages (INIT, CHALLENGE, RESPONSE, CONFIRM).
 pub const VERSION: u8 = 2;
+/// The version of the one-round-trip pair: an INIT that carries the first Noise message to a
+/// responder whose static key the initiator knows, and the CONFIRM that answers it. A node of
+/// version 2 answers such an INIT with `REJECT(UnsupportedVersion)`.
+pub const FAST_VERSION: u8 = 3;
 /// Length of an X25519 public key as carried in CHALLENGE, RESPONSE and CONFIRM.
 pub const KEY_LEN: usize = 32;
 /// Length of the initiator's encrypted static key in RESPONSE: 32 bytes and a 16-byte tag.
@@ -59,9 +64,9 @@ impl<'a> Reader<'a> {
         a.copy_from_slice(self.take(32)?);
         Ok(a)
     }
-    fn version(&mut self) -> Result<u8, DecodeError> {
+    fn version(&mut self, expected: u8) -> Result<u8, DecodeError> {
         let v = self.u8()?;
-        if v != VERSION {
+        if v != expected {
             return Err(DecodeError::UnsupportedVersion(v));
         }
         Ok(v)
@@ -69,6 +74,23 @@ impl<'a> Reader<'a> {
     fn extensions(&mut self) -> Result<&'a [u8], DecodeError> {
         let n = self.u16()? as usize;
         if n > MAX_EXTENSIONS_LEN {
+            return Err(self.err());
+        }
+        self.take(n)
+    }
+    fn encrypted_static(&mut self) -> Result<[u8; ENCRYPTED_STATIC_LEN], DecodeError> {
+        let mut a = [0u8; ENCRYPTED_STATIC_LEN];
+        a.copy_from_slice(self.take(ENCRYPTED_STATIC_LEN)?);
+        Ok(a)
+    }
+    fn mac(&mut self) -> Result<[u8; 16], DecodeError> {
+        let mut a = [0u8; 16];
+        a.copy_from_slice(self.take(16)?);
+        Ok(a)
+    }
+    fn suites(&mut self) -> Result<&'a [u8], DecodeError> {
+        let n = self.u8()? as usize;
+        if n == 0 || n > MAX_SUITES {
             return Err(self.err());
         }
         self.take(n)
@@ -150,14 +172,10 @@ impl<'a> Init<'a> {
     /// Parses an INIT payload.
     pub fn decode(buf: &'a [u8]) -> Result<Self, DecodeError> {
         let mut r = Reader::new(buf, "INIT");
-        r.version()?;
+        r.version(VERSION)?;
         let node_id = r.arr32()?;
         let nonce = r.arr32()?;
-        let n = r.u8()? as usize;
-        if n == 0 || n > MAX_SUITES {
-            return Err(r.err());
-        }
-        let suites = r.take(n)?;
+        let suites = r.suites()?;
         let extensions = r.extensions()?;
         r.finish()?;
         Ok(Init { node_id, nonce, suites, extensions })
@@ -201,7 +219,7 @@ impl<'a> Challenge<'a> {
     /// Parses a CHALLENGE payload.
     pub fn decode(buf: &'a [u8]) -> Result<Self, DecodeError> {
         let mut r = Reader::new(buf, "CHALLENGE");
-        r.version()?;
+        r.version(VERSION)?;
         let mut ch = Self::decode_body(&mut r)?;
         ch.extensions = r.extensions()?;
         r.finish()?;
@@ -295,14 +313,12 @@ impl<'a> Response<'a> {
     /// Parses a RESPONSE payload.
     pub fn decode(buf: &'a [u8]) -> Result<Self, DecodeError> {
         let mut r = Reader::new(buf, "RESPONSE");
-        r.version()?;
+        r.version(VERSION)?;
         let node_id_i = r.arr32()?;
         let ch = Challenge::decode_body(&mut r)?;
         let ephemeral = r.arr32()?;
-        let mut encrypted_static = [0u8; ENCRYPTED_STATIC_LEN];
-        encrypted_static.copy_from_slice(r.take(ENCRYPTED_STATIC_LEN)?);
-        let mut seed_mac = [0u8; 16];
-        seed_mac.copy_from_slice(r.take(16)?);
+        let encrypted_static = r.encrypted_static()?;
+        let seed_mac = r.mac()?;
         let extensions = r.extensions()?;
         r.finish()?;
         Ok(Response {
@@ -349,11 +365,131 @@ impl<'a> Confirm<'a> {
     /// Parses a CONFIRM payload.
     pub fn decode(buf: &'a [u8]) -> Result<Self, DecodeError> {
         let mut r = Reader::new(buf, "CONFIRM");
-        r.version()?;
+        r.version(VERSION)?;
         let ephemeral = r.arr32()?;
         let extensions = r.extensions()?;
         r.finish()?;
         Ok(Confirm { ephemeral, extensions })
+    }
+}
+
+/// INIT of version 3 (initiator → responder), for a responder whose static key the initiator
+/// knows: the fields of an INIT, the static key it is meant for, and the first Noise message
+/// (`e, es, s, ss, psk`), so that the responder can answer with the second one and the session
+/// opens in one round trip. The Noise messages use `suites[0]`; a responder that does not allow
+/// it, has another static key or is under load answers CHALLENGE, and the handshake goes on as
+/// the two-round-trip one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FastInit<'a> {
+    /// Initiator's node id.
+    pub node_id_i: [u8; 32],
+    /// Initiator's fresh random nonce.
+    pub nonce_i: [u8; 32],
+    /// Suite ids in the initiator's preference order (1 to 8); the first is the one used.
+    pub suites: &'a [u8],
+    /// The responder's static public key, as the initiator knows it.
+    pub static_r: [u8; 32],
+    /// Initiator's ephemeral X25519 public key (Noise `e`).
+    pub ephemeral: [u8; 32],
+    /// Initiator's static public key, encrypted (Noise `s`): 32 bytes and a 16-byte tag.
+    pub encrypted_static: [u8; ENCRYPTED_STATIC_LEN],
+    /// `MAC16(K_hs, frame up to this field)`: proves the shared seed before the responder does
+    /// any Diffie–Hellman.
+    pub seed_mac: [u8; 16],
+    /// Extension block (empty in version 3).
+    pub extensions: &'a [u8],
+}
+
+impl<'a> FastInit<'a> {
+    /// Offset of `seed_mac` in the payload.
+    pub fn seed_mac_offset(&self) -> usize {
+        1 + 32 + 32 + 1 + self.suites.len() + KEY_LEN + KEY_LEN + ENCRYPTED_STATIC_LEN
+    }
+    /// Encoded length.
+    pub fn len(&self) -> usize {
+        self.seed_mac_offset() + 16 + 2 + self.extensions.len()
+    }
+    /// Never empty; present for API symmetry with `len`.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+    /// Writes the payload into `out[..self.len()]`.
+    pub fn encode(&self, out: &mut [u8]) -> usize {
+        let mut w = Writer { out, at: 0 };
+        w.put(&[FAST_VERSION]);
+        w.put(&self.node_id_i);
+        w.put(&self.nonce_i);
+        w.put(&[self.suites.len() as u8]);
+        w.put(self.suites);
+        w.put(&self.static_r);
+        w.put(&self.ephemeral);
+        w.put(&self.encrypted_static);
+        w.put(&self.seed_mac);
+        w.extensions(self.extensions);
+        w.at
+    }
+    /// Parses an INIT payload of version 3.
+    pub fn decode(buf: &'a [u8]) -> Result<Self, DecodeError> {
+        let mut r = Reader::new(buf, "INIT");
+        r.version(FAST_VERSION)?;
+        let fast = FastInit {
+            node_id_i: r.arr32()?,
+            nonce_i: r.arr32()?,
+            suites: r.suites()?,
+            static_r: r.arr32()?,
+            ephemeral: r.arr32()?,
+            encrypted_static: r.encrypted_static()?,
+            seed_mac: r.mac()?,
+            extensions: r.extensions()?,
+        };
+        r.finish()?;
+        Ok(fast)
+    }
+    /// The INIT of version 2 with the same node id, nonce and suites (what the responder
+    /// answers with CHALLENGE when it does not take the one-round-trip path).
+    pub fn as_init(&self) -> Init<'a> {
+        Init { node_id: self.node_id_i, nonce: self.nonce_i, suites: self.suites, extensions: &[] }
+    }
+}
+
+/// CONFIRM of version 3 (responder → initiator): the answer to a [`FastInit`], with the
+/// responder's nonce (the session id needs it) and the second Noise message (`e, ee, se`). Its
+/// header carries the handshake tag, as CHALLENGE does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FastConfirm<'a> {
+    /// Responder's nonce.
+    pub nonce_r: [u8; 32],
+    /// Responder's ephemeral X25519 public key (Noise `e`).
+    pub ephemeral: [u8; 32],
+    /// Extension block (empty in version 3).
+    pub extensions: &'a [u8],
+}
+
+impl<'a> FastConfirm<'a> {
+    /// Encoded length.
+    pub fn len(&self) -> usize {
+        1 + 32 + KEY_LEN + 2 + self.extensions.len()
+    }
+    /// Never empty; present for API symmetry with `len`.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+    /// Writes the payload into `out[..self.len()]`.
+    pub fn encode(&self, out: &mut [u8]) -> usize {
+        let mut w = Writer { out, at: 0 };
+        w.put(&[FAST_VERSION]);
+        w.put(&self.nonce_r);
+        w.put(&self.ephemeral);
+        w.extensions(self.extensions);
+        w.at
+    }
+    /// Parses a CONFIRM payload of version 3.
+    pub fn decode(buf: &'a [u8]) -> Result<Self, DecodeError> {
+        let mut r = Reader::new(buf, "CONFIRM");
+        r.version(FAST_VERSION)?;
+        let c = FastConfirm { nonce_r: r.arr32()?, ephemeral: r.arr32()?, extensions: r.extensions()? };
+        r.finish()?;
+        Ok(c)
     }
 }
 
@@ -492,6 +628,30 @@ mod tests {
         let c = Confirm { ephemeral: [8; 32], extensions: &[] };
         let n = c.encode(&mut buf);
         assert_eq!(Confirm::decode(&buf[..n]).unwrap(), c);
+
+        let fast = FastInit {
+            node_id_i: [1; 32],
+            nonce_i: [2; 32],
+            suites: &[2, 1],
+            static_r: [4; 32],
+            ephemeral: [6; 32],
+            encrypted_static: [7; 48],
+            seed_mac: [9; 16],
+            extensions: &[5],
+        };
+        let n = fast.encode(&mut buf);
+        assert_eq!(n, fast.len());
+        assert_eq!(FastInit::decode(&buf[..n]).unwrap(), fast);
+        assert_eq!(&buf[fast.seed_mac_offset()..fast.seed_mac_offset() + 16], &[9; 16]);
+        assert_eq!(InitPrefix::decode(&buf[..n]).unwrap().version, FAST_VERSION);
+        assert!(FastInit::decode(&buf[..n - 1]).is_err());
+        assert_eq!(Init::decode(&buf[..n]), Err(DecodeError::UnsupportedVersion(FAST_VERSION)));
+
+        let fc = FastConfirm { nonce_r: [3; 32], ephemeral: [8; 32], extensions: &[] };
+        let n = fc.encode(&mut buf);
+        assert_eq!(n, fc.len());
+        assert_eq!(FastConfirm::decode(&buf[..n]).unwrap(), fc);
+        assert_eq!(Confirm::decode(&buf[..n]), Err(DecodeError::UnsupportedVersion(FAST_VERSION)));
 
         let rj = Reject { version: VERSION, nonce_i: [7; 32], reason: RejectReason::ServerModeOff };
         let n = rj.encode(&mut buf);

@@ -5,7 +5,8 @@
 //! data, a custom frame, a name resolved, a key update and a DISCONNECT. `stt decrypt` opens the
 //! capture with the key log, and tshark with the dissector must show every handshake message
 //! with its fields on the raw capture, and every frame type and every DATA frame's stream,
-//! offset and length on the decrypted one.
+//! offset and length on the decrypted one. The one-round-trip handshake's messages are checked
+//! on PROTOCOL.md's transcript vectors.
 //!
 //! Without tshark the tshark part is skipped (printed), unless `STT_REQUIRE_TSHARK=1`.
 
@@ -375,4 +376,46 @@ async fn a_recorded_capture_decrypts_with_the_key_log_and_the_dissector_shows_ev
     let excerpt: Vec<&str> = info.lines().filter(|l| l.contains("[decrypted]")).take(8).collect();
     println!("tshark on the decrypted capture (excerpt):\n{}", excerpt.join("\n"));
     assert!(info.contains("DATA stream=1 offset=0 len="), "summary line of DATA");
+}
+
+/// The one-round-trip handshake's INIT and CONFIRM of version 3 (`docs/PROTOCOL.md` §4.9), taken
+/// from the document's transcript vectors: tshark with the dissector shows their fields.
+#[test]
+fn the_dissector_shows_the_one_round_trip_handshake() {
+    if !tshark_available() {
+        println!("tshark is not installed: this test is skipped");
+        return;
+    }
+    let doc = include_str!("../../../docs/PROTOCOL.md");
+    let vector = |name: &str| -> Vec<u8> {
+        let line = doc.lines().find(|l| l.starts_with(&format!("{name}: "))).expect("the vector is in PROTOCOL.md");
+        let h = &line[name.len() + 2..];
+        (0..h.len()).step_by(2).map(|i| u8::from_str_radix(&h[i..i + 2], 16).unwrap()).collect()
+    };
+    let (a, b): (SocketAddr, SocketAddr) = ("192.0.2.1:1000".parse().unwrap(), "192.0.2.2:2000".parse().unwrap());
+    let records = vec![
+        (Duration::from_secs(1), a, b, vector("fast_transcript_init")),
+        (Duration::from_secs(1), b, a, vector("fast_transcript_confirm")),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let capture = dir.path().join("fast.pcap");
+    write_pcap(&capture, &records);
+    let v = tshark(&capture, &["-V"]);
+    for field in [
+        "INIT frame",
+        "CONFIRM frame",
+        "Version: 3",
+        "Suite count: 2",
+        "Static key (responder): ",
+        "Ephemeral key (initiator): ",
+        "Encrypted static key (initiator): ",
+        "Seed MAC: ",
+        "Nonce (responder): ",
+        "Ephemeral key (responder): ",
+        "Extensions length: 0",
+    ] {
+        assert!(v.contains(field), "{field:?} in tshark -V:\n{v}");
+    }
+    assert_eq!(v.matches("Handshake tag (session id field): 0x").count(), 2, "both carry the tag:\n{v}");
+    assert!(!v.contains("Session id: 0x"), "neither carries a session id:\n{v}");
 }

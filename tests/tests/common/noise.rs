@@ -129,3 +129,23 @@ pub fn write_confirm_tokens(ss: &mut SymmetricState, e: &DhSecret, e_i: &[u8; 32
     ss.mix_key(&*e.agree(s_i).unwrap());
     e_pub
 }
+
+/// The responder's reading of an INIT of version 3 (§4.9) with its static secret key, as
+/// [`read_response`] does for RESPONSE. Returns the state and the initiator's static key.
+pub fn read_fast_init(frame: &[u8], static_r: &DhSecret, psk: &[u8; 32]) -> Option<(SymmetricState, [u8; 32])> {
+    let layout = wire::parse_frame(frame).unwrap();
+    let init = stt_proto::wire::handshake::FastInit::decode(&frame[layout.payload]).unwrap();
+    let suite = Suite::from_id(init.suites[0]).unwrap();
+    let prologue: [&[u8]; 3] =
+        [&[stt_proto::wire::handshake::FAST_VERSION, suite.id()], &init.node_id_i, &init.nonce_i];
+    let mut ss = SymmetricState::new(suite, CryptoBackend::RustCrypto, &prologue);
+    ss.mix_hash(&[&init.static_r]);
+    ss.mix_hash(&[&init.ephemeral]);
+    ss.mix_key(&init.ephemeral);
+    ss.mix_key(&*static_r.agree(&init.ephemeral).ok()?);
+    let mut s_i: [u8; 32] = init.encrypted_static[..32].try_into().unwrap();
+    ss.decrypt_and_hash(&mut s_i, init.encrypted_static[32..].try_into().unwrap()).ok()?;
+    ss.mix_key(&*static_r.agree(&s_i).ok()?);
+    ss.mix_key_and_hash(psk);
+    open_frame(frame, &mut ss).then_some((ss, s_i))
+}
