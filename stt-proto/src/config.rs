@@ -135,6 +135,10 @@ pub struct EndpointConfig {
     pub peer_seeds: BTreeMap<NodeId, Seed>,
     /// If set, only these node ids may hold a session with this node (in either direction).
     pub allow_list: Option<BTreeSet<NodeId>>,
+    /// Static public keys of peers known in advance (as [`Identity::public_key`] gives them):
+    /// `connect_to` their node ids opens in one round trip from the first session, as
+    /// [`crate::Endpoint::add_peer_key`] does while running.
+    pub peer_keys: Vec<[u8; 32]>,
     /// AEAD suites this node allows, in preference order.
     pub suites: Vec<Suite>,
     /// AEAD implementation.
@@ -282,6 +286,7 @@ impl Default for EndpointConfig {
             default_shared_seed: None,
             peer_seeds: BTreeMap::new(),
             allow_list: None,
+            peer_keys: Vec::new(),
             suites: Suite::default_preference(),
             crypto_backend: CryptoBackend::default(),
             handshake_timeout: Duration::from_secs(10),

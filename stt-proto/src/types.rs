@@ -57,6 +57,13 @@ impl Remote {
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct NodeId(pub [u8; 32]);
 
+impl NodeId {
+    /// The node id of a static public key (as [`crate::Identity::public_key`] gives it).
+    pub fn of_public_key(static_public_key: &[u8; 32]) -> NodeId {
+        NodeId(crate::crypto::node_id_from_public_key(static_public_key))
+    }
+}
+
 impl core::fmt::Debug for NodeId {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         write!(f, "NodeId(")?;

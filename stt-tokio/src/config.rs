@@ -122,6 +122,13 @@ impl NodeConfig {
         self
     }
 
+    /// Knows a peer's static public key in advance (what its `Node::public_key` gives):
+    /// `connect_to` its node id opens in one round trip from the first session.
+    pub fn peer_key(mut self, static_public_key: [u8; 32]) -> Self {
+        self.endpoint.peer_keys.push(static_public_key);
+        self
+    }
+
     /// Adds `peer` to the allow-list; once any peer is allowed, only allowed peers may connect.
     pub fn allow(mut self, peer: NodeId) -> Self {
         self.endpoint.allow_list.get_or_insert_with(Default::default).insert(peer);

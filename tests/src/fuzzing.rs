@@ -38,6 +38,17 @@ pub fn frame_decode(data: &[u8]) {
         let _ = handshake::Response::decode(f.payload);
         let _ = handshake::Confirm::decode(f.payload);
         let _ = handshake::Reject::decode(f.payload);
+        let _ = handshake::InitPrefix::decode(f.payload);
+        if let Ok(fast) = handshake::FastInit::decode(f.payload) {
+            let mut again = vec![0u8; fast.len()];
+            fast.encode(&mut again);
+            assert_eq!(again, f.payload, "an INIT of version 3 re-encodes to the same bytes");
+        }
+        if let Ok(fast) = handshake::FastConfirm::decode(f.payload) {
+            let mut again = vec![0u8; fast.len()];
+            fast.encode(&mut again);
+            assert_eq!(again, f.payload, "a CONFIRM of version 3 re-encodes to the same bytes");
+        }
         let _ = control::Disconnect::decode(f.payload);
         let _ = wire::names::decode_register(f.payload).map(|piece| piece.names().count());
         let _ = wire::names::decode_message(f.payload, "ENDPOINT_ROUTE");

@@ -1,7 +1,8 @@
 //! The one-round-trip handshake (INIT and CONFIRM of version 3) to a peer whose static key the
 //! initiator knows, through the simulator: one round trip where the first handshake took two,
-//! the loss of each of its messages, a replayed INIT, the load that switches the responder to
-//! cookies and back, a peer that changed its key, and a peer of version 2.
+//! the loss of each of its messages, a replayed INIT (as sent, changed, from elsewhere), the load
+//! that switches the responder to cookies and back, a peer that changed its key, a peer of
+//! version 2 (answering or silent), and an unconfirmed session's silence.
 
 mod common;
 
@@ -124,6 +125,24 @@ fn a_peer_key_given_by_the_application_opens_the_first_session_in_one_round_trip
     assert!(sim.run_until(Duration::from_secs(5), |sim| sim.established(c) == 1));
     assert_eq!(sim.now - started, Duration::from_millis(50));
     assert!(responder_reports(&mut sim, s, 0));
+}
+
+#[test]
+fn a_peer_key_in_the_configuration_opens_the_first_session_in_one_round_trip() {
+    let mut sim = Sim::new(12);
+    sim.default_link = Impairment { delay: Duration::from_millis(25), ..Default::default() };
+    let s = sim.add_node(config(), seed(2));
+    let mut client = config();
+    client.peer_keys.push(sim.nodes[s].endpoint.public_key());
+    let c = sim.add_node(client, seed(1));
+    let peer = stt_proto::NodeId::of_public_key(&sim.nodes[s].endpoint.public_key());
+    assert_eq!(peer, sim.nodes[s].endpoint.node_id());
+    let (started, now) = (sim.now, sim.now);
+    let remote = Remote::udp(sim.nodes[s].addr);
+    sim.nodes[c].endpoint.connect_to(now, remote, peer).unwrap();
+    sim.flush(c);
+    assert!(sim.run_until(Duration::from_secs(5), |sim| sim.established(c) == 1));
+    assert_eq!(sim.now - started, Duration::from_millis(50));
 }
 
 /// Establishes once (so that `c` knows `s`), then connects again with the first datagram that
@@ -371,4 +390,152 @@ fn with_fast_open_off_every_handshake_takes_two_round_trips() {
     let (t, _) = timed_connect(&mut sim, c, s);
     assert_eq!(t, Duration::from_millis(100), "a responder with fast open off");
     assert_eq!(sim.nodes[s].endpoint.stats().one_round_trip_accepted, 0);
+}
+
+/// Connects `c` to `s` (which it met before) with every INIT of version 3 from `c` dropped, and
+/// returns the first of them as sent.
+fn capture_fast_init(sim: &mut Sim, c: NodeIdx, s: NodeIdx) -> (SessionHandle, Vec<u8>) {
+    let captured: Rc<RefCell<Vec<Vec<u8>>>> = Rc::default();
+    let cap = captured.clone();
+    let from = sim.nodes[c].addr;
+    sim.intercept(move |d| {
+        if d.from == from && d.bytes[2] == INIT && version(d) == FAST_VERSION {
+            cap.borrow_mut().push(d.bytes.clone());
+            return Verdict::Drop;
+        }
+        Verdict::Deliver
+    });
+    let now = sim.now;
+    let remote = Remote::udp(sim.nodes[s].addr);
+    let h = sim.nodes[c].endpoint.connect(now, remote).unwrap();
+    sim.flush(c);
+    sim.run_for(Duration::from_millis(30));
+    let init = captured.borrow()[0].clone();
+    (h, init)
+}
+
+#[test]
+fn a_copy_of_an_init_with_its_packet_number_changed_costs_diffie_hellman_once() {
+    let (mut sim, c, s) = pair_with(12, config(), config());
+    let (_, h) = timed_connect(&mut sim, c, s);
+    close(&mut sim, c, h);
+    sim.record();
+    let (hc, init) = capture_fast_init(&mut sim, c, s);
+    // The seed MAC covers the frame up to itself, not the packet number after the payload: a
+    // changed copy passes it, and fails only the Noise message, after `es`.
+    let pn_at = init.len() - 24;
+    let dh_before = sim.nodes[s].endpoint.stats().diffie_hellman;
+    for i in 0..5u8 {
+        let mut copy = init.clone();
+        copy[pn_at + 7] ^= i + 1;
+        sim.inject(s, SocketAddr::from(([198, 51, 100, 9], 6000 + u16::from(i))), &copy);
+    }
+    let stats = sim.nodes[s].endpoint.stats();
+    assert_eq!(stats.diffie_hellman - dh_before, 1, "one X25519 (es), for the first copy only");
+    assert_eq!(stats.dropped.replayed_handshake, 4, "the other four are dropped as replays");
+    assert_eq!(sim.nodes[s].endpoint.session_count(), 0);
+    // The real initiator's INIT is now retired too: after three unanswered sends it takes
+    // version 2's INIT and the cookie round, and the session opens.
+    assert!(sim.run_until(Duration::from_secs(5), |sim| sim.established(c) == 2));
+    assert_eq!(sim.nodes[c].endpoint.session(hc).unwrap().state(), stt_proto::SessionState::Established);
+    let tap = sim.tap.take().unwrap();
+    let from_c = handshake_frames(&tap, sim.nodes[c].addr);
+    assert_eq!(from_c[..4], [(INIT, FAST_VERSION), (INIT, FAST_VERSION), (INIT, FAST_VERSION), (INIT, VERSION)]);
+}
+
+#[test]
+fn a_copy_of_an_init_from_another_address_gets_no_confirm() {
+    let (mut sim, c, s) = pair_with(13, config(), config());
+    let (_, h) = timed_connect(&mut sim, c, s);
+    close(&mut sim, c, h);
+    // CONFIRM of version 3 lost: the session waits, unconfirmed, for the INIT again.
+    sim.intercept(|d| if d.bytes[2] == CONFIRM { Verdict::Drop } else { Verdict::Deliver });
+    sim.record();
+    let now = sim.now;
+    let remote = Remote::udp(sim.nodes[s].addr);
+    sim.nodes[c].endpoint.connect(now, remote).unwrap();
+    sim.flush(c);
+    sim.run_for(Duration::from_millis(30));
+    assert_eq!(sim.nodes[s].endpoint.session_count(), 1);
+    let tap = sim.tap.take().unwrap();
+    let init = tap.iter().find(|d| d.bytes[2] == INIT).unwrap().bytes.clone();
+    sim.record();
+    let elsewhere: SocketAddr = "203.0.113.5:7000".parse().unwrap();
+    let unexpected = sim.nodes[s].endpoint.stats().dropped.unexpected_handshake;
+    sim.inject(s, elsewhere, &init);
+    sim.run_for(Duration::from_millis(10));
+    let tap = sim.tap.take().unwrap();
+    assert!(tap.iter().all(|d| d.to != elsewhere), "nothing goes where the copy claims to come from");
+    assert!(tap.iter().all(|d| d.to != sim.nodes[c].addr), "nor to the session's own remote");
+    assert_eq!(sim.nodes[s].endpoint.stats().dropped.unexpected_handshake, unexpected + 1);
+}
+
+#[test]
+fn a_silent_node_of_version_2_gets_version_2_s_init_after_three_unanswered_ones() {
+    let (mut sim, c, s) = pair_with(14, config(), config());
+    let (_, h) = timed_connect(&mut sim, c, s);
+    close(&mut sim, c, h);
+    // A node of version 2 in stealth mode: an INIT of version 3 gets no answer at all.
+    sim.intercept(|d| if d.bytes[2] == INIT && version(d) == FAST_VERSION { Verdict::Drop } else { Verdict::Deliver });
+    sim.record();
+    let (t, _) = timed_connect(&mut sim, c, s);
+    // Sent at 0, 200 and 600 ms; version 2's INIT at 1,400 ms, then two round trips.
+    assert_eq!(t, Duration::from_millis(1500));
+    let tap = sim.tap.take().unwrap();
+    let from_c = handshake_frames(&tap, sim.nodes[c].addr);
+    assert_eq!(from_c[..4], [(INIT, FAST_VERSION), (INIT, FAST_VERSION), (INIT, FAST_VERSION), (INIT, VERSION)]);
+    assert!(responder_reports(&mut sim, s, 1));
+}
+
+#[test]
+fn a_session_made_by_an_init_whose_initiator_took_the_cookie_round_goes_quietly() {
+    let mut server = config();
+    server.cookie_above_half_open = 1;
+    let (mut sim, c, s) = pair_with(15, config(), server);
+    let (_, h) = timed_connect(&mut sim, c, s);
+    close(&mut sim, c, h);
+    // Every CONFIRM of version 3 lost: the responder's one-round-trip session waits, the
+    // initiator gives up on version 3 and takes the two-round-trip handshake.
+    sim.intercept(
+        |d| {
+            if d.bytes[2] == CONFIRM && version(d) == FAST_VERSION {
+                Verdict::Drop
+            } else {
+                Verdict::Deliver
+            }
+        },
+    );
+    let (t, h) = timed_connect(&mut sim, c, s);
+    assert_eq!(t, Duration::from_millis(1500));
+    assert!(responder_reports(&mut sim, s, 1));
+    assert_eq!(sim.nodes[s].endpoint.session_count(), 1, "the half-open session went with the RESPONSE");
+    sim.run_for(Duration::from_secs(12));
+    let stats = sim.nodes[s].endpoint.stats();
+    assert_eq!(stats.half_open_expired, 0, "nothing expired unconfirmed");
+    close(&mut sim, c, h);
+    // No half-open session is left counted, and the initiator's address did not fail: one
+    // round trip again (with a limit of one half-open session).
+    sim.intercept(|_| Verdict::Deliver);
+    let (t, _) = timed_connect(&mut sim, c, s);
+    assert_eq!(t, Duration::from_millis(50));
+}
+
+#[test]
+fn an_unconfirmed_session_sends_nothing_on_its_timers() {
+    let mut server = config();
+    server.keep_alive_interval = Some(Duration::from_millis(500));
+    let (mut sim, c, s) = pair_with(16, config(), server);
+    let (_, h) = timed_connect(&mut sim, c, s);
+    close(&mut sim, c, h);
+    // Everything from the initiator after its INIT is lost: the responder's session is never
+    // confirmed, and its address never proven.
+    let from = sim.nodes[c].addr;
+    sim.intercept(move |d| if d.from == from && d.bytes[2] != INIT { Verdict::Drop } else { Verdict::Deliver });
+    sim.record();
+    timed_connect(&mut sim, c, s);
+    sim.run_for(Duration::from_secs(12));
+    let tap = sim.tap.take().unwrap();
+    let from_s: Vec<u8> = tap.iter().filter(|d| d.from == sim.nodes[s].addr).map(|d| d.bytes[2]).collect();
+    assert_eq!(from_s, vec![CONFIRM], "one CONFIRM and nothing after it");
+    assert_eq!(sim.nodes[s].endpoint.stats().half_open_expired, 1);
 }

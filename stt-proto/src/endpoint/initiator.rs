@@ -227,6 +227,11 @@ impl Endpoint {
         let Some((handle, confirm)) = self.handshake_for(frame, layout, FastConfirm::decode) else { return };
         let s = self.sessions.get(handle).expect("live");
         let h = s.handshake().expect("checked by handshake_for");
+        if !h.is_fast() {
+            // For an INIT of version 3 sent before this handshake took the cookie round.
+            self.stats.dropped.unexpected_handshake += 1;
+            return;
+        }
         let dh = &mut self.stats.diffie_hellman;
         let Some(fast) = h.read_fast_confirm(&confirm, frame, layout, &self.identity, dh) else {
             self.stats.dropped.handshake_authentication += 1;

@@ -27,7 +27,7 @@ use zeroize::Zeroizing;
 
 use crate::config::{ConfigError, EndpointConfig, Identity};
 use crate::crypto::HandshakeKeys;
-use crate::event::Event;
+use crate::event::{CloseReason, Event};
 use crate::handshake::known::KnownPeers;
 use crate::handshake::load::HandshakeLoad;
 use crate::handshake::static_shared::StaticShared;
@@ -110,6 +110,10 @@ impl Endpoint {
         config.validate()?;
         let default_hs_keys =
             config.default_shared_seed.as_ref().map(|s| HandshakeKeys::from_shared_seed(s.as_bytes()));
+        let mut known = KnownPeers::default();
+        for key in &config.peer_keys {
+            known.learn(NodeId::of_public_key(key), *key, None);
+        }
         Ok(Endpoint {
             config,
             identity,
@@ -117,7 +121,7 @@ impl Endpoint {
             default_hs_keys,
             cookies: None,
             statics: StaticShared::default(),
-            known: KnownPeers::default(),
+            known,
             load: HandshakeLoad::default(),
             fast_nonce_key: None,
             sessions: SessionTable::default(),
@@ -369,15 +373,23 @@ impl Endpoint {
         self.sessions.reschedule(&self.config, handle);
     }
 
+    /// Until when a session id that ended (or a handshake that failed) at `now` stays retired:
+    /// past the lifetime of any cookie that could make it again.
+    fn retire_until(&self, now: Instant) -> Instant {
+        now + self.config.cookie_lifetime + core::time::Duration::from_secs(1)
+    }
+
     /// Removes a session and reports why it ended.
     fn end(&mut self, now: Instant, handle: SessionHandle, end: SessionEnd) {
-        let retire_until = now + self.config.cookie_lifetime + core::time::Duration::from_secs(1);
-        let Some(s) = self.sessions.remove(handle, retire_until) else { return };
+        let Some(s) = self.sessions.remove(handle, self.retire_until(now)) else { return };
         if !s.is_confirmed() {
-            // The application never learnt of it; its source gets cookies for a while.
-            self.stats.half_open_expired += 1;
+            // The application never learnt of it. If it expired (not refused for the peer's
+            // session limit), its source gets cookies for a while.
             self.load.half_open_removed();
-            self.load.failed(now, s.remote().addr.ip());
+            if matches!(end, SessionEnd::Closed(CloseReason::IdleTimeout)) {
+                self.stats.half_open_expired += 1;
+                self.load.failed(now, s.remote().addr.ip());
+            }
             return;
         }
         let ev = match end {

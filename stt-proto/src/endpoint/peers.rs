@@ -25,7 +25,7 @@ impl Endpoint {
     /// holds the key answers with CHALLENGE, which names the key it holds: as its node id then
     /// differs, `connect_to` fails with `UnexpectedPeer`.
     pub fn add_peer_key(&mut self, static_public_key: [u8; 32]) -> NodeId {
-        let peer = NodeId(crate::crypto::node_id_from_public_key(&static_public_key));
+        let peer = NodeId::of_public_key(&static_public_key);
         self.known.learn(peer, static_public_key, None);
         peer
     }

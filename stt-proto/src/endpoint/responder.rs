@@ -150,7 +150,13 @@ impl Endpoint {
         let sid = session_id(&init.nonce_i, &nonce_r, &init.node_id_i, &me.0);
         if let Some(handle) = self.sessions.by_id(sid) {
             // The same INIT again (the responder's nonce is a function of it): CONFIRM was lost.
-            self.confirm_again(now, handle, &layout.tag);
+            // From another address it is a copy, and CONFIRM would go where the INIT did not
+            // come from.
+            if self.sessions.get(handle).is_some_and(|s| s.remote() == remote) {
+                self.confirm_again(now, handle, &layout.tag);
+            } else {
+                self.stats.dropped.unexpected_handshake += 1;
+            }
             return true;
         }
         if self.sessions.is_retired(sid) {
@@ -175,6 +181,11 @@ impl Endpoint {
         let peer = NodeId(init.node_id_i);
         let opened = Opening { remote, sid, peer, suite, handshake_rtt: None, one_round_trip: Some(nonce_r) };
         if !self.accept_message_one(now, frame, layout, &prologue, &message, &keys.psk, opened) {
+            // The seed MAC verified but the Noise message did not (a copy whose packet number or
+            // tag was changed, or a stale key): that INIT costs Diffie–Hellman once, its source
+            // gets cookies.
+            let until = self.retire_until(now);
+            self.sessions.retire(sid, until);
             self.load.failed(now, remote.addr.ip());
         }
         true
@@ -197,6 +208,26 @@ impl Endpoint {
         let rng = &mut self.rng;
         let key = self.fast_nonce_key.get_or_insert_with(|| Zeroizing::new(rng.bytes32()));
         mac32(key, &[labels::FAST_NONCE, node_id_i, nonce_i])
+    }
+
+    /// The initiator of `node_id_i` and `nonce_i` took the cookie round: a session its INIT of
+    /// version 3 made (sent before the CHALLENGE, answered once the load fell) is nobody's and
+    /// goes quietly, and a copy of that INIT arriving later makes none.
+    fn supersede_one_round_trip(&mut self, now: Instant, node_id_i: &[u8; 32], nonce_i: &[u8; 32]) {
+        if self.fast_nonce_key.is_none() {
+            return; // No one-round-trip session was ever made.
+        }
+        let nonce_r = self.fast_nonce(node_id_i, nonce_i);
+        let sid = session_id(nonce_i, &nonce_r, node_id_i, &self.identity.node_id().0);
+        let until = self.retire_until(now);
+        match self.sessions.by_id(sid) {
+            Some(handle) if self.sessions.get(handle).is_some_and(|s| !s.is_confirmed()) => {
+                self.sessions.remove(handle, until);
+                self.load.half_open_removed();
+            }
+            Some(_) => {}
+            None => self.sessions.retire(sid, until),
+        }
     }
 
     /// True if one more accepted session fits the session limits, total and for `remote`'s
@@ -279,6 +310,7 @@ impl Endpoint {
             ephemeral: &resp.ephemeral,
             encrypted_static: &resp.encrypted_static,
         };
+        self.supersede_one_round_trip(now, &resp.node_id_i, &resp.nonce_i);
         let handshake_rtt = Some(now - Instant::from_nanos(resp.cookie.time));
         let opened = Opening { remote, sid, peer, suite, handshake_rtt, one_round_trip: None };
         self.accept_message_one(now, frame, layout, &prologue, &message, &keys.psk, opened);
@@ -347,14 +379,11 @@ impl Endpoint {
         // the address is not proven: CONFIRM goes again only for a repeated INIT (each answer
         // smaller than what it answers), and the initiator's first frame is recovered by its own
         // loss recovery.
-        let interval = match one_round_trip {
-            None => self.config.handshake_retransmit_initial * 2,
-            Some(_) => self.config.handshake_timeout,
-        };
+        let interval = self.config.handshake_retransmit_initial * 2;
         let record = ConfirmRecord {
             response_tag: layout.tag,
             frame: confirm_frame,
-            resend_at: now + interval,
+            resend_at: one_round_trip.is_none().then(|| now + interval),
             resend_interval: interval,
         };
         let s = Session::responder(now, remote, &self.config, handshake_rtt, sid, peer, record, keys);

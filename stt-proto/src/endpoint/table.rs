@@ -222,6 +222,13 @@ impl SessionTable {
         Some(s)
     }
 
+    /// Remembers `session_id` as retired until `until` without a session: a handshake that
+    /// would make it is dropped as a replay.
+    pub(super) fn retire(&mut self, session_id: u64, until: Instant) {
+        self.retired.insert(session_id, until);
+        self.retired_order.push_back((session_id, until));
+    }
+
     /// Forgets retired session ids whose time is up.
     pub(super) fn expire_retired(&mut self, now: Instant) {
         while let Some(&(id, until)) = self.retired_order.front() {

@@ -48,7 +48,13 @@ struct FastState {
     suite: Suite,
     peer: NodeId,
     static_r: [u8; 32],
+    /// Times the INIT of version 3 went, to give up on it after [`FAST_SENDS`].
+    sent: u8,
 }
+
+/// Sends of an unanswered INIT of version 3 before the handshake falls back to version 2's INIT
+/// (1.4 s with the default timers): a node of version 2 in stealth mode does not REJECT it.
+const FAST_SENDS: u8 = 3;
 
 /// The initiator between RESPONSE and CONFIRM.
 struct ResponseState {
@@ -193,7 +199,8 @@ impl InitiatorHandshake {
         let frame = write_seed_maced_frame(FrameType::INIT, self.tag(), payload, at, &self.keys.k_hs, |prefix| {
             ik::seal_frame(&mut noise, prefix)
         });
-        self.fast = Some(FastState { frame: frame.into(), noise, ephemeral, suite, peer, static_r: *static_r });
+        self.fast =
+            Some(FastState { frame: frame.into(), noise, ephemeral, suite, peer, static_r: *static_r, sent: 1 });
         Ok(())
     }
 
@@ -265,6 +272,14 @@ impl InitiatorHandshake {
         if now >= self.next_retransmit {
             self.interval = (self.interval * 2).min(cfg.handshake_retransmit_max);
             self.next_retransmit = now + self.interval;
+            if let Some(f) = self.fast.as_mut() {
+                f.sent += 1;
+                if f.sent > FAST_SENDS {
+                    // No answer at all: perhaps a node of version 2 that stays silent. Version
+                    // 2's INIT gets an answer from either version (the peer is not marked).
+                    self.fast = None;
+                }
+            }
             return HandshakeTimer::Retransmit;
         }
         HandshakeTimer::Wait

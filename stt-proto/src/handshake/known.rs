@@ -3,58 +3,59 @@
 //! `connect_to`) and by the remote last used with it (for `connect`). Bounded; the oldest entry
 //! goes first. A public key is no secret: nothing here needs erasing.
 
-use alloc::collections::{BTreeMap, VecDeque};
+use alloc::collections::VecDeque;
 
 use crate::types::{NodeId, Remote};
 use crate::wire::handshake::KEY_LEN;
 
-/// Peers remembered (fewer on a small device).
+/// Peers remembered (fewer on a small device). Entries are searched in order: a thousand
+/// comparisons cost less than a microsecond, beside the tens a handshake's Diffie–Hellman takes,
+/// and a plain list keeps the firmware small.
 const CAPACITY: usize = if cfg!(feature = "small") { 8 } else { 1024 };
 
 /// What is known of one peer.
 #[derive(Clone, Copy)]
 struct Known {
+    peer: NodeId,
     static_key: [u8; KEY_LEN],
     /// False once the peer answered a one-round-trip INIT with "unsupported version": it speaks
     /// only the two-round-trip handshake, and is offered only that.
     fast: bool,
+    /// Where the peer was last met, if anywhere.
+    remote: Option<Remote>,
 }
 
-/// Peers' static keys by node id, and the node id last met at each remote.
+/// Peers' static keys, each with the remote it was last met at; the oldest first.
 #[derive(Default)]
 pub(crate) struct KnownPeers {
-    by_id: BTreeMap<NodeId, Known>,
-    by_remote: BTreeMap<Remote, NodeId>,
-    /// Node ids in the order they were first remembered, for eviction.
-    order: VecDeque<NodeId>,
-    remotes: VecDeque<Remote>,
+    peers: VecDeque<Known>,
 }
 
 impl KnownPeers {
     /// Remembers `peer`'s static key (and, with `remote`, that it was met there). A key that
     /// changed replaces the old one.
     pub(crate) fn learn(&mut self, peer: NodeId, static_key: [u8; KEY_LEN], remote: Option<Remote>) {
-        match self.by_id.get_mut(&peer) {
-            Some(k) if k.static_key == static_key => {}
-            Some(k) => *k = Known { static_key, fast: true },
-            None => {
-                if self.order.len() >= CAPACITY {
-                    if let Some(old) = self.order.pop_front() {
-                        self.by_id.remove(&old);
-                    }
-                }
-                self.by_id.insert(peer, Known { static_key, fast: true });
-                self.order.push_back(peer);
+        if let Some(remote) = remote {
+            // A remote leads to the peer met there last.
+            for k in self.peers.iter_mut().filter(|k| k.remote == Some(remote) && k.peer != peer) {
+                k.remote = None;
             }
         }
-        if let Some(remote) = remote {
-            if self.by_remote.insert(remote, peer).is_none() {
-                if self.remotes.len() >= CAPACITY {
-                    if let Some(old) = self.remotes.pop_front() {
-                        self.by_remote.remove(&old);
-                    }
+        match self.peers.iter_mut().find(|k| k.peer == peer) {
+            Some(k) => {
+                if k.static_key != static_key {
+                    k.static_key = static_key;
+                    k.fast = true;
                 }
-                self.remotes.push_back(remote);
+                if remote.is_some() {
+                    k.remote = remote;
+                }
+            }
+            None => {
+                if self.peers.len() >= CAPACITY {
+                    self.peers.pop_front();
+                }
+                self.peers.push_back(Known { peer, static_key, fast: true, remote });
             }
         }
     }
@@ -62,19 +63,19 @@ impl KnownPeers {
     /// The static key to open a one-round-trip handshake with `peer`, if known and the peer
     /// speaks it.
     pub(crate) fn key_of(&self, peer: &NodeId) -> Option<[u8; KEY_LEN]> {
-        self.by_id.get(peer).filter(|k| k.fast).map(|k| k.static_key)
+        self.peers.iter().find(|k| k.peer == *peer && k.fast).map(|k| k.static_key)
     }
 
     /// The node last met at `remote` and its static key, as [`KnownPeers::key_of`].
     pub(crate) fn at(&self, remote: &Remote) -> Option<(NodeId, [u8; KEY_LEN])> {
-        let peer = *self.by_remote.get(remote)?;
-        Some((peer, self.key_of(&peer)?))
+        let k = self.peers.iter().find(|k| k.remote.as_ref() == Some(remote) && k.fast)?;
+        Some((k.peer, k.static_key))
     }
 
     /// `peer` answered a one-round-trip INIT with "unsupported version": offer it only the
     /// two-round-trip handshake from now on.
     pub(crate) fn speaks_only_version_2(&mut self, peer: &NodeId) {
-        if let Some(k) = self.by_id.get_mut(peer) {
+        if let Some(k) = self.peers.iter_mut().find(|k| k.peer == *peer) {
             k.fast = false;
         }
     }
@@ -105,6 +106,6 @@ mod tests {
             k.learn(NodeId(id), [9; 32], None);
         }
         assert_eq!(k.key_of(&NodeId([1; 32])), None, "the oldest entry was evicted");
-        assert_eq!(k.by_id.len(), CAPACITY);
+        assert_eq!(k.peers.len(), CAPACITY);
     }
 }

@@ -6,13 +6,15 @@
 //! frame. A source address whose half-open session expired, or whose one-round-trip INIT failed
 //! after its seed MAC verified, always gets a cookie for a while, whatever the load.
 
-use alloc::collections::{BTreeMap, VecDeque};
+use alloc::collections::VecDeque;
 use core::net::IpAddr;
 use core::time::Duration;
 
 use crate::time::Instant;
 
-/// Source addresses remembered as failed (fewer on a small device).
+/// Source addresses remembered as failed (fewer on a small device). They are searched in order,
+/// only for a one-round-trip INIT whose seed MAC verified, which is about to cost a
+/// Diffie–Hellman many times what the search does; a plain list keeps the firmware small.
 const FAILED_CAPACITY: usize = if cfg!(feature = "small") { 8 } else { 4096 };
 /// How long a failed source gets cookies.
 const FAILED_FOR: Duration = Duration::from_secs(60);
@@ -26,8 +28,8 @@ pub(crate) struct HandshakeLoad {
     inits_this_window: u32,
     inits_last_window: u32,
     half_open: usize,
-    failed: BTreeMap<IpAddr, Instant>,
-    failed_order: VecDeque<(IpAddr, Instant)>,
+    /// Failed sources and when each is forgotten, the oldest first.
+    failed: VecDeque<(IpAddr, Instant)>,
 }
 
 impl HandshakeLoad {
@@ -49,7 +51,7 @@ impl HandshakeLoad {
         // The last full window and the share of this one: a burst is seen as it comes, and a
         // window boundary does not reset it.
         let inits = self.inits_this_window.max(self.inits_last_window);
-        inits > max_inits || self.half_open >= max_half_open || self.failed.contains_key(&source)
+        inits > max_inits || self.half_open >= max_half_open || self.failed.iter().any(|&(ip, _)| ip == source)
     }
 
     /// A responder's session was made and waits for its initiator's first frame.
@@ -66,25 +68,16 @@ impl HandshakeLoad {
     /// message failed: it gets cookies for the next minute.
     pub(crate) fn failed(&mut self, now: Instant, source: IpAddr) {
         self.expire(now);
-        if self.failed_order.len() >= FAILED_CAPACITY {
-            if let Some((old, _)) = self.failed_order.pop_front() {
-                self.failed.remove(&old);
-            }
+        self.failed.retain(|&(ip, _)| ip != source);
+        if self.failed.len() >= FAILED_CAPACITY {
+            self.failed.pop_front();
         }
-        let until = now + FAILED_FOR;
-        self.failed.insert(source, until);
-        self.failed_order.push_back((source, until));
+        self.failed.push_back((source, now + FAILED_FOR));
     }
 
     fn expire(&mut self, now: Instant) {
-        while let Some(&(ip, until)) = self.failed_order.front() {
-            if until > now {
-                break;
-            }
-            self.failed_order.pop_front();
-            if self.failed.get(&ip) == Some(&until) {
-                self.failed.remove(&ip);
-            }
+        while self.failed.front().is_some_and(|&(_, until)| until <= now) {
+            self.failed.pop_front();
         }
     }
 }

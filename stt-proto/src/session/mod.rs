@@ -74,8 +74,9 @@ pub enum SessionState {
 pub(crate) struct ConfirmRecord {
     pub response_tag: [u8; crate::crypto::TAG_LEN],
     pub frame: heapless::Vec<u8, 128>,
-    /// When CONFIRM goes again if the initiator's first frame has not come, and the wait after.
-    pub resend_at: Instant,
+    /// When CONFIRM goes again if the initiator's first frame has not come (never, after one
+    /// round trip: the address is not proven), and the wait after.
+    pub resend_at: Option<Instant>,
     pub resend_interval: core::time::Duration,
 }
 
@@ -398,7 +399,9 @@ impl Session {
     pub(crate) fn on_response_repeated(&mut self, now: Instant, response_tag: &[u8; crate::crypto::TAG_LEN]) -> bool {
         let Some(c) = self.confirm.as_mut().filter(|c| c.response_tag == *response_tag) else { return false };
         // This CONFIRM answers the initiator's own retransmission: the timer waits again.
-        c.resend_at = now + c.resend_interval;
+        if c.resend_at.is_some() {
+            c.resend_at = Some(now + c.resend_interval);
+        }
         self.push_front_once(Outgoing::Confirm, |o| matches!(o, Outgoing::Confirm));
         true
     }
@@ -407,9 +410,9 @@ impl Session {
     /// frame, or CONFIRM itself, was lost), each wait twice the last up to the handshake's
     /// maximum. True if it queued it.
     pub(crate) fn resend_confirm_if_due(&mut self, now: Instant, cfg: &EndpointConfig) -> bool {
-        let Some(c) = self.confirm.as_mut().filter(|c| now >= c.resend_at) else { return false };
+        let Some(c) = self.confirm.as_mut().filter(|c| c.resend_at.is_some_and(|at| now >= at)) else { return false };
         c.resend_interval = (c.resend_interval * 2).min(cfg.handshake_retransmit_max);
-        c.resend_at = now + c.resend_interval;
+        c.resend_at = Some(now + c.resend_interval);
         self.push_front_once(Outgoing::Confirm, |o| matches!(o, Outgoing::Confirm));
         true
     }

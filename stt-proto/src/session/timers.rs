@@ -38,9 +38,9 @@ impl Session {
                         // The initiator never showed it holds the keys.
                         return Then::End(SessionEnd::Closed(CloseReason::IdleTimeout));
                     }
-                    if self.resend_confirm_if_due(now, cfg) {
-                        return Then::Transmit;
-                    }
+                    // Nothing else runs before the initiator proved its keys: no keepalive or
+                    // probe goes to an address that is not proven.
+                    return if self.resend_confirm_if_due(now, cfg) { Then::Transmit } else { Then::Wait };
                 }
                 let handle = ctx.handle;
                 let Session { recovery, streams, names, .. } = self;
@@ -148,9 +148,10 @@ impl Session {
                 let mut t = self.stats.last_active + cfg.idle_timeout;
                 if !self.is_confirmed() {
                     t = t.min(self.stats.created + cfg.handshake_timeout);
-                    if let Some(c) = &self.confirm {
-                        t = t.min(c.resend_at);
+                    if let Some(at) = self.confirm.as_ref().and_then(|c| c.resend_at) {
+                        t = t.min(at);
                     }
+                    return Some(t);
                 }
                 if let Some(ka) = cfg.keep_alive_interval.filter(|_| !self.keepalive_queued) {
                     t = t.min(self.last_sent + ka);

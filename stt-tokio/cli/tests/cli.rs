@@ -313,6 +313,11 @@ fn identities_and_a_peers_file_decide_who_may_send() {
         let id = said.trim().strip_prefix("node id ").expect("keygen --identity prints the node id").to_string();
         let shown = stt().args(["id", "--identity"]).arg(&path).output().unwrap();
         assert_eq!(String::from_utf8(shown.stdout).unwrap().trim(), id, "`stt id` agrees with keygen");
+        let key = stt().args(["id", "--public-key", "--identity"]).arg(&path).output().unwrap();
+        let key = String::from_utf8(key.stdout).unwrap().trim().to_string();
+        let bytes: Vec<u8> = (0..32).map(|i| u8::from_str_radix(&key[2 * i..2 * i + 2], 16).unwrap()).collect();
+        let of_key = stt_proto::NodeId::of_public_key(&bytes.try_into().unwrap());
+        assert_eq!(of_key.to_string(), id, "`stt id --public-key` prints the key of that node id");
         (path, id)
     };
     let (listener_key, listener_id) = keygen_identity("listener.key");

@@ -37,6 +37,7 @@ struct Raw {
 #[serde(deny_unknown_fields)]
 struct RawPeer {
     id: String,
+    key: Option<String>,
     seed_file: Option<PathBuf>,
     name: Option<String>,
     address: Option<String>,
@@ -80,6 +81,9 @@ pub(crate) struct Config {
 pub(crate) struct Peer {
     /// Its node id.
     pub id: NodeId,
+    /// Its static public key (`stt id --public-key`), if given: sessions to it open in one
+    /// round trip from the first.
+    pub key: Option<[u8; 32]>,
     /// The seed shared with it, if not the default one.
     pub seed_file: Option<PathBuf>,
     /// A name `send --to` and `ping --to` accept instead of an address.
@@ -110,12 +114,25 @@ impl Config {
             let key = format!("peers[{n}].id");
             let id = parse_node_id(&p.id)
                 .ok_or_else(|| bad(&key, format!("{:?} is not a node id of 64 hex characters", p.id)))?;
+            let key = match &p.key {
+                None => None,
+                Some(text) => {
+                    let key = parse_node_id(text).map(|k| k.0).ok_or_else(|| {
+                        bad(&format!("peers[{n}].key"), format!("{text:?} is not a public key of 64 hex characters"))
+                    })?;
+                    if NodeId::of_public_key(&key) != id {
+                        return Err(bad(&format!("peers[{n}].key"), "is not the key of the node id `id` gives".into()));
+                    }
+                    Some(key)
+                }
+            };
             if let Some(name) = &p.name {
                 if name.is_empty() || name.contains(':') || name.chars().any(char::is_whitespace) {
                     return Err(bad(&format!("peers[{n}].name"), format!("{name:?}: a name has no ':' and no spaces")));
                 }
             }
-            peers.push(Peer { id, seed_file: p.seed_file.map(|f| base.join(f)), name: p.name, address: p.address });
+            let seed_file = p.seed_file.map(|f| base.join(f));
+            peers.push(Peer { id, key, seed_file, name: p.name, address: p.address });
         }
         for (key, value) in [("handshake_timeout", raw.handshake_timeout), ("idle_timeout", raw.idle_timeout)] {
             if value == Some(0) {
@@ -207,6 +224,20 @@ mod tests {
         for key in documented.chain(peer.iter().map(|k| format!("peers.{k}"))) {
             assert!(page.contains(&format!("| `{key}` |")), "docs/CLI.md documents the key {key}");
         }
+    }
+
+    #[test]
+    fn a_peer_key_is_checked_against_its_node_id() {
+        // Node A of docs/PROTOCOL.md section 9: its public key and node id.
+        let key = "1e35b6eb370549f7ae82c5dfe6e5ad5903f1181e11cc8361dc54027fb1c4857e";
+        let id = "5836f64dff0eb587fad40fb364aa43f45be91d5a2ac6ee9f0be0d0f5b62a9f66";
+        let cfg = parse(&format!("[[peers]]\nid = \"{id}\"\nkey = \"{key}\"\n")).expect("a matching key");
+        assert_eq!(cfg.peers[0].key.map(|k| k[0]), Some(0x1e));
+        let other = format!("{}{}", &id[..63], if id.ends_with('6') { '7' } else { '6' });
+        let e = parse(&format!("[[peers]]\nid = \"{other}\"\nkey = \"{key}\"\n")).err().expect("refused");
+        assert!(e.contains("peers[0].key") && e.contains("node id"), "{e}");
+        let e = parse(&format!("[[peers]]\nid = \"{id}\"\nkey = \"abc\"\n")).err().expect("refused");
+        assert!(e.contains("peers[0].key") && e.contains("64 hex"), "{e}");
     }
 
     #[test]

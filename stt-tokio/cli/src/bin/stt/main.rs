@@ -86,6 +86,10 @@ enum Command {
         /// The identity key file.
         #[arg(long)]
         identity: PathBuf,
+        /// Print the static public key instead (for `peers.key` in the configuration files of
+        /// the nodes that will connect to this one: their sessions open in one round trip).
+        #[arg(long)]
+        public_key: bool,
     },
     /// Accept sessions and save every file and directory sent into a directory (or write the
     /// data to stdout).
@@ -384,8 +388,13 @@ async fn run(command: Command, config: Option<&Path>) -> Result<(), Failure> {
             }
             Ok(())
         }
-        Command::Id { identity } => {
-            println!("{}", hex(&read_identity(&identity)?.node_id().0));
+        Command::Id { identity, public_key } => {
+            let identity = read_identity(&identity)?;
+            if public_key {
+                println!("{}", hex(&identity.public_key()));
+            } else {
+                println!("{}", hex(&identity.node_id().0));
+            }
             Ok(())
         }
         Command::Listen {
@@ -525,6 +534,9 @@ fn node_config(keys: &KeyArgs, cfg: &Config) -> Result<NodeConfig, Failure> {
     }
     for peer in &cfg.peers {
         node_cfg = node_cfg.allow(peer.id);
+        if let Some(key) = peer.key {
+            node_cfg = node_cfg.peer_key(key);
+        }
         if let Some(seed_file) = &peer.seed_file {
             node_cfg = node_cfg.peer_seed(peer.id, read_seed(seed_file)?);
             any_seed = true;
