@@ -744,6 +744,20 @@ fn bench_json_is_one_object_with_the_figures() {
     assert_eq!(report["handshakes"]["count"], 5);
 }
 
+#[test]
+fn bench_measures_the_transfer_again_while_other_sessions_open() {
+    let out = stt()
+        .args(["bench", "--json", "--size", "67108864", "--handshakes", "0", "--connects-during", "64"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let during = &report["during_connects"];
+    assert_eq!(during["sessions"], 64, "{report}");
+    assert!(during["window_seconds"].as_f64().unwrap() > 0.0, "{report}");
+    assert!(during["ratio_to_alone"].as_f64().unwrap() > 0.0, "{report}");
+}
+
 /// `-vvv` says why each datagram was dropped (which check failed, the session id its header
 /// named), so that someone writing a new client sees what the listener thinks of its bytes.
 #[test]

@@ -219,6 +219,10 @@ enum Command {
         /// One datagram per system call (no GSO/GRO, no recvmmsg), to measure what batching buys.
         #[arg(long)]
         no_batching: bool,
+        /// After the transfer, move the same bytes again while this many sessions from 16 other
+        /// client nodes open to the receiving node, and compare.
+        #[arg(long, default_value_t = 0)]
+        connects_during: u32,
         /// Print the results as one JSON object on stdout.
         #[arg(long)]
         json: bool,
@@ -469,7 +473,7 @@ async fn run(command: Command, config: Option<&Path>) -> Result<(), Failure> {
             ops::serve_store(opts, bind, node_cfg).await
         }
         Command::Fetch { peer, address, out, max_size } => ops::fetch(&peer, &cfg, &address, out, max_size).await,
-        Command::Bench { size, streams, transport, handshakes, congestion, no_batching, json } => {
+        Command::Bench { size, streams, transport, handshakes, congestion, no_batching, connects_during, json } => {
             let opts = bench::Options {
                 size,
                 streams: streams.max(1),
@@ -477,6 +481,7 @@ async fn run(command: Command, config: Option<&Path>) -> Result<(), Failure> {
                 handshakes,
                 batching: !no_batching,
                 congestion: congestion.factory(),
+                connects_during,
             };
             bench::run(opts, json).await
         }
