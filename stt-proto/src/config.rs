@@ -164,6 +164,13 @@ pub struct EndpointConfig {
     /// whose half-open session expired, or whose one-round-trip INIT failed, gets cookies for a
     /// minute whatever the load. Default 256.
     pub cookie_above_half_open: usize,
+    /// Leave the Diffie–Hellman of accepted handshakes to the driver: `handle_datagram` queues
+    /// it for [`crate::Endpoint::poll_handshake_work`] instead of doing it (a quarter of a
+    /// millisecond each), so that a burst of new sessions does not hold up the data of
+    /// established ones while the work runs elsewhere. Only for a driver that takes the work;
+    /// otherwise no handshake completes. Default `false` (the tokio driver turns it on).
+    #[cfg(feature = "offload")]
+    pub offload_handshakes: bool,
     /// A session that receives nothing authentic for this long closes with `IdleTimeout`. Default 60 s.
     pub idle_timeout: Duration,
     /// A session with something unacknowledged in flight (data, or a keepalive) closes with
@@ -296,6 +303,8 @@ impl Default for EndpointConfig {
             fast_open: true,
             cookie_above_inits_per_second: 2_000,
             cookie_above_half_open: 256,
+            #[cfg(feature = "offload")]
+            offload_handshakes: false,
             idle_timeout: Duration::from_secs(60),
             max_probe_timeouts: 2,
             unreachable_after: Duration::from_secs(3),

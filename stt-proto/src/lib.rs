@@ -26,6 +26,11 @@
 //! }
 //! ```
 //!
+//! A driver with threads to spare may also set `EndpointConfig::offload_handshakes` and take the
+//! handshakes' Diffie–Hellman out of that loop: after the inputs, `endpoint.poll_handshake_work()`
+//! gives owned work to run on another thread, and `endpoint.handle_handshake_done(now, done)`
+//! takes its outcome back, as one more input.
+//!
 //! ```
 //! use bytes::BytesMut;
 //! use stt_proto::{Endpoint, EndpointConfig, Event, Identity, Instant, Remote, Seed};
@@ -135,6 +140,8 @@ pub use config::{
 };
 pub use crypto::{CryptoBackend, SessionSecrets, Suite};
 pub use endpoint::{ConnectError, Endpoint, SessionMut, Transmit};
+#[cfg(feature = "offload")]
+pub use endpoint::{HandshakeDone, HandshakeWork, MAX_HANDSHAKE_WORK};
 pub use event::{CloseReason, Event, HandshakeError};
 pub use fallback::{Fallback, FallbackAction, FallbackPolicy};
 pub use message::{Channel, Message, MessageError, MessageId, MessageRefusal};

@@ -121,6 +121,9 @@ pub struct EndpointDrops {
     pub transmit_buffer_too_small: u64,
     /// Stateless replies not sent because the reply queue was full.
     pub reply_queue_full: u64,
+    /// First Noise messages dropped because the work of an earlier copy was under way, or
+    /// `MAX_HANDSHAKE_WORK` handshakes were (only with `EndpointConfig::offload_handshakes`).
+    pub handshake_backlog: u64,
     /// Frames dropped inside sessions, summed over all sessions, live and closed.
     pub session: DropCounters,
     /// Diagnostic events not queued because too many events were undrained.
@@ -129,7 +132,7 @@ pub struct EndpointDrops {
 
 impl EndpointDrops {
     /// Every counter with its name, endpoint-wide then inside sessions (`session_*`).
-    pub fn named(&self) -> [(&'static str, u64); 15] {
+    pub fn named(&self) -> [(&'static str, u64); 16] {
         [
             ("malformed", self.malformed),
             ("unknown_session", self.unknown_session),
@@ -141,6 +144,7 @@ impl EndpointDrops {
             ("source_limit", self.source_limit),
             ("transmit_buffer_too_small", self.transmit_buffer_too_small),
             ("reply_queue_full", self.reply_queue_full),
+            ("handshake_backlog", self.handshake_backlog),
             ("events", self.events),
             ("session_authentication", self.session.authentication),
             ("session_replayed", self.session.replayed),

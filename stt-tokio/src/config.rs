@@ -62,6 +62,8 @@ impl NodeConfig {
 
     fn from_endpoint(mut endpoint: EndpointConfig) -> NodeConfig {
         endpoint.max_websocket_datagram = endpoint.max_udp_datagram;
+        // The driver runs handshakes' Diffie–Hellman on blocking threads (driver.rs).
+        endpoint.offload_handshakes = true;
         NodeConfig {
             node_seed: None,
             identity: None,

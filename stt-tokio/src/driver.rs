@@ -8,6 +8,12 @@
 //! one turn after they are taken, so that an event never announces what has not left the node
 //! yet. When a turn did nothing and no events wait, sleep until a socket is readable, a command
 //! arrives, or the core's next deadline.
+//!
+//! The Diffie–Hellman of accepted handshakes (`EndpointConfig::offload_handshakes`, which
+//! `NodeConfig` turns on) runs on tokio's blocking threads, at most one piece per core at once;
+//! the outcomes come back through a channel and are fed to the core at the next turn, so a burst
+//! of new sessions does not hold up the datagrams of established ones. A lone handshake arriving
+//! at a quiet node is done in the turn, where the hand-over would only add latency.
 
 use std::sync::Arc;
 
@@ -61,6 +67,10 @@ pub(crate) async fn run(inner: Arc<Inner>) {
     let mut received = Vec::new();
     let mut events = Vec::new();
     let mut drops = stt_common::DropReport::new();
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<stt_proto::HandshakeDone>();
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut working = 0usize;
+    let mut work = Vec::new();
     loop {
         if inner.stop_requested.load(std::sync::atomic::Ordering::Acquire) {
             inner.stop();
@@ -92,8 +102,24 @@ pub(crate) async fn run(inner: Arc<Inner>) {
                 w.wake();
             }
             let now = inner.now();
+            let arrived = received.len();
             for (remote, d) in received.drain(..) {
                 st.ep.handle_datagram(now, remote, d);
+            }
+            while let Ok(done) = done_rx.try_recv() {
+                working -= 1;
+                st.ep.handle_handshake_done(now, done);
+            }
+            // A lone handshake on a quiet node is done here: handing it over would only add a
+            // thread's wake-up to its latency.
+            if arrived <= 1 && working == 0 && st.ep.handshake_work_in_progress() == 1 {
+                if let Some(w) = st.ep.poll_handshake_work() {
+                    st.ep.handle_handshake_done(now, w.run());
+                }
+            }
+            while working + work.len() < workers {
+                let Some(w) = st.ep.poll_handshake_work() else { break };
+                work.push(w);
             }
             if st.ep.poll_timeout().is_some_and(|t| t <= now) {
                 st.ep.handle_timeout(now);
@@ -110,6 +136,16 @@ pub(crate) async fn run(inner: Arc<Inner>) {
             (more, st.ep.poll_timeout())
         };
         busy |= !out.udp.is_empty();
+        for w in work.drain(..) {
+            working += 1;
+            let (done_tx, inner) = (done_tx.clone(), inner.clone());
+            tokio::task::spawn_blocking(move || {
+                // A node that stopped meanwhile has dropped the receiver: the outcome goes nowhere.
+                if done_tx.send(w.run()).is_ok() {
+                    inner.wake.notify_one();
+                }
+            });
+        }
         for s in out.udp.drain(..) {
             let _ = udp.send(s.to, &out.buf[s.start..s.start + s.len], s.segment).await;
         }

@@ -95,3 +95,43 @@ async fn a_node_reports_open_sessions_bytes_and_drops_by_reason() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_opened_in_a_burst_during_a_transfer_all_arrive_and_the_data_is_intact() {
+    // The node hands each handshake's Diffie–Hellman to a blocking thread (driver.rs): 200
+    // connects from four nodes at once, while 8 MiB cross an established session.
+    let server = node(1).await;
+    let sender = node(1).await;
+    let s = within(10, "connect", sender.connect(server.local_addr())).await.unwrap();
+    let accepted = within(10, "accept", server.accept()).await.unwrap();
+    let data = pattern(8 << 20, 7);
+    let digest = sha3(&data);
+    let receiving = tokio::spawn(async move { recv_all(&accepted).await });
+    let sending = tokio::spawn(async move {
+        send_all(&s, &data).await;
+        s
+    });
+    let mut connecting = tokio::task::JoinSet::new();
+    for _ in 0..4 {
+        let client = node(1).await;
+        let to = server.local_addr();
+        for _ in 0..50 {
+            let client = client.clone();
+            connecting.spawn(async move { client.connect(to).await });
+        }
+    }
+    let mut opened = Vec::new();
+    while let Some(r) = within(30, "connects", connecting.join_next()).await {
+        opened.push(r.unwrap().expect("every connect succeeds"));
+    }
+    for _ in 0..200 {
+        within(10, "accept the burst", server.accept()).await.unwrap();
+    }
+    let (len, got) = within(30, "transfer", receiving).await.unwrap();
+    assert_eq!((len, got), (8 << 20, digest));
+    let _s = sending.await.unwrap();
+    let stats = server.stats();
+    assert_eq!(stats.sessions, 201);
+    assert_eq!(stats.endpoint.dropped.handshake_backlog, 0);
+    assert_eq!(stats.endpoint.dropped.handshake_authentication, 0);
+}

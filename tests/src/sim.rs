@@ -1,7 +1,7 @@
 //! The simulator. See the crate docs.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -200,6 +200,11 @@ pub struct Sim {
     /// Bytes delivered to each address (after every impairment).
     pub delivered_to: HashMap<SocketAddr, u64>,
     wakes: BinaryHeap<Reverse<Instant>>,
+    /// How long handshake work handed out by an endpoint with `offload_handshakes` takes to come
+    /// back (as a driver's worker thread would); zero: at once, within the same flush.
+    pub handshake_work_delay: Duration,
+    /// Handshake work out, with when it comes back and to which node; the earliest first.
+    offloaded: VecDeque<(Instant, NodeIdx, stt_proto::HandshakeWork)>,
 }
 
 impl Sim {
@@ -226,6 +231,8 @@ impl Sim {
             queue_drops: 0,
             delivered_to: HashMap::new(),
             wakes: BinaryHeap::new(),
+            handshake_work_delay: Duration::ZERO,
+            offloaded: VecDeque::new(),
         }
     }
 
@@ -315,6 +322,15 @@ impl Sim {
     /// Drains a node's transmit queue onto the network and its events into `events`.
     pub fn flush(&mut self, node: NodeIdx) {
         let now = self.now;
+        while let Some(work) = self.nodes[node].endpoint.poll_handshake_work() {
+            if self.handshake_work_delay.is_zero() {
+                self.nodes[node].endpoint.handle_handshake_done(now, work.run());
+            } else {
+                let at = now + self.handshake_work_delay;
+                let i = self.offloaded.partition_point(|(t, _, _)| *t <= at);
+                self.offloaded.insert(i, (at, node, work));
+            }
+        }
         while let Some(t) = self.nodes[node].endpoint.poll_transmit(now, 1, &mut self.buf) {
             let d = Datagram {
                 sent_at: now,
@@ -398,7 +414,8 @@ impl Sim {
         let net = self.in_flight.peek().map(|Reverse(f)| f.at);
         let timers = self.nodes.iter().filter_map(|n| n.endpoint.poll_timeout()).min();
         let wake = self.wakes.peek().map(|Reverse(t)| *t);
-        [net, timers, wake].into_iter().flatten().min()
+        let work = self.offloaded.front().map(|(t, _, _)| *t);
+        [net, timers, wake, work].into_iter().flatten().min()
     }
 
     /// Advances to the next event and processes everything due then. False if nothing is left.
@@ -422,6 +439,11 @@ impl Sim {
             let remote = Remote { transport: f.transport, addr: f.from };
             self.nodes[to].endpoint.handle_datagram(now, remote, BytesMut::from(&f.bytes[..]));
             self.flush(to);
+        }
+        while self.offloaded.front().is_some_and(|(t, _, _)| *t <= now) {
+            let (_, node, work) = self.offloaded.pop_front().expect("peeked");
+            self.nodes[node].endpoint.handle_handshake_done(now, work.run());
+            self.flush(node);
         }
         for i in 0..self.nodes.len() {
             if self.nodes[i].endpoint.poll_timeout().is_some_and(|d| d <= now) {

@@ -10,12 +10,16 @@
 //! `peers.rs` changes who may connect while the endpoint runs.
 
 mod initiator;
+#[cfg(feature = "offload")]
+mod offload;
 mod peers;
 mod responder;
 mod session_mut;
 mod table;
 mod transmit;
 
+#[cfg(feature = "offload")]
+pub use offload::{HandshakeDone, HandshakeWork, MAX_HANDSHAKE_WORK};
 pub use session_mut::SessionMut;
 pub use transmit::Transmit;
 
@@ -92,6 +96,9 @@ pub struct Endpoint {
     due: Vec<(Instant, SessionHandle)>,
     /// The names this node serves, with their queues.
     names: Registry,
+    /// Handshake work handed to the driver (`offload.rs`).
+    #[cfg(feature = "offload")]
+    offload: offload::Offload,
 }
 
 impl core::fmt::Debug for Endpoint {
@@ -131,6 +138,8 @@ impl Endpoint {
             last_now: Instant::ZERO,
             due: Vec::new(),
             names: Registry::default(),
+            #[cfg(feature = "offload")]
+            offload: offload::Offload::default(),
         })
     }
 

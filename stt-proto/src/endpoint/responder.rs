@@ -8,10 +8,14 @@
 use alloc::boxed::Box;
 
 use super::Endpoint;
-use crate::crypto::{labels, mac32, verify_mac16, DhSecret, HandshakeKeys, SessionSecrets, Suite, TAG_LEN};
+use crate::config::Identity;
+use crate::crypto::{
+    labels, mac32, verify_mac16, CryptoBackend, DhSecret, HandshakeKeys, SessionSecrets, Suite, TrafficSecret, TAG_LEN,
+};
 use crate::event::{Event, HandshakeError};
 use crate::handshake::cookie::CookieFields;
 use crate::handshake::ik::{self, MessageOne, Prologue};
+use crate::handshake::static_shared::StaticShared;
 use crate::handshake::{
     handshake_tag, seed_mac_at, session_id, write_handshake_frame, write_handshake_frame_sealed, CookieJar,
     RESPONSE_SEED_MAC_AT,
@@ -232,7 +236,7 @@ impl Endpoint {
 
     /// True if one more accepted session fits the session limits, total and for `remote`'s
     /// address (counting a drop otherwise).
-    fn admits_session(&mut self, remote: Remote) -> bool {
+    pub(super) fn admits_session(&mut self, remote: Remote) -> bool {
         if self.sessions.len() >= self.config.max_sessions {
             self.stats.dropped.session_limit += 1;
             return false;
@@ -319,6 +323,8 @@ impl Endpoint {
     /// Reads the first Noise message (`e, es, s, ss, psk` and the payload tag over `frame`),
     /// writes the second in a CONFIRM (of version 3 with the responder's nonce, for a
     /// one-round-trip INIT) and makes the half-open session. False if the message does not read.
+    /// With [`crate::EndpointConfig::offload_handshakes`], the work is queued for
+    /// [`Endpoint::poll_handshake_work`] instead (and true returned: the outcome comes later).
     #[allow(clippy::too_many_arguments)]
     fn accept_message_one(
         &mut self,
@@ -330,49 +336,53 @@ impl Endpoint {
         psk: &[u8; 32],
         opened: Opening,
     ) -> bool {
-        let Opening { remote, sid, peer, suite, handshake_rtt, one_round_trip } = opened;
+        let input = MessageOneInput {
+            prologue,
+            message,
+            psk,
+            mac_input: layout.mac_input(frame),
+            tag: &layout.tag,
+            sid: opened.sid,
+            one_round_trip: opened.one_round_trip,
+        };
+        #[cfg(feature = "offload")]
+        if self.config.offload_handshakes {
+            self.offload_message_one(&input, opened);
+            return true;
+        }
         let backend = self.config.crypto_backend;
-        let mut noise = ik::start(backend, prologue, &self.identity.public_key());
-        let dh = &mut self.stats.diffie_hellman;
-        let read = ik::responder_read_message_one(&mut noise, &self.identity, message, psk, &mut self.statics, dh);
-        let Ok(s_i) =
-            read.and_then(|s_i| ik::open_frame(&mut noise, layout.mac_input(frame), &layout.tag).map(|()| s_i))
-        else {
-            self.stats.dropped.handshake_authentication += 1;
-            return false;
-        };
-        let ephemeral = DhSecret::from_bytes(*self.rng.secret32());
-        let dh = &mut self.stats.diffie_hellman;
-        let Ok(e_pub) = ik::responder_write_confirm(&mut noise, &ephemeral, message.ephemeral, &s_i, dh) else {
-            self.stats.dropped.handshake_authentication += 1;
-            return false;
-        };
-        drop(ephemeral);
-        let mut confirm_frame = heapless::Vec::new();
-        let seal = |prefix: &[u8]| ik::seal_frame(&mut noise, prefix);
-        let written = match one_round_trip {
+        let Endpoint { identity, statics, rng, stats, .. } = self;
+        let dh = &mut stats.diffie_hellman;
+        match read_message_one(backend, identity, &input, || DhSecret::from_bytes(*rng.secret32()), statics, dh) {
+            Some(read) => {
+                self.install_accepted(now, opened, layout.tag, read);
+                true
+            }
             None => {
-                let confirm = Confirm { ephemeral: e_pub, extensions: &[] };
-                confirm_frame.resize(frame_len(confirm.len()), 0).expect("CONFIRM fits its record");
-                let encode = |p: &mut [u8]| confirm.encode(p);
-                write_handshake_frame_sealed(&mut confirm_frame, FrameType::CONFIRM, sid, confirm.len(), encode, seal)
+                self.stats.dropped.handshake_authentication += 1;
+                false
             }
-            Some(nonce_r) => {
-                let confirm = FastConfirm { nonce_r, ephemeral: e_pub, extensions: &[] };
-                confirm_frame.resize(frame_len(confirm.len()), 0).expect("CONFIRM fits its record");
-                let tag = handshake_tag(prologue.nonce_i);
-                let encode = |p: &mut [u8]| confirm.encode(p);
-                write_handshake_frame_sealed(&mut confirm_frame, FrameType::CONFIRM, tag, confirm.len(), encode, seal)
-            }
-        };
-        written.expect("the buffer is sized for the frame");
-        let (i2r, r2i) = noise.split();
+        }
+    }
+
+    /// Makes the half-open session of a first Noise message that read (tagged `response_tag`),
+    /// its CONFIRM ready to send.
+    pub(super) fn install_accepted(
+        &mut self,
+        now: Instant,
+        opened: Opening,
+        response_tag: [u8; TAG_LEN],
+        read: MessageOneRead,
+    ) {
+        let Opening { remote, sid, peer, suite, handshake_rtt, one_round_trip } = opened;
+        let MessageOneRead { confirm_frame, i2r, r2i } = read;
         let key_log = self.config.key_log.then(|| SessionSecrets {
             session_id: sid,
             suite,
             initiator_to_responder: i2r.clone(),
             responder_to_initiator: r2i.clone(),
         });
+        let backend = self.config.crypto_backend;
         let keys = SessionKeys::new(now, suite, backend, self.config.key_retention, r2i, i2r);
         // A lost CONFIRM is the initiator's to recover (it repeats RESPONSE or INIT); this timer
         // is for a lost first frame of the initiator's, so it starts later. After one round trip
@@ -381,7 +391,7 @@ impl Endpoint {
         // loss recovery.
         let interval = self.config.handshake_retransmit_initial * 2;
         let record = ConfirmRecord {
-            response_tag: layout.tag,
+            response_tag,
             frame: confirm_frame,
             resend_at: one_round_trip.is_none().then(|| now + interval),
             resend_interval: interval,
@@ -399,18 +409,78 @@ impl Endpoint {
         // Reported to the application once the initiator's first authentic frame confirms it.
         self.sessions.mark_ready(now, handle);
         self.sessions.reschedule(&self.config, handle);
-        true
     }
 }
 
+/// A first Noise message to read, and what its CONFIRM answers.
+pub(super) struct MessageOneInput<'a> {
+    pub prologue: &'a Prologue<'a>,
+    pub message: &'a MessageOne<'a>,
+    pub psk: &'a [u8; 32],
+    /// The frame but its tag, and the tag.
+    pub mac_input: &'a [u8],
+    pub tag: &'a [u8; TAG_LEN],
+    pub sid: u64,
+    /// The responder's nonce, for CONFIRM of version 3.
+    pub one_round_trip: Option<[u8; 32]>,
+}
+
+/// What reading a first Noise message and writing the second gave: the CONFIRM frame and the
+/// session's traffic secrets.
+pub(super) struct MessageOneRead {
+    confirm_frame: heapless::Vec<u8, 128>,
+    i2r: TrafficSecret,
+    r2i: TrafficSecret,
+}
+
+/// The Diffie–Hellman half of accepting a first Noise message, touching nothing of the
+/// endpoint's but the `statics` cache: reads the message with this node's `identity`, draws the
+/// responder's `ephemeral`, and writes CONFIRM. None if the message does not read.
+pub(super) fn read_message_one(
+    backend: CryptoBackend,
+    identity: &Identity,
+    input: &MessageOneInput<'_>,
+    ephemeral: impl FnOnce() -> DhSecret,
+    statics: &mut StaticShared,
+    dh: &mut u64,
+) -> Option<MessageOneRead> {
+    let MessageOneInput { prologue, message, psk, mac_input, tag, sid, one_round_trip } = *input;
+    let mut noise = ik::start(backend, prologue, &identity.public_key());
+    let s_i = ik::responder_read_message_one(&mut noise, identity, message, psk, statics, dh).ok()?;
+    ik::open_frame(&mut noise, mac_input, tag).ok()?;
+    let ephemeral = ephemeral();
+    let e_pub = ik::responder_write_confirm(&mut noise, &ephemeral, message.ephemeral, &s_i, dh).ok()?;
+    drop(ephemeral);
+    let mut confirm_frame = heapless::Vec::new();
+    let seal = |prefix: &[u8]| ik::seal_frame(&mut noise, prefix);
+    let written = match one_round_trip {
+        None => {
+            let confirm = Confirm { ephemeral: e_pub, extensions: &[] };
+            confirm_frame.resize(frame_len(confirm.len()), 0).expect("CONFIRM fits its record");
+            let encode = |p: &mut [u8]| confirm.encode(p);
+            write_handshake_frame_sealed(&mut confirm_frame, FrameType::CONFIRM, sid, confirm.len(), encode, seal)
+        }
+        Some(nonce_r) => {
+            let confirm = FastConfirm { nonce_r, ephemeral: e_pub, extensions: &[] };
+            confirm_frame.resize(frame_len(confirm.len()), 0).expect("CONFIRM fits its record");
+            let tag = handshake_tag(prologue.nonce_i);
+            let encode = |p: &mut [u8]| confirm.encode(p);
+            write_handshake_frame_sealed(&mut confirm_frame, FrameType::CONFIRM, tag, confirm.len(), encode, seal)
+        }
+    };
+    written.expect("the buffer is sized for the frame");
+    let (i2r, r2i) = noise.split();
+    Some(MessageOneRead { confirm_frame, i2r, r2i })
+}
+
 /// Who a first Noise message being accepted opens a session with.
-struct Opening {
-    remote: Remote,
-    sid: u64,
-    peer: NodeId,
-    suite: Suite,
+pub(super) struct Opening {
+    pub(super) remote: Remote,
+    pub(super) sid: u64,
+    pub(super) peer: NodeId,
+    pub(super) suite: Suite,
     /// The cookie's age: the round trip from CHALLENGE to RESPONSE (none after one round trip).
-    handshake_rtt: Option<core::time::Duration>,
+    pub(super) handshake_rtt: Option<core::time::Duration>,
     /// The responder's nonce, for a one-round-trip INIT (CONFIRM of version 3 carries it).
-    one_round_trip: Option<[u8; 32]>,
+    pub(super) one_round_trip: Option<[u8; 32]>,
 }

@@ -146,6 +146,18 @@ pub(crate) async fn run(opts: Options, json: bool) -> Result<(), Failure> {
             "window_seconds": outcome.window_secs, "window_mb_per_s": window,
             "ratio_to_alone": window / mb_per_s, "transfer_ended_first": outcome.transfer_ended_first,
         });
+        if let Some(p) = session.path_stats() {
+            say(format!(
+                "sender during the connects: {} frames lost and resent ({} found spurious), {} probe timeouts, \
+                 rtt {:?}, congestion window {} B",
+                p.lost_frames, p.spurious_losses, p.probe_timeouts, p.rtt, p.congestion_window
+            ));
+            report["during_connects"]["sender"] = json!({
+                "lost_frames": p.lost_frames, "spurious_losses": p.spurious_losses,
+                "probe_timeouts": p.probe_timeouts, "rtt_us": p.rtt.as_micros() as u64,
+                "congestion_window": p.congestion_window,
+            });
+        }
         session.close(0, "bench done").await;
         drop(accepted);
         outcome.close().await;
