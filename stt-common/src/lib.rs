@@ -2,9 +2,10 @@
 //!
 //! `stt-tokio` and `stt-mio` drive the same sans-IO core ([`stt_proto`]) on two event loops. What
 //! does not depend on the loop lives here once, so the two cannot drift apart: the [`Error`] type
-//! their calls return, the WebSocket listener's [`WebSocketLimits`] and [`WebSocketStats`], the
-//! [`RecvPool`] received datagrams are cut from, the [`DropReport`] of dropped input, and
-//! [`random_bytes`]. The policy by which a connection falls back from UDP to WebSocket and
+//! their calls return, the WebSocket listener's [`WebSocketLimits`] and [`WebSocketStats`], what a WebSocket read
+//! error means ([`peer_left`]), the
+//! [`RecvPool`] received datagrams are cut from, the [`DropReport`] of dropped input, what a node reports about itself
+//! ([`NodeStats`], [`DriverStats`]), and [`random_bytes`]. The policy by which a connection falls back from UDP to WebSocket and
 //! returns is the core's own ([`stt_proto::FallbackPolicy`]); each driver carries it out.
 //!
 //! Applications do not need this crate: each driver re-exports what its API names.
@@ -16,12 +17,14 @@
 mod error;
 mod log;
 mod pool;
+mod stats;
 mod ws;
 
 pub use error::Error;
 pub use log::{transport_name, DropReport};
 pub use pool::RecvPool;
-pub use ws::{WebSocketLimits, WebSocketStats};
+pub use stats::{DriverStats, NodeStats};
+pub use ws::{peer_left, WebSocketLimits, WebSocketStats};
 
 /// 32 bytes from the operating system's random source, for RNG seeds and random identities.
 ///

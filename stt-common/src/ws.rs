@@ -1,4 +1,5 @@
-//! The WebSocket listener's limits and the WebSocket counters, the same in both drivers.
+//! The WebSocket listener's limits, the WebSocket counters, and how a read error ends a
+//! connection: the same in both drivers.
 
 use std::time::Duration;
 
@@ -54,4 +55,38 @@ pub struct WebSocketStats {
     pub closed_errors: u64,
     /// Datagrams not sent because their connection was gone, not open yet, or its queue full.
     pub dropped: u64,
+}
+
+/// Whether a WebSocket read error means the peer left (a close, counted as none of
+/// [`WebSocketStats`]'s errors), and why: the connection was closed, or the peer dropped the TCP
+/// connection without the closing handshake (a browser tab closed, a process killed). `None`: the
+/// connection broke the protocol (a message or frame too large, a malformed frame) or failed,
+/// which counts in [`WebSocketStats::closed_errors`].
+pub fn peer_left(error: &tungstenite::Error) -> Option<&'static str> {
+    use tungstenite::error::ProtocolError;
+    match error {
+        tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed => Some("closed by the peer"),
+        tungstenite::Error::Protocol(ProtocolError::ResetWithoutClosingHandshake) => {
+            Some("the peer closed the TCP connection")
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_peer_that_left_is_told_from_a_broken_connection() {
+        use tungstenite::error::{CapacityError, ProtocolError};
+        assert_eq!(peer_left(&tungstenite::Error::ConnectionClosed), Some("closed by the peer"));
+        assert_eq!(peer_left(&tungstenite::Error::AlreadyClosed), Some("closed by the peer"));
+        let reset = tungstenite::Error::Protocol(ProtocolError::ResetWithoutClosingHandshake);
+        assert_eq!(peer_left(&reset), Some("the peer closed the TCP connection"));
+        let too_big = tungstenite::Error::Capacity(CapacityError::MessageTooLong { size: 2, max_size: 1 });
+        assert_eq!(peer_left(&too_big), None);
+        let failed = tungstenite::Error::Io(std::io::Error::from(std::io::ErrorKind::ConnectionAborted));
+        assert_eq!(peer_left(&failed), None);
+    }
 }

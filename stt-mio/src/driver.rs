@@ -20,7 +20,7 @@ use stt_proto::{Endpoint, EndpointConfig, Event, Identity, Instant, Remote, Sess
 use stt_common::{DropReport, RecvPool};
 
 use crate::ws::WebSockets;
-use crate::{Error, WebSocketLimits, WebSocketStats};
+use crate::{DriverStats, Error, WebSocketLimits};
 
 /// Size of each of the two receive pools.
 const POOL_SIZE: usize = 512 * 1024;
@@ -31,22 +31,6 @@ const MAX_RECEIVE: usize = 65_535;
 const BATCH: usize = 256;
 /// Largest GSO send (the kernel's limit is a 64 KiB IP payload).
 const GSO_MAX_BYTES: usize = 65_000;
-
-/// Counters of what the driver itself dropped (the core counts its own drops in its stats).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct DriverStats {
-    /// Datagrams the OS refused to send with an error other than "would block" (each one is
-    /// treated like a lost datagram and recovered by the protocol).
-    pub send_errors: u64,
-    /// Receive calls that failed with an error other than "would block".
-    pub receive_errors: u64,
-    /// Datagrams the core addressed to a WebSocket remote that has no connection (never
-    /// opened, or closed since).
-    pub unroutable: u64,
-    /// The WebSocket listener's and connections' counters.
-    pub websocket: WebSocketStats,
-}
 
 /// The core endpoint on a non-blocking UDP socket, driven by the caller's `mio::Poll`.
 ///
@@ -254,7 +238,9 @@ impl Driver {
 
     /// What the driver dropped, and its WebSocket counters.
     pub fn stats(&self) -> DriverStats {
-        DriverStats { websocket: self.ws.stats(), ..self.stats }
+        let mut stats = self.stats;
+        stats.websocket = self.ws.stats();
+        stats
     }
 
     /// Notes readiness from the user's poll. Returns `false` if the event is for another token

@@ -58,7 +58,7 @@ mod log;
 mod node;
 mod ws;
 
-pub use driver::{Driver, DriverStats};
-pub use node::{Incoming, Node, NodeStats, RefusedMessages};
-pub use stt_common::{random_bytes, Error, WebSocketLimits, WebSocketStats};
+pub use driver::Driver;
+pub use node::{Incoming, Node, RefusedMessages};
+pub use stt_common::{random_bytes, DriverStats, Error, NodeStats, WebSocketLimits, WebSocketStats};
 pub use stt_proto;

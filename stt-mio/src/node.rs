@@ -15,12 +15,12 @@ use std::time::Duration;
 use bytes::Bytes;
 use mio::{Events, Poll, Token};
 use stt_proto::{
-    Channel, CloseReason, EndpointConfig, EndpointStats, Event, Fallback, FallbackAction, FallbackPolicy,
-    HandshakeError, Identity, Message, MessageError, MessageId, MessageRefusal, NodeId, Remote, Role, Seed,
-    SessionHandle, SessionStats, StreamError, StreamId, StreamMode, StreamRead,
+    Channel, CloseReason, EndpointConfig, Event, Fallback, FallbackAction, FallbackPolicy, HandshakeError, Identity,
+    Message, MessageError, MessageId, MessageRefusal, NodeId, Remote, Role, Seed, SessionHandle, SessionStats,
+    StreamError, StreamId, StreamMode, StreamRead,
 };
 
-use crate::{Driver, DriverStats, Error, WebSocketLimits};
+use crate::{Driver, Error, NodeStats, WebSocketLimits};
 
 /// The UDP socket's token; the WebSocket sockets take every token above it.
 const TOKEN: Token = Token(0);
@@ -72,23 +72,6 @@ enum Arrival {
     Stream(SessionHandle),
     Frame(SessionHandle),
     Message(SessionHandle),
-}
-
-/// Totals of one node, from [`Node::stats`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct NodeStats {
-    /// Established sessions open now.
-    pub sessions: usize,
-    /// When the node was bound.
-    pub started: std::time::Instant,
-    /// The core's counters since the node started: datagrams and bytes in and out, handshakes,
-    /// sessions established, and every drop by its reason (`endpoint.dropped`).
-    pub endpoint: EndpointStats,
-    /// Socket errors, datagrams the driver could not route, and the WebSocket counters
-    /// (connections open, refused, failed upgrades, closed idle or for errors).
-    pub driver: DriverStats,
-    /// Custom frames dropped because a session had `1024` unread ones.
-    pub frames_dropped: u64,
 }
 
 #[derive(Debug, Default)]

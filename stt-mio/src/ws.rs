@@ -561,13 +561,12 @@ impl WebSockets {
                     break;
                 }
                 Err(tungstenite::Error::Io(e)) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => {
-                    return Err(("closed by the peer".into(), Close::Normal))
+                Err(e) => {
+                    return Err(match stt_common::peer_left(&e) {
+                        Some(why) => (why.into(), Close::Normal),
+                        None => (format!("{e}"), Close::Errors),
+                    })
                 }
-                Err(tungstenite::Error::Protocol(tungstenite::error::ProtocolError::ResetWithoutClosingHandshake)) => {
-                    return Err(("the peer closed the TCP connection".into(), Close::Normal))
-                }
-                Err(e) => return Err((format!("{e}"), Close::Errors)),
             }
         }
         if !blocked {

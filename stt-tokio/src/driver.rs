@@ -32,6 +32,13 @@ const GSO_MAX_BYTES: usize = 65_000;
 /// Size of each of the two receive pools.
 const RX_POOL: usize = 512 * 1024;
 
+/// Socket errors counted outside the node's lock.
+#[derive(Default)]
+struct IoErrors {
+    send: u64,
+    receive: u64,
+}
+
 /// One UDP send: `len` bytes at `start` of the batch buffer, several datagrams of `segment`
 /// bytes (the last may be shorter) when `segment` is set.
 struct UdpSend {
@@ -70,6 +77,8 @@ pub(crate) async fn run(inner: Arc<Inner>) {
     let (done_tx, done_rx) = std::sync::mpsc::channel::<stt_proto::HandshakeDone>();
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut working = 0usize;
+    // Socket errors of this turn, added to the node's counters at the next lock.
+    let mut io_errors = IoErrors::default();
     let mut work = Vec::new();
     loop {
         if inner.stop_requested.load(std::sync::atomic::Ordering::Acquire) {
@@ -85,7 +94,11 @@ pub(crate) async fn run(inner: Arc<Inner>) {
             match r {
                 Ok(_) => busy = true,
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
-                Err(_) => break, // ICMP errors and the like: the protocol's timers handle them
+                Err(_) => {
+                    // ICMP errors and the like: the protocol's timers handle them.
+                    io_errors.receive += 1;
+                    break;
+                }
             }
         }
 
@@ -128,9 +141,13 @@ pub(crate) async fn run(inner: Arc<Inner>) {
             for (to, d) in out.ws.drain(..) {
                 match st.ws.get(&to).map(|tx| tx.try_send(d)) {
                     Some(Ok(())) => {}
-                    _ => st.ws_stats.dropped += 1,
+                    Some(Err(_)) => st.driver_stats.websocket.dropped += 1,
+                    None => st.driver_stats.unroutable += 1,
                 }
             }
+            // Counted unlocked during the last turn.
+            st.driver_stats.send_errors += std::mem::take(&mut io_errors.send);
+            st.driver_stats.receive_errors += std::mem::take(&mut io_errors.receive);
             events.extend(std::iter::from_fn(|| st.ep.poll_event()));
             drops.tick(std::time::Instant::now(), || st.ep.stats().dropped);
             (more, st.ep.poll_timeout())
@@ -147,7 +164,10 @@ pub(crate) async fn run(inner: Arc<Inner>) {
             });
         }
         for s in out.udp.drain(..) {
-            let _ = udp.send(s.to, &out.buf[s.start..s.start + s.len], s.segment).await;
+            if udp.send(s.to, &out.buf[s.start..s.start + s.len], s.segment).await.is_err() {
+                // Treated as loss: the protocol recovers.
+                io_errors.send += s.segment.map_or(1, |size| s.len.div_ceil(size.max(1))) as u64;
+            }
         }
         for call in calls.drain(..) {
             call.run();

@@ -52,7 +52,6 @@ mod names;
 mod node;
 mod session;
 mod shared;
-mod stats;
 mod stream;
 mod tls;
 mod udp;
@@ -75,9 +74,8 @@ pub use inbox::{Inbox, Incoming};
 pub use names::{NamedEndpoint, Routed};
 pub use node::{FrameHandler, Node, Targets};
 pub use session::Session;
-pub use stats::NodeStats;
 pub use stream::{RecvStream, SendStream, Stream};
-pub use stt_common::{random_bytes, Error, WebSocketLimits, WebSocketStats};
+pub use stt_common::{random_bytes, DriverStats, Error, NodeStats, WebSocketLimits, WebSocketStats};
 pub use stt_proto;
 pub use stt_proto::{
     Channel, CloseReason, Event, Fallback, HandshakeError, Message, MessageId, MessageRefusal, NameAddress,

@@ -19,9 +19,9 @@ use crate::inbox::Inbox;
 use crate::random_bytes;
 use crate::session::Session;
 use crate::shared::{Inner, Owner, SessionShared, SessionSlot};
-use crate::stats::NodeStats;
 use crate::udp::UdpIo;
 use crate::Error;
+use crate::NodeStats;
 
 /// What a connect call waits on: the session, or why the handshake failed.
 type ConnectWaiter = oneshot::Receiver<Result<Arc<SessionShared>, Error>>;
@@ -458,18 +458,18 @@ impl Node {
     }
 
     /// Totals: sessions open now, the core's counters (datagrams, bytes, handshakes, drops by
-    /// reason) and the WebSocket listener's.
+    /// reason), the driver's socket errors and WebSocket counters, and the custom frames dropped
+    /// for a full queue.
     pub fn stats(&self) -> NodeStats {
         let st = self.inner.lock();
+        let mut driver = st.driver_stats;
+        driver.websocket.connections = st.ws.len();
         NodeStats {
             sessions: st.sessions.values().filter(|s| s.shared.is_some()).count(),
             started: self.inner.std_instant(stt_proto::Instant::ZERO),
             endpoint: st.ep.stats(),
-            websocket: {
-                let mut ws = st.ws_stats;
-                ws.connections = st.ws.len();
-                ws
-            },
+            driver,
+            frames_dropped: st.frames_dropped,
         }
     }
 

@@ -99,8 +99,11 @@ pub(crate) struct State {
     pub name_notify: HashMap<NameAddress, ServedName>,
     /// Arrivals in order, for the `Inbox`.
     pub notices: Notices,
-    /// The WebSocket counters (`connections` is filled in when they are read).
-    pub ws_stats: crate::WebSocketStats,
+    /// What the driver dropped: socket errors, unroutable datagrams, the WebSocket counters
+    /// (`websocket.connections` is filled in when they are read).
+    pub driver_stats: crate::DriverStats,
+    /// Custom frames dropped for a full queue (`FRAME_QUEUE`).
+    pub frames_dropped: u64,
     pub stopped: bool,
 }
 
@@ -158,7 +161,8 @@ impl Inner {
                 flush_wakers: Vec::new(),
                 name_notify: HashMap::new(),
                 notices: Notices::default(),
-                ws_stats: Default::default(),
+                driver_stats: Default::default(),
+                frames_dropped: 0,
                 stopped: false,
             }),
             wake: Notify::new(),
@@ -374,6 +378,8 @@ impl State {
                         slot.frames.push_back((*frame_type, payload.clone()));
                         shared.notify.notify_waiters();
                         self.notify_inbox(inner, Notice::Frame(*session));
+                    } else {
+                        self.frames_dropped += 1;
                     }
                     continue;
                 }

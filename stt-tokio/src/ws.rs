@@ -13,7 +13,6 @@ use stt_proto::Remote;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
-use tokio_tungstenite::tungstenite::error::ProtocolError;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Error as WsError;
 use tokio_tungstenite::tungstenite::Message;
@@ -101,7 +100,7 @@ pub(crate) async fn listen(
             }
         };
         let Some(place) = Admitted::new(&counts, peer.ip(), &limits) else {
-            inner.lock().ws_stats.refused += 1;
+            inner.lock().driver_stats.websocket.refused += 1;
             continue; // dropping the stream closes it
         };
         let _ = tcp.set_nodelay(true);
@@ -122,7 +121,7 @@ pub(crate) async fn listen(
             })
             .await;
             if upgraded != Ok(true) {
-                node.lock().ws_stats.upgrade_failed += 1;
+                node.lock().driver_stats.websocket.upgrade_failed += 1;
             }
         });
     }
@@ -165,7 +164,7 @@ pub(crate) async fn connect(inner: Arc<Inner>, url: &str) -> Result<SocketAddr, 
             .map_err(|e| {
                 if !matches!(e, WsError::Url(_)) {
                     // A dial that was tried (a URL refused before any connection is not).
-                    inner.lock().ws_stats.upgrade_failed += 1;
+                    inner.lock().driver_stats.websocket.upgrade_failed += 1;
                 }
                 // A certificate the client does not trust comes back as an I/O error wrapping
                 // the TLS one.
@@ -241,22 +240,18 @@ where
                 msg = source.next() => match msg {
                     Some(Ok(Message::Binary(b))) => node.handle_datagrams([(remote, BytesMut::from(b))]),
                     Some(Ok(Message::Close(_))) | None => break,
-                    // The peer went away without the closing handshake: a close, not an error.
-                    Some(Err(
-                        WsError::ConnectionClosed | WsError::AlreadyClosed | WsError::Protocol(
-                            ProtocolError::ResetWithoutClosingHandshake,
-                        ),
-                    )) => break,
+                    // The peer went away, with or without the closing handshake: a close.
+                    Some(Err(e)) if stt_common::peer_left(&e).is_some() => break,
                     Some(Err(_)) => {
                         // Oversized, malformed, or the connection failed.
-                        node.lock().ws_stats.closed_errors += 1;
+                        node.lock().driver_stats.websocket.closed_errors += 1;
                         break;
                     }
                     Some(Ok(_)) => {}
                 },
                 _ = tokio::time::sleep_until(check), if session_timeout.is_some() => {
                     if !node.has_session_on(remote) {
-                        node.lock().ws_stats.closed_idle += 1;
+                        node.lock().driver_stats.websocket.closed_idle += 1;
                         break;
                     }
                     check += session_timeout.unwrap_or_default();

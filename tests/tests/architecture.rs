@@ -497,14 +497,22 @@ fn defines_item(code: &str, name: &str) -> bool {
 }
 
 /// The bodies of `code`'s `impl` blocks for `ty` (`impl Ty`, `impl<'a> Ty<'a>`, `impl Trait for
-/// Ty`), each up to the next item at the start of a line.
+/// Ty`), at the start of a line or indented (in an inline module), each up to the closing brace
+/// at its own indentation.
 fn impls_of<'a>(code: &'a str, ty: &str) -> Vec<&'a str> {
-    code.match_indices("\nimpl")
+    code.match_indices("impl")
         .filter_map(|(i, _)| {
-            let block = &code[i + 1..];
+            let line_start = code[..i].rfind('\n')? + 1;
+            let indent = &code[line_start..i];
+            let after = code[i + 4..].chars().next();
+            if !indent.chars().all(|c| c == ' ') || !matches!(after, Some(' ' | '<')) {
+                return None;
+            }
+            let block = &code[i..];
             let header = &block[..block.find('{')?];
             let target = header.rsplit(" for ").next().unwrap();
-            let end = block[1..].find("\n}").map_or(block.len(), |e| e + 3);
+            let close = format!("\n{indent}}}");
+            let end = block.find(&close).map_or(block.len(), |e| e + close.len());
             has_word(target, ty).then(|| &block[..end])
         })
         .collect()

@@ -116,7 +116,7 @@ async fn idle_tcp_connections_are_closed_and_capped() {
     }
     assert_eq!(closed, 200, "every idle connection is closed by the listener");
     assert!(started.elapsed() < Duration::from_secs(5));
-    let ws = server.stats().websocket;
+    let ws = server.stats().driver.websocket;
     assert!(ws.refused >= 200 - 32, "connections past the per-address cap are refused at once ({ws:?})");
     assert_eq!(ws.refused + ws.upgrade_failed, 200, "the admitted ones fail their upgrade: {ws:?}");
     assert_eq!(ws.closed_errors, 0, "{ws:?}");
@@ -136,7 +136,7 @@ async fn upgraded_connections_without_a_session_are_closed() {
     for tcp in &mut silent {
         assert!(closed_by_server(tcp, Duration::from_secs(5)).await, "closed for carrying no session");
     }
-    let ws = server.stats().websocket;
+    let ws = server.stats().driver.websocket;
     assert_eq!((ws.closed_idle, ws.upgrade_failed, ws.closed_errors), (20, 0, 0), "{ws:?}");
     honest_transfer(&server).await;
 }
@@ -190,7 +190,7 @@ async fn unfinished_huge_messages_are_refused_and_memory_stays_bounded() {
     }
     let grown = peak_resident().saturating_sub(before);
     println!("8 unfinished messages, {offered} B written: the peak resident size grew by {grown} B");
-    let ws = server.stats().websocket;
+    let ws = server.stats().driver.websocket;
     assert_eq!((ws.closed_errors, ws.upgrade_failed), (8, 0), "each oversized message is a protocol error: {ws:?}");
     assert!(
         grown < 32 << 20,

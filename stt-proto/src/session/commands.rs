@@ -1,5 +1,5 @@
 //! The application's commands on one session: custom frames, named-endpoint requests, streams
-//! (open, write, finish, reset, read), path choice, ping and close. Each only changes the
+//! (open, write, finish, reset; reads are in `receive.rs`), path choice, ping and close. Each only changes the
 //! session's state and queues; nothing is sent until the endpoint's `poll_transmit`. The public
 //! entry point is `SessionMut`, a view of the endpoint that marks the session ready afterwards.
 
@@ -11,7 +11,7 @@ use super::{Outgoing, Ping, Session, SessionEnd, State, Then};
 use crate::config::EndpointConfig;
 use crate::event::CloseReason;
 use crate::names::{NameAddress, NameError, RequestId};
-use crate::stream::{SendHalf, StreamError, StreamId, StreamMode, StreamRead};
+use crate::stream::{SendHalf, StreamError, StreamId, StreamMode};
 use crate::time::Instant;
 use crate::types::Remote;
 
@@ -181,12 +181,6 @@ impl Session {
     pub(crate) fn reset(&mut self, stream: StreamId, code: u32) -> Result<(), StreamError> {
         self.check_not_closing()?;
         self.streams.reset(stream.0, code)
-    }
-
-    /// Reads the next piece of a stream, granting credit for what was consumed.
-    pub(crate) fn read(&mut self, stream: StreamId) -> Result<Option<StreamRead>, StreamError> {
-        self.check_not_closing()?;
-        self.streams.read(stream.0)
     }
 
     /// Closes the session: DISCONNECT goes out behind what is queued. A session still

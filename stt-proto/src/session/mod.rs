@@ -20,7 +20,6 @@
 //!      +--reject / timeout--> (removed)                  +--DISCONNECT received / idle timeout--> (removed)
 //! ```
 
-pub(crate) mod ack;
 mod commands;
 pub(crate) mod keys;
 #[cfg(feature = "messages")]
@@ -50,13 +49,13 @@ use crate::stats::{DropCounters, EndpointStats, SessionStats};
 use crate::stream::{StreamLimits, Streams, Wake};
 use crate::time::Instant;
 use crate::types::{NodeId, Remote, Role, SessionHandle};
-use ack::AckTracker;
 use alloc::boxed::Box;
 use alloc::collections::VecDeque;
 use alloc::string::String;
 use bytes::Bytes;
 use keys::SessionKeys;
 use names::SessionNames;
+use receive::ack::AckTracker;
 
 /// A session's state, as seen from outside.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,26 +1,26 @@
-//! The stream table's receiving side: the peer's stream frames (DATA, STREAM_OPEN, STREAM_CLOSE,
-//! MAX_DATA) applied to the streams they name, reads by the application and by the session's
-//! message lanes, and the credit those reads earn the peer. What this side sends is in
-//! `outgoing.rs`.
+//! The stream table's receiving side but the data itself: the stream a peer frame names (found,
+//! or created when the peer opens one, or refused past the limit), the peer's STREAM_OPEN,
+//! STREAM_CLOSE and MAX_DATA, reads by the application and by the session's message lanes, and
+//! the credit those reads earn the peer. A DATA frame's bytes are stored by `recv.rs`; what this
+//! side sends is in `outgoing.rs`.
 
-use bytes::Bytes;
 use core::time::Duration;
 
-use super::recv::RecvError;
-use super::{StreamError, StreamRead, Streams, CREDIT_UPDATE_FRACTION};
+use super::peer_ids::Admission;
+use super::{Stream, StreamError, StreamMode, StreamRead, Streams, CREDIT_UPDATE_FRACTION};
 use crate::close;
-use crate::time::Instant;
 
-/// What a DATA frame did to its stream (see [`Streams::on_data`]).
+/// What [`Streams::peer_stream`] found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Delivered {
-    /// The stream is gone, or the peer reset it before: the data is ignored.
-    Ignored,
-    /// Stored on a message lane; `readable` if the lane has new bytes to read.
-    Lane { readable: bool },
-    /// Stored on a stream of the application's: `readable` if it has new bytes to read,
-    /// `finished` if this frame completed it (every byte up to the FIN has arrived).
-    Stream { readable: bool, finished: bool },
+pub(crate) enum PeerStream {
+    /// An open stream; `message` if it is a message lane.
+    Known { message: bool },
+    /// A new stream the peer just opened.
+    Created,
+    /// A stream that is over, or id 0, or an id this side never opened: ignore the frame.
+    Over,
+    /// The peer exceeded the stream limit; a refusal is queued.
+    Refused,
 }
 
 /// The peer's first STREAM_CLOSE of a stream (see [`Streams::on_peer_reset`]).
@@ -33,44 +33,42 @@ pub(crate) enum PeerReset {
 }
 
 impl Streams {
+    /// Finds the stream a peer frame names, creating it if the peer opens a new one (`message`:
+    /// a message lane, which the application does not accept).
+    pub(crate) fn peer_stream(&mut self, id: u32, live: bool, message: bool) -> PeerStream {
+        if id == 0 {
+            return PeerStream::Over;
+        }
+        if let Some(st) = self.map.get(&id) {
+            return PeerStream::Known { message: st.message };
+        }
+        if self.is_local_id(id) {
+            return PeerStream::Over;
+        }
+        match self.peer_ids.admit(id, self.peer_open, self.limits.max_concurrent) {
+            Admission::Over => return PeerStream::Over,
+            Admission::Refuse => {
+                self.refusals_total += 1;
+                self.owe_refusal(id);
+                return PeerStream::Refused;
+            }
+            Admission::Create => {}
+        }
+        let mode =
+            if live { StreamMode::Live { deadline: self.limits.default_live_deadline } } else { StreamMode::Reliable };
+        self.map.insert(id, Stream::new(mode, false, message, &self.limits));
+        self.peer_open += 1;
+        if !message {
+            self.accept_queue.push_back(id);
+        }
+        PeerStream::Created
+    }
+
     /// The peer's STREAM_OPEN for a live stream: gaps wait `deadline` from now on.
     pub(crate) fn set_live_deadline(&mut self, id: u32, deadline: Duration) {
         if let Some(st) = self.map.get_mut(&id) {
             st.recv.set_deadline(deadline);
         }
-    }
-
-    /// Stores a DATA frame's bytes on open stream `id` (found with `peer_stream`): `data` at
-    /// `offset`, segment `sequence`, `fin` if the frame carries the FIN. Refused when it exceeds
-    /// the stream's or the session's credit or contradicts the FIN: the peer is broken.
-    pub(crate) fn on_data(
-        &mut self,
-        now: Instant,
-        id: u32,
-        sequence: u32,
-        offset: u64,
-        data: Bytes,
-        fin: bool,
-    ) -> Result<Delivered, RecvError> {
-        let Some(st) = self.map.get_mut(&id) else { return Ok(Delivered::Ignored) };
-        if st.peer_reset.is_some() {
-            return Ok(Delivered::Ignored);
-        }
-        let before = st.recv.highest();
-        let end = offset + data.len() as u64;
-        // `end` may be near 2^64 (the decoder only checks that it does not overflow).
-        if self.recv_total.saturating_add(end.saturating_sub(before)) > self.recv_limit {
-            return Err(RecvError::FlowControl);
-        }
-        let fin_before = st.recv.fin_complete();
-        let readable = st.recv.on_data(now, sequence, offset, data, fin)?;
-        self.recv_total += st.recv.highest() - before;
-        if st.message {
-            return Ok(Delivered::Lane { readable });
-        }
-        let finished = !fin_before && st.recv.fin_complete();
-        self.note_gap(id);
-        Ok(Delivered::Stream { readable, finished })
     }
 
     /// The peer's STREAM_CLOSE with `code` on stream `id`. A refusal of a stream this side

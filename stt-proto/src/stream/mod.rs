@@ -16,9 +16,10 @@ use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
 use alloc::vec::Vec;
 use core::time::Duration;
 
-pub(crate) use incoming::{Delivered, PeerReset};
+pub(crate) use incoming::{PeerReset, PeerStream};
 pub(crate) use outgoing::{Control, NextSegment, Turn, Wake};
-use peer_ids::{Admission, PeerIds};
+use peer_ids::PeerIds;
+pub(crate) use recv::Delivered;
 pub(crate) use recv::RecvHalf;
 pub use recv::StreamRead;
 pub(crate) use send::{Segment, SendHalf};
@@ -191,19 +192,6 @@ impl Stream {
     }
 }
 
-/// What [`Streams::peer_stream`] found.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum PeerStream {
-    /// An open stream.
-    Known,
-    /// A new stream the peer just opened.
-    Created,
-    /// A stream that is over, or id 0, or an id this side never opened: ignore the frame.
-    Over,
-    /// The peer exceeded the stream limit; a refusal is queued.
-    Refused,
-}
-
 /// Limits for the streams of one session, from the endpoint's configuration.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct StreamLimits {
@@ -321,37 +309,6 @@ impl Streams {
         Ok(StreamId(id))
     }
 
-    /// Finds the stream a peer frame names, creating it if the peer opens a new one (`message`:
-    /// a message lane, which the application does not accept).
-    pub(crate) fn peer_stream(&mut self, id: u32, live: bool, message: bool) -> PeerStream {
-        if id == 0 {
-            return PeerStream::Over;
-        }
-        if self.map.contains_key(&id) {
-            return PeerStream::Known;
-        }
-        if self.is_local_id(id) {
-            return PeerStream::Over;
-        }
-        match self.peer_ids.admit(id, self.peer_open, self.limits.max_concurrent) {
-            Admission::Over => return PeerStream::Over,
-            Admission::Refuse => {
-                self.refusals_total += 1;
-                self.owe_refusal(id);
-                return PeerStream::Refused;
-            }
-            Admission::Create => {}
-        }
-        let mode =
-            if live { StreamMode::Live { deadline: self.limits.default_live_deadline } } else { StreamMode::Reliable };
-        self.map.insert(id, Stream::new(mode, false, message, &self.limits));
-        self.peer_open += 1;
-        if !message {
-            self.accept_queue.push_back(id);
-        }
-        PeerStream::Created
-    }
-
     /// The next stream the peer opened that the application has not taken.
     pub(crate) fn accept(&mut self) -> Option<StreamId> {
         self.accept_queue.pop_front().map(StreamId)
@@ -360,11 +317,6 @@ impl Streams {
     /// True if stream `id` is open.
     pub(crate) fn contains(&self, id: u32) -> bool {
         self.map.contains_key(&id)
-    }
-
-    /// Whether open stream `id` is a message lane; `None` if it is not open.
-    pub(crate) fn is_message_lane(&self, id: u32) -> Option<bool> {
-        self.map.get(&id).map(|st| st.message)
     }
 
     /// The mode of an open stream of the application's (not a message lane).

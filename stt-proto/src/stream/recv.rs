@@ -1,5 +1,6 @@
-//! The receiving half of a stream: reassembly in order, live-mode gap skipping, and the credit
-//! this side grants.
+//! A stream's data in: [`Streams::on_data`] checks a DATA frame against the session's credit and
+//! stores it in its stream's receiving half, which reassembles in order, skips gaps in live mode,
+//! hands the bytes to reads and says when this side owes the peer credit.
 //!
 //! Received data is kept as `Bytes` slices of the datagrams (no copy). Everything held is within
 //! the credit granted, so memory is bounded by the stream window.
@@ -12,7 +13,20 @@ use alloc::collections::{BTreeMap, VecDeque};
 use bytes::Bytes;
 use core::time::Duration;
 
+use super::Streams;
 use crate::time::Instant;
+
+/// What a DATA frame did to its stream (see [`Streams::on_data`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Delivered {
+    /// The stream is gone, or the peer reset it before: the data is ignored.
+    Ignored,
+    /// Stored on a message lane; `readable` if the lane has new bytes to read.
+    Lane { readable: bool },
+    /// Stored on a stream of the application's: `readable` if it has new bytes to read,
+    /// `finished` if this frame completed it (every byte up to the FIN has arrived).
+    Stream { readable: bool, finished: bool },
+}
 
 /// What a read returns.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -242,6 +256,41 @@ impl RecvHalf {
         }
         self.limit = self.read_offset + self.window;
         Some(self.limit)
+    }
+}
+
+impl Streams {
+    /// Stores a DATA frame's bytes on open stream `id` (found with `peer_stream`): `data` at
+    /// `offset`, segment `sequence`, `fin` if the frame carries the FIN. Refused when it exceeds
+    /// the stream's or the session's credit or contradicts the FIN: the peer is broken.
+    pub(crate) fn on_data(
+        &mut self,
+        now: Instant,
+        id: u32,
+        sequence: u32,
+        offset: u64,
+        data: Bytes,
+        fin: bool,
+    ) -> Result<Delivered, RecvError> {
+        let Some(st) = self.map.get_mut(&id) else { return Ok(Delivered::Ignored) };
+        if st.peer_reset.is_some() {
+            return Ok(Delivered::Ignored);
+        }
+        let before = st.recv.highest();
+        let end = offset + data.len() as u64;
+        // `end` may be near 2^64 (the decoder only checks that it does not overflow).
+        if self.recv_total.saturating_add(end.saturating_sub(before)) > self.recv_limit {
+            return Err(RecvError::FlowControl);
+        }
+        let fin_before = st.recv.fin_complete();
+        let readable = st.recv.on_data(now, sequence, offset, data, fin)?;
+        self.recv_total += st.recv.highest() - before;
+        if st.message {
+            return Ok(Delivered::Lane { readable });
+        }
+        let finished = !fin_before && st.recv.fin_complete();
+        self.note_gap(id);
+        Ok(Delivered::Stream { readable, finished })
     }
 }
 
