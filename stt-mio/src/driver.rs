@@ -66,7 +66,7 @@ pub struct Driver {
     endpoint: Endpoint,
     socket: UdpSocket,
     token: Token,
-    origin: std::time::Instant,
+    clock: stt_common::Clock,
     /// Received datagrams are cut from this pool; the core decrypts them in place and may keep
     /// slices of them until the application reads.
     pool: RecvPool,
@@ -128,7 +128,7 @@ impl Driver {
             endpoint,
             socket,
             token,
-            origin: std::time::Instant::now(),
+            clock: stt_common::Clock::start(),
             pool: RecvPool::new(POOL_SIZE),
             udp,
             max_segments,
@@ -156,12 +156,12 @@ impl Driver {
 
     /// The core's clock: time since this driver was created.
     pub fn now(&self) -> Instant {
-        Instant::from_nanos(self.origin.elapsed().as_nanos() as u64)
+        self.clock.now()
     }
 
     /// The `std` instant of a time the core reports (for example `SessionStats::created`).
     pub fn to_std_instant(&self, t: Instant) -> std::time::Instant {
-        self.origin + Duration::from_nanos(t.as_nanos())
+        self.clock.to_std(t)
     }
 
     /// The core endpoint. After a command through [`Driver::endpoint_mut`] (connect, write, send a
@@ -296,7 +296,7 @@ impl Driver {
             crate::log::event(&event);
             self.events.push_back(event);
         }
-        self.drops.tick(self.origin + Duration::from_nanos(now.as_nanos()), || self.endpoint.stats().dropped);
+        self.drops.tick(self.clock.to_std(now), || self.endpoint.stats().dropped);
     }
 
     /// The next event from the core, in order.

@@ -60,5 +60,5 @@ mod ws;
 
 pub use driver::Driver;
 pub use node::{Incoming, Node, RefusedMessages};
-pub use stt_common::{random_bytes, DriverStats, Error, NodeStats, WebSocketLimits, WebSocketStats};
+pub use stt_common::{random_bytes, DriverStats, Error, Metadata, NodeStats, WebSocketLimits, WebSocketStats};
 pub use stt_proto;

@@ -10,6 +10,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -20,7 +21,7 @@ use stt_proto::{
     StreamError, StreamId, StreamMode, StreamRead,
 };
 
-use crate::{Driver, Error, NodeStats, WebSocketLimits};
+use crate::{Driver, Error, Metadata, NodeStats, WebSocketLimits};
 
 /// The UDP socket's token; the WebSocket sockets take every token above it.
 const TOKEN: Token = Token(0);
@@ -87,6 +88,8 @@ struct Slot {
     skipped: HashMap<StreamId, u64>,
     /// Messages the peer refused, not yet taken (at most `MAX_REMEMBERED_REFUSALS`).
     refused: VecDeque<RefusedMessages>,
+    /// The application's own values on the session (`Node::set_metadata`).
+    metadata: Metadata,
 }
 
 /// Refusals remembered per session until [`Node::take_refused_messages`]; past this the
@@ -128,6 +131,8 @@ pub struct Node {
     slots: HashMap<SessionHandle, Slot>,
     incoming: VecDeque<SessionHandle>,
     closed: VecDeque<(SessionHandle, CloseReason)>,
+    /// The metadata of the sessions in `closed` that had any, readable after the close.
+    closed_metadata: HashMap<SessionHandle, Metadata>,
     frames_dropped: u64,
     timeout: Option<Duration>,
     /// Arrivals in order, noted once `next_incoming` was first called.
@@ -171,6 +176,7 @@ impl Node {
             slots: HashMap::new(),
             incoming: VecDeque::new(),
             closed: VecDeque::new(),
+            closed_metadata: HashMap::new(),
             frames_dropped: 0,
             timeout: None,
             arrivals: VecDeque::new(),
@@ -426,6 +432,57 @@ impl Node {
     /// directions), or `None` if the node does not hold it.
     pub fn stream_count(&self, session: SessionHandle) -> Option<usize> {
         self.driver.endpoint().session(session).map(|s| s.stream_count())
+    }
+
+    /// Keeps `value` under `key` on `session`, for the application only: never sent, never read
+    /// by STT. True if it replaced a value; [`Error::UnknownSession`] (or why it closed) if the
+    /// node does not hold the session. Readable after the session closed, as long as its close
+    /// is remembered (the last 1,024).
+    ///
+    /// ```no_run
+    /// # fn demo(node: &mut stt_mio::Node, session: stt_mio::stt_proto::SessionHandle) -> Result<(), stt_mio::Error> {
+    /// node.set_metadata(session, "viewer", String::from("alice"))?;
+    /// let name = node.metadata::<String>(session, "viewer");
+    /// assert_eq!(name.as_deref().map(String::as_str), Some("alice"));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn set_metadata<T: std::any::Any + Send + Sync>(
+        &mut self,
+        session: SessionHandle,
+        key: impl Into<String>,
+        value: T,
+    ) -> Result<bool, Error> {
+        match self.slots.get_mut(&session) {
+            Some(slot) if slot.established => Ok(slot.metadata.insert(key, value)),
+            _ => Err(self.gone(session)),
+        }
+    }
+
+    /// The value kept under `key` on `session` with [`Node::set_metadata`], if there is one of
+    /// type `T`.
+    pub fn metadata<T: std::any::Any + Send + Sync>(&self, session: SessionHandle, key: &str) -> Option<Arc<T>> {
+        self.metadata_of(session)?.get(key)
+    }
+
+    /// Removes the value kept under `key` on `session`; true if there was one.
+    pub fn remove_metadata(&mut self, session: SessionHandle, key: &str) -> bool {
+        match self.slots.get_mut(&session) {
+            Some(slot) => slot.metadata.remove(key),
+            None => self.closed_metadata.get_mut(&session).is_some_and(|m| m.remove(key)),
+        }
+    }
+
+    /// The keys of the values kept on `session`.
+    pub fn metadata_keys(&self, session: SessionHandle) -> Vec<String> {
+        self.metadata_of(session).map(|m| m.keys().map(String::from).collect()).unwrap_or_default()
+    }
+
+    fn metadata_of(&self, session: SessionHandle) -> Option<&Metadata> {
+        match self.slots.get(&session) {
+            Some(slot) => Some(&slot.metadata),
+            None => self.closed_metadata.get(&session),
+        }
     }
 
     /// When `session` was created (`connect`, or the responder's receipt of the handshake's
@@ -947,10 +1004,16 @@ impl Node {
                     }
                 }
                 Event::SessionClosed { session, reason } => {
-                    self.slots.remove(&session);
+                    if let Some(slot) = self.slots.remove(&session) {
+                        if !slot.metadata.is_empty() {
+                            self.closed_metadata.insert(session, slot.metadata);
+                        }
+                    }
                     self.incoming.retain(|h| *h != session);
                     if self.closed.len() == MAX_REMEMBERED_CLOSES {
-                        self.closed.pop_front();
+                        if let Some((old, _)) = self.closed.pop_front() {
+                            self.closed_metadata.remove(&old);
+                        }
                     }
                     self.closed.push_back((session, reason));
                 }

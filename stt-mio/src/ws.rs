@@ -462,8 +462,7 @@ impl WebSockets {
             }
             if conn.accepted {
                 let remote = Remote::websocket(conn.peer);
-                let carries = endpoint.sessions().any(|h| endpoint.session(h).is_some_and(|s| s.remote() == remote));
-                if !carries {
+                if !endpoint.has_session_on(remote) {
                     let t = self.limits.session_timeout;
                     return self.drop_conn(conn, &format!("carried no session for {t:?}"), Close::Idle);
                 }

@@ -75,7 +75,9 @@ pub use names::{NamedEndpoint, Routed};
 pub use node::{FrameHandler, Node, Targets};
 pub use session::Session;
 pub use stream::{RecvStream, SendStream, Stream};
-pub use stt_common::{random_bytes, DriverStats, Error, NodeStats, WebSocketLimits, WebSocketStats};
+pub use stt_common::{
+    random_bytes, DriverStats, Error, Metadata, NodeState, NodeStats, WebSocketLimits, WebSocketStats,
+};
 pub use stt_proto;
 pub use stt_proto::{
     Channel, CloseReason, Event, Fallback, HandshakeError, Message, MessageId, MessageRefusal, NameAddress,

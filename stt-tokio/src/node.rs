@@ -21,7 +21,7 @@ use crate::session::Session;
 use crate::shared::{Inner, Owner, SessionShared, SessionSlot};
 use crate::udp::UdpIo;
 use crate::Error;
-use crate::NodeStats;
+use crate::{NodeState, NodeStats};
 
 /// What a connect call waits on: the session, or why the handshake failed.
 type ConnectWaiter = oneshot::Receiver<Result<Arc<SessionShared>, Error>>;
@@ -81,6 +81,19 @@ impl Node {
             inner.spawn(crate::ws::listen(inner.clone(), listener, config.ws_limits, config.wss));
         }
         Ok(Node { _owner: owner, inner, fallback: config.fallback })
+    }
+
+    /// Where the node is in its life: running from `bind`, stopping during
+    /// [`Node::shutdown`], stopped after it (or once every handle was dropped).
+    pub fn state(&self) -> NodeState {
+        let st = self.inner.lock();
+        if st.stopped {
+            NodeState::Stopped
+        } else if st.stopping || self.inner.stop_requested.load(std::sync::atomic::Ordering::Acquire) {
+            NodeState::Stopping
+        } else {
+            NodeState::Running
+        }
     }
 
     /// This node's id (public; peers may put it in their allow-list or seed table).
@@ -486,7 +499,11 @@ impl Node {
     /// peer's node, not read by its application: see [`Session::close`].
     pub async fn shutdown(&self, grace: Duration) {
         let deadline = tokio::time::Instant::now() + grace;
-        self.inner.lock().ep.set_server_mode(false);
+        {
+            let mut st = self.inner.lock();
+            st.stopping = true;
+            st.ep.set_server_mode(false);
+        }
         let sessions = self.sessions();
         for s in &sessions {
             let _ = tokio::time::timeout_at(deadline, s.flush()).await;

@@ -86,6 +86,41 @@ impl Session {
         self.shared.created
     }
 
+    /// Keeps `value` under `key` on this session, for the application only: never sent, never
+    /// read by STT, shared by every clone of this handle, dropped once the session has ended and
+    /// its last handle is gone.
+    /// True if it replaced a value.
+    ///
+    /// ```no_run
+    /// # async fn demo(session: stt_tokio::Session) {
+    /// session.set_metadata("viewer", String::from("alice"));
+    /// let name = session.metadata::<String>("viewer");
+    /// assert_eq!(name.as_deref().map(String::as_str), Some("alice"));
+    /// # }
+    /// ```
+    pub fn set_metadata<T: std::any::Any + Send + Sync>(&self, key: impl Into<String>, value: T) -> bool {
+        self.metadata_lock().insert(key, value)
+    }
+
+    /// The value kept under `key` with [`Session::set_metadata`], if there is one of type `T`.
+    pub fn metadata<T: std::any::Any + Send + Sync>(&self, key: &str) -> Option<std::sync::Arc<T>> {
+        self.metadata_lock().get(key)
+    }
+
+    /// Removes the value kept under `key`; true if there was one.
+    pub fn remove_metadata(&self, key: &str) -> bool {
+        self.metadata_lock().remove(key)
+    }
+
+    /// The keys of the values kept on this session.
+    pub fn metadata_keys(&self) -> Vec<String> {
+        self.metadata_lock().keys().map(String::from).collect()
+    }
+
+    fn metadata_lock(&self) -> std::sync::MutexGuard<'_, stt_common::Metadata> {
+        self.shared.metadata.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// When an authentic frame from the peer last arrived, or `None` once the session ended.
     pub fn last_active_at(&self) -> Option<std::time::Instant> {
         let st = self.shared.node.lock();

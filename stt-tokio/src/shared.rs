@@ -105,6 +105,8 @@ pub(crate) struct State {
     /// Custom frames dropped for a full queue (`FRAME_QUEUE`).
     pub frames_dropped: u64,
     pub stopped: bool,
+    /// `Node::shutdown` has begun.
+    pub stopping: bool,
 }
 
 /// What the node's handles and the driver task share.
@@ -118,7 +120,7 @@ pub(crate) struct Inner {
     pub inbox_notify: Notify,
     pub udp: Mutex<Arc<UdpIo>>,
     pub events: broadcast::Sender<Event>,
-    origin: std::time::Instant,
+    clock: stt_common::Clock,
     pub node_id: NodeId,
     pub ws_local: Option<SocketAddr>,
     /// The authorities trusted for `wss://` URLs; `None`: the system's, loaded when dialling.
@@ -163,6 +165,7 @@ impl Inner {
                 notices: Notices::default(),
                 driver_stats: Default::default(),
                 frames_dropped: 0,
+                stopping: false,
                 stopped: false,
             }),
             wake: Notify::new(),
@@ -170,7 +173,7 @@ impl Inner {
             inbox_notify: Notify::new(),
             udp: Mutex::new(Arc::new(udp)),
             events: broadcast::channel(EVENT_CAPACITY).0,
-            origin: std::time::Instant::now(),
+            clock: stt_common::Clock::start(),
             node_id,
             ws_local,
             tls_roots,
@@ -189,7 +192,7 @@ impl Inner {
 
     /// The core's clock: nanoseconds since the node started.
     pub(crate) fn now(&self) -> Instant {
-        Instant::from_nanos(self.origin.elapsed().as_nanos() as u64)
+        self.clock.now()
     }
 
     /// The tokio instant of a core instant.
@@ -199,15 +202,13 @@ impl Inner {
 
     /// The `std` instant of a core instant.
     pub(crate) fn std_instant(&self, t: Instant) -> std::time::Instant {
-        self.origin + Duration::from_nanos(t.as_nanos())
+        self.clock.to_std(t)
     }
 
     /// True if some session (handshaking or established) uses `remote`. Walks the sessions:
     /// called once per WebSocket connection per `session_timeout`.
     pub(crate) fn has_session_on(&self, remote: Remote) -> bool {
-        let st = self.lock();
-        let found = st.ep.sessions().any(|h| st.ep.session(h).is_some_and(|s| s.remote() == remote));
-        found
+        self.lock().ep.has_session_on(remote)
     }
 
     /// Locks the state; a poisoned lock (a panic in a handler) is taken over, not propagated.
@@ -529,6 +530,8 @@ pub(crate) struct SessionShared {
     pub closed: OnceLock<CloseReason>,
     /// Wakes `accept_stream`, `recv_frame` and `closed` callers.
     pub notify: Notify,
+    /// The application's own values on the session (`Session::set_metadata`).
+    pub metadata: Mutex<stt_common::Metadata>,
 }
 
 impl SessionShared {
@@ -540,7 +543,17 @@ impl SessionShared {
         created: std::time::Instant,
         span: tracing::Span,
     ) -> Self {
-        SessionShared { node, handle, peer, session_id, created, span, closed: OnceLock::new(), notify: Notify::new() }
+        SessionShared {
+            node,
+            handle,
+            peer,
+            session_id,
+            created,
+            span,
+            closed: OnceLock::new(),
+            notify: Notify::new(),
+            metadata: Mutex::new(stt_common::Metadata::default()),
+        }
     }
 
     /// Why operations on this session fail now.

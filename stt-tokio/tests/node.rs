@@ -420,3 +420,63 @@ async fn connect_takes_host_names_and_reports_what_does_not_resolve() {
     let err = client.connect("no port here").await.unwrap_err();
     assert!(matches!(err, Error::Resolve(_)), "{err}");
 }
+
+#[tokio::test]
+async fn a_sessions_metadata_is_the_applications_own_shared_by_its_handles_and_never_sent() {
+    let server = node(1).await;
+    let client = node(1).await;
+    let s = within(10, "connect", client.connect(server.local_addr())).await.unwrap();
+    let accepted = within(10, "accept", server.accept()).await.unwrap();
+    assert!(!accepted.set_metadata("user", String::from("alice")));
+    assert!(!accepted.set_metadata("role", 7u8));
+    assert!(accepted.set_metadata("role", 9u8), "replaces");
+    let other_handle = accepted.clone();
+    assert_eq!(other_handle.metadata::<String>("user").as_deref().map(String::as_str), Some("alice"));
+    assert_eq!(other_handle.metadata::<u8>("role").as_deref(), Some(&9));
+    assert_eq!(other_handle.metadata::<u16>("role"), None, "another type reads as absent");
+    let mut keys = accepted.metadata_keys();
+    keys.sort();
+    assert_eq!(keys, ["role", "user"]);
+    assert!(s.metadata_keys().is_empty(), "the peer's session has none: metadata is never sent");
+    assert!(accepted.remove_metadata("role"));
+    assert!(!other_handle.remove_metadata("role"));
+    s.close(0, "done").await;
+    within(10, "closed", accepted.closed()).await;
+    assert_eq!(
+        accepted.metadata::<String>("user").as_deref().map(String::as_str),
+        Some("alice"),
+        "kept after the close"
+    );
+}
+
+#[tokio::test]
+async fn a_node_runs_from_bind_stops_through_shutdown_and_says_so() {
+    use stt_tokio::NodeState;
+    let server = node(1).await;
+    let client = node(1).await;
+    assert_eq!(client.state(), NodeState::Running);
+    let s = within(10, "connect", client.connect(server.local_addr())).await.unwrap();
+    let accepted = within(10, "accept", server.accept()).await.unwrap();
+    // The peer vanishes without a word (its last handles dropped): the client's written data is
+    // never acknowledged, so its shutdown waits out its grace period in the flush, stopping.
+    drop((accepted, server));
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let mut st = s.open_stream(stt_tokio::StreamMode::Reliable).unwrap();
+    st.write_all(b"never acknowledged").await.unwrap();
+    let shutting = {
+        let client = client.clone();
+        tokio::spawn(async move { client.shutdown(Duration::from_millis(500)).await })
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while client.state() == NodeState::Running {
+        assert!(std::time::Instant::now() < deadline, "shutdown began");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(client.state(), NodeState::Stopping);
+    within(10, "shutdown", shutting).await.unwrap();
+    assert_eq!(client.state(), NodeState::Stopped);
+    let closed = s.open_stream(stt_tokio::StreamMode::Reliable).unwrap_err();
+    assert!(matches!(closed, Error::SessionClosed(CloseReason::ClosedLocally { .. })), "{closed}");
+    let refused = client.connect(std::net::SocketAddr::from(([127, 0, 0, 1], 9))).await.unwrap_err();
+    assert!(matches!(refused, Error::NodeClosed), "{refused}");
+}

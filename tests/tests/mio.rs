@@ -320,3 +320,43 @@ async fn both_drivers_write_the_same_key_log_line_for_their_session() {
         .unwrap_err();
     assert!(matches!(mio_err, stt_mio::Error::KeyLog { .. }), "{mio_err}");
 }
+
+/// The application's metadata on a mio session: kept under its key and type, never sent (the
+/// tokio peer's session has none), readable after the session closed, refused on it then.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mio_sessions_keep_the_applications_metadata_through_their_close() {
+    #[derive(Debug, PartialEq)]
+    struct Viewer {
+        name: &'static str,
+    }
+    let server = tokio_node().await;
+    let addr = server.local_addr();
+    let mio = tokio::task::spawn_blocking(move || {
+        let mut node = mio_node();
+        let s = node.connect(addr).unwrap();
+        assert!(!node.set_metadata(s, "viewer", Viewer { name: "alice" }).unwrap());
+        assert!(!node.set_metadata(s, "frames", 3u64).unwrap());
+        assert!(node.set_metadata(s, "frames", 4u64).unwrap(), "replaces");
+        assert_eq!(node.metadata::<Viewer>(s, "viewer").as_deref(), Some(&Viewer { name: "alice" }));
+        assert_eq!(node.metadata::<u64>(s, "frames").as_deref(), Some(&4));
+        assert_eq!(node.metadata::<u32>(s, "frames"), None, "another type reads as absent");
+        let mut keys = node.metadata_keys(s);
+        keys.sort();
+        assert_eq!(keys, ["frames", "viewer"]);
+        assert!(node.remove_metadata(s, "frames"));
+        assert!(!node.remove_metadata(s, "frames"));
+        node.send_frame(s, 0x81, &b"done"[..]).unwrap();
+        // The peer closes; what the application kept is still there to read.
+        let err = node.recv_frame(s).unwrap_err();
+        assert!(matches!(err, stt_mio::Error::SessionClosed(_)), "{err}");
+        assert_eq!(node.metadata::<Viewer>(s, "viewer").as_deref(), Some(&Viewer { name: "alice" }));
+        let refused = node.set_metadata(s, "late", 1u8).unwrap_err();
+        assert!(matches!(refused, stt_mio::Error::SessionClosed(_)), "{refused}");
+    });
+    let session = tokio::time::timeout(Duration::from_secs(20), server.accept()).await.unwrap().unwrap();
+    let (kind, _) = tokio::time::timeout(Duration::from_secs(20), session.recv_frame()).await.unwrap().unwrap();
+    assert_eq!(kind, 0x81);
+    assert!(session.metadata_keys().is_empty(), "metadata is never sent");
+    session.close(0, "bye").await;
+    tokio::time::timeout(Duration::from_secs(30), mio).await.unwrap().expect("mio side passes");
+}

@@ -193,6 +193,12 @@ impl Endpoint {
         self.sessions.get(handle).filter(|s| s.is_confirmed()).map(|s| SessionRef::new(handle, s, &self.config))
     }
 
+    /// True if some session, handshaking or established, uses `remote` (drivers close a
+    /// WebSocket connection that carries none). Walks the sessions.
+    pub fn has_session_on(&self, remote: Remote) -> bool {
+        self.sessions().any(|h| self.session(h).is_some_and(|s| s.remote() == remote))
+    }
+
     /// Commands on a session (custom frames, streams, close), or `None` if the handle is stale
     /// (or names a responder's session not yet reported).
     pub fn session_mut(&mut self, handle: SessionHandle) -> Option<SessionMut<'_>> {
