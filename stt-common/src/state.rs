@@ -12,7 +12,8 @@
 pub enum NodeState {
     /// Bound: accepting sessions (in server mode), connecting, moving data.
     Running,
-    /// Shutting down: no longer accepting, flushing and closing its sessions.
+    /// Shutting down: no longer accepting, flushing and closing its sessions (a shutdown whose
+    /// future was dropped before it finished leaves the node here).
     Stopping,
     /// Stopped: its sessions are closed (their calls fail with `Error::SessionClosed`, or
     /// `Error::NodeClosed` when the node stopped without closing them) and so is the node

@@ -103,7 +103,7 @@ pub(crate) async fn run(inner: Arc<Inner>) {
         }
 
         // The core's work, under one lock for the whole turn.
-        let (more, deadline) = {
+        let (more, deadline, released) = {
             let mut st = inner.lock();
             if st.stopped {
                 return;
@@ -150,8 +150,11 @@ pub(crate) async fn run(inner: Arc<Inner>) {
             st.driver_stats.receive_errors += std::mem::take(&mut io_errors.receive);
             events.extend(std::iter::from_fn(|| st.ep.poll_event()));
             drops.tick(std::time::Instant::now(), || st.ep.stats().dropped);
-            (more, st.ep.poll_timeout())
+            (more, st.ep.poll_timeout(), std::mem::take(&mut st.released))
         };
+        // Ended sessions' shared parts go unlocked: what the application kept in them may call
+        // into the node when dropped.
+        drop(released);
         busy |= !out.udp.is_empty();
         for w in work.drain(..) {
             working += 1;

@@ -107,6 +107,8 @@ pub(crate) struct State {
     pub stopped: bool,
     /// `Node::shutdown` has begun.
     pub stopping: bool,
+    /// Shared parts of ended sessions, dropped by the driver after it unlocks.
+    pub released: Vec<Arc<SessionShared>>,
 }
 
 /// What the node's handles and the driver task share.
@@ -166,6 +168,7 @@ impl Inner {
                 driver_stats: Default::default(),
                 frames_dropped: 0,
                 stopping: false,
+                released: Vec::new(),
                 stopped: false,
             }),
             wake: Notify::new(),
@@ -262,6 +265,7 @@ impl Inner {
         for n in st.name_notify.values() {
             n.notify.notify_waiters();
         }
+        let mut released = std::mem::take(&mut st.released);
         for (_, slot) in st.sessions.drain() {
             wake_all(&slot);
             if let Some(tx) = slot.connect {
@@ -269,9 +273,12 @@ impl Inner {
             }
             if let Some(shared) = slot.shared {
                 shared.notify.notify_waiters();
+                released.push(shared);
             }
         }
         drop(st);
+        // Unlocked: the application's metadata may call into the node when dropped.
+        drop(released);
         self.wake.notify_one();
         self.accepted.notify_waiters();
         self.inbox_notify.notify_waiters();
@@ -363,6 +370,10 @@ impl State {
                         if let Some(shared) = slot.shared {
                             let _ = shared.closed.set(reason.clone());
                             shared.notify.notify_waiters();
+                            // Possibly the last reference: the application's metadata in it is
+                            // dropped by the driver once unlocked, where a value's `Drop` may
+                            // call into the node.
+                            self.released.push(shared);
                         }
                     }
                 }

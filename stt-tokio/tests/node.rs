@@ -480,3 +480,28 @@ async fn a_node_runs_from_bind_stops_through_shutdown_and_says_so() {
     let refused = client.connect(std::net::SocketAddr::from(([127, 0, 0, 1], 9))).await.unwrap_err();
     assert!(matches!(refused, Error::NodeClosed), "{refused}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metadata_whose_drop_calls_the_node_is_dropped_outside_the_nodes_lock() {
+    /// Reads the node's counters when dropped: under the node's lock this would deadlock.
+    struct ReportsOnDrop(Node, Arc<Mutex<Option<usize>>>);
+    impl Drop for ReportsOnDrop {
+        fn drop(&mut self) {
+            *self.1.lock().unwrap() = Some(self.0.stats().sessions);
+        }
+    }
+    let server = node(1).await;
+    let client = node(1).await;
+    let s = within(10, "connect", client.connect(server.local_addr())).await.unwrap();
+    let accepted = within(10, "accept", server.accept()).await.unwrap();
+    let seen = Arc::new(Mutex::new(None));
+    accepted.set_metadata("reporter", ReportsOnDrop(server.clone(), seen.clone()));
+    drop(accepted);
+    s.close(0, "bye").await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while seen.lock().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "the metadata was dropped once the session ended");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(within(10, "the node still answers", async { server.stats().sessions }).await, 0);
+}

@@ -167,7 +167,7 @@ fn a_copy_arriving_while_the_work_is_out_is_dropped_and_one_confirm_goes() {
 }
 
 #[test]
-fn a_session_limit_that_filled_while_the_work_was_out_is_kept() {
+fn work_out_counts_against_the_session_limit() {
     let mut sim = Sim::new(45);
     sim.default_link = Impairment { delay: Duration::from_millis(10), ..Default::default() };
     sim.handshake_work_delay = Duration::from_millis(5);
@@ -175,10 +175,13 @@ fn a_session_limit_that_filled_while_the_work_was_out_is_kept() {
     server.max_sessions = 1;
     let s = sim.add_node(server, seed(9));
     let (a, b) = (sim.add_node(config(), seed(1)), sim.add_node(config(), seed(2)));
-    // Both RESPONSEs pass the limit on arrival (no session yet); the second's work comes back
-    // after the first made the one session allowed.
+    // The RESPONSEs arrive together (30 ms); the first one's work, out, counts as the one
+    // session allowed, so the second is refused on arrival and costs no Diffie–Hellman.
     sim.connect(a, s);
     sim.connect(b, s);
+    sim.run_for(Duration::from_millis(32));
+    assert_eq!(sim.nodes[s].endpoint.handshake_work_in_progress(), 1);
+    assert_eq!(sim.nodes[s].endpoint.stats().dropped.session_limit, 1);
     sim.run_for(Duration::from_millis(500));
     assert_eq!(sim.nodes[s].endpoint.session_count(), 1);
     assert!(sim.nodes[s].endpoint.stats().dropped.session_limit >= 1);
@@ -208,4 +211,48 @@ fn a_forged_copy_whose_work_fails_retires_its_session_id_and_costs_one_diffie_he
     sim.inject(s, sim.nodes[c].addr, &init);
     assert_eq!(sim.nodes[s].endpoint.stats().dropped.replayed_handshake, 1);
     assert_eq!(sim.nodes[s].endpoint.handshake_work_in_progress(), 0);
+}
+
+/// Connects a client the server allows (by node id) and runs until the server's work for its
+/// RESPONSE is out; `meanwhile` then changes the server; returns the sim and both nodes.
+fn with_work_out(sim_seed: u64, meanwhile: impl FnOnce(&mut Sim, NodeIdx, NodeIdx)) -> (Sim, NodeIdx, NodeIdx) {
+    let mut sim = Sim::new(sim_seed);
+    sim.default_link = Impairment { delay: Duration::from_millis(10), ..Default::default() };
+    sim.handshake_work_delay = Duration::from_millis(20);
+    let c = sim.add_node(config(), seed(1));
+    let s = sim.add_node(offloaded(), seed(2));
+    let client_id = sim.nodes[c].endpoint.node_id();
+    sim.nodes[s].endpoint.allow(client_id);
+    sim.connect(c, s);
+    sim.run_for(Duration::from_millis(32));
+    assert_eq!(sim.nodes[s].endpoint.handshake_work_in_progress(), 1, "the RESPONSE's work is out");
+    meanwhile(&mut sim, c, s);
+    sim.run_for(Duration::from_secs(2));
+    assert_eq!(sim.nodes[s].endpoint.handshake_work_in_progress(), 0);
+    (sim, c, s)
+}
+
+#[test]
+fn work_that_comes_back_for_a_peer_removed_meanwhile_makes_no_session() {
+    let (sim, c, s) = with_work_out(47, |sim, c, s| {
+        let (now, peer) = (sim.now, sim.nodes[c].endpoint.node_id());
+        sim.nodes[s].endpoint.remove_peer(now, &peer, "removed");
+    });
+    assert_eq!(sim.nodes[s].endpoint.session_count(), 0);
+    assert_eq!(sim.established(c) + sim.established(s), 0);
+    assert!(sim.nodes[s].endpoint.stats().dropped.unexpected_handshake >= 1);
+}
+
+#[test]
+fn work_that_comes_back_after_server_mode_was_turned_off_makes_no_session() {
+    let (sim, c, s) = with_work_out(48, |sim, _, s| sim.nodes[s].endpoint.set_server_mode(false));
+    assert_eq!(sim.nodes[s].endpoint.session_count(), 0);
+    assert_eq!(sim.established(c) + sim.established(s), 0);
+}
+
+#[test]
+fn work_that_comes_back_with_nothing_changed_makes_the_session() {
+    // The control for the two above: the same run, nothing changed meanwhile.
+    let (sim, c, _) = with_work_out(49, |_, _, _| {});
+    assert_eq!(sim.established(c), 1);
 }

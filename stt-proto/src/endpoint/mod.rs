@@ -193,10 +193,11 @@ impl Endpoint {
         self.sessions.get(handle).filter(|s| s.is_confirmed()).map(|s| SessionRef::new(handle, s, &self.config))
     }
 
-    /// True if some session, handshaking or established, uses `remote` (drivers close a
-    /// WebSocket connection that carries none). Walks the sessions.
+    /// True if some session uses `remote`: handshaking, established, or a responder's session
+    /// waiting for the initiator's first frame (drivers close a WebSocket connection that
+    /// carries none). Walks the sessions.
     pub fn has_session_on(&self, remote: Remote) -> bool {
-        self.sessions().any(|h| self.session(h).is_some_and(|s| s.remote() == remote))
+        self.sessions.handles().any(|h| self.sessions.get(h).is_some_and(|s| s.remote() == remote))
     }
 
     /// Commands on a session (custom frames, streams, close), or `None` if the handle is stale

@@ -8,10 +8,12 @@
 //! established sessions: a burst of new sessions no longer holds up their data. The outcome is
 //! what the endpoint would have done at once (the same session, the same CONFIRM); the checks
 //! that may have changed meanwhile (session limits, a RESPONSE that superseded a one-round-trip
-//! INIT) run again when it comes back.
+//! INIT, server mode, the peer's removal or seed) run again when it comes back, and work not yet
+//! back counts against the session limits, in all and per address.
 
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
+use core::net::IpAddr;
 
 use zeroize::Zeroizing;
 
@@ -33,7 +35,20 @@ pub const MAX_HANDSHAKE_WORK: usize = 1024;
 #[derive(Default)]
 pub(super) struct Offload {
     queued: VecDeque<HandshakeWork>,
-    in_progress: Vec<u64>,
+    /// Session id and source address of each piece not yet back.
+    in_progress: Vec<(u64, IpAddr)>,
+}
+
+impl Offload {
+    /// True if the work of session `sid` is queued or out.
+    pub(super) fn has(&self, sid: u64) -> bool {
+        self.in_progress.iter().any(|&(s, _)| s == sid)
+    }
+
+    /// Work not yet back, in all and from `ip`: it counts against the session limits.
+    pub(super) fn pending(&self, ip: IpAddr) -> (usize, usize) {
+        (self.in_progress.len(), self.in_progress.iter().filter(|&&(_, from)| from == ip).count())
+    }
 }
 
 /// The Diffie–Hellman of one accepted handshake message, taken from
@@ -68,6 +83,8 @@ impl core::fmt::Debug for HandshakeWork {
 /// The outcome of a [`HandshakeWork`], for [`Endpoint::handle_handshake_done`].
 pub struct HandshakeDone {
     opened: Opening,
+    /// The seed's handshake key the work used: the peer's seed may have changed meanwhile.
+    psk: Zeroizing<[u8; 32]>,
     tag: [u8; TAG_LEN],
     read: Option<MessageOneRead>,
     statics: StaticShared,
@@ -117,7 +134,7 @@ impl HandshakeWork {
         };
         let mut diffie_hellman = 0;
         let read = read_message_one(backend, &identity, &input, || ephemeral, &mut statics, &mut diffie_hellman);
-        HandshakeDone { opened, tag, read, statics, diffie_hellman }
+        HandshakeDone { opened, psk, tag, read, statics, diffie_hellman }
     }
 }
 
@@ -126,11 +143,11 @@ impl Endpoint {
     /// handshake's work is under way or too much is.
     pub(super) fn offload_message_one(&mut self, input: &MessageOneInput<'_>, opened: Opening) {
         let offload = &mut self.offload;
-        if offload.in_progress.contains(&opened.sid) || offload.in_progress.len() >= MAX_HANDSHAKE_WORK {
+        if offload.has(opened.sid) || offload.in_progress.len() >= MAX_HANDSHAKE_WORK {
             self.stats.dropped.handshake_backlog += 1;
             return;
         }
-        offload.in_progress.push(opened.sid);
+        offload.in_progress.push((opened.sid, opened.remote.addr.ip()));
         // Counted as half-open while it waits: the load that asks for cookies sees it.
         self.load.half_open_added();
         let (prologue, message) = (input.prologue, input.message);
@@ -168,12 +185,13 @@ impl Endpoint {
 
     /// The outcome of a [`HandshakeWork`]: the half-open session is made and its CONFIRM queued,
     /// as `handle_datagram` would have done, unless the message did not read (counted in
-    /// [`crate::EndpointDrops::handshake_authentication`]) or the handshake was superseded or
-    /// the session limits filled meanwhile.
+    /// [`crate::EndpointDrops::handshake_authentication`]), or meanwhile the handshake was
+    /// superseded, the session limits filled, the node left server mode, or the peer was removed
+    /// or given another seed.
     pub fn handle_handshake_done(&mut self, now: Instant, done: HandshakeDone) {
         self.last_now = self.last_now.max(now);
-        let HandshakeDone { opened, tag, read, statics, diffie_hellman } = done;
-        let Some(at) = self.offload.in_progress.iter().position(|&sid| sid == opened.sid) else {
+        let HandshakeDone { opened, psk, tag, read, statics, diffie_hellman } = done;
+        let Some(at) = self.offload.in_progress.iter().position(|&(sid, _)| sid == opened.sid) else {
             return; // Not this endpoint's work.
         };
         self.offload.in_progress.swap_remove(at);
@@ -192,6 +210,14 @@ impl Endpoint {
             return;
         };
         if self.sessions.by_id(opened.sid).is_some() || self.sessions.is_retired(opened.sid) {
+            self.stats.dropped.unexpected_handshake += 1;
+            return;
+        }
+        // What `handle_datagram` checked before handing the work out may have changed: the node
+        // left server mode, or the peer was removed or given another seed.
+        let allowed = self.config.server_mode && self.config.allows(&opened.peer);
+        let keys = if allowed { self.handshake_keys_for(&opened.peer) } else { None };
+        if keys.is_none_or(|k| k.psk != *psk) {
             self.stats.dropped.unexpected_handshake += 1;
             return;
         }

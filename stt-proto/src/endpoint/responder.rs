@@ -31,7 +31,7 @@ use crate::wire::{frame_len, FrameLayout, FrameType};
 use zeroize::Zeroizing;
 
 impl Endpoint {
-    fn handshake_keys_for(&self, peer: &NodeId) -> Option<HandshakeKeys> {
+    pub(super) fn handshake_keys_for(&self, peer: &NodeId) -> Option<HandshakeKeys> {
         if let Some(seed) = self.config.peer_seeds.get(peer) {
             return Some(HandshakeKeys::from_shared_seed(seed.as_bytes()));
         }
@@ -167,6 +167,12 @@ impl Endpoint {
             self.stats.dropped.replayed_handshake += 1;
             return true;
         }
+        #[cfg(feature = "offload")]
+        if self.offload.has(sid) {
+            // The same INIT again while its work is out: that work's CONFIRM answers it.
+            self.stats.dropped.handshake_backlog += 1;
+            return true;
+        }
         let (max_inits, max_half_open) =
             (self.config.cookie_above_inits_per_second, self.config.cookie_above_half_open);
         if self.load.wants_cookie(now, remote.addr.ip(), max_inits, max_half_open) {
@@ -237,14 +243,20 @@ impl Endpoint {
     /// True if one more accepted session fits the session limits, total and for `remote`'s
     /// address (counting a drop otherwise).
     pub(super) fn admits_session(&mut self, remote: Remote) -> bool {
-        if self.sessions.len() >= self.config.max_sessions {
+        // Handshakes whose work is out count as the sessions they will make.
+        #[cfg(feature = "offload")]
+        let (pending, pending_here) = self.offload.pending(remote.addr.ip());
+        #[cfg(not(feature = "offload"))]
+        let (pending, pending_here) = (0, 0);
+        if self.sessions.len() + pending >= self.config.max_sessions {
             self.stats.dropped.session_limit += 1;
             return false;
         }
         // The per-peer cap counts confirmed sessions (see `Session::confirm_by_initiator`): the
         // first Noise message proves the seed and this node's static key were used, not the
         // initiator's key.
-        if !self.sessions.admits_from(remote.addr.ip(), self.config.max_sessions_per_address) {
+        let per_address = self.config.max_sessions_per_address.saturating_sub(pending_here);
+        if !self.sessions.admits_from(remote.addr.ip(), per_address) {
             self.stats.dropped.source_limit += 1;
             return false;
         }
