@@ -467,10 +467,7 @@ impl Node {
 
     /// Removes the value kept under `key` on `session`; true if there was one.
     pub fn remove_metadata(&mut self, session: SessionHandle, key: &str) -> bool {
-        match self.slots.get_mut(&session) {
-            Some(slot) => slot.metadata.remove(key),
-            None => self.closed_metadata.get_mut(&session).is_some_and(|m| m.remove(key)),
-        }
+        self.metadata_of_mut(session).is_some_and(|m| m.remove(key))
     }
 
     /// The keys of the values kept on `session`.
@@ -482,6 +479,13 @@ impl Node {
         match self.slots.get(&session) {
             Some(slot) => Some(&slot.metadata),
             None => self.closed_metadata.get(&session),
+        }
+    }
+
+    fn metadata_of_mut(&mut self, session: SessionHandle) -> Option<&mut Metadata> {
+        match self.slots.get_mut(&session) {
+            Some(slot) => Some(&mut slot.metadata),
+            None => self.closed_metadata.get_mut(&session),
         }
     }
 

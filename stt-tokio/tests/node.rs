@@ -423,10 +423,7 @@ async fn connect_takes_host_names_and_reports_what_does_not_resolve() {
 
 #[tokio::test]
 async fn a_sessions_metadata_is_the_applications_own_shared_by_its_handles_and_never_sent() {
-    let server = node(1).await;
-    let client = node(1).await;
-    let s = within(10, "connect", client.connect(server.local_addr())).await.unwrap();
-    let accepted = within(10, "accept", server.accept()).await.unwrap();
+    let (_server, _client, s, accepted) = connected(1).await;
     assert!(!accepted.set_metadata("user", String::from("alice")));
     assert!(!accepted.set_metadata("role", 7u8));
     assert!(accepted.set_metadata("role", 9u8), "replaces");
@@ -490,10 +487,7 @@ async fn metadata_whose_drop_calls_the_node_is_dropped_outside_the_nodes_lock() 
             *self.1.lock().unwrap() = Some(self.0.stats().sessions);
         }
     }
-    let server = node(1).await;
-    let client = node(1).await;
-    let s = within(10, "connect", client.connect(server.local_addr())).await.unwrap();
-    let accepted = within(10, "accept", server.accept()).await.unwrap();
+    let (server, _client, s, accepted) = connected(1).await;
     let seen = Arc::new(Mutex::new(None));
     accepted.set_metadata("reporter", ReportsOnDrop(server.clone(), seen.clone()));
     drop(accepted);

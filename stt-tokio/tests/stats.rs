@@ -98,10 +98,7 @@ async fn a_node_reports_open_sessions_bytes_and_drops_by_reason() {
 
 #[tokio::test]
 async fn custom_frames_past_the_unread_queue_are_counted_and_the_first_ones_kept() {
-    let server = node(1).await;
-    let client = node(1).await;
-    let s = within(10, "connect", client.connect(server.local_addr())).await.unwrap();
-    let accepted = within(10, "accept", server.accept()).await.unwrap();
+    let (server, client, s, accepted) = connected(1).await;
     // No handler for type 0x90 and nobody reading: the session keeps 1,024, the rest are dropped.
     for i in 0..1100u32 {
         // The send queue is bounded too: wait for it to drain when it is full.

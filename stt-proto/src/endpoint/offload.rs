@@ -201,11 +201,7 @@ impl Endpoint {
         let Some(read) = read else {
             self.stats.dropped.handshake_authentication += 1;
             if opened.one_round_trip.is_some() {
-                // As in `open_in_one_round_trip`: that INIT cost Diffie–Hellman once, its source
-                // gets cookies.
-                let until = self.retire_until(now);
-                self.sessions.retire(opened.sid, until);
-                self.load.failed(now, opened.remote.addr.ip());
+                self.one_round_trip_failed(now, opened.sid, opened.remote);
             }
             return;
         };

@@ -191,14 +191,18 @@ impl Endpoint {
         let peer = NodeId(init.node_id_i);
         let opened = Opening { remote, sid, peer, suite, handshake_rtt: None, one_round_trip: Some(nonce_r) };
         if !self.accept_message_one(now, frame, layout, &prologue, &message, &keys.psk, opened) {
-            // The seed MAC verified but the Noise message did not (a copy whose packet number or
-            // tag was changed, or a stale key): that INIT costs Diffie–Hellman once, its source
-            // gets cookies.
-            let until = self.retire_until(now);
-            self.sessions.retire(sid, until);
-            self.load.failed(now, remote.addr.ip());
+            self.one_round_trip_failed(now, sid, remote);
         }
         true
+    }
+
+    /// The seed MAC of a one-round-trip INIT (session `sid`, from `remote`) verified but its Noise
+    /// message did not (a copy whose packet number or tag was changed, or a stale key): that INIT
+    /// cost Diffie–Hellman once; its session id is retired and its source gets cookies.
+    pub(super) fn one_round_trip_failed(&mut self, now: Instant, sid: u64, remote: Remote) {
+        let until = self.retire_until(now);
+        self.sessions.retire(sid, until);
+        self.load.failed(now, remote.addr.ip());
     }
 
     /// A first Noise message (tagged `tag`) came again for the session `handle` it made: its

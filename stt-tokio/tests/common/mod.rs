@@ -26,6 +26,16 @@ pub async fn ws_node(shared: u8) -> Node {
     Node::bind(config(shared).ws_bind(LOCAL.parse().unwrap())).await.unwrap()
 }
 
+/// Two nodes sharing `shared`, and a session between them: the server, the client, the client's
+/// session and the server's.
+pub async fn connected(shared: u8) -> (Node, Node, Session, Session) {
+    let server = node(shared).await;
+    let client = node(shared).await;
+    let session = within(10, "connect", client.connect(server.local_addr())).await.unwrap();
+    let accepted = within(10, "accept", server.accept()).await.unwrap();
+    (server, client, session, accepted)
+}
+
 /// Deterministic pseudo-random bytes (xorshift), different per `seed`.
 pub fn pattern(len: usize, seed: u64) -> Vec<u8> {
     let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
