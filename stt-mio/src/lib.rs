@@ -62,3 +62,4 @@ pub use driver::Driver;
 pub use node::{Incoming, Node, RefusedMessages};
 pub use stt_common::{random_bytes, DriverStats, Error, Metadata, NodeStats, WebSocketLimits, WebSocketStats};
 pub use stt_proto;
+pub use stt_proto::ExportError;

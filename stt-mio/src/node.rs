@@ -15,10 +15,11 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use mio::{Events, Poll, Token};
+use stt_proto::segment::SegmentKey;
 use stt_proto::{
-    Channel, CloseReason, EndpointConfig, Event, Fallback, FallbackAction, FallbackPolicy, HandshakeError, Identity,
-    Message, MessageError, MessageId, MessageRefusal, NodeId, Remote, Role, Seed, SessionHandle, SessionStats,
-    StreamError, StreamId, StreamMode, StreamRead,
+    Channel, CloseReason, EndpointConfig, Event, ExportError, Fallback, FallbackAction, FallbackPolicy, HandshakeError,
+    Identity, Message, MessageError, MessageId, MessageRefusal, NodeId, Remote, Role, Seed, SessionHandle,
+    SessionStats, StreamError, StreamId, StreamMode, StreamRead,
 };
 
 use crate::{Driver, Error, Metadata, NodeStats, WebSocketLimits};
@@ -420,6 +421,33 @@ impl Node {
             driver: self.driver.stats(),
             frames_dropped: self.frames_dropped,
         }
+    }
+
+    /// Fills `out` with a secret `session` exports under `label` and `context`: the peer's
+    /// session gives the same bytes for the same label and context, every other session
+    /// different ones (TLS's exporter; `docs/PROTOCOL.md` section 3.5). Fails if the node does
+    /// not hold the session, or for a label over 255 bytes or a length of 0 or over 8,160.
+    pub fn export_secret(
+        &self,
+        session: SessionHandle,
+        label: &[u8],
+        context: &[u8],
+        out: &mut [u8],
+    ) -> Result<(), ExportError> {
+        self.driver.endpoint().session(session).ok_or(ExportError::NotEstablished)?.export_secret(label, context, out)
+    }
+
+    /// The key of the segments this end seals on segment stream `stream_id` of `session`, for a
+    /// [`stt_proto::segment::SegmentEncoder`]; the peer decodes them with its
+    /// [`Node::segment_decoder_key`] of the same id.
+    pub fn segment_encoder_key(&self, session: SessionHandle, stream_id: u32) -> Result<SegmentKey, ExportError> {
+        self.driver.endpoint().session(session).ok_or(ExportError::NotEstablished)?.segment_encoder_key(stream_id)
+    }
+
+    /// The key of the segments the peer seals on segment stream `stream_id` of `session`, for a
+    /// [`stt_proto::segment::SegmentDecoder`].
+    pub fn segment_decoder_key(&self, session: SessionHandle, stream_id: u32) -> Result<SegmentKey, ExportError> {
+        self.driver.endpoint().session(session).ok_or(ExportError::NotEstablished)?.segment_decoder_key(stream_id)
     }
 
     /// A session's counters, or `None` if the node does not hold it (never established, or

@@ -138,7 +138,7 @@ pub use bytes;
 pub use config::{
     ConfigError, EndpointConfig, Identity, KeyRotationPolicy, Seed, MAX_CONCURRENT_STREAMS, MIN_SEED_LEN,
 };
-pub use crypto::{CryptoBackend, SessionSecrets, Suite};
+pub use crypto::{CryptoBackend, ExportError, SessionSecrets, Suite, MAX_EXPORT_LABEL, MAX_EXPORT_LEN};
 pub use endpoint::{ConnectError, Endpoint, SessionMut, Transmit};
 #[cfg(feature = "offload")]
 pub use endpoint::{HandshakeDone, HandshakeWork, MAX_HANDSHAKE_WORK};

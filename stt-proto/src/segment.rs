@@ -8,6 +8,15 @@
 //! Data segments have kind 0 and sequence 0, 1, 2, ...; in bounded mode the end marker (kind 1)
 //! takes the next sequence number and carries the total length (8 bytes) and the number of data
 //! segments (4 bytes), encrypted. Live mode has no end marker.
+//!
+//! A session gives each direction its own segment key ([`crate::SessionRef::segment_encoder_key`],
+//! from the session's key exporter); [`SegmentKey::derive`] makes one from any shared secret.
+//!
+//! Flow control is by credit, as in the seeds' streaming layer: a decoder says how far the
+//! encoder may go ([`SegmentDecoder::credit`], a sequence number), the application carries that
+//! number to the encoder however it likes, and an encoder made [`SegmentEncoder::with_credit`]
+//! takes no more bytes than fit below it ([`SegmentEncoder::writable`]). An encoder that keeps to
+//! its credit never overflows the decoder that granted it.
 
 use alloc::collections::{BTreeMap, VecDeque};
 use alloc::vec::Vec;
@@ -83,6 +92,13 @@ pub enum SegmentError {
     /// Segment payload size 0.
     #[error("segment payload size must be at least 1 byte")]
     ZeroSegmentSize,
+    /// The bytes given do not fit the credit the decoder granted: give at most `writable` bytes
+    /// now, and the rest after [`SegmentEncoder::grant`]. Nothing of the call was taken.
+    #[error("out of credit: {writable} bytes fit until the decoder grants more")]
+    NoCredit {
+        /// Bytes the encoder takes now.
+        writable: usize,
+    },
 }
 
 /// The key segments are sealed under.
@@ -154,6 +170,8 @@ pub struct SegmentEncoder {
     pending: Vec<u8>,
     written: u64,
     ended: bool,
+    /// With flow control: data segments are sealed only below this sequence number.
+    credit: Option<u32>,
 }
 
 impl SegmentEncoder {
@@ -185,7 +203,36 @@ impl SegmentEncoder {
             pending: Vec::new(),
             written: 0,
             ended: false,
+            credit: None,
         })
+    }
+
+    /// Turns on credit-based flow control: data segments are sealed only below sequence number
+    /// `initial` until [`SegmentEncoder::grant`] raises it. Take `initial` from the decoder
+    /// ([`SegmentDecoder::credit`]) or agree on it beforehand.
+    pub fn with_credit(mut self, initial: u32) -> SegmentEncoder {
+        self.credit = Some(initial);
+        self
+    }
+
+    /// Raises the credit to `credit` (a sequence number from [`SegmentDecoder::credit`]); a lower
+    /// or repeated grant changes nothing, so grants may arrive late, twice or out of order.
+    /// Without [`SegmentEncoder::with_credit`], nothing to do.
+    pub fn grant(&mut self, credit: u32) {
+        if let Some(c) = &mut self.credit {
+            *c = (*c).max(credit);
+        }
+    }
+
+    /// How many bytes [`SegmentEncoder::push`] takes now: what fits below the credit (with flow
+    /// control), else `usize::MAX`.
+    pub fn writable(&self) -> usize {
+        match self.credit {
+            None => usize::MAX,
+            Some(credit) => (credit.saturating_sub(self.next_seq) as usize)
+                .saturating_mul(self.segment_size)
+                .saturating_sub(self.pending.len()),
+        }
     }
 
     fn is_live(&self) -> bool {
@@ -214,6 +261,10 @@ impl SegmentEncoder {
         let given = self.written + data.len() as u64;
         if !self.is_live() && given > self.declared() {
             return Err(SegmentError::LengthMismatch { declared: self.declared(), given });
+        }
+        let writable = self.writable();
+        if data.len() > writable {
+            return Err(SegmentError::NoCredit { writable });
         }
         self.written = given;
         let mut out = Vec::new();
@@ -394,6 +445,18 @@ impl SegmentDecoder {
             self.next_seq += 1;
         }
         skipped
+    }
+
+    /// The credit to grant an encoder whose segments carry at most `segment_size` bytes: the
+    /// sequence number below which every data segment still fits this decoder's bound, counting
+    /// those already promised. Send it to the encoder ([`SegmentEncoder::grant`]) after reading,
+    /// as QUIC's MAX_STREAM_DATA; it never leaves the encoder stuck (the segment that fills the
+    /// first gap is always granted when nothing waits to be read).
+    pub fn credit(&self, segment_size: usize) -> u32 {
+        let per_segment = segment_size.max(1).saturating_add(SEGMENT_HOLD_COST);
+        let room = self.limit.saturating_sub(self.held) / per_segment;
+        let room = if self.ready.is_empty() { room.max(1) } else { room };
+        self.next_seq.saturating_add(u32::try_from(room).unwrap_or(u32::MAX))
     }
 
     /// Bytes held (waiting behind a gap, or ready and not read), each segment counted with

@@ -80,7 +80,7 @@ pub use stt_common::{
 };
 pub use stt_proto;
 pub use stt_proto::{
-    Channel, CloseReason, Event, Fallback, HandshakeError, Message, MessageId, MessageRefusal, NameAddress,
-    NameQueueLimits, NodeId, Remote, Seed, StreamMode, StreamRead, Transport,
+    Channel, CloseReason, Event, ExportError, Fallback, HandshakeError, Message, MessageId, MessageRefusal,
+    NameAddress, NameQueueLimits, NodeId, Remote, Seed, StreamMode, StreamRead, Transport,
 };
 pub use tls::{TlsIdentity, TlsRoots};

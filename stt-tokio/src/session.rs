@@ -5,9 +5,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use stt_proto::segment::SegmentKey;
 use stt_proto::{
-    Channel, CloseReason, Message, MessageError, MessageId, NodeId, PathStats, Remote, SessionHandle, SessionStats,
-    StreamMode,
+    Channel, CloseReason, ExportError, Message, MessageError, MessageId, NodeId, PathStats, Remote, SessionHandle,
+    SessionStats, StreamMode,
 };
 use tokio::sync::oneshot;
 
@@ -132,6 +133,37 @@ impl Session {
     pub fn path_stats(&self) -> Option<PathStats> {
         let st = self.shared.node.lock();
         st.ep.session(self.shared.handle).map(|s| s.path_stats())
+    }
+
+    /// Fills `out` with a secret this session exports under `label` and `context`: the peer's
+    /// session gives the same bytes for the same label and context, every other session
+    /// different ones (TLS's exporter; `docs/PROTOCOL.md` section 3.5). Fails once the session
+    /// ended, or for a label over 255 bytes or a length of 0 or over 8,160.
+    ///
+    /// ```no_run
+    /// # async fn f(session: stt_tokio::Session) -> Result<(), Box<dyn std::error::Error>> {
+    /// let mut key = [0u8; 32];
+    /// session.export_secret(b"my-app file key", b"report.csv", &mut key)?;
+    /// # Ok(()) }
+    /// ```
+    pub fn export_secret(&self, label: &[u8], context: &[u8], out: &mut [u8]) -> Result<(), ExportError> {
+        let st = self.shared.node.lock();
+        st.ep.session(self.shared.handle).ok_or(ExportError::NotEstablished)?.export_secret(label, context, out)
+    }
+
+    /// The key of the segments this end seals on segment stream `stream_id`, for a
+    /// [`stt_proto::segment::SegmentEncoder`]; the peer decodes them with its
+    /// [`Session::segment_decoder_key`] of the same id. Fails once the session ended.
+    pub fn segment_encoder_key(&self, stream_id: u32) -> Result<SegmentKey, ExportError> {
+        let st = self.shared.node.lock();
+        st.ep.session(self.shared.handle).ok_or(ExportError::NotEstablished)?.segment_encoder_key(stream_id)
+    }
+
+    /// The key of the segments the peer seals on segment stream `stream_id`, for a
+    /// [`stt_proto::segment::SegmentDecoder`]. Fails once the session ended.
+    pub fn segment_decoder_key(&self, stream_id: u32) -> Result<SegmentKey, ExportError> {
+        let st = self.shared.node.lock();
+        st.ep.session(self.shared.handle).ok_or(ExportError::NotEstablished)?.segment_decoder_key(stream_id)
     }
 
     /// Measures one round trip to the peer: sends a KEEPALIVE and waits for its acknowledgement

@@ -499,3 +499,68 @@ async fn metadata_whose_drop_calls_the_node_is_dropped_outside_the_nodes_lock() 
     }
     assert_eq!(within(10, "the node still answers", async { server.stats().sessions }).await, 0);
 }
+
+/// The key exporter and a segment stream keyed by the session, with credit-based flow control:
+/// the segments travel as messages on one channel, the decoder's grants on another.
+#[tokio::test]
+async fn a_session_exports_one_secret_at_both_ends_and_keys_a_segment_stream_with_credit() {
+    use stt_proto::segment::{SegmentDecoder, SegmentEncoder, SegmentError};
+    use stt_tokio::{Channel, ExportError};
+    let (_server, client, session, accepted) = connected(41).await;
+    let (mut a, mut b) = ([0u8; 32], [0u8; 32]);
+    session.export_secret(b"app", b"ctx", &mut a).unwrap();
+    accepted.export_secret(b"app", b"ctx", &mut b).unwrap();
+    assert_eq!(a, b);
+    let other = within(10, "connect", client.connect(_server.local_addr())).await.unwrap();
+    other.export_secret(b"app", b"ctx", &mut b).unwrap();
+    assert_ne!(a, b, "another session exports another secret");
+    other.close(0, "done").await;
+    assert_eq!(other.export_secret(b"app", b"ctx", &mut b), Err(ExportError::NotEstablished));
+
+    const LEN: usize = 1 << 20;
+    const SIZE: usize = 4096;
+    let (segments, grants) = (Channel::Frame(0x90), Channel::Frame(0x91));
+    let data = pattern(LEN, 41);
+    let mut dec = SegmentDecoder::new(accepted.segment_decoder_key(1).unwrap(), 1, 64 * 1024);
+    let mut enc =
+        SegmentEncoder::bounded(session.segment_encoder_key(1).unwrap(), 1, SIZE, LEN as u64).unwrap().with_credit(0);
+    let sender = {
+        let (session, data) = (session.clone(), data.clone());
+        tokio::spawn(async move {
+            let (mut written, mut waits) = (0, 0u32);
+            while written < LEN {
+                let take = (LEN - written).min(enc.writable());
+                if take == 0 {
+                    assert!(matches!(enc.push(&data[written..=written]), Err(SegmentError::NoCredit { .. })));
+                    let grant = session.recv_message().await.unwrap();
+                    assert_eq!(grant.channel, grants);
+                    enc.grant(u32::from_be_bytes(grant.payload[..4].try_into().unwrap()));
+                    waits += 1;
+                    continue;
+                }
+                for s in enc.push(&data[written..written + take]).unwrap() {
+                    session.send_message(segments, s).await.unwrap();
+                }
+                written += take;
+            }
+            for s in enc.end().unwrap() {
+                session.send_message(segments, s).await.unwrap();
+            }
+            waits
+        })
+    };
+    let mut received = Vec::with_capacity(LEN);
+    accepted.send_message(grants, dec.credit(SIZE).to_be_bytes().to_vec()).await.unwrap();
+    while !dec.is_finished() {
+        let m = within(20, "segment", accepted.recv_message()).await.unwrap();
+        assert_eq!(m.channel, segments);
+        dec.push(&m.payload).unwrap();
+        while let Some(b) = dec.read() {
+            received.extend_from_slice(&b);
+        }
+        accepted.send_message(grants, dec.credit(SIZE).to_be_bytes().to_vec()).await.unwrap();
+    }
+    let waits = sender.await.unwrap();
+    assert_eq!(sha3(&received), sha3(&data));
+    assert!(waits > 1, "the encoder started with no credit and waited for grants: {waits}");
+}

@@ -1,6 +1,6 @@
 //! A conformance check that does not trust the implementation: it reads the test vectors of
 //! `docs/PROTOCOL.md` section 9 and recomputes them from the document's text with a second,
-//! small implementation written here from that text (sections 1, 3, 4, 9, 10, 11), on the
+//! small implementation written here from that text (sections 1, 3, 4, 9, 10, 11, including 3.5), on the
 //! standard primitives only (SHA3-256, HMAC, X25519, AES-256-GCM, ChaCha20-Poly1305, the
 //! ChaCha20 keystream).
 //! Nothing of `stt-proto` is called. A change that leaves the document behind fails here.
@@ -8,7 +8,8 @@
 //! Covered: the identities and handshake keys, the AEAD rule, the frame layout, the Noise
 //! handshake and its key schedule, the whole transcript (INIT, CHALLENGE with its cookie,
 //! RESPONSE, CONFIRM, the first sealed datagram and the session id) from the RNG seeds through
-//! the generator of section 9, the segments and the stored blob, and the named-endpoint
+//! the generator of section 9, the key exporter and a segment keyed by it (section 3.5), the
+//! segments and the stored blob, and the named-endpoint
 //! payloads: every vector of section 9.
 
 use std::collections::BTreeMap;
@@ -371,7 +372,7 @@ fn section_9_vectors_follow_from_the_text() {
     check("transcript_challenge", &frame(0x02, tag8, 0, &challenge_payload, 0, |f| mac16(&k_hs, f)));
     let sid = u64::from_be_bytes(std::array::from_fn(|i| nonce_i[i] ^ nonce_r[i] ^ a.node_id[i] ^ b.node_id[i]));
     check("transcript_session_id", &sid.to_be_bytes());
-    let Handshake { response, confirm, secrets: (i2r, _), .. } = noise_handshake(
+    let Handshake { response, confirm, secrets: (i2r, r2i), .. } = noise_handshake(
         Noise::start(0x01, &a.node_id, &nonce_i, &nonce_r, &b.static_public),
         &a,
         &b,
@@ -393,6 +394,20 @@ fn section_9_vectors_follow_from_the_text() {
     check("transcript_confirm", &confirm);
     let first = [sealed_frame(0x80, sid, 0, b"hello", 0, &i2r), sealed_frame(0x14, sid, 0, b"", 1, &i2r)].concat();
     check("transcript_custom_0x80_hello", &first);
+
+    // Section 3.5: the transcript session's exporter, one export, and the initiator's segment key.
+    let exporter = hkdf(&[], &[i2r, r2i].concat(), b"stt/v3 exporter");
+    let export = |label: &[u8], context: &[u8]| {
+        let info = [&b"stt/v3 export"[..], &[label.len() as u8], label, &sha3(&[context])].concat();
+        expand(&exporter, &info, 32)
+    };
+    check("exporter_example", &export(b"example", b"context"));
+    let secret = export(b"stt segment", &[0x01]);
+    let prk = extract(&[&sid.to_be_bytes()[..], &5u32.to_be_bytes()].concat(), &secret);
+    let (key, iv) = (expand(&prk, b"stt/v1 segment key", 32), expand(&prk, b"stt/v1 segment iv", 12));
+    let header = [&[0u8][..], &5u32.to_be_bytes(), &0u32.to_be_bytes(), &5u32.to_be_bytes()].concat();
+    let (ciphertext, tag) = seal(&key, iv.try_into().unwrap(), &header, b"hello");
+    check("segment_from_session", &[&header[..], &ciphertext, &tag].concat());
 
     // Section 4.9: the one-round-trip transcript. A draws its nonce, then its ephemeral secret;
     // B, at its first INIT of version 3, the key of its nonces, then its ephemeral secret.

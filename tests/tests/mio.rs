@@ -7,7 +7,7 @@ use std::time::Duration;
 use sha3::{Digest, Sha3_256};
 use stt_mio::stt_proto::{Channel, MessageId, MessageRefusal, SessionHandle};
 use stt_tests::relay::{Relay, RelayConfig};
-use stt_tokio::{CloseReason, Node as TokioNode, NodeConfig, Seed, Session, StreamMode};
+use stt_tokio::{stt_proto, CloseReason, Node as TokioNode, NodeConfig, Seed, Session, StreamMode};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 #[path = "../../stt-mio/examples/echo_server.rs"]
@@ -38,6 +38,15 @@ fn mio_side(node: &mut stt_mio::Node, s: SessionHandle) {
     node.send_frame(s, 0x81, &b"from mio"[..]).unwrap();
     let (kind, payload) = node.recv_frame(s).unwrap();
     assert_eq!((kind, &payload[..]), (0x82, &b"from tokio"[..]));
+
+    // What the session exports, and a segment sealed with its key, for tokio to check.
+    let mut exported = [0u8; 32];
+    node.export_secret(s, b"interop", b"mio", &mut exported).unwrap();
+    let key = node.segment_encoder_key(s, 9).unwrap();
+    let mut enc = stt_mio::stt_proto::segment::SegmentEncoder::live(key, 9, 64).unwrap();
+    assert!(enc.push(b"sealed by mio").unwrap().is_empty());
+    let segment = enc.flush().unwrap().unwrap();
+    node.send_frame(s, 0x86, [&exported[..], &segment].concat()).unwrap();
 
     // Reliable messages both ways; one to a name tokio does not serve is refused.
     assert_eq!(node.send_message(s, Channel::Frame(0x84), pattern(3 << 20, 7)).unwrap(), MessageId(0));
@@ -96,6 +105,13 @@ async fn tokio_side(session: Session) {
     let (kind, payload) = session.recv_frame().await.unwrap();
     assert_eq!((kind, &payload[..]), (0x81, &b"from mio"[..]));
     session.send_frame(0x82, &b"from tokio"[..]).unwrap();
+    let (kind, payload) = session.recv_frame().await.unwrap();
+    let mut exported = [0u8; 32];
+    session.export_secret(b"interop", b"mio", &mut exported).unwrap();
+    assert_eq!((kind, &payload[..32]), (0x86, &exported[..]), "both drivers export the same secret");
+    let mut dec = stt_proto::segment::SegmentDecoder::new(session.segment_decoder_key(9).unwrap(), 9, 1 << 16);
+    dec.push(&payload[32..]).unwrap();
+    assert_eq!(&dec.read().unwrap()[..], b"sealed by mio");
     let m = session.recv_message().await.unwrap();
     assert_eq!(m.channel, Channel::Frame(0x84));
     assert!(m.payload == pattern(3 << 20, 7), "3 MiB message from mio arrives whole");

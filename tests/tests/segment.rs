@@ -170,3 +170,27 @@ fn a_flood_of_tiny_segments_behind_a_gap_is_bounded_by_count_as_well_as_bytes() 
     dec.push(&segments[0]).unwrap();
     assert_eq!(drain(&mut dec).len(), accepted + 1);
 }
+
+#[test]
+fn an_encoder_keeps_to_its_credit_and_a_refused_push_takes_nothing() {
+    let mut dec = SegmentDecoder::new(key(4), 4, 3 * (100 + 64));
+    assert_eq!(dec.credit(100), 3, "three 100-byte segments fit 492 bytes with their hold cost");
+    let mut enc = SegmentEncoder::live(key(4), 4, 100).unwrap().with_credit(dec.credit(100));
+    assert_eq!(enc.writable(), 300);
+    assert_eq!(enc.push(&data(301)), Err(SegmentError::NoCredit { writable: 300 }));
+    let segments = enc.push(&data(250)).unwrap();
+    assert_eq!((segments.len(), enc.writable()), (2, 50), "half of the third segment is pending");
+    enc.grant(2);
+    assert_eq!(enc.writable(), 50, "a lower grant changes nothing");
+    for s in &segments {
+        dec.push(s).unwrap();
+    }
+    assert_eq!(dec.credit(100), 3, "nothing read yet: the third segment is still the last that fits");
+    dec.read().unwrap();
+    enc.grant(dec.credit(100));
+    assert_eq!(enc.writable(), 150);
+    // A decoder too small for one segment still grants the next one while nothing waits to be
+    // read, so flow control never deadlocks.
+    let tiny = SegmentDecoder::new(key(4), 4, 10);
+    assert_eq!(tiny.credit(100), 1);
+}

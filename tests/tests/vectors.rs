@@ -260,6 +260,16 @@ fn transcript(seed_a: &[u8; 32], seed_b: &[u8; 32], shared: &[u8; 32], fast: boo
     }
     let sid = a.session(h).unwrap().session_id();
     out.push((format!("{prefix}_session_id"), format!("{sid:016x}")));
+    if !fast {
+        // Section 3.5: what A's session exports, and a segment it seals with its session's key.
+        let view = a.session(h).unwrap();
+        let mut exported = [0u8; 32];
+        view.export_secret(b"example", b"context", &mut exported).unwrap();
+        out.push(("exporter_example".into(), hex(&exported)));
+        let mut enc = SegmentEncoder::live(view.segment_encoder_key(5).unwrap(), 5, 8).unwrap();
+        assert!(enc.push(b"hello").unwrap().is_empty());
+        out.push(("segment_from_session".into(), hex(&enc.flush().unwrap().unwrap())));
+    }
     out
 }
 

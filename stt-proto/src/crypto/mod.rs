@@ -14,7 +14,10 @@ mod schedule;
 pub use aead::{CryptoBackend, OpenError, PacketKey, Suite};
 pub use dh::{DhSecret, LowOrderPoint, DH_LEN};
 pub(crate) use replay::ReplayWindow;
-pub use schedule::{HandshakeKeys, SessionSecrets, TrafficSecret, KEY_LOG_LABEL};
+pub(crate) use schedule::ExporterSecret;
+pub use schedule::{
+    ExportError, HandshakeKeys, SessionSecrets, TrafficSecret, KEY_LOG_LABEL, MAX_EXPORT_LABEL, MAX_EXPORT_LEN,
+};
 
 use hmac::{KeyInit, Mac, SimpleHmac};
 use sha3::{Digest, Sha3_256};
@@ -27,7 +30,8 @@ pub const TAG_LEN: usize = 16;
 pub const NONCE_LEN: usize = 12;
 
 /// The HKDF `info` labels and hash prefixes, one per purpose. Every label is ASCII and starts
-/// with `stt/v1 ` or `stt/v2 ` (the protocol version that introduced it).
+/// with `stt/v1 `, `stt/v2 ` or `stt/v3 ` (the protocol version that introduced it), except
+/// [`labels::SEGMENT_EXPORT`], an exporter label like an application's.
 pub mod labels {
     /// Node id from a static public key (a SHA3-256 prefix, not an HKDF label).
     pub const NODE_ID: &[u8] = b"stt/v2 node id";
@@ -56,9 +60,16 @@ pub mod labels {
     pub const SEGMENT_KEY: &[u8] = b"stt/v1 segment key";
     /// Segment encoder IV (salt: session id and stream id) from a secret.
     pub const SEGMENT_IV: &[u8] = b"stt/v1 segment iv";
+    /// A session's exporter secret from its generation-0 traffic secrets.
+    pub const EXPORTER: &[u8] = b"stt/v3 exporter";
+    /// One exported secret from the exporter secret (followed by the label and the context's
+    /// hash).
+    pub const EXPORT: &[u8] = b"stt/v3 export";
+    /// The exporter label of a session's segment keys.
+    pub const SEGMENT_EXPORT: &[u8] = b"stt segment";
 }
 
-type HkdfSha3 = hkdf::SimpleHkdf<Sha3_256>;
+pub(crate) type HkdfSha3 = hkdf::SimpleHkdf<Sha3_256>;
 type HmacSha3 = SimpleHmac<Sha3_256>;
 
 /// HKDF-Extract(salt, ikm) followed by HKDF-Expand(prk, label) into `out`.

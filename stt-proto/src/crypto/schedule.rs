@@ -8,11 +8,14 @@
 //! key_n       = HKDF-Expand(secret_n, "stt/v1 aead key", 32)
 //! iv_n        = HKDF-Expand(secret_n, "stt/v1 aead iv", 12)
 //! secret_n+1  = HKDF-Expand(secret_n, "stt/v1 key update", 32)
+//! exporter    = HKDF(salt = "", ikm = secret_i2r0 || secret_r2i0, "stt/v3 exporter")
+//! export(label, context, L) = HKDF-Expand(exporter,
+//!                 "stt/v3 export" || len(label) (1) || label || SHA3-256(context), L)
 //! ```
 
 use alloc::string::String;
 
-use super::{hkdf, hkdf_expand, hkdf_expand32, labels, CryptoBackend, PacketKey, Suite};
+use super::{hkdf, hkdf_expand, hkdf_expand32, labels, sha3_256, CryptoBackend, HkdfSha3, PacketKey, Suite};
 use super::{KEY_LEN, NONCE_LEN};
 
 /// The keys one shared seed gives the handshake.
@@ -76,6 +79,66 @@ impl TrafficSecret {
     pub fn packet_key(&self, suite: Suite, backend: CryptoBackend) -> PacketKey {
         let (key, iv) = self.key_and_iv();
         PacketKey::new(suite, backend, &key, iv)
+    }
+}
+
+/// The longest exporter label, in bytes.
+pub const MAX_EXPORT_LABEL: usize = 255;
+/// The most bytes one export gives (HKDF-Expand's limit with SHA3-256: 255 × 32).
+pub const MAX_EXPORT_LEN: usize = 255 * KEY_LEN;
+
+/// Why a session could not export a secret.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ExportError {
+    /// The session has no keys yet (still handshaking) or no longer (closed).
+    #[error("the session has no keys to export from: wait until it is established")]
+    NotEstablished,
+    /// The label is longer than [`MAX_EXPORT_LABEL`] bytes.
+    #[error("exporter label of {0} bytes is longer than 255")]
+    LabelTooLong(usize),
+    /// Zero bytes, or more than [`MAX_EXPORT_LEN`], were asked for.
+    #[error("an export gives 1 to 8160 bytes, {0} were asked for")]
+    BadLength(usize),
+}
+
+/// A session's exporter secret: what [`crate::SessionRef::export_secret`] derives from. It is a
+/// function of both generation-0 traffic secrets, so both ends hold the same one and no other
+/// session has it; it does not change when the traffic keys rotate.
+#[derive(Clone)]
+pub(crate) struct ExporterSecret([u8; KEY_LEN]);
+
+impl Drop for ExporterSecret {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.0);
+    }
+}
+
+impl ExporterSecret {
+    /// The exporter secret of the session whose generation-0 secrets these are.
+    pub(crate) fn new(initiator_to_responder: &TrafficSecret, responder_to_initiator: &TrafficSecret) -> Self {
+        let mut ikm = [0u8; 2 * KEY_LEN];
+        ikm[..KEY_LEN].copy_from_slice(&initiator_to_responder.0);
+        ikm[KEY_LEN..].copy_from_slice(&responder_to_initiator.0);
+        let mut secret = [0u8; KEY_LEN];
+        hkdf(&[], &ikm, labels::EXPORTER, &mut secret);
+        zeroize::Zeroize::zeroize(&mut ikm);
+        ExporterSecret(secret)
+    }
+
+    /// Fills `out` with the secret exported under `label` and `context`.
+    pub(crate) fn export(&self, label: &[u8], context: &[u8], out: &mut [u8]) -> Result<(), ExportError> {
+        if label.len() > MAX_EXPORT_LABEL {
+            return Err(ExportError::LabelTooLong(label.len()));
+        }
+        if out.is_empty() || out.len() > MAX_EXPORT_LEN {
+            return Err(ExportError::BadLength(out.len()));
+        }
+        let context_hash = sha3_256(&[context]);
+        HkdfSha3::from_prk(&self.0)
+            .map_err(|_| ExportError::BadLength(out.len()))?
+            .expand_multi_info(&[labels::EXPORT, &[label.len() as u8], label, &context_hash], out)
+            .map_err(|_| ExportError::BadLength(out.len()))
     }
 }
 

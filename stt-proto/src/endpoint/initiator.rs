@@ -7,7 +7,7 @@
 use alloc::boxed::Box;
 
 use super::{ConnectError, Endpoint};
-use crate::crypto::{DhSecret, HandshakeKeys, SessionSecrets};
+use crate::crypto::{DhSecret, ExporterSecret, HandshakeKeys, SessionSecrets};
 use crate::event::{Event, HandshakeError};
 use crate::handshake::handshake_tag;
 use crate::handshake::initiator::{ChallengeRefusal, Established, InitiatorHandshake};
@@ -275,7 +275,8 @@ impl Endpoint {
             self.events.push_back(Event::KeyLog { session: handle, secrets: Box::new(secrets) });
         }
         let (backend, retention) = (self.config.crypto_backend, self.config.key_retention);
-        let keys = SessionKeys::new(now, suite, backend, retention, i2r, r2i);
+        let exporter = ExporterSecret::new(&i2r, &r2i);
+        let keys = SessionKeys::new(now, suite, backend, retention, i2r, r2i, exporter);
         let (s, mut ctx) = self.session_and_ctx(now, handle).expect("still live");
         s.establish(&mut ctx, keys, one_round_trip);
         self.sessions.mark_ready(now, handle);

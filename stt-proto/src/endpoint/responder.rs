@@ -10,7 +10,8 @@ use alloc::boxed::Box;
 use super::Endpoint;
 use crate::config::Identity;
 use crate::crypto::{
-    labels, mac32, verify_mac16, CryptoBackend, DhSecret, HandshakeKeys, SessionSecrets, Suite, TrafficSecret, TAG_LEN,
+    labels, mac32, verify_mac16, CryptoBackend, DhSecret, ExporterSecret, HandshakeKeys, SessionSecrets, Suite,
+    TrafficSecret, TAG_LEN,
 };
 use crate::event::{Event, HandshakeError};
 use crate::handshake::cookie::CookieFields;
@@ -399,7 +400,8 @@ impl Endpoint {
             responder_to_initiator: r2i.clone(),
         });
         let backend = self.config.crypto_backend;
-        let keys = SessionKeys::new(now, suite, backend, self.config.key_retention, r2i, i2r);
+        let exporter = ExporterSecret::new(&i2r, &r2i);
+        let keys = SessionKeys::new(now, suite, backend, self.config.key_retention, r2i, i2r, exporter);
         // A lost CONFIRM is the initiator's to recover (it repeats RESPONSE or INIT); this timer
         // is for a lost first frame of the initiator's, so it starts later. After one round trip
         // the address is not proven: CONFIRM goes again only for a repeated INIT (each answer

@@ -11,7 +11,9 @@
 use core::time::Duration;
 
 use crate::config::KeyRotationPolicy;
-use crate::crypto::{CryptoBackend, PacketKey, ReplayWindow, Suite, TrafficSecret, TAG_LEN};
+use crate::crypto::{
+    CryptoBackend, ExportError, ExporterSecret, PacketKey, ReplayWindow, Suite, TrafficSecret, TAG_LEN,
+};
 use crate::time::Instant;
 use crate::wire::Flags;
 
@@ -72,6 +74,8 @@ pub(crate) struct SessionKeys {
     replay: ReplayWindow,
     /// How long a previous receive key is kept after a rotation.
     retention: Duration,
+    /// What the application's exported secrets derive from.
+    exporter: ExporterSecret,
 }
 
 impl SessionKeys {
@@ -83,8 +87,10 @@ impl SessionKeys {
         retention: Duration,
         send: TrafficSecret,
         recv: TrafficSecret,
+        exporter: ExporterSecret,
     ) -> Self {
         SessionKeys {
+            exporter,
             suite,
             backend,
             send: SendKeys {
@@ -117,6 +123,11 @@ impl SessionKeys {
     /// The negotiated suite.
     pub(crate) fn suite(&self) -> Suite {
         self.suite
+    }
+
+    /// Fills `out` with the secret this session exports under `label` and `context`.
+    pub(crate) fn export(&self, label: &[u8], context: &[u8], out: &mut [u8]) -> Result<(), ExportError> {
+        self.exporter.export(label, context, out)
     }
 
     /// Current send and receive key generations.
@@ -277,9 +288,10 @@ mod tests {
         let a = TrafficSecret([1; 32]);
         let b = TrafficSecret([2; 32]);
         let now = Instant::ZERO;
-        let x =
-            SessionKeys::new(now, Suite::default_preference()[0], CryptoBackend::RustCrypto, RET, a.clone(), b.clone());
-        let y = SessionKeys::new(now, Suite::default_preference()[0], CryptoBackend::RustCrypto, RET, b, a);
+        let ex = ExporterSecret::new(&a, &b);
+        let suite = Suite::default_preference()[0];
+        let x = SessionKeys::new(now, suite, CryptoBackend::RustCrypto, RET, a.clone(), b.clone(), ex.clone());
+        let y = SessionKeys::new(now, suite, CryptoBackend::RustCrypto, RET, b, a, ex);
         (x, y, KeyRotationPolicy { max_frames: policy_frames, ..Default::default() })
     }
 

@@ -2,7 +2,7 @@
 
 use super::{Session, SessionState};
 use crate::config::EndpointConfig;
-use crate::crypto::Suite;
+use crate::crypto::{ExportError, Suite};
 use crate::names::NameAddress;
 use crate::stats::{PathStats, SessionStats};
 use crate::stream::StreamId;
@@ -55,6 +55,51 @@ impl<'a> SessionRef<'a> {
     pub fn suite(&self) -> Option<Suite> {
         self.s.keys.as_ref().map(|k| k.suite())
     }
+    /// Fills `out` with a secret derived from this session's handshake under `label` and
+    /// `context`, as TLS's exporter: both ends of the session get the same bytes, every other
+    /// session (and every other label or context) different ones, and nobody else can compute
+    /// them (`docs/PROTOCOL.md` section 3.5). Use it to key what the application encrypts or
+    /// authenticates itself; choose a label of your own (at most 255 bytes) per purpose. Up to
+    /// [`crate::MAX_EXPORT_LEN`] bytes.
+    ///
+    /// An error while the session has no keys (handshaking) or for a bad label or length.
+    pub fn export_secret(&self, label: &[u8], context: &[u8], out: &mut [u8]) -> Result<(), ExportError> {
+        self.s.keys.as_ref().ok_or(ExportError::NotEstablished)?.export(label, context, out)
+    }
+
+    /// The key of the segments this end seals for segment stream `stream_id` (section 10): give
+    /// it to a [`crate::segment::SegmentEncoder`]; the peer decodes with its
+    /// [`SessionRef::segment_decoder_key`] of the same stream id. Each direction has its own key,
+    /// so both ends may encode on the same stream id.
+    #[cfg(feature = "segment")]
+    pub fn segment_encoder_key(&self, stream_id: u32) -> Result<crate::segment::SegmentKey, ExportError> {
+        self.segment_key(stream_id, self.s.role)
+    }
+
+    /// The key of the segments the peer seals for segment stream `stream_id`: give it to a
+    /// [`crate::segment::SegmentDecoder`].
+    #[cfg(feature = "segment")]
+    pub fn segment_decoder_key(&self, stream_id: u32) -> Result<crate::segment::SegmentKey, ExportError> {
+        let peer = match self.s.role {
+            Role::Initiator => Role::Responder,
+            Role::Responder => Role::Initiator,
+        };
+        self.segment_key(stream_id, peer)
+    }
+
+    #[cfg(feature = "segment")]
+    fn segment_key(&self, stream_id: u32, sealed_by: Role) -> Result<crate::segment::SegmentKey, ExportError> {
+        let mut secret = [0u8; crate::crypto::KEY_LEN];
+        let sealer = [match sealed_by {
+            Role::Initiator => 1u8,
+            Role::Responder => 2,
+        }];
+        self.export_secret(crate::crypto::labels::SEGMENT_EXPORT, &sealer, &mut secret)?;
+        let key = crate::segment::SegmentKey::derive(&secret, self.s.session_id, stream_id);
+        zeroize::Zeroize::zeroize(&mut secret);
+        Ok(key)
+    }
+
     /// Statistics.
     pub fn stats(&self) -> SessionStats {
         self.s.stats
