@@ -49,6 +49,7 @@ local reject_reasons = {
     [3] = "peer not allowed", [4] = "server mode off", [5] = "unsupported version",
 }
 local stream_modes = { [0] = "reliable", [1] = "live" }
+local extension_types = { [0x0001] = "stream labels" }
 local directions = { [0] = "initiator to responder", [1] = "responder to initiator" }
 local name_kinds = { [0] = "request", [1] = "reply" }
 local name_status = { [0] = "OK", [1] = "unknown name", [2] = "queue full" }
@@ -91,6 +92,8 @@ local F = {
     hs_seed_mac = ProtoField.bytes("sttp.hs.seed_mac", "Seed MAC"),
     hs_ext_len = ProtoField.uint16("sttp.hs.ext_len", "Extensions length", base.DEC),
     hs_ext = ProtoField.bytes("sttp.hs.ext", "Extensions"),
+    hs_ext_type = ProtoField.uint16("sttp.hs.ext.type", "Extension", base.HEX, extension_types),
+    hs_ext_value = ProtoField.bytes("sttp.hs.ext.value", "Extension value"),
     hs_reason = ProtoField.uint8("sttp.hs.reason", "Reject reason", base.DEC, reject_reasons),
 
     -- decrypted datagrams
@@ -109,6 +112,8 @@ local F = {
     data_bytes = ProtoField.bytes("sttp.data.data", "Data"),
     open_mode = ProtoField.uint8("sttp.stream_open.mode", "Mode", base.DEC, stream_modes),
     open_deadline = ProtoField.uint32("sttp.stream_open.deadline_ms", "Live deadline (ms)", base.DEC),
+    open_label_len = ProtoField.uint8("sttp.stream_open.label_len", "Label length", base.DEC),
+    open_label = ProtoField.bytes("sttp.stream_open.label", "Label"),
     close_code = ProtoField.uint32("sttp.stream_close.code", "Code", base.HEX),
     ack_delay = ProtoField.uint32("sttp.ack.delay_us", "ACK delay (us)", base.DEC),
     ack_count = ProtoField.uint8("sttp.ack.count", "Range count", base.DEC),
@@ -197,7 +202,18 @@ local function add_extensions(tree, c)
     local n = r:uint()
     if n > 0 then
         local e = c.take(n)
-        if e then tree:add(F.hs_ext, e) end
+        if not e then return end
+        local block = tree:add(F.hs_ext, e)
+        -- Entries: type (2) || len (2) || value (len); a block that is not a whole list is shown
+        -- raw only (receivers treat it as empty).
+        local at = 0
+        while at + 4 <= n do
+            local len = e(at + 2, 2):uint()
+            if at + 4 + len > n then break end
+            block:add(F.hs_ext_type, e(at, 2))
+            if len > 0 then block:add(F.hs_ext_value, e(at + 4, len)) end
+            at = at + 4 + len
+        end
     end
 end
 
@@ -265,6 +281,15 @@ local function dissect_plain(t, tvb, off, tree, c, plen)
             (flags % 2 == 1) and " FIN" or "")
     elseif t == 0x11 then
         add_fields(tree, c, { { F.open_mode, 1 }, { F.open_deadline, 4 } })
+        local l = c.take(1)
+        if l then
+            tree:add(F.open_label_len, l)
+            local label = c.take(l:uint())
+            if label then
+                tree:add(F.open_label, label)
+                return string.format("STREAM_OPEN stream=%d label=%s", stream, label:string())
+            end
+        end
         return string.format("STREAM_OPEN stream=%d", stream)
     elseif t == 0x12 then
         add_fields(tree, c, { { F.close_code, 4 } })

@@ -700,11 +700,42 @@ impl Node {
         Ok(id)
     }
 
+    /// Opens a stream with a label that says what it carries (1 to 64 bytes, never
+    /// interpreted): the peer reads it before the data ([`Node::stream_label`],
+    /// [`Node::accept_labeled_stream`]). Fails with `StreamError::LabelsUnsupported` if the peer
+    /// runs a version of STT without labels.
+    pub fn open_labeled_stream(
+        &mut self,
+        session: SessionHandle,
+        mode: StreamMode,
+        label: &[u8],
+    ) -> Result<StreamId, Error> {
+        let id = self.session(session)?.open_labeled_stream(mode, label)?;
+        self.driver.process();
+        Ok(id)
+    }
+
+    /// The label the opener of `stream` gave it, while the stream is open.
+    pub fn stream_label(&self, session: SessionHandle, stream: StreamId) -> Option<&[u8]> {
+        self.driver.endpoint().session(session)?.stream_label(stream)
+    }
+
     /// Waits for the next stream the peer opens on `session`.
     pub fn accept_stream(&mut self, session: SessionHandle) -> Result<StreamId, Error> {
         self.wait(|node| match node.slots.get_mut(&session) {
             Some(s) => s.opened.pop_front().map(Ok),
             None => Some(Err(node.gone(session))),
+        })?
+    }
+
+    /// Waits for the next stream the peer opens on `session` with `label`; streams with other
+    /// labels, or none, stay for [`Node::accept_stream`].
+    pub fn accept_labeled_stream(&mut self, session: SessionHandle, label: &[u8]) -> Result<StreamId, Error> {
+        self.wait(|node| {
+            let Some(slot) = node.slots.get(&session) else { return Some(Err(node.gone(session))) };
+            let view = node.driver.endpoint().session(session)?;
+            let at = slot.opened.iter().position(|&id| view.stream_label(id) == Some(label))?;
+            node.slots.get_mut(&session)?.opened.remove(at).map(Ok)
         })?
     }
 

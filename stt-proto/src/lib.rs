@@ -148,7 +148,7 @@ pub use message::{Channel, Message, MessageError, MessageId, MessageRefusal};
 pub use names::{NameAddress, NameError, NameQueueLimits, NameReply, RequestId, RoutedMessage};
 pub use session::{FrameError, KeyUpdateError, SessionRef, SessionState};
 pub use stats::{DropCounters, EndpointDrops, EndpointStats, PathStats, SessionStats};
-pub use stream::{StreamError, StreamId, StreamMode, StreamRead, MAX_REFUSALS};
+pub use stream::{StreamError, StreamId, StreamMode, StreamRead, MAX_REFUSALS, MAX_STREAM_LABEL};
 pub use time::Instant;
 pub use types::{Direction, NodeId, Remote, Role, SessionHandle, Transport};
 pub use wire::DecodeError;

@@ -173,9 +173,11 @@ fn take(st: &mut State, notice: Notice) -> Option<Incoming> {
         }
         Notice::Stream(h) => {
             let shared = st.sessions.get(&h)?.shared.clone()?;
-            let id = st.ep.session_mut(h)?.accept_stream()?;
+            let mut s = st.ep.session_mut(h)?;
+            let id = s.accept_stream()?;
+            let label = s.as_ref().stream_label(id).map(Bytes::copy_from_slice);
             let owner = shared.node.keep_alive();
-            let stream = Stream::new(shared.clone(), owner, id);
+            let stream = Stream::new(shared.clone(), owner, id, label);
             Some(Incoming::Stream { session: Session::from_shared(shared), stream })
         }
         Notice::Frame(h) => {

@@ -190,16 +190,48 @@ impl Session {
     /// Opens a stream (reliable, or live with a deadline).
     pub fn open_stream(&self, mode: StreamMode) -> Result<Stream, Error> {
         let id = self.shared.with(|mut s, _| Ok(s.open_stream(mode)?))?;
-        Ok(Stream::new(self.shared.clone(), self.owner.clone(), id))
+        Ok(Stream::new(self.shared.clone(), self.owner.clone(), id, None))
     }
 
-    /// The next stream the peer opened.
+    /// Opens a stream with a label that says what it carries (1 to 64 bytes, never interpreted,
+    /// as the seeds' "stream 1 = video"): the peer has it before the data, from
+    /// [`Stream::label`] or [`Session::accept_labeled_stream`]. Fails with
+    /// `StreamError::LabelsUnsupported` if the peer runs a version of STT without labels.
+    ///
+    /// ```no_run
+    /// # async fn f(session: stt_tokio::Session) -> Result<(), stt_tokio::Error> {
+    /// use stt_tokio::StreamMode;
+    /// let video = session.open_labeled_stream(StreamMode::Reliable, b"video")?;
+    /// // At the peer: let video = session.accept_labeled_stream(b"video").await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn open_labeled_stream(&self, mode: StreamMode, label: &[u8]) -> Result<Stream, Error> {
+        let id = self.shared.with(|mut s, _| Ok(s.open_labeled_stream(mode, label)?))?;
+        Ok(Stream::new(self.shared.clone(), self.owner.clone(), id, Some(Bytes::copy_from_slice(label))))
+    }
+
+    /// The next stream the peer opened, labeled or not ([`Stream::label`]).
     pub async fn accept_stream(&self) -> Result<Stream, Error> {
+        self.accept_where(|s| s.accept_stream()).await
+    }
+
+    /// The next stream the peer opened with `label`; streams with other labels, or none, stay
+    /// for [`Session::accept_stream`] (and [`crate::Node::incoming`]).
+    pub async fn accept_labeled_stream(&self, label: &[u8]) -> Result<Stream, Error> {
+        self.accept_where(|s| s.accept_labeled_stream(label)).await
+    }
+
+    async fn accept_where(
+        &self,
+        mut take: impl FnMut(&mut stt_proto::SessionMut<'_>) -> Option<stt_proto::StreamId>,
+    ) -> Result<Stream, Error> {
         loop {
             let notified = self.shared.notify.notified();
-            let id = self.shared.with(|mut s, _| Ok(s.accept_stream()))?;
-            if let Some(id) = id {
-                return Ok(Stream::new(self.shared.clone(), self.owner.clone(), id));
+            let taken = self.shared.with(|mut s, _| {
+                Ok(take(&mut s).map(|id| (id, s.as_ref().stream_label(id).map(Bytes::copy_from_slice))))
+            })?;
+            if let Some((id, label)) = taken {
+                return Ok(Stream::new(self.shared.clone(), self.owner.clone(), id, label));
             }
             notified.await;
         }

@@ -22,6 +22,7 @@ use crate::Error;
 pub struct Stream {
     send: SendStream,
     recv: RecvStream,
+    label: Option<Bytes>,
 }
 
 impl std::fmt::Debug for Stream {
@@ -34,8 +35,14 @@ impl std::fmt::Debug for Stream {
 }
 
 impl Stream {
-    pub(crate) fn new(session: Arc<SessionShared>, owner: Option<Arc<Owner>>, id: StreamId) -> Stream {
+    pub(crate) fn new(
+        session: Arc<SessionShared>,
+        owner: Option<Arc<Owner>>,
+        id: StreamId,
+        label: Option<Bytes>,
+    ) -> Stream {
         Stream {
+            label,
             send: SendStream { session: session.clone(), _owner: owner.clone(), id, finished: false },
             recv: RecvStream {
                 session,
@@ -52,6 +59,12 @@ impl Stream {
     /// The stream id (odd: opened by the initiator; even: by the responder).
     pub fn id(&self) -> StreamId {
         self.send.id
+    }
+
+    /// What the opener said the stream carries ([`crate::Session::open_labeled_stream`]), if it
+    /// said.
+    pub fn label(&self) -> Option<&Bytes> {
+        self.label.as_ref()
     }
 
     /// The halves, each usable from its own task.

@@ -564,3 +564,34 @@ async fn a_session_exports_one_secret_at_both_ends_and_keys_a_segment_stream_wit
     assert_eq!(sha3(&received), sha3(&data));
     assert!(waits > 1, "the encoder started with no credit and waited for grants: {waits}");
 }
+
+/// Labeled streams: the acceptor takes one by its label while others wait, and every accepted
+/// stream carries its opener's label (or none).
+#[tokio::test]
+async fn streams_say_what_they_carry_and_are_taken_by_label() {
+    let (_server, _client, session, accepted) = connected(42).await;
+    for (label, body) in [(&b"video"[..], &b"frames"[..]), (b"audio", b"samples"), (b"", b"plain")] {
+        let mut s = if label.is_empty() {
+            session.open_stream(StreamMode::Reliable).unwrap()
+        } else {
+            session.open_labeled_stream(StreamMode::Reliable, label).unwrap()
+        };
+        s.write_all(body).await.unwrap();
+        s.shutdown().await.unwrap();
+    }
+    let mut audio = within(10, "accept audio", accepted.accept_labeled_stream(b"audio")).await.unwrap();
+    let mut got = Vec::new();
+    audio.read_to_end(&mut got).await.unwrap();
+    assert_eq!((audio.label().map(|l| l.to_vec()), got), (Some(b"audio".to_vec()), b"samples".to_vec()));
+    let mut rest = Vec::new();
+    for _ in 0..2 {
+        let mut s = within(10, "accept", accepted.accept_stream()).await.unwrap();
+        let mut got = Vec::new();
+        s.read_to_end(&mut got).await.unwrap();
+        rest.push((s.label().map(|l| l.to_vec()), got));
+    }
+    rest.sort();
+    assert_eq!(rest, [(None, b"plain".to_vec()), (Some(b"video".to_vec()), b"frames".to_vec())]);
+    let err = session.open_labeled_stream(StreamMode::Reliable, &[b'x'; 65]).unwrap_err();
+    assert!(err.to_string().contains("1 to 64 bytes"), "{err}");
+}

@@ -14,4 +14,9 @@ pub mod mem;
 pub mod relay;
 pub mod sim;
 
+/// `docs/SEED_MAP.md`, compiled: every example of the map from the seed documents to the API is
+/// a doc test of this module.
+#[doc = include_str!("../../docs/SEED_MAP.md")]
+pub mod seed_map {}
+
 pub use sim::{Bottleneck, BurstLoss, Datagram, Impairment, NodeIdx, Sim};

@@ -19,6 +19,10 @@ use chacha20::cipher::{KeyIvInit, StreamCipher};
 use hmac::{Mac, SimpleHmac};
 use sha3::{Digest, Sha3_256};
 
+/// The extension block of §4 with the stream-labels entry (type 0x0001, empty value), as
+/// RESPONSE, INIT of version 3 and both CONFIRMs carry it.
+const LABELS_EXT: [u8; 6] = [0, 4, 0, 1, 0, 0];
+
 fn doc_vectors() -> BTreeMap<String, Vec<u8>> {
     let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/PROTOCOL.md")).unwrap();
     let block = doc.split("<!-- vectors:begin -->").nth(1).unwrap().split("<!-- vectors:end -->").next().unwrap();
@@ -381,14 +385,14 @@ fn section_9_vectors_follow_from_the_text() {
         |e, es| {
             let fields =
                 [&[0x02][..], &a.node_id, &b.static_public, &nonce_i, &nonce_r, &[0x01], &cookie_time, &cookie_mac];
-            let mut payload = [&fields.concat()[..], e, es, &[0; 16], &[0, 0]].concat();
+            let mut payload = [&fields.concat()[..], e, es, &[0; 16], &LABELS_EXT].concat();
             let mut f = untagged(0x03, sid, &payload);
             let seed_mac = mac16(&k_hs, &f[..258]);
             payload[234..250].copy_from_slice(&seed_mac);
             f[24..24 + payload.len()].copy_from_slice(&payload);
             f
         },
-        |e| untagged(0x04, sid, &[&[0x02][..], e, &[0, 0]].concat()),
+        |e| untagged(0x04, sid, &[&[0x02][..], e, &LABELS_EXT].concat()),
     );
     check("transcript_response", &response);
     check("transcript_confirm", &confirm);
@@ -426,7 +430,7 @@ fn section_9_vectors_follow_from_the_text() {
         &psk,
         |e, es| {
             let fields = [&[0x03][..], &a.node_id, &nonce_i, &[2, 0x01, 0x02], &b.static_public];
-            let mut payload = [&fields.concat()[..], e, es, &[0; 16], &[0, 0]].concat();
+            let mut payload = [&fields.concat()[..], e, es, &[0; 16], &LABELS_EXT].concat();
             // seed_mac at payload offset o = 1 + 32 + 32 + 1 + 2 + 32 + 32 + 48 = 180.
             let mut f = untagged(0x01, tag8, &payload);
             let seed_mac = mac16(&k_hs, &f[..24 + 180]);
@@ -434,7 +438,7 @@ fn section_9_vectors_follow_from_the_text() {
             f[24..24 + payload.len()].copy_from_slice(&payload);
             f
         },
-        |e| untagged(0x04, tag8, &[&[0x03][..], &nonce_r, e, &[0, 0]].concat()),
+        |e| untagged(0x04, tag8, &[&[0x03][..], &nonce_r, e, &LABELS_EXT].concat()),
     );
     check("fast_transcript_init", &init);
     check("fast_transcript_confirm", &confirm);

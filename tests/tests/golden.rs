@@ -202,15 +202,15 @@ const GOLDEN: &[Golden] = &[
     (
         "handshake_and_frames",
         handshake_and_frames,
-        "21183daa55eb6b836c8a0f7b1372992bcbf611e2978c2da903c4080704b7dff4",
+        "47d69105680a6b7a1a42300c8bdff17fad8bd5ab0cc1a1cac61a56415b204bf1",
         19,
     ),
-    ("impaired_stream", impaired_stream, "ac55835ebd0223a3004649cef5294112372595ece6e511ee4383bc487b56afad", 298),
-    ("shared_bottleneck", shared_bottleneck, "a23974ab1b6561305845da4c4bc7b6f666ec21962564ec37859741d9cd6bf4b4", 3818),
-    ("key_rotation", key_rotation, "d8e4f0f0ddfa9e6e9d93a5bf327436b3dffeb01b671c60447877bc59a53b0010", 345),
-    ("names", names, "1761a31a4e756df8fca4e93787af986be9621afde6cc2bb8d90990fac44eab73", 140),
-    ("live_stream", live_stream, "739aa0fe02690431aca8be7a414e1e3dd9e1562de61adc3eb329aeac18fd5425", 308),
-    ("migration", migration, "67d95f48e209275e2e71c8a087398e691cd4462c6e89e10d3bf999c7cf2c8406", 540),
+    ("impaired_stream", impaired_stream, "a1f70903e09d28c4c1803cbb8d09de2f3eaf5bdf8c3e4be6810e057ffe9047c9", 298),
+    ("shared_bottleneck", shared_bottleneck, "3f0c6b6473eccc1850b6e96e8d61d929ad625e15f2a16da7db971b20cd0bbfe7", 3818),
+    ("key_rotation", key_rotation, "004d5fb7c068c9f27783a7b70d81cfed7ee5b34e6b8164655e0d4a6891ed94c1", 345),
+    ("names", names, "0fe582b1911373f7a98482660738997f930a135ee13044a8d6cd7de6e7015ba5", 140),
+    ("live_stream", live_stream, "feeeb4b4fc22105e6e3b5980e302538a7e73a60f34d322e6f521844ed6783038", 308),
+    ("migration", migration, "7bfde87c1ce3140cb6628b641e9906128bd0a9a5fbf6b13cea84ec05c867d511", 540),
 ];
 
 #[test]

@@ -18,7 +18,7 @@ use stt_proto::wire::handshake::{Challenge, Confirm, Init, Reject, RejectReason,
 use stt_proto::wire::{self, FrameType};
 use stt_proto::{
     CryptoBackend, Direction, Endpoint, EndpointConfig, Event, HandshakeError, Identity, Instant, KeyUpdateError,
-    NodeId, Remote, Suite,
+    NodeId, Remote, StreamError, Suite,
 };
 
 const SHARED: [u8; 32] = [0x40; 32];
@@ -363,4 +363,16 @@ fn removing_a_peer_ends_a_handshake_still_waiting_for_it() {
     assert_eq!(sim.nodes[c].endpoint.session_count(), 1);
     assert_eq!(sim.nodes[c].endpoint.remove_peer(now, &server_id, "gone"), 1, "the handshake is ended");
     assert_eq!(sim.nodes[c].endpoint.session_count(), 0);
+}
+
+/// A responder of the previous version (its CONFIRM announces no extension) takes no stream
+/// labels: a labeled stream to it is refused with an error that says so; unlabeled ones open.
+#[test]
+fn a_peer_whose_handshake_announces_no_labels_is_sent_none() {
+    let peer_seed = seed(0x0C);
+    let peer = Identity::from_seed_bytes(&peer_seed).unwrap();
+    let (mut initiator, h) = hand_built_responder(peer.node_id(), peer.public_key(), &static_key_from_seed(&peer_seed));
+    let mut m = initiator.session_mut(h).unwrap();
+    assert_eq!(m.open_labeled_stream(stt_proto::StreamMode::Reliable, b"video"), Err(StreamError::LabelsUnsupported));
+    assert!(m.open_stream(stt_proto::StreamMode::Reliable).is_ok());
 }

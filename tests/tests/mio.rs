@@ -48,6 +48,15 @@ fn mio_side(node: &mut stt_mio::Node, s: SessionHandle) {
     let segment = enc.flush().unwrap().unwrap();
     node.send_frame(s, 0x86, [&exported[..], &segment].concat()).unwrap();
 
+    // Labeled streams both ways: each side takes the other's by its label.
+    let labeled = node.open_labeled_stream(s, StreamMode::Reliable, b"sensor/temperature").unwrap();
+    assert_eq!(node.stream_label(s, labeled), Some(&b"sensor/temperature"[..]));
+    node.write_all(s, labeled, b"21.5 C").unwrap();
+    node.finish(s, labeled).unwrap();
+    let config = node.accept_labeled_stream(s, b"tokio/config").unwrap();
+    assert_eq!(node.stream_label(s, config), Some(&b"tokio/config"[..]));
+    assert_eq!(node.read_to_end(s, config).unwrap(), b"rate = 10");
+
     // Reliable messages both ways; one to a name tokio does not serve is refused.
     assert_eq!(node.send_message(s, Channel::Frame(0x84), pattern(3 << 20, 7)).unwrap(), MessageId(0));
     assert_eq!(node.send_message(s, Channel::name("nobody"), &b"refused"[..]).unwrap(), MessageId(1));
@@ -112,6 +121,14 @@ async fn tokio_side(session: Session) {
     let mut dec = stt_proto::segment::SegmentDecoder::new(session.segment_decoder_key(9).unwrap(), 9, 1 << 16);
     dec.push(&payload[32..]).unwrap();
     assert_eq!(&dec.read().unwrap()[..], b"sealed by mio");
+    let mut labeled = session.accept_labeled_stream(b"sensor/temperature").await.unwrap();
+    assert_eq!(labeled.label().map(|l| &l[..]), Some(&b"sensor/temperature"[..]));
+    let mut reading = Vec::new();
+    labeled.read_to_end(&mut reading).await.unwrap();
+    assert_eq!(reading, b"21.5 C");
+    let mut config = session.open_labeled_stream(StreamMode::Reliable, b"tokio/config").unwrap();
+    config.write_all(b"rate = 10").await.unwrap();
+    config.shutdown().await.unwrap();
     let m = session.recv_message().await.unwrap();
     assert_eq!(m.channel, Channel::Frame(0x84));
     assert!(m.payload == pattern(3 << 20, 7), "3 MiB message from mio arrives whole");

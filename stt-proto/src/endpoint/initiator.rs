@@ -15,7 +15,7 @@ use crate::session::keys::SessionKeys;
 use crate::session::{Session, SessionEnd};
 use crate::time::Instant;
 use crate::types::{NodeId, Remote, SessionHandle};
-use crate::wire::handshake::{Challenge, Confirm, FastConfirm, Reject, RejectReason, FAST_VERSION};
+use crate::wire::handshake::{Challenge, Confirm, FastConfirm, Features, Reject, RejectReason, FAST_VERSION};
 use crate::wire::{DecodeError, FrameLayout};
 
 impl Endpoint {
@@ -219,7 +219,8 @@ impl Endpoint {
             return;
         };
         let sid = layout.header.session_id;
-        self.establish_initiator(now, handle, sid, established, false);
+        let features = Features::from_extensions(confirm.extensions);
+        self.establish_initiator(now, handle, sid, established, false, features);
     }
 
     /// CONFIRM of version 3, routed by the handshake tag: the answer to a one-round-trip INIT.
@@ -246,7 +247,8 @@ impl Endpoint {
         let s = self.sessions.get_mut(handle).expect("still live");
         s.on_fast_confirm_accepted(fast.session_id, fast.peer);
         self.sessions.index_id(fast.session_id, Some(tag), handle);
-        self.establish_initiator(now, handle, fast.session_id, fast.established, true);
+        let features = Features::from_extensions(confirm.extensions);
+        self.establish_initiator(now, handle, fast.session_id, fast.established, true, features);
     }
 
     /// Establishes the initiator's session `handle` (id `sid`) with the keys a CONFIRM gave (of
@@ -259,6 +261,7 @@ impl Endpoint {
         sid: u64,
         established: Established,
         one_round_trip: bool,
+        features: Features,
     ) {
         let s = self.sessions.get(handle).expect("still live");
         if let Some(peer) = s.peer() {
@@ -278,6 +281,7 @@ impl Endpoint {
         let exporter = ExporterSecret::new(&i2r, &r2i);
         let keys = SessionKeys::new(now, suite, backend, retention, i2r, r2i, exporter);
         let (s, mut ctx) = self.session_and_ctx(now, handle).expect("still live");
+        s.set_peer_features(features);
         s.establish(&mut ctx, keys, one_round_trip);
         self.sessions.mark_ready(now, handle);
         self.sessions.reschedule(&self.config, handle);

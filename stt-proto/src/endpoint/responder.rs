@@ -26,7 +26,8 @@ use crate::session::{ConfirmRecord, Session};
 use crate::time::Instant;
 use crate::types::{NodeId, Remote, SessionHandle};
 use crate::wire::handshake::{
-    Challenge, Confirm, FastConfirm, FastInit, Init, InitPrefix, Reject, RejectReason, Response, FAST_VERSION, VERSION,
+    Challenge, Confirm, FastConfirm, FastInit, Features, Init, InitPrefix, Reject, RejectReason, Response,
+    FAST_VERSION, VERSION,
 };
 use crate::wire::{frame_len, FrameLayout, FrameType};
 use zeroize::Zeroizing;
@@ -190,7 +191,8 @@ impl Endpoint {
             encrypted_static: &init.encrypted_static,
         };
         let peer = NodeId(init.node_id_i);
-        let opened = Opening { remote, sid, peer, suite, handshake_rtt: None, one_round_trip: Some(nonce_r) };
+        let features = Features::from_extensions(init.extensions);
+        let opened = Opening { remote, sid, peer, suite, handshake_rtt: None, one_round_trip: Some(nonce_r), features };
         if !self.accept_message_one(now, frame, layout, &prologue, &message, &keys.psk, opened) {
             self.one_round_trip_failed(now, sid, remote);
         }
@@ -333,7 +335,8 @@ impl Endpoint {
         };
         self.supersede_one_round_trip(now, &resp.node_id_i, &resp.nonce_i);
         let handshake_rtt = Some(now - Instant::from_nanos(resp.cookie.time));
-        let opened = Opening { remote, sid, peer, suite, handshake_rtt, one_round_trip: None };
+        let features = Features::from_extensions(resp.extensions);
+        let opened = Opening { remote, sid, peer, suite, handshake_rtt, one_round_trip: None, features };
         self.accept_message_one(now, frame, layout, &prologue, &message, &keys.psk, opened);
     }
 
@@ -391,7 +394,7 @@ impl Endpoint {
         response_tag: [u8; TAG_LEN],
         read: MessageOneRead,
     ) {
-        let Opening { remote, sid, peer, suite, handshake_rtt, one_round_trip } = opened;
+        let Opening { remote, sid, peer, suite, handshake_rtt, one_round_trip, features } = opened;
         let MessageOneRead { confirm_frame, i2r, r2i } = read;
         let key_log = self.config.key_log.then(|| SessionSecrets {
             session_id: sid,
@@ -414,7 +417,8 @@ impl Endpoint {
             resend_at: one_round_trip.is_none().then(|| now + interval),
             resend_interval: interval,
         };
-        let s = Session::responder(now, remote, &self.config, handshake_rtt, sid, peer, record, keys);
+        let mut s = Session::responder(now, remote, &self.config, handshake_rtt, sid, peer, record, keys);
+        s.set_peer_features(features);
         let handle = self.sessions.insert_accepted(s, remote.addr.ip());
         self.sessions.index_id(sid, None, handle);
         self.load.half_open_added();
@@ -473,13 +477,13 @@ pub(super) fn read_message_one(
     let seal = |prefix: &[u8]| ik::seal_frame(&mut noise, prefix);
     let written = match one_round_trip {
         None => {
-            let confirm = Confirm { ephemeral: e_pub, extensions: &[] };
+            let confirm = Confirm { ephemeral: e_pub, extensions: Features::ALL.extensions() };
             confirm_frame.resize(frame_len(confirm.len()), 0).expect("CONFIRM fits its record");
             let encode = |p: &mut [u8]| confirm.encode(p);
             write_handshake_frame_sealed(&mut confirm_frame, FrameType::CONFIRM, sid, confirm.len(), encode, seal)
         }
         Some(nonce_r) => {
-            let confirm = FastConfirm { nonce_r, ephemeral: e_pub, extensions: &[] };
+            let confirm = FastConfirm { nonce_r, ephemeral: e_pub, extensions: Features::ALL.extensions() };
             confirm_frame.resize(frame_len(confirm.len()), 0).expect("CONFIRM fits its record");
             let tag = handshake_tag(prologue.nonce_i);
             let encode = |p: &mut [u8]| confirm.encode(p);
@@ -501,4 +505,6 @@ pub(super) struct Opening {
     pub(super) handshake_rtt: Option<core::time::Duration>,
     /// The responder's nonce, for a one-round-trip INIT (CONFIRM of version 3 carries it).
     pub(super) one_round_trip: Option<[u8; 32]>,
+    /// What the initiator's extensions say it accepts in the session.
+    pub(super) features: Features,
 }

@@ -187,12 +187,30 @@ impl<'a> SessionMut<'a> {
 
     /// Opens a stream. Usable before the handshake completes (frames wait until it does).
     pub fn open_stream(&mut self, mode: StreamMode) -> Result<StreamId, StreamError> {
-        self.command(succeeded, |s, _, _| s.open_stream(mode))
+        self.command(succeeded, |s, _, _| s.open_stream(mode, &[]))
+    }
+
+    /// Opens a stream with a label that says what it carries (1 to
+    /// [`crate::MAX_STREAM_LABEL`] bytes, never interpreted): the peer reads it before the
+    /// stream's data ([`SessionRef::stream_label`], [`SessionMut::accept_labeled_stream`]).
+    /// [`StreamError::LabelsUnsupported`] if the peer's version of STT has no labels, or before
+    /// the handshake completed (the peer's version is not known yet).
+    pub fn open_labeled_stream(&mut self, mode: StreamMode, label: &[u8]) -> Result<StreamId, StreamError> {
+        if label.is_empty() {
+            return Err(StreamError::BadLabel(0));
+        }
+        self.command(succeeded, |s, _, _| s.open_stream(mode, label))
     }
 
     /// The next stream the peer opened that was not accepted yet.
     pub fn accept_stream(&mut self) -> Option<StreamId> {
         self.s().accept_stream()
+    }
+
+    /// The first stream the peer opened with `label` that was not accepted yet; streams with
+    /// other labels, or none, stay for [`SessionMut::accept_stream`].
+    pub fn accept_labeled_stream(&mut self, label: &[u8]) -> Option<StreamId> {
+        self.s().accept_labeled_stream(label)
     }
 
     /// The mode of an open stream.

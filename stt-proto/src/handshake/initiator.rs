@@ -17,7 +17,7 @@ use crate::crypto::{node_id_from_public_key, verify_mac16, DhSecret, HandshakeKe
 use crate::event::HandshakeError;
 use crate::time::Instant;
 use crate::types::NodeId;
-use crate::wire::handshake::{Challenge, Confirm, FastConfirm, FastInit, Init, Response, MAX_SUITES};
+use crate::wire::handshake::{Challenge, Confirm, FastConfirm, FastInit, Features, Init, Response, MAX_SUITES};
 use crate::wire::{FrameLayout, FrameType};
 
 /// One initiator's handshake in progress.
@@ -192,7 +192,7 @@ impl InitiatorHandshake {
             ephemeral: e_pub,
             encrypted_static,
             seed_mac: [0; 16],
-            extensions: &[],
+            extensions: Features::ALL.extensions(),
         };
         let payload = (init.len(), |p: &mut [u8]| init.encode(p));
         let at = seed_mac_at(init.seed_mac_offset());
@@ -381,7 +381,7 @@ impl InitiatorHandshake {
             ephemeral: e_pub,
             encrypted_static,
             seed_mac: [0; 16],
-            extensions: &[],
+            extensions: Features::ALL.extensions(),
         };
         let frame = write_response_frame(&resp, sid, &self.keys.k_hs, |prefix| ik::seal_frame(&mut noise, prefix));
         // A CHALLENGE ends a one-round-trip attempt: its state (and ephemeral secret) goes.

@@ -126,7 +126,9 @@ pub(crate) struct Recovery {
     pacer: Pacer,
     rate: DeliveryRate,
     rack: Rack,
-    max_ack_delay: Duration,
+    /// The peer's `max_ack_delay` in microseconds (a `u32` packs beside `pto_count`: every
+    /// idle session holds one).
+    max_ack_delay_us: u32,
     mss: u64,
     lost_frames: u64,
     spurious_losses: u64,
@@ -139,6 +141,11 @@ impl core::fmt::Debug for Recovery {
 }
 
 impl Recovery {
+    /// The peer's maximum ACK delay.
+    fn max_ack_delay(&self) -> Duration {
+        Duration::from_micros(u64::from(self.max_ack_delay_us))
+    }
+
     /// Fresh state with a controller and the peer's maximum ACK delay.
     pub(crate) fn new(cc: Box<dyn CongestionController>, max_ack_delay: Duration, mss: u64) -> Self {
         Recovery {
@@ -155,7 +162,7 @@ impl Recovery {
             pacer: Pacer::default(),
             rate: DeliveryRate::default(),
             rack: Rack::default(),
-            max_ack_delay,
+            max_ack_delay_us: u32::try_from(max_ack_delay.as_micros()).unwrap_or(u32::MAX),
             mss,
             lost_frames: 0,
             spurious_losses: 0,
@@ -272,7 +279,7 @@ impl Recovery {
         ack: &Ack<'_>,
         mut f: impl FnMut(SentPayload, Outcome),
     ) -> Option<(u64, Duration)> {
-        let ack_delay = Duration::from_micros(u64::from(ack.ack_delay_us)).min(self.max_ack_delay);
+        let ack_delay = Duration::from_micros(u64::from(ack.ack_delay_us)).min(self.max_ack_delay());
         let prior_in_flight = self.in_flight;
         let largest_before = self.largest_acked;
         let mut acked = 0u64;
@@ -403,7 +410,7 @@ impl Recovery {
             // Persistent congestion (RFC 9002 §7.6, simplified): lost frames spanning three
             // probe timeouts, after a probe timeout fired.
             let persistent =
-                self.pto_count > 0 && newest_lost_sent - oldest > self.rtt.pto_base(self.max_ack_delay) * 3;
+                self.pto_count > 0 && newest_lost_sent - oldest > self.rtt.pto_base(self.max_ack_delay()) * 3;
             self.rack.on_loss_episode();
             self.cc.on_loss(&LossSample {
                 now,
@@ -426,7 +433,7 @@ impl Recovery {
             return None;
         }
         let backoff = 1u32 << self.pto_count.min(16);
-        self.last_eliciting_sent.map(|t| t + self.rtt.pto_base(self.max_ack_delay) * backoff)
+        self.last_eliciting_sent.map(|t| t + self.rtt.pto_base(self.max_ack_delay()) * backoff)
     }
 
     /// When the frame that the current row of probe timeouts waits on went out (`None` once

@@ -133,10 +133,10 @@ impl Session {
         Ok(())
     }
 
-    /// Opens a local stream.
-    pub(crate) fn open_stream(&mut self, mode: StreamMode) -> Result<StreamId, StreamError> {
+    /// Opens a local stream, labeled for the peer if `label` is not empty.
+    pub(crate) fn open_stream(&mut self, mode: StreamMode, label: &[u8]) -> Result<StreamId, StreamError> {
         self.check_not_closing()?;
-        let id = self.streams.open(mode, false)?;
+        let id = self.streams.open(mode, false, label)?;
         self.streams.grant_credit(id.0);
         Ok(id)
     }
@@ -144,6 +144,16 @@ impl Session {
     /// The next stream the peer opened that the application has not taken.
     pub(crate) fn accept_stream(&mut self) -> Option<StreamId> {
         self.streams.accept()
+    }
+
+    /// The first stream the peer opened with `label` that the application has not taken.
+    pub(crate) fn accept_labeled_stream(&mut self, label: &[u8]) -> Option<StreamId> {
+        self.streams.accept_labeled(label)
+    }
+
+    /// The label the peer (or this side) gave an open stream.
+    pub(crate) fn stream_label(&self, stream: StreamId) -> Option<&[u8]> {
+        self.streams.label(stream.0)
     }
 
     /// The mode of an open stream.

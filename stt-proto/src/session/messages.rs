@@ -212,7 +212,7 @@ impl Session {
         let lane = match m.lane {
             Some(lane) => lane,
             None => {
-                let id = self.streams.open(StreamMode::Reliable, true).map_err(|e| match e {
+                let id = self.streams.open(StreamMode::Reliable, true, &[]).map_err(|e| match e {
                     StreamError::IdsExhausted => MessageError::IdsExhausted,
                     _ => MessageError::TooManyStreams,
                 })?;

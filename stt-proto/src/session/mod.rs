@@ -438,6 +438,11 @@ impl Session {
         }
     }
 
+    /// What the peer's handshake said it accepts in the session.
+    pub(crate) fn set_peer_features(&mut self, features: crate::wire::handshake::Features) {
+        self.streams.set_peer_labels(features.stream_labels);
+    }
+
     /// Completes the initiator's handshake with the traffic keys CONFIRM gave: reports the
     /// session, owes the peer the list of names this node serves, and queues the KEEPALIVE that
     /// confirms the session to the responder. The handshake state (and its

@@ -4,6 +4,7 @@
 //! routed bytes are queued at most once (see `docs/PROTOCOL.md` section 11). The node's registry
 //! of served names is [`crate::names`].
 
+use alloc::boxed::Box;
 use alloc::collections::{BTreeMap, VecDeque};
 use alloc::vec::Vec;
 use bytes::Bytes;
@@ -54,7 +55,9 @@ pub(crate) struct SessionNames {
     peer_version: Option<u32>,
     peer_names: Vec<NameAddress>,
     /// A newer announcement of the peer's, not complete yet.
-    assembly: Option<Assembly>,
+    /// Boxed: present only while a multi-piece announcement arrives, and every session holds the
+    /// field.
+    assembly: Option<Box<Assembly>>,
     next_id: u32,
     pending: BTreeMap<u32, Pending>,
     resend: VecDeque<u32>,
@@ -134,7 +137,7 @@ impl SessionNames {
                     return Err(());
                 }
                 let pieces = (0..piece.pieces).map(|_| None).collect();
-                self.assembly = Some(Assembly { version, pieces });
+                self.assembly = Some(Box::new(Assembly { version, pieces }));
             }
         }
         let a = self.assembly.as_mut().expect("set above");

@@ -254,11 +254,21 @@ impl Session {
             FrameType::STREAM_OPEN => {
                 let Ok(open) = StreamOpen::decode(&payload) else { return Verdict::Malformed };
                 let message = header.flags.has(Flags::MESSAGE);
-                match self.peer_stream(ctx, id, open.live, message) {
+                if message && !open.label.is_empty() {
+                    return Verdict::Malformed;
+                }
+                match self.peer_stream(ctx, id, open.live, message, false) {
                     Found::Stream => {
                         if open.live {
                             let deadline = core::time::Duration::from_millis(u64::from(open.deadline_ms));
                             self.streams.set_live_deadline(id, deadline);
+                        }
+                        if self.streams.on_peer_open(id, open.label) {
+                            ctx.events.push_back(Event::StreamOpened {
+                                session: handle,
+                                stream: StreamId(id),
+                                live: open.live,
+                            });
                         }
                     }
                     Found::Mismatch => return Verdict::Malformed,
@@ -271,7 +281,13 @@ impl Session {
                 // A refusal knows nothing of the stream it refuses: the MESSAGE flag only matters
                 // when the frame opens a stream.
                 let message = header.flags.has(Flags::MESSAGE);
-                if matches!(self.peer_stream(ctx, id, false, message), Found::Stream | Found::Mismatch) {
+                if matches!(self.peer_stream(ctx, id, false, message, false), Found::Stream | Found::Mismatch) {
+                    // A held stream will get no STREAM_OPEN if its opener gave up on it: the
+                    // application hears of it (and of the reset) now.
+                    if self.streams.release_held(id) {
+                        let live = self.streams.mode(id).is_some_and(|m| m.is_live());
+                        ctx.events.push_back(Event::StreamOpened { session: handle, stream: StreamId(id), live });
+                    }
                     match self.streams.on_peer_reset(id, code) {
                         Some(PeerReset::Lane) => self.on_lane_reset(ctx, id, code),
                         Some(PeerReset::Stream) => {
@@ -294,11 +310,11 @@ impl Session {
 
     /// Finds the stream a peer frame names, creating it (and reporting it, unless it is a message
     /// lane) if the peer opens a new one.
-    fn peer_stream(&mut self, ctx: &mut Ctx<'_>, id: u32, live: bool, message: bool) -> Found {
+    fn peer_stream(&mut self, ctx: &mut Ctx<'_>, id: u32, live: bool, message: bool, by_data: bool) -> Found {
         if message && live {
             return Found::Mismatch;
         }
-        match self.streams.peer_stream(id, live, message) {
+        match self.streams.peer_stream(id, live, message, by_data) {
             PeerStream::Refused | PeerStream::Over => Found::Ignore,
             PeerStream::Known { message: lane } if lane != message => Found::Mismatch,
             PeerStream::Known { .. } => Found::Stream,
@@ -311,6 +327,10 @@ impl Session {
             }
             PeerStream::Created => {
                 ctx.events.push_back(Event::StreamOpened { session: ctx.handle, stream: StreamId(id), live });
+                self.streams.grant_credit(id);
+                Found::Stream
+            }
+            PeerStream::Held => {
                 self.streams.grant_credit(id);
                 Found::Stream
             }
@@ -329,7 +349,7 @@ impl Session {
     fn on_data(&mut self, ctx: &mut Ctx<'_>, header: &Header, payload: Bytes) -> Verdict {
         let Ok((offset, data)) = ws::decode_data(&payload) else { return Verdict::Malformed };
         let id = header.stream_id;
-        match self.peer_stream(ctx, id, header.flags.has(Flags::LIVE), header.flags.has(Flags::MESSAGE)) {
+        match self.peer_stream(ctx, id, header.flags.has(Flags::LIVE), header.flags.has(Flags::MESSAGE), true) {
             Found::Stream => {}
             Found::Ignore => return Verdict::Accepted,
             Found::Mismatch => return Verdict::Malformed,
@@ -347,6 +367,10 @@ impl Session {
             }
             Ok(Delivered::Stream { readable, finished }) => {
                 let stream = StreamId(id);
+                if self.streams.is_held(id) {
+                    // Announced with the stream, once its STREAM_OPEN arrives.
+                    return Verdict::Accepted;
+                }
                 if readable {
                     ctx.events.push_back(Event::StreamReadable { session: ctx.handle, stream });
                 }

@@ -17,7 +17,7 @@ use crate::stream::{Control, NextSegment, Segment, StreamMode, Turn};
 use crate::time::Instant;
 use crate::types::{Direction, NodeId, Remote};
 use crate::wire::control::Disconnect;
-use crate::wire::stream::{self as ws, AckRange, StreamOpen, DATA_HEADER_LEN, MAX_ACK_RANGES};
+use crate::wire::stream::{self as ws, AckRange, StreamOpen, DATA_HEADER_LEN, MAX_ACK_RANGES, MAX_STREAM_LABEL};
 use crate::wire::{aad_of, frame_len, write_skeleton, Flags, FrameType, Header, FRAME_OVERHEAD};
 
 /// Smallest piece of new data worth starting a DATA frame for at the tail of a datagram.
@@ -466,12 +466,18 @@ impl Session {
                     };
                     let flags = Flags(0).with(Flags::MESSAGE, message);
                     let spec = FrameSpec { stream_id: id, flags, ..FrameSpec::control(FrameType::STREAM_OPEN) };
-                    let open = StreamOpen { live, deadline_ms };
+                    // The label is copied out: `emit` borrows the whole session.
+                    let mut label = [0u8; MAX_STREAM_LABEL];
+                    let label_len = self.streams.label(id).map_or(0, |l| {
+                        label[..l.len()].copy_from_slice(l);
+                        l.len()
+                    });
+                    let open = StreamOpen { live, deadline_ms, label: &label[..label_len] };
                     let fill = |p: &mut [u8]| {
                         open.encode(p);
                     };
                     let payload = Some(SentPayload::StreamOpen { stream: id });
-                    self.emit(tx, &mut out[at..], spec, StreamOpen::LEN, fill, payload)
+                    self.emit(tx, &mut out[at..], spec, open.encoded_len(), fill, payload)
                 }
                 Control::Reset { id, code, message } => {
                     let flags = Flags(0).with(Flags::MESSAGE, message);

@@ -100,6 +100,12 @@ impl<'a> SessionRef<'a> {
         Ok(key)
     }
 
+    /// The label an open stream's opener gave it (this side's own streams too), if any. A peer's
+    /// labeled stream is offered to the application only once its label arrived.
+    pub fn stream_label(&self, stream: StreamId) -> Option<&'a [u8]> {
+        self.s.stream_label(stream)
+    }
+
     /// Statistics.
     pub fn stats(&self) -> SessionStats {
         self.s.stats

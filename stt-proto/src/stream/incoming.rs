@@ -17,6 +17,9 @@ pub(crate) enum PeerStream {
     Known { message: bool },
     /// A new stream the peer just opened.
     Created,
+    /// A new stream the peer just opened, first seen through DATA, that waits for its
+    /// STREAM_OPEN before the application hears of it (the peer may have labeled it).
+    Held,
     /// A stream that is over, or id 0, or an id this side never opened: ignore the frame.
     Over,
     /// The peer exceeded the stream limit; a refusal is queued.
@@ -34,8 +37,8 @@ pub(crate) enum PeerReset {
 
 impl Streams {
     /// Finds the stream a peer frame names, creating it if the peer opens a new one (`message`:
-    /// a message lane, which the application does not accept).
-    pub(crate) fn peer_stream(&mut self, id: u32, live: bool, message: bool) -> PeerStream {
+    /// a message lane, which the application does not accept; `by_data`: the frame is DATA).
+    pub(crate) fn peer_stream(&mut self, id: u32, live: bool, message: bool, by_data: bool) -> PeerStream {
         if id == 0 {
             return PeerStream::Over;
         }
@@ -56,12 +59,46 @@ impl Streams {
         }
         let mode =
             if live { StreamMode::Live { deadline: self.limits.default_live_deadline } } else { StreamMode::Reliable };
-        self.map.insert(id, Stream::new(mode, false, message, &self.limits));
+        let mut stream = Stream::new(mode, false, message, &self.limits);
+        // A peer that labels streams sends each one's label in its STREAM_OPEN (resent until
+        // acknowledged): a stream seen first through DATA waits for it.
+        let held = by_data && self.peer_labels && !message;
+        stream.awaiting_open = held;
+        self.map.insert(id, stream);
         self.peer_open += 1;
+        if held {
+            return PeerStream::Held;
+        }
         if !message {
             self.accept_queue.push_back(id);
         }
         PeerStream::Created
+    }
+
+    /// The peer's STREAM_OPEN of stream `id` (open), with its label (empty for none). True if
+    /// this released a held stream to the application (the session then reports it).
+    pub(crate) fn on_peer_open(&mut self, id: u32, label: &[u8]) -> bool {
+        let Some(st) = self.map.get_mut(&id) else { return false };
+        if !label.is_empty() && st.label.is_none() && !st.local && !st.message {
+            st.label = Some(label.into());
+        }
+        self.release_held(id)
+    }
+
+    /// Offers a held stream to the application (its STREAM_OPEN arrived, or a STREAM_CLOSE that
+    /// means none will). True if it was held.
+    pub(crate) fn release_held(&mut self, id: u32) -> bool {
+        let Some(st) = self.map.get_mut(&id) else { return false };
+        if !core::mem::take(&mut st.awaiting_open) {
+            return false;
+        }
+        self.accept_queue.push_back(id);
+        true
+    }
+
+    /// True while a peer's stream waits for its STREAM_OPEN (its data is kept, unannounced).
+    pub(crate) fn is_held(&self, id: u32) -> bool {
+        self.map.get(&id).is_some_and(|st| st.awaiting_open)
     }
 
     /// The peer's STREAM_OPEN for a live stream: gaps wait `deadline` from now on.

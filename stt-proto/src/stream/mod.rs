@@ -12,6 +12,7 @@ mod peer_ids;
 pub(crate) mod recv;
 pub(crate) mod send;
 
+use alloc::boxed::Box;
 use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
 use alloc::vec::Vec;
 use core::time::Duration;
@@ -77,7 +78,17 @@ pub enum StreamError {
     /// The session is closing.
     #[error("session is closing")]
     Closing,
+    /// A stream label must be 1 to [`MAX_STREAM_LABEL`] bytes.
+    #[error("a stream label must be 1 to 64 bytes, not {0}")]
+    BadLabel(usize),
+    /// The peer runs a version of STT without stream labels (its handshake did not announce
+    /// them): open the stream without a label, or update the peer.
+    #[error("the peer's version of STT does not take stream labels: open the stream without one")]
+    LabelsUnsupported,
 }
+
+/// Longest stream label, in bytes.
+pub const MAX_STREAM_LABEL: usize = crate::wire::stream::MAX_STREAM_LABEL;
 
 /// Credit each side starts with per stream, before any MAX_DATA (protocol constant).
 pub(crate) const INITIAL_STREAM_CREDIT: u64 = 64 * 1024;
@@ -133,6 +144,11 @@ struct Stream {
     in_send_queue: bool,
     /// On the control queue.
     in_control_queue: bool,
+    /// What the opener says the stream carries (from its STREAM_OPEN).
+    label: Option<Box<[u8]>>,
+    /// A peer's stream first seen through DATA, kept from the application until its STREAM_OPEN
+    /// (which may carry a label) arrives.
+    awaiting_open: bool,
 }
 
 impl Stream {
@@ -157,6 +173,8 @@ impl Stream {
             credit_owed: false,
             in_send_queue: false,
             in_control_queue: local,
+            label: None,
+            awaiting_open: false,
         }
     }
 
@@ -263,6 +281,9 @@ pub(crate) struct Streams {
     session_credit_owed: bool,
     local_open: usize,
     peer_open: usize,
+    /// The peer's handshake announced stream labels: it may label what it opens (so a stream
+    /// first seen through DATA waits for its STREAM_OPEN), and it takes labels.
+    peer_labels: bool,
 }
 
 impl Streams {
@@ -289,6 +310,7 @@ impl Streams {
             session_credit_owed: false,
             local_open: 0,
             peer_open: 0,
+            peer_labels: false,
         }
     }
 
@@ -296,14 +318,28 @@ impl Streams {
         u64::from(id) % 2 == self.next_local % 2
     }
 
-    /// Opens a local stream (`message`: a message lane, always reliable).
-    pub(crate) fn open(&mut self, mode: StreamMode, message: bool) -> Result<StreamId, StreamError> {
+    /// The peer's handshake announced stream labels.
+    pub(crate) fn set_peer_labels(&mut self, on: bool) {
+        self.peer_labels = on;
+    }
+
+    /// Opens a local stream (`message`: a message lane, always reliable), with a label for the
+    /// peer if `label` is not empty.
+    pub(crate) fn open(&mut self, mode: StreamMode, message: bool, label: &[u8]) -> Result<StreamId, StreamError> {
+        if !label.is_empty() && !self.peer_labels {
+            return Err(StreamError::LabelsUnsupported);
+        }
+        if label.len() > MAX_STREAM_LABEL {
+            return Err(StreamError::BadLabel(label.len()));
+        }
         if self.local_open >= self.limits.max_concurrent {
             return Err(StreamError::TooManyStreams);
         }
         let id = u32::try_from(self.next_local).map_err(|_| StreamError::IdsExhausted)?;
         self.next_local += 2;
-        self.map.insert(id, Stream::new(mode, true, message, &self.limits));
+        let mut stream = Stream::new(mode, true, message, &self.limits);
+        stream.label = (!label.is_empty()).then(|| label.into());
+        self.map.insert(id, stream);
         self.local_open += 1;
         self.control_queue.push_back(id);
         Ok(StreamId(id))
@@ -312,6 +348,20 @@ impl Streams {
     /// The next stream the peer opened that the application has not taken.
     pub(crate) fn accept(&mut self) -> Option<StreamId> {
         self.accept_queue.pop_front().map(StreamId)
+    }
+
+    /// The first stream the peer opened with `label` that the application has not taken; the
+    /// others stay for [`Streams::accept`].
+    pub(crate) fn accept_labeled(&mut self, label: &[u8]) -> Option<StreamId> {
+        let map = &self.map;
+        let at =
+            self.accept_queue.iter().position(|id| map.get(id).and_then(|st| st.label.as_deref()) == Some(label))?;
+        self.accept_queue.remove(at).map(StreamId)
+    }
+
+    /// The label of an open stream of the application's, if its opener gave one.
+    pub(crate) fn label(&self, id: u32) -> Option<&[u8]> {
+        self.app_stream(id)?.label.as_deref()
     }
 
     /// True if stream `id` is open.
@@ -499,9 +549,40 @@ mod tests {
         };
         let mut streams = Streams::new(Role::Initiator, limits);
         streams.next_local = u64::from(u32::MAX - 2);
-        assert_eq!(streams.open(StreamMode::Reliable, false), Ok(StreamId(u32::MAX - 2)));
-        assert_eq!(streams.open(StreamMode::Reliable, false), Ok(StreamId(u32::MAX)), "the last id is used too");
-        assert_eq!(streams.open(StreamMode::Reliable, false), Err(StreamError::IdsExhausted));
-        assert_eq!(streams.open(StreamMode::Reliable, false), Err(StreamError::IdsExhausted));
+        assert_eq!(streams.open(StreamMode::Reliable, false, &[]), Ok(StreamId(u32::MAX - 2)));
+        assert_eq!(streams.open(StreamMode::Reliable, false, &[]), Ok(StreamId(u32::MAX)), "the last id is used too");
+        assert_eq!(streams.open(StreamMode::Reliable, false, &[]), Err(StreamError::IdsExhausted));
+        assert_eq!(streams.open(StreamMode::Reliable, false, &[]), Err(StreamError::IdsExhausted));
+    }
+
+    // Not visible through the API: that a stream was held at all (the simulator test checks
+    // that every accepted stream already has its label).
+    #[test]
+    fn a_labeling_peers_stream_first_seen_through_data_waits_for_its_stream_open() {
+        let limits = StreamLimits {
+            max_concurrent: 4,
+            stream_window: 1 << 16,
+            session_window: 1 << 20,
+            send_buffer: 1 << 16,
+            default_live_deadline: Duration::from_millis(100),
+        };
+        let mut old_peer = Streams::new(Role::Responder, limits);
+        assert_eq!(old_peer.peer_stream(1, false, false, true), incoming::PeerStream::Created);
+        assert_eq!(old_peer.accept(), Some(StreamId(1)), "a peer without labels: offered at once");
+
+        let mut streams = Streams::new(Role::Responder, limits);
+        streams.set_peer_labels(true);
+        assert_eq!(streams.peer_stream(1, false, false, true), incoming::PeerStream::Held);
+        assert_eq!(streams.peer_stream(3, false, false, false), incoming::PeerStream::Created, "by STREAM_OPEN");
+        assert!(!streams.on_peer_open(3, b"audio"), "not held: nothing to release");
+        assert_eq!(streams.accept(), Some(StreamId(3)));
+        assert_eq!(streams.accept(), None, "stream 1 waits for its STREAM_OPEN");
+        assert!(streams.is_held(1));
+        assert!(streams.on_peer_open(1, b"video"));
+        assert_eq!(streams.accept_labeled(b"video"), Some(StreamId(1)));
+        assert_eq!(streams.label(1), Some(&b"video"[..]));
+        assert_eq!(streams.peer_stream(5, false, false, true), incoming::PeerStream::Held);
+        assert!(streams.release_held(5), "a STREAM_CLOSE releases it without a label");
+        assert_eq!((streams.accept(), streams.label(5)), (Some(StreamId(5)), None));
     }
 }

@@ -2,8 +2,10 @@
 //! one-round-trip pair (INIT and CONFIRM of version 3: [`FastInit`], [`FastConfirm`]).
 //!
 //! All start with a version byte; all but REJECT end with an extension block
-//! (`ext_len: u16` then `ext_len` bytes) that this version sends empty and ignores on receipt,
-//! so that later versions can add options without a new frame layout. Every version's INIT
+//! (`ext_len: u16` then `ext_len` bytes): a list of `type (2) || length (2) || value` entries,
+//! unknown types ignored, so that versions can add options without a new frame layout. The
+//! initiator's RESPONSE and INIT of version 3, and the responder's CONFIRM of either version,
+//! say what the sender accepts inside the session ([`Features`]). Every version's INIT
 //! starts with version, node id and nonce, and REJECT keeps one layout across versions, so a
 //! node can refuse a version it does not speak with a REJECT the other side understands.
 //! Integers are big-endian. See `docs/PROTOCOL.md` for the byte-by-byte layout.
@@ -26,6 +28,50 @@ pub const MAX_SUITES: usize = 8;
 pub const MAX_EXTENSIONS_LEN: usize = 1024;
 /// Size of a stateless cookie: creation time (8) and MAC (16).
 pub const COOKIE_LEN: usize = 24;
+
+/// Extension type: the sender accepts stream labels in STREAM_OPEN (empty value).
+pub const EXT_STREAM_LABELS: u16 = 0x0001;
+
+/// What one side of a session accepts beyond the first version of each frame, as its
+/// handshake's extension block says.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Features {
+    /// STREAM_OPEN may carry a label ([`EXT_STREAM_LABELS`]).
+    pub stream_labels: bool,
+}
+
+impl Features {
+    /// What this implementation accepts.
+    pub const ALL: Features = Features { stream_labels: true };
+
+    /// The extension block (without its length) announcing these features.
+    pub fn extensions(&self) -> &'static [u8] {
+        if self.stream_labels {
+            &[0x00, 0x01, 0x00, 0x00]
+        } else {
+            &[]
+        }
+    }
+
+    /// The features an extension block announces. Entries of unknown types are skipped; a
+    /// block that is not a whole list of entries announces nothing (earlier versions sent it
+    /// empty and ignored it).
+    pub fn from_extensions(mut ext: &[u8]) -> Features {
+        let mut f = Features::default();
+        while !ext.is_empty() {
+            let [t0, t1, l0, l1, rest @ ..] = ext else { return Features::default() };
+            let len = usize::from(u16::from_be_bytes([*l0, *l1]));
+            if rest.len() < len {
+                return Features::default();
+            }
+            if u16::from_be_bytes([*t0, *t1]) == EXT_STREAM_LABELS {
+                f.stream_labels = true;
+            }
+            ext = &rest[len..];
+        }
+        f
+    }
+}
 
 struct Reader<'a> {
     buf: &'a [u8],

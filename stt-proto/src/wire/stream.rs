@@ -4,6 +4,7 @@
 //! DATA          offset(8) || bytes                 header: stream_id, sequence = segment index,
 //!                                                  flags FIN (last segment), LIVE (live stream)
 //! STREAM_OPEN   mode(1) || deadline_ms(4)          mode 0 reliable, 1 live; deadline 0 for reliable
+//!               [|| label_len(1) || label]         a label of 1 to 64 bytes, if the peer takes them
 //! STREAM_CLOSE  code(4)                            abrupt reset of the stream by its sender
 //! ACK           ack_delay_us(4) || count(1) || (largest(8) || smallest(8)) * count, descending
 //! MAX_DATA      limit(8)                           header stream_id 0 = whole session
@@ -29,30 +30,57 @@ pub fn decode_data(payload: &[u8]) -> Result<(u64, &[u8]), DecodeError> {
     Ok((offset, &payload[DATA_HEADER_LEN..]))
 }
 
-/// STREAM_OPEN payload.
+/// Longest stream label, in bytes.
+pub const MAX_STREAM_LABEL: usize = 64;
+
+/// STREAM_OPEN payload: `mode (1) || deadline_ms (4)`, then, on a stream with a label,
+/// `label_len (1) || label` (1 to [`MAX_STREAM_LABEL`] bytes; only to a peer whose handshake
+/// announced stream labels).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct StreamOpen {
+pub struct StreamOpen<'a> {
     /// True for a live stream.
     pub live: bool,
     /// Live streams: how long the receiver waits for a gap before skipping it, in milliseconds.
     pub deadline_ms: u32,
+    /// What the opener says the stream carries; empty for none.
+    pub label: &'a [u8],
 }
 
-impl StreamOpen {
-    /// Encoded length.
+impl<'a> StreamOpen<'a> {
+    /// Length without a label.
     pub const LEN: usize = 5;
-    /// Writes the payload into `out[..5]`.
+    /// Encoded length.
+    pub fn encoded_len(&self) -> usize {
+        if self.label.is_empty() {
+            Self::LEN
+        } else {
+            Self::LEN + 1 + self.label.len()
+        }
+    }
+    /// Writes the payload into `out[..self.encoded_len()]`.
     pub fn encode(&self, out: &mut [u8]) -> usize {
         out[0] = u8::from(self.live);
         out[1..5].copy_from_slice(&self.deadline_ms.to_be_bytes());
-        Self::LEN
+        if !self.label.is_empty() {
+            out[5] = self.label.len() as u8;
+            out[6..6 + self.label.len()].copy_from_slice(self.label);
+        }
+        self.encoded_len()
     }
     /// Parses a STREAM_OPEN payload.
-    pub fn decode(buf: &[u8]) -> Result<Self, DecodeError> {
-        if buf.len() != Self::LEN || buf[0] > 1 {
-            return Err(DecodeError::BadPayload { what: "STREAM_OPEN" });
+    pub fn decode(buf: &'a [u8]) -> Result<Self, DecodeError> {
+        let bad = DecodeError::BadPayload { what: "STREAM_OPEN" };
+        if buf.len() < Self::LEN || buf[0] > 1 {
+            return Err(bad);
         }
-        Ok(StreamOpen { live: buf[0] == 1, deadline_ms: u32_at(&buf[1..]) })
+        let label = match &buf[Self::LEN..] {
+            [] => &[][..],
+            [len, label @ ..] if usize::from(*len) == label.len() && (1..=MAX_STREAM_LABEL).contains(&label.len()) => {
+                label
+            }
+            _ => return Err(bad),
+        };
+        Ok(StreamOpen { live: buf[0] == 1, deadline_ms: u32_at(&buf[1..]), label })
     }
 }
 
@@ -179,10 +207,16 @@ mod tests {
         q[0] = 0;
         assert!(decode_data(&q).is_ok());
         let mut o = [0u8; 5];
-        StreamOpen { live: true, deadline_ms: 300 }.encode(&mut o);
-        assert_eq!(StreamOpen::decode(&o).unwrap(), StreamOpen { live: true, deadline_ms: 300 });
+        StreamOpen { live: true, deadline_ms: 300, label: &[] }.encode(&mut o);
+        assert_eq!(StreamOpen::decode(&o).unwrap(), StreamOpen { live: true, deadline_ms: 300, label: &[] });
         o[0] = 2;
         assert!(StreamOpen::decode(&o).is_err());
+        let mut o = [0u8; 11];
+        let labeled = StreamOpen { live: false, deadline_ms: 0, label: b"video" };
+        assert_eq!(labeled.encode(&mut o), 11);
+        assert_eq!(StreamOpen::decode(&o).unwrap(), labeled);
+        assert!(StreamOpen::decode(&o[..10]).is_err(), "a label shorter than its length");
+        assert!(StreamOpen::decode(&[0, 0, 0, 0, 0, 0]).is_err(), "an empty label is never sent");
         assert_eq!(decode_stream_close(&7u32.to_be_bytes()).unwrap(), 7);
         assert_eq!(decode_max_data(&9u64.to_be_bytes()).unwrap(), 9);
         assert!(decode_max_data(&[0; 7]).is_err());

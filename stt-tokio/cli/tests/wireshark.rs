@@ -2,7 +2,8 @@
 //! capture: two nodes with the key log on talk through a UDP forwarder in this test that records
 //! every datagram into a pcap (synthetic Ethernet, IPv4 and UDP headers); a third node with
 //! another seed gets a REJECT through a second forwarder. The traffic has a handshake, stream
-//! data, a custom frame, a name resolved, a key update and a DISCONNECT. `stt decrypt` opens the
+//! data (the second stream labeled), a custom frame, a name resolved, a key update and a
+//! DISCONNECT. `stt decrypt` opens the
 //! capture with the key log, and tshark with the dissector must show every handshake message
 //! with its fields on the raw capture, and every frame type and every DATA frame's stream,
 //! offset and length on the decrypted one. The one-round-trip handshake's messages are checked
@@ -201,7 +202,7 @@ async fn a_recorded_capture_decrypts_with_the_key_log_and_the_dissector_shows_ev
     session.rotate_keys().unwrap();
     tokio::time::sleep(Duration::from_millis(100)).await;
     let second = vec![7u8; 3000];
-    let mut s2 = session.open_stream(StreamMode::Reliable).unwrap();
+    let mut s2 = session.open_labeled_stream(StreamMode::Reliable, b"capture/second").unwrap();
     s2.write_all(&second).await.unwrap();
     s2.shutdown().await.unwrap();
     let (accepted, got) = tokio::time::timeout(Duration::from_secs(10), reader).await.unwrap().unwrap();
@@ -325,6 +326,8 @@ async fn a_recorded_capture_decrypts_with_the_key_log_and_the_dissector_shows_ev
         "Seed MAC: ",
         "Ephemeral key (responder): ",
         "Extensions length: 0",
+        "Extensions length: 4",
+        "Extension: stream labels (0x0001)",
         "Reject reason: authentication failed (different shared seed) (1)",
         &format!("Session id: 0x{:016x}", secrets.session_id),
         "Encrypted payload: ",
@@ -376,6 +379,7 @@ async fn a_recorded_capture_decrypts_with_the_key_log_and_the_dissector_shows_ev
     let excerpt: Vec<&str> = info.lines().filter(|l| l.contains("[decrypted]")).take(8).collect();
     println!("tshark on the decrypted capture (excerpt):\n{}", excerpt.join("\n"));
     assert!(info.contains("DATA stream=1 offset=0 len="), "summary line of DATA");
+    assert!(info.contains("STREAM_OPEN stream=3 label=capture/second"), "summary line of a labeled STREAM_OPEN");
 }
 
 /// The one-round-trip handshake's INIT and CONFIRM of version 3 (`docs/PROTOCOL.md` §4.9), taken
@@ -412,7 +416,8 @@ fn the_dissector_shows_the_one_round_trip_handshake() {
         "Seed MAC: ",
         "Nonce (responder): ",
         "Ephemeral key (responder): ",
-        "Extensions length: 0",
+        "Extensions length: 4",
+        "Extension: stream labels (0x0001)",
     ] {
         assert!(v.contains(field), "{field:?} in tshark -V:\n{v}");
     }
