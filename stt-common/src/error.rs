@@ -72,6 +72,10 @@ pub enum Error {
     /// The named endpoint's queue on the peer is full; nothing was queued. Send again later.
     #[error("the queue of endpoint {0:?} on the peer is full; send again later")]
     NameQueueFull(String),
+    /// No connected peer announced this name: connect to a peer that serves it, or wait for its
+    /// announcement (a peer tells its sessions each time its list of names changes).
+    #[error("no connected peer serves an endpoint named {0:?}")]
+    NoPeerServes(String),
     /// The key log could not be opened.
     #[error("cannot open the key log {}: {source}", path.display())]
     KeyLog {

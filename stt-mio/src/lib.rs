@@ -59,7 +59,9 @@ mod node;
 mod ws;
 
 pub use driver::Driver;
-pub use node::{Incoming, Node, RefusedMessages};
-pub use stt_common::{random_bytes, DriverStats, Error, Metadata, NodeStats, WebSocketLimits, WebSocketStats};
+pub use node::{Incoming, Node, RefusedMessages, Targets};
+pub use stt_common::{
+    random_bytes, DriverStats, Error, Metadata, NodeState, NodeStats, WebSocketLimits, WebSocketStats,
+};
 pub use stt_proto;
 pub use stt_proto::ExportError;

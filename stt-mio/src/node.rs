@@ -18,11 +18,11 @@ use mio::{Events, Poll, Token};
 use stt_proto::segment::SegmentKey;
 use stt_proto::{
     Channel, CloseReason, EndpointConfig, Event, ExportError, Fallback, FallbackAction, FallbackPolicy, HandshakeError,
-    Identity, Message, MessageError, MessageId, MessageRefusal, NodeId, Remote, Role, Seed, SessionHandle,
-    SessionStats, StreamError, StreamId, StreamMode, StreamRead,
+    Identity, Message, MessageError, MessageId, MessageRefusal, NameAddress, NameQueueLimits, NodeId, Remote, Role,
+    Seed, SessionHandle, SessionStats, StreamError, StreamId, StreamMode, StreamRead,
 };
 
-use crate::{Driver, Error, Metadata, NodeStats, WebSocketLimits};
+use crate::{Driver, Error, Metadata, NodeState, NodeStats, WebSocketLimits};
 
 /// The UDP socket's token; the WebSocket sockets take every token above it.
 const TOKEN: Token = Token(0);
@@ -148,6 +148,33 @@ pub struct Node {
     fallback: Fallback,
     /// Sessions that fell back, watched at every turn.
     watches: Vec<FallbackWatch>,
+    /// Handlers of custom frame types ([`Node::on_frame`]).
+    handlers: FrameHandlers,
+    /// Running until [`Node::shutdown`].
+    state: NodeState,
+}
+
+/// A custom frame handler of the mio node: called on the node's thread with the session and
+/// the payload.
+type FrameHandler = Box<dyn FnMut(SessionHandle, Bytes) + Send>;
+
+/// The handlers by frame type.
+#[derive(Default)]
+struct FrameHandlers(HashMap<u8, FrameHandler>);
+
+impl std::fmt::Debug for FrameHandlers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_set().entries(self.0.keys().map(|t| format!("{t:#04x}"))).finish()
+    }
+}
+
+/// Which sessions [`Node::broadcast`] sends to.
+#[derive(Clone, Copy, Debug)]
+pub enum Targets<'a> {
+    /// Every established session.
+    All,
+    /// These sessions.
+    Sessions(&'a [SessionHandle]),
 }
 
 impl Node {
@@ -186,7 +213,37 @@ impl Node {
             key_log: None,
             fallback: Fallback::default(),
             watches: Vec::new(),
+            handlers: FrameHandlers::default(),
+            state: NodeState::Running,
         })
+    }
+
+    /// Running from `bind`, stopped after [`Node::shutdown`].
+    pub fn state(&self) -> NodeState {
+        self.state
+    }
+
+    /// Shuts the node down: waits (up to `grace`) until every session's written stream data is
+    /// acknowledged, closes every session with DISCONNECT (code 0, "node shutting down"), and
+    /// sends what that queued. Afterwards the node is [`NodeState::Stopped`]: calls that would
+    /// wait for the network fail with [`Error::NodeClosed`].
+    pub fn shutdown(&mut self, grace: Duration) {
+        if self.state == NodeState::Stopped {
+            return;
+        }
+        self.state = NodeState::Stopping;
+        let until = std::time::Instant::now() + grace;
+        let _ = self.wait_until(Some(until), |node| {
+            let ep = node.driver.endpoint();
+            ep.sessions().all(|h| ep.session(h).is_none_or(|s| s.streams_flushed())).then_some(())
+        });
+        let handles: Vec<SessionHandle> = self.driver.endpoint().sessions().collect();
+        for h in handles {
+            self.close(h, 0, "node shutting down");
+        }
+        // A turn or two puts the DISCONNECTs on the wire.
+        let _ = self.poll_once(Some(Duration::from_millis(1)));
+        self.state = NodeState::Stopped;
     }
 
     /// Appends the secrets of every session established from now on to `path` (created with
@@ -421,6 +478,94 @@ impl Node {
             driver: self.driver.stats(),
             frames_dropped: self.frames_dropped,
         }
+    }
+
+    /// Registers `handler` for custom frames of `frame_type` (0x80–0xFF) on every session, in
+    /// place of [`Node::recv_frame`] for that type; it replaces an earlier handler for the type.
+    /// It runs on the node's thread while the node waits or turns: keep it short.
+    ///
+    /// ```no_run
+    /// # fn f(node: &mut stt_mio::Node) -> Result<(), stt_mio::Error> {
+    /// node.on_frame(0x80, |session, payload| println!("{} bytes from {session:?}", payload.len()))?;
+    /// # Ok(()) }
+    /// ```
+    pub fn on_frame(
+        &mut self,
+        frame_type: u8,
+        handler: impl FnMut(SessionHandle, Bytes) + Send + 'static,
+    ) -> Result<(), Error> {
+        if frame_type < 0x80 {
+            return Err(Error::Frame(stt_proto::FrameError::ReservedFrameType(frame_type)));
+        }
+        self.handlers.0.insert(frame_type, Box::new(handler));
+        Ok(())
+    }
+
+    /// Sends one custom frame to each target session, with the result for each: `Ok` when the
+    /// frame was queued (delivery is best-effort, as for every custom frame), or why not.
+    pub fn broadcast(
+        &mut self,
+        frame_type: u8,
+        payload: impl Into<Bytes>,
+        targets: Targets<'_>,
+    ) -> Vec<(SessionHandle, Result<(), Error>)> {
+        let payload = payload.into();
+        let sessions: Vec<SessionHandle> = match targets {
+            Targets::All => self.driver.endpoint().sessions().collect(),
+            Targets::Sessions(s) => s.to_vec(),
+        };
+        let results = sessions
+            .into_iter()
+            .map(|h| (h, self.session(h).and_then(|mut s| Ok(s.send_frame(frame_type, payload.clone())?))))
+            .collect();
+        self.driver.process();
+        results
+    }
+
+    /// Serves `name` on this node: peers can resolve it and route bytes to it, which wait in a
+    /// queue bounded by `limits` until [`Node::recv_named`] takes them; messages sent to the name
+    /// are accepted as messages of their session. Every connected peer is told the node's new
+    /// list of names.
+    pub fn serve_name(&mut self, name: &str, limits: NameQueueLimits) -> Result<(), Error> {
+        self.driver.endpoint_mut().register_name(NameAddress::of(name), limits)?;
+        self.driver.process();
+        Ok(())
+    }
+
+    /// Stops serving `name` and drops what its queue held. False if it was not served.
+    pub fn stop_serving(&mut self, name: &str) -> bool {
+        let removed = self.driver.endpoint_mut().unregister_name(&NameAddress::of(name));
+        self.driver.process();
+        removed
+    }
+
+    /// Waits for the next bytes a peer routed to `name` (served with [`Node::serve_name`]):
+    /// the session they came on and the bytes.
+    pub fn recv_named(&mut self, name: &str) -> Result<(SessionHandle, Bytes), Error> {
+        let address = NameAddress::of(name);
+        self.wait(|node| node.driver.endpoint_mut().recv_named(&address).map(|m| (m.session, m.data)))
+    }
+
+    /// The node-wide directory of names: the sessions whose peer announced `name`, best first
+    /// (the lowest smoothed round-trip time, then the oldest session). Empty if no connected
+    /// peer serves it.
+    pub fn sessions_serving(&self, name: &str) -> Vec<SessionHandle> {
+        self.driver.endpoint().sessions_serving(&NameAddress::of(name))
+    }
+
+    /// Sends one whole message to `name` on whichever connected peer serves it (the first of
+    /// [`Node::sessions_serving`]), reliably, as [`Node::send_message`] does; returns that
+    /// session and the message's id. Fails with [`Error::NoPeerServes`] if no connected peer
+    /// announced the name.
+    pub fn send_message_to_name(
+        &mut self,
+        name: &str,
+        payload: impl Into<Bytes>,
+    ) -> Result<(SessionHandle, MessageId), Error> {
+        let session =
+            self.sessions_serving(name).into_iter().next().ok_or_else(|| Error::NoPeerServes(name.to_owned()))?;
+        let id = self.send_message(session, Channel::name(name), payload)?;
+        Ok((session, id))
     }
 
     /// Fills `out` with a secret `session` exports under `label` and `context`: the peer's
@@ -968,6 +1113,9 @@ impl Node {
     ) -> Result<Option<T>, Error> {
         let end = self.timeout.map(|t| std::time::Instant::now() + t);
         loop {
+            if self.state == NodeState::Stopped {
+                return Err(Error::NodeClosed);
+            }
             if let Some(answer) = ready(self) {
                 return Ok(Some(answer));
             }
@@ -1027,6 +1175,10 @@ impl Node {
                     }
                 }
                 Event::Frame { session, frame_type, payload } => {
+                    if let Some(handler) = self.handlers.0.get_mut(&frame_type) {
+                        handler(session, payload);
+                        continue;
+                    }
                     let frames = &mut self.slots.entry(session).or_default().frames;
                     if frames.len() == MAX_QUEUED_FRAMES {
                         frames.pop_front();

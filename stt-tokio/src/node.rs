@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use stt_proto::{
-    Endpoint, Event, FallbackAction, FallbackPolicy, Identity, NameQueueLimits, NodeId, Remote, Seed, SessionHandle,
-    StreamMode,
+    Channel, Endpoint, Event, FallbackAction, FallbackPolicy, Identity, MessageId, NameQueueLimits, NodeId, Remote,
+    Seed, SessionHandle, StreamMode,
 };
 use tokio::net::{TcpListener, ToSocketAddrs};
 use tokio::sync::{broadcast, oneshot};
@@ -381,6 +381,82 @@ impl Node {
     /// is dropped.
     pub fn serve_name(&self, name: &str, limits: NameQueueLimits) -> Result<crate::NamedEndpoint, Error> {
         crate::names::serve(&self.inner, name, limits, self.inner.keep_alive())
+    }
+
+    /// The node-wide directory of names: the sessions whose peer announced `name`, best first
+    /// (the lowest smoothed round-trip time, then the oldest session). Empty if no connected
+    /// peer serves it.
+    pub fn sessions_serving(&self, name: &str) -> Vec<Session> {
+        let st = self.inner.lock();
+        let handles = st.ep.sessions_serving(&stt_proto::NameAddress::of(name));
+        handles.iter().filter_map(|h| st.sessions.get(h)?.shared.clone()).map(Session::from_shared).collect()
+    }
+
+    /// Routes `data` to `name` on whichever connected peer serves it (the first of
+    /// [`Node::sessions_serving`]), and returns that peer's session once the bytes are in the
+    /// name's queue there. Fails with [`Error::NoPeerServes`] if no connected peer announced the
+    /// name, and as [`Session::route`] does otherwise (nothing is tried on a second peer: a full
+    /// queue is for the caller to wait on).
+    ///
+    /// ```no_run
+    /// # async fn f(node: stt_tokio::Node) -> Result<(), stt_tokio::Error> {
+    /// let peer = node.route("viewer_alice", &b"a frame"[..]).await?;
+    /// println!("served by {:?}", peer.peer());
+    /// # Ok(()) }
+    /// ```
+    pub async fn route(&self, name: &str, data: impl Into<Bytes>) -> Result<Session, Error> {
+        let session = self.best_serving(name)?;
+        session.route(name, data).await?;
+        Ok(session)
+    }
+
+    /// Sends one whole message of any size to `name` on whichever connected peer serves it (the
+    /// first of [`Node::sessions_serving`]), reliably, as [`Session::send_message`] does; returns
+    /// that session and the message's id. The peer's application receives it as a message of
+    /// that session with channel `Channel::name(name)`. Fails with [`Error::NoPeerServes`] if
+    /// no connected peer announced the name.
+    pub async fn send_message_to_name(
+        &self,
+        name: &str,
+        data: impl Into<Bytes>,
+    ) -> Result<(Session, MessageId), Error> {
+        let session = self.best_serving(name)?;
+        let id = session.send_message(Channel::name(name), data).await?;
+        Ok((session, id))
+    }
+
+    fn best_serving(&self, name: &str) -> Result<Session, Error> {
+        self.sessions_serving(name).into_iter().next().ok_or_else(|| Error::NoPeerServes(name.to_owned()))
+    }
+
+    /// Serves `name` and runs `handler` for each payload peers route to it ([`Session::route`],
+    /// [`Node::route`]), in order, on a task of its own (as [`Node::on_frame`] does for a frame
+    /// type). Abort the returned task to stop serving the name; it ends by itself when the node
+    /// shuts down. Messages sent to the name ([`Node::send_message_to_name`]) arrive as messages
+    /// of their session ([`Session::recv_message`], [`Node::incoming`]) while it is served.
+    ///
+    /// ```no_run
+    /// # async fn f(node: stt_tokio::Node) -> Result<(), stt_tokio::Error> {
+    /// use stt_tokio::NameQueueLimits;
+    /// let task = node.on_name("viewer_alice", NameQueueLimits::default(), |routed| {
+    ///     println!("{} bytes for viewer_alice", routed.data.len());
+    /// })?;
+    /// task.abort(); // stop serving
+    /// # Ok(()) }
+    /// ```
+    pub fn on_name(
+        &self,
+        name: &str,
+        limits: NameQueueLimits,
+        handler: impl Fn(crate::Routed) + Send + Sync + 'static,
+    ) -> Result<tokio::task::JoinHandle<()>, Error> {
+        // No keep-alive: the handler's task does not keep the node running.
+        let endpoint = crate::names::serve(&self.inner, name, limits, None)?;
+        Ok(tokio::spawn(async move {
+            while let Ok(routed) = endpoint.recv().await {
+                handler(routed);
+            }
+        }))
     }
 
     /// Session-level events (established, handshake failed, closed, migrated, key rotated). A

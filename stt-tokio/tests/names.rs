@@ -1,6 +1,6 @@
 //! Named endpoints between two tokio nodes on loopback: routing to two names lands in the right
 //! queues, an unknown name and a full queue are errors at the sender, and a dropped endpoint is
-//! no longer served.
+//! no longer served; a node routes to whichever of its peers serves a name.
 
 mod common;
 
@@ -104,4 +104,55 @@ async fn a_node_serving_five_hundred_names_is_reached_at_the_last_one() {
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
     assert!(session.peer_names().contains(&NameAddress::of("sink 499")));
+}
+
+/// The node-wide directory: a hub connected to two peers routes to a name by the name alone,
+/// reaching the peer that announced it; a name nobody serves is a typed error naming it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_routes_to_whichever_peer_serves_a_name() {
+    use std::sync::{Arc, Mutex};
+    use stt_tokio::Channel;
+    let (alice, bob, hub) = (node(51).await, node(51).await, node(51).await);
+    let got = Arc::new(Mutex::new(Vec::new()));
+    let g = got.clone();
+    let _bob_task = bob
+        .on_name("viewer_bob", NameQueueLimits::default(), move |routed| g.lock().unwrap().push(routed.data))
+        .unwrap();
+    let _alice_name = alice.serve_name("viewer_alice", NameQueueLimits::default()).unwrap();
+    let _shared = [
+        alice.serve_name("viewer_any", NameQueueLimits::default()).unwrap(),
+        bob.serve_name("viewer_any", NameQueueLimits::default()).unwrap(),
+    ];
+    let to_alice = within(10, "connect", hub.connect(alice.local_addr())).await.unwrap();
+    let to_bob = within(10, "connect", hub.connect(bob.local_addr())).await.unwrap();
+    let from_hub = within(10, "accept", bob.accept()).await.unwrap();
+    // Announcements arrive shortly after each handshake.
+    within(10, "announcements", async {
+        while hub.sessions_serving("viewer_any").len() < 2 || hub.sessions_serving("viewer_bob").is_empty() {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    assert_eq!(hub.sessions_serving("viewer_alice"), std::slice::from_ref(&to_alice));
+    assert_eq!(hub.sessions_serving("viewer_bob"), std::slice::from_ref(&to_bob));
+
+    let via = within(10, "route", hub.route("viewer_bob", &b"frame for bob"[..])).await.unwrap();
+    assert_eq!(via, to_bob);
+    within(10, "handler", async {
+        while got.lock().unwrap().is_empty() {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    assert_eq!(got.lock().unwrap()[0], &b"frame for bob"[..]);
+
+    let (via, _) = within(10, "message", hub.send_message_to_name("viewer_bob", vec![7u8; 100_000])).await.unwrap();
+    assert_eq!(via, to_bob);
+    let m = within(10, "recv_message", from_hub.recv_message()).await.unwrap();
+    assert_eq!((m.channel, m.payload.len()), (Channel::name("viewer_bob"), 100_000));
+
+    match within(10, "route", hub.route("viewer_carol", &b"x"[..])).await {
+        Err(Error::NoPeerServes(name)) => assert_eq!(name, "viewer_carol"),
+        other => panic!("expected NoPeerServes, got {other:?}"),
+    }
 }

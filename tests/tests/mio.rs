@@ -393,3 +393,67 @@ async fn mio_sessions_keep_the_applications_metadata_through_their_close() {
     session.close(0, "bye").await;
     tokio::time::timeout(Duration::from_secs(30), mio).await.unwrap().expect("mio side passes");
 }
+
+/// The mio node at par with tokio for what the seeds name: it serves a name and takes what a
+/// tokio peer routes to it, sends a message to a name by the name alone (the node-wide
+/// directory), broadcasts a frame, hands a frame type to a handler, and shuts down with a state
+/// the application can read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mio_serves_and_routes_names_broadcasts_handles_frames_and_shuts_down() {
+    use stt_mio::{NodeState, Targets};
+    use stt_tokio::NameQueueLimits;
+    let server = tokio_node().await;
+    let _viewer = server.serve_name("viewer_tokio", NameQueueLimits::default()).unwrap();
+    let addr = server.local_addr();
+    let mio = tokio::task::spawn_blocking(move || {
+        let mut node = mio_node();
+        assert_eq!(node.state(), NodeState::Running);
+        node.serve_name("sensor_mio", NameQueueLimits::default()).unwrap();
+        let handled = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let h = handled.clone();
+        node.on_frame(0x91, move |session, payload| h.lock().unwrap().push((session, payload))).unwrap();
+        let s = node.connect(addr).unwrap();
+        let turn_until = |node: &mut stt_mio::Node, mut done: Box<dyn FnMut(&stt_mio::Node) -> bool + '_>| {
+            let end = std::time::Instant::now() + Duration::from_secs(20);
+            while !done(node) {
+                assert!(std::time::Instant::now() < end, "timed out");
+                node.poll_once(Some(Duration::from_millis(10))).unwrap();
+            }
+        };
+        // The tokio peer's announcement names what it serves.
+        turn_until(&mut node, Box::new(|node| !node.sessions_serving("viewer_tokio").is_empty()));
+        assert_eq!(node.sessions_serving("viewer_tokio"), [s]);
+        let (via, _) = node.send_message_to_name("viewer_tokio", &b"to the viewer"[..]).unwrap();
+        assert_eq!(via, s);
+        assert!(matches!(node.send_message_to_name("nobody", &b"x"[..]), Err(stt_mio::Error::NoPeerServes(_))));
+        let (from, routed) = node.recv_named("sensor_mio").unwrap();
+        assert_eq!((from, &routed[..]), (s, &b"routed to mio"[..]));
+        let sent = node.broadcast(0x90, &b"to all"[..], Targets::All);
+        assert!(sent.len() == 1 && sent[0].1.is_ok(), "{sent:?}");
+        // The tokio peer answers the broadcast with a frame of the type the handler takes.
+        turn_until(&mut node, Box::new(|_| !handled.lock().unwrap().is_empty()));
+        assert_eq!(handled.lock().unwrap()[0], (s, bytes::Bytes::from_static(b"handled")));
+        node.flush(s).unwrap();
+        node.run_for(Duration::from_millis(300)).unwrap();
+        node.shutdown(Duration::from_secs(2));
+        assert_eq!(node.state(), NodeState::Stopped);
+        assert!(matches!(node.accept(), Err(stt_mio::Error::NodeClosed)));
+    });
+    let session = tokio::time::timeout(Duration::from_secs(20), server.accept()).await.unwrap().unwrap();
+    let m = tokio::time::timeout(Duration::from_secs(20), session.recv_message()).await.unwrap().unwrap();
+    assert_eq!((m.channel, &m.payload[..]), (Channel::name("viewer_tokio"), &b"to the viewer"[..]));
+    // mio serves its name once the session is up; its announcement may still be on the way.
+    loop {
+        match session.route("sensor_mio", &b"routed to mio"[..]).await {
+            Ok(()) => break,
+            Err(stt_tokio::Error::UnknownName(_)) => tokio::time::sleep(Duration::from_millis(20)).await,
+            Err(e) => panic!("route to mio: {e}"),
+        }
+    }
+    let (kind, payload) = tokio::time::timeout(Duration::from_secs(20), session.recv_frame()).await.unwrap().unwrap();
+    assert_eq!((kind, &payload[..]), (0x90, &b"to all"[..]));
+    session.send_frame(0x91, &b"handled"[..]).unwrap();
+    let closed = tokio::time::timeout(Duration::from_secs(20), session.closed()).await.unwrap();
+    assert!(matches!(closed, CloseReason::ClosedByPeer { code: 0, .. }), "{closed:?}");
+    mio.await.expect("mio side passes");
+}

@@ -1,6 +1,6 @@
 //! Named endpoints over the simulator: announcements, resolve, routing into per-name queues,
-//! full queues and unknown names answered to the sender, and exactly-once queueing under loss,
-//! duplication and reordering.
+//! full queues and unknown names answered to the sender, exactly-once queueing under loss,
+//! duplication and reordering, and the node-wide directory of which peers serve a name.
 
 mod common;
 
@@ -223,4 +223,38 @@ fn a_thousand_names_are_announced_in_pieces_under_loss_and_every_change_arrives(
     wait_replies(&mut sim, c, 1);
     assert_eq!(replies(&sim, c)[&id], NameReply::Ok);
     assert_eq!(drain(&mut sim, s, "sensor/999"), [b"reading".to_vec()]);
+}
+
+/// The node-wide directory (`Endpoint::sessions_serving`): of two peers that serve a name, the
+/// nearer one (the lower smoothed round-trip time) comes first, and a peer that stops serving
+/// it leaves the directory when its announcement arrives.
+#[test]
+fn the_directory_lists_the_peers_serving_a_name_nearest_first() {
+    let mut sim = Sim::new(4300);
+    let hub = sim.add_node(config(), seed(1));
+    let near = sim.add_node(config(), seed(2));
+    let far = sim.add_node(config(), seed(3));
+    for (n, ms) in [(near, 5), (far, 40)] {
+        let imp = Impairment { delay: Duration::from_millis(ms), ..Default::default() };
+        sim.set_link(hub, n, imp);
+        sim.set_link(n, hub, imp);
+        sim.nodes[n].endpoint.register_name(NameAddress::of("viewer"), NameQueueLimits::default()).unwrap();
+    }
+    // The far peer connects first: order of establishment does not decide.
+    let (to_far, _) = establish(&mut sim, hub, far);
+    let (to_near, _) = establish(&mut sim, hub, near);
+    for _ in 0..5 {
+        for h in [to_far, to_near] {
+            sim.nodes[hub].endpoint.session_mut(h).unwrap().ping().unwrap();
+        }
+        sim.flush(hub);
+        sim.run_for(Duration::from_millis(200));
+    }
+    let viewer = NameAddress::of("viewer");
+    assert_eq!(sim.nodes[hub].endpoint.sessions_serving(&viewer), [to_near, to_far]);
+    assert!(sim.nodes[hub].endpoint.sessions_serving(&NameAddress::of("nobody")).is_empty());
+    assert!(sim.nodes[near].endpoint.unregister_name(&viewer));
+    sim.flush(near);
+    sim.run_for(Duration::from_secs(1));
+    assert_eq!(sim.nodes[hub].endpoint.sessions_serving(&viewer), [to_far]);
 }

@@ -232,6 +232,22 @@ impl Endpoint {
         self.names.pop(name)
     }
 
+    /// The node-wide directory of names: the established sessions whose peer announced `name`,
+    /// best first (the lowest smoothed round-trip time, then the session established first).
+    /// Empty when no connected peer serves it. Drivers route "to a name" through the first.
+    pub fn sessions_serving(&self, name: &NameAddress) -> Vec<SessionHandle> {
+        let mut found: Vec<(core::time::Duration, Instant, SessionHandle)> = self
+            .sessions()
+            .filter_map(|h| {
+                let s = self.session(h)?;
+                (s.state() == crate::SessionState::Established && s.peer_names().contains(name))
+                    .then(|| (s.path_stats().rtt, s.stats().created, h))
+            })
+            .collect();
+        found.sort_by_key(|&(rtt, created, _)| (rtt, created));
+        found.into_iter().map(|(_, _, h)| h).collect()
+    }
+
     /// The names this node serves.
     pub fn registered_names(&self) -> impl Iterator<Item = NameAddress> + '_ {
         self.names.addresses().map(|a| NameAddress(*a))
