@@ -150,6 +150,8 @@ pub struct Node {
     watches: Vec<FallbackWatch>,
     /// Handlers of custom frame types ([`Node::on_frame`]).
     handlers: FrameHandlers,
+    /// When a seed rotation's grace period ends ([`Node::rotate_shared_seed`]).
+    seed_grace_until: Option<std::time::Instant>,
     /// Running until [`Node::shutdown`].
     state: NodeState,
 }
@@ -214,6 +216,7 @@ impl Node {
             fallback: Fallback::default(),
             watches: Vec::new(),
             handlers: FrameHandlers::default(),
+            seed_grace_until: None,
             state: NodeState::Running,
         })
     }
@@ -720,6 +723,35 @@ impl Node {
         closed
     }
 
+    /// Replaces the default shared seed while the node runs (seed rotation): handshakes from
+    /// now on use `seed`; peers still on the old seed may connect, and sessions opened under it
+    /// go on, for `grace`, after which (at the first turn of the loop past it) those sessions are
+    /// closed (DISCONNECT code `close::SEED_RETIRED`) and the old seed is refused. Peers with a
+    /// seed of their own are not affected. A rotation during an earlier one's grace period ends
+    /// that period at once.
+    pub fn rotate_shared_seed(&mut self, seed: Seed, grace: Duration) {
+        let now = self.driver.now();
+        self.driver.endpoint_unmarked().rotate_shared_seed(now, seed);
+        self.seed_grace_until = Some(std::time::Instant::now() + grace);
+        self.driver.process();
+        self.dispatch();
+    }
+
+    /// True while a rotation's previous seed is still accepted ([`Node::rotate_shared_seed`]).
+    pub fn in_seed_grace_period(&self) -> bool {
+        self.driver.endpoint().in_seed_grace_period()
+    }
+
+    /// Retires the previous seed once the grace period passed.
+    fn retire_seed_if_due(&mut self) {
+        if self.seed_grace_until.is_some_and(|t| t <= std::time::Instant::now()) {
+            self.seed_grace_until = None;
+            let now = self.driver.now();
+            self.driver.endpoint_unmarked().retire_previous_seed(now, "the shared seed was replaced");
+            self.driver.process();
+        }
+    }
+
     /// Replaces this node's send key of `session` with the next generation as soon as the
     /// rotation rules allow.
     pub fn rotate_keys(&mut self, session: SessionHandle) -> Result<(), Error> {
@@ -1140,7 +1172,8 @@ impl Node {
 
     fn turn(&mut self, max: Option<Duration>) -> Result<(), Error> {
         let fallback = self.fallback_deadline().map(|t| t.saturating_duration_since(self.driver.now()));
-        let timeout = [self.driver.timeout(), max, fallback].into_iter().flatten().min();
+        let grace = self.seed_grace_until.map(|t| t.saturating_duration_since(std::time::Instant::now()));
+        let timeout = [self.driver.timeout(), max, fallback, grace].into_iter().flatten().min();
         if let Err(e) = self.poll.poll(&mut self.events, timeout) {
             if e.kind() != std::io::ErrorKind::Interrupted {
                 return Err(Error::Io(e));
@@ -1149,6 +1182,7 @@ impl Node {
         for ev in self.events.iter() {
             self.driver.handle_event(ev);
         }
+        self.retire_seed_if_due();
         self.driver.process();
         self.dispatch();
         if !self.watches.is_empty() {

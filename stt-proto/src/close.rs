@@ -18,8 +18,13 @@ pub const MESSAGE_LANE_MALFORMED: u32 = 0xFFFF_FFFD;
 /// ([`Endpoint::remove_peer`](crate::Endpoint::remove_peer)).
 pub const PEER_REMOVED: u32 = 0xFFFF_FFFC;
 
+/// DISCONNECT code of a session closed because the node stopped accepting the shared seed it
+/// was opened with ([`Endpoint::retire_previous_seed`](crate::Endpoint::retire_previous_seed),
+/// the end of a seed rotation's grace period).
+pub const SEED_RETIRED: u32 = 0xFFFF_FFFB;
+
 /// The lowest code STT reserves; codes from here to `u32::MAX` mean what this module says.
-pub const RESERVED_FROM: u32 = PEER_REMOVED;
+pub const RESERVED_FROM: u32 = SEED_RETIRED;
 
 #[cfg(test)]
 mod tests {
@@ -27,7 +32,7 @@ mod tests {
 
     #[test]
     fn every_code_has_its_own_value_and_is_reserved() {
-        let codes = [STREAM_REFUSED, STREAM_LIMIT_ABUSED, MESSAGE_LANE_MALFORMED, PEER_REMOVED];
+        let codes = [STREAM_REFUSED, STREAM_LIMIT_ABUSED, MESSAGE_LANE_MALFORMED, PEER_REMOVED, SEED_RETIRED];
         for (i, a) in codes.iter().enumerate() {
             assert!(*a >= RESERVED_FROM);
             assert!(codes[i + 1..].iter().all(|b| a != b), "{a:#x} is used twice");

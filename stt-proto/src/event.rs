@@ -219,6 +219,10 @@ pub enum HandshakeError {
     /// stealth mode) silently refused us.
     #[error("handshake timed out: the peer is unreachable or silently refused the handshake")]
     Timeout,
+    /// This node stopped accepting the shared seed the handshake used (the end of a seed
+    /// rotation's grace period) before the handshake completed: connect again.
+    #[error("the shared seed this handshake used was retired (seed rotation): connect again")]
+    SeedRetired,
 }
 
 impl HandshakeError {

@@ -303,6 +303,50 @@ impl Node {
         closed
     }
 
+    /// Replaces the default shared seed while the node runs (seed rotation): handshakes from
+    /// now on use `seed`; peers still on the old seed may connect, and sessions opened under it
+    /// go on, for `grace`, after which those sessions are closed (DISCONNECT code
+    /// `close::SEED_RETIRED`, which the peer sees as the reason) and the old seed is refused.
+    /// Peers with a seed of their own ([`Node::set_peer_seed`]) are not affected. A rotation
+    /// during an earlier one's grace period ends that period at once.
+    ///
+    /// ```no_run
+    /// # async fn f(node: stt_tokio::Node) -> Result<(), stt_tokio::Error> {
+    /// use std::time::Duration;
+    /// let new_seed = stt_tokio::Seed::new(b"the fleet's next shared seed, 32+ bytes")?;
+    /// node.rotate_shared_seed(new_seed, Duration::from_secs(3600));
+    /// # Ok(()) }
+    /// ```
+    pub fn rotate_shared_seed(&self, seed: Seed, grace: Duration) {
+        let rotation = {
+            let mut st = self.inner.lock();
+            let now = self.inner.now();
+            st.ep.rotate_shared_seed(now, seed);
+            st.ep.seed_rotations()
+        };
+        self.inner.wake.notify_one();
+        let inner = Arc::downgrade(&self.inner);
+        tokio::spawn(async move {
+            tokio::time::sleep(grace).await;
+            // A node that was dropped meanwhile has nothing left to retire.
+            let Some(inner) = inner.upgrade() else { return };
+            {
+                let mut st = inner.lock();
+                if st.ep.seed_rotations() != rotation {
+                    return; // a later rotation retired this one's seed and has its own grace
+                }
+                let now = inner.now();
+                st.ep.retire_previous_seed(now, "the shared seed was replaced");
+            }
+            inner.wake.notify_one();
+        });
+    }
+
+    /// True while a rotation's previous seed is still accepted ([`Node::rotate_shared_seed`]).
+    pub fn in_seed_grace_period(&self) -> bool {
+        self.inner.lock().ep.in_seed_grace_period()
+    }
+
     async fn connect_remote(&self, remote: Remote, peer: Option<NodeId>) -> Result<Session, Error> {
         let (_, rx) = self.start_connect(remote, peer)?;
         let shared = rx.await.map_err(|_| Error::NodeClosed)??;

@@ -595,3 +595,29 @@ async fn streams_say_what_they_carry_and_are_taken_by_label() {
     let err = session.open_labeled_stream(StreamMode::Reliable, &[b'x'; 65]).unwrap_err();
     assert!(err.to_string().contains("1 to 64 bytes"), "{err}");
 }
+
+/// Seed rotation: after `rotate_shared_seed`, peers on the new seed connect, peers on the old
+/// one too until the grace period ends, and then the old seed's sessions close with the code
+/// that says why and the old seed is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotated_seed_serves_old_peers_for_the_grace_period_only() {
+    use stt_tokio::stt_proto::close;
+    let server = node(60).await;
+    let old_client = node(60).await;
+    let old_session = within(10, "connect", old_client.connect(server.local_addr())).await.unwrap();
+    server.rotate_shared_seed(seed(61), Duration::from_millis(800));
+    assert!(server.in_seed_grace_period());
+    let new_client = node(61).await;
+    let new_session = within(10, "connect", new_client.connect(server.local_addr())).await.unwrap();
+    let late = within(10, "connect", node(60).await.connect(server.local_addr())).await.unwrap();
+    let reason = within(10, "grace period", old_session.closed()).await;
+    assert!(matches!(reason, CloseReason::ClosedByPeer { code: close::SEED_RETIRED, .. }), "{reason:?}");
+    assert!(matches!(
+        within(10, "late", late.closed()).await,
+        CloseReason::ClosedByPeer { code: close::SEED_RETIRED, .. }
+    ));
+    assert!(!server.in_seed_grace_period());
+    assert!(new_session.close_reason().is_none(), "the new seed's session stays open");
+    let err = within(10, "old seed", old_client.connect(server.local_addr())).await.unwrap_err();
+    assert!(err.is_authentication_failure(), "{err}");
+}

@@ -457,3 +457,32 @@ async fn mio_serves_and_routes_names_broadcasts_handles_frames_and_shuts_down() 
     assert!(matches!(closed, CloseReason::ClosedByPeer { code: 0, .. }), "{closed:?}");
     mio.await.expect("mio side passes");
 }
+
+/// Seed rotation in the mio driver: a tokio peer on the old seed keeps its session for the
+/// grace period, then it is closed with the code that says why; a peer on the new seed stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mio_node_rotates_its_seed_with_a_grace_period() {
+    use stt_tokio::stt_proto::close;
+    let (tx, rx) = std::sync::mpsc::channel();
+    let mio = tokio::task::spawn_blocking(move || {
+        let mut node = mio_node();
+        tx.send(node.local_addr()).unwrap();
+        let _old = node.accept().unwrap();
+        node.rotate_shared_seed(Seed::new(&[22; 32]).unwrap(), Duration::from_millis(600));
+        assert!(node.in_seed_grace_period());
+        let _new = node.accept().unwrap();
+        node.run_for(Duration::from_millis(1200)).unwrap();
+        assert!(!node.in_seed_grace_period());
+        node.run_for(Duration::from_millis(300)).unwrap();
+    });
+    let addr = tokio::task::spawn_blocking(move || rx.recv().unwrap()).await.unwrap();
+    let old = tokio_node().await.connect(addr).await.unwrap();
+    let new_node = TokioNode::bind(NodeConfig::new(Seed::new(&[22; 32]).unwrap()).bind("127.0.0.1:0".parse().unwrap()))
+        .await
+        .unwrap();
+    let new = new_node.connect(addr).await.unwrap();
+    let reason = tokio::time::timeout(Duration::from_secs(10), old.closed()).await.unwrap();
+    assert!(matches!(reason, CloseReason::ClosedByPeer { code: close::SEED_RETIRED, .. }), "{reason:?}");
+    assert!(new.close_reason().is_none());
+    mio.await.expect("mio side passes");
+}

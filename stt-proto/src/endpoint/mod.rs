@@ -43,6 +43,7 @@ use crate::stats::EndpointStats;
 use crate::time::Instant;
 use crate::types::{NodeId, Remote, SessionHandle};
 use crate::wire::{parse_frame, FrameLayout, FrameType};
+use peers::PreviousSeed;
 use table::SessionTable;
 
 /// Why `connect` refused to start a handshake.
@@ -76,6 +77,11 @@ pub struct Endpoint {
     identity: Identity,
     rng: Rng,
     default_hs_keys: Option<HandshakeKeys>,
+    /// During a seed rotation: the previous default seed's keys, still accepted from peers, and
+    /// the sessions opened (or being opened) under it, closed when it is retired.
+    previous_seed: Option<PreviousSeed>,
+    /// How many times the default seed was rotated.
+    seed_rotations: u64,
     cookies: Option<CookieJar>,
     /// `ss` of recent peers (handshake).
     statics: StaticShared,
@@ -126,6 +132,8 @@ impl Endpoint {
             identity,
             rng: Rng::from_seed(rng_seed),
             default_hs_keys,
+            previous_seed: None,
+            seed_rotations: 0,
             cookies: None,
             statics: StaticShared::default(),
             known,

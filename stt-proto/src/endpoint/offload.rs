@@ -212,8 +212,8 @@ impl Endpoint {
         // What `handle_datagram` checked before handing the work out may have changed: the node
         // left server mode, or the peer was removed or given another seed.
         let allowed = self.config.server_mode && self.config.allows(&opened.peer);
-        let keys = if allowed { self.handshake_keys_for(&opened.peer) } else { None };
-        if keys.is_none_or(|k| k.psk != *psk) {
+        let keys = if allowed { self.authentic_keys(&opened.peer, &|k| k.psk == *psk) } else { None };
+        if keys.is_none_or(|(_, previous)| previous != opened.previous_seed) {
             self.stats.dropped.unexpected_handshake += 1;
             return;
         }

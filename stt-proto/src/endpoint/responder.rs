@@ -33,6 +33,11 @@ use crate::wire::{frame_len, FrameLayout, FrameType};
 use zeroize::Zeroizing;
 
 impl Endpoint {
+    /// True if `peer` may hold a session and this node has a seed to share with it.
+    fn has_seed_for(&self, peer: &NodeId) -> bool {
+        self.config.allows(peer) && (self.config.peer_seeds.contains_key(peer) || self.default_hs_keys.is_some())
+    }
+
     pub(super) fn handshake_keys_for(&self, peer: &NodeId) -> Option<HandshakeKeys> {
         if let Some(seed) = self.config.peer_seeds.get(peer) {
             return Some(HandshakeKeys::from_shared_seed(seed.as_bytes()));
@@ -82,25 +87,24 @@ impl Endpoint {
             self.stats.dropped.malformed += 1;
             return;
         };
-        let keys = if self.config.allows(&peer) { self.handshake_keys_for(&peer) } else { None };
-        let Some(keys) = keys else {
+        if !self.has_seed_for(&peer) {
             return self.reject(remote, frame.len(), init.nonce, peer, RejectReason::PeerNotAllowed);
-        };
+        }
         // Version 2's MAC is the frame's tag; version 3's is its seed MAC (the tag is Noise's).
-        let authentic = match &fast {
+        let authentic = |keys: &HandshakeKeys| match &fast {
             None => verify_mac16(&keys.k_hs, &[layout.mac_input(frame)], &layout.tag),
             Some(f) => verify_mac16(&keys.k_hs, &[&frame[..seed_mac_at(f.seed_mac_offset())]], &f.seed_mac),
         };
-        if !authentic {
+        let Some((keys, previous_seed)) = self.authentic_keys(&peer, &authentic) else {
             self.stats.dropped.handshake_authentication += 1;
             return self.reject(remote, frame.len(), init.nonce, peer, RejectReason::AuthenticationFailed);
-        }
+        };
         let suite = init.suites.iter().filter_map(|&id| Suite::from_id(id)).find(|s| self.config.suites.contains(s));
         let Some(suite) = suite else {
             return self.reject(remote, frame.len(), init.nonce, peer, RejectReason::SuiteMismatch);
         };
         if let Some(fast) = fast {
-            if self.open_in_one_round_trip(now, remote, frame, layout, &fast, suite, &keys) {
+            if self.open_in_one_round_trip(now, remote, frame, layout, &fast, suite, (&keys, previous_seed)) {
                 return;
             }
         }
@@ -145,7 +149,7 @@ impl Endpoint {
         layout: &FrameLayout,
         init: &FastInit<'_>,
         suite: Suite,
-        keys: &HandshakeKeys,
+        (keys, previous_seed): (&HandshakeKeys, bool),
     ) -> bool {
         let first = Suite::from_id(init.suites[0]);
         if !self.config.fast_open || first != Some(suite) || init.static_r != self.identity.public_key() {
@@ -192,7 +196,16 @@ impl Endpoint {
         };
         let peer = NodeId(init.node_id_i);
         let features = Features::from_extensions(init.extensions);
-        let opened = Opening { remote, sid, peer, suite, handshake_rtt: None, one_round_trip: Some(nonce_r), features };
+        let opened = Opening {
+            remote,
+            sid,
+            peer,
+            suite,
+            handshake_rtt: None,
+            one_round_trip: Some(nonce_r),
+            features,
+            previous_seed,
+        };
         if !self.accept_message_one(now, frame, layout, &prologue, &message, &keys.psk, opened) {
             self.one_round_trip_failed(now, sid, remote);
         }
@@ -278,8 +291,7 @@ impl Endpoint {
         let me = self.identity.node_id();
         let peer = NodeId(resp.node_id_i);
         let suite = Suite::from_id(resp.suite).filter(|s| self.config.suites.contains(s));
-        let keys = if self.config.allows(&peer) { self.handshake_keys_for(&peer) } else { None };
-        let (Some(suite), Some(keys)) = (suite, keys) else {
+        let (Some(suite), true) = (suite, self.has_seed_for(&peer)) else {
             self.stats.dropped.unexpected_handshake += 1;
             return;
         };
@@ -304,10 +316,12 @@ impl Endpoint {
         }
         // The address is proven; the seed MAC proves the shared seed (a replayed INIT gets anyone
         // a cookie, but not this).
-        if !verify_mac16(&keys.k_hs, &[&frame[..RESPONSE_SEED_MAC_AT]], &resp.seed_mac) {
+        let authentic =
+            |keys: &HandshakeKeys| verify_mac16(&keys.k_hs, &[&frame[..RESPONSE_SEED_MAC_AT]], &resp.seed_mac);
+        let Some((keys, previous_seed)) = self.authentic_keys(&peer, &authentic) else {
             self.stats.dropped.handshake_authentication += 1;
             return;
-        }
+        };
         // The address is proven: from here on the work is Diffie–Hellman, so every cheap check
         // comes first.
         let sid = session_id(&resp.nonce_i, &resp.nonce_r, &resp.node_id_i, &me.0);
@@ -336,7 +350,7 @@ impl Endpoint {
         self.supersede_one_round_trip(now, &resp.node_id_i, &resp.nonce_i);
         let handshake_rtt = Some(now - Instant::from_nanos(resp.cookie.time));
         let features = Features::from_extensions(resp.extensions);
-        let opened = Opening { remote, sid, peer, suite, handshake_rtt, one_round_trip: None, features };
+        let opened = Opening { remote, sid, peer, suite, handshake_rtt, one_round_trip: None, features, previous_seed };
         self.accept_message_one(now, frame, layout, &prologue, &message, &keys.psk, opened);
     }
 
@@ -394,7 +408,7 @@ impl Endpoint {
         response_tag: [u8; TAG_LEN],
         read: MessageOneRead,
     ) {
-        let Opening { remote, sid, peer, suite, handshake_rtt, one_round_trip, features } = opened;
+        let Opening { remote, sid, peer, suite, handshake_rtt, one_round_trip, features, previous_seed } = opened;
         let MessageOneRead { confirm_frame, i2r, r2i } = read;
         let key_log = self.config.key_log.then(|| SessionSecrets {
             session_id: sid,
@@ -421,6 +435,9 @@ impl Endpoint {
         s.set_peer_features(features);
         let handle = self.sessions.insert_accepted(s, remote.addr.ip());
         self.sessions.index_id(sid, None, handle);
+        if previous_seed {
+            self.opened_under_previous_seed(handle);
+        }
         self.load.half_open_added();
         if one_round_trip.is_some() {
             self.stats.one_round_trip_accepted += 1;
@@ -507,4 +524,6 @@ pub(super) struct Opening {
     pub(super) one_round_trip: Option<[u8; 32]>,
     /// What the initiator's extensions say it accepts in the session.
     pub(super) features: Features,
+    /// The handshake used the previous default seed (a rotation's grace period).
+    pub(super) previous_seed: bool,
 }

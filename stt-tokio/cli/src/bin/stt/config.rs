@@ -25,6 +25,7 @@ struct Raw {
     max_size: Option<u64>,
     max_entries: Option<u32>,
     max_directories: Option<u64>,
+    seed_grace: Option<u64>,
     handshake_timeout: Option<u64>,
     idle_timeout: Option<u64>,
     max_sessions: Option<usize>,
@@ -67,6 +68,8 @@ pub(crate) struct Config {
     pub max_entries: Option<u32>,
     /// `max_directories`: `listen --max-directories`.
     pub max_directories: Option<u64>,
+    /// `seed_grace`: `listen --seed-grace`.
+    pub seed_grace: Option<u64>,
     /// `handshake_timeout`: seconds to wait for a handshake.
     pub handshake_timeout: Option<u64>,
     /// `idle_timeout`: seconds of silence after which a session ends.
@@ -153,6 +156,7 @@ impl Config {
             max_size: raw.max_size,
             max_entries: raw.max_entries,
             max_directories: raw.max_directories,
+            seed_grace: raw.seed_grace,
             handshake_timeout: raw.handshake_timeout,
             idle_timeout: raw.idle_timeout,
             max_sessions: raw.max_sessions,

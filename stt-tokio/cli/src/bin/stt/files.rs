@@ -28,6 +28,52 @@ fn bar(len: Option<u64>, label: &str) -> ProgressBar {
     pb
 }
 
+/// How `listen` reloads its shared seed on SIGHUP (seed rotation).
+pub(crate) struct SeedReload {
+    /// How long the old seed stays accepted.
+    pub(crate) grace: Duration,
+    /// Reads the seed again, as at start.
+    pub(crate) read: Box<dyn Fn() -> Result<stt_tokio::Seed, Failure> + Send + Sync>,
+}
+
+/// On each SIGHUP, reads the seed again and rotates to it if it changed (Unix only).
+fn reload_on_hangup(node: &Node, reload: SeedReload) -> Option<tokio::task::JoinHandle<()>> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut hangups = match signal(SignalKind::hangup()) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("stt: cannot watch for SIGHUP, the seed will not be reloaded: {e}");
+                return None;
+            }
+        };
+        let node = node.clone();
+        let mut current = (reload.read)().ok();
+        Some(tokio::spawn(async move {
+            while hangups.recv().await.is_some() {
+                match (reload.read)() {
+                    Ok(seed) if current.as_ref() == Some(&seed) => eprintln!("reload: the shared seed is unchanged"),
+                    Ok(seed) => {
+                        node.rotate_shared_seed(seed.clone(), reload.grace);
+                        current = Some(seed);
+                        eprintln!(
+                            "reload: new shared seed in use; the old one is accepted for {} s more",
+                            reload.grace.as_secs()
+                        );
+                    }
+                    Err(f) => eprintln!("reload: {}; the shared seed is unchanged", f.message),
+                }
+            }
+        }))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (node, reload);
+        None
+    }
+}
+
 pub(crate) async fn listen(
     cfg: NodeConfig,
     bind: SocketAddr,
@@ -35,6 +81,7 @@ pub(crate) async fn listen(
     out: Option<PathBuf>,
     stdout: bool,
     opts: ListenOptions,
+    reload: SeedReload,
 ) -> Result<(), Failure> {
     let ListenOptions { once, .. } = opts;
     let mut leftovers = 0;
@@ -59,6 +106,7 @@ pub(crate) async fn listen(
     if leftovers > 0 {
         eprintln!("removed {leftovers} unfinished file(s) an earlier run left in the output directory");
     }
+    let reloader = reload_on_hangup(&node, reload);
     // Partial files of interrupted large files are kept for their senders' next attempts, up to
     // `transfer::RESUME_KEEP`; a long-running listener forgets older ones every hour.
     let sweeper = out.clone().map(|dir| {
@@ -93,6 +141,9 @@ pub(crate) async fn listen(
     acceptor.abort();
     if let Some(sweeper) = sweeper {
         sweeper.abort();
+    }
+    if let Some(reloader) = reloader {
+        reloader.abort();
     }
     // Senders close their sessions once they have read the verdict (a refusal included); give
     // them that moment before closing from this side, which would drop a verdict not yet read.

@@ -133,6 +133,10 @@ enum Command {
         /// most a fifth of it. Default: 100000 (config: max_directories).
         #[arg(long)]
         max_directories: Option<u64>,
+        /// After a reload (SIGHUP) changed the shared seed, keep accepting the old one, and the
+        /// sessions opened with it, for this many seconds. Default: 300 (config: seed_grace).
+        #[arg(long, value_name = "SECONDS")]
+        seed_grace: Option<u64>,
     },
     /// Send files and directories (recursively); succeeds only when the receiver confirmed
     /// each file and each directory's manifest.
@@ -413,6 +417,7 @@ async fn run(command: Command, config: Option<&Path>) -> Result<(), Failure> {
             max_size,
             max_entries,
             max_directories,
+            seed_grace,
         } => {
             let bind = bind
                 .or(cfg.bind)
@@ -441,7 +446,23 @@ async fn run(command: Command, config: Option<&Path>) -> Result<(), Failure> {
                     max_directories.or(cfg.max_directories),
                 ),
             };
-            files::listen(node_cfg, bind, ws_bind.or(cfg.ws_bind), out, stdout, opts).await
+            // SIGHUP reads the seed again (the flag's file, or the configuration file's).
+            let seed_flag = keys.seed_file.clone();
+            let config_path = config.map(Path::to_path_buf);
+            let reload = files::SeedReload {
+                grace: Duration::from_secs(seed_grace.or(cfg.seed_grace).unwrap_or(300)),
+                read: Box::new(move || {
+                    let cfg = match &config_path {
+                        Some(path) => Config::load(path)?,
+                        None => Config::default(),
+                    };
+                    let file = seed_flag.clone().or(cfg.seed_file).ok_or_else(|| {
+                        Failure::new(2, "no seed file to reload: the listener has no default shared seed")
+                    })?;
+                    read_seed(&file)
+                }),
+            };
+            files::listen(node_cfg, bind, ws_bind.or(cfg.ws_bind), out, stdout, opts, reload).await
         }
         Command::Send { peer, paths, json } => {
             // Every local mistake (unreadable keys, a missing file, a name that cannot be sent)
