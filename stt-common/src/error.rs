@@ -72,6 +72,10 @@ pub enum Error {
     /// The named endpoint's queue on the peer is full; nothing was queued. Send again later.
     #[error("the queue of endpoint {0:?} on the peer is full; send again later")]
     NameQueueFull(String),
+    /// A fetch from a peer's store gave no content: not found, refused, too large, or bytes
+    /// that do not hash to the address.
+    #[error(transparent)]
+    Fetch(#[from] stt_proto::fetch::FetchFailure),
     /// No connected peer announced this name: connect to a peer that serves it, or wait for its
     /// announcement (a peer tells its sessions each time its list of names changes).
     #[error("no connected peer serves an endpoint named {0:?}")]

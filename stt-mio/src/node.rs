@@ -1009,6 +1009,45 @@ impl Node {
         Ok(out)
     }
 
+    /// Fetches the content at `address` from the peer of `session`, which serves its store
+    /// (`stt serve-store`, or `stt_cli::fetch::StoreServer` on a tokio node): one reliable stream,
+    /// the protocol of `docs/PROTOCOL.md` section 12. Content longer than `max_len` is refused
+    /// unread; the content is returned only if its SHA3-256 is `address`
+    /// ([`Error::Fetch`] otherwise).
+    pub fn fetch(
+        &mut self,
+        session: SessionHandle,
+        address: &stt_proto::storage::Address,
+        max_len: u64,
+    ) -> Result<Vec<u8>, Error> {
+        use stt_proto::fetch::{FetchFailure, FetchReply};
+        let stream = self.open_stream(session, StreamMode::Reliable)?;
+        self.write_all(session, stream, &stt_proto::fetch::request(address))?;
+        self.finish(session, stream)?;
+        let mut reply = FetchReply::new(*address, max_len);
+        loop {
+            match self.read_chunk(session, stream, 64 * 1024)? {
+                Some(StreamRead::Data(bytes)) => {
+                    if let Err(failure) = reply.push(&bytes) {
+                        if matches!(failure, FetchFailure::TooLarge { .. }) {
+                            // Nothing more is read: the server stops sending.
+                            let _ = self.session(session).map(|mut s| s.reset(stream, 0));
+                            self.driver.process();
+                        }
+                        return Err(failure.into());
+                    }
+                    if reply.is_done() {
+                        return Ok(reply.finish()?);
+                    }
+                }
+                Some(StreamRead::Skipped { .. }) => {
+                    return Err(FetchFailure::Protocol("a gap in a reliable stream").into())
+                }
+                Some(StreamRead::Finished) | None => return Ok(reply.finish()?),
+            }
+        }
+    }
+
     /// Sends a custom frame (type 0x80–0xFF). Best-effort: it is not retransmitted.
     pub fn send_frame(
         &mut self,

@@ -111,6 +111,8 @@ pub mod congestion;
 mod endpoint;
 mod event;
 mod fallback;
+#[cfg(feature = "storage")]
+pub mod fetch;
 mod handshake;
 mod message;
 pub mod names;

@@ -486,3 +486,37 @@ async fn a_mio_node_rotates_its_seed_with_a_grace_period() {
     assert!(new.close_reason().is_none());
     mio.await.expect("mio side passes");
 }
+
+/// Fetch from a peer's store in the mio driver: a mio node fetches from a tokio node serving
+/// its store, and the content arrives verified; a missing address and a limit too small are
+/// typed errors.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mio_node_fetches_from_a_tokio_nodes_store() {
+    use std::sync::{Arc, Mutex};
+    use stt_cli::fetch::StoreServer;
+    use stt_tokio::stt_proto::fetch::FetchFailure;
+    use stt_tokio::stt_proto::storage::{Address, MemoryBackend, Store};
+    let content = pattern(2 << 20, 9);
+    let mut store = Store::new(MemoryBackend::new(), b"server storage seed, 32 bytes!!!");
+    let address = store.put(&content).unwrap();
+    let server = tokio_node().await;
+    let addr = server.local_addr();
+    let expected = sha3(&content);
+    let mio = tokio::task::spawn_blocking(move || {
+        let mut node = mio_node();
+        let s = node.connect(addr).unwrap();
+        let got = node.fetch(s, &address, 8 << 20).unwrap();
+        assert_eq!(sha3(&got), expected, "2 MiB fetched and verified");
+        let missing = Address::of(b"never stored");
+        assert!(
+            matches!(node.fetch(s, &missing, 1024), Err(stt_mio::Error::Fetch(FetchFailure::NotFound(a))) if a == missing)
+        );
+        assert!(matches!(
+            node.fetch(s, &address, 1024),
+            Err(stt_mio::Error::Fetch(FetchFailure::TooLarge { len, max: 1024 })) if len == 2 << 20
+        ));
+    });
+    let session = tokio::time::timeout(Duration::from_secs(20), server.accept()).await.unwrap().unwrap();
+    let _serving = StoreServer::new(Arc::new(Mutex::new(store))).serve_session(session);
+    tokio::time::timeout(Duration::from_secs(60), mio).await.unwrap().expect("mio side passes");
+}

@@ -538,15 +538,19 @@ impl Streams {
 mod tests {
     use super::*;
 
-    #[test]
-    fn the_end_of_the_id_space_is_its_own_error() {
-        let limits = StreamLimits {
+    fn limits() -> StreamLimits {
+        StreamLimits {
             max_concurrent: 4,
             stream_window: 1 << 16,
             session_window: 1 << 20,
             send_buffer: 1 << 16,
             default_live_deadline: Duration::from_millis(100),
-        };
+        }
+    }
+
+    #[test]
+    fn the_end_of_the_id_space_is_its_own_error() {
+        let limits = limits();
         let mut streams = Streams::new(Role::Initiator, limits);
         streams.next_local = u64::from(u32::MAX - 2);
         assert_eq!(streams.open(StreamMode::Reliable, false, &[]), Ok(StreamId(u32::MAX - 2)));
@@ -559,13 +563,7 @@ mod tests {
     // that every accepted stream already has its label).
     #[test]
     fn a_labeling_peers_stream_first_seen_through_data_waits_for_its_stream_open() {
-        let limits = StreamLimits {
-            max_concurrent: 4,
-            stream_window: 1 << 16,
-            session_window: 1 << 20,
-            send_buffer: 1 << 16,
-            default_live_deadline: Duration::from_millis(100),
-        };
+        let limits = limits();
         let mut old_peer = Streams::new(Role::Responder, limits);
         assert_eq!(old_peer.peer_stream(1, false, false, true), incoming::PeerStream::Created);
         assert_eq!(old_peer.accept(), Some(StreamId(1)), "a peer without labels: offered at once");

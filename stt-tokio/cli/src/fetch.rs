@@ -1,21 +1,14 @@
 //! Remote fetch of stored content: a peer that opts in serves its [`Store`] with a
 //! [`StoreServer`], and [`fetch`] asks it for one address over one reliable stream. The fetcher
-//! hashes what arrives, so a peer that serves wrong bytes is caught, not believed.
-//!
-//! On the stream the fetcher opens:
-//!
-//! ```text
-//! fetcher: "STF1" || address (32) || FIN
-//! server:  status (1) || ...  || FIN
-//!          0 found:      length (8, big-endian) || content
-//!          1 not found:  nothing
-//!          2 refused:    UTF-8 message (the server's copy is damaged, or its store failed)
-//! ```
+//! hashes what arrives, so a peer that serves wrong bytes is caught, not believed. The bytes on
+//! the stream are the core's (`stt_proto::fetch`, where the stt-mio driver's fetcher reads them
+//! too); this module adds the tokio fetcher and the server with its memory budget.
 
 use std::fmt::Display;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
+use stt_proto::fetch::{FetchFailure, FetchReply, FOUND, NOT_FOUND, REFUSED};
 use stt_proto::storage::{Address, BlobBackend, BlobChunks, Store, BLOB_CHUNK};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -23,13 +16,7 @@ use tokio::task::JoinHandle;
 
 use stt_tokio::{Error, Session, Stream, StreamMode};
 
-/// First bytes of a fetch request.
-pub const MAGIC: &[u8; 4] = b"STF1";
-const FOUND: u8 = 0;
-const NOT_FOUND: u8 = 1;
-const REFUSED: u8 = 2;
-/// Largest refusal message read.
-const MAX_MESSAGE: u64 = 4096;
+pub use stt_proto::fetch::MAGIC;
 
 /// Why a fetch failed.
 #[derive(Debug, thiserror::Error)]
@@ -70,44 +57,45 @@ impl From<std::io::Error> for FetchError {
     }
 }
 
+impl From<FetchFailure> for FetchError {
+    fn from(f: FetchFailure) -> Self {
+        match f {
+            FetchFailure::NotFound(a) => FetchError::NotFound(a),
+            FetchFailure::Integrity(a) => FetchError::Integrity(a),
+            FetchFailure::TooLarge { len, max } => FetchError::TooLarge { len, max },
+            FetchFailure::Refused(m) => FetchError::Refused(m),
+            FetchFailure::Protocol(m) => FetchError::Protocol(m),
+            _ => FetchError::Protocol("a fetch failure this version does not know"),
+        }
+    }
+}
+
 /// Fetches the content at `address` from the peer of `session`, which must run a
 /// [`StoreServer`] on the session's streams. Content longer than `max_len` is refused unread.
 /// The content is returned only if its SHA3-256 is `address`.
 pub async fn fetch(session: &Session, address: &Address, max_len: u64) -> Result<Vec<u8>, FetchError> {
     let mut stream = session.open_stream(StreamMode::Reliable)?;
-    let mut request = [0u8; 36];
-    request[..4].copy_from_slice(MAGIC);
-    request[4..].copy_from_slice(&address.0);
-    stream.write_all(&request).await?;
+    stream.write_all(&stt_proto::fetch::request(address)).await?;
     stream.shutdown().await?;
-    let status = stream.read_u8().await.map_err(|_| FetchError::Protocol("no status"))?;
-    match status {
-        FOUND => {}
-        NOT_FOUND => return Err(FetchError::NotFound(*address)),
-        REFUSED => {
-            let mut msg = Vec::new();
-            (&mut stream).take(MAX_MESSAGE).read_to_end(&mut msg).await?;
-            return Err(FetchError::Refused(String::from_utf8_lossy(&msg).into_owned()));
+    let mut reply = FetchReply::new(*address, max_len);
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = stream.read(&mut buf).await?;
+        if n == 0 {
+            return Ok(reply.finish()?);
         }
-        _ => return Err(FetchError::Protocol("unknown status")),
+        if let Err(failure) = reply.push(&buf[..n]) {
+            if matches!(failure, FetchFailure::TooLarge { .. }) {
+                // Nothing more is read: the server stops sending.
+                let _ = stream.send_half().reset(0);
+            }
+            return Err(failure.into());
+        }
+        if reply.is_done() {
+            return Ok(reply.finish()?);
+        }
     }
-    let len = stream.read_u64().await.map_err(|_| FetchError::Protocol("no length"))?;
-    if len > max_len {
-        let _ = stream.send_half().reset(0);
-        return Err(FetchError::TooLarge { len, max: max_len });
-    }
-    // Grown as bytes arrive, never reserved from the peer's claim.
-    let mut content = Vec::with_capacity(len.min(FIRST_RESERVE) as usize);
-    // One byte more than announced, to notice a peer that sends more than it said.
-    (&mut stream).take(len.saturating_add(1)).read_to_end(&mut content).await?;
-    if content.len() as u64 != len || Address::of(&content) != *address {
-        return Err(FetchError::Integrity(*address));
-    }
-    Ok(content)
 }
-
-/// What a fetcher reserves before content arrives, at most.
-const FIRST_RESERVE: u64 = 1 << 20;
 
 /// Fetch requests one session may have served at once ([`StoreServer::serve_session`]); later
 /// streams wait, and past the session's stream limit the peer is refused.
