@@ -9,11 +9,13 @@ use tracing::debug;
 /// How often dropped input is summarised at most.
 const DROP_REPORT_INTERVAL: Duration = Duration::from_secs(1);
 
-/// The name of a transport in `tracing` fields: `udp` or `websocket`.
+/// The name of a transport in `tracing` fields: `udp`, `websocket`, or `custom` for one a
+/// driver brings.
 pub fn transport_name(t: Transport) -> &'static str {
     match t {
         Transport::Udp => "udp",
         Transport::WebSocket => "websocket",
+        Transport::Custom(_) => "custom",
     }
 }
 

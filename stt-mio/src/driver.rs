@@ -352,6 +352,13 @@ impl Driver {
                     None => return,
                 },
             };
+            if let Transport::Custom(_) = t.remote.transport {
+                // This driver has no transport of its own: a session only gets such a remote
+                // from an application that set it (`SessionMut::set_remote`).
+                self.stats.unroutable += t.datagrams() as u64;
+                sent += t.datagrams();
+                continue;
+            }
             if t.remote.transport == Transport::WebSocket {
                 // One binary message per datagram, as the tokio driver sends them.
                 for d in self.transmit[..t.len].chunks(t.segment_size.unwrap_or(t.len).max(1)) {

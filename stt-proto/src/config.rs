@@ -198,6 +198,9 @@ pub struct EndpointConfig {
     pub max_udp_datagram: usize,
     /// Largest message sent on WebSocket paths. Default 2 MiB + frame overhead.
     pub max_websocket_datagram: usize,
+    /// Largest datagram sent on a transport a driver brings ([`crate::Transport::Custom`]).
+    /// Default 1472, as for UDP; at least 308 (a handshake message must fit).
+    pub max_custom_datagram: usize,
     /// Most sessions (established or handshaking) at once. Default 1,000,000.
     pub max_sessions: usize,
     /// Most sessions accepted from one IP address at once (any port). Default 4,096: room for
@@ -313,6 +316,7 @@ impl Default for EndpointConfig {
             key_retention: Duration::from_secs(3),
             max_udp_datagram: 1472,
             max_websocket_datagram: crate::wire::MAX_PAYLOAD_LEN + crate::wire::FRAME_OVERHEAD,
+            max_custom_datagram: 1472,
             max_sessions: limits::MAX_SESSIONS,
             max_sessions_per_address: limits::MAX_SESSIONS_PER_ADDRESS,
             max_sessions_per_peer: limits::MAX_SESSIONS_PER_PEER,
@@ -344,6 +348,7 @@ impl EndpointConfig {
         match transport {
             Transport::Udp => self.max_udp_datagram,
             Transport::WebSocket => self.max_websocket_datagram,
+            Transport::Custom(_) => self.max_custom_datagram,
         }
     }
 
@@ -366,7 +371,7 @@ impl EndpointConfig {
             return Err(ConfigError::SuiteNotBuilt(suite));
         }
         let min = crate::wire::FRAME_OVERHEAD + 256;
-        if self.max_udp_datagram < min || self.max_websocket_datagram < min {
+        if self.max_udp_datagram < min || self.max_websocket_datagram < min || self.max_custom_datagram < min {
             return Err(ConfigError::DatagramTooSmall { min });
         }
         if self.handshake_retransmit_initial.is_zero()

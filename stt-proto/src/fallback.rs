@@ -167,7 +167,7 @@ impl FallbackPolicy {
                     Transport::Udp if now.saturating_duration_since(last_active) >= self.config.silence => {
                         Some(FallbackAction::ProbeWebSocket)
                     }
-                    Transport::Udp => None,
+                    Transport::Udp | Transport::Custom(_) => None,
                 }
             }
             Phase::OpeningWebSocket | Phase::Done => None,

@@ -152,5 +152,5 @@ pub use session::{FrameError, KeyUpdateError, SessionRef, SessionState};
 pub use stats::{DropCounters, EndpointDrops, EndpointStats, PathStats, SessionStats};
 pub use stream::{StreamError, StreamId, StreamMode, StreamRead, MAX_REFUSALS, MAX_STREAM_LABEL};
 pub use time::Instant;
-pub use types::{Direction, NodeId, Remote, Role, SessionHandle, Transport};
+pub use types::{CustomAddress, Direction, NodeId, Remote, Role, SessionHandle, Transport};
 pub use wire::DecodeError;

@@ -215,6 +215,9 @@ fn fill(ep: &mut stt_proto::Endpoint, now: stt_proto::Instant, udp: &UdpIo, out:
                 }
                 continue;
             }
+            // This driver has no transport of its own: a session only gets such a remote from an
+            // application that set it. What goes there is lost, as on a path that is down.
+            Transport::Custom(_) => continue,
             Transport::Udp => {}
         }
         out.udp.push(UdpSend { to: t.remote.addr, start: pos, len: t.len, segment: t.segment_size });

@@ -1,6 +1,7 @@
 //! STT's sans-IO core in a Cortex-M4 firmware, run under QEMU (`cargo run --release`).
 //!
-//! Two `Endpoint`s live in the firmware and pass datagrams to each other in memory; time is a
+//! Two `Endpoint`s live in the firmware and pass datagrams to each other in memory, over a
+//! transport of the firmware's own (`Transport::Custom`, station numbers as addresses); time is a
 //! simulated clock that jumps to the next deadline when nothing is in flight, and randomness is
 //! a fixed seed per endpoint (a real device seeds from its hardware generator). The run: a
 //! handshake, 64 KiB over a reliable stream checked by SHA3-256, a live stream while every
@@ -20,7 +21,6 @@ use panic_semihosting as _;
 
 use alloc::vec;
 use alloc::vec::Vec;
-use core::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use core::time::Duration;
 
 use bytes::BytesMut;
@@ -28,8 +28,8 @@ use cortex_m_rt::entry;
 use cortex_m_semihosting::{debug, hprintln};
 use stt_proto::crypto::sha3_256;
 use stt_proto::{
-    Channel, CloseReason, Endpoint, EndpointConfig, Event, Identity, Instant, MessageError, Remote, Seed,
-    SessionHandle, StreamId, StreamMode, StreamRead,
+    Channel, CloseReason, CustomAddress, Endpoint, EndpointConfig, Event, Identity, Instant, MessageError, Remote,
+    Seed, SessionHandle, StreamId, StreamMode, StreamRead,
 };
 
 /// Bytes sent over the reliable stream.
@@ -37,8 +37,10 @@ const RELIABLE_BYTES: usize = 64 * 1024;
 /// Records sent over the live stream, one every `LIVE_INTERVAL`.
 const LIVE_RECORDS: u32 = 120;
 const LIVE_INTERVAL: Duration = Duration::from_millis(5);
-/// Largest datagram: the UDP default.
+/// Largest datagram on the firmware's link: as UDP's default.
 const MAX_DATAGRAM: usize = 1472;
+/// The firmware's number for its link, a transport of its own ([`stt_proto::Transport::Custom`]).
+const LINK: u8 = 0;
 
 #[entry]
 fn main() -> ! {
@@ -82,14 +84,15 @@ struct Node {
 }
 
 impl Node {
-    fn new(last_octet: u8, node_seed: u8, rng_seed: u8) -> Node {
+    fn new(station: u8, node_seed: u8, rng_seed: u8) -> Node {
         // The `small` feature gives limits for a small device (8 sessions, 16 KiB windows).
         let mut cfg = EndpointConfig::with_shared_seed(Seed::new(&[0x5e; 32]).expect("32 bytes"));
-        cfg.max_udp_datagram = MAX_DATAGRAM;
+        cfg.max_custom_datagram = MAX_DATAGRAM;
         let identity = Identity::from_seed_bytes(&[node_seed; 32]).expect("32 bytes");
         let ep = Endpoint::new(cfg, identity, [rng_seed; 32]).expect("valid configuration");
-        let ip = Ipv4Addr::new(10, 0, 0, last_octet);
-        Node { ep, addr: Remote::udp(SocketAddr::V4(SocketAddrV4::new(ip, 7400))), events: Vec::new(), frames: 0 }
+        // The device's own link (the firmware's in-memory wire), station numbers as addresses.
+        let addr = Remote::custom(LINK, CustomAddress::from_u64(u64::from(station)));
+        Node { ep, addr, events: Vec::new(), frames: 0 }
     }
 
     /// The sessions established so far, oldest first.
