@@ -8,7 +8,7 @@
 //! Covered: the identities and handshake keys, the AEAD rule, the frame layout, the Noise
 //! handshake and its key schedule, the whole transcript (INIT, CHALLENGE with its cookie,
 //! RESPONSE, CONFIRM, the first sealed datagram and the session id) from the RNG seeds through
-//! the generator of section 9, the key exporter and a segment keyed by it (section 3.5), the
+//! the generator of section 9, a labeled STREAM_OPEN (section 7.1), the key exporter and a segment keyed by it (section 3.5), the
 //! segments and the stored blob, and the named-endpoint
 //! payloads: every vector of section 9.
 
@@ -483,6 +483,9 @@ fn section_9_vectors_follow_from_the_text() {
     check("register_payload", &[&2u32.to_be_bytes()[..], &[0, 1, 1], &video].concat());
     check("route_request_payload", &[&[0u8][..], &3u32.to_be_bytes(), &1u32.to_be_bytes(), &video, b"frame"].concat());
     check("route_reply_payload", &[&[1u8][..], &3u32.to_be_bytes(), &[2]].concat());
+
+    // Section 7.1: a labeled STREAM_OPEN (live, 250 ms, "video"), before AEAD protection.
+    check("stream_open_labeled_payload", &[&[1u8][..], &250u32.to_be_bytes(), &[5], b"video"].concat());
 
     assert_eq!(checked, v.len(), "every vector of section 9 is recomputed");
 }

@@ -196,6 +196,12 @@ fn outside_a_session(shared: &[u8; 32]) -> Vec<(String, String)> {
     let mut reply = [0u8; names::REPLY_LEN];
     names::encode_reply(&mut reply, 3, names::STATUS_QUEUE_FULL);
     put("route_reply_payload", &reply);
+
+    // Section 7.1: the STREAM_OPEN of a live stream with a 250 ms deadline, labeled "video".
+    let open = wire::stream::StreamOpen { live: true, deadline_ms: 250, label: b"video" };
+    let mut payload = vec![0u8; open.encoded_len()];
+    open.encode(&mut payload);
+    put("stream_open_labeled_payload", &payload);
     v
 }
 
