@@ -91,7 +91,12 @@ struct Slot {
     refused: VecDeque<RefusedMessages>,
     /// The application's own values on the session (`Node::set_metadata`).
     metadata: Metadata,
+    /// Answers to this node's name requests, until `Node::resolve` or `Node::route` takes them.
+    name_replies: HashMap<stt_proto::RequestId, stt_proto::NameReply>,
 }
+
+/// Answers to name requests kept per session until taken; past this the oldest are forgotten.
+const MAX_UNCLAIMED_NAME_REPLIES: usize = 256;
 
 /// Refusals remembered per session until [`Node::take_refused_messages`]; past this the
 /// oldest are forgotten.
@@ -514,7 +519,12 @@ impl Node {
     ) -> Vec<(SessionHandle, Result<(), Error>)> {
         let payload = payload.into();
         let sessions: Vec<SessionHandle> = match targets {
-            Targets::All => self.driver.endpoint().sessions().collect(),
+            Targets::All => {
+                let ep = self.driver.endpoint();
+                ep.sessions()
+                    .filter(|&h| ep.session(h).is_some_and(|s| s.state() == stt_proto::SessionState::Established))
+                    .collect()
+            }
             Targets::Sessions(s) => s.to_vec(),
         };
         let results = sessions
@@ -547,6 +557,42 @@ impl Node {
     pub fn recv_named(&mut self, name: &str) -> Result<(SessionHandle, Bytes), Error> {
         let address = NameAddress::of(name);
         self.wait(|node| node.driver.endpoint_mut().recv_named(&address).map(|m| (m.session, m.data)))
+    }
+
+    /// Asks the peer of `session` whether it serves `name`.
+    pub fn resolve(&mut self, session: SessionHandle, name: &str) -> Result<bool, Error> {
+        Ok(self.name_request(session, name, None)? == stt_proto::NameReply::Ok)
+    }
+
+    /// Routes `data` to `name` on the peer of `session` and waits until it is in the name's queue
+    /// there. Fails with [`Error::UnknownName`] if the peer does not serve the name and with
+    /// [`Error::NameQueueFull`] if its queue is full (nothing was queued: send again later).
+    pub fn route(&mut self, session: SessionHandle, name: &str, data: impl Into<Bytes>) -> Result<(), Error> {
+        match self.name_request(session, name, Some(data.into()))? {
+            stt_proto::NameReply::Ok => Ok(()),
+            stt_proto::NameReply::UnknownName => Err(Error::UnknownName(name.to_owned())),
+            stt_proto::NameReply::QueueFull => Err(Error::NameQueueFull(name.to_owned())),
+        }
+    }
+
+    fn name_request(
+        &mut self,
+        session: SessionHandle,
+        name: &str,
+        data: Option<Bytes>,
+    ) -> Result<stt_proto::NameReply, Error> {
+        let address = NameAddress::of(name);
+        let request = match data {
+            Some(data) => self.session(session)?.route(address, data)?,
+            None => self.session(session)?.resolve(address)?,
+        };
+        self.driver.process();
+        self.wait(|node| {
+            if let Some(reply) = node.slots.get_mut(&session).and_then(|s| s.name_replies.remove(&request)) {
+                return Some(Ok(reply));
+            }
+            node.driver.endpoint().session(session).is_none().then(|| Err(node.gone(session)))
+        })?
     }
 
     /// The node-wide directory of names: the sessions whose peer announced `name`, best first
@@ -1029,14 +1075,14 @@ impl Node {
             match self.read_chunk(session, stream, 64 * 1024)? {
                 Some(StreamRead::Data(bytes)) => {
                     if let Err(failure) = reply.push(&bytes) {
-                        if matches!(failure, FetchFailure::TooLarge { .. }) {
-                            // Nothing more is read: the server stops sending.
-                            let _ = self.session(session).map(|mut s| s.reset(stream, 0));
-                            self.driver.process();
+                        if !matches!(failure, FetchFailure::TooLarge { .. }) {
+                            // A short answer: read its end, so that the stream is over here too.
+                            self.drain_stream(session, stream, 64 * 1024);
                         }
                         return Err(failure.into());
                     }
                     if reply.is_done() {
+                        self.drain_stream(session, stream, 64 * 1024);
                         return Ok(reply.finish()?);
                     }
                 }
@@ -1044,6 +1090,17 @@ impl Node {
                     return Err(FetchFailure::Protocol("a gap in a reliable stream").into())
                 }
                 Some(StreamRead::Finished) | None => return Ok(reply.finish()?),
+            }
+        }
+    }
+
+    /// Reads and drops what is left of `stream` up to its end, at most `budget` bytes: a stream
+    /// is over only once its end was read.
+    fn drain_stream(&mut self, session: SessionHandle, stream: StreamId, mut budget: usize) {
+        while let Ok(Some(StreamRead::Data(b))) = self.read_chunk(session, stream, budget.max(1)) {
+            budget = budget.saturating_sub(b.len());
+            if budget == 0 {
+                return;
             }
         }
     }
@@ -1272,6 +1329,17 @@ impl Node {
                     }
                 }
                 Event::MessageReadable { session } => self.note(Arrival::Message(session)),
+                Event::NameReply { session, request, reply } => {
+                    let replies = &mut self.slots.entry(session).or_default().name_replies;
+                    // Answers nobody waits for any more (a request that timed out) are bounded:
+                    // the oldest goes first.
+                    if replies.len() >= MAX_UNCLAIMED_NAME_REPLIES {
+                        if let Some(&oldest) = replies.keys().min() {
+                            replies.remove(&oldest);
+                        }
+                    }
+                    replies.insert(request, reply);
+                }
                 Event::MessagesRefused { session, first, count, reason } => {
                     let refused = &mut self.slots.entry(session).or_default().refused;
                     if refused.len() == MAX_REMEMBERED_REFUSALS {

@@ -22,16 +22,18 @@ pub enum Transport {
 }
 
 /// A peer's address on a transport a driver brings ([`Transport::Custom`]): up to 18 bytes the
-/// driver chooses (a port and station number, a radio node id, a pipe's index), opaque to the
-/// core, which compares them and counts sessions per address as it does for IP addresses.
+/// driver chooses (a station number, a radio node id, a pipe's index), opaque to the core. The
+/// first 16 bytes play the part of an IP address (sessions and handshakes are counted per them,
+/// as per IP address), the last 2 that of a port: put what tells two peers apart in the first 16.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct CustomAddress(pub [u8; 18]);
 
 impl CustomAddress {
-    /// An address made of a number (big-endian in the last 8 bytes).
+    /// An address made of a number (big-endian in bytes 8 to 16; the "port" bytes are zero), so
+    /// that every number counts as an address of its own.
     pub const fn from_u64(n: u64) -> CustomAddress {
         let b = n.to_be_bytes();
-        CustomAddress([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])
+        CustomAddress([0, 0, 0, 0, 0, 0, 0, 0, b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], 0, 0])
     }
 }
 
@@ -78,8 +80,8 @@ impl Remote {
     }
 
     /// Canonical bytes for MACs: transport (0 UDP, 1 WebSocket, 2 + the number of a driver's own
-    /// transport, at most 255), IPv6 or IPv4-mapped address, port big-endian (a custom address's
-    /// 18 bytes).
+    /// transport, at most 255: transports 253 to 255 share 255), IPv6 or IPv4-mapped address, port
+    /// big-endian (a custom address's 18 bytes).
     pub fn to_bytes(&self) -> [u8; 19] {
         let mut out = [0u8; 19];
         out[0] = match self.transport {

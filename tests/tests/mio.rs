@@ -403,7 +403,7 @@ async fn mio_serves_and_routes_names_broadcasts_handles_frames_and_shuts_down() 
     use stt_mio::{NodeState, Targets};
     use stt_tokio::NameQueueLimits;
     let server = tokio_node().await;
-    let _viewer = server.serve_name("viewer_tokio", NameQueueLimits::default()).unwrap();
+    let viewer = server.serve_name("viewer_tokio", NameQueueLimits::default()).unwrap();
     let addr = server.local_addr();
     let mio = tokio::task::spawn_blocking(move || {
         let mut node = mio_node();
@@ -426,6 +426,11 @@ async fn mio_serves_and_routes_names_broadcasts_handles_frames_and_shuts_down() 
         let (via, _) = node.send_message_to_name("viewer_tokio", &b"to the viewer"[..]).unwrap();
         assert_eq!(via, s);
         assert!(matches!(node.send_message_to_name("nobody", &b"x"[..]), Err(stt_mio::Error::NoPeerServes(_))));
+        // Per session, with the peer's answer: resolve and route.
+        assert!(node.resolve(s, "viewer_tokio").unwrap());
+        assert!(!node.resolve(s, "nobody").unwrap());
+        node.route(s, "viewer_tokio", &b"routed by mio"[..]).unwrap();
+        assert!(matches!(node.route(s, "nobody", &b"x"[..]), Err(stt_mio::Error::UnknownName(n)) if n == "nobody"));
         let (from, routed) = node.recv_named("sensor_mio").unwrap();
         assert_eq!((from, &routed[..]), (s, &b"routed to mio"[..]));
         let sent = node.broadcast(0x90, &b"to all"[..], Targets::All);
@@ -442,6 +447,8 @@ async fn mio_serves_and_routes_names_broadcasts_handles_frames_and_shuts_down() 
     let session = tokio::time::timeout(Duration::from_secs(20), server.accept()).await.unwrap().unwrap();
     let m = tokio::time::timeout(Duration::from_secs(20), session.recv_message()).await.unwrap().unwrap();
     assert_eq!((m.channel, &m.payload[..]), (Channel::name("viewer_tokio"), &b"to the viewer"[..]));
+    let routed = tokio::time::timeout(Duration::from_secs(20), viewer.recv()).await.unwrap().unwrap();
+    assert_eq!(&routed.data[..], b"routed by mio");
     // mio serves its name once the session is up; its announcement may still be on the way.
     loop {
         match session.route("sensor_mio", &b"routed to mio"[..]).await {

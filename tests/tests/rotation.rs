@@ -92,3 +92,32 @@ fn a_second_rotation_retires_the_first_and_a_handshake_under_way_fails_with_its_
     assert_eq!(failed.collect::<Vec<_>>(), [HandshakeError::SeedRetired]);
     assert!(sim.nodes[client].endpoint.session(first).is_none());
 }
+
+/// A session opened with the default seed is retired with it even if its peer was given a seed
+/// of its own since (the session keeps the keys it was opened with); a session opened with a
+/// peer's own seed is never touched by a rotation.
+#[test]
+fn retirement_follows_the_seed_a_session_was_opened_with() {
+    let mut sim = Sim::new(4402);
+    let server = sim.add_node(config_with(OLD), seed(1));
+    let client = sim.add_node(config_with(OLD), seed(2));
+    let own = sim.add_node(config_with([0x0D; 32]), seed(3));
+    let own_id = stt_proto::Identity::from_seed_bytes(&seed(3)).unwrap().node_id();
+    sim.nodes[server].endpoint.set_peer_seed(own_id, Seed::new(&[0x0D; 32]).unwrap());
+    let (by_default, _) = establish(&mut sim, client, server);
+    let (by_own, _) = establish(&mut sim, own, server);
+    // The client is given a seed of its own after its session opened with the default one.
+    let client_id = stt_proto::Identity::from_seed_bytes(&seed(2)).unwrap().node_id();
+    sim.nodes[server].endpoint.set_peer_seed(client_id, Seed::new(&[0x0E; 32]).unwrap());
+    let now = sim.now;
+    sim.nodes[server].endpoint.rotate_shared_seed(now, Seed::new(&NEW).unwrap());
+    let now = sim.now;
+    assert_eq!(sim.nodes[server].endpoint.retire_previous_seed(now, "rotated"), 1);
+    sim.flush(server);
+    sim.run_for(Duration::from_secs(1));
+    assert!(matches!(
+        closed_with(&sim, client, by_default),
+        Some(CloseReason::ClosedByPeer { code: close::SEED_RETIRED, .. })
+    ));
+    assert!(sim.nodes[own].endpoint.session(by_own).is_some(), "a peer's own seed is not rotated");
+}

@@ -61,7 +61,9 @@ impl Endpoint {
             let _ = hs.open_fast(&self.config, &self.identity, peer, &static_r, &mut self.statics, ephemeral, dh);
         }
         let tag = hs.tag();
-        let handle = self.sessions.insert(Session::initiator(now, remote, hs, &self.config));
+        let mut s = Session::initiator(now, remote, hs, &self.config);
+        s.set_on_default_seed(expected.is_none_or(|p| !self.config.peer_seeds.contains_key(&p)));
+        let handle = self.sessions.insert(s);
         self.sessions.index_tag(tag, handle);
         self.sessions.mark_ready(now, handle);
         self.sessions.reschedule(&self.config, handle);

@@ -213,13 +213,15 @@ impl Endpoint {
         // left server mode, or the peer was removed or given another seed.
         let allowed = self.config.server_mode && self.config.allows(&opened.peer);
         let keys = if allowed { self.authentic_keys(&opened.peer, &|k| k.psk == *psk) } else { None };
-        if keys.is_none_or(|(_, previous)| previous != opened.previous_seed) {
+        let Some((_, previous_seed)) = keys else {
             self.stats.dropped.unexpected_handshake += 1;
             return;
-        }
+        };
         if !self.admits_session(opened.remote) {
             return;
         }
+        // A rotation while the work was out makes the seed it used the previous one.
+        let opened = Opening { previous_seed, ..opened };
         self.install_accepted(now, opened, tag, read);
     }
 }

@@ -31,19 +31,11 @@ impl Endpoint {
     /// Returns how many sessions that retirement closed.
     pub fn rotate_shared_seed(&mut self, now: Instant, seed: Seed) -> usize {
         let closed = self.retire_previous_seed(now, "the shared seed was replaced twice");
-        // Every session not bound to a peer seed of its own uses the default seed: the open
-        // ones, the handshakes under way, and responders' sessions not yet confirmed.
-        let seeds = &self.config.peer_seeds;
-        let sessions = self
-            .sessions
-            .handles()
-            .filter(|&h| {
-                self.sessions.get(h).is_some_and(|s| {
-                    let peer = s.peer().or_else(|| s.handshake().and_then(|hs| hs.expected_peer()));
-                    peer.is_none_or(|p| !seeds.contains_key(&p))
-                })
-            })
-            .collect();
+        // Every session opened with the default seed: the open ones, the handshakes under way,
+        // and responders' sessions not yet confirmed (each knows the seed it was opened with,
+        // whatever the peer table says since).
+        let sessions =
+            self.sessions.handles().filter(|&h| self.sessions.get(h).is_some_and(|s| s.on_default_seed())).collect();
         let keys = HandshakeKeys::from_shared_seed(seed.as_bytes());
         let previous = self.default_hs_keys.replace(keys);
         self.config.default_shared_seed = Some(seed);
@@ -106,9 +98,14 @@ impl Endpoint {
     /// A session opened under the previous default seed (as responder, in its grace period):
     /// closed with the others when it is retired.
     pub(super) fn opened_under_previous_seed(&mut self, handle: SessionHandle) {
-        if let Some(p) = self.previous_seed.as_mut() {
-            p.sessions.push(handle);
+        let Some(p) = self.previous_seed.as_mut() else { return };
+        if p.sessions.len() == p.sessions.capacity() {
+            // Handshakes under the old seed may come and go for the whole grace period: the
+            // list keeps the live ones only, so it grows with them and not with the churn.
+            let table = &self.sessions;
+            p.sessions.retain(|&h| table.get(h).is_some());
         }
+        p.sessions.push(handle);
     }
 
     /// Uses `seed` as the shared seed with `peer` from now on (replacing an earlier entry).

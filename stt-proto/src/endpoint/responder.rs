@@ -433,6 +433,7 @@ impl Endpoint {
         };
         let mut s = Session::responder(now, remote, &self.config, handshake_rtt, sid, peer, record, keys);
         s.set_peer_features(features);
+        s.set_on_default_seed(!self.config.peer_seeds.contains_key(&peer));
         let handle = self.sessions.insert_accepted(s, remote.addr.ip());
         self.sessions.index_id(sid, None, handle);
         if previous_seed {

@@ -253,11 +253,6 @@ impl InitiatorHandshake {
         self.expected_peer == Some(*peer)
     }
 
-    /// The node the application named, if it named one.
-    pub(crate) fn expected_peer(&self) -> Option<NodeId> {
-        self.expected_peer
-    }
-
     /// When the handshake started (its duration is the session's first RTT sample).
     pub(crate) fn started(&self) -> Instant {
         self.started

@@ -192,6 +192,9 @@ pub(crate) struct Session {
     /// The application chose `remote` (`SessionMut::set_remote`): authenticated frames from
     /// elsewhere are accepted but do not move the session.
     remote_pinned: bool,
+    /// Opened with the node's default shared seed (not a peer's own): a seed rotation's
+    /// retirement closes it.
+    on_default_seed: bool,
     /// A new address being validated (the session stays on `remote` until it is).
     path_probe: Option<Box<PathProbe>>,
     /// A PATH_RESPONSE owed to an address other than `remote`, and its bytes.
@@ -266,6 +269,7 @@ impl Session {
             role,
             remote,
             remote_pinned: false,
+            on_default_seed: false,
             path_probe: None,
             path_response: None,
             peer: None,
@@ -436,6 +440,16 @@ impl Session {
         if !self.queue.iter().any(is) {
             self.queue.push_front(item);
         }
+    }
+
+    /// The session is (being) opened with the node's default shared seed.
+    pub(crate) fn set_on_default_seed(&mut self, on: bool) {
+        self.on_default_seed = on;
+    }
+
+    /// True if the session was opened with the node's default shared seed.
+    pub(crate) fn on_default_seed(&self) -> bool {
+        self.on_default_seed
     }
 
     /// What the peer's handshake said it accepts in the session.

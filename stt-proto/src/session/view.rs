@@ -70,7 +70,8 @@ impl<'a> SessionRef<'a> {
     /// The key of the segments this end seals for segment stream `stream_id` (section 10): give
     /// it to a [`crate::segment::SegmentEncoder`]; the peer decodes with its
     /// [`SessionRef::segment_decoder_key`] of the same stream id. Each direction has its own key,
-    /// so both ends may encode on the same stream id.
+    /// so both ends may encode on the same stream id; one end must not run two encoders on one
+    /// stream id in one session (the sequence numbers, and so the AEAD nonces, would repeat).
     #[cfg(feature = "segment")]
     pub fn segment_encoder_key(&self, stream_id: u32) -> Result<crate::segment::SegmentKey, ExportError> {
         self.segment_key(stream_id, self.s.role)

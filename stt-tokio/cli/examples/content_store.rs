@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 
 use stt_cli::fetch::{fetch, FetchError, StoreServer};
 use stt_cli::storage::FsBackend;
+use stt_tokio::stt_proto::fetch::FetchFailure;
 use stt_tokio::stt_proto::storage::{Address, MemoryBackend, Store};
 use stt_tokio::{Node, NodeConfig, Seed};
 
@@ -52,7 +53,7 @@ pub async fn demo_in(dir: &std::path::Path) -> Result<usize> {
         fetched += 1;
     }
     match fetch(&session, &Address::of(b"never stored"), 1024).await {
-        Err(FetchError::NotFound(a)) => println!("{a}: not found, as expected"),
+        Err(FetchError::Reply(FetchFailure::NotFound(a))) => println!("{a}: not found, as expected"),
         other => return Err(format!("unexpected answer for a missing blob: {other:?}").into()),
     }
     session.close(0, "done").await;

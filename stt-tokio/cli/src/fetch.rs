@@ -22,27 +22,11 @@ pub use stt_proto::fetch::MAGIC;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum FetchError {
-    /// The peer does not hold the address.
-    #[error("the peer does not hold {0}")]
-    NotFound(Address),
-    /// What the peer sent does not hash to the address (or is not as long as it said): the peer
-    /// is lying or its copy is damaged. Nothing it sent is returned.
-    #[error("the peer served bytes that do not match {0}; not accepted")]
-    Integrity(Address),
-    /// The content is larger than the fetcher's limit; nothing more was read.
-    #[error("the content is {len} bytes, over the {max}-byte limit of this fetch")]
-    TooLarge {
-        /// Length the peer announced.
-        len: u64,
-        /// The limit given to `fetch`.
-        max: u64,
-    },
-    /// The peer refused (its copy is damaged, or its store failed); its message says why.
-    #[error("the peer refused: {0}")]
-    Refused(String),
-    /// The peer answered something this protocol does not define.
-    #[error("malformed fetch reply: {0}")]
-    Protocol(&'static str),
+    /// The reply gave no content: the peer does not hold the address, refused, announced more
+    /// than the limit, served bytes that do not match, or answered something undefined (and on
+    /// the serving side, a request that is not one, or a store that failed).
+    #[error(transparent)]
+    Reply(#[from] FetchFailure),
     /// The fetcher acknowledged nothing for this long; its stream was reset.
     #[error("the fetcher took nothing for {0:?}; the request was cut")]
     Stalled(std::time::Duration),
@@ -54,19 +38,6 @@ pub enum FetchError {
 impl From<std::io::Error> for FetchError {
     fn from(e: std::io::Error) -> Self {
         FetchError::Transport(Error::Io(e))
-    }
-}
-
-impl From<FetchFailure> for FetchError {
-    fn from(f: FetchFailure) -> Self {
-        match f {
-            FetchFailure::NotFound(a) => FetchError::NotFound(a),
-            FetchFailure::Integrity(a) => FetchError::Integrity(a),
-            FetchFailure::TooLarge { len, max } => FetchError::TooLarge { len, max },
-            FetchFailure::Refused(m) => FetchError::Refused(m),
-            FetchFailure::Protocol(m) => FetchError::Protocol(m),
-            _ => FetchError::Protocol("a fetch failure this version does not know"),
-        }
     }
 }
 
@@ -175,7 +146,7 @@ where
 
     /// Answers the fetch request on `stream`, a stream the peer opened. Returns the address
     /// asked for and whether it was served. A stream that does not start with a fetch request
-    /// is reset and reported as [`FetchError::Protocol`]; a fetcher that leaves what was sent
+    /// is reset and reported as [`FetchFailure::Protocol`]; a fetcher that leaves what was sent
     /// unacknowledged for [`ServeLimits::progress_timeout`] has its stream reset
     /// ([`FetchError::Stalled`]).
     pub async fn serve_stream(&self, stream: Stream) -> Result<(Address, bool), FetchError> {
@@ -191,7 +162,7 @@ where
         let mut request = [0u8; 36];
         if stream.read_exact(&mut request).await.is_err() || &request[..4] != MAGIC {
             let _ = stream.send_half().reset(0);
-            return Err(FetchError::Protocol("not a fetch request"));
+            return Err(FetchError::Reply(FetchFailure::Protocol("not a fetch request")));
         }
         let address = Address(request[4..].try_into().expect("32 bytes"));
         let store = self.store.clone();
@@ -200,7 +171,7 @@ where
             store.lock().unwrap_or_else(|p| p.into_inner()).chunks(&address).map_err(|e| e.to_string())
         })
         .await
-        .map_err(|e| FetchError::Refused(e.to_string()))?;
+        .map_err(|e| FetchError::Reply(FetchFailure::Refused(e.to_string())))?;
         let chunks = match found {
             Ok(Some(chunks)) => chunks,
             Ok(None) => {
@@ -222,7 +193,9 @@ where
         let len = chunks.len();
         let (mut chunks, mut next) = match self.next_chunk(chunks, need, &session).await {
             Ok(first) => first,
-            Err(FetchError::Refused(message)) => return self.refuse(stream, address, &message).await,
+            Err(FetchError::Reply(FetchFailure::Refused(message))) => {
+                return self.refuse(stream, address, &message).await
+            }
             Err(e) => {
                 let _ = stream.send_half().reset(0);
                 return Err(e);
@@ -269,8 +242,8 @@ where
             (read.map(|more| more.then_some(content)).map_err(|e| e.to_string()), chunks)
         })
         .await
-        .map_err(|e| FetchError::Refused(e.to_string()))?;
-        let content = read.map_err(FetchError::Refused)?;
+        .map_err(|e| FetchError::Reply(FetchFailure::Refused(e.to_string())))?;
+        let content = read.map_err(|m| FetchError::Reply(FetchFailure::Refused(m)))?;
         Ok((chunks, content.map(|content| Held { content, _node: for_node, _session: for_session })))
     }
 

@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use common::*;
 use stt_cli::fetch::{fetch, FetchError, StoreServer};
 use stt_cli::storage::FsBackend;
+use stt_proto::fetch::FetchFailure;
 use stt_proto::storage::{Address, MemoryBackend, Store};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -36,10 +37,12 @@ async fn intact_content_arrives_and_errors_are_typed() {
     println!("3 MiB fetched and verified in {took:?} ({:.0} MB/s)", 3.0 * 1.048576 / took.as_secs_f64());
     assert_eq!(within(10, "fetch small", fetch(&session, &small_addr, 1024)).await.unwrap(), small);
     let missing = Address::of(b"never stored");
-    assert!(matches!(fetch(&session, &missing, 1024).await, Err(FetchError::NotFound(a)) if a == missing));
+    assert!(
+        matches!(fetch(&session, &missing, 1024).await, Err(FetchError::Reply(FetchFailure::NotFound(a))) if a == missing)
+    );
     assert!(matches!(
         fetch(&session, &big_addr, 1 << 20).await,
-        Err(FetchError::TooLarge { len, max }) if len == 3 << 20 && max == 1 << 20
+        Err(FetchError::Reply(FetchFailure::TooLarge { len, max })) if len == 3 << 20 && max == 1 << 20
     ));
 
     // Damage the server's copy on disk: the server refuses rather than serve it.
@@ -48,7 +51,7 @@ async fn intact_content_arrives_and_errors_are_typed() {
     blob[20] ^= 1;
     std::fs::write(&path, blob).unwrap();
     match fetch(&session, &small_addr, 1024).await {
-        Err(FetchError::Refused(msg)) => assert!(msg.contains("integrity"), "{msg}"),
+        Err(FetchError::Reply(FetchFailure::Refused(msg))) => assert!(msg.contains("integrity"), "{msg}"),
         other => panic!("fetch of a damaged blob: {other:?}"),
     }
 }
@@ -79,7 +82,7 @@ async fn a_peer_that_serves_wrong_bytes_is_detected() {
     tokio::spawn(fake_server(incoming, lie.len() as u64, lie));
     let address = Address::of(&content);
     match within(10, "fetch", fetch(&session, &address, 1 << 20)).await {
-        Err(FetchError::Integrity(a)) => assert_eq!(a, address),
+        Err(FetchError::Reply(FetchFailure::Integrity(a))) => assert_eq!(a, address),
         other => panic!("a lying peer's bytes were not caught: {:?}", other.map(|v| v.len())),
     }
 }
@@ -96,7 +99,7 @@ async fn a_peer_that_claims_a_huge_length_costs_only_what_it_sends() {
     tokio::spawn(fake_server(incoming, 1 << 50, b"not much".to_vec()));
     let address = Address::of(b"anything");
     match within(10, "fetch", fetch(&session, &address, u64::MAX)).await {
-        Err(FetchError::Integrity(a)) => assert_eq!(a, address),
+        Err(FetchError::Reply(FetchFailure::Integrity(a))) => assert_eq!(a, address),
         other => panic!("a short answer must be an integrity error: {:?}", other.map(|v| v.len())),
     }
 }
