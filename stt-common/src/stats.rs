@@ -38,6 +38,6 @@ pub struct NodeStats {
     /// (connections open, refused, failed upgrades, closed idle or for errors).
     pub driver: DriverStats,
     /// Custom frames dropped because a session had 1,024 unread ones and no handler took its
-    /// frame type (custom frames are best-effort).
+    /// frame type: the oldest goes for the newest (custom frames are best-effort).
     pub frames_dropped: u64,
 }

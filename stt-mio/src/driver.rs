@@ -115,11 +115,7 @@ impl Driver {
         let max_datagram = config.max_udp_datagram;
         let max_ws_datagram = config.max_websocket_datagram;
         let endpoint = Endpoint::new(config, identity, rng_seed)?;
-        let udp = quinn_udp::UdpSocketState::new((&socket).into())?;
-        // Large kernel buffers absorb bursts on fast paths (as the tokio driver's do); a failure
-        // leaves the OS default.
-        let _ = udp.set_send_buffer_size((&socket).into(), 4 << 20);
-        let _ = udp.set_recv_buffer_size((&socket).into(), 4 << 20);
+        let udp = stt_common::batched_udp(&socket)?;
         let max_segments = udp.max_gso_segments().clamp(1, GSO_MAX_BYTES / max_datagram);
         registry.register(&mut socket, token, Interest::READABLE | Interest::WRITABLE)?;
         // WebSocket sockets are registered when they are accepted, inside `process`.
@@ -293,7 +289,7 @@ impl Driver {
         self.send(now);
         self.ws.flush();
         while let Some(event) = self.endpoint.poll_event() {
-            crate::log::event(&event);
+            stt_common::log_core_event(&event);
             self.events.push_back(event);
         }
         self.drops.tick(self.clock.to_std(now), || self.endpoint.stats().dropped);

@@ -54,7 +54,6 @@
 #![warn(missing_docs)]
 
 mod driver;
-mod log;
 mod node;
 mod ws;
 

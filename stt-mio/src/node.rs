@@ -26,15 +26,8 @@ use crate::{Driver, Error, Metadata, NodeState, NodeStats, WebSocketLimits};
 
 /// The UDP socket's token; the WebSocket sockets take every token above it.
 const TOKEN: Token = Token(0);
-/// Custom frames kept per session for `recv_frame`; older ones are dropped (custom frames are
-/// best-effort) and counted in [`Node::frames_dropped`].
-const MAX_QUEUED_FRAMES: usize = 1024;
 /// Close reasons remembered for sessions the caller has not asked about.
 const MAX_REMEMBERED_CLOSES: usize = 1024;
-
-/// Arrivals noted at most for [`Node::next_incoming`]; past this the oldest notes are dropped
-/// and the queues are swept instead.
-const MAX_ARRIVALS: usize = 65_536;
 
 /// One arrival, from [`Node::next_incoming`].
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -82,7 +75,7 @@ struct Slot {
     failed: Option<HandshakeError>,
     peer: Option<NodeId>,
     opened: VecDeque<StreamId>,
-    frames: VecDeque<(u8, Bytes)>,
+    frames: stt_common::FrameQueue,
     /// Unread rest of the last chunk per stream.
     partial: HashMap<StreamId, Bytes>,
     /// Bytes skipped on live streams, per stream.
@@ -142,13 +135,9 @@ pub struct Node {
     frames_dropped: u64,
     timeout: Option<Duration>,
     /// Arrivals in order, noted once `next_incoming` was first called.
-    arrivals: VecDeque<Arrival>,
-    noting_arrivals: bool,
-    /// Some queued item may have no note (dropped notes, or items from before the first
-    /// `next_incoming`): sweep the queues when the notes run out.
-    sweep: bool,
+    arrivals: stt_common::ArrivalNotes<Arrival>,
     /// The key log's file, when [`Node::key_log`] opened one.
-    key_log: Option<(std::fs::File, std::path::PathBuf)>,
+    key_log: Option<stt_common::KeyLog>,
     /// How [`Node::connect_with_fallback`] falls back and returns.
     fallback: Fallback,
     /// Sessions that fell back, watched at every turn.
@@ -191,10 +180,7 @@ impl Node {
     /// bytes), which bounds what one WebSocket message may hold: the two drivers interoperate
     /// with their defaults.
     pub fn bind(addr: SocketAddr, shared_seed: Seed) -> Result<Node, Error> {
-        let identity = Identity::from_seed(&Seed::new(&crate::random_bytes())?);
-        let mut config = EndpointConfig::with_shared_seed(shared_seed);
-        config.max_websocket_datagram = config.max_udp_datagram;
-        Node::with_config(addr, config, identity)
+        Node::with_config(addr, stt_common::driver_endpoint_config(Some(shared_seed)), stt_common::random_identity())
     }
 
     /// Binds a node at `addr` with a full core configuration and identity. Over WebSocket, peers
@@ -214,9 +200,7 @@ impl Node {
             closed_metadata: HashMap::new(),
             frames_dropped: 0,
             timeout: None,
-            arrivals: VecDeque::new(),
-            noting_arrivals: false,
-            sweep: false,
+            arrivals: stt_common::ArrivalNotes::default(),
             key_log: None,
             fallback: Fallback::default(),
             watches: Vec::new(),
@@ -259,13 +243,7 @@ impl Node {
     /// (section 14), for decrypting this node's own captures with `stt decrypt` and Wireshark.
     /// Whoever reads the file reads those sessions: use it to debug, never in production.
     pub fn key_log(&mut self, path: impl AsRef<std::path::Path>) -> Result<(), Error> {
-        let path = path.as_ref().to_path_buf();
-        let mut options = std::fs::OpenOptions::new();
-        options.create(true).append(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let file = options.open(&path).map_err(|source| Error::KeyLog { path: path.clone(), source })?;
-        self.key_log = Some((file, path));
+        self.key_log = Some(stt_common::KeyLog::open(path.as_ref())?);
         self.driver.endpoint_mut().set_key_log(true);
         Ok(())
     }
@@ -362,7 +340,7 @@ impl Node {
         }
         // Abandon the UDP attempt (it has not completed: that was checked last turn).
         self.abandon(h, "fell back to WebSocket");
-        tracing::info!(%addr, url = ws_url, "no answer over UDP: falling back to WebSocket");
+        stt_common::log_fallback::falling_back(addr, ws_url);
         let session = self.connect_ws(ws_url)?;
         policy.on_established(self.driver.now());
         let Some(mut s) = self.driver.endpoint_unmarked().session_mut(session) else {
@@ -410,7 +388,7 @@ impl Node {
                     }
                     Some(Err(e)) => {
                         w.dialling = false;
-                        tracing::info!(url = %w.url, "cannot reach the WebSocket path: {e}");
+                        stt_common::log_fallback::websocket_unreachable(&w.url, &e);
                     }
                 }
             }
@@ -425,10 +403,10 @@ impl Node {
                     }
                 }
                 Some(FallbackAction::ProbeWebSocket) if !w.dialling => {
-                    tracing::info!(addr = %w.udp, url = %w.url, "nothing received over UDP: probing WebSocket");
+                    stt_common::log_fallback::probing_websocket(w.udp, &w.url);
                     match self.driver.ws_dial(&w.url, w.ws) {
                         Ok(_) => w.dialling = true,
-                        Err(e) => tracing::info!(url = %w.url, "cannot reach the WebSocket path: {e}"),
+                        Err(e) => stt_common::log_fallback::websocket_unreachable(&w.url, &e),
                     }
                 }
                 _ => {}
@@ -471,7 +449,8 @@ impl Node {
         &self.driver
     }
 
-    /// Custom frames dropped because a session had `1024` unread ones.
+    /// Custom frames pushed out because a session had
+    /// [`stt_common::MAX_QUEUED_FRAMES`] (1,024) unread ones (the oldest goes).
     pub fn frames_dropped(&self) -> u64 {
         self.frames_dropped
     }
@@ -841,20 +820,19 @@ impl Node {
     /// [`Node::accept_stream`], [`Node::recv_frame`] and [`Node::recv_message`], so the styles mix
     /// and each item is returned once.
     pub fn next_incoming(&mut self) -> Result<Incoming, Error> {
-        if !self.noting_arrivals {
-            self.noting_arrivals = true;
-            self.sweep = true;
+        if !self.arrivals.listening() {
+            self.arrivals.listen();
         }
         self.wait(Node::take_arrival)
     }
 
     fn take_arrival(&mut self) -> Option<Incoming> {
-        while let Some(arrival) = self.arrivals.pop_front() {
+        while let Some(arrival) = self.arrivals.pop() {
             if let Some(item) = self.take(arrival) {
                 return Some(item);
             }
         }
-        if !self.sweep {
+        if !self.arrivals.must_sweep() {
             return None;
         }
         let item = self.incoming.front().map(|&h| Arrival::Session(h)).and_then(|a| self.take(a)).or_else(|| {
@@ -865,10 +843,7 @@ impl Node {
                     .or_else(|| self.take(Arrival::Message(h)))
             })
         });
-        if item.is_none() {
-            self.sweep = false;
-        }
-        item
+        self.arrivals.swept(item)
     }
 
     /// The item an arrival stands for, or `None` if it was taken already or its session ended.
@@ -883,7 +858,7 @@ impl Node {
                 Some(Incoming::Stream { session: h, stream })
             }
             Arrival::Frame(h) => {
-                let (frame_type, payload) = self.slots.get_mut(&h)?.frames.pop_front()?;
+                let (frame_type, payload) = self.slots.get_mut(&h)?.frames.pop()?;
                 Some(Incoming::Frame { session: h, frame_type, payload })
             }
             Arrival::Message(h) => {
@@ -896,14 +871,7 @@ impl Node {
     }
 
     fn note(&mut self, arrival: Arrival) {
-        if !self.noting_arrivals {
-            return;
-        }
-        if self.arrivals.len() == MAX_ARRIVALS {
-            self.arrivals.pop_front();
-            self.sweep = true;
-        }
-        self.arrivals.push_back(arrival);
+        self.arrivals.note(arrival);
     }
 
     /// The peer of an established session.
@@ -1120,7 +1088,7 @@ impl Node {
     /// Waits for the next custom frame on `session`.
     pub fn recv_frame(&mut self, session: SessionHandle) -> Result<(u8, Bytes), Error> {
         self.wait(|node| match node.slots.get_mut(&session) {
-            Some(s) => s.frames.pop_front().map(Ok),
+            Some(s) => s.frames.pop().map(Ok),
             None => Some(Err(node.gone(session))),
         })?
     }
@@ -1309,12 +1277,9 @@ impl Node {
                         handler(session, payload);
                         continue;
                     }
-                    let frames = &mut self.slots.entry(session).or_default().frames;
-                    if frames.len() == MAX_QUEUED_FRAMES {
-                        frames.pop_front();
+                    if self.slots.entry(session).or_default().frames.push(frame_type, payload) {
                         self.frames_dropped += 1;
                     }
-                    frames.push_back((frame_type, payload));
                     self.note(Arrival::Frame(session));
                 }
                 Event::StreamOpened { session, .. } => {
@@ -1348,15 +1313,8 @@ impl Node {
                     refused.push_back(RefusedMessages { first, count, reason });
                 }
                 Event::KeyLog { secrets, .. } => {
-                    if let Some((file, path)) = &mut self.key_log {
-                        use std::io::Write;
-                        let mut line = secrets.key_log_line();
-                        line.push('\n');
-                        // One write per line, so nodes may share a file; a failure loses one line.
-                        if let Err(e) = file.write_all(line.as_bytes()) {
-                            tracing::warn!(path = %path.display(), "cannot write the key log: {e}");
-                        }
-                        zeroize::Zeroize::zeroize(&mut line);
+                    if let Some(log) = &self.key_log {
+                        log.write(&secrets);
                     }
                 }
                 Event::SessionClosed { session, reason } => {

@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 use std::io;
-use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 use std::ops::Range;
 use std::time::{Duration, Instant as StdInstant};
 
@@ -24,6 +24,7 @@ use tungstenite::protocol::WebSocketConfig;
 use tungstenite::{Message, WebSocket};
 
 use crate::{Error, WebSocketLimits, WebSocketStats};
+use stt_common::{AcceptBackoff, ConnectionCaps, WebSocketUrl};
 
 /// Unsent bytes one connection may hold (datagrams the peer's TCP window has not taken yet);
 /// past it new datagrams for that connection are dropped, as a full socket buffer drops them, and
@@ -35,8 +36,6 @@ const READ_BATCH: usize = 256;
 const ACCEPT_BATCH: usize = 64;
 /// Failed dials remembered until [`WebSockets::dial_result`] takes them.
 const MAX_DIAL_ERRORS: usize = 64;
-/// Pause after the listener's `accept` failed (out of descriptors, say) before trying again.
-const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
 /// What a connection is doing.
 enum State {
@@ -94,6 +93,7 @@ struct Listener {
     ready: bool,
     /// `accept` failed with an error other than "would block": try again at this time.
     paused_until: Option<StdInstant>,
+    backoff: AcceptBackoff,
 }
 
 /// The WebSocket side of a [`crate::Driver`]: listener, connections, caps and counters.
@@ -107,9 +107,8 @@ pub(crate) struct WebSockets {
     conns: HashMap<Token, Conn>,
     /// The connection that carries each WebSocket remote (the peer's TCP address).
     by_peer: HashMap<SocketAddr, Token>,
-    /// Accepted connections, in all and per IP address.
-    accepted: usize,
-    per_ip: HashMap<IpAddr, usize>,
+    /// Accepted connections' places under the caps.
+    caps: ConnectionCaps,
     /// Connections with writes not yet flushed.
     dirty: Vec<Token>,
     dial_errors: HashMap<SocketAddr, String>,
@@ -134,10 +133,7 @@ impl std::fmt::Debug for WebSockets {
 impl WebSockets {
     /// No listener, no connections, no tokens yet; messages up to `max_datagram` bytes.
     pub(crate) fn new(registry: Registry, max_datagram: usize) -> WebSockets {
-        let config = WebSocketConfig::default()
-            .max_message_size(Some(max_datagram))
-            .max_frame_size(Some(max_datagram))
-            .max_write_buffer_size(MAX_UNSENT);
+        let config = stt_common::websocket_config(max_datagram).max_write_buffer_size(MAX_UNSENT);
         WebSockets {
             registry,
             tokens: 0..0,
@@ -147,8 +143,7 @@ impl WebSockets {
             listener: None,
             conns: HashMap::new(),
             by_peer: HashMap::new(),
-            accepted: 0,
-            per_ip: HashMap::new(),
+            caps: ConnectionCaps::default(),
             dirty: Vec::new(),
             dial_errors: HashMap::new(),
             stats: WebSocketStats::default(),
@@ -210,15 +205,22 @@ impl WebSockets {
         let local = socket.local_addr()?;
         self.registry.register(&mut socket, token, Interest::READABLE)?;
         self.limits = limits;
-        self.listener = Some(Listener { socket, token, addr: local, ready: true, paused_until: None });
-        crate::log::ws_listening(local);
+        self.listener = Some(Listener {
+            socket,
+            token,
+            addr: local,
+            ready: true,
+            paused_until: None,
+            backoff: AcceptBackoff::new(),
+        });
+        stt_common::log_websocket::listening(local);
         Ok(local)
     }
 
     /// Starts a connection to `addr` that asks for `url` (`ws://` only), unless one to `addr` is
     /// open or on its way already. Returns the remote that names it.
     pub(crate) fn dial(&mut self, url: &str, addr: SocketAddr) -> Result<Remote, Error> {
-        check_scheme(url)?;
+        check_url(url)?;
         self.dial_errors.remove(&addr);
         if self.by_peer.contains_key(&addr) {
             return Ok(Remote::websocket(addr));
@@ -308,7 +310,10 @@ impl WebSockets {
         for _ in 0..ACCEPT_BATCH {
             let Some(l) = self.listener.as_mut() else { return };
             match l.socket.accept() {
-                Ok((stream, peer)) => self.admit(stream, peer, clock),
+                Ok((stream, peer)) => {
+                    l.backoff.succeeded();
+                    self.admit(stream, peer, clock)
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     l.ready = false;
                     return;
@@ -316,8 +321,8 @@ impl WebSockets {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
                     // Out of descriptors or a transient error: back off instead of spinning.
-                    crate::log::ws_accept_failed(&e);
-                    l.paused_until = Some(clock + ACCEPT_BACKOFF);
+                    stt_common::log_websocket::accept_failed(&e);
+                    l.paused_until = Some(clock + l.backoff.failed());
                     return;
                 }
             }
@@ -327,35 +332,29 @@ impl WebSockets {
 
     /// Takes an accepted connection under the caps and starts its upgrade.
     fn admit(&mut self, mut stream: TcpStream, peer: SocketAddr, clock: StdInstant) {
-        let from_ip = self.per_ip.get(&peer.ip()).copied().unwrap_or(0);
-        let refusal = if self.accepted >= self.limits.max_connections {
-            Some("the listener's connection cap is reached")
-        } else if from_ip >= self.limits.max_connections_per_ip {
-            Some("the per-address connection cap is reached")
-        } else {
-            None
-        };
-        let token = match refusal {
-            Some(why) => Err(why),
-            None => self.token().ok_or("no token left"),
-        };
+        let placed = self.caps.admit(peer.ip(), &self.limits);
+        let token = placed.and_then(|()| {
+            self.token().ok_or_else(|| {
+                self.caps.release(peer.ip());
+                "no token left"
+            })
+        });
         let token = match token {
             Ok(t) => t,
             Err(why) => {
                 self.stats.refused += 1;
-                crate::log::ws_closed(peer, why);
+                stt_common::log_websocket::closed(peer, why);
                 return; // dropping the stream closes it
             }
         };
         let _ = stream.set_nodelay(true);
         if let Err(e) = self.registry.register(&mut stream, token, Interest::READABLE | Interest::WRITABLE) {
+            self.caps.release(peer.ip());
             self.stats.refused += 1;
-            crate::log::ws_closed(peer, &format!("could not register the connection: {e}"));
+            stt_common::log_websocket::closed(peer, &format!("could not register the connection: {e}"));
             return;
         }
-        self.accepted += 1;
-        self.per_ip.insert(peer.ip(), from_ip + 1);
-        crate::log::ws_accepted(peer);
+        stt_common::log_websocket::accepted(peer);
         // The upgrade runs in `advance`, which sees `ready`: the request may be there already.
         let mid = match tungstenite::accept_with_config(stream, Some(self.config)) {
             Err(HandshakeError::Interrupted(mid)) => mid,
@@ -366,7 +365,7 @@ impl WebSockets {
             Err(HandshakeError::Failure(e)) => {
                 self.release(peer, true);
                 self.stats.upgrade_failed += 1;
-                crate::log::ws_closed(peer, &format!("the upgrade failed: {e}"));
+                stt_common::log_websocket::closed(peer, &format!("the upgrade failed: {e}"));
                 return;
             }
         };
@@ -401,7 +400,7 @@ impl WebSockets {
         accepted: bool,
         clock: StdInstant,
     ) {
-        crate::log::ws_open(peer, accepted);
+        stt_common::log_websocket::open(peer, accepted);
         let deadline = accepted.then(|| clock + self.limits.session_timeout);
         let conn = Conn { peer, accepted, state: State::Open(ws), ready: true, unflushed: false, deadline };
         self.insert(token, conn);
@@ -410,15 +409,8 @@ impl WebSockets {
 
     /// Gives back an accepted connection's place under the caps.
     fn release(&mut self, peer: SocketAddr, accepted: bool) {
-        if !accepted {
-            return;
-        }
-        self.accepted = self.accepted.saturating_sub(1);
-        if let Some(n) = self.per_ip.get_mut(&peer.ip()) {
-            *n -= 1;
-            if *n == 0 {
-                self.per_ip.remove(&peer.ip());
-            }
+        if accepted {
+            self.caps.release(peer.ip());
         }
     }
 
@@ -446,7 +438,7 @@ impl WebSockets {
             }
             self.dial_errors.insert(conn.peer, format!("connection to {}: {reason}", conn.peer));
         }
-        crate::log::ws_closed(conn.peer, reason);
+        stt_common::log_websocket::closed(conn.peer, reason);
     }
 
     /// One step of the connection at `token`: deadline, TCP connect, upgrade, or messages.
@@ -517,7 +509,7 @@ impl WebSockets {
                     self.forget_peer(peer);
                     self.release(peer, true);
                     self.stats.upgrade_failed += 1;
-                    crate::log::ws_closed(peer, &format!("the upgrade failed: {e}"));
+                    stt_common::log_websocket::closed(peer, &format!("the upgrade failed: {e}"));
                     return;
                 }
             },
@@ -541,7 +533,7 @@ impl WebSockets {
             self.dial_errors.clear();
         }
         self.dial_errors.insert(peer, format!("connection to {peer}: {reason}"));
-        crate::log::ws_closed(peer, reason);
+        stt_common::log_websocket::closed(peer, reason);
     }
 
     /// Reads messages from an open connection into `endpoint` until the socket would block or
@@ -654,28 +646,18 @@ fn flush(conn: &mut Conn) -> Result<(), String> {
 }
 
 /// Refuses anything but a `ws://` URL, with a message that says what to use.
-fn check_scheme(url: &str) -> Result<(), Error> {
-    if url.starts_with("ws://") {
-        Ok(())
-    } else if url.starts_with("wss://") {
-        Err(Error::WebSocket(format!("{url}: the mio driver has no TLS; use a ws:// URL, or stt-tokio for wss://")))
-    } else {
-        Err(Error::WebSocket(format!("unsupported URL {url:?}: use ws://host:port")))
+fn check_url(url: &str) -> Result<WebSocketUrl, Error> {
+    let parsed = WebSocketUrl::parse(url)?;
+    if parsed.tls {
+        return Err(Error::WebSocket(format!(
+            "{url}: the mio driver has no TLS; use a ws:// URL, or stt-tokio for wss://"
+        )));
     }
+    Ok(parsed)
 }
 
 /// The addresses a `ws://host[:port]/...` URL names (port 80 if none), a host name resolved by the
 /// system's resolver.
 pub(crate) fn resolve(url: &str) -> Result<Vec<SocketAddr>, Error> {
-    check_scheme(url)?;
-    let uri: tungstenite::http::Uri = url.parse().map_err(|e| Error::WebSocket(format!("invalid URL {url:?}: {e}")))?;
-    let host = uri.host().ok_or_else(|| Error::WebSocket(format!("invalid URL {url:?}: no host")))?;
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    let port = uri.port_u16().unwrap_or(80);
-    let found: Vec<SocketAddr> =
-        (host, port).to_socket_addrs().map_err(|e| Error::Resolve(format!("{host}:{port}: {e}")))?.collect();
-    if found.is_empty() {
-        return Err(Error::Resolve(format!("{host}:{port} resolves to no address")));
-    }
-    Ok(found)
+    check_url(url)?.resolve()
 }

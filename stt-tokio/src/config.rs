@@ -47,21 +47,21 @@ pub struct NodeConfig {
 impl NodeConfig {
     /// A node that uses `shared_seed` with every peer.
     ///
-    /// WebSocket paths use the UDP datagram size (1472 bytes) by default, which bounds what one
-    /// WebSocket message may hold; raise `endpoint.max_websocket_datagram` to carry several
-    /// frames per message. Either way a session moves between UDP and WebSocket safely (stream
-    /// segments never exceed a UDP datagram).
+    /// WebSocket paths use the UDP datagram size (1472 bytes) by default, as in every driver
+    /// (`stt_common::driver_endpoint_config`), which bounds what one WebSocket message may hold;
+    /// raise `endpoint.max_websocket_datagram` to carry several frames per message. Either way a
+    /// session moves between UDP and WebSocket safely (stream segments never exceed a UDP
+    /// datagram).
     pub fn new(shared_seed: Seed) -> NodeConfig {
-        Self::from_endpoint(EndpointConfig::with_shared_seed(shared_seed))
+        Self::from_endpoint(stt_common::driver_endpoint_config(Some(shared_seed)))
     }
 
     /// A node with no default shared seed: add peers with [`NodeConfig::peer_seed`].
     pub fn per_peer() -> NodeConfig {
-        Self::from_endpoint(EndpointConfig::default())
+        Self::from_endpoint(stt_common::driver_endpoint_config(None))
     }
 
     fn from_endpoint(mut endpoint: EndpointConfig) -> NodeConfig {
-        endpoint.max_websocket_datagram = endpoint.max_udp_datagram;
         // The driver runs handshakes' Diffie–Hellman on blocking threads (driver.rs).
         endpoint.offload_handshakes = true;
         NodeConfig {

@@ -95,9 +95,8 @@ impl Inbox {
     pub(crate) fn new(inner: Arc<Inner>) -> Inbox {
         {
             let mut st = inner.lock();
-            st.notices.handles += 1;
-            // Whatever is queued already has no notice.
-            st.notices.sweep = true;
+            // Whatever is queued already has no notice: the first read sweeps.
+            st.notices.listen();
         }
         let owner = inner.keep_alive();
         Inbox { inner, _owner: owner }
@@ -130,25 +129,22 @@ impl Inbox {
 
     fn take_next(&self) -> Option<Incoming> {
         let mut st = self.inner.lock();
-        while let Some(notice) = st.notices.queue.pop_front() {
+        while let Some(notice) = st.notices.pop() {
             if let Some(item) = take(&mut st, notice) {
                 return Some(item);
             }
         }
-        if !st.notices.sweep {
+        if !st.notices.must_sweep() {
             return None;
         }
         let item = sweep(&mut st);
-        if item.is_none() {
-            st.notices.sweep = false;
-        }
-        item
+        st.notices.swept(item)
     }
 }
 
 impl Clone for Inbox {
     fn clone(&self) -> Self {
-        self.inner.lock().notices.handles += 1;
+        self.inner.lock().notices.listen();
         Inbox { inner: self.inner.clone(), _owner: self.inner.keep_alive() }
     }
 }
@@ -156,10 +152,7 @@ impl Clone for Inbox {
 impl Drop for Inbox {
     fn drop(&mut self) {
         let mut st = self.inner.lock();
-        st.notices.handles -= 1;
-        if st.notices.handles == 0 {
-            st.notices.queue.clear();
-        }
+        st.notices.unlisten();
     }
 }
 
@@ -183,7 +176,7 @@ fn take(st: &mut State, notice: Notice) -> Option<Incoming> {
         Notice::Frame(h) => {
             let slot = st.sessions.get_mut(&h)?;
             let shared = slot.shared.clone()?;
-            let (frame_type, payload) = slot.frames.pop_front()?;
+            let (frame_type, payload) = slot.frames.pop()?;
             Some(Incoming::Frame { session: Session::from_shared(shared), frame_type, payload })
         }
         Notice::Message(h) => {

@@ -46,7 +46,6 @@ mod config;
 mod driver;
 pub mod events;
 mod inbox;
-mod keylog;
 mod log;
 mod names;
 mod node;
@@ -65,7 +64,7 @@ pub mod fuzzing {
     /// The WebSocket limits the driver applies to every connection, for a path whose datagrams
     /// are at most `max_datagram` bytes.
     pub fn websocket_config(max_datagram: usize) -> tungstenite::protocol::WebSocketConfig {
-        crate::ws::config_for(max_datagram)
+        stt_common::websocket_config(max_datagram)
     }
 }
 

@@ -60,12 +60,12 @@ impl std::fmt::Debug for Node {
 impl Node {
     /// Binds the node's sockets and starts its driver task.
     pub async fn bind(mut config: NodeConfig) -> Result<Node, Error> {
-        let key_log = config.key_log.as_deref().map(crate::keylog::KeyLog::open).transpose()?;
+        let key_log = config.key_log.as_deref().map(stt_common::KeyLog::open).transpose()?;
         config.endpoint.key_log = key_log.is_some();
         let identity = match (config.identity, config.node_seed) {
             (Some(identity), _) => identity,
             (None, Some(seed)) => Identity::from_seed(&seed),
-            (None, None) => Identity::from_seed(&Seed::new(&random_bytes())?),
+            (None, None) => stt_common::random_identity(),
         };
         let ep = Endpoint::new(config.endpoint, identity, random_bytes())?;
         let udp = UdpIo::bind(config.bind, config.udp_batching)
@@ -213,7 +213,7 @@ impl Node {
             }
         }
         self.inner.wake.notify_one();
-        tracing::info!(%addr, url = ws_url, "no answer over UDP: falling back to WebSocket");
+        stt_common::log_fallback::falling_back(addr, ws_url);
         let session = self.connect_ws(ws_url).await?;
         policy.on_established(self.inner.now());
         let (shared, url) = (session.shared.clone(), ws_url.to_string());
@@ -244,12 +244,15 @@ impl Node {
                         });
                     }
                     Some(FallbackAction::ProbeWebSocket) => {
-                        tracing::info!(%addr, url = %url, "nothing received over UDP: probing WebSocket");
-                        if let Ok(peer) = crate::ws::connect(shared.node.clone(), &url).await {
-                            let _ = shared.with(|mut s, _| {
-                                s.probe_path(Remote::websocket(peer));
-                                Ok(())
-                            });
+                        stt_common::log_fallback::probing_websocket(addr, &url);
+                        match crate::ws::connect(shared.node.clone(), &url).await {
+                            Ok(peer) => {
+                                let _ = shared.with(|mut s, _| {
+                                    s.probe_path(Remote::websocket(peer));
+                                    Ok(())
+                                });
+                            }
+                            Err(e) => stt_common::log_fallback::websocket_unreachable(&url, &e),
                         }
                     }
                     Some(FallbackAction::UseWebSocket) | None => {}

@@ -289,7 +289,9 @@ impl Session {
         st.ep.session(self.shared.handle).map(|s| s.max_frame_payload())
     }
 
-    /// The next custom frame of a type with no handler registered on the node.
+    /// The next custom frame of a type with no handler registered on the node. Up to 1,024
+    /// frames wait per session; past that the oldest is dropped for the newest (custom frames
+    /// are best-effort, fresh ones matter more) and counted in `NodeStats::frames_dropped`.
     pub async fn recv_frame(&self) -> Result<(u8, Bytes), Error> {
         loop {
             let notified = self.shared.notify.notified();
@@ -297,7 +299,7 @@ impl Session {
                 let mut st = self.shared.node.lock();
                 match st.sessions.get_mut(&self.shared.handle) {
                     Some(slot) => {
-                        if let Some(f) = slot.frames.pop_front() {
+                        if let Some(f) = slot.frames.pop() {
                             return Ok(f);
                         }
                     }

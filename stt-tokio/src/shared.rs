@@ -2,7 +2,7 @@
 //! record of every session behind one mutex ([`State`], [`SessionSlot`]), the wakers and
 //! notifications, the shutdown token ([`Owner`]), each session's shared part
 //! ([`SessionShared`]), the dispatch of the core's events to whatever waits on them, and the
-//! [`Notices`] of arrivals in order that the `Inbox` reads.
+//! [`Notice`]s of arrivals in order that the `Inbox` reads (kept in `stt_common::ArrivalNotes`).
 //!
 //! Every handle locks the mutex for a short, non-blocking step (a core call plus waker
 //! bookkeeping) and then nudges the driver task, which does all socket I/O and timers. This
@@ -44,13 +44,6 @@ impl Drop for Owner {
 /// takes a `Session`, around the session's shared part.
 pub(crate) type SharedHandler = Arc<dyn Fn(Arc<SessionShared>, Bytes) + Send + Sync + 'static>;
 
-/// Custom frames kept per session for `Session::recv_frame` when no handler is registered;
-/// beyond this, new frames are dropped (custom frames are best-effort).
-const FRAME_QUEUE: usize = 1024;
-
-/// Notices kept at most; past this the oldest are dropped and the next empty turn sweeps.
-const MAX_NOTICES: usize = 65_536;
-
 /// Events a subscriber can lag behind before it misses some.
 const EVENT_CAPACITY: usize = 1024;
 
@@ -61,7 +54,7 @@ pub(crate) struct SessionSlot {
     /// The initiator's `connect` call, waiting for the handshake.
     pub connect: Option<oneshot::Sender<Result<Arc<SessionShared>, Error>>>,
     /// Custom frames without a handler, for `recv_frame`.
-    pub frames: VecDeque<(u8, Bytes)>,
+    pub frames: stt_common::FrameQueue,
     pub read_wakers: HashMap<u32, Waker>,
     pub write_wakers: HashMap<u32, Waker>,
     /// `Session::route` / `resolve` calls waiting for the peer's answer.
@@ -75,7 +68,7 @@ impl SessionSlot {
         SessionSlot {
             shared: None,
             connect,
-            frames: VecDeque::new(),
+            frames: stt_common::FrameQueue::default(),
             read_wakers: HashMap::new(),
             write_wakers: HashMap::new(),
             name_waiters: HashMap::new(),
@@ -98,11 +91,11 @@ pub(crate) struct State {
     /// Each served name: its string and what wakes its `NamedEndpoint`.
     pub name_notify: HashMap<NameAddress, ServedName>,
     /// Arrivals in order, for the `Inbox`.
-    pub notices: Notices,
+    pub notices: stt_common::ArrivalNotes<Notice>,
     /// What the driver dropped: socket errors, unroutable datagrams, the WebSocket counters
     /// (`websocket.connections` is filled in when they are read).
     pub driver_stats: crate::DriverStats,
-    /// Custom frames dropped for a full queue (`FRAME_QUEUE`).
+    /// Custom frames pushed out of a full queue (`stt_common::FrameQueue`).
     pub frames_dropped: u64,
     pub stopped: bool,
     /// `Node::shutdown` has begun.
@@ -128,7 +121,7 @@ pub(crate) struct Inner {
     /// The authorities trusted for `wss://` URLs; `None`: the system's, loaded when dialling.
     pub tls_roots: Option<crate::tls::TlsRoots>,
     /// Where each session's secrets go (`NodeConfig::key_log`); `None`: nowhere.
-    pub key_log: Option<crate::keylog::KeyLog>,
+    pub key_log: Option<stt_common::KeyLog>,
     /// Largest datagram on UDP and on WebSocket paths (the core's configuration).
     pub max_udp_datagram: usize,
     pub max_ws_datagram: usize,
@@ -150,7 +143,7 @@ impl Inner {
         udp: UdpIo,
         ws_local: Option<SocketAddr>,
         tls_roots: Option<crate::tls::TlsRoots>,
-        key_log: Option<crate::keylog::KeyLog>,
+        key_log: Option<stt_common::KeyLog>,
     ) -> (Arc<Inner>, Arc<Owner>) {
         let cfg = ep.config();
         let (max_udp_datagram, max_ws_datagram) = (cfg.max_udp_datagram, cfg.max_websocket_datagram);
@@ -164,7 +157,7 @@ impl Inner {
                 ws: HashMap::new(),
                 flush_wakers: Vec::new(),
                 name_notify: HashMap::new(),
-                notices: Notices::default(),
+                notices: stt_common::ArrivalNotes::default(),
                 driver_stats: Default::default(),
                 frames_dropped: 0,
                 stopping: false,
@@ -386,12 +379,12 @@ impl State {
                             session: shared.clone(),
                             payload: payload.clone(),
                         });
-                    } else if slot.frames.len() < FRAME_QUEUE {
-                        slot.frames.push_back((*frame_type, payload.clone()));
+                    } else {
+                        if slot.frames.push(*frame_type, payload.clone()) {
+                            self.frames_dropped += 1;
+                        }
                         shared.notify.notify_waiters();
                         self.notify_inbox(inner, Notice::Frame(*session));
-                    } else {
-                        self.frames_dropped += 1;
                     }
                     continue;
                 }
@@ -467,7 +460,7 @@ impl State {
 impl State {
     /// Notes an arrival for the inbox, if one exists, and wakes it.
     fn notify_inbox(&mut self, inner: &Inner, notice: Notice) {
-        if self.notices.push(notice) {
+        if self.notices.note(notice) {
             inner.inbox_notify.notify_waiters();
         }
     }
@@ -481,32 +474,6 @@ pub(crate) enum Notice {
     Frame(SessionHandle),
     Message(SessionHandle),
     Routed(NameAddress),
-}
-
-/// The driver's side of the inbox: the notices, kept only while an [`Inbox`] exists.
-#[derive(Debug, Default)]
-pub(crate) struct Notices {
-    pub queue: VecDeque<Notice>,
-    /// Live `Inbox` handles.
-    pub handles: usize,
-    /// Some queued item may have no notice (notices were dropped, or it arrived before the inbox
-    /// existed): sweep before sleeping.
-    pub sweep: bool,
-}
-
-impl Notices {
-    /// Notes an arrival, if anyone listens. Returns true if an inbox should be woken.
-    pub(crate) fn push(&mut self, notice: Notice) -> bool {
-        if self.handles == 0 {
-            return false;
-        }
-        if self.queue.len() == MAX_NOTICES {
-            self.queue.pop_front();
-            self.sweep = true;
-        }
-        self.queue.push_back(notice);
-        true
-    }
 }
 
 /// A name this node serves: its string (for the inbox) and what wakes its `NamedEndpoint`.

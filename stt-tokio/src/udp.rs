@@ -38,12 +38,7 @@ impl UdpIo {
         let std_socket = std::net::UdpSocket::bind(addr)?;
         std_socket.set_nonblocking(true)?;
         let socket = UdpSocket::from_std(std_socket)?;
-        let state = if batching { Some(quinn_udp::UdpSocketState::new((&socket).into())?) } else { None };
-        if let Some(st) = &state {
-            // Large kernel buffers absorb bursts on fast paths; failures leave the OS default.
-            let _ = st.set_send_buffer_size((&socket).into(), 4 << 20);
-            let _ = st.set_recv_buffer_size((&socket).into(), 4 << 20);
-        }
+        let state = if batching { Some(stt_common::batched_udp(&socket)?) } else { None };
         let local = socket.local_addr()?;
         Ok(UdpIo { socket, state, local })
     }

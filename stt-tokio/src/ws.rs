@@ -2,7 +2,6 @@
 //! STT datagram. A listener accepts connections within [`WebSocketLimits`]; each connection (accepted or dialled) gets a reader
 //! task that feeds the core and a writer task that drains a bounded queue of outgoing datagrams.
 
-use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -21,58 +20,34 @@ use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
 use crate::shared::Inner;
 use crate::tls::{TlsIdentity, TlsRoots};
 use crate::{Error, WebSocketLimits};
+use stt_common::{AcceptBackoff, ConnectionCaps, WebSocketUrl};
 
 /// Datagrams queued per connection before new ones are dropped (as a full socket buffer would).
 const QUEUE: usize = 4096;
 
-/// The library's settings with messages and frames no larger than one datagram: a peer cannot
-/// make the node buffer more than that for one message.
+/// Every connection's limits (`stt_common::websocket_config`): messages and frames no larger
+/// than one datagram.
 fn ws_config(inner: &Inner) -> WebSocketConfig {
-    config_for(inner.max_ws_datagram)
-}
-
-/// The limits every WebSocket connection gets: messages and frames no larger than one datagram.
-pub(crate) fn config_for(max_datagram: usize) -> WebSocketConfig {
-    WebSocketConfig::default().max_message_size(Some(max_datagram)).max_frame_size(Some(max_datagram))
-}
-
-/// Open connections, in all and per IP address.
-#[derive(Default)]
-struct Counts {
-    total: usize,
-    per_ip: HashMap<IpAddr, usize>,
+    stt_common::websocket_config(inner.max_ws_datagram)
 }
 
 /// One accepted connection's place under the caps; given back when dropped.
 struct Admitted {
-    counts: Arc<Mutex<Counts>>,
+    caps: Arc<Mutex<ConnectionCaps>>,
     ip: IpAddr,
 }
 
 impl Admitted {
-    /// Takes a place for a connection from `ip`, or `None` if a cap is reached.
-    fn new(counts: &Arc<Mutex<Counts>>, ip: IpAddr, limits: &WebSocketLimits) -> Option<Admitted> {
-        let mut c = counts.lock().unwrap_or_else(|p| p.into_inner());
-        let from_ip = c.per_ip.get(&ip).copied().unwrap_or(0);
-        if c.total >= limits.max_connections || from_ip >= limits.max_connections_per_ip {
-            return None;
-        }
-        c.total += 1;
-        c.per_ip.insert(ip, from_ip + 1);
-        Some(Admitted { counts: counts.clone(), ip })
+    /// Takes a place for a connection from `ip`, or says which cap is reached.
+    fn new(caps: &Arc<Mutex<ConnectionCaps>>, ip: IpAddr, limits: &WebSocketLimits) -> Result<Admitted, &'static str> {
+        caps.lock().unwrap_or_else(|p| p.into_inner()).admit(ip, limits)?;
+        Ok(Admitted { caps: caps.clone(), ip })
     }
 }
 
 impl Drop for Admitted {
     fn drop(&mut self) {
-        let mut c = self.counts.lock().unwrap_or_else(|p| p.into_inner());
-        c.total -= 1;
-        if let Some(n) = c.per_ip.get_mut(&self.ip) {
-            *n -= 1;
-            if *n == 0 {
-                c.per_ip.remove(&self.ip);
-            }
-        }
+        self.caps.lock().unwrap_or_else(|p| p.into_inner()).release(self.ip);
     }
 }
 
@@ -84,25 +59,33 @@ pub(crate) async fn listen(
     tls: Option<TlsIdentity>,
 ) {
     let acceptor = tls.map(|t| tokio_rustls::TlsAcceptor::from(t.0));
-    let counts = Arc::new(Mutex::new(Counts::default()));
-    let mut backoff = Duration::from_millis(10);
+    if let Ok(addr) = listener.local_addr() {
+        stt_common::log_websocket::listening(addr);
+    }
+    let caps = Arc::new(Mutex::new(ConnectionCaps::default()));
+    let mut backoff = AcceptBackoff::new();
     loop {
         let (tcp, peer) = match listener.accept().await {
             Ok(c) => {
-                backoff = Duration::from_millis(10);
+                backoff.succeeded();
                 c
             }
-            Err(_) => {
+            Err(e) => {
                 // Out of descriptors or a transient error: back off instead of spinning.
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(1));
+                stt_common::log_websocket::accept_failed(&e);
+                tokio::time::sleep(backoff.failed()).await;
                 continue;
             }
         };
-        let Some(place) = Admitted::new(&counts, peer.ip(), &limits) else {
-            inner.lock().driver_stats.websocket.refused += 1;
-            continue; // dropping the stream closes it
+        let place = match Admitted::new(&caps, peer.ip(), &limits) {
+            Ok(place) => place,
+            Err(why) => {
+                inner.lock().driver_stats.websocket.refused += 1;
+                stt_common::log_websocket::closed(peer, why);
+                continue; // dropping the stream closes it
+            }
         };
+        stt_common::log_websocket::accepted(peer);
         let _ = tcp.set_nodelay(true);
         let node = inner.clone();
         let limits = limits.clone();
@@ -147,16 +130,14 @@ where
 /// already (sessions to one peer share a connection); returns the peer's address, which names
 /// the connection in [`Remote::websocket`].
 pub(crate) async fn connect(inner: Arc<Inner>, url: &str) -> Result<SocketAddr, Error> {
-    let connector = if url.starts_with("wss://") {
+    let connector = if WebSocketUrl::parse(url)?.tls {
         let roots = match &inner.tls_roots {
             Some(roots) => roots.clone(),
             None => TlsRoots::system()?,
         };
         Connector::Rustls(roots.0)
-    } else if url.starts_with("ws://") {
-        Connector::Plain
     } else {
-        return Err(Error::WebSocket(format!("unsupported URL {url:?}: use ws://host:port or wss://host:port")));
+        Connector::Plain
     };
     let (ws, _response) =
         tokio_tungstenite::connect_async_tls_with_config(url, Some(ws_config(&inner)), true, Some(connector))
@@ -211,6 +192,7 @@ where
     }
     let mine = tx.downgrade();
     drop(tx);
+    stt_common::log_websocket::open(peer, accepted.is_some());
     inner.spawn_writer(async move {
         while let Some(d) = rx.recv().await {
             if sink.feed(Message::Binary(d)).await.is_err() {
@@ -235,29 +217,32 @@ where
             None => (None, None),
         };
         let mut check = tokio::time::Instant::now() + session_timeout.unwrap_or(Duration::MAX / 4);
-        loop {
+        let why: std::borrow::Cow<'static, str> = loop {
             tokio::select! {
                 msg = source.next() => match msg {
                     Some(Ok(Message::Binary(b))) => node.handle_datagrams([(remote, BytesMut::from(b))]),
-                    Some(Ok(Message::Close(_))) | None => break,
+                    Some(Ok(Message::Close(_))) | None => break "closed by the peer".into(),
                     // The peer went away, with or without the closing handshake: a close.
-                    Some(Err(e)) if stt_common::peer_left(&e).is_some() => break,
-                    Some(Err(_)) => {
+                    Some(Err(e)) if stt_common::peer_left(&e).is_some() => {
+                        break stt_common::peer_left(&e).unwrap_or_default().into()
+                    }
+                    Some(Err(e)) => {
                         // Oversized, malformed, or the connection failed.
                         node.lock().driver_stats.websocket.closed_errors += 1;
-                        break;
+                        break format!("{e}").into();
                     }
                     Some(Ok(_)) => {}
                 },
                 _ = tokio::time::sleep_until(check), if session_timeout.is_some() => {
                     if !node.has_session_on(remote) {
                         node.lock().driver_stats.websocket.closed_idle += 1;
-                        break;
+                        break "it carried no session in time".into();
                     }
                     check += session_timeout.unwrap_or_default();
                 }
             }
-        }
+        };
+        stt_common::log_websocket::closed(peer, &why);
         drop(place);
         // Forget the connection unless a newer one to the same peer replaced it.
         let mut st = node.lock();
