@@ -19,6 +19,7 @@
 pub mod fetch;
 pub mod storage;
 pub mod transfer;
+pub mod web;
 
 // 32 bytes from the operating system's random source (names of temporary files).
 use stt_tokio::random_bytes;

@@ -885,3 +885,86 @@ fn sighup_reloads_the_seed_and_the_old_one_is_refused_after_the_grace_period() {
     let said = reload_line(&listener);
     assert!(said.contains("unchanged"), "{said}");
 }
+
+/// One HTTP/1.1 request to `addr`; the status line and the body.
+fn http(addr: &str, request: &str) -> (String, Vec<u8>) {
+    let mut tcp = std::net::TcpStream::connect(addr).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    tcp.write_all(request.as_bytes()).unwrap();
+    let mut answer = Vec::new();
+    tcp.read_to_end(&mut answer).unwrap();
+    let split = answer.windows(4).position(|w| w == b"\r\n\r\n").expect("a whole answer") + 4;
+    let head = String::from_utf8_lossy(&answer[..split]).to_string();
+    (head.lines().next().unwrap_or("").to_string(), answer[split..].to_vec())
+}
+
+#[test]
+fn listen_web_serves_the_page_and_where_its_websocket_is_never_the_seed() {
+    let dir = tempfile::tempdir().unwrap();
+    let seed = write_seed(dir.path(), "seed");
+    let seed_hex = std::fs::read_to_string(&seed).unwrap();
+    let root = dir.path().join("page");
+    std::fs::create_dir(&root).unwrap();
+    for (name, body) in [("index.html", "<p>page</p>"), ("stt_web.js", "// module"), ("stt_web_bg.wasm", "\0asm")] {
+        std::fs::write(root.join(name), body).unwrap();
+    }
+    std::fs::write(dir.path().join("secret"), "not served").unwrap();
+    let seed_arg = seed.to_str().unwrap();
+    let out = dir.path().join("out");
+    let listener = Listener::start(
+        &[
+            "--ws-bind",
+            "127.0.0.1:0",
+            "--web",
+            "127.0.0.1:0",
+            "--web-root",
+            root.to_str().unwrap(),
+            "--seed-file",
+            seed_arg,
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        Stdio::null(),
+    );
+    let ws = listener.ws.clone().expect("a WebSocket address");
+    let page = loop {
+        let line = listener.lines.recv_timeout(Duration::from_secs(20)).expect("the page's address is printed");
+        if let Some(rest) = line.strip_prefix("page for browsers at http://") {
+            break rest.split('/').next().unwrap().to_string();
+        }
+    };
+    let (status, body) = http(&page, "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!((status.as_str(), &body[..]), ("HTTP/1.1 200 OK", &b"<p>page</p>"[..]));
+    let (status, body) = http(&page, "GET /config.json HTTP/1.1\r\n\r\n");
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    let config: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(config["ws_port"].as_u64().unwrap().to_string(), ws.rsplit(':').next().unwrap());
+    assert_eq!(config["node_id"].as_str().unwrap().len(), 64);
+    let text = String::from_utf8_lossy(&body);
+    assert!(!text.contains(seed_hex.trim()), "the seed is never served");
+    for path in ["/../secret", "/..%2fsecret", "/.hidden", "/missing.js"] {
+        let (status, _) = http(&page, &format!("GET {path} HTTP/1.1\r\n\r\n"));
+        assert_eq!(status, "HTTP/1.1 404 Not Found", "{path}");
+    }
+    let (status, _) = http(&page, "POST / HTTP/1.1\r\nContent-Length: 2\r\n\r\nhi");
+    assert_eq!(status, "HTTP/1.1 405 Method Not Allowed");
+    drop(listener);
+
+    // Without a WebSocket to point at, or without a built page, the listener does not start.
+    let no_ws = stt()
+        .args(["listen", "--bind", "127.0.0.1:0", "--web", "127.0.0.1:0", "--seed-file", seed_arg])
+        .args(["--out", out.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(no_ws.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&no_ws.stderr).contains("--web needs --ws-bind"));
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let unbuilt = stt()
+        .args(["listen", "--bind", "127.0.0.1:0", "--ws-bind", "127.0.0.1:0", "--web", "127.0.0.1:0"])
+        .args(["--web-root", empty.to_str().unwrap(), "--seed-file", seed_arg, "--out", out.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(unbuilt.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&unbuilt.stderr).contains("run stt-web/build-page"));
+}

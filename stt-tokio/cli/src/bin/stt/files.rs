@@ -74,16 +74,32 @@ fn reload_on_hangup(node: &Node, reload: SeedReload) -> Option<tokio::task::Join
     }
 }
 
+/// A task that ends when this is dropped (the page's server ends with the listener).
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Where a listener listens: UDP, WebSocket, and the page for browsers with its folder.
+pub(crate) struct ListenAt {
+    pub bind: SocketAddr,
+    pub ws_bind: Option<SocketAddr>,
+    pub web: Option<(SocketAddr, PathBuf)>,
+}
+
 pub(crate) async fn listen(
     cfg: NodeConfig,
-    bind: SocketAddr,
-    ws_bind: Option<SocketAddr>,
+    at: ListenAt,
     out: Option<PathBuf>,
     stdout: bool,
     opts: ListenOptions,
     reload: SeedReload,
 ) -> Result<(), Failure> {
     let ListenOptions { once, .. } = opts;
+    let ListenAt { bind, ws_bind, web } = at;
     let mut leftovers = 0;
     if let Some(dir) = &out {
         tokio::fs::create_dir_all(dir)
@@ -103,6 +119,18 @@ pub(crate) async fn listen(
         None => eprintln!("listening on udp {}", node.local_addr()),
     }
     eprintln!("node id {}", crate::hex(&node.node_id().0));
+    let _page = match (web, node.ws_local_addr()) {
+        (Some((addr, root)), Some(ws)) => {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|e| Failure::new(1, format!("cannot listen on {addr} for the page: {e}")))?;
+            let at = listener.local_addr().map_err(|e| Failure::new(1, format!("{e}")))?;
+            let config = json!({ "ws_port": ws.port(), "node_id": hex(&node.node_id().0) }).to_string();
+            eprintln!("page for browsers at http://{at}/ (the seed is typed into the page)");
+            Some(AbortOnDrop(tokio::spawn(stt_cli::web::serve_page(listener, root, config))))
+        }
+        _ => None,
+    };
     if leftovers > 0 {
         eprintln!("removed {leftovers} unfinished file(s) an earlier run left in the output directory");
     }

@@ -104,6 +104,14 @@ enum Command {
         /// behind one NAT. Default: 32 (config: ws_max_per_address).
         #[arg(long)]
         ws_max_per_address: Option<usize>,
+        /// Serve a page at this TCP address (http://ADDR/) from which a browser sends a file to
+        /// this listener over its WebSocket (needs --ws-bind; build the page first with
+        /// stt-web/build-page).
+        #[arg(long)]
+        web: Option<SocketAddr>,
+        /// The folder of the built page (default: target/web/page of this source tree).
+        #[arg(long, requires = "web")]
+        web_root: Option<PathBuf>,
         #[command(flatten)]
         keys: KeyArgs,
         /// Directory to save received files in, created if missing (config: out).
@@ -409,6 +417,8 @@ async fn run(command: Command, config: Option<&Path>) -> Result<(), Failure> {
             bind,
             ws_bind,
             ws_max_per_address,
+            web,
+            web_root,
             keys,
             out,
             stdout,
@@ -462,7 +472,20 @@ async fn run(command: Command, config: Option<&Path>) -> Result<(), Failure> {
                     read_seed(&file)
                 }),
             };
-            files::listen(node_cfg, bind, ws_bind.or(cfg.ws_bind), out, stdout, opts, reload).await
+            let ws_bind = ws_bind.or(cfg.ws_bind);
+            let web = match web {
+                Some(_) if ws_bind.is_none() => {
+                    return Err(Failure::new(2, "--web needs --ws-bind ADDRESS (or ws_bind in the config file)"))
+                }
+                Some(addr) => {
+                    let root = web_root.unwrap_or_else(stt_cli::web::default_root);
+                    stt_cli::web::check_root(&root).map_err(|m| Failure::new(2, m))?;
+                    Some((addr, root))
+                }
+                None => None,
+            };
+            let at = files::ListenAt { bind, ws_bind, web };
+            files::listen(node_cfg, at, out, stdout, opts, reload).await
         }
         Command::Send { peer, paths, json } => {
             // Every local mistake (unreadable keys, a missing file, a name that cannot be sent)
