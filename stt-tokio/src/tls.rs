@@ -52,6 +52,12 @@ impl TlsIdentity {
         Ok(TlsIdentity(Arc::new(config)))
     }
 
+    /// The `rustls` server configuration, for serving something else on the same certificate
+    /// (the `stt` tool's page for browsers is served over HTTPS with its listener's).
+    pub fn server_config(&self) -> Arc<ServerConfig> {
+        self.0.clone()
+    }
+
     /// From two PEM files, as most operators hold them.
     pub fn from_pem_files(cert_chain: impl AsRef<Path>, key: impl AsRef<Path>) -> Result<TlsIdentity, Error> {
         let read = |p: &Path| std::fs::read(p).map_err(|e| tls_error(&p.display().to_string(), e));

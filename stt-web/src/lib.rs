@@ -23,14 +23,21 @@
 //! await session.close();
 //! ```
 //!
-//! Errors are JavaScript `Error`s whose `name` says what failed: `AuthenticationError` (the peer
-//! refused this node's proof, or proved another identity than `peerId`), `TimeoutError` (no
-//! answer: a wrong seed looks like this too, since a responder does not answer an INIT it cannot
-//! authenticate), `ConnectionError` (the WebSocket could not be opened, or it closed),
-//! `SessionClosed` (the session ended: the reason is in the message), `InvalidArgument`.
+//! Errors are JavaScript `Error`s whose `name` says what failed: `AuthenticationError` (the
+//! listener holds another seed and said so, or it proved another identity than `peerId`),
+//! `TimeoutError` (no answer in time: a listener in stealth mode does not answer a wrong seed
+//! either), `ConnectionError` (the WebSocket could not be opened, or it closed, or the peer went
+//! silent), `SessionClosed` (the session ended, or was dropped: the reason is in the message),
+//! `HandshakeError` (another handshake failure, named in the message), `StreamError`,
+//! `MessageError` and `FrameError` (a call the core refused, with its reason), `InvalidArgument`.
 //!
 //! The seed and the node's identity stay in the module's memory: they are never logged, never
-//! handed back to JavaScript, and the core zeroes its copies when the node is dropped.
+//! handed back to JavaScript (the copies made on the way in are wiped), and the core zeroes its
+//! own when the node is dropped.
+//!
+//! A page or a Web Worker may run it: time, timers and randomness are taken from the global
+//! scope. A wait shorter than the timers' 4 ms clamp (the pacer's next datagram, mostly) runs at
+//! the next task instead, so the driver may run back to back for up to 4 ms while it sends.
 //!
 //! What the driver does not do yet: UDP (a browser has none), several sessions on one node, a
 //! resumption across page loads, TLS of its own (the browser's `wss://` is used as is).
@@ -42,6 +49,8 @@
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::rc::{Rc, Weak};
+
+use zeroize::Zeroize;
 
 use bytes::{Bytes, BytesMut};
 use js_sys::{Function, Promise, Reflect, Uint8Array};
@@ -92,7 +101,7 @@ fn invalid(message: &str) -> JsValue {
 fn handshake_error(reason: &HandshakeError) -> JsValue {
     match reason {
         HandshakeError::Timeout => {
-            error("TimeoutError", &format!("the handshake got no answer: {reason} (a wrong seed looks like this too)"))
+            error("TimeoutError", &format!("the handshake got no answer: {reason} (a listener in stealth mode does not answer a wrong seed either)"))
         }
         HandshakeError::AuthenticationFailed | HandshakeError::UnexpectedPeer | HandshakeError::PeerNotAllowed => {
             error("AuthenticationError", &format!("the handshake failed: {reason}"))
@@ -107,6 +116,8 @@ enum StreamOp {
     Write { stream: StreamId, data: Bytes, done: usize, pending: Pending },
     /// `read`: the next piece.
     Read { stream: StreamId, pending: Pending },
+    /// `finish`, after the writes asked for before it on the same stream.
+    Finish { stream: StreamId, pending: Pending },
 }
 
 /// Everything the browser driver owns: the core endpoint, the WebSocket, the timer, and the
@@ -119,6 +130,9 @@ struct Driver {
     /// `performance.now()` when the node started: the core's time is measured from it.
     origin: f64,
     peer: Option<NodeId>,
+    /// The handle `connect` returned; events about any other session are not this driver's.
+    handle: Option<SessionHandle>,
+    /// Set once the session is established.
     session: Option<SessionHandle>,
     connect: Option<Pending>,
     ops: VecDeque<StreamOp>,
@@ -143,6 +157,8 @@ struct Driver {
     soon_posted: bool,
     /// The driver itself, for the streams it hands out.
     this: Weak<RefCell<Driver>>,
+    /// The session ended: the socket closes after the turn's last datagrams are sent.
+    close_socket: bool,
 }
 
 type Shared = Rc<RefCell<Driver>>;
@@ -154,12 +170,13 @@ impl Drop for Driver {
     /// The page let go of the session (or its `connect` failed): the socket, the timer and the
     /// task queue must not call the callbacks dropped with the driver.
     fn drop(&mut self) {
+        self.end("SessionClosed", "the session was dropped");
         self.ws.set_onopen(None);
         self.ws.set_onmessage(None);
         self.ws.set_onclose(None);
         let _ = self.ws.close();
-        if let (Some(t), Some(w)) = (self.timer.take(), web_sys::window()) {
-            w.clear_timeout_with_handle(t);
+        if let Some(t) = self.timer.take() {
+            clear_timeout(t);
         }
         if let Some(soon) = self.soon.take() {
             soon.port1().set_onmessage(None);
@@ -175,8 +192,30 @@ struct Call {
     args: [JsValue; 2],
 }
 
+/// `performance.now()` of the page or worker (`Date.now()` where there is none).
 fn now_ms() -> f64 {
-    web_sys::window().and_then(|w| w.performance()).map_or_else(js_sys::Date::now, |p| p.now())
+    let performance = Reflect::get(&js_sys::global(), &"performance".into()).ok();
+    let now = performance.as_ref().and_then(|p| Reflect::get(p, &"now".into()).ok()?.dyn_into::<Function>().ok());
+    match (performance, now) {
+        (Some(p), Some(now)) => now.call0(&p).ok().and_then(|v| v.as_f64()).unwrap_or_else(js_sys::Date::now),
+        _ => js_sys::Date::now(),
+    }
+}
+
+/// The global scope's `setTimeout(callback, ms)`, in a page or a worker.
+fn set_timeout(callback: &Function, ms: i32) -> Option<i32> {
+    let global = js_sys::global();
+    let set: Function = Reflect::get(&global, &"setTimeout".into()).ok()?.dyn_into().ok()?;
+    set.call2(&global, callback, &JsValue::from(ms)).ok()?.as_f64().map(|h| h as i32)
+}
+
+/// The global scope's `clearTimeout(handle)`.
+fn clear_timeout(handle: i32) {
+    let global = js_sys::global();
+    if let Some(clear) = Reflect::get(&global, &"clearTimeout".into()).ok().and_then(|f| f.dyn_into::<Function>().ok())
+    {
+        let _ = clear.call1(&global, &JsValue::from(handle));
+    }
 }
 
 /// 32 bytes from the browser's `crypto.getRandomValues`.
@@ -187,6 +226,8 @@ fn random_bytes() -> Result<[u8; 32], JsValue> {
     get.call1(&crypto, &array)?;
     let mut out = [0u8; 32];
     array.copy_to(&mut out);
+    // The bytes become a secret (the endpoint's random seed, an identity): none left in JS.
+    array.fill(0, 0, 32);
     Ok(out)
 }
 
@@ -225,9 +266,14 @@ impl Driver {
         }
         for op in self.ops.drain(..) {
             match op {
-                StreamOp::Write { pending, .. } | StreamOp::Read { pending, .. } => pending.reject(&e),
+                StreamOp::Write { pending, .. } | StreamOp::Read { pending, .. } | StreamOp::Finish { pending, .. } => {
+                    pending.reject(&e)
+                }
             }
         }
+        // The page's callbacks may hold the session: let go of them.
+        self.onframe = None;
+        self.onmessage = None;
         for p in self.accepts.drain(..).chain(self.messages_wanted.drain(..)).chain(self.flushes.drain(..)) {
             p.reject(&e);
         }
@@ -239,9 +285,7 @@ impl Driver {
             p.resolve(&JsValue::UNDEFINED);
         }
         if let Some(t) = self.timer.take() {
-            if let Some(w) = web_sys::window() {
-                w.clear_timeout_with_handle(t);
-            }
+            clear_timeout(t);
         }
         if let Some(soon) = self.soon.take() {
             soon.port1().set_onmessage(None);
@@ -250,31 +294,32 @@ impl Driver {
     }
 
     fn on_event(&mut self, ev: Event, calls: &mut Vec<Call>) {
+        let mine = |s: SessionHandle| Some(s) == self.handle;
         match ev {
-            Event::SessionEstablished { session, peer, .. } => {
+            Event::SessionEstablished { session, peer, .. } if mine(session) => {
                 self.session = Some(session);
                 self.peer = Some(peer);
                 if let Some(p) = self.connect.take() {
                     p.resolve(&JsValue::TRUE);
                 }
             }
-            Event::HandshakeFailed { reason, .. } => {
+            Event::HandshakeFailed { session: Some(session), reason, .. } if mine(session) => {
                 let e = handshake_error(&reason);
                 let message = Reflect::get(&e, &"message".into()).ok().and_then(|m| m.as_string()).unwrap_or_default();
                 let name = Reflect::get(&e, &"name".into()).ok().and_then(|m| m.as_string()).unwrap_or_default();
                 self.end(&name, &message);
-                let _ = self.ws.close();
+                self.close_socket = true;
             }
-            Event::SessionClosed { reason, .. } => {
+            Event::SessionClosed { session, reason } if mine(session) => {
                 self.session = None;
                 let name = match reason {
                     CloseReason::IdleTimeout | CloseReason::Unreachable { .. } => "ConnectionError",
                     _ => "SessionClosed",
                 };
                 self.end(name, &format!("the session ended: {reason}"));
-                let _ = self.ws.close();
+                self.close_socket = true;
             }
-            Event::Frame { frame_type, payload, .. } => {
+            Event::Frame { session, frame_type, payload } if mine(session) => {
                 if let Some(f) = &self.onframe {
                     let bytes = Uint8Array::from(&payload[..]);
                     calls.push(Call { function: f.clone(), args: [JsValue::from(frame_type), bytes.into()] });
@@ -288,10 +333,24 @@ impl Driver {
     fn progress(&mut self, calls: &mut Vec<Call>) {
         let Some(h) = self.session else { return };
         let Some(mut s) = self.ep.session_mut(h) else { return };
-        // Writes and reads, in the order they were asked for; one that cannot go on waits.
+        // Writes, finishes and reads, in the order they were asked for; one that cannot go on
+        // waits, and so does a finish behind a waiting write on its stream.
         let mut waiting = VecDeque::new();
         while let Some(op) = self.ops.pop_front() {
             match op {
+                StreamOp::Finish { stream, pending } => {
+                    if waiting
+                        .iter()
+                        .any(|w| matches!(w, StreamOp::Write { stream: w_stream, .. } if *w_stream == stream))
+                    {
+                        waiting.push_back(StreamOp::Finish { stream, pending });
+                    } else {
+                        match s.finish(stream) {
+                            Ok(()) => self.flushes.push(pending),
+                            Err(e) => pending.reject(&error("StreamError", &format!("finish: {e}"))),
+                        }
+                    }
+                }
                 StreamOp::Write { stream, data, mut done, pending } => {
                     let mut failed = None;
                     while done < data.len() {
@@ -327,7 +386,9 @@ impl Driver {
         while !self.accepts.is_empty() {
             let Some(id) = s.accept_stream() else { break };
             if let Some(p) = self.accepts.pop_front() {
-                p.resolve(&Stream { node: self.this.clone(), id }.into());
+                if let Some(node) = self.this.upgrade() {
+                    p.resolve(&Stream { node, id }.into());
+                }
             }
         }
         while let Some((kind, payload, p)) = self.messages_to_send.pop_front() {
@@ -360,7 +421,10 @@ impl Driver {
             for p in self.flushes.drain(..) {
                 p.resolve(&JsValue::UNDEFINED);
             }
-            if !self.closes.is_empty() && s.as_ref().state() == SessionState::Established {
+            // A close waits for what the page asked to send, as well as for the acknowledgements.
+            let sending =
+                self.ops.iter().any(|op| !matches!(op, StreamOp::Read { .. })) || !self.messages_to_send.is_empty();
+            if !self.closes.is_empty() && !sending && s.as_ref().state() == SessionState::Established {
                 let now = self.now();
                 if let Some(s) = self.ep.session_mut(h) {
                     s.close(now, 0, "closed by the page");
@@ -403,7 +467,11 @@ fn turn(shared: &Shared) {
                 changed = true;
             }
             if d.ended.is_some() {
+                // The session's last datagrams (a DISCONNECT) go out before the socket closes.
                 d.transmit(now);
+                if std::mem::take(&mut d.close_socket) {
+                    let _ = d.ws.close();
+                }
                 break;
             }
             d.progress(&mut calls);
@@ -412,9 +480,9 @@ fn turn(shared: &Shared) {
                 break;
             }
         }
-        if let (Some(w), Some(tick)) = (web_sys::window(), d.tick.as_ref()) {
+        if let Some(tick) = d.tick.as_ref() {
             if let Some(t) = d.timer.take() {
-                w.clear_timeout_with_handle(t);
+                clear_timeout(t);
             }
             if d.ended.is_none() {
                 if let Some(due) = d.ep.poll_timeout() {
@@ -429,12 +497,7 @@ fn turn(shared: &Shared) {
                         }
                         _ => {
                             let wait = i32::try_from(wait).unwrap_or(i32::MAX);
-                            d.timer = w
-                                .set_timeout_with_callback_and_timeout_and_arguments_0(
-                                    tick.as_ref().unchecked_ref(),
-                                    wait,
-                                )
-                                .ok();
+                            d.timer = set_timeout(tick.as_ref().unchecked_ref(), wait);
                         }
                     }
                 }
@@ -470,12 +533,23 @@ fn start(url: String, options: JsValue) -> Result<Promise, JsValue> {
     }
     let option = |name: &str| Reflect::get(&options, &name.into()).ok().filter(|v| !v.is_undefined() && !v.is_null());
     let seed = option("seed").ok_or_else(|| invalid("options.seed: the shared seed is required"))?;
-    let seed = stt_proto::Seed::new(&seed_bytes(&seed, "options.seed")?)
-        .map_err(|e| invalid(&format!("options.seed: {e}")))?;
+    let mut bytes = seed_bytes(&seed, "options.seed")?;
+    let seed = stt_proto::Seed::new(&bytes).map_err(|e| invalid(&format!("options.seed: {e}")));
+    bytes.zeroize();
+    let seed = seed?;
     let identity = match option("identity") {
-        Some(v) => Identity::from_seed_bytes(&seed_bytes(&v, "options.identity")?)
-            .map_err(|e| invalid(&format!("options.identity: {e}")))?,
-        None => Identity::from_seed_bytes(&random_bytes()?).map_err(|e| invalid(&format!("identity: {e}")))?,
+        Some(v) => {
+            let mut bytes = seed_bytes(&v, "options.identity")?;
+            let identity = Identity::from_seed_bytes(&bytes).map_err(|e| invalid(&format!("options.identity: {e}")));
+            bytes.zeroize();
+            identity?
+        }
+        None => {
+            let mut bytes = random_bytes()?;
+            let identity = Identity::from_seed_bytes(&bytes).map_err(|e| invalid(&format!("identity: {e}")));
+            bytes.zeroize();
+            identity?
+        }
     };
     let peer = match option("peerId") {
         Some(v) => {
@@ -487,12 +561,17 @@ fn start(url: String, options: JsValue) -> Result<Promise, JsValue> {
         None => None,
     };
     let mut config = EndpointConfig::with_shared_seed(seed);
+    // A page opens sessions; it accepts none.
+    config.server_mode = false;
     // No AES instructions in WebAssembly: ChaCha20-Poly1305 only, several times faster there.
     config.suites = vec![stt_proto::Suite::ChaCha20Poly1305];
     // As every driver does: WebSocket datagrams the size of UDP ones, so that nodes agree.
     config.max_websocket_datagram = config.max_udp_datagram;
     let transmit = vec![0u8; config.max_websocket_datagram.max(config.max_udp_datagram)];
-    let ep = Endpoint::new(config, identity, random_bytes()?).map_err(|e| invalid(&format!("configuration: {e}")))?;
+    let mut rng_seed = random_bytes()?;
+    let ep = Endpoint::new(config, identity, rng_seed).map_err(|e| invalid(&format!("configuration: {e}")));
+    rng_seed.zeroize();
+    let ep = ep?;
     let ws = WebSocket::new(&url).map_err(|e| {
         let why = Reflect::get(&e, &"message".into()).ok().and_then(|m| m.as_string()).unwrap_or_default();
         error("ConnectionError", &format!("cannot open {url}: {why}"))
@@ -507,6 +586,7 @@ fn start(url: String, options: JsValue) -> Result<Promise, JsValue> {
         remote: Remote::websocket(std::net::SocketAddr::from(([0, 0, 0, 0], 1))),
         origin: now_ms(),
         peer: None,
+        handle: None,
         session: None,
         connect: Some(pending),
         ops: VecDeque::new(),
@@ -525,6 +605,7 @@ fn start(url: String, options: JsValue) -> Result<Promise, JsValue> {
         soon: web_sys::MessageChannel::new().ok(),
         soon_posted: false,
         this: Weak::new(),
+        close_socket: false,
     }));
     let weak = Rc::downgrade(&shared);
     shared.borrow_mut().this = weak.clone();
@@ -540,8 +621,9 @@ fn start(url: String, options: JsValue) -> Result<Promise, JsValue> {
                     Some(peer) => d.ep.connect_to(now, remote, peer),
                     None => d.ep.connect(now, remote),
                 };
-                if let Err(e) = started {
-                    d.end("HandshakeError", &format!("cannot start the handshake: {e}"));
+                match started {
+                    Ok(h) => d.handle = Some(h),
+                    Err(e) => d.end("HandshakeError", &format!("cannot start the handshake: {e}")),
                 }
             }
             turn(&shared);
@@ -671,7 +753,7 @@ impl Session {
             let mut s = d.ep.session_mut(h).ok_or_else(|| error("SessionClosed", "the session is not open"))?;
             s.open_stream(StreamMode::Reliable).map_err(|e| error("StreamError", &format!("openStream: {e}")))
         })?;
-        Ok(Stream { node: Rc::downgrade(&self.node), id })
+        Ok(Stream { node: self.node.clone(), id })
     }
 
     /// The next stream the peer opens.
@@ -723,21 +805,36 @@ impl Session {
     pub fn close(&self) -> Promise {
         self.wait(|d, pending| d.closes.push(pending))
     }
+
+    /// Closes the session now: what waits to be sent is dropped, and every call still waiting is
+    /// rejected with `SessionClosed`.
+    pub fn abort(&self) {
+        if let Ok(mut d) = self.node.try_borrow_mut() {
+            if d.ended.is_none() {
+                let now = d.now();
+                match d.session.or(d.handle).and_then(|h| d.ep.session_mut(h)) {
+                    Some(s) => s.close(now, 0, "aborted by the page"),
+                    None => {
+                        d.end("SessionClosed", "aborted by the page");
+                        d.close_socket = true;
+                    }
+                }
+            }
+        }
+        turn(&self.node);
+    }
 }
 
-/// A reliable stream of a [`Session`].
+/// A reliable stream of a [`Session`]. It keeps its session alive.
 #[wasm_bindgen]
 pub struct Stream {
-    node: Weak<RefCell<Driver>>,
+    node: Shared,
     id: StreamId,
 }
 
 impl Stream {
     fn wait(&self, f: impl FnOnce(&mut Driver, Pending)) -> Promise {
-        match self.node.upgrade() {
-            Some(node) => Session { node }.wait(f),
-            None => Promise::reject(&error("SessionClosed", "the session is gone")),
-        }
+        Session { node: self.node.clone() }.wait(f)
     }
 }
 
@@ -756,18 +853,11 @@ impl Stream {
         self.wait(|d, pending| d.ops.push_back(StreamOp::Write { stream, data, done: 0, pending }))
     }
 
-    /// Ends this side of the stream; resolves once the peer acknowledged every byte written on
-    /// the session.
+    /// Ends this side of the stream after the writes asked for before it; resolves once the peer
+    /// acknowledged every byte written on the session.
     pub fn finish(&self) -> Promise {
         let stream = self.id;
-        self.wait(|d, pending| {
-            let finished = d.session.and_then(|h| d.ep.session_mut(h)).map(|mut s| s.finish(stream));
-            match finished {
-                Some(Ok(())) => d.flushes.push(pending),
-                Some(Err(e)) => pending.reject(&error("StreamError", &format!("finish: {e}"))),
-                None => pending.reject(&error("SessionClosed", "the session is not open")),
-            }
-        })
+        self.wait(|d, pending| d.ops.push_back(StreamOp::Finish { stream, pending }))
     }
 
     /// The next bytes the peer sent on this stream (a `Uint8Array`), or `undefined` at its end.

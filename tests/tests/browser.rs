@@ -1,7 +1,9 @@
 //! stt-web in a real browser: headless Chromium loads `stt-web/www/check.html`, which connects
 //! back to an `stt-tokio` listener over `ws://`, moves bytes each way on a stream and a message
 //! each way, checks SHA3-256 of what it received, tries a listener that is down, a wrong seed and
-//! a wrong peer id, and posts what it saw to this test's small web server.
+//! a wrong peer id, and posts what it saw to this test's small web server. A second run serves the
+//! page over HTTPS and the listener over `wss://`, on a certificate made here (Chromium is told
+//! to accept it).
 //!
 //! Needs Chromium (`/usr/bin/chromium`, or `STT_CHROMIUM`), the `wasm32-unknown-unknown` target
 //! and `wasm-bindgen` (the CLI, the same version as the crate). Without them the test says what
@@ -16,7 +18,7 @@ use std::time::{Duration, Instant};
 use sha3::{Digest, Sha3_256};
 use stt_cli::web;
 use stt_proto::{Channel, Seed};
-use stt_tokio::{Node, NodeConfig};
+use stt_tokio::{Node, NodeConfig, TlsIdentity};
 use tokio::net::TcpListener;
 
 const SEED: [u8; 32] = [0x5E; 32];
@@ -89,7 +91,7 @@ impl Drop for Browser {
     }
 }
 
-fn launch(chromium: &Path, url: &str, profile: &Path) -> Browser {
+fn launch(chromium: &Path, url: &str, profile: &Path, trust_any_certificate: bool) -> Browser {
     let child = Command::new(chromium)
         .args([
             "--headless",
@@ -102,6 +104,7 @@ fn launch(chromium: &Path, url: &str, profile: &Path) -> Browser {
             "--disable-sync",
             "--remote-debugging-port=0",
         ])
+        .args(trust_any_certificate.then_some("--ignore-certificate-errors"))
         .arg(format!("--user-data-dir={}", profile.display()))
         .arg(url)
         .stdout(Stdio::null())
@@ -111,18 +114,61 @@ fn launch(chromium: &Path, url: &str, profile: &Path) -> Browser {
     Browser(child)
 }
 
-/// Serves the files of `dir` (as `stt listen --web` does) and takes one POST to `/result`, whose
-/// body it returns.
-async fn serve(listener: TcpListener, dir: PathBuf) -> String {
+/// Serves the files of `dir` (as `stt listen --web` does), over TLS with `tls`, and takes one
+/// POST to `/result`, whose body it returns. Each connection is answered by its own task within
+/// 10 s (Chromium opens connections it may never use).
+async fn serve(listener: TcpListener, dir: PathBuf, tls: Option<TlsIdentity>) -> String {
+    let tls = tls.map(|t| tokio_rustls::TlsAcceptor::from(t.server_config()));
+    let (report, mut reported) = tokio::sync::mpsc::unbounded_channel();
     loop {
-        let Ok((mut tcp, _)) = listener.accept().await else { continue };
-        let Some(request) = web::read_request(&mut tcp).await else { continue };
-        if request.method == "POST" && request.path == "/result" {
-            web::respond(&mut tcp, "204 No Content", "text/plain", b"").await;
-            return String::from_utf8_lossy(&request.body).to_string();
-        }
-        web::respond_file(&mut tcp, &dir, &request.path).await;
+        let tcp = tokio::select! {
+            body = reported.recv() => return body.expect("the sender is held here"),
+            accepted = listener.accept() => match accepted {
+                Ok((tcp, _)) => tcp,
+                Err(_) => {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+            },
+        };
+        let (dir, tls, report) = (dir.clone(), tls.clone(), report.clone());
+        tokio::spawn(async move {
+            let answered = tokio::time::timeout(Duration::from_secs(10), async {
+                match &tls {
+                    Some(tls) => match tls.accept(tcp).await {
+                        Ok(mut stream) => answer(&mut stream, &dir).await,
+                        Err(_) => None,
+                    },
+                    None => answer(&mut { tcp }, &dir).await,
+                }
+            });
+            if let Ok(Some(body)) = answered.await {
+                let _ = report.send(body);
+            }
+        });
     }
+}
+
+/// Answers one request; the body of a POST to `/result`.
+async fn answer(
+    stream: &mut (impl tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin),
+    dir: &Path,
+) -> Option<String> {
+    let request = web::read_request(stream, 1 << 20).await?;
+    if request.method == "POST" && request.path == "/result" {
+        web::respond(stream, "204 No Content", "text/plain", b"").await;
+        return Some(String::from_utf8_lossy(&request.body).to_string());
+    }
+    web::respond_file(stream, dir, &request.path).await;
+    None
+}
+
+/// A self-signed certificate for 127.0.0.1 and its key, as the listener and the page's server
+/// present it.
+fn self_signed() -> TlsIdentity {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()]).unwrap().self_signed(&key).unwrap();
+    TlsIdentity::from_pem(cert.pem().as_bytes(), key.serialize_pem().as_bytes()).unwrap()
 }
 
 /// What the listener does with the page's session: checks the upload, sends its own bytes back on
@@ -163,26 +209,33 @@ async fn tokio_client(ws: &str, size: usize) -> (f64, f64) {
     (handshake, t.elapsed().as_secs_f64() * 1e3)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_page_in_chromium_moves_bytes_both_ways_and_gets_typed_errors() {
-    let (chromium, bindgen) = match tools() {
-        Ok(t) => t,
+/// The page's browser tools, or `None` (with the reason printed) when the test is skipped.
+fn browser_tools() -> Option<(PathBuf, PathBuf)> {
+    match tools() {
+        Ok(t) => Some(t),
         Err(why) if std::env::var_os("STT_REQUIRE_BROWSER").is_some_and(|v| v == "1") => {
             panic!("STT_REQUIRE_BROWSER=1 but {why}")
         }
         Err(why) => {
             eprintln!("skipped: {why}");
-            return;
+            None
         }
-    };
-    let size: usize = std::env::var("STT_BROWSER_BYTES").ok().and_then(|v| v.parse().ok()).unwrap_or(4 << 20) / 4 * 4;
-    let page = tokio::task::spawn_blocking(move || build_page(&bindgen)).await.unwrap();
+    }
+}
 
-    let cfg = NodeConfig::new(Seed::new(&SEED).unwrap())
+/// One run of the check page against a listener: `tls` puts the page on HTTPS and the listener
+/// on `wss://`. Returns the listener and what the page reported, after checking it.
+async fn check_in_chromium(chromium: &Path, page: PathBuf, size: usize, tls: bool) -> (Node, serde_json::Value) {
+    let identity = tls.then(self_signed);
+    let mut cfg = NodeConfig::new(Seed::new(&SEED).unwrap())
         .bind("127.0.0.1:0".parse().unwrap())
         .ws_bind("127.0.0.1:0".parse().unwrap());
+    if let Some(identity) = &identity {
+        cfg = cfg.wss(identity.clone());
+    }
     let node = Node::bind(cfg).await.expect("the listener binds");
-    let ws = format!("ws://{}", node.ws_local_addr().unwrap());
+    let (ws_scheme, http_scheme) = if tls { ("wss", "https") } else { ("ws", "http") };
+    let ws = format!("{ws_scheme}://{}", node.ws_local_addr().unwrap());
     let peer = node.node_id().to_string();
     // A port nobody listens on: bound, then closed.
     let down = {
@@ -191,19 +244,19 @@ async fn a_page_in_chromium_moves_bytes_both_ways_and_gets_typed_errors() {
     };
     let http = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!(
-        "http://{}/check.html?ws={ws}&down={down}&peer={peer}&bytes={size}&seed={}",
+        "{http_scheme}://{}/check.html?ws={ws}&down={down}&peer={peer}&bytes={size}&seed={}",
         http.local_addr().unwrap(),
         SEED.iter().map(|b| format!("{b:02x}")).collect::<String>()
     );
-    let result = tokio::spawn(serve(http, page));
+    let result = tokio::spawn(serve(http, page, identity));
     let checked = tokio::spawn(listener_side(node.clone(), size));
 
     let profile = tempfile::tempdir().unwrap();
-    let _browser = launch(&chromium, &url, profile.path());
+    let _browser = launch(chromium, &url, profile.path(), tls);
     let body =
         tokio::time::timeout(Duration::from_secs(120), result).await.expect("the page reports within 120 s").unwrap();
     let r: serde_json::Value = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"));
-    println!("the page reported: {r:#}");
+    println!("the page reported ({http_scheme}, {ws_scheme}): {r:#}");
     assert_eq!(r["ok"], true, "the page failed: {}", r["error"]);
     tokio::time::timeout(Duration::from_secs(30), checked)
         .await
@@ -222,6 +275,16 @@ async fn a_page_in_chromium_moves_bytes_both_ways_and_gets_typed_errors() {
     assert_eq!(r["message_kind"], 0x90);
     assert_eq!(r["message_len"], size / 4);
     assert_eq!(r["message_sha3"], sha3_hex(&pattern(size / 4, 4)).as_str(), "the message's SHA3-256");
+    (node, r)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_in_chromium_moves_bytes_both_ways_and_gets_typed_errors() {
+    let Some((chromium, bindgen)) = browser_tools() else { return };
+    let size: usize = std::env::var("STT_BROWSER_BYTES").ok().and_then(|v| v.parse().ok()).unwrap_or(4 << 20) / 4 * 4;
+    let page = tokio::task::spawn_blocking(move || build_page(&bindgen)).await.unwrap();
+    let (node, r) = check_in_chromium(&chromium, page.clone(), size, false).await;
+    let ws = format!("ws://{}", node.ws_local_addr().unwrap());
 
     // The same listener, an stt-tokio client over ws://: the figures beside the browser's.
     let accepting = tokio::spawn({
@@ -245,4 +308,7 @@ async fn a_page_in_chromium_moves_bytes_both_ways_and_gets_typed_errors() {
         handshake,
         rate(upload)
     );
+
+    // The page over HTTPS, the listener over wss://.
+    check_in_chromium(&chromium, page, 1 << 20, true).await;
 }

@@ -1,19 +1,21 @@
 //! The page `stt listen --web ADDR` serves: the browser driver's files (built by
-//! `stt-web/build-page`) over plain HTTP, and `/config.json`, which tells the page where the
-//! listener's WebSocket is and which node id to expect. The seed is never served: the user types
-//! it into the page. A deliberately small server: `GET` of the files directly in one folder,
-//! requests of at most 16 KiB (bodies 1 MiB), 10 s each, one connection per request.
+//! `stt-web/build-page`) over HTTP, or HTTPS on the listener's certificate when it has one, and
+//! `/config.json`, which tells the page where the listener's WebSocket is, whether it is `wss://`,
+//! and which node id to expect. The seed is never served: the user types it into the page. A
+//! deliberately small server: `GET` of the files directly in one folder, requests of at most
+//! 16 KiB and without a body, 10 s each, one connection per request, 64 at once.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
 
 /// Longest request head read.
 const MAX_HEAD: usize = 16 * 1024;
-/// Longest request body read.
-const MAX_BODY: usize = 1 << 20;
+/// Connections the page's server answers at once; the next wait to be accepted.
+const MAX_CONNECTIONS: usize = 64;
 /// Time one request may take, from accept to the last byte of the answer.
 const REQUEST_TIME: Duration = Duration::from_secs(10);
 
@@ -28,8 +30,9 @@ pub struct Request {
     pub body: Vec<u8>,
 }
 
-/// Reads one request from `tcp`; `None` if it is malformed, too large or cut short.
-pub async fn read_request(tcp: &mut TcpStream) -> Option<Request> {
+/// Reads one request from `tcp` with a body of at most `max_body` bytes; `None` if it is
+/// malformed, too large or cut short.
+pub async fn read_request(tcp: &mut (impl AsyncRead + Unpin), max_body: usize) -> Option<Request> {
     let mut data = Vec::new();
     let mut buf = [0u8; 8192];
     let head_end = loop {
@@ -52,7 +55,7 @@ pub async fn read_request(tcp: &mut TcpStream) -> Option<Request> {
         .filter_map(|l| l.split_once(':'))
         .find(|(name, _)| name.trim().eq_ignore_ascii_case("content-length"))
         .map_or(Some(0), |(_, v)| v.trim().parse().ok())?;
-    if length > MAX_BODY {
+    if length > max_body {
         return None;
     }
     while data.len() < head_end + length {
@@ -64,7 +67,7 @@ pub async fn read_request(tcp: &mut TcpStream) -> Option<Request> {
 }
 
 /// Writes a whole answer and closes the connection.
-pub async fn respond(tcp: &mut TcpStream, status: &str, content_type: &str, body: &[u8]) {
+pub async fn respond(tcp: &mut (impl AsyncWrite + Unpin), status: &str, content_type: &str, body: &[u8]) {
     let head = format!(
         "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\
          Cache-Control: no-store\r\nConnection: close\r\n\r\n",
@@ -77,7 +80,7 @@ pub async fn respond(tcp: &mut TcpStream, status: &str, content_type: &str, body
 
 /// Answers with the file `path` names in `root` (`/` is `index.html`): only plain names directly
 /// in the folder (letters, digits, `_`, `-`, `.`; not starting with a dot), else 404.
-pub async fn respond_file(tcp: &mut TcpStream, root: &Path, path: &str) {
+pub async fn respond_file(tcp: &mut (impl AsyncWrite + Unpin), root: &Path, path: &str) {
     let name = match path.trim_start_matches('/') {
         "" => "index.html",
         name => name,
@@ -123,27 +126,42 @@ pub fn check_root(root: &Path) -> Result<(), String> {
 }
 
 /// Serves the page from `root` on `listener` until the task is dropped, with `/config.json`
-/// giving `config`.
-pub async fn serve_page(listener: TcpListener, root: PathBuf, config: String) {
+/// giving `config`; over TLS with `tls`.
+pub async fn serve_page(listener: TcpListener, root: PathBuf, config: String, tls: Option<TlsAcceptor>) {
+    let places = std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     loop {
-        let Ok((mut tcp, _)) = listener.accept().await else {
+        let Ok(place) = places.clone().acquire_owned().await else { return };
+        let Ok((tcp, _)) = listener.accept().await else {
             // Out of descriptors, say: pause instead of spinning.
             tokio::time::sleep(Duration::from_millis(100)).await;
             continue;
         };
-        let (root, config) = (root.clone(), config.clone());
+        let (root, config, tls) = (root.clone(), config.clone(), tls.clone());
         tokio::spawn(async move {
+            let _place = place;
             let _ = tokio::time::timeout(REQUEST_TIME, async {
-                let Some(request) = read_request(&mut tcp).await else {
-                    return respond(&mut tcp, "400 Bad Request", "text/plain", b"bad request\n").await;
-                };
-                match (request.method.as_str(), request.path.as_str()) {
-                    ("GET", "/config.json") => respond(&mut tcp, "200 OK", "application/json", config.as_bytes()).await,
-                    ("GET", path) => respond_file(&mut tcp, &root, path).await,
-                    _ => respond(&mut tcp, "405 Method Not Allowed", "text/plain", b"GET only\n").await,
+                match tls {
+                    Some(tls) => {
+                        if let Ok(mut stream) = tls.accept(tcp).await {
+                            answer(&mut stream, &root, &config).await;
+                        }
+                    }
+                    None => answer(&mut { tcp }, &root, &config).await,
                 }
             })
             .await;
         });
+    }
+}
+
+/// Answers one request of the page's server.
+async fn answer(stream: &mut (impl AsyncRead + AsyncWrite + Unpin), root: &Path, config: &str) {
+    let Some(request) = read_request(stream, 0).await else {
+        return respond(stream, "400 Bad Request", "text/plain", b"bad request\n").await;
+    };
+    match (request.method.as_str(), request.path.as_str()) {
+        ("GET", "/config.json") => respond(stream, "200 OK", "application/json", config.as_bytes()).await,
+        ("GET", path) => respond_file(stream, root, path).await,
+        _ => respond(stream, "405 Method Not Allowed", "text/plain", b"GET only\n").await,
     }
 }

@@ -83,11 +83,13 @@ impl Drop for AbortOnDrop {
     }
 }
 
-/// Where a listener listens: UDP, WebSocket, and the page for browsers with its folder.
+/// Where a listener listens: UDP, WebSocket (over TLS with `tls`), and the page for browsers
+/// with its folder (over HTTPS with `tls`).
 pub(crate) struct ListenAt {
     pub bind: SocketAddr,
     pub ws_bind: Option<SocketAddr>,
     pub web: Option<(SocketAddr, PathBuf)>,
+    pub tls: Option<stt_tokio::TlsIdentity>,
 }
 
 pub(crate) async fn listen(
@@ -99,7 +101,7 @@ pub(crate) async fn listen(
     reload: SeedReload,
 ) -> Result<(), Failure> {
     let ListenOptions { once, .. } = opts;
-    let ListenAt { bind, ws_bind, web } = at;
+    let ListenAt { bind, ws_bind, web, tls } = at;
     let mut leftovers = 0;
     if let Some(dir) = &out {
         tokio::fs::create_dir_all(dir)
@@ -114,8 +116,9 @@ pub(crate) async fn listen(
         cfg = cfg.ws_bind(ws);
     }
     let node = Node::bind(cfg).await?;
+    let ws_scheme = if tls.is_some() { "wss" } else { "ws" };
     match node.ws_local_addr() {
-        Some(ws) => eprintln!("listening on udp {} and ws://{ws}", node.local_addr()),
+        Some(ws) => eprintln!("listening on udp {} and {ws_scheme}://{ws}", node.local_addr()),
         None => eprintln!("listening on udp {}", node.local_addr()),
     }
     eprintln!("node id {}", crate::hex(&node.node_id().0));
@@ -125,9 +128,12 @@ pub(crate) async fn listen(
                 .await
                 .map_err(|e| Failure::new(1, format!("cannot listen on {addr} for the page: {e}")))?;
             let at = listener.local_addr().map_err(|e| Failure::new(1, format!("{e}")))?;
-            let config = json!({ "ws_port": ws.port(), "node_id": hex(&node.node_id().0) }).to_string();
-            eprintln!("page for browsers at http://{at}/ (the seed is typed into the page)");
-            Some(AbortOnDrop(tokio::spawn(stt_cli::web::serve_page(listener, root, config))))
+            let config =
+                json!({ "ws_port": ws.port(), "tls": tls.is_some(), "node_id": hex(&node.node_id().0) }).to_string();
+            let scheme = if tls.is_some() { "https" } else { "http" };
+            eprintln!("page for browsers at {scheme}://{at}/ (the seed is typed into the page)");
+            let acceptor = tls.map(|t| tokio_rustls::TlsAcceptor::from(t.server_config()));
+            Some(AbortOnDrop(tokio::spawn(stt_cli::web::serve_page(listener, root, config, acceptor))))
         }
         _ => None,
     };

@@ -112,6 +112,13 @@ enum Command {
         /// The folder of the built page (default: target/web/page of this source tree).
         #[arg(long, requires = "web")]
         web_root: Option<PathBuf>,
+        /// Serve WebSocket as wss:// (and the --web page as https://) with this certificate
+        /// chain, a PEM file (leaf first).
+        #[arg(long, requires_all = ["ws_bind", "ws_key"], value_name = "PEM")]
+        ws_cert: Option<PathBuf>,
+        /// The private key of --ws-cert, a PEM file (PKCS#8, PKCS#1 or SEC1).
+        #[arg(long, requires = "ws_cert", value_name = "PEM")]
+        ws_key: Option<PathBuf>,
         #[command(flatten)]
         keys: KeyArgs,
         /// Directory to save received files in, created if missing (config: out).
@@ -419,6 +426,8 @@ async fn run(command: Command, config: Option<&Path>) -> Result<(), Failure> {
             ws_max_per_address,
             web,
             web_root,
+            ws_cert,
+            ws_key,
             keys,
             out,
             stdout,
@@ -484,7 +493,17 @@ async fn run(command: Command, config: Option<&Path>) -> Result<(), Failure> {
                 }
                 None => None,
             };
-            let at = files::ListenAt { bind, ws_bind, web };
+            let tls = match (ws_cert, ws_key) {
+                (Some(cert), Some(key)) => Some(
+                    stt_tokio::TlsIdentity::from_pem_files(&cert, &key)
+                        .map_err(|e| Failure::new(2, format!("--ws-cert / --ws-key: {e}")))?,
+                ),
+                _ => None,
+            };
+            if let Some(tls) = &tls {
+                node_cfg = node_cfg.wss(tls.clone());
+            }
+            let at = files::ListenAt { bind, ws_bind, web, tls };
             files::listen(node_cfg, at, out, stdout, opts, reload).await
         }
         Command::Send { peer, paths, json } => {
