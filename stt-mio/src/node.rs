@@ -144,6 +144,8 @@ pub struct Node {
     watches: Vec<FallbackWatch>,
     /// Handlers of custom frame types ([`Node::on_frame`]).
     handlers: FrameHandlers,
+    /// Handlers of served names ([`Node::on_name`]).
+    name_handlers: NameHandlers,
     /// When a seed rotation's grace period ends ([`Node::rotate_shared_seed`]).
     seed_grace_until: Option<std::time::Instant>,
     /// Running until [`Node::shutdown`].
@@ -161,6 +163,16 @@ struct FrameHandlers(HashMap<u8, FrameHandler>);
 impl std::fmt::Debug for FrameHandlers {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_set().entries(self.0.keys().map(|t| format!("{t:#04x}"))).finish()
+    }
+}
+
+/// The handlers of the names served with [`Node::on_name`], by address.
+#[derive(Default)]
+struct NameHandlers(HashMap<NameAddress, FrameHandler>);
+
+impl std::fmt::Debug for NameHandlers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_set().entries(self.0.keys()).finish()
     }
 }
 
@@ -205,6 +217,7 @@ impl Node {
             fallback: Fallback::default(),
             watches: Vec::new(),
             handlers: FrameHandlers::default(),
+            name_handlers: NameHandlers::default(),
             seed_grace_until: None,
             state: NodeState::Running,
         })
@@ -488,6 +501,127 @@ impl Node {
         Ok(())
     }
 
+    /// Sends `data` to each target session on a new stream of `mode` (one stream per session,
+    /// written side by side), with the result for each: `Ok` once that peer acknowledged every
+    /// byte and the end of the stream (for a live stream: the end; lost bytes may have been
+    /// skipped), or why not. A slow or vanished peer does not hold up the others; the node's
+    /// timeout ([`Node::set_timeout`]) bounds the whole call, and a session still sending when it
+    /// passes gets `Error::TimedOut`.
+    pub fn broadcast_stream(
+        &mut self,
+        data: impl Into<Bytes>,
+        mode: StreamMode,
+        targets: Targets<'_>,
+    ) -> Vec<(SessionHandle, Result<(), Error>)> {
+        let data = data.into();
+        let sessions = self.targets(targets);
+        /// One target's send: its stream, how much of `data` it took, whether it was finished.
+        struct Send {
+            session: SessionHandle,
+            stream: StreamId,
+            written: usize,
+            finished: bool,
+            result: Option<Result<(), Error>>,
+        }
+        let mut sends: Vec<Send> = sessions
+            .into_iter()
+            .map(|h| match self.session(h).and_then(|mut s| Ok(s.open_stream(mode)?)) {
+                Ok(stream) => Send { session: h, stream, written: 0, finished: false, result: None },
+                Err(e) => Send { session: h, stream: StreamId(0), written: 0, finished: false, result: Some(Err(e)) },
+            })
+            .collect();
+        let waited = self.wait(|node| {
+            for send in sends.iter_mut().filter(|s| s.result.is_none()) {
+                let mut s = match node.session(send.session) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        send.result = Some(Err(e));
+                        continue;
+                    }
+                };
+                while send.written < data.len() {
+                    match s.write(send.stream, &data[send.written..]) {
+                        Ok(n) => send.written += n,
+                        Err(StreamError::Blocked) => break,
+                        Err(e) => {
+                            send.result = Some(Err(Error::Stream(e)));
+                            break;
+                        }
+                    }
+                }
+                if send.result.is_some() || send.written < data.len() {
+                    continue;
+                }
+                if !send.finished {
+                    if let Err(e) = s.finish(send.stream) {
+                        send.result = Some(Err(Error::Stream(e)));
+                        continue;
+                    }
+                    send.finished = true;
+                }
+                if s.as_ref().streams_flushed() {
+                    send.result = Some(Ok(()));
+                }
+            }
+            node.driver.process();
+            sends.iter().all(|s| s.result.is_some()).then_some(())
+        });
+        let unfinished = || match &waited {
+            Err(Error::NodeClosed) => Error::NodeClosed,
+            _ => Error::TimedOut,
+        };
+        sends.into_iter().map(|s| (s.session, s.result.unwrap_or_else(|| Err(unfinished())))).collect()
+    }
+
+    /// The sessions `targets` names.
+    fn targets(&self, targets: Targets<'_>) -> Vec<SessionHandle> {
+        match targets {
+            Targets::All => {
+                let ep = self.driver.endpoint();
+                ep.sessions()
+                    .filter(|&h| ep.session(h).is_some_and(|s| s.state() == stt_proto::SessionState::Established))
+                    .collect()
+            }
+            Targets::Sessions(s) => s.to_vec(),
+        }
+    }
+
+    /// Serves `name` with `handler`, as [`Node::serve_name`] does, in place of
+    /// [`Node::recv_named`]: each piece of bytes routed to the name is handed to `handler` with
+    /// the session it came on, on the node's thread while the node waits or turns (keep it
+    /// short). [`Node::stop_serving`] ends it. Messages sent to the name arrive as messages of
+    /// their session, as for any served name.
+    ///
+    /// ```no_run
+    /// # fn f(node: &mut stt_mio::Node) -> Result<(), stt_mio::Error> {
+    /// use stt_mio::stt_proto::NameQueueLimits;
+    /// node.on_name("viewer_alice", NameQueueLimits::default(), |session, data| {
+    ///     println!("{} bytes for viewer_alice from {session:?}", data.len())
+    /// })?;
+    /// # Ok(()) }
+    /// ```
+    pub fn on_name(
+        &mut self,
+        name: &str,
+        limits: NameQueueLimits,
+        handler: impl FnMut(SessionHandle, Bytes) + Send + 'static,
+    ) -> Result<(), Error> {
+        self.serve_name(name, limits)?;
+        let address = NameAddress::of(name);
+        self.name_handlers.0.insert(address, Box::new(handler));
+        // Bytes that came before the handler are its too.
+        self.run_name_handler(address);
+        Ok(())
+    }
+
+    /// Hands what waits for `name` to its handler, if it has one.
+    fn run_name_handler(&mut self, name: NameAddress) {
+        let Some(handler) = self.name_handlers.0.get_mut(&name) else { return };
+        while let Some(routed) = self.driver.endpoint_unmarked().recv_named(&name) {
+            handler(routed.session, routed.data);
+        }
+    }
+
     /// Sends one custom frame to each target session, with the result for each: `Ok` when the
     /// frame was queued (delivery is best-effort, as for every custom frame), or why not.
     pub fn broadcast(
@@ -497,15 +631,7 @@ impl Node {
         targets: Targets<'_>,
     ) -> Vec<(SessionHandle, Result<(), Error>)> {
         let payload = payload.into();
-        let sessions: Vec<SessionHandle> = match targets {
-            Targets::All => {
-                let ep = self.driver.endpoint();
-                ep.sessions()
-                    .filter(|&h| ep.session(h).is_some_and(|s| s.state() == stt_proto::SessionState::Established))
-                    .collect()
-            }
-            Targets::Sessions(s) => s.to_vec(),
-        };
+        let sessions = self.targets(targets);
         let results = sessions
             .into_iter()
             .map(|h| (h, self.session(h).and_then(|mut s| Ok(s.send_frame(frame_type, payload.clone())?))))
@@ -526,6 +652,7 @@ impl Node {
 
     /// Stops serving `name` and drops what its queue held. False if it was not served.
     pub fn stop_serving(&mut self, name: &str) -> bool {
+        self.name_handlers.0.remove(&NameAddress::of(name));
         let removed = self.driver.endpoint_mut().unregister_name(&NameAddress::of(name));
         self.driver.process();
         removed
@@ -1294,6 +1421,7 @@ impl Node {
                     }
                 }
                 Event::MessageReadable { session } => self.note(Arrival::Message(session)),
+                Event::NameReadable { name } => self.run_name_handler(name),
                 Event::NameReply { session, request, reply } => {
                     let replies = &mut self.slots.entry(session).or_default().name_replies;
                     // Answers nobody waits for any more (a request that timed out) are bounded:

@@ -395,9 +395,9 @@ async fn mio_sessions_keep_the_applications_metadata_through_their_close() {
 }
 
 /// The mio node at par with tokio for what the seeds name: it serves a name and takes what a
-/// tokio peer routes to it, sends a message to a name by the name alone (the node-wide
-/// directory), broadcasts a frame, hands a frame type to a handler, and shuts down with a state
-/// the application can read.
+/// tokio peer routes to it, serves another with a handler, sends a message to a name by the name
+/// alone (the node-wide directory), broadcasts a frame, hands a frame type to a handler, and shuts
+/// down with a state the application can read.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mio_serves_and_routes_names_broadcasts_handles_frames_and_shuts_down() {
     use stt_mio::{NodeState, Targets};
@@ -412,6 +412,12 @@ async fn mio_serves_and_routes_names_broadcasts_handles_frames_and_shuts_down() 
         let handled = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let h = handled.clone();
         node.on_frame(0x91, move |session, payload| h.lock().unwrap().push((session, payload))).unwrap();
+        let named = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let n = named.clone();
+        node.on_name("logger_mio", NameQueueLimits::default(), move |session, data| {
+            n.lock().unwrap().push((session, data))
+        })
+        .unwrap();
         let s = node.connect(addr).unwrap();
         let turn_until = |node: &mut stt_mio::Node, mut done: Box<dyn FnMut(&stt_mio::Node) -> bool + '_>| {
             let end = std::time::Instant::now() + Duration::from_secs(20);
@@ -438,6 +444,9 @@ async fn mio_serves_and_routes_names_broadcasts_handles_frames_and_shuts_down() 
         // The tokio peer answers the broadcast with a frame of the type the handler takes.
         turn_until(&mut node, Box::new(|_| !handled.lock().unwrap().is_empty()));
         assert_eq!(handled.lock().unwrap()[0], (s, bytes::Bytes::from_static(b"handled")));
+        // Then bytes routed to the name served by a handler.
+        turn_until(&mut node, Box::new(|_| !named.lock().unwrap().is_empty()));
+        assert_eq!(named.lock().unwrap()[..], [(s, bytes::Bytes::from_static(b"to the handler"))]);
         node.flush(s).unwrap();
         node.run_for(Duration::from_millis(300)).unwrap();
         node.shutdown(Duration::from_secs(2));
@@ -460,6 +469,13 @@ async fn mio_serves_and_routes_names_broadcasts_handles_frames_and_shuts_down() 
     let (kind, payload) = tokio::time::timeout(Duration::from_secs(20), session.recv_frame()).await.unwrap().unwrap();
     assert_eq!((kind, &payload[..]), (0x90, &b"to all"[..]));
     session.send_frame(0x91, &b"handled"[..]).unwrap();
+    loop {
+        match session.route("logger_mio", &b"to the handler"[..]).await {
+            Ok(()) => break,
+            Err(stt_tokio::Error::UnknownName(_)) => tokio::time::sleep(Duration::from_millis(20)).await,
+            Err(e) => panic!("route to mio's handler: {e}"),
+        }
+    }
     let closed = tokio::time::timeout(Duration::from_secs(20), session.closed()).await.unwrap();
     assert!(matches!(closed, CloseReason::ClosedByPeer { code: 0, .. }), "{closed:?}");
     mio.await.expect("mio side passes");
@@ -526,4 +542,49 @@ async fn a_mio_node_fetches_from_a_tokio_nodes_store() {
     let session = tokio::time::timeout(Duration::from_secs(20), server.accept()).await.unwrap().unwrap();
     let _serving = StoreServer::new(Arc::new(Mutex::new(store))).serve_session(session);
     tokio::time::timeout(Duration::from_secs(60), mio).await.unwrap().expect("mio side passes");
+}
+
+/// `broadcast_stream` in the mio driver: one mebibyte to two tokio peers on a stream each,
+/// written side by side; each gets every byte, and a session that is gone gets its error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mio_broadcasts_a_stream_to_every_peer() {
+    let (a, b) = (tokio_node().await, tokio_node().await);
+    let addrs = [a.local_addr(), b.local_addr()];
+    let data = pattern(1 << 20, 11);
+    let sent = data.clone();
+    let (read, was_read) = std::sync::mpsc::channel::<()>();
+    let mio = tokio::task::spawn_blocking(move || {
+        let mut node = mio_node();
+        let sessions: Vec<SessionHandle> = addrs.iter().map(|&addr| node.connect(addr).unwrap()).collect();
+        let results = node.broadcast_stream(sent.clone(), StreamMode::Reliable, stt_mio::Targets::All);
+        assert_eq!(results.len(), 2, "{results:?}");
+        for (session, result) in &results {
+            assert!(sessions.contains(session));
+            assert!(result.is_ok(), "{session:?}: {result:?}");
+        }
+        // A session that is gone is named with its error; nothing waits on it. (Closed once its
+        // peer has read the first broadcast: a close drops what the peer has not read.)
+        while was_read.try_recv().is_err() {
+            node.poll_once(Some(Duration::from_millis(10))).unwrap();
+        }
+        node.close(sessions[1], 0, "done");
+        let results = node.broadcast_stream(sent, StreamMode::Reliable, stt_mio::Targets::Sessions(&sessions));
+        assert!(results[0].1.is_ok(), "{results:?}");
+        assert!(matches!(results[1].1, Err(stt_mio::Error::SessionClosed(_))), "{results:?}");
+        node.run_for(Duration::from_millis(200)).unwrap();
+    });
+    for (node, copies) in [(b, 1), (a, 2)] {
+        let session = tokio::time::timeout(Duration::from_secs(20), node.accept()).await.unwrap().unwrap();
+        for _ in 0..copies {
+            let mut stream =
+                tokio::time::timeout(Duration::from_secs(20), session.accept_stream()).await.unwrap().unwrap();
+            let mut got = Vec::new();
+            tokio::time::timeout(Duration::from_secs(20), stream.read_to_end(&mut got)).await.unwrap().unwrap();
+            assert!(sha3(&got) == sha3(&data), "{} bytes, not the broadcast", got.len());
+        }
+        if copies == 1 {
+            read.send(()).unwrap();
+        }
+    }
+    mio.await.expect("mio side passes");
 }
