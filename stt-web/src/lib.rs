@@ -170,18 +170,12 @@ impl Drop for Driver {
     /// The page let go of the session (or its `connect` failed): the socket, the timer and the
     /// task queue must not call the callbacks dropped with the driver.
     fn drop(&mut self) {
+        // `end` settles what waits and stops the timer and the task queue; the socket is left.
         self.end("SessionClosed", "the session was dropped");
         self.ws.set_onopen(None);
         self.ws.set_onmessage(None);
         self.ws.set_onclose(None);
         let _ = self.ws.close();
-        if let Some(t) = self.timer.take() {
-            clear_timeout(t);
-        }
-        if let Some(soon) = self.soon.take() {
-            soon.port1().set_onmessage(None);
-            soon.port1().close();
-        }
     }
 }
 

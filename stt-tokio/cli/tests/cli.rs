@@ -901,16 +901,34 @@ fn http(addr: &str, request: &str) -> (String, Vec<u8>) {
     (head.lines().next().unwrap_or("").to_string(), answer[split..].to_vec())
 }
 
+/// A stand-in for the built page in `dir/page` (the files `stt listen --web` checks for; the index
+/// says `<p>page</p>`); returns the folder.
+fn fake_page(dir: &Path) -> std::path::PathBuf {
+    let root = dir.join("page");
+    std::fs::create_dir(&root).unwrap();
+    for (name, body) in [("index.html", "<p>page</p>"), ("stt_web.js", "// module"), ("stt_web_bg.wasm", "\0asm")] {
+        std::fs::write(root.join(name), body).unwrap();
+    }
+    root
+}
+
+/// The address of the page the listener prints (`scheme`: `http` or `https`).
+fn page_address(listener: &Listener, scheme: &str) -> String {
+    let prefix = format!("page for browsers at {scheme}://");
+    loop {
+        let line = listener.lines.recv_timeout(Duration::from_secs(20)).expect("the page's address is printed");
+        if let Some(rest) = line.strip_prefix(&prefix) {
+            return rest.split('/').next().unwrap().to_string();
+        }
+    }
+}
+
 #[test]
 fn listen_web_serves_the_page_and_where_its_websocket_is_never_the_seed() {
     let dir = tempfile::tempdir().unwrap();
     let seed = write_seed(dir.path(), "seed");
     let seed_hex = std::fs::read_to_string(&seed).unwrap();
-    let root = dir.path().join("page");
-    std::fs::create_dir(&root).unwrap();
-    for (name, body) in [("index.html", "<p>page</p>"), ("stt_web.js", "// module"), ("stt_web_bg.wasm", "\0asm")] {
-        std::fs::write(root.join(name), body).unwrap();
-    }
+    let root = fake_page(dir.path());
     std::fs::write(dir.path().join("secret"), "not served").unwrap();
     let seed_arg = seed.to_str().unwrap();
     let out = dir.path().join("out");
@@ -930,12 +948,7 @@ fn listen_web_serves_the_page_and_where_its_websocket_is_never_the_seed() {
         Stdio::null(),
     );
     let ws = listener.ws.clone().expect("a WebSocket address");
-    let page = loop {
-        let line = listener.lines.recv_timeout(Duration::from_secs(20)).expect("the page's address is printed");
-        if let Some(rest) = line.strip_prefix("page for browsers at http://") {
-            break rest.split('/').next().unwrap().to_string();
-        }
-    };
+    let page = page_address(&listener, "http");
     let (status, body) = http(&page, "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
     assert_eq!((status.as_str(), &body[..]), ("HTTP/1.1 200 OK", &b"<p>page</p>"[..]));
     let (status, body) = http(&page, "GET /config.json HTTP/1.1\r\n\r\n");
@@ -984,11 +997,7 @@ fn listen_with_a_certificate_speaks_wss_and_serves_the_page_over_https() {
     let (cert_file, key_file) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
     std::fs::write(&cert_file, cert.pem()).unwrap();
     std::fs::write(&key_file, key.serialize_pem()).unwrap();
-    let root = dir.path().join("page");
-    std::fs::create_dir(&root).unwrap();
-    for name in ["index.html", "stt_web.js", "stt_web_bg.wasm"] {
-        std::fs::write(root.join(name), name).unwrap();
-    }
+    let root = fake_page(dir.path());
     let out = dir.path().join("out");
     let listener = Listener::start(
         &[
@@ -1010,12 +1019,7 @@ fn listen_with_a_certificate_speaks_wss_and_serves_the_page_over_https() {
         Stdio::null(),
     );
     assert!(listener.ws.as_deref().unwrap().starts_with("wss://"), "{:?}", listener.ws);
-    let page = loop {
-        let line = listener.lines.recv_timeout(Duration::from_secs(20)).expect("the page's address is printed");
-        if let Some(rest) = line.strip_prefix("page for browsers at https://") {
-            break rest.split('/').next().unwrap().to_string();
-        }
-    };
+    let page = page_address(&listener, "https");
     // A client that trusts the certificate reads the page's configuration over TLS.
     let mut roots = rustls::RootCertStore::empty();
     roots.add(cert.der().clone()).unwrap();
