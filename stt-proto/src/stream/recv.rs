@@ -162,8 +162,11 @@ impl RecvHalf {
             self.out_of_order.entry(offset).or_insert(Pending { seq, data, arrived: now });
             return Ok(false);
         }
-        // Segments never overlap when the peer follows the protocol; trim if one does.
-        data = data.slice((self.next_offset - offset) as usize..);
+        // Segments never overlap when the peer follows the protocol; trim if one does (only
+        // then: slicing a freshly copied payload would allocate its shared header).
+        if offset < self.next_offset {
+            data = data.slice((self.next_offset - offset) as usize..);
+        }
         let was_readable = self.is_readable();
         self.push_in_order(seq, data, end);
         self.drain_contiguous();
@@ -185,11 +188,13 @@ impl RecvHalf {
             if offset > self.next_offset {
                 break;
             }
-            let p = entry.remove();
+            let mut p = entry.remove();
             let end = offset + p.data.len() as u64;
             if end > self.next_offset {
-                let data = p.data.slice((self.next_offset - offset) as usize..);
-                self.push_in_order(p.seq, data, end);
+                if offset < self.next_offset {
+                    p.data = p.data.slice((self.next_offset - offset) as usize..);
+                }
+                self.push_in_order(p.seq, p.data, end);
             }
         }
     }
