@@ -63,4 +63,4 @@ pub use stt_common::{
     random_bytes, DriverStats, Error, Metadata, NodeState, NodeStats, WebSocketLimits, WebSocketStats,
 };
 pub use stt_proto;
-pub use stt_proto::ExportError;
+pub use stt_proto::{ExportError, SavedTicket};

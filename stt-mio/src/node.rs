@@ -19,7 +19,7 @@ use stt_proto::segment::SegmentKey;
 use stt_proto::{
     Channel, CloseReason, EndpointConfig, Event, ExportError, Fallback, FallbackAction, FallbackPolicy, HandshakeError,
     Identity, Message, MessageError, MessageId, MessageRefusal, NameAddress, NameQueueLimits, NodeId, Remote, Role,
-    Seed, SessionHandle, SessionStats, StreamError, StreamId, StreamMode, StreamRead,
+    SavedTicket, Seed, SessionHandle, SessionStats, StreamError, StreamId, StreamMode, StreamRead,
 };
 
 use crate::{Driver, Error, Metadata, NodeState, NodeStats, WebSocketLimits};
@@ -859,6 +859,22 @@ impl Node {
     /// keys of peers this node completed a handshake with are remembered without this.
     pub fn add_peer_key(&mut self, static_public_key: [u8; 32]) -> NodeId {
         self.driver.endpoint_unmarked().add_peer_key(static_public_key)
+    }
+
+    /// The resumption tickets this node holds that are still valid (with
+    /// `EndpointConfig::resumption`), to keep beyond this node's life: each
+    /// [`SavedTicket::to_bytes`] is a secret (whoever has it can open one session to its peer in
+    /// this node's name while it is valid).
+    pub fn saved_tickets(&self) -> Vec<SavedTicket> {
+        let now = self.driver.now();
+        self.driver.endpoint().saved_tickets(now)
+    }
+
+    /// Holds `ticket` again (one [`Node::saved_tickets`] gave, perhaps in an earlier run): the
+    /// next session to its peer resumes with it, in one round trip.
+    pub fn restore_ticket(&mut self, ticket: SavedTicket) {
+        let now = self.driver.now();
+        self.driver.endpoint_unmarked().restore_ticket(now, ticket);
     }
 
     /// Adds `peer` to the allow-list (the first call creates it).

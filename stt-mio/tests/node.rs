@@ -238,3 +238,56 @@ fn a_failed_handshake_is_logged_once_at_warn_with_its_reason() {
     assert_eq!(warnings.len(), 1, "{text}");
     assert!(warnings[0].contains("handshake failed") && warnings[0].contains("AuthenticationFailed"), "{text}");
 }
+
+/// A mio node with resumption on, of identity `id`.
+fn resuming(id: u8) -> Node {
+    let mut config = EndpointConfig::with_shared_seed(Seed::new(&[7; 32]).unwrap());
+    config.resumption = true;
+    let identity = Identity::from_seed_bytes(&[id; 32]).unwrap();
+    let mut n = Node::with_config("127.0.0.1:0".parse().unwrap(), config, identity).unwrap();
+    n.set_timeout(Some(Duration::from_secs(20)));
+    n
+}
+
+#[test]
+fn a_mio_node_resumes_and_its_saved_ticket_serves_a_new_node() {
+    let server = resuming(60);
+    let (addr, id) = (server.local_addr(), server.node_id());
+    let server = std::thread::spawn(move || {
+        let mut n = server;
+        for _ in 0..3 {
+            let s = n.accept().unwrap();
+            let (kind, _) = n.recv_frame(s).unwrap();
+            assert_eq!(kind, 0x80);
+        }
+        n.run_for(Duration::from_millis(300)).unwrap();
+        n.stats().endpoint
+    });
+    let mut c = resuming(61);
+    let until_ticket = |c: &mut Node| {
+        let started = Instant::now();
+        while c.saved_tickets().is_empty() {
+            assert!(started.elapsed() < Duration::from_secs(10), "no ticket");
+            c.run_for(Duration::from_millis(5)).unwrap();
+        }
+    };
+    let s = c.connect(addr).unwrap();
+    c.send_frame(s, 0x80, &b"first"[..]).unwrap();
+    until_ticket(&mut c);
+    c.close(s, 0, "done");
+    let s = c.connect_to(addr, id).unwrap();
+    c.send_frame(s, 0x80, &b"resumed"[..]).unwrap();
+    until_ticket(&mut c);
+    let bytes = c.saved_tickets().remove(0).to_bytes();
+    c.close(s, 0, "done");
+    c.run_for(Duration::from_millis(50)).unwrap();
+    drop(c);
+    // The same identity in a new node, with the ticket from its bytes.
+    let mut again = resuming(61);
+    again.restore_ticket(stt_mio::SavedTicket::from_bytes(&bytes).unwrap());
+    let s = again.connect_to(addr, id).unwrap();
+    again.send_frame(s, 0x80, &b"from a file"[..]).unwrap();
+    again.flush(s).unwrap();
+    let stats = server.join().unwrap();
+    assert_eq!((stats.sessions_resumed, stats.tickets_refused, stats.tickets_issued), (2, 0, 3));
+}

@@ -156,6 +156,22 @@ pub struct EndpointConfig {
     /// handshakes in one round trip when not under load. Off: every handshake takes two round
     /// trips. Default `true`.
     pub fast_open: bool,
+    /// Resumption, both ways: as a responder, give each confirmed session's initiator a ticket
+    /// (NEW_TICKET); as an initiator, keep the tickets received (per peer, in memory;
+    /// [`crate::Endpoint::saved_tickets`] takes them out) and open the next session to that
+    /// peer with one: one round trip and one X25519 agreement per side, forward secrecy kept.
+    /// A ticket opens one session; one the responder cannot use (another node's, expired,
+    /// used, or the responder restarted) costs the two-round-trip handshake. What survives a
+    /// resumption: the peer's identity (proven by the session the ticket came from), the seed,
+    /// the settings; not streams, messages or keys. Needs the `resumption` feature (in `full`);
+    /// without it this setting does nothing. Default `false`.
+    pub resumption: bool,
+    /// How long a ticket this node issues stays valid. Default 2 hours.
+    pub ticket_lifetime: Duration,
+    /// Most tickets a responder remembers as used (each opens one session: a replayed resumed
+    /// INIT opens none); while this many unexpired ones are used, tickets are refused (a full
+    /// handshake instead). Default 65,536 (64 with the `small` feature).
+    pub max_used_tickets: usize,
     /// Under load, a one-round-trip INIT is answered with CHALLENGE (a cookie first, as in the
     /// two-round-trip handshake): when more INITs than this arrived in the last second...
     /// Default 2,000.
@@ -304,6 +320,9 @@ impl Default for EndpointConfig {
             handshake_retransmit_max: Duration::from_secs(1),
             cookie_lifetime: Duration::from_secs(10),
             fast_open: true,
+            resumption: false,
+            ticket_lifetime: Duration::from_secs(2 * 3600),
+            max_used_tickets: if cfg!(feature = "small") { 64 } else { 65_536 },
             cookie_above_inits_per_second: 2_000,
             cookie_above_half_open: 256,
             #[cfg(feature = "offload")]

@@ -146,6 +146,8 @@ pub use endpoint::{ConnectError, Endpoint, SessionMut, Transmit};
 pub use endpoint::{HandshakeDone, HandshakeWork, MAX_HANDSHAKE_WORK};
 pub use event::{CloseReason, Event, HandshakeError};
 pub use fallback::{Fallback, FallbackAction, FallbackPolicy};
+#[cfg(feature = "resumption")]
+pub use handshake::tickets::SavedTicket;
 pub use message::{Channel, Message, MessageError, MessageId, MessageRefusal};
 pub use names::{NameAddress, NameError, NameQueueLimits, NameReply, RequestId, RoutedMessage};
 pub use session::{FrameError, KeyUpdateError, SessionRef, SessionState};

@@ -191,6 +191,15 @@ pub struct EndpointStats {
     /// One-round-trip INITs answered with CHALLENGE because the node was under load or the
     /// source had failed before.
     pub one_round_trip_challenged: u64,
+    /// Sessions opened by resumption (INIT and CONFIRM of version 4), in either role.
+    pub sessions_resumed: u64,
+    /// Resumption tickets given to initiators (NEW_TICKET).
+    pub tickets_issued: u64,
+    /// Resumption tickets received and kept, as initiator.
+    pub tickets_received: u64,
+    /// Tickets presented that did not open a session (another node's or altered, expired,
+    /// already used, or the record of used tickets full): a full handshake followed.
+    pub tickets_refused: u64,
     /// REJECTs sent.
     pub rejects_sent: u64,
     /// Sessions established since start (a responder's once the initiator confirmed it).

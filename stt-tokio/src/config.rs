@@ -131,6 +131,14 @@ impl NodeConfig {
         self
     }
 
+    /// Resumption, both ways (see `stt_proto::EndpointConfig::resumption`): give the initiators
+    /// of this node's sessions tickets, and open the next session to a peer that gave this node
+    /// one in one round trip with one X25519 agreement a side. Off by default.
+    pub fn resumption(mut self, on: bool) -> Self {
+        self.endpoint.resumption = on;
+        self
+    }
+
     /// Adds `peer` to the allow-list; once any peer is allowed, only allowed peers may connect.
     pub fn allow(mut self, peer: NodeId) -> Self {
         self.endpoint.allow_list.get_or_insert_with(Default::default).insert(peer);

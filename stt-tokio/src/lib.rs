@@ -80,6 +80,6 @@ pub use stt_common::{
 pub use stt_proto;
 pub use stt_proto::{
     Channel, CloseReason, Event, ExportError, Fallback, HandshakeError, Message, MessageId, MessageRefusal,
-    NameAddress, NameQueueLimits, NodeId, Remote, Seed, StreamMode, StreamRead, Transport,
+    NameAddress, NameQueueLimits, NodeId, Remote, SavedTicket, Seed, StreamMode, StreamRead, Transport,
 };
 pub use tls::{TlsIdentity, TlsRoots};

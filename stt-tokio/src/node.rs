@@ -9,7 +9,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use stt_proto::{
     Channel, Endpoint, Event, FallbackAction, FallbackPolicy, Identity, MessageId, NameQueueLimits, NodeId, Remote,
-    Seed, SessionHandle, StreamMode,
+    SavedTicket, Seed, SessionHandle, StreamMode,
 };
 use tokio::net::{TcpListener, ToSocketAddrs};
 use tokio::sync::{broadcast, oneshot};
@@ -285,6 +285,22 @@ impl Node {
     /// keys of peers this node completed a handshake with are remembered without this.
     pub fn add_peer_key(&self, static_public_key: [u8; 32]) -> NodeId {
         self.inner.lock().ep.add_peer_key(static_public_key)
+    }
+
+    /// The resumption tickets this node holds that are still valid (with
+    /// [`crate::NodeConfig::resumption`]), to keep beyond this node's life: each
+    /// [`SavedTicket::to_bytes`] is a secret (whoever has it can open one session to its peer in
+    /// this node's name while it is valid).
+    pub fn saved_tickets(&self) -> Vec<SavedTicket> {
+        let now = self.inner.now();
+        self.inner.lock().ep.saved_tickets(now)
+    }
+
+    /// Holds `ticket` again (one [`Node::saved_tickets`] gave, perhaps in an earlier run): the
+    /// next session to its peer resumes with it, in one round trip.
+    pub fn restore_ticket(&self, ticket: SavedTicket) {
+        let now = self.inner.now();
+        self.inner.lock().ep.restore_ticket(now, ticket);
     }
 
     /// Adds `peer` to the allow-list (the first call creates it: from then on only allowed peers

@@ -8,8 +8,10 @@
 //! for its random choices, and reports min / median / max (a transport is judged by its worst
 //! run, which a median hides); `-- --mib N` sets the bytes of each relay profile;
 //! `-- --only TEXT` runs the profiles whose name contains TEXT
-//! (`-- --only handshakes`: only the handshake figure; `-- --only relay-handshakes`: only the
-//! time of a handshake through the relay with 25 ms each way, a first and a repeat one for STT);
+//! (`-- --only handshakes`: only the handshake figures, sequential handshakes a second, quinn's
+//! full and resumed beside STT's one-round-trip and resumed ones; `-- --only relay-handshakes`:
+//! only the time of a handshake through the relay with 25 ms each way, quinn's full and resumed
+//! ones beside STT's first, repeat (known key) and resumed ones);
 //! `-- --stt-only` skips quinn; `-- --limit SECS` bounds each transfer; `STT_COMPARE_VERBOSE=1`
 //! prints each STT transfer's path statistics.
 //!
@@ -186,6 +188,12 @@ async fn trace(session: stt_tokio::Session, started: Instant) {
 }
 
 fn quinn_configs(cc: Quinn) -> (quinn::ServerConfig, quinn::ClientConfig) {
+    quinn_configs_with(cc, true)
+}
+
+/// [`quinn_configs`], with `resume` off: rustls's session resumption disabled in the client, so
+/// that every handshake is a full one (the certificate sent and verified).
+fn quinn_configs_with(cc: Quinn, resume: bool) -> (quinn::ServerConfig, quinn::ClientConfig) {
     let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
     let cert_der = cert.cert.der().clone();
     let key = rustls::pki_types::PrivatePkcs8KeyDer::from(cert.signing_key.serialize_der());
@@ -199,7 +207,18 @@ fn quinn_configs(cc: Quinn) -> (quinn::ServerConfig, quinn::ClientConfig) {
     server.transport_config(transport.clone());
     let mut roots = rustls::RootCertStore::empty();
     roots.add(cert_der).unwrap();
-    let mut client = quinn::ClientConfig::with_root_certificates(Arc::new(roots)).unwrap();
+    let mut client = if resume {
+        quinn::ClientConfig::with_root_certificates(Arc::new(roots)).unwrap()
+    } else {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut crypto = rustls::ClientConfig::builder_with_provider(provider)
+            .with_protocol_versions(&[&rustls::version::TLS13])
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        crypto.resumption = rustls::client::Resumption::disabled();
+        quinn::ClientConfig::new(Arc::new(quinn::crypto::rustls::QuicClientConfig::try_from(crypto).unwrap()))
+    };
     client.transport_config(transport);
     (server, client)
 }
@@ -240,8 +259,11 @@ async fn quinn_transfer(relay_cfg: Option<RelayConfig>, bytes: usize, cc: Quinn,
     rate
 }
 
-async fn stt_handshakes(n: usize) -> f64 {
-    let cfg = stt_config();
+/// `n` sequential handshakes (connect, then close) from one client node to one server node, per
+/// second: after the first, one round trip to a peer met before (INIT of version 3), or with
+/// `resumption` a resumed one (version 4, with the ticket the last session gave).
+async fn stt_handshakes(n: usize, resumption: bool) -> f64 {
+    let cfg = stt_config().resumption(resumption);
     let server = Node::bind(cfg.clone()).await.unwrap();
     let client = Node::bind(cfg).await.unwrap();
     let s2 = server.clone();
@@ -254,8 +276,12 @@ async fn stt_handshakes(n: usize) -> f64 {
     n as f64 / started.elapsed().as_secs_f64()
 }
 
-async fn quinn_handshakes(n: usize) -> f64 {
-    let (server_cfg, client_cfg) = quinn_configs(Quinn::Cubic);
+/// `n` sequential quinn handshakes (connect, then close) per second: full ones (rustls's session
+/// resumption off: the certificate is sent and verified each time), or with `resumed` as quinn
+/// does by default (rustls keeps the server's session tickets: every handshake after the first is
+/// a TLS 1.3 resumption, PSK with a fresh ECDHE).
+async fn quinn_handshakes(n: usize, resumed: bool) -> f64 {
+    let (server_cfg, client_cfg) = quinn_configs_with(Quinn::Cubic, resumed);
     let server = quinn::Endpoint::server(server_cfg, LOCAL.parse().unwrap()).unwrap();
     let addr: SocketAddr = server.local_addr().unwrap();
     let mut client = quinn::Endpoint::client(LOCAL.parse().unwrap()).unwrap();
@@ -280,7 +306,7 @@ async fn quinn_handshakes(n: usize) -> f64 {
 /// The time of one handshake through a relay with 25 ms each way (RTT 50 ms), in ms: quinn's
 /// full handshake (fresh configuration, so no session ticket), then STT's first handshake from a
 /// fresh node and its second one to the same peer after closing the first.
-async fn relay_handshakes() -> (f64, f64, f64) {
+async fn relay_handshakes() -> [f64; 5] {
     let relay_cfg = RelayConfig { delay: Duration::from_millis(25), ..RelayConfig::default() };
     let ms = |t: Instant| t.elapsed().as_secs_f64() * 1e3;
     let (server_cfg, client_cfg) = quinn_configs(Quinn::Cubic);
@@ -288,47 +314,78 @@ async fn relay_handshakes() -> (f64, f64, f64) {
     let relay = Relay::start(server.local_addr().unwrap(), relay_cfg).unwrap();
     let mut client = quinn::Endpoint::client(LOCAL.parse().unwrap()).unwrap();
     client.set_default_client_config(client_cfg);
-    let accept = tokio::spawn(async move { server.accept().await?.await.ok() });
+    let accept = tokio::spawn(async move {
+        while let Some(incoming) = server.accept().await {
+            tokio::spawn(async move {
+                if let Ok(c) = incoming.await {
+                    c.closed().await;
+                }
+            });
+        }
+    });
     let started = Instant::now();
     let conn = client.connect(relay.addr(), "localhost").unwrap().await.unwrap();
     let quinn_ms = ms(started);
+    // Wait for the server's session ticket (sent after the handshake), then resume with it.
+    tokio::time::sleep(Duration::from_millis(120)).await;
     conn.close(0u32.into(), b"");
-    drop(accept);
+    let started = Instant::now();
+    let conn = client.connect(relay.addr(), "localhost").unwrap().await.unwrap();
+    let quinn_resumed_ms = ms(started);
+    conn.close(0u32.into(), b"");
+    accept.abort();
     drop(relay);
 
-    let server = Node::bind(stt_config()).await.unwrap();
-    let client = Node::bind(stt_config()).await.unwrap();
-    let s2 = server.clone();
-    tokio::spawn(async move { while s2.accept().await.is_some() {} });
-    let relay = Relay::start(server.local_addr(), relay_cfg).unwrap();
-    let started = Instant::now();
-    let first = client.connect(relay.addr()).await.unwrap();
-    let first_ms = ms(started);
-    first.close(0, "").await;
-    let started = Instant::now();
-    let repeat = client.connect(relay.addr()).await.unwrap();
-    let repeat_ms = ms(started);
-    repeat.close(0, "").await;
-    (quinn_ms, first_ms, repeat_ms)
+    let mut stt = [0.0; 3];
+    for (resumption, at) in [(false, 0), (true, 2)] {
+        let server = Node::bind(stt_config().resumption(resumption)).await.unwrap();
+        let client = Node::bind(stt_config().resumption(resumption)).await.unwrap();
+        let s2 = server.clone();
+        tokio::spawn(async move { while s2.accept().await.is_some() {} });
+        let relay = Relay::start(server.local_addr(), relay_cfg).unwrap();
+        let started = Instant::now();
+        let first = client.connect(relay.addr()).await.unwrap();
+        let first_ms = ms(started);
+        // The ticket follows the first session's confirmation, a round trip later.
+        tokio::time::sleep(Duration::from_millis(120)).await;
+        first.close(0, "").await;
+        let started = Instant::now();
+        let repeat = client.connect(relay.addr()).await.unwrap();
+        let repeat_ms = ms(started);
+        repeat.close(0, "").await;
+        if resumption {
+            assert_eq!(client.stats().endpoint.sessions_resumed, 1, "the repeat handshake resumed");
+            stt[at] = repeat_ms;
+        } else {
+            stt[0] = first_ms;
+            stt[1] = repeat_ms;
+        }
+    }
+    [quinn_ms, quinn_resumed_ms, stt[0], stt[1], stt[2]]
 }
 
 fn relay_handshake_rows(runs: usize, rt: &dyn Fn() -> tokio::runtime::Runtime) {
-    let (mut quinn, mut first, mut repeat) = (vec![], vec![], vec![]);
+    let mut cells: [Vec<Option<f64>>; 5] = Default::default();
     for _ in 0..runs {
-        let (q, f, r) = rt().block_on(relay_handshakes());
-        quinn.push(Some(q));
-        first.push(Some(f));
-        repeat.push(Some(r));
+        for (cell, t) in cells.iter_mut().zip(rt().block_on(relay_handshakes())) {
+            cell.push(Some(t));
+        }
     }
-    let (q, f, r) = (spread(quinn), spread(first), spread(repeat));
+    let spreads = cells.map(spread);
+    let q = spreads[0];
     let ratio = |a: Option<Spread>| match (a, q) {
         (Some(a), Some(q)) => format!("{:.2}x", a.median / q.median),
         _ => "-".into(),
     };
-    println!("| handshake through the relay, 25 ms each way (ms, {runs} runs) | quinn | STT first | STT repeat |");
-    println!("|---|---|---|---|");
-    println!("| time (min / median / max) | {} | {} | {} |", fmt(q), fmt(f), fmt(r));
-    println!("| against quinn (medians) | 1.00x | {} | {} |", ratio(f), ratio(r));
+    println!(
+        "| handshake through the relay, 25 ms each way (ms, {runs} runs) | quinn full | quinn resumed | STT first | \
+         STT repeat (known key) | STT resumed |"
+    );
+    println!("|---|---|---|---|---|---|");
+    let times: Vec<String> = spreads.iter().map(|s| fmt(*s)).collect();
+    println!("| time (min / median / max) | {} |", times.join(" | "));
+    let ratios: Vec<String> = spreads.iter().map(|s| ratio(*s)).collect();
+    println!("| against quinn's full handshake (medians) | {} |", ratios.join(" | "));
 }
 
 /// Min, median and max of the runs of one cell; `None` if any run did not finish (a run that
@@ -758,10 +815,30 @@ fn main() {
     if only.as_deref().is_some_and(|o| o != "handshakes") {
         return;
     }
-    let qh = rt().block_on(quinn_handshakes(handshakes));
-    let sh = rt().block_on(stt_handshakes(handshakes));
+    handshake_rows(handshakes, runs, &rt);
+}
+
+/// Sequential handshakes per second on loopback, `runs` times each, side by side: quinn's full
+/// and resumed handshakes, STT's one-round-trip (known key) and resumed ones.
+fn handshake_rows(n: usize, runs: usize, rt: &dyn Fn() -> tokio::runtime::Runtime) {
+    let mut cells: [Vec<Option<f64>>; 4] = Default::default();
+    for _ in 0..runs {
+        cells[0].push(Some(rt().block_on(quinn_handshakes(n, false))));
+        cells[1].push(Some(rt().block_on(quinn_handshakes(n, true))));
+        cells[2].push(Some(rt().block_on(stt_handshakes(n, false))));
+        cells[3].push(Some(rt().block_on(stt_handshakes(n, true))));
+    }
+    let [qf, qr, sk, sr] = cells.map(spread);
+    let ratio = |a: Option<Spread>, b: Option<Spread>| match (a, b) {
+        (Some(a), Some(b)) => format!("{:.2}x", a.median / b.median),
+        _ => "-".into(),
+    };
+    println!("| sequential handshakes/s on loopback (connect + close, {n}, {runs} runs) | quinn full | quinn resumed | STT known key | STT resumed |");
+    println!("|---|---|---|---|---|");
+    println!("| handshakes/s (min / median / max) | {} | {} | {} | {} |", fmt(qf), fmt(qr), fmt(sk), fmt(sr));
     println!(
-        "| sequential handshakes/s (connect + close, {handshakes}) | {qh:.0} | (same) | {sh:.0} | {:.2}x | | | ≥ 3x |",
-        sh / qh
+        "| STT known key / quinn full; STT resumed / quinn resumed (medians) | | | {} | {} |",
+        ratio(sk, qf),
+        ratio(sr, qr)
     );
 }

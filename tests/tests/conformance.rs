@@ -8,7 +8,9 @@
 //! Covered: the identities and handshake keys, the AEAD rule, the frame layout, the Noise
 //! handshake and its key schedule, the whole transcript (INIT, CHALLENGE with its cookie,
 //! RESPONSE, CONFIRM, the first sealed datagram and the session id) from the RNG seeds through
-//! the generator of section 9, a labeled STREAM_OPEN (section 7.1), the key exporter and a segment keyed by it (section 3.5), the
+//! the generator of section 9, the same in one round trip (4.9) and resumed with a ticket
+//! (4.11, with the NEW_TICKET that gave it), a labeled STREAM_OPEN (section 7.1), the key
+//! exporter and a segment keyed by it (section 3.5), the
 //! segments and the stored blob, and the named-endpoint
 //! payloads: every vector of section 9.
 
@@ -287,6 +289,69 @@ fn untagged(ty: u8, session_id: u64, payload: &[u8]) -> Vec<u8> {
     f
 }
 
+/// The two-round-trip exchange of §9's transcript between `a` (initiator, RNG seed `rng_a`) and
+/// `b` (`rng_b`), A at 192.0.2.1:1000, B's clock at 1 s, suites [0x01, 0x02].
+struct TwoRoundTrips {
+    init: Vec<u8>,
+    challenge: Vec<u8>,
+    response: Vec<u8>,
+    confirm: Vec<u8>,
+    sid: u64,
+    i2r: [u8; 32],
+    r2i: [u8; 32],
+    /// The generators' keys after the exchange (each rekeyed after its ephemeral secret).
+    next_a: [u8; 32],
+    next_b: [u8; 32],
+}
+
+fn two_round_trips(
+    a: &Node,
+    b: &Node,
+    (k_hs, psk): (&[u8; 32], &[u8; 32]),
+    rng_a: [u8; 32],
+    rng_b: [u8; 32],
+) -> TwoRoundTrips {
+    let (ks_a, ks_b) = (keystream(rng_a, 96), keystream(rng_b, 160));
+    let (nonce_i, e_i) = (take32(&ks_a, 0), take32(&ks_a, 32));
+    let (nonce_r, cookie_secret, e_r) = (take32(&ks_b, 0), take32(&ks_b, 32), take32(&ks_b, 96));
+    let tag8 = u64::from_be_bytes(nonce_i[..8].try_into().unwrap());
+    let init_payload = [&[0x02][..], &a.node_id, &nonce_i, &[2, 0x01, 0x02], &[0, 0]].concat();
+    let init = frame(0x01, tag8, 0, &init_payload, 0, |f| mac16(k_hs, f));
+    // A at 192.0.2.1:1000 over UDP, as an IPv4-mapped address; B's clock at 1 s.
+    let mut remote = vec![0u8];
+    remote.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF, 192, 0, 2, 1]);
+    remote.extend_from_slice(&1000u16.to_be_bytes());
+    let cookie_time = 1_000_000_000u64.to_be_bytes();
+    let cookie_mac = mac16(
+        &cookie_secret,
+        &[&b"stt/v2 cookie"[..], &remote, &a.node_id, &nonce_i, &nonce_r, &[0x01], &cookie_time].concat(),
+    );
+    let challenge_payload =
+        [&[0x02][..], &b.static_public, &nonce_i, &nonce_r, &[0x01], &cookie_time, &cookie_mac, &[0, 0]].concat();
+    let challenge = frame(0x02, tag8, 0, &challenge_payload, 0, |f| mac16(k_hs, f));
+    let sid = u64::from_be_bytes(std::array::from_fn(|i| nonce_i[i] ^ nonce_r[i] ^ a.node_id[i] ^ b.node_id[i]));
+    let Handshake { response, confirm, secrets: (i2r, r2i), .. } = noise_handshake(
+        Noise::start(0x01, &a.node_id, &nonce_i, &nonce_r, &b.static_public),
+        a,
+        b,
+        (e_i, e_r),
+        psk,
+        |e, es| {
+            let fields =
+                [&[0x02][..], &a.node_id, &b.static_public, &nonce_i, &nonce_r, &[0x01], &cookie_time, &cookie_mac];
+            let mut payload = [&fields.concat()[..], e, es, &[0; 16], &LABELS_EXT].concat();
+            let mut f = untagged(0x03, sid, &payload);
+            let seed_mac = mac16(k_hs, &f[..258]);
+            payload[234..250].copy_from_slice(&seed_mac);
+            f[24..24 + payload.len()].copy_from_slice(&payload);
+            f
+        },
+        |e| untagged(0x04, sid, &[&[0x02][..], e, &LABELS_EXT].concat()),
+    );
+    let (next_a, next_b) = (take32(&ks_a, 64), take32(&ks_b, 128));
+    TwoRoundTrips { init, challenge, response, confirm, sid, i2r, r2i, next_a, next_b }
+}
+
 #[test]
 fn section_9_vectors_follow_from_the_text() {
     let v = doc_vectors();
@@ -356,46 +421,13 @@ fn section_9_vectors_follow_from_the_text() {
     check("schedule_secret_i2r_1", &expand(&i2r, b"stt/v1 key update", 32));
 
     // The transcript, from the RNG seeds through the generator.
-    let (ks_a, ks_b) = (keystream([0xA0; 32], 64), keystream([0xB0; 32], 128));
-    let (nonce_i, e_i) = (take32(&ks_a, 0), take32(&ks_a, 32));
-    let (nonce_r, cookie_secret, e_r) = (take32(&ks_b, 0), take32(&ks_b, 32), take32(&ks_b, 96));
-    let tag8 = u64::from_be_bytes(nonce_i[..8].try_into().unwrap());
-    let init_payload = [&[0x02][..], &a.node_id, &nonce_i, &[2, 0x01, 0x02], &[0, 0]].concat();
-    check("transcript_init", &frame(0x01, tag8, 0, &init_payload, 0, |f| mac16(&k_hs, f)));
-    // A at 192.0.2.1:1000 over UDP, as an IPv4-mapped address; B's clock at 1 s.
-    let mut remote = vec![0u8];
-    remote.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF, 192, 0, 2, 1]);
-    remote.extend_from_slice(&1000u16.to_be_bytes());
-    let cookie_time = 1_000_000_000u64.to_be_bytes();
-    let cookie_mac = mac16(
-        &cookie_secret,
-        &[&b"stt/v2 cookie"[..], &remote, &a.node_id, &nonce_i, &nonce_r, &[0x01], &cookie_time].concat(),
-    );
-    let challenge_payload =
-        [&[0x02][..], &b.static_public, &nonce_i, &nonce_r, &[0x01], &cookie_time, &cookie_mac, &[0, 0]].concat();
-    check("transcript_challenge", &frame(0x02, tag8, 0, &challenge_payload, 0, |f| mac16(&k_hs, f)));
-    let sid = u64::from_be_bytes(std::array::from_fn(|i| nonce_i[i] ^ nonce_r[i] ^ a.node_id[i] ^ b.node_id[i]));
+    let t = two_round_trips(&a, &b, (&k_hs, &psk), [0xA0; 32], [0xB0; 32]);
+    let (sid, i2r, r2i) = (t.sid, t.i2r, t.r2i);
+    check("transcript_init", &t.init);
+    check("transcript_challenge", &t.challenge);
     check("transcript_session_id", &sid.to_be_bytes());
-    let Handshake { response, confirm, secrets: (i2r, r2i), .. } = noise_handshake(
-        Noise::start(0x01, &a.node_id, &nonce_i, &nonce_r, &b.static_public),
-        &a,
-        &b,
-        (e_i, e_r),
-        &psk,
-        |e, es| {
-            let fields =
-                [&[0x02][..], &a.node_id, &b.static_public, &nonce_i, &nonce_r, &[0x01], &cookie_time, &cookie_mac];
-            let mut payload = [&fields.concat()[..], e, es, &[0; 16], &LABELS_EXT].concat();
-            let mut f = untagged(0x03, sid, &payload);
-            let seed_mac = mac16(&k_hs, &f[..258]);
-            payload[234..250].copy_from_slice(&seed_mac);
-            f[24..24 + payload.len()].copy_from_slice(&payload);
-            f
-        },
-        |e| untagged(0x04, sid, &[&[0x02][..], e, &LABELS_EXT].concat()),
-    );
-    check("transcript_response", &response);
-    check("transcript_confirm", &confirm);
+    check("transcript_response", &t.response);
+    check("transcript_confirm", &t.confirm);
     let first = [sealed_frame(0x80, sid, 0, b"hello", 0, &i2r), sealed_frame(0x14, sid, 0, b"", 1, &i2r)].concat();
     check("transcript_custom_0x80_hello", &first);
 
@@ -444,6 +476,61 @@ fn section_9_vectors_follow_from_the_text() {
     check("fast_transcript_confirm", &confirm);
     let first = [sealed_frame(0x80, sid, 0, b"hello", 0, &i2r), sealed_frame(0x14, sid, 0, b"", 1, &i2r)].concat();
     check("fast_transcript_custom_0x80_hello", &first);
+
+    // Section 4.11: resumption. A (RNG seed 0xA2) and B (0xB2) run the two-round-trip exchange;
+    // B, when A's first datagram confirms the session, draws its ticket key's secret and seals
+    // ticket number 0 for A.
+    let t = two_round_trips(&a, &b, (&k_hs, &psk), [0xA2; 32], [0xB2; 32]);
+    let ks_b = keystream(t.next_b, 64);
+    let ticket_key = hkdf(b"", &take32(&ks_b, 0), b"stt/v4 ticket key");
+    let exporter = hkdf(&[], &[t.i2r, t.r2i].concat(), b"stt/v3 exporter");
+    let number = 0u64.to_be_bytes();
+    let info = [&b"stt/v3 export"[..], &[14], b"stt resumption", &sha3(&[&number])].concat();
+    let ticket_secret: [u8; 32] = expand(&exporter, &info, 32).try_into().unwrap();
+    check("resumed_ticket_secret", &ticket_secret);
+    let mut nonce = [0u8; 12];
+    nonce[4..].copy_from_slice(&number);
+    let plaintext = [&a.node_id[..], &ticket_secret, &1_000_000_000u64.to_be_bytes()].concat();
+    let (ct, tag) = seal(&ticket_key, nonce, &number, &plaintext);
+    let ticket = [&number[..], &ct, &tag].concat();
+    let new_ticket = [&7200u32.to_be_bytes()[..], &number, &ticket].concat();
+    check("resumed_new_ticket", &sealed_frame(0x1A, t.sid, 0, &new_ticket, 0, &t.r2i));
+    // At 2 s A resumes: its nonce and ephemeral secret from its rekeyed generator; B's key of
+    // nonces and ephemeral secret from its generator rekeyed after the ticket key.
+    let (ks_a, ks_b) = (keystream(t.next_a, 64), keystream(take32(&ks_b, 32), 64));
+    let (nonce_i, e_i) = (take32(&ks_a, 0), take32(&ks_a, 32));
+    let (nonce_key, e_r) = (take32(&ks_b, 0), take32(&ks_b, 32));
+    let tag8 = u64::from_be_bytes(nonce_i[..8].try_into().unwrap());
+    let nonce_r = hmac(&nonce_key, &[b"stt/v3 responder nonce", &a.node_id, &nonce_i]);
+    let sid = u64::from_be_bytes(std::array::from_fn(|i| nonce_i[i] ^ nonce_r[i] ^ a.node_id[i] ^ b.node_id[i]));
+    check("resumed_transcript_session_id", &sid.to_be_bytes());
+    let h = sha3(&[b"Noise_NNpsk0_25519_STTAEAD_SHA3-256"]);
+    let mut s = Noise { h, ck: h, k: None, n: 0 };
+    s.mix_hash(&[&[0x04, 0x01], &a.node_id, &nonce_i]);
+    s.mix_key_and_hash(&hkdf(&ticket_secret, &psk, b"stt/v4 resumption psk"));
+    let e_i_pub = public(e_i);
+    s.mix_hash(&[&e_i_pub]);
+    s.mix_key(&e_i_pub);
+    let fields = [&[0x04][..], &a.node_id, &nonce_i, &[2, 0x01, 0x02], &e_i_pub, &96u16.to_be_bytes(), &ticket];
+    let mut payload = [&fields.concat()[..], &[0; 16], &LABELS_EXT].concat();
+    // seed_mac at payload offset o = 1 + 32 + 32 + 1 + 2 + 32 + 2 + 96 = 198.
+    let seed_mac = mac16(&k_hs, &untagged(0x01, tag8, &payload)[..24 + 198]);
+    payload[198..214].copy_from_slice(&seed_mac);
+    let mut init = untagged(0x01, tag8, &payload);
+    let tag = s.frame_tag(&init);
+    init.extend_from_slice(&tag);
+    check("resumed_transcript_init", &init);
+    let e_r_pub = public(e_r);
+    s.mix_hash(&[&e_r_pub]);
+    s.mix_key(&e_r_pub);
+    s.mix_key(&x25519(e_r, e_i_pub));
+    let mut confirm = untagged(0x04, tag8, &[&[0x04][..], &nonce_r, &e_r_pub, &LABELS_EXT].concat());
+    let tag = s.frame_tag(&confirm);
+    confirm.extend_from_slice(&tag);
+    check("resumed_transcript_confirm", &confirm);
+    let (i2r, _) = s.split();
+    let first = [sealed_frame(0x80, sid, 0, b"hello", 0, &i2r), sealed_frame(0x14, sid, 0, b"", 1, &i2r)].concat();
+    check("resumed_transcript_custom_0x80_hello", &first);
 
     // Section 10: segments of "hello world", 8 bytes each, stream 5, from secret = the shared
     // seed and session id 0x0102030405060708; then the end marker.

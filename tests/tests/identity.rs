@@ -14,7 +14,7 @@ use bytes::BytesMut;
 use common::*;
 use stt_proto::crypto::noise::SymmetricState;
 use stt_proto::crypto::{mac16, node_id_from_public_key, static_key_from_seed, DhSecret, HandshakeKeys};
-use stt_proto::wire::handshake::{Challenge, Confirm, Init, Reject, RejectReason, Response, FAST_VERSION};
+use stt_proto::wire::handshake::{Challenge, Confirm, Init, Reject, RejectReason, Response, RESUME_VERSION};
 use stt_proto::wire::{self, FrameType};
 use stt_proto::{
     CryptoBackend, Direction, Endpoint, EndpointConfig, Event, HandshakeError, Identity, Instant, KeyUpdateError,
@@ -258,7 +258,7 @@ fn an_init_of_another_version_is_refused_with_a_reason_both_sides_report() {
     initiator.connect(now(), server).unwrap();
     let mut init = drain(&mut initiator).remove(0);
     let layout = wire::parse_frame(&init).unwrap();
-    init[layout.payload.start] = FAST_VERSION + 1; // a later version's INIT
+    init[layout.payload.start] = RESUME_VERSION + 1; // a later version's INIT
     responder.handle_datagram(now(), client, BytesMut::from(&init[..]));
     let reply = drain(&mut responder).remove(0);
     let reject = Reject::decode(payload(&reply)).unwrap();

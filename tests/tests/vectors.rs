@@ -97,6 +97,8 @@ fn compute() -> Vec<(String, String)> {
     }
     // The same in one round trip, A knowing B's static key.
     v.extend(fast_handshake_transcript(&seed_a, &seed_b, &shared));
+    // A ticket from a session, then the session it resumes.
+    v.extend(resumed_transcript(&seed_a, &seed_b, &shared));
     v.extend(outside_a_session(&shared));
     v
 }
@@ -276,6 +278,73 @@ fn transcript(seed_a: &[u8; 32], seed_b: &[u8; 32], shared: &[u8; 32], fast: boo
         assert!(enc.push(b"hello").unwrap().is_empty());
         out.push(("segment_from_session".into(), hex(&enc.flush().unwrap().unwrap())));
     }
+    out
+}
+
+/// Resumption (§4.11): A (RNG seed 32 × 0xA2) and B (32 × 0xB2), both with resumption on,
+/// open a session at 1 s as the transcript does (two round trips; A's custom frame and
+/// KEEPALIVE); B answers that datagram with the NEW_TICKET it owes (`resumed_new_ticket`, and
+/// the secret A derives from it, `resumed_ticket_secret`).
+/// At 2 s A connects again and resumes with that ticket, its custom frame queued before the
+/// handshake ends.
+fn resumed_transcript(seed_a: &[u8; 32], seed_b: &[u8; 32], shared: &[u8; 32]) -> Vec<(String, String)> {
+    let mut cfg = EndpointConfig::with_shared_seed(Seed::new(shared).unwrap());
+    cfg.suites = vec![Suite::Aes256Gcm, Suite::ChaCha20Poly1305];
+    cfg.crypto_backend = CryptoBackend::RustCrypto;
+    cfg.resumption = true;
+    let mut a = Endpoint::new(cfg.clone(), Identity::from_seed_bytes(seed_a).unwrap(), [0xA2; 32]).unwrap();
+    let mut b = Endpoint::new(cfg, Identity::from_seed_bytes(seed_b).unwrap(), [0xB2; 32]).unwrap();
+    let (a_addr, b_addr) = ("192.0.2.1:1000".parse().unwrap(), "192.0.2.2:2000".parse().unwrap());
+    let mut out = Vec::new();
+    let mut buf = [0u8; 1500];
+    // Runs both ends at `now` until neither has anything to send; returns every datagram, A's
+    // and B's, in the order sent.
+    let mut exchange = |a: &mut Endpoint, b: &mut Endpoint, now: Instant| {
+        let mut sent: Vec<(char, Vec<u8>)> = Vec::new();
+        loop {
+            let mut moved = false;
+            while let Some(t) = a.poll_transmit(now, 1, &mut buf) {
+                sent.push(('a', buf[..t.len].to_vec()));
+                b.handle_datagram(now, Remote::udp(a_addr), BytesMut::from(&buf[..t.len]));
+                moved = true;
+            }
+            while let Some(t) = b.poll_transmit(now, 1, &mut buf) {
+                sent.push(('b', buf[..t.len].to_vec()));
+                a.handle_datagram(now, Remote::udp(b_addr), BytesMut::from(&buf[..t.len]));
+                moved = true;
+            }
+            if !moved {
+                return sent;
+            }
+        }
+    };
+    let first = Instant::from_nanos(1_000_000_000);
+    let h = a.connect(first, Remote::udp(b_addr)).unwrap();
+    a.session_mut(h).unwrap().send_frame(0x80, &b"hello"[..]).unwrap();
+    let sent = exchange(&mut a, &mut b, first);
+    let kinds: Vec<(char, u8)> = sent.iter().map(|(who, d)| (*who, d[2])).collect();
+    assert_eq!(kinds, [('a', 0x01), ('b', 0x02), ('a', 0x03), ('b', 0x04), ('a', 0x80), ('b', 0x1A)]);
+    // B's datagram: NEW_TICKET (packet number 0), then an ACK.
+    let ticket_frame = &sent[5].1[..wire::frame_len(12 + 96)];
+    out.push(("resumed_new_ticket".to_string(), hex(ticket_frame)));
+    assert_eq!(a.stats().tickets_received, 1);
+    let saved = a.saved_tickets(first).remove(0).to_bytes();
+    out.push(("resumed_ticket_secret".to_string(), hex(&saved[41..73])));
+    let now = first + std::time::Duration::from_secs(1);
+    let peer = b.node_id();
+    let h = a.connect_to(now, Remote::udp(b_addr), peer).unwrap();
+    a.session_mut(h).unwrap().send_frame(0x80, &b"hello"[..]).unwrap();
+    let sent = exchange(&mut a, &mut b, now);
+    let kinds: Vec<(char, u8)> = sent.iter().map(|(who, d)| (*who, d[2])).collect();
+    // The fourth: B's NEW_TICKET for the next resumption (not a vector).
+    assert_eq!(kinds, [('a', 0x01), ('b', 0x04), ('a', 0x80), ('b', 0x1A)]);
+    let names = ["resumed_transcript_init", "resumed_transcript_confirm", "resumed_transcript_custom_0x80_hello"];
+    for (name, (_, d)) in names.iter().zip(&sent) {
+        out.push((name.to_string(), hex(d)));
+    }
+    assert_eq!(b.stats().sessions_resumed, 1);
+    let sid = a.session(h).unwrap().session_id();
+    out.push(("resumed_transcript_session_id".into(), format!("{sid:016x}")));
     out
 }
 

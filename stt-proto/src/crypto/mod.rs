@@ -67,6 +67,11 @@ pub mod labels {
     pub const EXPORT: &[u8] = b"stt/v3 export";
     /// The exporter label of a session's segment keys.
     pub const SEGMENT_EXPORT: &[u8] = b"stt segment";
+    /// The exporter label of a resumption ticket's secret (context: the ticket nonce).
+    pub const RESUMPTION_EXPORT: &[u8] = b"stt resumption";
+    /// The key that seals a responder's tickets, from the secret it draws at its first ticket
+    /// (a private derivation).
+    pub const TICKET_KEY: &[u8] = b"stt/v4 ticket key";
 }
 
 pub(crate) type HkdfSha3 = hkdf::SimpleHkdf<Sha3_256>;

@@ -16,6 +16,8 @@ use super::{hkdf, sha3_256, CryptoBackend, OpenError, PacketKey, Suite, KEY_LEN,
 
 /// The Noise protocol name hashed into the initial state.
 pub const PROTOCOL_NAME: &[u8] = b"Noise_IKpsk1_25519_STTAEAD_SHA3-256";
+/// The protocol name of the resumed handshake (INIT and CONFIRM of version 4).
+pub const RESUME_PROTOCOL_NAME: &[u8] = b"Noise_NNpsk0_25519_STTAEAD_SHA3-256";
 
 /// The chaining key, handshake hash and cipher key of one handshake in progress. Secrets are
 /// erased when it is dropped.
@@ -40,7 +42,13 @@ impl SymmetricState {
     /// parts, hashed as their concatenation). Until the first `mix_key` the cipher key is zero;
     /// the handshake never encrypts before it.
     pub fn new(suite: Suite, backend: CryptoBackend, prologue: &[&[u8]]) -> Self {
-        let h = sha3_256(&[PROTOCOL_NAME]);
+        Self::with_protocol(PROTOCOL_NAME, suite, backend, prologue)
+    }
+
+    /// [`SymmetricState::new`] for the protocol named `name` (a name longer than 32 bytes is
+    /// hashed, as Noise's `InitializeSymmetric` says).
+    pub fn with_protocol(name: &[u8], suite: Suite, backend: CryptoBackend, prologue: &[&[u8]]) -> Self {
+        let h = sha3_256(&[name]);
         let mut s = SymmetricState { ck: Zeroizing::new(h), h, k: Zeroizing::new([0; KEY_LEN]), n: 0, suite, backend };
         s.mix_hash(prologue);
         s

@@ -15,7 +15,9 @@ use crate::session::keys::SessionKeys;
 use crate::session::{Session, SessionEnd};
 use crate::time::Instant;
 use crate::types::{NodeId, Remote, SessionHandle};
-use crate::wire::handshake::{Challenge, Confirm, FastConfirm, Features, Reject, RejectReason, FAST_VERSION};
+use crate::wire::handshake::{
+    Challenge, Confirm, FastConfirm, Features, Reject, RejectReason, FAST_VERSION, RESUME_VERSION,
+};
 use crate::wire::{DecodeError, FrameLayout};
 
 impl Endpoint {
@@ -53,7 +55,14 @@ impl Endpoint {
             nonce_i = self.rng.bytes32();
         }
         let mut hs = InitiatorHandshake::new(now, nonce_i, keys, expected, &self.config);
-        if let Some((peer, static_r)) = self.fast_open_key(remote, expected) {
+        #[cfg(feature = "resumption")]
+        let ticket = self.fast_open_peer(remote, expected).and_then(|peer| self.ticket_for(now, &peer));
+        #[cfg(not(feature = "resumption"))]
+        let ticket: Option<core::convert::Infallible> = None;
+        if let Some(ticket) = ticket {
+            let ephemeral = DhSecret::from_bytes(*self.rng.secret32());
+            hs.open_resumed(&self.config, &self.identity, ticket, ephemeral, &mut self.stats.diffie_hellman);
+        } else if let Some((peer, static_r)) = self.fast_open_key(remote, expected) {
             let ephemeral = DhSecret::from_bytes(*self.rng.secret32());
             let dh = &mut self.stats.diffie_hellman;
             // A low-order key cannot have been learnt from a handshake; if one was given, the
@@ -75,15 +84,23 @@ impl Endpoint {
     /// a CHALLENGE would accept (allowed, and not listed with its own seed when the default seed
     /// is used).
     fn fast_open_key(&self, remote: Remote, expected: Option<NodeId>) -> Option<(NodeId, [u8; 32])> {
+        let peer = self.fast_open_peer(remote, expected)?;
+        Some((peer, self.known.key_of(&peer)?))
+    }
+
+    /// The peer a one-round-trip or resumed handshake to `remote` would be for: the expected
+    /// one, or the node last met at `remote` if the checks of a CHALLENGE would accept it.
+    fn fast_open_peer(&self, remote: Remote, expected: Option<NodeId>) -> Option<NodeId> {
         if !self.config.fast_open {
             return None;
         }
         match expected {
-            Some(peer) => Some((peer, self.known.key_of(&peer)?)),
+            Some(peer) => Some(peer),
             None => self
                 .known
                 .at(&remote)
-                .filter(|(peer, _)| self.config.allows(peer) && !self.config.peer_seeds.contains_key(peer)),
+                .map(|(peer, _)| peer)
+                .filter(|peer| self.config.allows(peer) && !self.config.peer_seeds.contains_key(peer)),
         }
     }
 
@@ -177,8 +194,11 @@ impl Endpoint {
             // A node of version 2: the two-round-trip handshake, now and from now on.
             let s = self.sessions.get_mut(handle).expect("still live");
             let h = s.handshake_mut().expect("checked above");
-            if let Some(peer) = h.fall_back_to_version_2(now, &self.config) {
-                self.known.speaks_only_version_2(&peer);
+            // A node of version 3 does not resume: it is not marked (it speaks version 3).
+            let resumed = h.is_resumed();
+            match h.fall_back_to_version_2(now, &self.config) {
+                Some(peer) if !resumed => self.known.speaks_only_version_2(&peer),
+                _ => {}
             }
             s.queue_handshake();
             self.sessions.mark_ready(now, handle);
@@ -189,7 +209,7 @@ impl Endpoint {
     }
 
     pub(super) fn handle_confirm(&mut self, now: Instant, frame: &[u8], layout: &FrameLayout) {
-        if frame[layout.payload.clone()].first() == Some(&FAST_VERSION) {
+        if matches!(frame[layout.payload.clone()].first(), Some(&FAST_VERSION | &RESUME_VERSION)) {
             return self.handle_fast_confirm(now, frame, layout);
         }
         let Some(handle) = self.sessions.by_id(layout.header.session_id) else {
@@ -225,7 +245,8 @@ impl Endpoint {
         self.establish_initiator(now, handle, sid, established, false, features);
     }
 
-    /// CONFIRM of version 3, routed by the handshake tag: the answer to a one-round-trip INIT.
+    /// CONFIRM of version 3 or 4, routed by the handshake tag: the answer to a one-round-trip or
+    /// resumed INIT.
     fn handle_fast_confirm(&mut self, now: Instant, frame: &[u8], layout: &FrameLayout) {
         let Some((handle, confirm)) = self.handshake_for(frame, layout, FastConfirm::decode) else { return };
         let s = self.sessions.get(handle).expect("live");
@@ -266,8 +287,11 @@ impl Endpoint {
         features: Features,
     ) {
         let s = self.sessions.get(handle).expect("still live");
-        if let Some(peer) = s.peer() {
-            self.known.learn(peer, established.static_r(), Some(s.remote()));
+        match (s.peer(), established.static_r()) {
+            (Some(peer), Some(static_r)) => self.known.learn(peer, static_r, Some(s.remote())),
+            // Resumed: the ticket stood for the static keys.
+            (_, None) => self.stats.sessions_resumed += 1,
+            (None, Some(_)) => {}
         }
         let (suite, i2r, r2i) = established.into_parts();
         if self.config.key_log {

@@ -14,6 +14,8 @@ mod initiator;
 mod offload;
 mod peers;
 mod responder;
+#[cfg(feature = "resumption")]
+mod resumption;
 mod session_mut;
 mod table;
 mod transmit;
@@ -23,6 +25,8 @@ pub use offload::{HandshakeDone, HandshakeWork, MAX_HANDSHAKE_WORK};
 pub use session_mut::SessionMut;
 pub use transmit::Transmit;
 
+#[cfg(feature = "resumption")]
+use alloc::boxed::Box;
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 
@@ -35,6 +39,8 @@ use crate::event::{CloseReason, Event};
 use crate::handshake::known::KnownPeers;
 use crate::handshake::load::HandshakeLoad;
 use crate::handshake::static_shared::StaticShared;
+#[cfg(feature = "resumption")]
+use crate::handshake::tickets::{TicketSealer, TicketStore};
 use crate::handshake::CookieJar;
 use crate::names::{NameAddress, NameError, NameQueueLimits, Registry, RoutedMessage};
 use crate::rng::Rng;
@@ -92,6 +98,12 @@ pub struct Endpoint {
     load: HandshakeLoad,
     /// The key of the responder's nonces for one-round-trip INITs (drawn at the first).
     fast_nonce_key: Option<Zeroizing<[u8; 32]>>,
+    /// Responder: the key its tickets are sealed with and the tickets used (at the first).
+    #[cfg(feature = "resumption")]
+    ticket_sealer: Option<Box<TicketSealer>>,
+    /// Initiator: tickets received, by peer.
+    #[cfg(feature = "resumption")]
+    tickets: TicketStore,
     sessions: SessionTable,
     replies: VecDeque<Reply>,
     events: VecDeque<Event>,
@@ -139,6 +151,10 @@ impl Endpoint {
             known,
             load: HandshakeLoad::default(),
             fast_nonce_key: None,
+            #[cfg(feature = "resumption")]
+            ticket_sealer: None,
+            #[cfg(feature = "resumption")]
+            tickets: TicketStore::default(),
             sessions: SessionTable::default(),
             replies: VecDeque::new(),
             events: VecDeque::new(),
@@ -373,11 +389,19 @@ impl Endpoint {
         ctx.datagram_len = datagram_len;
         ctx.peer_admitted = peer_admitted;
         let then = s.handle_frame(&mut ctx, remote, frame, layout);
+        #[cfg(feature = "resumption")]
+        let received_ticket = ctx.ticket.take();
         if ctx.confirmed {
             self.load.half_open_removed();
             if let Some(peer) = peer {
                 self.sessions.count_peer(handle, peer);
+                #[cfg(feature = "resumption")]
+                self.issue_ticket(now, handle, peer);
             }
+        }
+        #[cfg(feature = "resumption")]
+        if let Some(t) = received_ticket {
+            self.keep_ticket(now, handle, t);
         }
         self.after(now, handle, then);
     }
@@ -399,6 +423,8 @@ impl Endpoint {
             datagram_len: 0,
             peer_admitted: false,
             confirmed: false,
+            #[cfg(feature = "resumption")]
+            ticket: None,
         };
         Some((s, ctx))
     }

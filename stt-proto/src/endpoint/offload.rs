@@ -205,7 +205,7 @@ impl Endpoint {
             }
             return;
         };
-        if self.sessions.by_id(opened.sid).is_some() || self.sessions.is_retired(opened.sid) {
+        if self.sessions.by_id(opened.sid).is_some() || self.sessions.is_retired(opened.sid, now) {
             self.stats.dropped.unexpected_handshake += 1;
             return;
         }

@@ -29,6 +29,8 @@ use crate::wire::handshake::{
     Challenge, Confirm, FastConfirm, FastInit, Features, Init, InitPrefix, Reject, RejectReason, Response,
     FAST_VERSION, VERSION,
 };
+#[cfg(feature = "resumption")]
+use crate::wire::handshake::{ResumeInit, RESUME_VERSION};
 use crate::wire::{frame_len, FrameLayout, FrameType};
 use zeroize::Zeroizing;
 
@@ -79,21 +81,29 @@ impl Endpoint {
             return self.reject(remote, frame.len(), prefix.nonce, peer, RejectReason::ServerModeOff);
         }
         let decoded = match prefix.version {
-            VERSION => Init::decode(payload).map(|init| (init, None)),
-            FAST_VERSION => FastInit::decode(payload).map(|fast| (fast.as_init(), Some(fast))),
+            VERSION => Init::decode(payload).map(|init| (init, Offered::Cookie)),
+            FAST_VERSION => FastInit::decode(payload).map(|fast| (fast.as_init(), Offered::KnownKey(fast))),
+            #[cfg(feature = "resumption")]
+            RESUME_VERSION => ResumeInit::decode(payload).map(|r| (r.as_init(), Offered::Ticket(r))),
             _ => return self.reject(remote, frame.len(), prefix.nonce, peer, RejectReason::UnsupportedVersion),
         };
-        let Ok((init, fast)) = decoded else {
+        let Ok((init, offered)) = decoded else {
             self.stats.dropped.malformed += 1;
             return;
         };
         if !self.has_seed_for(&peer) {
             return self.reject(remote, frame.len(), init.nonce, peer, RejectReason::PeerNotAllowed);
         }
-        // Version 2's MAC is the frame's tag; version 3's is its seed MAC (the tag is Noise's).
-        let authentic = |keys: &HandshakeKeys| match &fast {
-            None => verify_mac16(&keys.k_hs, &[layout.mac_input(frame)], &layout.tag),
-            Some(f) => verify_mac16(&keys.k_hs, &[&frame[..seed_mac_at(f.seed_mac_offset())]], &f.seed_mac),
+        // Version 2's MAC is the frame's tag; versions 3 and 4 have a seed MAC (the tag is
+        // Noise's).
+        let seed_maced = |at: usize, mac: &[u8; 16], keys: &HandshakeKeys| {
+            verify_mac16(&keys.k_hs, &[&frame[..seed_mac_at(at)]], mac)
+        };
+        let authentic = |keys: &HandshakeKeys| match &offered {
+            Offered::Cookie => verify_mac16(&keys.k_hs, &[layout.mac_input(frame)], &layout.tag),
+            Offered::KnownKey(f) => seed_maced(f.seed_mac_offset(), &f.seed_mac, keys),
+            #[cfg(feature = "resumption")]
+            Offered::Ticket(r) => seed_maced(r.seed_mac_offset(), &r.seed_mac, keys),
         };
         let Some((keys, previous_seed)) = self.authentic_keys(&peer, &authentic) else {
             self.stats.dropped.handshake_authentication += 1;
@@ -103,10 +113,16 @@ impl Endpoint {
         let Some(suite) = suite else {
             return self.reject(remote, frame.len(), init.nonce, peer, RejectReason::SuiteMismatch);
         };
-        if let Some(fast) = fast {
-            if self.open_in_one_round_trip(now, remote, frame, layout, &fast, suite, (&keys, previous_seed)) {
-                return;
+        let answered = match &offered {
+            Offered::Cookie => false,
+            Offered::KnownKey(fast) => {
+                self.open_in_one_round_trip(now, remote, frame, layout, fast, suite, (&keys, previous_seed))
             }
+            #[cfg(feature = "resumption")]
+            Offered::Ticket(r) => self.open_resumed(now, remote, frame, layout, r, suite, (&keys, previous_seed)),
+        };
+        if answered {
+            return;
         }
         let nonce_r = self.rng.bytes32();
         let jar = self.cookies.get_or_insert_with(|| CookieJar::new(now, self.config.cookie_lifetime, &mut self.rng));
@@ -158,25 +174,7 @@ impl Endpoint {
         let me = self.identity.node_id();
         let nonce_r = self.fast_nonce(&init.node_id_i, &init.nonce_i);
         let sid = session_id(&init.nonce_i, &nonce_r, &init.node_id_i, &me.0);
-        if let Some(handle) = self.sessions.by_id(sid) {
-            // The same INIT again (the responder's nonce is a function of it): CONFIRM was lost.
-            // From another address it is a copy, and CONFIRM would go where the INIT did not
-            // come from.
-            if self.sessions.get(handle).is_some_and(|s| s.remote() == remote) {
-                self.confirm_again(now, handle, &layout.tag);
-            } else {
-                self.stats.dropped.unexpected_handshake += 1;
-            }
-            return true;
-        }
-        if self.sessions.is_retired(sid) {
-            self.stats.dropped.replayed_handshake += 1;
-            return true;
-        }
-        #[cfg(feature = "offload")]
-        if self.offload.has(sid) {
-            // The same INIT again while its work is out: that work's CONFIRM answers it.
-            self.stats.dropped.handshake_backlog += 1;
+        if self.answered_before(now, sid, remote, &layout.tag) {
             return true;
         }
         let (max_inits, max_half_open) =
@@ -212,6 +210,34 @@ impl Endpoint {
         true
     }
 
+    /// A one-round-trip INIT (of version 3 or 4) whose session would be `sid`, tagged `tag`,
+    /// from `remote`: true if it was seen before and is answered (its CONFIRM again) or dropped
+    /// here; false if it is new.
+    pub(super) fn answered_before(&mut self, now: Instant, sid: u64, remote: Remote, tag: &[u8; TAG_LEN]) -> bool {
+        if let Some(handle) = self.sessions.by_id(sid) {
+            // The same INIT again (the responder's nonce is a function of it): CONFIRM was lost.
+            // From another address it is a copy, and CONFIRM would go where the INIT did not
+            // come from.
+            if self.sessions.get(handle).is_some_and(|s| s.remote() == remote) {
+                self.confirm_again(now, handle, tag);
+            } else {
+                self.stats.dropped.unexpected_handshake += 1;
+            }
+            return true;
+        }
+        if self.sessions.is_retired(sid, now) {
+            self.stats.dropped.replayed_handshake += 1;
+            return true;
+        }
+        #[cfg(feature = "offload")]
+        if self.offload.has(sid) {
+            // The same INIT again while its work is out: that work's CONFIRM answers it.
+            self.stats.dropped.handshake_backlog += 1;
+            return true;
+        }
+        false
+    }
+
     /// The seed MAC of a one-round-trip INIT (session `sid`, from `remote`) verified but its Noise
     /// message did not (a copy whose packet number or tag was changed, or a stale key): that INIT
     /// cost Diffie–Hellman once; its session id is retired and its source gets cookies.
@@ -234,7 +260,7 @@ impl Endpoint {
 
     /// The responder's nonce for a one-round-trip INIT: a keyed hash of the initiator's node id
     /// and nonce, so that the same INIT again finds the session it made.
-    fn fast_nonce(&mut self, node_id_i: &[u8; 32], nonce_i: &[u8; 32]) -> [u8; 32] {
+    pub(super) fn fast_nonce(&mut self, node_id_i: &[u8; 32], nonce_i: &[u8; 32]) -> [u8; 32] {
         let rng = &mut self.rng;
         let key = self.fast_nonce_key.get_or_insert_with(|| Zeroizing::new(rng.bytes32()));
         mac32(key, &[labels::FAST_NONCE, node_id_i, nonce_i])
@@ -333,7 +359,7 @@ impl Endpoint {
             // The same RESPONSE again: CONFIRM was lost. Send it again.
             return self.confirm_again(now, handle, &layout.tag);
         }
-        if self.sessions.is_retired(sid) {
+        if self.sessions.is_retired(sid, now) {
             self.stats.dropped.replayed_handshake += 1;
             return;
         }
@@ -468,9 +494,21 @@ pub(super) struct MessageOneInput<'a> {
 /// What reading a first Noise message and writing the second gave: the CONFIRM frame and the
 /// session's traffic secrets.
 pub(super) struct MessageOneRead {
-    confirm_frame: heapless::Vec<u8, 128>,
-    i2r: TrafficSecret,
-    r2i: TrafficSecret,
+    pub(super) confirm_frame: heapless::Vec<u8, 128>,
+    pub(super) i2r: TrafficSecret,
+    pub(super) r2i: TrafficSecret,
+}
+
+/// What an INIT offers beyond the cookie round. Lives on the stack for one `handle_init`.
+#[allow(clippy::large_enum_variant)]
+enum Offered<'a> {
+    /// Nothing (version 2): CHALLENGE.
+    Cookie,
+    /// The first Noise message to this node's static key (version 3).
+    KnownKey(FastInit<'a>),
+    /// A resumption ticket (version 4).
+    #[cfg(feature = "resumption")]
+    Ticket(ResumeInit<'a>),
 }
 
 /// The Diffie–Hellman half of accepting a first Noise message, touching nothing of the
@@ -501,7 +539,12 @@ pub(super) fn read_message_one(
             write_handshake_frame_sealed(&mut confirm_frame, FrameType::CONFIRM, sid, confirm.len(), encode, seal)
         }
         Some(nonce_r) => {
-            let confirm = FastConfirm { nonce_r, ephemeral: e_pub, extensions: Features::ALL.extensions() };
+            let confirm = FastConfirm {
+                version: FAST_VERSION,
+                nonce_r,
+                ephemeral: e_pub,
+                extensions: Features::ALL.extensions(),
+            };
             confirm_frame.resize(frame_len(confirm.len()), 0).expect("CONFIRM fits its record");
             let tag = handshake_tag(prologue.nonce_i);
             let encode = |p: &mut [u8]| confirm.encode(p);

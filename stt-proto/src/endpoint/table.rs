@@ -118,8 +118,8 @@ impl SessionTable {
     }
 
     /// True if a session with this id closed recently.
-    pub(super) fn is_retired(&self, session_id: u64) -> bool {
-        self.retired.contains_key(&session_id)
+    pub(super) fn is_retired(&self, session_id: u64, now: Instant) -> bool {
+        self.retired.get(&session_id).is_some_and(|&until| until > now)
     }
 
     pub(super) fn insert(&mut self, session: Session) -> SessionHandle {

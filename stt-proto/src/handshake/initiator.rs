@@ -1,6 +1,7 @@
 //! The initiator's handshake state, from `connect` to CONFIRM: its nonce and seed keys, the
 //! retransmission schedule, the checks a CHALLENGE must pass, the first Noise message (RESPONSE,
-//! or INIT of version 3 to a known static key) and the reading of the second (CONFIRM).
+//! INIT of version 3 to a known static key, or INIT of version 4 with a resumption ticket) and
+//! the reading of the second (CONFIRM).
 //!
 //! The endpoint finds the session a handshake frame names and feeds it to this state; the
 //! session has it write its current frame (INIT, encoded each time, then the RESPONSE it keeps)
@@ -9,7 +10,14 @@
 use alloc::boxed::Box;
 
 use super::ik::{self, Prologue};
+#[cfg(feature = "resumption")]
+use super::resume;
 use super::static_shared::StaticShared;
+#[cfg(feature = "resumption")]
+use super::tickets::HeldTicket;
+/// What a resumed handshake opens with: a held ticket (nothing without resumption).
+#[cfg(not(feature = "resumption"))]
+type HeldTicket = core::convert::Infallible;
 use super::{handshake_tag, seed_mac_at, write_handshake_frame, write_response_frame, write_seed_maced_frame};
 use crate::config::{EndpointConfig, Identity};
 use crate::crypto::noise::SymmetricState;
@@ -17,7 +25,11 @@ use crate::crypto::{node_id_from_public_key, verify_mac16, DhSecret, HandshakeKe
 use crate::event::HandshakeError;
 use crate::time::Instant;
 use crate::types::NodeId;
-use crate::wire::handshake::{Challenge, Confirm, FastConfirm, FastInit, Features, Init, Response, MAX_SUITES};
+use crate::wire::handshake::{
+    Challenge, Confirm, FastConfirm, FastInit, Features, Init, Response, FAST_VERSION, MAX_SUITES,
+};
+#[cfg(feature = "resumption")]
+use crate::wire::handshake::{ResumeInit, RESUME_VERSION};
 use crate::wire::{FrameLayout, FrameType};
 
 /// One initiator's handshake in progress.
@@ -47,8 +59,9 @@ struct FastState {
     ephemeral: DhSecret,
     suite: Suite,
     peer: NodeId,
-    static_r: [u8; 32],
-    /// Times the INIT of version 3 went, to give up on it after [`FAST_SENDS`].
+    /// The responder's static key (`None` when resuming: the ticket stands for it).
+    static_r: Option<[u8; 32]>,
+    /// Times the INIT of version 3 or 4 went, to give up on it after [`FAST_SENDS`].
     sent: u8,
 }
 
@@ -111,7 +124,7 @@ pub(crate) struct Established {
     suite: Suite,
     initiator_to_responder: TrafficSecret,
     responder_to_initiator: TrafficSecret,
-    static_r: [u8; 32],
+    static_r: Option<[u8; 32]>,
 }
 
 impl Established {
@@ -121,8 +134,9 @@ impl Established {
         (self.suite, self.initiator_to_responder, self.responder_to_initiator)
     }
 
-    /// The responder's static public key.
-    pub(crate) fn static_r(&self) -> [u8; 32] {
+    /// The responder's static public key (`None` after a resumed handshake, which did not
+    /// use it).
+    pub(crate) fn static_r(&self) -> Option<[u8; 32]> {
         self.static_r
     }
 }
@@ -199,9 +213,61 @@ impl InitiatorHandshake {
         let frame = write_seed_maced_frame(FrameType::INIT, self.tag(), payload, at, &self.keys.k_hs, |prefix| {
             ik::seal_frame(&mut noise, prefix)
         });
-        self.fast =
-            Some(FastState { frame: frame.into(), noise, ephemeral, suite, peer, static_r: *static_r, sent: 1 });
+        let static_r = Some(*static_r);
+        self.fast = Some(FastState { frame: frame.into(), noise, ephemeral, suite, peer, static_r, sent: 1 });
         Ok(())
+    }
+
+    /// Without resumption no ticket exists: nothing calls this.
+    #[cfg(not(feature = "resumption"))]
+    pub(crate) fn open_resumed(&mut self, _: &EndpointConfig, _: &Identity, t: HeldTicket, _: DhSecret, _: &mut u64) {
+        match t {}
+    }
+
+    /// Makes the handshake a resumed one with `ticket`'s peer: the first message of the
+    /// resumed pattern goes in an INIT of version 4 (with `cfg`'s first suite), written now and
+    /// sent as the current frame. `ephemeral` is a fresh secret; `dh` counts the X25519
+    /// operations. If the responder does not take the ticket it answers CHALLENGE and the
+    /// handshake goes on as a two-round-trip one.
+    #[cfg(feature = "resumption")]
+    pub(crate) fn open_resumed(
+        &mut self,
+        cfg: &EndpointConfig,
+        identity: &Identity,
+        ticket: HeldTicket,
+        ephemeral: DhSecret,
+        dh: &mut u64,
+    ) {
+        let suite = cfg.suites[0];
+        let me = identity.node_id().0;
+        let backend = cfg.crypto_backend;
+        let mut noise = resume::start(backend, suite, &me, &self.nonce_i, &ticket.secret, &self.keys.psk);
+        let e_pub = resume::write_e(&mut noise, &ephemeral, dh);
+        let mut ids = [0u8; MAX_SUITES];
+        for (d, suite) in ids.iter_mut().zip(&cfg.suites) {
+            *d = suite.id();
+        }
+        let init = ResumeInit {
+            node_id_i: me,
+            nonce_i: self.nonce_i,
+            suites: &ids[..cfg.suites.len()],
+            ephemeral: e_pub,
+            ticket: &ticket.ticket,
+            seed_mac: [0; 16],
+            extensions: Features::ALL.extensions(),
+        };
+        let payload = (init.len(), |p: &mut [u8]| init.encode(p));
+        let at = seed_mac_at(init.seed_mac_offset());
+        let frame = write_seed_maced_frame(FrameType::INIT, self.tag(), payload, at, &self.keys.k_hs, |prefix| {
+            ik::seal_frame(&mut noise, prefix)
+        });
+        let peer = ticket.peer;
+        self.fast = Some(FastState { frame: frame.into(), noise, ephemeral, suite, peer, static_r: None, sent: 1 });
+    }
+
+    /// True while a resumed attempt stands (no CHALLENGE or REJECT ended it).
+    pub(crate) fn is_resumed(&self) -> bool {
+        self.fast.as_ref().is_some_and(|f| f.static_r.is_none())
     }
 
     /// True while the one-round-trip attempt stands (no CHALLENGE or REJECT ended it).
@@ -232,9 +298,17 @@ impl InitiatorHandshake {
     ) -> Option<FastEstablished> {
         let f = self.fast.as_ref()?;
         let mut noise = f.noise.clone();
-        ik::initiator_read_confirm(&mut noise, &f.ephemeral, identity, &confirm.ephemeral, dh)
-            .and_then(|()| ik::open_frame(&mut noise, layout.mac_input(frame), &layout.tag))
-            .ok()?;
+        let read = match f.static_r {
+            Some(_) if confirm.version == FAST_VERSION => {
+                ik::initiator_read_confirm(&mut noise, &f.ephemeral, identity, &confirm.ephemeral, dh)
+            }
+            #[cfg(feature = "resumption")]
+            None if confirm.version == RESUME_VERSION => {
+                resume::initiator_read_confirm(&mut noise, &f.ephemeral, &confirm.ephemeral, dh)
+            }
+            _ => return None,
+        };
+        read.and_then(|()| ik::open_frame(&mut noise, layout.mac_input(frame), &layout.tag)).ok()?;
         let (initiator_to_responder, responder_to_initiator) = noise.split();
         let session_id = super::session_id(&self.nonce_i, &confirm.nonce_r, &identity.node_id().0, &f.peer.0);
         let established =
@@ -409,7 +483,8 @@ impl InitiatorHandshake {
             .and_then(|()| ik::open_frame(&mut noise, layout.mac_input(frame), &layout.tag))
             .ok()?;
         let (initiator_to_responder, responder_to_initiator) = noise.split();
-        Some(Established { suite: r.suite, initiator_to_responder, responder_to_initiator, static_r: r.static_r })
+        let static_r = Some(r.static_r);
+        Some(Established { suite: r.suite, initiator_to_responder, responder_to_initiator, static_r })
     }
 
     /// True once a RESPONSE was sent (CONFIRM is awaited).

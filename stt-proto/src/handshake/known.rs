@@ -66,6 +66,12 @@ impl KnownPeers {
         self.peers.iter().find(|k| k.peer == *peer && k.fast).map(|k| k.static_key)
     }
 
+    /// True if anything is known of `peer`.
+    #[cfg(feature = "resumption")]
+    pub(crate) fn has(&self, peer: &NodeId) -> bool {
+        self.peers.iter().any(|k| k.peer == *peer)
+    }
+
     /// The node last met at `remote` and its static key, as [`KnownPeers::key_of`].
     pub(crate) fn at(&self, remote: &Remote) -> Option<(NodeId, [u8; KEY_LEN])> {
         let k = self.peers.iter().find(|k| k.remote.as_ref() == Some(remote) && k.fast)?;

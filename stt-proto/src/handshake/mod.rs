@@ -1,19 +1,24 @@
 //! Handshake pieces shared by the initiator and responder paths of the endpoint: the stateless
 //! cookie jar, the Noise IKpsk1 pattern of RESPONSE and CONFIRM, the static keys of peers met
 //! before (`known.rs`, for the one-round-trip handshake), the responder's measure of its load
-//! (`load.rs`: when a one-round-trip INIT gets a CHALLENGE instead), and the writer for
-//! handshake frames.
+//! (`load.rs`: when a one-round-trip INIT gets a CHALLENGE instead), resumption (`tickets.rs`:
+//! sealing, opening and holding tickets; `resume.rs`: the resumed Noise pattern), and the writer
+//! for handshake frames.
 //!
-//! The message flow (INIT → CHALLENGE → RESPONSE → CONFIRM, INIT → REJECT, or with a known key
-//! INIT → CONFIRM of version 3) is driven by `endpoint::initiator` and `endpoint::responder`;
-//! the key schedule is in `crypto`.
+//! The message flow (INIT → CHALLENGE → RESPONSE → CONFIRM, INIT → REJECT, with a known key
+//! INIT → CONFIRM of version 3, or with a ticket INIT → CONFIRM of version 4) is driven by
+//! `endpoint::initiator` and `endpoint::responder`; the key schedule is in `crypto`.
 
 pub(crate) mod cookie;
 pub(crate) mod ik;
 pub(crate) mod initiator;
 pub(crate) mod known;
 pub(crate) mod load;
+#[cfg(feature = "resumption")]
+pub(crate) mod resume;
 pub(crate) mod static_shared;
+#[cfg(feature = "resumption")]
+pub(crate) mod tickets;
 
 pub(crate) use cookie::CookieJar;
 

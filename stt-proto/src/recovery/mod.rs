@@ -37,6 +37,9 @@ pub(crate) enum Outcome {
 /// What an ack-eliciting frame carried, so that its loss can be repaired.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum SentPayload {
+    /// NEW_TICKET (the session keeps its payload until acknowledged).
+    #[cfg(feature = "resumption")]
+    Ticket,
     /// A DATA segment.
     Data {
         /// Stream id.

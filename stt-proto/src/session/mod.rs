@@ -132,6 +132,9 @@ pub(crate) struct Ctx<'a> {
     /// Set by the session when the initiator's first authentic frame confirmed it: the endpoint
     /// counts it against its peer from then on.
     pub confirmed: bool,
+    /// Set by an initiator's session when a NEW_TICKET arrived: the endpoint keeps it.
+    #[cfg(feature = "resumption")]
+    pub ticket: Option<ReceivedTicket>,
 }
 
 /// A new address the peer's authentic frames came from, being validated before the session
@@ -232,6 +235,26 @@ pub(crate) struct Session {
     /// Reliable messages, both directions (allocated at the first one).
     #[cfg_attr(not(feature = "messages"), allow(dead_code))]
     messages: Option<Box<messages::Messages>>,
+    /// Responder: the resumption ticket for the peer, until it is acknowledged.
+    ticket: Option<Box<PendingTicket>>,
+}
+
+/// A NEW_TICKET payload a responder owes its peer: sent once, again if lost, dropped when
+/// acknowledged (never made without the `resumption` feature).
+#[cfg_attr(not(feature = "resumption"), allow(dead_code))]
+pub(crate) struct PendingTicket {
+    payload: Box<[u8]>,
+    /// Not in flight: the next datagram carries it.
+    owed: bool,
+}
+
+/// A ticket NEW_TICKET brought the initiator, with its secret: the endpoint keeps it for the
+/// session's peer.
+#[cfg(feature = "resumption")]
+pub(crate) struct ReceivedTicket {
+    pub ticket: Box<[u8]>,
+    pub secret: zeroize::Zeroizing<[u8; 32]>,
+    pub lifetime: core::time::Duration,
 }
 
 /// The application's ping (`SessionMut::ping`): the first ACK that newly acknowledges a frame
@@ -291,6 +314,7 @@ impl Session {
             probes_owed: 0,
             names: SessionNames::default(),
             messages: None,
+            ticket: None,
         }
     }
 
@@ -351,6 +375,26 @@ impl Session {
 
     pub(crate) fn session_id(&self) -> u64 {
         self.session_id
+    }
+
+    /// Which side of the handshake this node was.
+    #[cfg(feature = "resumption")]
+    pub(crate) fn role(&self) -> Role {
+        self.role
+    }
+
+    /// The session's exported secret under `label` and `context` (see
+    /// [`SessionRef::export_secret`]).
+    #[cfg(feature = "resumption")]
+    pub(crate) fn export(&self, label: &[u8], context: &[u8], out: &mut [u8]) -> Result<(), crate::ExportError> {
+        self.keys.as_ref().ok_or(crate::ExportError::NotEstablished)?.export(label, context, out)
+    }
+
+    /// Responder: owes the peer this NEW_TICKET payload (sent with the next datagram, again if
+    /// lost).
+    #[cfg(feature = "resumption")]
+    pub(crate) fn owe_ticket(&mut self, payload: Box<[u8]>) {
+        self.ticket = Some(Box::new(PendingTicket { payload, owed: true }));
     }
 
     pub(crate) fn remote(&self) -> Remote {
@@ -553,6 +597,7 @@ impl Session {
 fn apply_outcome(
     streams: &mut Streams,
     names: &mut SessionNames,
+    #[cfg_attr(not(feature = "resumption"), allow(unused_variables))] ticket: &mut Option<Box<PendingTicket>>,
     events: &mut VecDeque<Event>,
     session: SessionHandle,
     p: SentPayload,
@@ -561,6 +606,14 @@ fn apply_outcome(
     let acked = o == Outcome::Acked;
     match p {
         SentPayload::Ping => {}
+        #[cfg(feature = "resumption")]
+        SentPayload::Ticket if acked => *ticket = None,
+        #[cfg(feature = "resumption")]
+        SentPayload::Ticket => {
+            if let Some(t) = ticket.as_mut() {
+                t.owed = true;
+            }
+        }
         SentPayload::Refusal { stream } => {
             if !acked {
                 streams.on_refusal_lost(stream);

@@ -51,6 +51,7 @@ pub(crate) fn is_ack_eliciting(t: FrameType) -> bool {
             | FrameType::STREAM_CLOSE
             | FrameType::MAX_DATA
             | FrameType::KEEPALIVE
+            | FrameType::NEW_TICKET
             | FrameType::ENDPOINT_REGISTER
             | FrameType::ENDPOINT_RESOLVE
             | FrameType::ENDPOINT_ROUTE
@@ -79,9 +80,9 @@ impl Session {
     /// which a receiver that mostly sends ACKs estimates from few samples. A duplicate update
     /// is harmless: it carries the current limit.
     fn resend_credit_in_flight(&mut self, ctx: &mut Ctx<'_>) {
-        let Session { recovery, streams, names, .. } = self;
+        let Session { recovery, streams, names, ticket, .. } = self;
         for p in recovery.credit_in_flight() {
-            super::apply_outcome(streams, names, ctx.events, ctx.handle, p, crate::recovery::Outcome::Lost);
+            super::apply_outcome(streams, names, ticket, ctx.events, ctx.handle, p, crate::recovery::Outcome::Lost);
         }
     }
 
@@ -154,6 +155,8 @@ impl Session {
                 Ok(data) => self.on_path_response(ctx, remote, data),
                 Err(_) => self.count_drop(ctx, |d| &mut d.malformed),
             },
+            #[cfg(feature = "resumption")]
+            FrameType::NEW_TICKET => self.on_new_ticket(ctx, &frame[layout.payload.clone()]),
             FrameType::DISCONNECT => match Disconnect::decode(&frame[layout.payload.clone()]) {
                 Ok(d) => {
                     let reason = CloseReason::ClosedByPeer { code: d.code, reason: d.reason.into() };
@@ -193,6 +196,29 @@ impl Session {
             _ => self.count_drop(ctx, |d| &mut d.unsupported),
         }
         Then::Transmit
+    }
+
+    /// NEW_TICKET: an initiator derives the ticket's secret and hands both to the endpoint to
+    /// keep (with [`crate::EndpointConfig::resumption`]); a responder gets none (its peer is
+    /// broken) and counts it unsupported, as a build without the `resumption` feature does.
+    #[cfg(feature = "resumption")]
+    fn on_new_ticket(&mut self, ctx: &mut Ctx<'_>, payload: &[u8]) {
+        if self.role != crate::types::Role::Initiator {
+            return self.count_drop(ctx, |d| &mut d.unsupported);
+        }
+        let Ok(t) = crate::wire::control::NewTicket::decode(payload) else {
+            return self.count_drop(ctx, |d| &mut d.malformed);
+        };
+        if !ctx.cfg.resumption {
+            return;
+        }
+        let mut secret = zeroize::Zeroizing::new([0u8; 32]);
+        let context = t.ticket_nonce.to_be_bytes();
+        if self.export(crate::crypto::labels::RESUMPTION_EXPORT, &context, &mut *secret).is_err() {
+            return;
+        }
+        let lifetime = core::time::Duration::from_secs(u64::from(t.lifetime_seconds));
+        ctx.ticket = Some(super::ReceivedTicket { ticket: t.ticket.into(), secret, lifetime });
     }
 
     /// Starts validating `remote` (unless it is being validated already): a PATH_CHALLENGE goes
@@ -238,9 +264,10 @@ impl Session {
         match header.frame_type {
             FrameType::ACK => {
                 let Ok(ack) = Ack::decode(&payload) else { return Verdict::Malformed };
-                let Session { recovery, streams, names, .. } = self;
+                let Session { recovery, streams, names, ticket, .. } = self;
                 let events = &mut *ctx.events;
-                let sample = recovery.on_ack(ctx.now, &ack, |p, o| apply_outcome(streams, names, events, handle, p, o));
+                let sample =
+                    recovery.on_ack(ctx.now, &ack, |p, o| apply_outcome(streams, names, ticket, events, handle, p, o));
                 if let (Some(ping), Some((newest, rtt))) = (self.ping, sample) {
                     if ping.answered_by(newest) {
                         self.ping = None;

@@ -231,6 +231,10 @@ impl Session {
             }
         }
         if closed.is_none() && !tx.tally.exhausted {
+            #[cfg(feature = "resumption")]
+            {
+                len = self.write_ticket(tx, &mut buf[..max], len);
+            }
             len = self.write_name_frames(tx, &mut buf[..max], len, ctx.names);
             len = self.write_stream_frames(tx, &mut buf[..max], len);
         }
@@ -273,6 +277,7 @@ impl Session {
         }
         self.streams.wants_control()
             || self.names.wants_transmit()
+            || (cfg!(feature = "resumption") && self.ticket.as_ref().is_some_and(|t| t.owed))
             || (self.streams.has_queued_data()
                 && self.pacing_until.is_none_or(|t| t <= now)
                 && self.recovery.window_allows(crate::wire::FRAME_OVERHEAD as u64))
@@ -374,6 +379,27 @@ impl Session {
                 None
             }
             Sealed::NoRoom | Sealed::NoKeys => None,
+        }
+    }
+
+    /// Writes the NEW_TICKET this responder owes its peer, if any, into `out[at..]`, tracked so
+    /// that a lost one goes again. Returns the new length.
+    #[cfg(feature = "resumption")]
+    fn write_ticket(&mut self, tx: &mut Tx<'_>, out: &mut [u8], at: usize) -> usize {
+        let Some(t) = self.ticket.as_ref().filter(|t| t.owed && matches!(self.state, State::Established)) else {
+            return at;
+        };
+        let payload = t.payload.clone();
+        let spec = FrameSpec::control(FrameType::NEW_TICKET);
+        let fill = |p: &mut [u8]| p.copy_from_slice(&payload);
+        match self.emit(tx, &mut out[at..], spec, payload.len(), fill, Some(SentPayload::Ticket)) {
+            Some(n) => {
+                if let Some(t) = self.ticket.as_mut() {
+                    t.owed = false;
+                }
+                at + n
+            }
+            None => at,
         }
     }
 

@@ -43,15 +43,15 @@ impl Session {
                     return if self.resend_confirm_if_due(now, cfg) { Then::Transmit } else { Then::Wait };
                 }
                 let handle = ctx.handle;
-                let Session { recovery, streams, names, .. } = self;
+                let Session { recovery, streams, names, ticket, .. } = self;
                 let events = &mut *ctx.events;
-                let probed =
-                    recovery.on_timeout(now, |p| apply_outcome(streams, names, events, handle, p, Outcome::Lost));
+                let probed = recovery
+                    .on_timeout(now, |p| apply_outcome(streams, names, ticket, events, handle, p, Outcome::Lost));
                 if self.unreachable_at(cfg).is_some_and(|at| now >= at) {
                     let probes = self.recovery.probe_timeouts();
                     return Then::End(SessionEnd::Closed(CloseReason::Unreachable { probes }));
                 }
-                let Session { recovery, streams, names, .. } = self;
+                let Session { recovery, streams, names, ticket, .. } = self;
                 let events = &mut *ctx.events;
                 if probed {
                     // Probe timeout: two probes, an ack-eliciting KEEPALIVE (the peer's ACK reveals
@@ -59,12 +59,12 @@ impl Session {
                     // useful if the original is lost; a duplicate is harmless).
                     match recovery.oldest_repairable_in_flight() {
                         Some(p @ SentPayload::Data { stream, .. }) if streams.contains(stream) => {
-                            apply_outcome(streams, names, events, handle, p, Outcome::Lost);
+                            apply_outcome(streams, names, ticket, events, handle, p, Outcome::Lost);
                             // Probes are sent whatever the congestion window says.
                             self.probes_owed = 1;
                         }
                         Some(p @ SentPayload::MaxData { .. }) => {
-                            apply_outcome(streams, names, events, handle, p, Outcome::Lost);
+                            apply_outcome(streams, names, ticket, events, handle, p, Outcome::Lost);
                         }
                         _ => {}
                     }

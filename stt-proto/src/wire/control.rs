@@ -2,6 +2,7 @@
 //!
 //! DISCONNECT: `code: u32`, `reason_len: u16`, `reason` (UTF-8, at most 1024 bytes).
 //! KEEPALIVE: empty.
+//! NEW_TICKET: `lifetime_seconds: u32`, `ticket_nonce: u64`, `ticket` (the rest, 1 to 256 bytes).
 
 use super::DecodeError;
 
@@ -63,9 +64,59 @@ impl<'a> Disconnect<'a> {
     }
 }
 
+/// NEW_TICKET payload: a resumption ticket the responder gives the initiator.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NewTicket<'a> {
+    /// How long the responder accepts the ticket, in seconds from when it sent it.
+    pub lifetime_seconds: u32,
+    /// The context of the ticket's secret: `export("stt resumption", ticket_nonce, 32)`.
+    pub ticket_nonce: u64,
+    /// The ticket, opaque to the initiator.
+    pub ticket: &'a [u8],
+}
+
+impl<'a> NewTicket<'a> {
+    /// Encoded length.
+    pub fn len(&self) -> usize {
+        12 + self.ticket.len()
+    }
+    /// Never empty; present for API symmetry with `len`.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+    /// Writes the payload into `out[..self.len()]`.
+    pub fn encode(&self, out: &mut [u8]) -> usize {
+        out[..4].copy_from_slice(&self.lifetime_seconds.to_be_bytes());
+        out[4..12].copy_from_slice(&self.ticket_nonce.to_be_bytes());
+        out[12..12 + self.ticket.len()].copy_from_slice(self.ticket);
+        self.len()
+    }
+    /// Parses a NEW_TICKET payload.
+    pub fn decode(buf: &'a [u8]) -> Result<Self, DecodeError> {
+        let bad = DecodeError::BadPayload { what: "NEW_TICKET" };
+        if buf.len() <= 12 || buf.len() > 12 + super::handshake::MAX_TICKET_LEN {
+            return Err(bad);
+        }
+        let lifetime_seconds = u32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]);
+        let mut nonce = [0u8; 8];
+        nonce.copy_from_slice(&buf[4..12]);
+        Ok(NewTicket { lifetime_seconds, ticket_nonce: u64::from_be_bytes(nonce), ticket: &buf[12..] })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn new_ticket_roundtrip() {
+        let mut buf = [0u8; 300];
+        let t = NewTicket { lifetime_seconds: 7200, ticket_nonce: 9, ticket: &[4; 96] };
+        let n = t.encode(&mut buf);
+        assert_eq!(NewTicket::decode(&buf[..n]).unwrap(), t);
+        assert!(NewTicket::decode(&buf[..12]).is_err(), "a ticket is never empty");
+        assert!(NewTicket::decode(&[0; 12 + 257]).is_err(), "nor longer than an INIT carries");
+    }
 
     #[test]
     fn disconnect_roundtrip_and_truncation() {

@@ -1,5 +1,6 @@
-//! Payloads of the handshake frames: INIT, CHALLENGE, RESPONSE, CONFIRM and REJECT, and the
-//! one-round-trip pair (INIT and CONFIRM of version 3: [`FastInit`], [`FastConfirm`]).
+//! Payloads of the handshake frames: INIT, CHALLENGE, RESPONSE, CONFIRM and REJECT, the
+//! one-round-trip pair (INIT and CONFIRM of version 3: [`FastInit`], [`FastConfirm`]) and the
+//! resumed INIT of version 4 ([`ResumeInit`], answered by a [`FastConfirm`] of version 4).
 //!
 //! All start with a version byte; all but REJECT end with an extension block
 //! (`ext_len: u16` then `ext_len` bytes): a list of `type (2) || length (2) || value` entries,
@@ -18,6 +19,12 @@ pub const VERSION: u8 = 2;
 /// responder whose static key the initiator knows, and the CONFIRM that answers it. A node of
 /// version 2 answers such an INIT with `REJECT(UnsupportedVersion)`.
 pub const FAST_VERSION: u8 = 3;
+/// The version of the resumed pair: an INIT that presents a resumption ticket the responder
+/// issued in an earlier session, and the CONFIRM that answers it. A node of an earlier version
+/// answers such an INIT with `REJECT(UnsupportedVersion)`.
+pub const RESUME_VERSION: u8 = 4;
+/// Largest resumption ticket an INIT of version 4 may carry.
+pub const MAX_TICKET_LEN: usize = 256;
 /// Length of an X25519 public key as carried in CHALLENGE, RESPONSE and CONFIRM.
 pub const KEY_LEN: usize = 32;
 /// Length of the initiator's encrypted static key in RESPONSE: 32 bytes and a 16-byte tag.
@@ -503,6 +510,8 @@ impl<'a> FastInit<'a> {
 /// header carries the handshake tag, as CHALLENGE does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FastConfirm<'a> {
+    /// [`FAST_VERSION`], or [`RESUME_VERSION`] for the answer to a [`ResumeInit`].
+    pub version: u8,
     /// Responder's nonce.
     pub nonce_r: [u8; 32],
     /// Responder's ephemeral X25519 public key (Noise `e`).
@@ -523,19 +532,105 @@ impl<'a> FastConfirm<'a> {
     /// Writes the payload into `out[..self.len()]`.
     pub fn encode(&self, out: &mut [u8]) -> usize {
         let mut w = Writer { out, at: 0 };
-        w.put(&[FAST_VERSION]);
+        w.put(&[self.version]);
         w.put(&self.nonce_r);
         w.put(&self.ephemeral);
         w.extensions(self.extensions);
         w.at
     }
-    /// Parses a CONFIRM payload of version 3.
+    /// Parses a CONFIRM payload of version 3 or 4.
     pub fn decode(buf: &'a [u8]) -> Result<Self, DecodeError> {
         let mut r = Reader::new(buf, "CONFIRM");
-        r.version(FAST_VERSION)?;
-        let c = FastConfirm { nonce_r: r.arr32()?, ephemeral: r.arr32()?, extensions: r.extensions()? };
+        let version = r.u8()?;
+        if version != FAST_VERSION && version != RESUME_VERSION {
+            return Err(DecodeError::UnsupportedVersion(version));
+        }
+        let c = FastConfirm { version, nonce_r: r.arr32()?, ephemeral: r.arr32()?, extensions: r.extensions()? };
         r.finish()?;
         Ok(c)
+    }
+}
+
+/// INIT of version 4 (initiator → responder): resumes with a responder that issued this node a
+/// ticket in an earlier session. The first message of the resumed Noise pattern (`psk, e`, the
+/// ticket's secret and the shared seed's psk as the pre-shared keys) goes with it; the responder
+/// answers with a [`FastConfirm`] of version 4 (`e, ee`). A responder that cannot use the ticket
+/// (another node's, expired, used, altered), does not resume or is under load answers CHALLENGE,
+/// and the handshake goes on as the two-round-trip one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ResumeInit<'a> {
+    /// Initiator's node id.
+    pub node_id_i: [u8; 32],
+    /// Initiator's fresh random nonce.
+    pub nonce_i: [u8; 32],
+    /// Suite ids in the initiator's preference order (1 to 8); the first is the one used.
+    pub suites: &'a [u8],
+    /// Initiator's ephemeral X25519 public key (Noise `e`).
+    pub ephemeral: [u8; 32],
+    /// The ticket, as the responder issued it (opaque to the initiator; 1 to
+    /// [`MAX_TICKET_LEN`] bytes).
+    pub ticket: &'a [u8],
+    /// `MAC16(K_hs, frame up to this field)`: proves the shared seed before the responder opens
+    /// the ticket.
+    pub seed_mac: [u8; 16],
+    /// Extension block.
+    pub extensions: &'a [u8],
+}
+
+impl<'a> ResumeInit<'a> {
+    /// Offset of `seed_mac` in the payload.
+    pub fn seed_mac_offset(&self) -> usize {
+        1 + 32 + 32 + 1 + self.suites.len() + KEY_LEN + 2 + self.ticket.len()
+    }
+    /// Encoded length.
+    pub fn len(&self) -> usize {
+        self.seed_mac_offset() + 16 + 2 + self.extensions.len()
+    }
+    /// Never empty; present for API symmetry with `len`.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+    /// Writes the payload into `out[..self.len()]`.
+    pub fn encode(&self, out: &mut [u8]) -> usize {
+        let mut w = Writer { out, at: 0 };
+        w.put(&[RESUME_VERSION]);
+        w.put(&self.node_id_i);
+        w.put(&self.nonce_i);
+        w.put(&[self.suites.len() as u8]);
+        w.put(self.suites);
+        w.put(&self.ephemeral);
+        w.put(&(self.ticket.len() as u16).to_be_bytes());
+        w.put(self.ticket);
+        w.put(&self.seed_mac);
+        w.extensions(self.extensions);
+        w.at
+    }
+    /// Parses an INIT payload of version 4.
+    pub fn decode(buf: &'a [u8]) -> Result<Self, DecodeError> {
+        let mut r = Reader::new(buf, "INIT");
+        r.version(RESUME_VERSION)?;
+        let (node_id_i, nonce_i, suites, ephemeral) = (r.arr32()?, r.arr32()?, r.suites()?, r.arr32()?);
+        let ticket_len = usize::from(r.u16()?);
+        if ticket_len == 0 || ticket_len > MAX_TICKET_LEN {
+            return Err(r.err());
+        }
+        let ticket = r.take(ticket_len)?;
+        let resume = ResumeInit {
+            node_id_i,
+            nonce_i,
+            suites,
+            ephemeral,
+            ticket,
+            seed_mac: r.mac()?,
+            extensions: r.extensions()?,
+        };
+        r.finish()?;
+        Ok(resume)
+    }
+    /// The INIT of version 2 with the same node id, nonce and suites (what the responder
+    /// answers with CHALLENGE when it does not resume).
+    pub fn as_init(&self) -> Init<'a> {
+        Init { node_id: self.node_id_i, nonce: self.nonce_i, suites: self.suites, extensions: &[] }
     }
 }
 
@@ -693,11 +788,34 @@ mod tests {
         assert!(FastInit::decode(&buf[..n - 1]).is_err());
         assert_eq!(Init::decode(&buf[..n]), Err(DecodeError::UnsupportedVersion(FAST_VERSION)));
 
-        let fc = FastConfirm { nonce_r: [3; 32], ephemeral: [8; 32], extensions: &[] };
+        let fc = FastConfirm { version: FAST_VERSION, nonce_r: [3; 32], ephemeral: [8; 32], extensions: &[] };
         let n = fc.encode(&mut buf);
         assert_eq!(n, fc.len());
         assert_eq!(FastConfirm::decode(&buf[..n]).unwrap(), fc);
         assert_eq!(Confirm::decode(&buf[..n]), Err(DecodeError::UnsupportedVersion(FAST_VERSION)));
+        let fc = FastConfirm { version: RESUME_VERSION, ..fc };
+        let n = fc.encode(&mut buf);
+        assert_eq!(FastConfirm::decode(&buf[..n]).unwrap(), fc);
+
+        let resume = ResumeInit {
+            node_id_i: [1; 32],
+            nonce_i: [2; 32],
+            suites: &[2],
+            ephemeral: [6; 32],
+            ticket: &[7; 96],
+            seed_mac: [9; 16],
+            extensions: &[5],
+        };
+        let n = resume.encode(&mut buf);
+        assert_eq!(n, resume.len());
+        assert_eq!(ResumeInit::decode(&buf[..n]).unwrap(), resume);
+        assert_eq!(&buf[resume.seed_mac_offset()..resume.seed_mac_offset() + 16], &[9; 16]);
+        assert_eq!(InitPrefix::decode(&buf[..n]).unwrap().version, RESUME_VERSION);
+        assert!(ResumeInit::decode(&buf[..n - 1]).is_err());
+        assert!(FastInit::decode(&buf[..n]).is_err());
+        let empty = ResumeInit { ticket: &[], ..resume };
+        let n = empty.encode(&mut buf);
+        assert!(ResumeInit::decode(&buf[..n]).is_err(), "an empty ticket is malformed");
 
         let rj = Reject { version: VERSION, nonce_i: [7; 32], reason: RejectReason::ServerModeOff };
         let n = rj.encode(&mut buf);

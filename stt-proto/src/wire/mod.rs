@@ -76,6 +76,8 @@ impl FrameType {
     pub const PATH_CHALLENGE: FrameType = FrameType(0x18);
     /// Echoes a PATH_CHALLENGE's 8 bytes.
     pub const PATH_RESPONSE: FrameType = FrameType(0x19);
+    /// A resumption ticket, responder to initiator (section 4.11 of the protocol).
+    pub const NEW_TICKET: FrameType = FrameType(0x1A);
     /// Registers a named endpoint.
     pub const ENDPOINT_REGISTER: FrameType = FrameType(0x20);
     /// Resolves a named endpoint.
@@ -95,7 +97,7 @@ impl FrameType {
 
     /// True if this version of STT defines the type (every custom type counts as defined).
     pub const fn is_known(self) -> bool {
-        matches!(self.0, 0x01..=0x04 | 0x10..=0x19 | 0x20..=0x22) || self.is_custom()
+        matches!(self.0, 0x01..=0x04 | 0x10..=0x1A | 0x20..=0x22) || self.is_custom()
     }
 }
 

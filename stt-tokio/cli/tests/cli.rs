@@ -663,6 +663,66 @@ fn ping_reports_handshake_and_round_trip_times() {
 }
 
 #[test]
+fn ping_resumes_with_tickets_kept_in_a_private_file_across_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let seed = write_seed(dir.path(), "seed");
+    let tickets = dir.path().join("tickets");
+    let identity = dir.path().join("identity");
+    let made = stt().args(["keygen", "--identity", "--out"]).arg(&identity).output().unwrap();
+    assert!(made.status.success());
+    let listener = Listener::start(
+        &["--seed-file", seed.to_str().unwrap(), "--out", dir.path().join("o").to_str().unwrap()],
+        Stdio::null(),
+    );
+    let ping = |count: &str| {
+        let out = stt()
+            .args(["ping", "--json", "--count", count, "--to", &listener.addr, "--seed-file", seed.to_str().unwrap()])
+            .arg("--tickets")
+            .arg(&tickets)
+            .arg("--identity")
+            .arg(&identity)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let rounds = report["handshakes"].as_array().unwrap().clone();
+        rounds.iter().map(|r| r["resumed"].as_bool().unwrap()).collect::<Vec<bool>>()
+    };
+    // The first run meets the listener, then resumes with the ticket each session gives.
+    assert_eq!(ping("3"), [false, true, true]);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&tickets).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "the tickets file is the owner's only");
+    }
+    // The next run (a new node, the same file) resumes from its first session.
+    assert_eq!(ping("1"), [true]);
+    // Without a lasting identity the file could serve nothing: said before any network work.
+    let out = stt()
+        .args(["ping", "--to", &listener.addr, "--seed-file", seed.to_str().unwrap()])
+        .arg("--tickets")
+        .arg(&tickets)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("needs a lasting identity"), "{out:?}");
+    // A file that is not a tickets file: a clear error, exit 2, and the file is left alone.
+    std::fs::write(&tickets, b"not tickets").unwrap();
+    let out = stt()
+        .args(["ping", "--to", &listener.addr, "--seed-file", seed.to_str().unwrap()])
+        .arg("--tickets")
+        .arg(&tickets)
+        .arg("--identity")
+        .arg(&identity)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is not a tickets file"), "{out:?}");
+    assert_eq!(std::fs::read(&tickets).unwrap(), b"not tickets");
+}
+
+#[test]
 fn serve_store_and_fetch_move_content_by_address() {
     let dir = tempfile::tempdir().unwrap();
     let seed = write_seed(dir.path(), "seed");

@@ -149,3 +149,30 @@ pub fn read_fast_init(frame: &[u8], static_r: &DhSecret, psk: &[u8; 32]) -> Opti
     ss.mix_key_and_hash(psk);
     open_frame(frame, &mut ss).then_some((ss, s_i))
 }
+
+/// The resumed handshake's state before its first message (`docs/PROTOCOL.md` §4.11): the
+/// prologue of version 4, then `psk = HKDF(ticket_secret, seed_psk, "stt/v4 resumption psk")`.
+#[allow(dead_code)]
+pub fn resume_start(
+    suite: Suite,
+    node_id_i: &[u8; 32],
+    nonce_i: &[u8; 32],
+    ticket_secret: &[u8; 32],
+    seed_psk: &[u8; 32],
+) -> SymmetricState {
+    use stt_proto::crypto::noise::RESUME_PROTOCOL_NAME;
+    use stt_proto::wire::handshake::RESUME_VERSION;
+    let prologue: [&[u8]; 3] = [&[RESUME_VERSION, suite.id()], node_id_i, nonce_i];
+    let mut ss = SymmetricState::with_protocol(RESUME_PROTOCOL_NAME, suite, CryptoBackend::RustCrypto, &prologue);
+    let mut psk = [0u8; 32];
+    stt_proto::crypto::hkdf(ticket_secret, seed_psk, b"stt/v4 resumption psk", &mut psk);
+    ss.mix_key_and_hash(&psk);
+    ss
+}
+
+/// `e` as read (or written) in a pattern with a psk: hashed, and mixed into the key.
+#[allow(dead_code)]
+pub fn mix_e(ss: &mut SymmetricState, e: &[u8; 32]) {
+    ss.mix_hash(&[e]);
+    ss.mix_key(e);
+}

@@ -11,6 +11,7 @@ mod config;
 mod decrypt;
 mod files;
 mod ops;
+mod tickets;
 
 use std::io::IsTerminal;
 use std::net::SocketAddr;
@@ -288,6 +289,12 @@ pub(crate) struct PeerArgs {
     /// Seconds to wait for the handshake [default: 5] (config: handshake_timeout).
     #[arg(long)]
     timeout: Option<u64>,
+    /// Keep resumption tickets in this file (created with mode 0600): the next run to the same
+    /// listener resumes its session, in one round trip with one X25519 agreement a side. Needs
+    /// --identity (a ticket serves the node it was given to). The file holds secrets: each
+    /// ticket opens one session in this node's name.
+    #[arg(long, value_name = "FILE")]
+    tickets: Option<PathBuf>,
 }
 
 /// Which transport `bench` uses.
@@ -513,13 +520,13 @@ async fn run(command: Command, config: Option<&Path>) -> Result<(), Failure> {
             let plan = files::plan(&paths)?;
             let (node, session) = connect(&peer, &cfg, node_cfg).await?;
             let sent = files::send(&session, &plan, json).await;
-            finish(node, session, &sent).await;
+            finish(node, &peer, session, &sent).await;
             sent
         }
         Command::Cat { peer } => {
             let (node, session) = connect(&peer, &cfg, client_config(&peer, &cfg)?).await?;
             let sent = files::cat(&session).await;
-            finish(node, session, &sent).await;
+            finish(node, &peer, session, &sent).await;
             sent
         }
         Command::Ping { peer, count, json } => ops::ping(&peer, &cfg, count.max(1), json).await,
@@ -597,6 +604,9 @@ fn node_config(keys: &KeyArgs, cfg: &Config) -> Result<NodeConfig, Failure> {
     }
     // -vvv (or RUST_LOG at trace for the driver): why each datagram was dropped, rate-limited.
     node_cfg.endpoint.report_drops = tracing::enabled!(target: "stt_tokio::log", tracing::Level::TRACE);
+    // A listener gives its clients tickets; a client resumes with the ones it holds (in memory,
+    // or in the file of --tickets).
+    node_cfg.endpoint.resumption = true;
     if let Some(secs) = cfg.idle_timeout {
         node_cfg.endpoint.idle_timeout = Duration::from_secs(secs);
     }
@@ -679,6 +689,13 @@ pub(crate) fn target(peer: &PeerArgs, cfg: &Config) -> Result<(String, Option<No
 /// The configuration of `peer`'s client node (keys, handshake timeout): every key file is read
 /// here, once.
 pub(crate) fn client_config(peer: &PeerArgs, cfg: &Config) -> Result<NodeConfig, Failure> {
+    if peer.tickets.is_some() && peer.keys.identity.is_none() && cfg.identity.is_none() {
+        return Err(Failure::new(
+            2,
+            "--tickets needs a lasting identity (--identity FILE, or identity in the config file): a ticket opens a \
+             session only for the node it was given to, and without one each run is a new node",
+        ));
+    }
     let mut node_cfg = node_config(&peer.keys, cfg)?.server_mode(false);
     let timeout = peer.timeout.or(cfg.handshake_timeout).unwrap_or(5);
     node_cfg.endpoint.handshake_timeout = Duration::from_secs(timeout.max(1));
@@ -722,13 +739,34 @@ async fn connect(peer: &PeerArgs, cfg: &Config, node_cfg: NodeConfig) -> Result<
     // A bad --to or --peer-id is found before a socket is bound.
     target(peer, cfg)?;
     let node = Node::bind(node_cfg).await?;
+    load_tickets(&node, peer)?;
     let session = open_session(&node, peer, cfg).await?;
     Ok((node, session))
 }
 
+/// Gives `node` the tickets of `--tickets`, if given.
+pub(crate) fn load_tickets(node: &Node, peer: &PeerArgs) -> Result<(), Failure> {
+    if let Some(path) = &peer.tickets {
+        let n = tickets::load(node, path)?;
+        tracing::debug!(tickets = n, file = %path.display(), "resumption tickets loaded");
+    }
+    Ok(())
+}
+
+/// Writes the tickets `node` holds to `--tickets`, if given (a failure is reported, not fatal:
+/// the next run takes a full handshake).
+pub(crate) fn save_tickets(node: &Node, peer: &PeerArgs) {
+    if let Some(path) = &peer.tickets {
+        if let Err(f) = tickets::save(node, path) {
+            eprintln!("stt: warning: {}", f.message);
+        }
+    }
+}
+
 /// Closes the session (DISCONNECT, so the listener learns at once how it ended, even after a
-/// failure) and stops the node.
-async fn finish(node: Node, session: Session, outcome: &Result<(), Failure>) {
+/// failure), keeps the tickets of `--tickets` and stops the node.
+async fn finish(node: Node, peer: &PeerArgs, session: Session, outcome: &Result<(), Failure>) {
+    save_tickets(&node, peer);
     match outcome {
         Ok(()) => session.close(0, "transfer complete").await,
         Err(f) => {

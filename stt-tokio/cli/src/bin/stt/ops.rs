@@ -14,7 +14,10 @@ use stt_tokio::stt_proto::storage::{Address, Store};
 use stt_tokio::{Node, NodeConfig};
 
 use crate::config::Config;
-use crate::{client_config, hex, open_session, printable, read_seed, target, write_private, Failure, PeerArgs};
+use crate::{
+    client_config, hex, load_tickets, open_session, printable, read_seed, save_tickets, target, write_private, Failure,
+    PeerArgs,
+};
 
 /// Round trips measured on each session `stt ping` opens.
 const PING_SAMPLES: usize = 3;
@@ -26,6 +29,8 @@ struct PingRound {
     handshake: Duration,
     /// The round trip the core measured during the handshake (its last message and the answer).
     handshake_rtt: Option<Duration>,
+    /// The session resumed with a ticket (one round trip, one X25519 agreement a side).
+    resumed: bool,
     /// `PING_SAMPLES` round trips measured on the open session: a KEEPALIVE and its ACK each.
     rtts: Vec<Duration>,
 }
@@ -36,10 +41,12 @@ struct PingRound {
 pub(crate) async fn ping(peer: &PeerArgs, cfg: &Config, count: u32, json: bool) -> Result<(), Failure> {
     target(peer, cfg)?;
     let node = Node::bind(client_config(peer, cfg)?).await?;
+    load_tickets(&node, peer)?;
     let mut rounds = Vec::new();
     let mut failure = None;
     for _ in 0..count {
         let started = Instant::now();
+        let resumed_before = node.stats().endpoint.sessions_resumed;
         let session = match open_session(&node, peer, cfg).await {
             Ok(session) => session,
             Err(f) => {
@@ -63,16 +70,18 @@ pub(crate) async fn ping(peer: &PeerArgs, cfg: &Config, count: u32, json: bool) 
             remote: session.remote().map(|r| r.addr.to_string()).unwrap_or_default(),
             handshake,
             handshake_rtt: session.stats().and_then(|s| s.handshake_rtt),
+            resumed: node.stats().endpoint.sessions_resumed > resumed_before,
             rtts,
         };
         session.close(0, "ping").await;
         if !json {
             let rtts: Vec<String> = round.rtts.iter().map(|r| format!("{:.3}", ms(*r))).collect();
             println!(
-                "handshake with {} at {}: {:.3} ms; rtt {} ms",
+                "handshake with {} at {}: {:.3} ms{}; rtt {} ms",
                 round.peer,
                 round.remote,
                 ms(round.handshake),
+                if round.resumed { " (resumed)" } else { "" },
                 rtts.join(" / ")
             );
         }
@@ -81,6 +90,7 @@ pub(crate) async fn ping(peer: &PeerArgs, cfg: &Config, count: u32, json: bool) 
             break;
         }
     }
+    save_tickets(&node, peer);
     node.shutdown(Duration::from_secs(1)).await;
     if let Some(f) = failure {
         return Err(f);
@@ -98,6 +108,7 @@ pub(crate) async fn ping(peer: &PeerArgs, cfg: &Config, count: u32, json: bool) 
                     "remote": r.remote,
                     "handshake_ms": ms(r.handshake),
                     "handshake_rtt_ms": r.handshake_rtt.map(ms),
+                    "resumed": r.resumed,
                     "rtt_ms": sorted.get(sorted.len() / 2).copied().map(ms),
                     "rtt_samples_ms": r.rtts.iter().copied().map(ms).collect::<Vec<_>>(),
                 })
@@ -221,9 +232,11 @@ pub(crate) async fn fetch(
     }
     target(peer, cfg)?;
     let node = Node::bind(client_config(peer, cfg)?).await?;
+    load_tickets(&node, peer)?;
     let result = async {
         let session = open_session(&node, peer, cfg).await?;
         let fetched = fetch::fetch(&session, &address, max_size).await;
+        save_tickets(&node, peer);
         session.close(0, "fetch done").await;
         match fetched {
             Ok(content) => Ok(content),

@@ -1,0 +1,355 @@
+//! Resumption (INIT and CONFIRM of version 4, NEW_TICKET) through the simulator: a resumed
+//! session in one round trip with one X25519 agreement a side, a ticket per session, the loss of
+//! each message, a replayed resumed INIT (while the session lives, after, from elsewhere),
+//! tickets that do not open (another responder's, expired, altered, from before a restart,
+//! used), the load that switches the responder to cookies, nodes that do not resume, and
+//! tickets saved out of one endpoint and restored into another run.
+
+mod common;
+
+use std::cell::RefCell;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::Duration;
+
+use common::*;
+use stt_proto::wire::handshake::{RESUME_VERSION, VERSION};
+use stt_proto::{EndpointConfig, Remote, SavedTicket, SessionHandle};
+use stt_tests::sim::{Datagram, Verdict};
+use stt_tests::{Impairment, NodeIdx, Sim};
+
+const INIT: u8 = 0x01;
+const CHALLENGE: u8 = 0x02;
+const CONFIRM: u8 = 0x04;
+
+fn version(d: &Datagram) -> u8 {
+    d.bytes[24]
+}
+
+fn resuming() -> EndpointConfig {
+    let mut c = config();
+    c.resumption = true;
+    c
+}
+
+/// A pair 25 ms apart each way (RTT 50 ms).
+fn pair_with(sim_seed: u64, client: EndpointConfig, server: EndpointConfig) -> (Sim, NodeIdx, NodeIdx) {
+    let mut sim = Sim::new(sim_seed);
+    sim.default_link = Impairment { delay: Duration::from_millis(25), ..Default::default() };
+    let c = sim.add_node(client, seed(1));
+    let s = sim.add_node(server, seed(2));
+    (sim, c, s)
+}
+
+/// Connects `c` to `s`; returns how long the initiator took and its handle.
+fn timed_connect(sim: &mut Sim, c: NodeIdx, s: NodeIdx) -> (Duration, SessionHandle) {
+    let before = sim.established(c);
+    let started = sim.now;
+    let h = sim.connect(c, s);
+    assert!(sim.run_until(Duration::from_secs(15), |sim| sim.established(c) > before), "no session");
+    (sim.now - started, h)
+}
+
+/// A session from `c` to `s`, used (custom frames both ways), until `c` holds a ticket; closed.
+fn session_with_ticket(sim: &mut Sim, c: NodeIdx, s: NodeIdx) -> Duration {
+    let tickets = sim.nodes[c].endpoint.stats().tickets_received;
+    let (t, h) = timed_connect(sim, c, s);
+    send(sim, c, h, 0x80, b"hello");
+    assert!(sim.run_until(Duration::from_secs(5), |sim| sim.nodes[c].endpoint.stats().tickets_received > tickets));
+    close(sim, c, h);
+    t
+}
+
+fn close(sim: &mut Sim, node: NodeIdx, h: SessionHandle) {
+    let now = sim.now;
+    sim.nodes[node].endpoint.session_mut(h).unwrap().close(now, 0, "done");
+    sim.flush(node);
+    sim.run_for(Duration::from_secs(1));
+}
+
+fn handshake_frames(tap: &[Datagram], from: SocketAddr) -> Vec<(u8, u8)> {
+    tap.iter()
+        .filter(|d| d.from == from && matches!(d.bytes[2], INIT..=CONFIRM))
+        .map(|d| (d.bytes[2], version(d)))
+        .collect()
+}
+
+#[test]
+fn a_resumed_session_takes_one_round_trip_and_one_agreement_a_side() {
+    let (mut sim, c, s) = pair_with(1, resuming(), resuming());
+    assert_eq!(session_with_ticket(&mut sim, c, s), Duration::from_millis(100), "the first: two round trips");
+    let peer = sim.nodes[s].endpoint.node_id();
+    assert!(sim.nodes[c].endpoint.has_ticket_for(&peer));
+    for round in 0..3 {
+        sim.record();
+        let dh = (sim.nodes[c].endpoint.stats().diffie_hellman, sim.nodes[s].endpoint.stats().diffie_hellman);
+        let (t, hc) = timed_connect(&mut sim, c, s);
+        assert_eq!(t, Duration::from_millis(50), "resumed in one round trip (round {round})");
+        assert!(!sim.nodes[c].endpoint.has_ticket_for(&peer), "a ticket opens one session");
+        send(&mut sim, c, hc, 0x80, b"resumed");
+        assert!(sim.run_until(Duration::from_secs(5), |sim| sim.established(s) == round + 2));
+        let hs = last_established(&sim, s);
+        send(&mut sim, s, hs, 0x81, b"and back");
+        sim.run_for(Duration::from_millis(200));
+        assert_eq!(custom_payloads(&sim, s, hs), vec![b"resumed".to_vec()]);
+        assert_eq!(custom_payloads(&sim, c, hc), vec![b"and back".to_vec()]);
+        // Generating e and ee, on each side: forward secrecy for one agreement each.
+        assert_eq!(sim.nodes[c].endpoint.stats().diffie_hellman - dh.0, 2);
+        assert_eq!(sim.nodes[s].endpoint.stats().diffie_hellman - dh.1, 2);
+        let tap = sim.tap.take().unwrap();
+        assert_eq!(handshake_frames(&tap, sim.nodes[c].addr), vec![(INIT, RESUME_VERSION)]);
+        assert_eq!(handshake_frames(&tap, sim.nodes[s].addr), vec![(CONFIRM, RESUME_VERSION)]);
+        // The resumed session gives a ticket for the next one.
+        assert!(sim.nodes[c].endpoint.has_ticket_for(&peer));
+        close(&mut sim, c, hc);
+    }
+    let st = sim.nodes[s].endpoint.stats();
+    assert_eq!((st.sessions_resumed, st.tickets_issued, st.tickets_refused, st.challenges_sent), (3, 4, 0, 1));
+    assert_eq!(sim.nodes[c].endpoint.stats().tickets_received, 4);
+}
+
+/// Runs a resumed handshake with the first datagram `matching` dropped; returns its duration.
+fn resumed_with_a_loss(sim_seed: u64, matching: impl Fn(&Datagram) -> bool + 'static) -> Duration {
+    let (mut sim, c, s) = pair_with(sim_seed, resuming(), resuming());
+    session_with_ticket(&mut sim, c, s);
+    let mut dropped = false;
+    sim.intercept(move |d| {
+        if !dropped && matching(d) {
+            dropped = true;
+            return Verdict::Drop;
+        }
+        Verdict::Deliver
+    });
+    let (t, h) = timed_connect(&mut sim, c, s);
+    send(&mut sim, c, h, 0x80, b"after a loss");
+    assert!(sim.run_until(Duration::from_secs(5), |sim| sim.established(s) == 2), "the responder reports it");
+    let hs = last_established(&sim, s);
+    assert_eq!(custom_payloads(&sim, s, hs), vec![b"after a loss".to_vec()]);
+    assert_eq!(sim.nodes[s].endpoint.stats().sessions_resumed, 1, "still resumed, not a full handshake");
+    t
+}
+
+#[test]
+fn a_lost_resumed_init_is_sent_again() {
+    let t = resumed_with_a_loss(2, |d| d.bytes[2] == INIT && version(d) == RESUME_VERSION);
+    assert_eq!(t, Duration::from_millis(250), "again after the 200 ms retransmission timer");
+}
+
+#[test]
+fn a_lost_resumed_confirm_is_answered_again_for_the_repeated_init() {
+    let t = resumed_with_a_loss(3, |d| d.bytes[2] == CONFIRM && version(d) == RESUME_VERSION);
+    assert_eq!(t, Duration::from_millis(250));
+}
+
+#[test]
+fn a_lost_ticket_is_sent_again() {
+    let (mut sim, c, s) = pair_with(4, resuming(), resuming());
+    let mut dropped = false;
+    sim.intercept(move |d| {
+        if !dropped && d.bytes[2] == 0x1A {
+            dropped = true;
+            return Verdict::Drop;
+        }
+        Verdict::Deliver
+    });
+    let (_, h) = timed_connect(&mut sim, c, s);
+    send(&mut sim, c, h, 0x80, b"hello");
+    assert!(sim.run_until(Duration::from_secs(5), |sim| sim.nodes[c].endpoint.stats().tickets_received == 1));
+    assert_eq!(sim.nodes[s].endpoint.stats().tickets_issued, 1, "one ticket, sent twice");
+    close(&mut sim, c, h);
+    let (t, _) = timed_connect(&mut sim, c, s);
+    assert_eq!(t, Duration::from_millis(50));
+}
+
+/// Connects `c` to `s` with `c`'s resumed INITs dropped, and returns the first as sent.
+fn capture_resumed_init(sim: &mut Sim, c: NodeIdx, s: NodeIdx) -> (SessionHandle, Vec<u8>) {
+    let captured: Rc<RefCell<Vec<Vec<u8>>>> = Rc::default();
+    let cap = captured.clone();
+    let from = sim.nodes[c].addr;
+    sim.intercept(move |d| {
+        if d.from == from && d.bytes[2] == INIT && version(d) == RESUME_VERSION {
+            cap.borrow_mut().push(d.bytes.clone());
+            return Verdict::Drop;
+        }
+        Verdict::Deliver
+    });
+    let now = sim.now;
+    let remote = Remote::udp(sim.nodes[s].addr);
+    let h = sim.nodes[c].endpoint.connect(now, remote).unwrap();
+    sim.flush(c);
+    sim.run_for(Duration::from_millis(30));
+    let init = captured.borrow()[0].clone();
+    sim.intercept(|_| Verdict::Deliver);
+    (h, init)
+}
+
+#[test]
+fn a_replayed_resumed_init_opens_no_second_session() {
+    let (mut sim, c, s) = pair_with(5, resuming(), resuming());
+    session_with_ticket(&mut sim, c, s);
+    let (hc, init) = capture_resumed_init(&mut sim, c, s);
+    let c_addr = sim.nodes[c].addr;
+    // The original arrives (late) and opens the session.
+    sim.inject(s, c_addr, &init);
+    assert!(sim.run_until(Duration::from_secs(5), |sim| sim.established(c) == 2));
+    send(&mut sim, c, hc, 0x80, b"once");
+    assert!(sim.run_until(Duration::from_secs(5), |sim| sim.established(s) == 2));
+    let resumed = sim.nodes[s].endpoint.stats().sessions_resumed;
+    // A copy from elsewhere while the session lives: nothing.
+    let elsewhere: SocketAddr = "10.9.9.9:4000".parse().unwrap();
+    sim.inject(s, elsewhere, &init);
+    sim.run_for(Duration::from_millis(100));
+    let dropped = sim.nodes[s].endpoint.stats().dropped.unexpected_handshake;
+    assert!(dropped >= 1);
+    // After the session closed and its id's retirement passed, the ticket is still used: a copy
+    // gets CHALLENGE (a full handshake the replayer cannot finish), never a session.
+    close(&mut sim, c, hc);
+    sim.run_for(Duration::from_secs(12));
+    let challenges = sim.nodes[s].endpoint.stats().challenges_sent;
+    sim.inject(s, c_addr, &init);
+    sim.run_for(Duration::from_secs(11));
+    let st = sim.nodes[s].endpoint.stats();
+    assert_eq!(st.sessions_resumed, resumed);
+    assert_eq!(st.tickets_refused, 1, "the used ticket is refused");
+    assert_eq!(st.challenges_sent, challenges + 1);
+    assert_eq!(sim.established(s), 2, "no second session");
+    let all: usize = sim.nodes[s].endpoint.sessions().map(|h| custom_payloads(&sim, s, h).len()).sum();
+    assert_eq!(all, 0, "nothing was delivered again");
+}
+
+/// A copy of `c`'s ticket for `s`, out of its endpoint (so that the test can present it as it
+/// likes).
+fn take_saved(sim: &mut Sim, c: NodeIdx, s: NodeIdx) -> SavedTicket {
+    let peer = sim.nodes[s].endpoint.node_id();
+    let now = sim.now;
+    let saved = sim.nodes[c].endpoint.saved_tickets(now);
+    // The one held stays; a restored ticket is the newest, and presented first.
+    saved.into_iter().find(|t| t.peer == peer).expect("a ticket for the peer")
+}
+
+/// Restores `ticket` into `c`, connects to `s` and returns how long it took and what `s` counted
+/// as refused.
+fn present(sim: &mut Sim, c: NodeIdx, s: NodeIdx, ticket: SavedTicket) -> (Duration, u64) {
+    let now = sim.now;
+    sim.nodes[c].endpoint.restore_ticket(now, ticket);
+    sim.record();
+    let before = sim.established(c);
+    let (remote, peer) = (Remote::udp(sim.nodes[s].addr), sim.nodes[s].endpoint.node_id());
+    sim.nodes[c].endpoint.connect_to(now, remote, peer).unwrap();
+    sim.flush(c);
+    assert!(sim.run_until(Duration::from_secs(15), |sim| sim.established(c) > before), "no session");
+    let t = sim.now - now;
+    let tap = sim.tap.take().unwrap();
+    assert_eq!(handshake_frames(&tap, sim.nodes[c].addr)[0], (INIT, RESUME_VERSION), "the ticket was presented");
+    assert_eq!(handshake_frames(&tap, sim.nodes[s].addr)[0], (CHALLENGE, VERSION), "and refused");
+    (t, sim.nodes[s].endpoint.stats().tickets_refused)
+}
+
+#[test]
+fn tickets_that_do_not_open_fall_back_to_a_full_handshake() {
+    // Another responder's ticket (presented as if it were this one's).
+    let (mut sim, c, s) = pair_with(6, resuming(), resuming());
+    let s2 = sim.add_node(resuming(), seed(3));
+    session_with_ticket(&mut sim, c, s2);
+    let mut foreign = take_saved(&mut sim, c, s2);
+    foreign.peer = sim.nodes[s].endpoint.node_id();
+    let (t, refused) = present(&mut sim, c, s, foreign);
+    assert_eq!((t, refused), (Duration::from_millis(100), 1));
+
+    // An expired one: the responder's lifetime is 3 s; the initiator is told it lasts longer.
+    let mut short = resuming();
+    short.ticket_lifetime = Duration::from_secs(3);
+    let (mut sim, c, s) = pair_with(7, resuming(), short);
+    session_with_ticket(&mut sim, c, s);
+    let mut expired = take_saved(&mut sim, c, s);
+    expired.valid_for = Duration::from_secs(3600);
+    sim.run_for(Duration::from_secs(3));
+    let (t, refused) = present(&mut sim, c, s, expired);
+    assert_eq!((t, refused), (Duration::from_millis(100), 1));
+
+    // An altered one.
+    let (mut sim, c, s) = pair_with(8, resuming(), resuming());
+    session_with_ticket(&mut sim, c, s);
+    let mut bytes = take_saved(&mut sim, c, s).to_bytes().to_vec();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x40;
+    let altered = SavedTicket::from_bytes(&bytes).unwrap();
+    let (t, refused) = present(&mut sim, c, s, altered);
+    assert_eq!((t, refused), (Duration::from_millis(100), 1));
+
+    // One from before the responder restarted (same identity, same address, a new endpoint).
+    let (mut sim, c, s) = pair_with(9, resuming(), resuming());
+    session_with_ticket(&mut sim, c, s);
+    let ticket = take_saved(&mut sim, c, s);
+    let addr = sim.nodes[s].addr;
+    sim.set_online(s, false);
+    let s2 = sim.add_node_at(resuming(), seed(2), addr);
+    let (t, refused) = present(&mut sim, c, s2, ticket);
+    assert_eq!((t, refused), (Duration::from_millis(100), 1));
+}
+
+#[test]
+fn a_saved_ticket_resumes_from_another_endpoint_of_the_same_node() {
+    let (mut sim, c, s) = pair_with(10, resuming(), resuming());
+    session_with_ticket(&mut sim, c, s);
+    let bytes = take_saved(&mut sim, c, s).to_bytes();
+    // The same node (same identity) in a new run, at another address.
+    sim.set_online(c, false);
+    let c2 = sim.add_node(resuming(), seed(1));
+    let now = sim.now;
+    sim.nodes[c2].endpoint.restore_ticket(now, SavedTicket::from_bytes(&bytes).unwrap());
+    // The ticket says where its peer was met: `connect` to that address finds it.
+    let (t, _) = timed_connect(&mut sim, c2, s);
+    assert_eq!(t, Duration::from_millis(50));
+    assert_eq!(sim.nodes[s].endpoint.stats().sessions_resumed, 1);
+}
+
+#[test]
+fn under_load_a_resumed_init_gets_a_cookie_first() {
+    let mut loaded = resuming();
+    loaded.cookie_above_inits_per_second = 0;
+    let (mut sim, c, s) = pair_with(11, resuming(), loaded);
+    session_with_ticket(&mut sim, c, s);
+    sim.record();
+    let (t, _) = timed_connect(&mut sim, c, s);
+    assert_eq!(t, Duration::from_millis(100));
+    let tap = sim.tap.take().unwrap();
+    assert_eq!(handshake_frames(&tap, sim.nodes[s].addr)[0], (CHALLENGE, VERSION));
+    let st = sim.nodes[s].endpoint.stats();
+    assert_eq!((st.sessions_resumed, st.tickets_refused), (0, 0), "refused for the load, the ticket unopened");
+    assert!(st.one_round_trip_challenged >= 1);
+}
+
+#[test]
+fn nodes_that_do_not_resume_neither_issue_nor_take_tickets() {
+    // A responder with resumption off issues no ticket: the second session is one round trip
+    // by its static key (version 3), as before.
+    let (mut sim, c, s) = pair_with(12, resuming(), config());
+    let (_, h) = timed_connect(&mut sim, c, s);
+    send(&mut sim, c, h, 0x80, b"x");
+    sim.run_for(Duration::from_secs(1));
+    assert_eq!(sim.nodes[c].endpoint.stats().tickets_received, 0);
+    close(&mut sim, c, h);
+    let (t, _) = timed_connect(&mut sim, c, s);
+    assert_eq!(t, Duration::from_millis(50));
+    assert_eq!(sim.nodes[s].endpoint.stats().one_round_trip_accepted, 1);
+
+    // A responder that turned it off since it issued the ticket answers CHALLENGE.
+    let (mut sim, c, s) = pair_with(13, resuming(), resuming());
+    session_with_ticket(&mut sim, c, s);
+    let ticket = take_saved(&mut sim, c, s);
+    let addr = sim.nodes[s].addr;
+    sim.set_online(s, false);
+    let s2 = sim.add_node_at(config(), seed(2), addr);
+    let (t, refused) = present(&mut sim, c, s2, ticket);
+    assert_eq!((t, refused), (Duration::from_millis(100), 0));
+
+    // An initiator with resumption off keeps no ticket.
+    let (mut sim, c, s) = pair_with(14, config(), resuming());
+    let (_, h) = timed_connect(&mut sim, c, s);
+    send(&mut sim, c, h, 0x80, b"x");
+    sim.run_for(Duration::from_secs(1));
+    assert_eq!(sim.nodes[s].endpoint.stats().tickets_issued, 1);
+    assert_eq!(sim.nodes[c].endpoint.stats().tickets_received, 0);
+    assert!(!sim.nodes[c].endpoint.has_ticket_for(&sim.nodes[s].endpoint.node_id()));
+}
