@@ -3,7 +3,8 @@
 //!
 //! - [`frame_decode`]: the frame codec and every payload decoder on arbitrary bytes.
 //! - [`endpoint_datagrams`]: a responder and an initiator with an established session, fed
-//!   arbitrary datagrams, mutated real frames, clock jumps and commands (streams included).
+//!   arbitrary datagrams, mutated real frames, clock jumps and commands (streams included; with
+//!   resumption on, so that a later handshake resumes with a ticket and is mutated too).
 //! - [`session_frames`]: the same pair, driven with frames sealed under the session's keys, so
 //!   that every one authenticates and reaches the handlers inside the encryption.
 //! - [`stream_reassembly`]: a stream's receive half fed arbitrary segments, clock jumps and
@@ -106,6 +107,9 @@ impl Harness {
         let mut cfg = EndpointConfig::with_shared_seed(shared);
         cfg.key_rotation.max_frames = 8;
         cfg.key_retention = Duration::from_millis(20);
+        // Each session gives the client a ticket: a later `Connect` resumes (INIT of version 4),
+        // and its datagrams are recorded for mutation and replay like the others.
+        cfg.resumption = true;
         let mut client = Endpoint::new(cfg.clone(), Identity::from_seed_bytes(&[1; 32]).unwrap(), [1; 32]).unwrap();
         let server = Endpoint::new(cfg, Identity::from_seed_bytes(&[2; 32]).unwrap(), [2; 32]).unwrap();
         let now = Instant::from_nanos(1);

@@ -51,6 +51,11 @@ fn both_ends_export_the_same_secret_and_no_other_session_or_label_does() {
     assert_eq!(long[..32], a);
     assert_eq!(view.export_secret(&[b'x'; 256], b"", &mut [0u8; 32]), Err(ExportError::LabelTooLong(256)));
     assert_eq!(view.export_secret(b"l", b"", &mut []), Err(ExportError::BadLength(0)));
+    // The protocol's own labels (segment keys, resumption tickets' secrets) are not given out.
+    for label in [&b"stt resumption"[..], b"stt segment", b"stt "] {
+        assert_eq!(view.export_secret(label, b"", &mut [0u8; 32]), Err(ExportError::ReservedLabel));
+    }
+    view.export_secret(b"stt", b"", &mut [0u8; 32]).unwrap();
     let mut too_long = vec![0u8; MAX_EXPORT_LEN + 1];
     assert_eq!(view.export_secret(b"l", b"", &mut too_long), Err(ExportError::BadLength(MAX_EXPORT_LEN + 1)));
 }

@@ -2,7 +2,8 @@
 //! session in one round trip with one X25519 agreement a side, a ticket per session, the loss of
 //! each message, a replayed resumed INIT (while the session lives, after, from elsewhere),
 //! tickets that do not open (another responder's, expired, altered, from before a restart,
-//! used), the load that switches the responder to cookies, nodes that do not resume, and
+//! used), a changed copy of a resumed INIT (it must not use the ticket up), the load that
+//! switches the responder to cookies, nodes that do not resume or do not speak version 4, and
 //! tickets saved out of one endpoint and restored into another run.
 
 mod common;
@@ -316,8 +317,50 @@ fn under_load_a_resumed_init_gets_a_cookie_first() {
     let tap = sim.tap.take().unwrap();
     assert_eq!(handshake_frames(&tap, sim.nodes[s].addr)[0], (CHALLENGE, VERSION));
     let st = sim.nodes[s].endpoint.stats();
-    assert_eq!((st.sessions_resumed, st.tickets_refused), (0, 0), "refused for the load, the ticket unopened");
+    assert_eq!((st.sessions_resumed, st.tickets_refused), (0, 0), "a cookie for the load, not a refused ticket");
     assert!(st.one_round_trip_challenged >= 1);
+}
+
+#[test]
+fn a_ticket_presented_under_load_is_used_up_so_a_recorded_copy_opens_nothing_later() {
+    let mut loaded = resuming();
+    loaded.cookie_above_half_open = 1;
+    let (mut sim, c, s) = pair_with(17, resuming(), loaded);
+    let other = sim.add_node(resuming(), seed(4));
+    session_with_ticket(&mut sim, c, s);
+    // One half-open session (from another node whose first frame never comes) loads the
+    // responder: the resumed INIT gets a cookie and the handshake goes on in two round trips.
+    let from_other = sim.nodes[other].addr;
+    let handshake_only = move |d: &mut Datagram| d.from != from_other || matches!(d.bytes[2], 0x01 | 0x03);
+    sim.intercept(move |d| if handshake_only(d) { Verdict::Deliver } else { Verdict::Drop });
+    sim.connect(other, s);
+    sim.run_for(Duration::from_millis(60));
+    let (hc, init) = capture_resumed_init(&mut sim, c, s);
+    let c_addr = sim.nodes[c].addr;
+    sim.inject(s, c_addr, &init);
+    assert!(sim.run_until(Duration::from_secs(5), |sim| sim.established(c) == 2));
+    assert_eq!(sim.nodes[s].endpoint.stats().sessions_resumed, 0);
+    close(&mut sim, c, hc);
+    // Long after (the half-open session expired, the load is gone, the INIT's id no longer
+    // retired), the recorded INIT again: its ticket was used up, so CHALLENGE, no session.
+    sim.run_for(Duration::from_secs(75));
+    let (refused, established) = (sim.nodes[s].endpoint.stats().tickets_refused, sim.established(s));
+    sim.inject(s, c_addr, &init);
+    sim.run_for(Duration::from_secs(12));
+    let st = sim.nodes[s].endpoint.stats();
+    assert_eq!((st.sessions_resumed, st.tickets_refused), (0, refused + 1));
+    assert_eq!(sim.established(s), established, "no session from the copy");
+}
+
+#[test]
+fn resumption_works_with_fast_open_off() {
+    let mut off = resuming();
+    off.fast_open = false;
+    let (mut sim, c, s) = pair_with(18, off.clone(), off);
+    session_with_ticket(&mut sim, c, s);
+    let (t, _) = timed_connect(&mut sim, c, s);
+    assert_eq!(t, Duration::from_millis(50));
+    assert_eq!(sim.nodes[s].endpoint.stats().sessions_resumed, 1);
 }
 
 #[test]
@@ -352,4 +395,66 @@ fn nodes_that_do_not_resume_neither_issue_nor_take_tickets() {
     assert_eq!(sim.nodes[s].endpoint.stats().tickets_issued, 1);
     assert_eq!(sim.nodes[c].endpoint.stats().tickets_received, 0);
     assert!(!sim.nodes[c].endpoint.has_ticket_for(&sim.nodes[s].endpoint.node_id()));
+}
+
+#[test]
+fn a_changed_copy_of_a_resumed_init_does_not_use_the_ticket_up() {
+    let (mut sim, c, s) = pair_with(15, resuming(), resuming());
+    session_with_ticket(&mut sim, c, s);
+    // A copy of the ticket, to present again later (as the same node would in another run).
+    let spare = take_saved(&mut sim, c, s);
+    let (_, init) = capture_resumed_init(&mut sim, c, s);
+    // The copy arrives first with its packet number changed (the seed MAC does not cover it):
+    // its tag fails, the session id is retired, the source gets cookies for a while.
+    let mut changed = init.clone();
+    let at = changed.len() - 20;
+    changed[at] ^= 1;
+    let c_addr = sim.nodes[c].addr;
+    sim.inject(s, c_addr, &changed);
+    sim.run_for(Duration::from_millis(10));
+    let st = sim.nodes[s].endpoint.stats();
+    assert_eq!((st.sessions_resumed, st.tickets_refused), (0, 0));
+    assert!(st.dropped.handshake_authentication >= 1);
+    // The ticket was not used up: presented again (a new handshake, a new nonce) after the
+    // source's cookie minute, it opens a session.
+    let _ = sim.run_until(Duration::from_secs(30), |sim| sim.established(c) == 2);
+    sim.run_for(Duration::from_secs(61));
+    let now = sim.now;
+    sim.nodes[c].endpoint.restore_ticket(now, spare);
+    let before = sim.nodes[s].endpoint.stats().sessions_resumed;
+    timed_connect(&mut sim, c, s);
+    assert_eq!(sim.nodes[s].endpoint.stats().sessions_resumed, before + 1, "the same ticket opened a session");
+}
+
+#[test]
+fn a_node_that_does_not_speak_version_4_rejects_it_and_the_handshake_goes_on() {
+    use stt_proto::wire::handshake::{Reject, RejectReason};
+    use stt_proto::wire::FrameType;
+    let (mut sim, c, s) = pair_with(16, resuming(), resuming());
+    session_with_ticket(&mut sim, c, s);
+    // Play a node of an earlier version: its answer to an INIT of version 4 is REJECT(5).
+    let (hc, init) = capture_resumed_init(&mut sim, c, s);
+    sim.record();
+    let mut nonce_i = [0u8; 32];
+    nonce_i.copy_from_slice(&init[24 + 33..24 + 65]);
+    let reject = Reject { version: VERSION, nonce_i, reason: RejectReason::UnsupportedVersion };
+    let mut payload = [0u8; Reject::LEN];
+    reject.encode(&mut payload);
+    let tag = u64::from_be_bytes(init[3..11].try_into().unwrap());
+    let frame = common::noise::frame(FrameType::REJECT, tag, &payload, |_| [0; 16]);
+    let s_addr = sim.nodes[s].addr;
+    sim.inject(c, s_addr, &frame);
+    // A second REJECT (for a copy of the INIT sent again before the first REJECT came back)
+    // does not end the handshake that fell back.
+    sim.run_for(Duration::from_millis(1));
+    sim.inject(c, s_addr, &frame);
+    assert!(sim.run_until(Duration::from_secs(5), |sim| sim.established(c) == 2), "no hang: INIT of version 2 at once");
+    assert!(handshake_failures(&sim, c).is_empty());
+    assert!(sim.nodes[c].endpoint.session(hc).is_some());
+    let tap = sim.tap.take().unwrap();
+    assert_eq!(handshake_frames(&tap, sim.nodes[c].addr)[0], (INIT, VERSION));
+    // The peer is not marked as a node of version 2: the next handshake is one round trip.
+    close(&mut sim, c, hc);
+    let (t, _) = timed_connect(&mut sim, c, s);
+    assert_eq!(t, Duration::from_millis(50));
 }

@@ -100,6 +100,9 @@ pub enum ExportError {
     /// Zero bytes, or more than [`MAX_EXPORT_LEN`], were asked for.
     #[error("an export gives 1 to 8160 bytes, {0} were asked for")]
     BadLength(usize),
+    /// Labels starting with `stt ` are the protocol's own (segment keys, resumption tickets).
+    #[error("exporter labels starting with \"stt \" are the protocol's own: choose another")]
+    ReservedLabel,
 }
 
 /// A session's exporter secret: what [`crate::SessionRef::export_secret`] derives from. It is a

@@ -84,6 +84,9 @@ impl Endpoint {
     /// a CHALLENGE would accept (allowed, and not listed with its own seed when the default seed
     /// is used).
     fn fast_open_key(&self, remote: Remote, expected: Option<NodeId>) -> Option<(NodeId, [u8; 32])> {
+        if !self.config.fast_open {
+            return None;
+        }
         let peer = self.fast_open_peer(remote, expected)?;
         Some((peer, self.known.key_of(&peer)?))
     }
@@ -91,9 +94,6 @@ impl Endpoint {
     /// The peer a one-round-trip or resumed handshake to `remote` would be for: the expected
     /// one, or the node last met at `remote` if the checks of a CHALLENGE would accept it.
     fn fast_open_peer(&self, remote: Remote, expected: Option<NodeId>) -> Option<NodeId> {
-        if !self.config.fast_open {
-            return None;
-        }
         match expected {
             Some(peer) => Some(peer),
             None => self
@@ -187,6 +187,12 @@ impl Endpoint {
         let s = self.sessions.get(handle).expect("the tag map names live sessions");
         let Some(h) = s.handshake() else { return };
         if !h.is_rejected_by(&rj.nonce_i) {
+            self.stats.dropped.unexpected_handshake += 1;
+            return;
+        }
+        if rj.reason == RejectReason::UnsupportedVersion && h.fell_back() {
+            // For the INIT of version 3 or 4 sent before the fall back (a second copy of it was
+            // answered too): INIT of version 2 is on its way.
             self.stats.dropped.unexpected_handshake += 1;
             return;
         }

@@ -13,7 +13,7 @@ use zeroize::Zeroizing;
 use super::responder::{MessageOneRead, Opening};
 use super::Endpoint;
 use crate::crypto::{labels, DhSecret, HandshakeKeys, Suite};
-use crate::handshake::tickets::{HeldTicket, Met, SavedTicket, TicketSealer};
+use crate::handshake::tickets::{HeldTicket, Met, OpenedTicket, SavedTicket, TicketSealer};
 use crate::handshake::{handshake_tag, ik, resume, session_id, write_handshake_frame_sealed};
 use crate::session::ReceivedTicket;
 use crate::time::Instant;
@@ -86,6 +86,12 @@ impl Endpoint {
         self.stats.tickets_received += 1;
     }
 
+    fn use_up(&mut self, ticket: OpenedTicket) {
+        if let Some(sealer) = self.ticket_sealer.as_mut() {
+            sealer.use_up(ticket);
+        }
+    }
+
     /// The ticket to resume with `peer`, if resumption is on and one is held (it is taken: a
     /// ticket opens one session).
     pub(super) fn ticket_for(&mut self, now: Instant, peer: &NodeId) -> Option<HeldTicket> {
@@ -120,15 +126,7 @@ impl Endpoint {
         if self.answered_before(now, sid, remote, &layout.tag) {
             return true;
         }
-        let (max_inits, max_half_open) =
-            (self.config.cookie_above_inits_per_second, self.config.cookie_above_half_open);
-        if self.load.wants_cookie(now, remote.addr.ip(), max_inits, max_half_open) {
-            self.stats.one_round_trip_challenged += 1;
-            return false;
-        }
-        if !self.admits_session(remote) {
-            return true;
-        }
+        // The ticket first (symmetric work only): one that does not open gets CHALLENGE.
         let peer = NodeId(init.node_id_i);
         let lifetime = self.config.ticket_lifetime;
         let opened = match self.ticket_sealer.as_mut() {
@@ -139,6 +137,20 @@ impl Endpoint {
             self.stats.tickets_refused += 1;
             return false;
         };
+        // Under load or at the limits the INIT does not resume, and its initiator never presents
+        // that ticket again (it takes the full handshake): the ticket is used up now, so that a
+        // recorded copy of this INIT replayed later opens nothing either.
+        let (max_inits, max_half_open) =
+            (self.config.cookie_above_inits_per_second, self.config.cookie_above_half_open);
+        if self.load.wants_cookie(now, remote.addr.ip(), max_inits, max_half_open) {
+            self.use_up(ticket);
+            self.stats.one_round_trip_challenged += 1;
+            return false;
+        }
+        if !self.admits_session(remote) {
+            self.use_up(ticket);
+            return true;
+        }
         let backend = self.config.crypto_backend;
         let mut noise = resume::start(backend, suite, &init.node_id_i, &init.nonce_i, &secret, &keys.psk);
         resume::read_e(&mut noise, &init.ephemeral);
@@ -149,9 +161,7 @@ impl Endpoint {
         }
         // The message's tag proves the ticket's secret (a copy with its packet number or tag
         // changed fails above and uses nothing up): from here the ticket opens nothing again.
-        if let Some(sealer) = self.ticket_sealer.as_mut() {
-            sealer.use_up(ticket);
-        }
+        self.use_up(ticket);
         let ephemeral = DhSecret::from_bytes(*self.rng.secret32());
         let dh = &mut self.stats.diffie_hellman;
         let Ok(e_pub) = resume::responder_write_confirm(&mut noise, &ephemeral, &init.ephemeral, dh) else {

@@ -47,6 +47,10 @@ pub(crate) struct InitiatorHandshake {
     fast: Option<FastState>,
     /// After CHALLENGE: the RESPONSE sent and what CONFIRM is checked with.
     response: Option<ResponseState>,
+    /// A REJECT "unsupported version" ended a one-round-trip or resumed attempt: INIT of
+    /// version 2, which every version speaks, went since, so a later such REJECT answers the
+    /// earlier INIT (a copy of it still on its way) and is ignored.
+    fell_back: bool,
 }
 
 /// The initiator's one-round-trip attempt.
@@ -169,6 +173,7 @@ impl InitiatorHandshake {
             interval,
             fast: None,
             response: None,
+            fell_back: false,
         }
     }
 
@@ -275,11 +280,17 @@ impl InitiatorHandshake {
         self.fast.is_some()
     }
 
+    /// True once a REJECT "unsupported version" ended the attempt (see `fell_back`).
+    pub(crate) fn fell_back(&self) -> bool {
+        self.fell_back
+    }
+
     /// The responder does not speak version 3: the one-round-trip attempt ends (its ephemeral
     /// secret erased), INIT of version 2 becomes the frame to send, at once and on the initial
     /// retransmission schedule. Returns the peer it was meant for.
     pub(crate) fn fall_back_to_version_2(&mut self, now: Instant, cfg: &EndpointConfig) -> Option<NodeId> {
         let fast = self.fast.take()?;
+        self.fell_back = true;
         self.interval = cfg.handshake_retransmit_initial;
         self.next_retransmit = now + self.interval;
         Some(fast.peer)

@@ -152,7 +152,8 @@ pub(crate) struct OpenedTicket {
 pub(crate) struct HeldTicket {
     pub(crate) peer: NodeId,
     pub(crate) ticket: Box<[u8]>,
-    pub(crate) secret: Zeroizing<[u8; 32]>,
+    /// On the heap, so that moving the ticket (the store's queue growing) leaves no copy.
+    pub(crate) secret: Box<Zeroizing<[u8; 32]>>,
     pub(crate) expires: Instant,
     /// Where the peer was met, and its static key if known: a ticket restored in another run
     /// teaches the endpoint both, so that `connect` to that address finds the peer.
@@ -173,8 +174,11 @@ pub(crate) struct TicketStore {
 }
 
 impl TicketStore {
-    /// Keeps a ticket (the oldest of the peer's, or of all, makes room).
+    /// Keeps a ticket (the oldest of the peer's, or of all, makes room); one held already for
+    /// that peer (a NEW_TICKET sent again because its acknowledgement was lost, a ticket
+    /// restored twice) is replaced, not kept twice.
     pub(crate) fn add(&mut self, t: HeldTicket) {
+        self.held.retain(|h| h.peer != t.peer || h.ticket != t.ticket);
         if self.held.iter().filter(|h| h.peer == t.peer).count() >= HELD_PER_PEER {
             let oldest = self.held.iter().position(|h| h.peer == t.peer).expect("counted above");
             self.held.remove(oldest);
@@ -224,7 +228,7 @@ pub struct SavedTicket {
     /// How much longer the peer accepts it, from when it was saved.
     pub valid_for: Duration,
     ticket: Vec<u8>,
-    secret: Zeroizing<[u8; 32]>,
+    secret: Box<Zeroizing<[u8; 32]>>,
     met: Option<Met>,
 }
 
@@ -242,11 +246,12 @@ impl SavedTicket {
     /// met (1: 0 nothing, 1 the peer's static key (32), 2 its key and UDP address (an IPv6 or
     /// IPv4-mapped address (16) and port (2))) || ticket_len (2) || ticket`.
     pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
+        // Sized for the whole encoding, so that it never moves (a move would leave a copy).
         let mut out = Zeroizing::new(Vec::with_capacity(128 + self.ticket.len()));
         out.push(SAVED_VERSION);
         out.extend_from_slice(&self.peer.0);
         out.extend_from_slice(&u64::try_from(self.valid_for.as_millis()).unwrap_or(u64::MAX).to_be_bytes());
-        out.extend_from_slice(&*self.secret);
+        out.extend_from_slice(&**self.secret);
         match self.met {
             None => out.push(0),
             Some(Met { static_key, udp: None }) => {
@@ -282,7 +287,7 @@ impl SavedTicket {
         }
         let peer = NodeId(take(32)?.try_into().ok()?);
         let valid_for = Duration::from_millis(u64::from_be_bytes(take(8)?.try_into().ok()?));
-        let mut secret = Zeroizing::new([0u8; 32]);
+        let mut secret = Box::new(Zeroizing::new([0u8; 32]));
         secret.copy_from_slice(take(32)?);
         let met = match take(1)?[0] {
             0 => None,
@@ -361,7 +366,8 @@ mod tests {
         for (i, expires) in [(1u8, 5), (2, 50), (3, 40)] {
             let ticket = alloc::vec![i; 96].into_boxed_slice();
             let met = (i == 3).then_some(Met { static_key: [5; 32], udp: Some("192.0.2.7:9".parse().unwrap()) });
-            store.add(HeldTicket { peer, ticket, secret: Zeroizing::new([i; 32]), expires: t(expires), met });
+            let secret = Box::new(Zeroizing::new([i; 32]));
+            store.add(HeldTicket { peer, ticket, secret, expires: t(expires), met });
         }
         let saved = store.saved(t(10));
         assert_eq!(saved.len(), 2, "two per peer: the oldest made room");
@@ -382,5 +388,15 @@ mod tests {
         assert_eq!(store.take(t(10), &peer).unwrap().ticket[0], 3);
         assert_eq!(store.take(t(45), &peer).unwrap().ticket[0], 2);
         assert!(store.take(t(45), &peer).is_none());
+        let again = |i: u8| HeldTicket {
+            peer,
+            ticket: alloc::vec![i; 96].into_boxed_slice(),
+            secret: Box::new(Zeroizing::new([i; 32])),
+            expires: t(100),
+            met: None,
+        };
+        store.add(again(7));
+        store.add(again(7));
+        assert_eq!(store.saved(t(50)).len(), 1, "a ticket sent again is kept once");
     }
 }

@@ -253,7 +253,7 @@ pub(crate) struct PendingTicket {
 #[cfg(feature = "resumption")]
 pub(crate) struct ReceivedTicket {
     pub ticket: Box<[u8]>,
-    pub secret: zeroize::Zeroizing<[u8; 32]>,
+    pub secret: Box<zeroize::Zeroizing<[u8; 32]>>,
     pub lifetime: core::time::Duration,
 }
 

@@ -212,9 +212,9 @@ impl Session {
         if !ctx.cfg.resumption {
             return;
         }
-        let mut secret = zeroize::Zeroizing::new([0u8; 32]);
+        let mut secret = alloc::boxed::Box::new(zeroize::Zeroizing::new([0u8; 32]));
         let context = t.ticket_nonce.to_be_bytes();
-        if self.export(crate::crypto::labels::RESUMPTION_EXPORT, &context, &mut *secret).is_err() {
+        if self.export(crate::crypto::labels::RESUMPTION_EXPORT, &context, &mut **secret).is_err() {
             return;
         }
         let lifetime = core::time::Duration::from_secs(u64::from(t.lifetime_seconds));

@@ -62,8 +62,12 @@ impl<'a> SessionRef<'a> {
     /// authenticates itself; choose a label of your own (at most 255 bytes) per purpose. Up to
     /// [`crate::MAX_EXPORT_LEN`] bytes.
     ///
-    /// An error while the session has no keys (handshaking) or for a bad label or length.
+    /// An error while the session has no keys (handshaking), for a bad label or length, and for
+    /// a label starting with `stt ` (the protocol's own: segment keys, resumption tickets).
     pub fn export_secret(&self, label: &[u8], context: &[u8], out: &mut [u8]) -> Result<(), ExportError> {
+        if label.starts_with(b"stt ") {
+            return Err(ExportError::ReservedLabel);
+        }
         self.s.keys.as_ref().ok_or(ExportError::NotEstablished)?.export(label, context, out)
     }
 
@@ -95,7 +99,8 @@ impl<'a> SessionRef<'a> {
             Role::Initiator => 1u8,
             Role::Responder => 2,
         }];
-        self.export_secret(crate::crypto::labels::SEGMENT_EXPORT, &sealer, &mut secret)?;
+        let keys = self.s.keys.as_ref().ok_or(ExportError::NotEstablished)?;
+        keys.export(crate::crypto::labels::SEGMENT_EXPORT, &sealer, &mut secret)?;
         let key = crate::segment::SegmentKey::derive(&secret, self.s.session_id, stream_id);
         zeroize::Zeroize::zeroize(&mut secret);
         Ok(key)

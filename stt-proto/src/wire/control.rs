@@ -67,7 +67,7 @@ impl<'a> Disconnect<'a> {
 /// NEW_TICKET payload: a resumption ticket the responder gives the initiator.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct NewTicket<'a> {
-    /// How long the responder accepts the ticket, in seconds from when it sent it.
+    /// How long the responder accepts the ticket, in seconds from when it issued it.
     pub lifetime_seconds: u32,
     /// The context of the ticket's secret: `export("stt resumption", ticket_nonce, 32)`.
     pub ticket_nonce: u64,

@@ -723,6 +723,25 @@ fn ping_resumes_with_tickets_kept_in_a_private_file_across_runs() {
 }
 
 #[test]
+fn bench_sessions_holds_many_idle_sessions_and_reports_what_they_cost() {
+    let out =
+        stt().args(["bench", "--sessions", "1200", "--idle", "1", "--size", "4194304", "--json"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["sessions"], 1200, "{r}");
+    // Two client nodes (1,000 sessions each), every session still alive after the idle time.
+    assert_eq!(r["alive_after_idle"], 1200, "{r}");
+    assert!(r["established_per_second"].as_f64().unwrap() > 0.0, "{r}");
+    assert!(r["resident_bytes_per_session_pair"].as_f64().unwrap() > 0.0, "{r}");
+    assert_eq!(r["ping_ms"]["samples"], 200, "{r}");
+    assert!(r["ping_ms"]["p99"].as_f64().unwrap() >= r["ping_ms"]["median"].as_f64().unwrap(), "{r}");
+    assert!(r["bulk_mb_per_s"]["beside"].as_f64().unwrap() > 0.0, "{r}");
+    // A mistake is found before any network work.
+    let bad = stt().args(["bench", "--sessions", "10", "--streams", "2"]).output().unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+}
+
+#[test]
 fn serve_store_and_fetch_move_content_by_address() {
     let dir = tempfile::tempdir().unwrap();
     let seed = write_seed(dir.path(), "seed");

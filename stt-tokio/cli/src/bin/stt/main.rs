@@ -11,6 +11,7 @@ mod config;
 mod decrypt;
 mod files;
 mod ops;
+mod scale;
 mod tickets;
 
 use std::io::IsTerminal;
@@ -243,6 +244,16 @@ enum Command {
         /// client nodes open to the receiving node, and compare.
         #[arg(long, default_value_t = 0)]
         connects_during: u32,
+        /// Instead: open this many sessions to one listening node (from client nodes spread over
+        /// loopback addresses, 1,000 sessions each), hold them idle for --idle seconds, then
+        /// report the establishment rate, resident memory and idle CPU per session, a PING's
+        /// round trip on random sessions, the sessions still alive, and --size bytes moved on
+        /// one more session beside them against the same transfer before they existed.
+        #[arg(long, default_value_t = 0, conflicts_with_all = ["connects_during", "streams", "transport"])]
+        sessions: u32,
+        /// Seconds the sessions of --sessions stay idle before they are measured.
+        #[arg(long, default_value_t = 10, requires = "sessions", value_name = "SECONDS")]
+        idle: u64,
         /// Print the results as one JSON object on stdout.
         #[arg(long)]
         json: bool,
@@ -543,7 +554,12 @@ async fn run(command: Command, config: Option<&Path>) -> Result<(), Failure> {
             ops::serve_store(opts, bind, node_cfg).await
         }
         Command::Fetch { peer, address, out, max_size } => ops::fetch(&peer, &cfg, &address, out, max_size).await,
-        Command::Bench { size, streams, transport, handshakes, congestion, no_batching, connects_during, json } => {
+        Command::Bench { sessions, idle, size, json, .. } if sessions > 0 => {
+            scale::run(scale::Options { sessions, idle: Duration::from_secs(idle), size }, json).await
+        }
+        Command::Bench {
+            size, streams, transport, handshakes, congestion, no_batching, connects_during, json, ..
+        } => {
             let opts = bench::Options {
                 size,
                 streams: streams.max(1),

@@ -53,24 +53,34 @@ pub(crate) fn load(node: &Node, path: &Path) -> Result<usize, Failure> {
 pub(crate) fn save(node: &Node, path: &Path) -> Result<(), Failure> {
     use std::io::Write;
     let now = unix_ms(SystemTime::now());
-    let mut out = Zeroizing::new(MAGIC.to_vec());
-    for t in node.saved_tickets() {
-        let bytes = t.to_bytes();
-        let expires = now.saturating_add(u64::try_from(t.valid_for.as_millis()).unwrap_or(u64::MAX));
+    let tickets: Vec<(Duration, Zeroizing<Vec<u8>>)> =
+        node.saved_tickets().into_iter().map(|t| (t.valid_for, t.to_bytes())).collect();
+    // Sized once, so that the buffer of secrets never moves (a move would leave a copy behind).
+    let size = MAGIC.len() + tickets.iter().map(|(_, b)| 10 + b.len()).sum::<usize>();
+    let mut out = Zeroizing::new(Vec::with_capacity(size));
+    out.extend_from_slice(MAGIC);
+    for (valid_for, bytes) in &tickets {
+        let expires = now.saturating_add(u64::try_from(valid_for.as_millis()).unwrap_or(u64::MAX));
         out.extend_from_slice(&expires.to_be_bytes());
         out.extend_from_slice(&(bytes.len() as u16).to_be_bytes());
-        out.extend_from_slice(&bytes);
+        out.extend_from_slice(bytes);
     }
+    // A new file of a name nobody can guess, never one that exists (or a link planted there).
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let beside = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+    let mut nonce = [0u8; 8];
+    getrandom::fill(&mut nonce).map_err(|e| Failure::new(1, format!("no OS randomness: {e}")))?;
+    let beside = path.with_file_name(format!(".{name}.{}.tmp", crate::hex(&nonce)));
     let failed = |e: std::io::Error| Failure::new(1, format!("cannot write tickets file {}: {e}", path.display()));
     let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
+    options.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     let mut file = options.open(&beside).map_err(failed)?;
-    file.write_all(&out).and_then(|()| file.sync_all()).map_err(failed)?;
-    std::fs::rename(&beside, path).map_err(failed)
+    let written = file.write_all(&out).and_then(|()| file.sync_all()).and_then(|()| std::fs::rename(&beside, path));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&beside);
+    }
+    written.map_err(failed)
 }
 
 fn warn_if_readable(path: &Path) {
