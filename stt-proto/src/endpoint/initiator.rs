@@ -55,14 +55,15 @@ impl Endpoint {
             nonce_i = self.rng.bytes32();
         }
         let mut hs = InitiatorHandshake::new(now, nonce_i, keys, expected, &self.config);
+        let peer = self.fast_open_peer(remote, expected);
         #[cfg(feature = "resumption")]
-        let ticket = self.fast_open_peer(remote, expected).and_then(|peer| self.ticket_for(now, &peer));
+        let ticket = peer.and_then(|peer| self.ticket_for(now, &peer));
         #[cfg(not(feature = "resumption"))]
         let ticket: Option<core::convert::Infallible> = None;
         if let Some(ticket) = ticket {
             let ephemeral = DhSecret::from_bytes(*self.rng.secret32());
             hs.open_resumed(&self.config, &self.identity, ticket, ephemeral, &mut self.stats.diffie_hellman);
-        } else if let Some((peer, static_r)) = self.fast_open_key(remote, expected) {
+        } else if let Some((peer, static_r)) = peer.filter(|_| self.config.fast_open).and_then(|p| self.known_key(p)) {
             let ephemeral = DhSecret::from_bytes(*self.rng.secret32());
             let dh = &mut self.stats.diffie_hellman;
             // A low-order key cannot have been learnt from a handshake; if one was given, the
@@ -79,20 +80,15 @@ impl Endpoint {
         Ok(handle)
     }
 
-    /// The peer and static key for a one-round-trip handshake to `remote`: the expected peer's
-    /// key, or without one the key of the node last met at `remote`, if it is one the checks of
-    /// a CHALLENGE would accept (allowed, and not listed with its own seed when the default seed
-    /// is used).
-    fn fast_open_key(&self, remote: Remote, expected: Option<NodeId>) -> Option<(NodeId, [u8; 32])> {
-        if !self.config.fast_open {
-            return None;
-        }
-        let peer = self.fast_open_peer(remote, expected)?;
+    /// `peer` and its static key, if known (for a one-round-trip handshake).
+    fn known_key(&self, peer: NodeId) -> Option<(NodeId, [u8; 32])> {
         Some((peer, self.known.key_of(&peer)?))
     }
 
     /// The peer a one-round-trip or resumed handshake to `remote` would be for: the expected
-    /// one, or the node last met at `remote` if the checks of a CHALLENGE would accept it.
+    /// one, or without one the node last met at `remote`, if it is one the checks of a
+    /// CHALLENGE would accept (allowed, and not listed with its own seed when the default seed
+    /// is used).
     fn fast_open_peer(&self, remote: Remote, expected: Option<NodeId>) -> Option<NodeId> {
         match expected {
             Some(peer) => Some(peer),

@@ -9,6 +9,7 @@ use alloc::boxed::Box;
 
 use super::Endpoint;
 use crate::config::Identity;
+use crate::crypto::noise::SymmetricState;
 use crate::crypto::{
     labels, mac32, verify_mac16, CryptoBackend, DhSecret, ExporterSecret, HandshakeKeys, SessionSecrets, Suite,
     TrafficSecret, TAG_LEN,
@@ -529,31 +530,41 @@ pub(super) fn read_message_one(
     let ephemeral = ephemeral();
     let e_pub = ik::responder_write_confirm(&mut noise, &ephemeral, message.ephemeral, &s_i, dh).ok()?;
     drop(ephemeral);
-    let mut confirm_frame = heapless::Vec::new();
-    let seal = |prefix: &[u8]| ik::seal_frame(&mut noise, prefix);
-    let written = match one_round_trip {
+    let confirm_frame = match one_round_trip {
         None => {
+            let mut confirm_frame = heapless::Vec::new();
+            let seal = |prefix: &[u8]| ik::seal_frame(&mut noise, prefix);
             let confirm = Confirm { ephemeral: e_pub, extensions: Features::ALL.extensions() };
             confirm_frame.resize(frame_len(confirm.len()), 0).expect("CONFIRM fits its record");
             let encode = |p: &mut [u8]| confirm.encode(p);
             write_handshake_frame_sealed(&mut confirm_frame, FrameType::CONFIRM, sid, confirm.len(), encode, seal)
+                .expect("the buffer is sized for the frame");
+            confirm_frame
         }
-        Some(nonce_r) => {
-            let confirm = FastConfirm {
-                version: FAST_VERSION,
-                nonce_r,
-                ephemeral: e_pub,
-                extensions: Features::ALL.extensions(),
-            };
-            confirm_frame.resize(frame_len(confirm.len()), 0).expect("CONFIRM fits its record");
-            let tag = handshake_tag(prologue.nonce_i);
-            let encode = |p: &mut [u8]| confirm.encode(p);
-            write_handshake_frame_sealed(&mut confirm_frame, FrameType::CONFIRM, tag, confirm.len(), encode, seal)
-        }
+        Some(nonce_r) => fast_confirm_frame(FAST_VERSION, nonce_r, e_pub, prologue.nonce_i, &mut noise),
     };
-    written.expect("the buffer is sized for the frame");
     let (i2r, r2i) = noise.split();
     Some(MessageOneRead { confirm_frame, i2r, r2i })
+}
+
+/// The CONFIRM of `version` 3 or 4 that answers a one-round-trip or resumed INIT of nonce
+/// `nonce_i`: the responder's nonce and ephemeral key, routed by the handshake tag, its tag the
+/// second Noise message's payload tag (sealed with `noise`).
+pub(super) fn fast_confirm_frame(
+    version: u8,
+    nonce_r: [u8; 32],
+    e_pub: [u8; 32],
+    nonce_i: &[u8; 32],
+    noise: &mut SymmetricState,
+) -> heapless::Vec<u8, 128> {
+    let confirm = FastConfirm { version, nonce_r, ephemeral: e_pub, extensions: Features::ALL.extensions() };
+    let mut frame = heapless::Vec::new();
+    frame.resize(frame_len(confirm.len()), 0).expect("CONFIRM fits its record");
+    let (tag, encode) = (handshake_tag(nonce_i), |p: &mut [u8]| confirm.encode(p));
+    let seal = |prefix: &[u8]| ik::seal_frame(noise, prefix);
+    write_handshake_frame_sealed(&mut frame, FrameType::CONFIRM, tag, confirm.len(), encode, seal)
+        .expect("the buffer is sized for the frame");
+    frame
 }
 
 /// Who a first Noise message being accepted opens a session with.

@@ -10,17 +10,17 @@ use alloc::vec::Vec;
 
 use zeroize::Zeroizing;
 
-use super::responder::{MessageOneRead, Opening};
+use super::responder::{fast_confirm_frame, MessageOneRead, Opening};
 use super::Endpoint;
 use crate::crypto::{labels, DhSecret, HandshakeKeys, Suite};
 use crate::handshake::tickets::{HeldTicket, Met, OpenedTicket, SavedTicket, TicketSealer};
-use crate::handshake::{handshake_tag, ik, resume, session_id, write_handshake_frame_sealed};
+use crate::handshake::{ik, resume, session_id};
 use crate::session::ReceivedTicket;
 use crate::time::Instant;
 use crate::types::{NodeId, Remote, Role, SessionHandle, Transport};
 use crate::wire::control::NewTicket;
-use crate::wire::handshake::{FastConfirm, Features, ResumeInit, RESUME_VERSION};
-use crate::wire::{frame_len, FrameLayout, FrameType};
+use crate::wire::handshake::{Features, ResumeInit, RESUME_VERSION};
+use crate::wire::FrameLayout;
 
 impl Endpoint {
     /// The resumption tickets this node holds (as an initiator) that are still valid at `now`,
@@ -170,14 +170,7 @@ impl Endpoint {
             return true;
         };
         drop(ephemeral);
-        let confirm =
-            FastConfirm { version: RESUME_VERSION, nonce_r, ephemeral: e_pub, extensions: Features::ALL.extensions() };
-        let mut confirm_frame = heapless::Vec::new();
-        confirm_frame.resize(frame_len(confirm.len()), 0).expect("CONFIRM fits its record");
-        let (tag, encode) = (handshake_tag(&init.nonce_i), |p: &mut [u8]| confirm.encode(p));
-        let seal = |prefix: &[u8]| ik::seal_frame(&mut noise, prefix);
-        write_handshake_frame_sealed(&mut confirm_frame, FrameType::CONFIRM, tag, confirm.len(), encode, seal)
-            .expect("the buffer is sized for the frame");
+        let confirm_frame = fast_confirm_frame(RESUME_VERSION, nonce_r, e_pub, &init.nonce_i, &mut noise);
         let (i2r, r2i) = noise.split();
         let features = Features::from_extensions(init.extensions);
         let opening = Opening {

@@ -152,6 +152,15 @@ pub(crate) struct FastEstablished {
     pub(crate) peer: NodeId,
 }
 
+/// The wire ids of the suites `cfg` offers, in its order, and how many.
+fn offered_suites(cfg: &EndpointConfig) -> ([u8; MAX_SUITES], usize) {
+    let mut ids = [0u8; MAX_SUITES];
+    for (d, suite) in ids.iter_mut().zip(&cfg.suites) {
+        *d = suite.id();
+    }
+    (ids, cfg.suites.len())
+}
+
 impl InitiatorHandshake {
     /// A handshake started at `now` with nonce `nonce_i`, under the seed keys `keys`, with
     /// `expected_peer` if the application named the node it expects.
@@ -199,14 +208,11 @@ impl InitiatorHandshake {
         let written =
             ik::initiator_write_response(&mut noise, &ephemeral, identity, static_r, &self.keys.psk, statics, dh);
         let (e_pub, encrypted_static) = written.map_err(|_| HandshakeError::AuthenticationFailed)?;
-        let mut ids = [0u8; MAX_SUITES];
-        for (d, suite) in ids.iter_mut().zip(&cfg.suites) {
-            *d = suite.id();
-        }
+        let (ids, offered) = offered_suites(cfg);
         let init = FastInit {
             node_id_i: me,
             nonce_i: self.nonce_i,
-            suites: &ids[..cfg.suites.len()],
+            suites: &ids[..offered],
             static_r: *static_r,
             ephemeral: e_pub,
             encrypted_static,
@@ -248,14 +254,11 @@ impl InitiatorHandshake {
         let backend = cfg.crypto_backend;
         let mut noise = resume::start(backend, suite, &me, &self.nonce_i, &ticket.secret, &self.keys.psk);
         let e_pub = resume::write_e(&mut noise, &ephemeral, dh);
-        let mut ids = [0u8; MAX_SUITES];
-        for (d, suite) in ids.iter_mut().zip(&cfg.suites) {
-            *d = suite.id();
-        }
+        let (ids, offered) = offered_suites(cfg);
         let init = ResumeInit {
             node_id_i: me,
             nonce_i: self.nonce_i,
-            suites: &ids[..cfg.suites.len()],
+            suites: &ids[..offered],
             ephemeral: e_pub,
             ticket: &ticket.ticket,
             seed_mac: [0; 16],
@@ -383,11 +386,8 @@ impl InitiatorHandshake {
             out.get_mut(..kept.len())?.copy_from_slice(kept);
             return Some(kept.len());
         }
-        let mut ids = [0u8; MAX_SUITES];
-        for (d, suite) in ids.iter_mut().zip(&cfg.suites) {
-            *d = suite.id();
-        }
-        let init = Init { node_id: me.0, nonce: self.nonce_i, suites: &ids[..cfg.suites.len()], extensions: &[] };
+        let (ids, offered) = offered_suites(cfg);
+        let init = Init { node_id: me.0, nonce: self.nonce_i, suites: &ids[..offered], extensions: &[] };
         write_handshake_frame(out, FrameType::INIT, self.tag(), init.len(), |p| init.encode(p), Some(&self.keys.k_hs))
     }
 
