@@ -11,59 +11,19 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::Duration;
 
+use common::handshakes::*;
 use common::*;
 use stt_proto::wire::handshake::{Reject, RejectReason, FAST_VERSION, VERSION};
 use stt_proto::wire::FrameType;
-use stt_proto::{EndpointConfig, Event, HandshakeError, Remote, SessionHandle};
+use stt_proto::{Event, HandshakeError, Remote, SessionHandle};
 use stt_tests::sim::{Datagram, Verdict};
 use stt_tests::{Impairment, NodeIdx, Sim};
 
-const INIT: u8 = 0x01;
-const CHALLENGE: u8 = 0x02;
-const CONFIRM: u8 = 0x04;
 const KEEPALIVE: u8 = 0x14;
-
-/// The version byte of a handshake frame (the first byte of its payload).
-fn version(d: &Datagram) -> u8 {
-    d.bytes[24]
-}
-
-/// A pair 25 ms apart each way (RTT 50 ms) with the given configurations.
-fn pair_with(sim_seed: u64, client: EndpointConfig, server: EndpointConfig) -> (Sim, NodeIdx, NodeIdx) {
-    let mut sim = Sim::new(sim_seed);
-    sim.default_link = Impairment { delay: Duration::from_millis(25), ..Default::default() };
-    let c = sim.add_node(client, seed(1));
-    let s = sim.add_node(server, seed(2));
-    (sim, c, s)
-}
-
-/// Connects `c` to `s` and returns how long the initiator took to be established, and its handle.
-fn timed_connect(sim: &mut Sim, c: NodeIdx, s: NodeIdx) -> (Duration, SessionHandle) {
-    let before = sim.established(c);
-    let started = sim.now;
-    let h = sim.connect(c, s);
-    assert!(sim.run_until(Duration::from_secs(15), |sim| sim.established(c) > before), "no session");
-    (sim.now - started, h)
-}
 
 /// Runs until `s` reports one more session than `before`.
 fn responder_reports(sim: &mut Sim, s: NodeIdx, before: usize) -> bool {
     sim.run_until(Duration::from_secs(15), |sim| sim.established(s) > before)
-}
-
-fn close(sim: &mut Sim, node: NodeIdx, h: SessionHandle) {
-    let now = sim.now;
-    sim.nodes[node].endpoint.session_mut(h).unwrap().close(now, 0, "done");
-    sim.flush(node);
-    sim.run_for(Duration::from_secs(1));
-}
-
-/// The handshake frames (type and version) in the tap from `from`'s address.
-fn handshake_frames(tap: &[Datagram], from: SocketAddr) -> Vec<(u8, u8)> {
-    tap.iter()
-        .filter(|d| d.from == from && matches!(d.bytes[2], INIT..=CONFIRM))
-        .map(|d| (d.bytes[2], version(d)))
-        .collect()
 }
 
 #[test]

@@ -13,42 +13,17 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::Duration;
 
+use common::handshakes::*;
 use common::*;
 use stt_proto::wire::handshake::{RESUME_VERSION, VERSION};
 use stt_proto::{EndpointConfig, Remote, SavedTicket, SessionHandle};
 use stt_tests::sim::{Datagram, Verdict};
-use stt_tests::{Impairment, NodeIdx, Sim};
-
-const INIT: u8 = 0x01;
-const CHALLENGE: u8 = 0x02;
-const CONFIRM: u8 = 0x04;
-
-fn version(d: &Datagram) -> u8 {
-    d.bytes[24]
-}
+use stt_tests::{NodeIdx, Sim};
 
 fn resuming() -> EndpointConfig {
     let mut c = config();
     c.resumption = true;
     c
-}
-
-/// A pair 25 ms apart each way (RTT 50 ms).
-fn pair_with(sim_seed: u64, client: EndpointConfig, server: EndpointConfig) -> (Sim, NodeIdx, NodeIdx) {
-    let mut sim = Sim::new(sim_seed);
-    sim.default_link = Impairment { delay: Duration::from_millis(25), ..Default::default() };
-    let c = sim.add_node(client, seed(1));
-    let s = sim.add_node(server, seed(2));
-    (sim, c, s)
-}
-
-/// Connects `c` to `s`; returns how long the initiator took and its handle.
-fn timed_connect(sim: &mut Sim, c: NodeIdx, s: NodeIdx) -> (Duration, SessionHandle) {
-    let before = sim.established(c);
-    let started = sim.now;
-    let h = sim.connect(c, s);
-    assert!(sim.run_until(Duration::from_secs(15), |sim| sim.established(c) > before), "no session");
-    (sim.now - started, h)
 }
 
 /// A session from `c` to `s`, used (custom frames both ways), until `c` holds a ticket; closed.
@@ -59,20 +34,6 @@ fn session_with_ticket(sim: &mut Sim, c: NodeIdx, s: NodeIdx) -> Duration {
     assert!(sim.run_until(Duration::from_secs(5), |sim| sim.nodes[c].endpoint.stats().tickets_received > tickets));
     close(sim, c, h);
     t
-}
-
-fn close(sim: &mut Sim, node: NodeIdx, h: SessionHandle) {
-    let now = sim.now;
-    sim.nodes[node].endpoint.session_mut(h).unwrap().close(now, 0, "done");
-    sim.flush(node);
-    sim.run_for(Duration::from_secs(1));
-}
-
-fn handshake_frames(tap: &[Datagram], from: SocketAddr) -> Vec<(u8, u8)> {
-    tap.iter()
-        .filter(|d| d.from == from && matches!(d.bytes[2], INIT..=CONFIRM))
-        .map(|d| (d.bytes[2], version(d)))
-        .collect()
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+pub mod handshakes;
 pub mod noise;
 
 use std::time::Duration;
