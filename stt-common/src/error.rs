@@ -63,6 +63,9 @@ pub enum Error {
     /// A reliable message was refused before it was queued.
     #[error(transparent)]
     Message(#[from] stt_proto::MessageError),
+    /// 0-RTT data could not be allowed on the session (see `connect_early`).
+    #[error(transparent)]
+    EarlyData(#[from] stt_proto::EarlyDataError),
     /// A name could not be served, or a resolve or route request not sent.
     #[error(transparent)]
     Name(#[from] stt_proto::NameError),

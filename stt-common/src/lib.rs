@@ -6,7 +6,7 @@
 //! error means ([`peer_left`]), the
 //! [`RecvPool`] received datagrams are cut from, the [`DropReport`] of dropped input, what a node reports about itself
 //! ([`NodeStats`], [`DriverStats`], [`NodeState`]), the application's [`Metadata`] on a session,
-//! the core's [`Clock`], [`random_bytes`] and [`random_identity`], the [`KeyLog`] file, the
+//! the [`EarlyData`] a new session sends with its handshake, the core's [`Clock`], [`random_bytes`] and [`random_identity`], the [`KeyLog`] file, the
 //! logging of the core's events ([`log_core_event`]), the WebSocket listener's
 //! [`ConnectionCaps`] and [`AcceptBackoff`], what a [`WebSocketUrl`] names, the bounded
 //! [`FrameQueue`] and [`ArrivalNotes`] between the core's events and the application's calls, how a
@@ -21,6 +21,7 @@
 #![warn(missing_docs)]
 
 mod clock;
+mod early;
 mod error;
 mod keylog;
 mod log;
@@ -33,6 +34,7 @@ mod udp;
 mod ws;
 
 pub use clock::Clock;
+pub use early::EarlyData;
 pub use error::Error;
 pub use keylog::KeyLog;
 pub use log::{

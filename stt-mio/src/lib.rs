@@ -60,7 +60,7 @@ mod ws;
 pub use driver::Driver;
 pub use node::{Incoming, Node, RefusedMessages, Targets};
 pub use stt_common::{
-    random_bytes, DriverStats, Error, Metadata, NodeState, NodeStats, WebSocketLimits, WebSocketStats,
+    random_bytes, DriverStats, EarlyData, Error, Metadata, NodeState, NodeStats, WebSocketLimits, WebSocketStats,
 };
 pub use stt_proto;
 pub use stt_proto::{ExportError, SavedTicket};

@@ -843,6 +843,34 @@ impl Node {
         self.wait_established(h)
     }
 
+    /// Opens a session to the node `peer` at `addr`, as [`Node::connect_to`] does, with
+    /// `early`'s custom frames and messages queued before the handshake. When this node holds a
+    /// resumption ticket for `peer` (it met `peer` before, with resumption on at both ends), they
+    /// travel with the INIT as 0-RTT data and `peer` has them half a round trip later; the
+    /// returned flag says they went so (if `peer` then refuses the ticket, the messages go again
+    /// after the handshake; custom frames are sent once). Without a ticket they go once the
+    /// session is open. Only data that is safe to receive before `peer` has proved itself in
+    /// this session belongs there (see [`EarlyData`](crate::EarlyData): at most once, not
+    /// forward-secret).
+    pub fn connect_early(
+        &mut self,
+        addr: SocketAddr,
+        peer: NodeId,
+        early: crate::EarlyData,
+    ) -> Result<(SessionHandle, bool), Error> {
+        let h = self.driver.connect_to(addr, peer)?;
+        let now = self.driver.now();
+        let mut s = self.driver.endpoint_mut().session_mut(h).expect("just made");
+        let zero_rtt = match early.queue(&mut s) {
+            Ok(z) => z,
+            Err(e) => {
+                s.close(now, 0, "could not queue its early data");
+                return Err(e);
+            }
+        };
+        Ok((self.wait_established(h)?, zero_rtt))
+    }
+
     /// Uses `seed` as the shared seed with `peer` from now on (open sessions keep their keys).
     pub fn set_peer_seed(&mut self, peer: NodeId, seed: Seed) {
         self.driver.endpoint_unmarked().set_peer_seed(peer, seed);

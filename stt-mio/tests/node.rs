@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use stt_mio::stt_proto::{
-    CloseReason, EndpointConfig, FrameError, HandshakeError, Identity, Seed, StreamError, StreamMode,
+    Channel, CloseReason, EndpointConfig, FrameError, HandshakeError, Identity, Seed, StreamError, StreamMode,
 };
 use stt_mio::{Error, Node};
 
@@ -290,4 +290,42 @@ fn a_mio_node_resumes_and_its_saved_ticket_serves_a_new_node() {
     again.flush(s).unwrap();
     let stats = server.join().unwrap();
     assert_eq!((stats.sessions_resumed, stats.tickets_refused, stats.tickets_issued), (2, 0, 3));
+}
+
+#[test]
+fn connect_early_sends_its_data_with_a_resumed_init() {
+    let server = resuming(62);
+    let (addr, id) = (server.local_addr(), server.node_id());
+    let server = std::thread::spawn(move || {
+        let mut n = server;
+        let mut got = Vec::new();
+        for _ in 0..2 {
+            let s = n.accept().unwrap();
+            let (_, frame) = n.recv_frame(s).unwrap();
+            let m = n.recv_message(s).unwrap();
+            got.push((frame, m.payload));
+        }
+        n.run_for(Duration::from_millis(300)).unwrap();
+        (got, n.stats().endpoint.sessions_resumed)
+    });
+    let mut c = resuming(63);
+    let early = |tag: &'static [u8]| {
+        stt_mio::EarlyData::default().frame(0x80, tag).message(Channel::Frame(0x81), &b"a message"[..])
+    };
+    let (s, zero_rtt) = c.connect_early(addr, id, early(b"first")).unwrap();
+    assert!(!zero_rtt, "no ticket yet: after the handshake");
+    let started = Instant::now();
+    while c.saved_tickets().is_empty() {
+        assert!(started.elapsed() < Duration::from_secs(10), "no ticket");
+        c.run_for(Duration::from_millis(5)).unwrap();
+    }
+    c.close(s, 0, "done");
+    let (s, zero_rtt) = c.connect_early(addr, id, early(b"early")).unwrap();
+    assert!(zero_rtt, "resumed, with 0-RTT data");
+    c.flush(s).unwrap();
+    let (got, resumed) = server.join().unwrap();
+    let frames: Vec<&[u8]> = got.iter().map(|(f, _)| &f[..]).collect();
+    assert_eq!(frames, [&b"first"[..], &b"early"[..]]);
+    assert!(got.iter().all(|(_, m)| &m[..] == b"a message"));
+    assert_eq!(resumed, 1);
 }

@@ -202,7 +202,9 @@ pub struct EndpointConfig {
     /// Raise it where outages are expected to pass (a session can set its own:
     /// `SessionMut::set_unreachable_after`). Default 3 s.
     pub unreachable_after: Duration,
-    /// Send a KEEPALIVE after this long without sending anything; `None` disables. Default 15 s.
+    /// The initiator sends a KEEPALIVE after this long without sending anything; the responder
+    /// after 1.25 times this long without sending or receiving anything (so that it only
+    /// acknowledges while the initiator's arrive). `None` disables. Default 15 s.
     pub keep_alive_interval: Option<Duration>,
     /// When traffic keys rotate.
     pub key_rotation: KeyRotationPolicy,

@@ -146,12 +146,13 @@ pub use endpoint::{ConnectError, Endpoint, SessionMut, Transmit};
 pub use endpoint::{HandshakeDone, HandshakeWork, MAX_HANDSHAKE_WORK};
 pub use event::{CloseReason, Event, HandshakeError};
 pub use fallback::{Fallback, FallbackAction, FallbackPolicy};
+pub use handshake::initiator::EarlyDataError;
 #[cfg(feature = "resumption")]
 pub use handshake::tickets::SavedTicket;
 pub use message::{Channel, Message, MessageError, MessageId, MessageRefusal};
 pub use names::{NameAddress, NameError, NameQueueLimits, NameReply, RequestId, RoutedMessage};
 pub use session::{FrameError, KeyUpdateError, SessionRef, SessionState};
-pub use stats::{DropCounters, EndpointDrops, EndpointStats, PathStats, SessionStats};
+pub use stats::{DropCounters, EndpointDrops, EndpointStats, PathStats, SessionEnds, SessionStats};
 pub use stream::{StreamError, StreamId, StreamMode, StreamRead, MAX_REFUSALS, MAX_STREAM_LABEL};
 pub use time::Instant;
 pub use types::{CustomAddress, Direction, NodeId, Remote, Role, SessionHandle, Transport};

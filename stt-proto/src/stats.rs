@@ -171,6 +171,40 @@ impl EndpointDrops {
     }
 }
 
+/// Established sessions that ended, by [`crate::CloseReason`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SessionEnds {
+    /// The peer sent DISCONNECT.
+    pub closed_by_peer: u64,
+    /// This node closed them (the application, a shutdown, a seed's retirement).
+    pub closed_locally: u64,
+    /// Nothing authentic arrived for the idle timeout.
+    pub idle_timeout: u64,
+    /// The peer stopped answering probes.
+    pub unreachable: u64,
+    /// Packet numbers exhausted.
+    pub other: u64,
+}
+
+impl SessionEnds {
+    /// Counts one more end for `reason`.
+    pub(crate) fn count(&mut self, reason: &crate::CloseReason) {
+        use crate::CloseReason as R;
+        *match reason {
+            R::ClosedByPeer { .. } => &mut self.closed_by_peer,
+            R::ClosedLocally { .. } => &mut self.closed_locally,
+            R::IdleTimeout => &mut self.idle_timeout,
+            R::Unreachable { .. } => &mut self.unreachable,
+            R::PacketNumbersExhausted => &mut self.other,
+        } += 1;
+    }
+
+    /// Every end, all reasons together.
+    pub fn total(&self) -> u64 {
+        self.closed_by_peer + self.closed_locally + self.idle_timeout + self.unreachable + self.other
+    }
+}
+
 /// Endpoint-wide statistics.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct EndpointStats {
@@ -204,6 +238,9 @@ pub struct EndpointStats {
     pub rejects_sent: u64,
     /// Sessions established since start (a responder's once the initiator confirmed it).
     pub sessions_established: u64,
+    /// Established sessions that ended since start, by why: `sessions_established` is their
+    /// total plus the sessions open now.
+    pub sessions_ended: SessionEnds,
     /// Responder sessions removed before the initiator's first authentic frame confirmed them
     /// (within the handshake timeout); the application never learnt of them.
     pub half_open_expired: u64,

@@ -75,7 +75,7 @@ pub use node::{FrameHandler, Node, Targets};
 pub use session::Session;
 pub use stream::{RecvStream, SendStream, Stream};
 pub use stt_common::{
-    random_bytes, DriverStats, Error, Metadata, NodeState, NodeStats, WebSocketLimits, WebSocketStats,
+    random_bytes, DriverStats, EarlyData, Error, Metadata, NodeState, NodeStats, WebSocketLimits, WebSocketStats,
 };
 pub use stt_proto;
 pub use stt_proto::{

@@ -372,8 +372,42 @@ impl Node {
         Ok(Session::from_shared(shared))
     }
 
+    /// Opens a session over UDP to the node `peer` at `addr`, as [`Node::connect_to`] does, with
+    /// `early`'s custom frames and messages queued before the handshake. When this node holds a
+    /// resumption ticket for `peer` (it met `peer` before, with resumption on at both ends), they
+    /// travel with the INIT as 0-RTT data and `peer` has them half a round trip later; the
+    /// returned flag says they went so (if `peer` then refuses the ticket, the messages go again
+    /// after the handshake; custom frames are sent once). Without a ticket they go once the
+    /// session is open. Only data that is safe to receive before `peer` has proved itself in
+    /// this session belongs there (see [`EarlyData`](crate::EarlyData): at most once, not
+    /// forward-secret).
+    pub async fn connect_early(
+        &self,
+        addr: SocketAddr,
+        peer: NodeId,
+        early: crate::EarlyData,
+    ) -> Result<(Session, bool), Error> {
+        let mut zero_rtt = false;
+        let (_, rx) = self.start_connect_with(Remote::udp(addr), Some(peer), |s| {
+            zero_rtt = early.queue(s)?;
+            Ok(())
+        })?;
+        let shared = rx.await.map_err(|_| Error::NodeClosed)??;
+        Ok((Session::from_shared(shared), zero_rtt))
+    }
+
     /// Starts a handshake; the receiver gets the session or why it failed.
     fn start_connect(&self, remote: Remote, peer: Option<NodeId>) -> Result<(SessionHandle, ConnectWaiter), Error> {
+        self.start_connect_with(remote, peer, |_| Ok(()))
+    }
+
+    /// [`Node::start_connect`], with `prepare` run on the new session before its INIT goes.
+    fn start_connect_with(
+        &self,
+        remote: Remote,
+        peer: Option<NodeId>,
+        prepare: impl FnOnce(&mut stt_proto::SessionMut<'_>) -> Result<(), Error>,
+    ) -> Result<(SessionHandle, ConnectWaiter), Error> {
         let (tx, rx) = oneshot::channel();
         let h = {
             let mut st = self.inner.lock();
@@ -385,6 +419,13 @@ impl Node {
                 Some(peer) => st.ep.connect_to(now, remote, peer)?,
                 None => st.ep.connect(now, remote)?,
             };
+            let prepared = prepare(&mut st.ep.session_mut(h).expect("just made"));
+            if let Err(e) = prepared {
+                if let Some(s) = st.ep.session_mut(h) {
+                    s.close(now, 0, "could not queue its early data");
+                }
+                return Err(e);
+            }
             crate::log::handshake_started(&remote);
             st.sessions.insert(h, SessionSlot::new(Some(tx)));
             h

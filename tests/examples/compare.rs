@@ -11,7 +11,8 @@
 //! (`-- --only handshakes`: only the handshake figures, sequential handshakes a second, quinn's
 //! full and resumed beside STT's one-round-trip and resumed ones; `-- --only relay-handshakes`:
 //! only the time of a handshake through the relay with 25 ms each way, quinn's full and resumed
-//! ones beside STT's first, repeat (known key) and resumed ones);
+//! ones beside STT's first, repeat (known key) and resumed ones, and when a custom frame sent as
+//! 0-RTT data with a resumed INIT reached the server);
 //! `-- --stt-only` skips quinn; `-- --limit SECS` bounds each transfer; `STT_COMPARE_VERBOSE=1`
 //! prints each STT transfer's path statistics.
 //!
@@ -306,7 +307,7 @@ async fn quinn_handshakes(n: usize, resumed: bool) -> f64 {
 /// The time of one handshake through a relay with 25 ms each way (RTT 50 ms), in ms: quinn's
 /// full handshake (fresh configuration, so no session ticket), then STT's first handshake from a
 /// fresh node and its second one to the same peer after closing the first.
-async fn relay_handshakes() -> [f64; 5] {
+async fn relay_handshakes() -> [f64; 6] {
     let relay_cfg = RelayConfig { delay: Duration::from_millis(25), ..RelayConfig::default() };
     let ms = |t: Instant| t.elapsed().as_secs_f64() * 1e3;
     let (server_cfg, client_cfg) = quinn_configs(Quinn::Cubic);
@@ -336,12 +337,23 @@ async fn relay_handshakes() -> [f64; 5] {
     accept.abort();
     drop(relay);
 
-    let mut stt = [0.0; 3];
+    let mut stt = [0.0; 4];
     for (resumption, at) in [(false, 0), (true, 2)] {
         let server = Node::bind(stt_config().resumption(resumption)).await.unwrap();
         let client = Node::bind(stt_config().resumption(resumption)).await.unwrap();
         let s2 = server.clone();
-        tokio::spawn(async move { while s2.accept().await.is_some() {} });
+        // When a custom frame 0x80 reached the server (the 0-RTT probe's).
+        let (arrived_tx, mut arrived) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            while let Some(session) = s2.accept().await {
+                let arrived_tx = arrived_tx.clone();
+                tokio::spawn(async move {
+                    if let Ok((0x80, _)) = session.recv_frame().await {
+                        let _ = arrived_tx.send(Instant::now());
+                    }
+                });
+            }
+        });
         let relay = Relay::start(server.local_addr(), relay_cfg).unwrap();
         let started = Instant::now();
         let first = client.connect(relay.addr()).await.unwrap();
@@ -352,20 +364,31 @@ async fn relay_handshakes() -> [f64; 5] {
         let started = Instant::now();
         let repeat = client.connect(relay.addr()).await.unwrap();
         let repeat_ms = ms(started);
+        if resumption {
+            tokio::time::sleep(Duration::from_millis(120)).await;
+        }
         repeat.close(0, "").await;
         if resumption {
             assert_eq!(client.stats().endpoint.sessions_resumed, 1, "the repeat handshake resumed");
             stt[at] = repeat_ms;
+            // Resumed again, a custom frame as 0-RTT data: when it reached the server.
+            let early = stt_tokio::EarlyData::default().frame(0x80, &b"first byte"[..]);
+            let started = Instant::now();
+            let (third, zero_rtt) = client.connect_early(relay.addr(), server.node_id(), early).await.unwrap();
+            assert!(zero_rtt, "the third handshake resumed with 0-RTT data");
+            let at_server = arrived.recv().await.unwrap();
+            stt[3] = at_server.duration_since(started).as_secs_f64() * 1e3;
+            third.close(0, "").await;
         } else {
             stt[0] = first_ms;
             stt[1] = repeat_ms;
         }
     }
-    [quinn_ms, quinn_resumed_ms, stt[0], stt[1], stt[2]]
+    [quinn_ms, quinn_resumed_ms, stt[0], stt[1], stt[2], stt[3]]
 }
 
 fn relay_handshake_rows(runs: usize, rt: &dyn Fn() -> tokio::runtime::Runtime) {
-    let mut cells: [Vec<Option<f64>>; 5] = Default::default();
+    let mut cells: [Vec<Option<f64>>; 6] = Default::default();
     for _ in 0..runs {
         for (cell, t) in cells.iter_mut().zip(rt().block_on(relay_handshakes())) {
             cell.push(Some(t));
@@ -379,9 +402,9 @@ fn relay_handshake_rows(runs: usize, rt: &dyn Fn() -> tokio::runtime::Runtime) {
     };
     println!(
         "| handshake through the relay, 25 ms each way (ms, {runs} runs) | quinn full | quinn resumed | STT first | \
-         STT repeat (known key) | STT resumed |"
+         STT repeat (known key) | STT resumed | STT 0-RTT: first byte at the server |"
     );
-    println!("|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|");
     let times: Vec<String> = spreads.iter().map(|s| fmt(*s)).collect();
     println!("| time (min / median / max) | {} |", times.join(" | "));
     let ratios: Vec<String> = spreads.iter().map(|s| ratio(*s)).collect();

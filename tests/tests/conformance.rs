@@ -9,7 +9,8 @@
 //! handshake and its key schedule, the whole transcript (INIT, CHALLENGE with its cookie,
 //! RESPONSE, CONFIRM, the first sealed datagram and the session id) from the RNG seeds through
 //! the generator of section 9, the same in one round trip (4.9) and resumed with a ticket
-//! (4.11, with the NEW_TICKET that gave it), a labeled STREAM_OPEN (section 7.1), the key
+//! (4.11, with the NEW_TICKET that gave it) and with 0-RTT data behind the INIT (4.12), a
+//! labeled STREAM_OPEN (section 7.1), the key
 //! exporter and a segment keyed by it (section 3.5), the
 //! segments and the stored blob, and the named-endpoint
 //! payloads: every vector of section 9.
@@ -528,9 +529,35 @@ fn section_9_vectors_follow_from_the_text() {
     let tag = s.frame_tag(&confirm);
     confirm.extend_from_slice(&tag);
     check("resumed_transcript_confirm", &confirm);
-    let (i2r, _) = s.split();
+    let (i2r, r2i) = s.split();
     let first = [sealed_frame(0x80, sid, 0, b"hello", 0, &i2r), sealed_frame(0x14, sid, 0, b"", 1, &i2r)].concat();
     check("resumed_transcript_custom_0x80_hello", &first);
+
+    // Section 4.12: 0-RTT data. The resumed session's ticket (number 1) has the secret its
+    // exporter gives; from the INIT frame of the datagram alone, the seed's psk and that secret:
+    // the Noise state after message 1 (the INIT's tag checks), the early key, and the custom
+    // frame behind the INIT.
+    let exporter = hkdf(&[], &[i2r, r2i].concat(), b"stt/v3 exporter");
+    let info = [&b"stt/v3 export"[..], &[14], b"stt resumption", &sha3(&[&1u64.to_be_bytes()])].concat();
+    let ticket_secret: [u8; 32] = expand(&exporter, &info, 32).try_into().unwrap();
+    check("early_ticket_secret", &ticket_secret);
+    let datagram = v["early_transcript_init_datagram"].clone();
+    let plen = u32::from_be_bytes(datagram[20..24].try_into().unwrap()) as usize;
+    let init = &datagram[..52 + plen];
+    let p = &init[24..24 + plen];
+    let (node_id_i, nonce_i, suite) = (&p[1..33], &p[33..65], p[66]);
+    let e_i_pub: [u8; 32] = p[66 + p[65] as usize..][..32].try_into().unwrap();
+    let tag8 = u64::from_be_bytes(init[3..11].try_into().unwrap());
+    let h = sha3(&[b"Noise_NNpsk0_25519_STTAEAD_SHA3-256"]);
+    let mut s = Noise { h, ck: h, k: None, n: 0 };
+    s.mix_hash(&[&[0x04, suite], node_id_i, nonce_i]);
+    s.mix_key_and_hash(&hkdf(&ticket_secret, &psk, b"stt/v4 resumption psk"));
+    s.mix_hash(&[&e_i_pub]);
+    s.mix_key(&e_i_pub);
+    let tag = s.frame_tag(&init[..init.len() - 16]);
+    assert_eq!(tag[..], init[init.len() - 16..], "the INIT's tag, under early_ticket_secret");
+    let early = hkdf(&s.ck, &s.h, b"stt/v4 early data");
+    check("early_transcript_init_datagram", &[init, &sealed_frame(0x80, tag8, 0, b"hello", 0, &early)].concat());
 
     // Section 10: segments of "hello world", 8 bytes each, stream 5, from secret = the shared
     // seed and session id 0x0102030405060708; then the end marker.

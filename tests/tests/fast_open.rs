@@ -13,8 +13,7 @@ use std::time::Duration;
 
 use common::handshakes::*;
 use common::*;
-use stt_proto::wire::handshake::{Reject, RejectReason, FAST_VERSION, VERSION};
-use stt_proto::wire::FrameType;
+use stt_proto::wire::handshake::{FAST_VERSION, VERSION};
 use stt_proto::{Event, HandshakeError, Remote, SessionHandle};
 use stt_tests::sim::{Datagram, Verdict};
 use stt_tests::{Impairment, NodeIdx, Sim};
@@ -309,13 +308,7 @@ fn a_node_of_version_2_gets_the_two_round_trip_handshake_after_its_reject() {
     sim.flush(c);
     sim.run_for(Duration::from_millis(30));
     let init = captured.borrow()[0].clone();
-    let mut nonce_i = [0u8; 32];
-    nonce_i.copy_from_slice(&init[24 + 33..24 + 65]);
-    let reject = Reject { version: VERSION, nonce_i, reason: RejectReason::UnsupportedVersion };
-    let mut payload = [0u8; Reject::LEN];
-    reject.encode(&mut payload);
-    let tag = u64::from_be_bytes(init[3..11].try_into().unwrap());
-    let frame = common::noise::frame(FrameType::REJECT, tag, &payload, |_| [0; 16]);
+    let frame = version_reject(&init);
     let s_addr = sim.nodes[s].addr;
     sim.inject(c, s_addr, &frame);
     assert!(sim.run_until(Duration::from_secs(5), |sim| sim.established(c) == 2));

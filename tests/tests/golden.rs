@@ -202,8 +202,8 @@ const GOLDEN: &[Golden] = &[
     (
         "handshake_and_frames",
         handshake_and_frames,
-        "47d69105680a6b7a1a42300c8bdff17fad8bd5ab0cc1a1cac61a56415b204bf1",
-        19,
+        "abc45ae42022842b235473a2a3f6a1d9840db2af6a1bb531164dd7d76de74080",
+        17,
     ),
     ("impaired_stream", impaired_stream, "a1f70903e09d28c4c1803cbb8d09de2f3eaf5bdf8c3e4be6810e057ffe9047c9", 298),
     ("shared_bottleneck", shared_bottleneck, "3f0c6b6473eccc1850b6e96e8d61d929ad625e15f2a16da7db971b20cd0bbfe7", 3818),

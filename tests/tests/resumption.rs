@@ -389,20 +389,12 @@ fn a_changed_copy_of_a_resumed_init_does_not_use_the_ticket_up() {
 
 #[test]
 fn a_node_that_does_not_speak_version_4_rejects_it_and_the_handshake_goes_on() {
-    use stt_proto::wire::handshake::{Reject, RejectReason};
-    use stt_proto::wire::FrameType;
     let (mut sim, c, s) = pair_with(16, resuming(), resuming());
     session_with_ticket(&mut sim, c, s);
     // Play a node of an earlier version: its answer to an INIT of version 4 is REJECT(5).
     let (hc, init) = capture_resumed_init(&mut sim, c, s);
     sim.record();
-    let mut nonce_i = [0u8; 32];
-    nonce_i.copy_from_slice(&init[24 + 33..24 + 65]);
-    let reject = Reject { version: VERSION, nonce_i, reason: RejectReason::UnsupportedVersion };
-    let mut payload = [0u8; Reject::LEN];
-    reject.encode(&mut payload);
-    let tag = u64::from_be_bytes(init[3..11].try_into().unwrap());
-    let frame = common::noise::frame(FrameType::REJECT, tag, &payload, |_| [0; 16]);
+    let frame = version_reject(&init);
     let s_addr = sim.nodes[s].addr;
     sim.inject(c, s_addr, &frame);
     // A second REJECT (for a copy of the INIT sent again before the first REJECT came back)

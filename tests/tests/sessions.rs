@@ -165,6 +165,11 @@ fn idle_timeout_closes_both_sides() {
             .collect();
         assert_eq!(closed, vec![(h, CloseReason::IdleTimeout)]);
         assert_eq!(sim.nodes[node].endpoint.session_count(), 0);
+        let stats = sim.nodes[node].endpoint.stats();
+        assert_eq!(
+            (stats.sessions_established, stats.sessions_ended.idle_timeout, stats.sessions_ended.total()),
+            (1, 1, 1)
+        );
     }
     assert!(sim.now - t0 >= Duration::from_secs(20));
 }
@@ -185,6 +190,7 @@ fn a_vanished_peer_is_noticed_at_the_first_unanswered_keepalive() {
         _ => None,
     });
     assert!(matches!(reason, Some(CloseReason::Unreachable { probes }) if probes >= 2), "{reason:?}");
+    assert_eq!(sim.nodes[c].endpoint.stats().sessions_ended.unreachable, 1);
     // The keepalive goes out after 15 s of silence; its probes give up seconds later, not at
     // the 60 s idle timeout.
     assert!(closed_after > Duration::from_secs(15) && closed_after < Duration::from_secs(22), "{closed_after:?}");
@@ -261,6 +267,10 @@ fn disconnect_carries_its_reason_to_the_peer_after_pending_frames() {
     );
     assert_eq!(sim.nodes[s].endpoint.session_count(), 0);
     assert_eq!(sim.nodes[c].endpoint.session_count(), 0);
+    // Each end counts the session's end by its reason.
+    let ends = |n: usize| sim.nodes[n].endpoint.stats().sessions_ended;
+    assert_eq!((ends(s).closed_by_peer, ends(s).total()), (1, 1));
+    assert_eq!((ends(c).closed_locally, ends(c).total()), (1, 1));
 }
 
 #[test]
@@ -315,25 +325,38 @@ fn ping_answers(sim: &Sim, node: stt_tests::NodeIdx, session: SessionHandle) -> 
 fn a_ping_measures_one_round_trip_without_the_time_the_peer_held_its_ack() {
     let (mut sim, c, s) = pair(73);
     sim.default_link = Impairment { delay: Duration::from_millis(25), ..Default::default() };
-    let (hc, _) = establish(&mut sim, c, s);
+    let (hc, hs) = establish(&mut sim, c, s);
     // Let the handshake's own acknowledgements settle: nothing is in flight.
     drive(&mut sim, Duration::from_secs(1), |_| false);
-    for round in 1..=3 {
+    let ping = |sim: &mut Sim, round: usize| {
         sim.nodes[c].endpoint.session_mut(hc).unwrap().ping().unwrap();
         sim.flush(c);
         let sent = sim.now;
-        assert!(
-            drive(&mut sim, Duration::from_secs(2), |sim| ping_answers(sim, c, hc).len() == round),
-            "ping {round} is answered"
-        );
-        let took = sim.now - sent;
-        let rtt = ping_answers(&sim, c, hc)[round - 1];
-        println!("ping {round}: rtt {rtt:?}, answered after {took:?}");
-        // The path's round trip is 50 ms; the peer held its ACK of a lone KEEPALIVE for its
-        // delayed-ACK time, and said so.
+        assert!(drive(sim, Duration::from_secs(2), |sim| ping_answers(sim, c, hc).len() == round), "ping {round}");
+        let rtt = ping_answers(sim, c, hc)[round - 1];
+        println!("ping {round}: rtt {rtt:?}, answered after {:?}", sim.now - sent);
+        // The path's round trip is 50 ms.
         assert!(rtt >= Duration::from_millis(50) && rtt < Duration::from_millis(52), "rtt {rtt:?}");
-        assert!(took > rtt + Duration::from_millis(5), "the peer's ACK was delayed ({took:?}), and that was taken off");
+        (rtt, sim.now - sent)
+    };
+    for round in 1..=3 {
+        // An idle peer acknowledges a lone KEEPALIVE at once.
+        let (rtt, took) = ping(&mut sim, round);
+        assert!(took < rtt + Duration::from_millis(2), "answered at once ({took:?})");
     }
+    // A peer with data of its own in flight holds its ACK for its delayed-ACK time (the ACK may
+    // ride with more data), says so, and the ping takes that off. (Its stream's first write also
+    // grants credit, which a KEEPALIVE makes it send again at once: the second is data alone.)
+    let stream = sim.nodes[s].endpoint.session_mut(hs).unwrap().open_stream(StreamMode::Reliable).unwrap();
+    let write = |sim: &mut Sim| {
+        sim.nodes[s].endpoint.session_mut(hs).unwrap().write(stream, &[7u8; 500]).unwrap();
+        sim.flush(s);
+    };
+    write(&mut sim);
+    drive(&mut sim, Duration::from_secs(1), |_| false);
+    write(&mut sim);
+    let (rtt, took) = ping(&mut sim, 4);
+    assert!(took > rtt + Duration::from_millis(5), "the peer's ACK was delayed ({took:?}), and that was taken off");
 }
 
 #[test]
@@ -384,4 +407,33 @@ fn a_ping_from_a_side_that_only_receives_is_answered() {
     let rtt = ping_answers(&sim, c, hc)[0];
     println!("ping while receiving: rtt {rtt:?}, answered after {:?}", sim.now - sent);
     assert!(rtt >= Duration::from_millis(20) && sim.now - sent < Duration::from_millis(200), "rtt {rtt:?}");
+}
+
+/// An idle session costs two datagrams a keepalive interval: the initiator's KEEPALIVE and the
+/// responder's ACK. The responder sends no keepalive of its own while the initiator's arrive
+/// (both coming due together made three datagrams an interval), but does when they stop.
+#[test]
+fn an_idle_session_costs_two_datagrams_a_keepalive_interval() {
+    let (mut sim, c, s) = pair(44);
+    establish(&mut sim, c, s);
+    sim.run_for(Duration::from_secs(1));
+    let (c0, s0) = (sim.nodes[c].endpoint.stats(), sim.nodes[s].endpoint.stats());
+    sim.run_for(Duration::from_secs(300));
+    let (c1, s1) = (sim.nodes[c].endpoint.stats(), sim.nodes[s].endpoint.stats());
+    assert_eq!((c1.datagrams_sent - c0.datagrams_sent, s1.datagrams_sent - s0.datagrams_sent), (20, 20));
+    assert_eq!(s1.datagrams_received - s0.datagrams_received, 20);
+    // An initiator that does not keep the session alive: the responder's keepalives do, 18.75 s
+    // apart (a quarter past the interval), each answered.
+    let mut sim = Sim::new(44);
+    let mut quiet = config();
+    quiet.keep_alive_interval = None;
+    let c = sim.add_node(quiet, seed(1));
+    let s = sim.add_node(config(), seed(2));
+    let (hc, hs) = establish(&mut sim, c, s);
+    sim.run_for(Duration::from_secs(1));
+    let s2 = sim.nodes[s].endpoint.stats();
+    sim.run_for(Duration::from_secs(300));
+    let s3 = sim.nodes[s].endpoint.stats();
+    assert!(sim.nodes[c].endpoint.session(hc).is_some() && sim.nodes[s].endpoint.session(hs).is_some());
+    assert_eq!(s3.datagrams_sent - s2.datagrams_sent, 16);
 }

@@ -345,6 +345,21 @@ fn resumed_transcript(seed_a: &[u8; 32], seed_b: &[u8; 32], shared: &[u8; 32]) -
     assert_eq!(b.stats().sessions_resumed, 1);
     let sid = a.session(h).unwrap().session_id();
     out.push(("resumed_transcript_session_id".into(), format!("{sid:016x}")));
+    // 0-RTT data (§4.12): at 3 s A resumes with the ticket the resumed session gave (its number
+    // 1), a custom frame allowed as 0-RTT data: sealed under the early key behind the INIT.
+    let later = first + std::time::Duration::from_secs(2);
+    let saved = a.saved_tickets(later).remove(0).to_bytes();
+    out.push(("early_ticket_secret".to_string(), hex(&saved[41..73])));
+    let h = a.connect_to(later, Remote::udp(b_addr), peer).unwrap();
+    let mut sm = a.session_mut(h).unwrap();
+    sm.allow_early_data().unwrap();
+    sm.send_frame(0x80, &b"hello"[..]).unwrap();
+    let events = b.stats().sessions_established;
+    let sent = exchange(&mut a, &mut b, later);
+    assert_eq!((sent[0].0, sent[0].1[2]), ('a', 0x01));
+    out.push(("early_transcript_init_datagram".to_string(), hex(&sent[0].1)));
+    assert_eq!(b.stats().sessions_resumed, 2);
+    assert_eq!(b.stats().sessions_established, events + 1);
     out
 }
 

@@ -72,6 +72,9 @@ pub mod labels {
     /// The key that seals a responder's tickets, from the secret it draws at its first ticket
     /// (a private derivation).
     pub const TICKET_KEY: &[u8] = b"stt/v4 ticket key";
+    /// The traffic secret of 0-RTT frames behind an INIT of version 4, from the Noise state
+    /// after its first message.
+    pub const EARLY_DATA: &[u8] = b"stt/v4 early data";
 }
 
 pub(crate) type HkdfSha3 = hkdf::SimpleHkdf<Sha3_256>;

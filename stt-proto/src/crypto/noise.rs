@@ -113,6 +113,14 @@ impl SymmetricState {
         Ok(())
     }
 
+    /// The secret of 0-RTT data after this state's first message: `HKDF(salt = ck, ikm = h,
+    /// label)` (`ck` and `h` bind it to everything the message carried).
+    pub fn early_secret(&self, label: &[u8]) -> super::TrafficSecret {
+        let mut out = [0u8; KEY_LEN];
+        hkdf(&*self.ck, &self.h, label, &mut out);
+        super::TrafficSecret(out)
+    }
+
     /// `Split()`: the two traffic secrets, initiator → responder first.
     pub fn split(self) -> (super::TrafficSecret, super::TrafficSecret) {
         let mut out = Zeroizing::new([0u8; 2 * KEY_LEN]);

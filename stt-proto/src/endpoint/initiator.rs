@@ -192,7 +192,7 @@ impl Endpoint {
             self.stats.dropped.unexpected_handshake += 1;
             return;
         }
-        if rj.reason == RejectReason::UnsupportedVersion && h.is_fast() {
+        if rj.reason == RejectReason::UnsupportedVersion && h.is_fast() && !h.early_data_went() {
             // A node of version 2: the two-round-trip handshake, now and from now on.
             let s = self.sessions.get_mut(handle).expect("still live");
             let h = s.handshake_mut().expect("checked above");

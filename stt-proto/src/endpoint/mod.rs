@@ -104,6 +104,10 @@ pub struct Endpoint {
     /// Initiator: tickets received, by peer.
     #[cfg(feature = "resumption")]
     tickets: TicketStore,
+    /// Responder: the session the INIT of version 4 being handled opened, its handshake tag and
+    /// the key of the 0-RTT frames behind it; for the rest of that INIT's datagram only.
+    #[cfg(feature = "resumption")]
+    early: Option<resumption::EarlyRoute>,
     sessions: SessionTable,
     replies: VecDeque<Reply>,
     events: VecDeque<Event>,
@@ -117,6 +121,16 @@ pub struct Endpoint {
     /// Handshake work handed to the driver (`offload.rs`).
     #[cfg(feature = "offload")]
     offload: offload::Offload,
+}
+
+/// How an encrypted frame arrived, besides its bytes.
+struct Arrival<'k> {
+    /// Length of the datagram it came in (a payload kept for the application pins it).
+    datagram_len: usize,
+    /// It follows, in the same datagram, the frame that confirmed its session.
+    confirming: bool,
+    /// 0-RTT data behind a resumed INIT: the session that INIT opened, and the early key.
+    early: Option<(SessionHandle, &'k crate::crypto::PacketKey)>,
 }
 
 impl core::fmt::Debug for Endpoint {
@@ -155,6 +169,8 @@ impl Endpoint {
             ticket_sealer: None,
             #[cfg(feature = "resumption")]
             tickets: TicketStore::default(),
+            #[cfg(feature = "resumption")]
+            early: None,
             sessions: SessionTable::default(),
             replies: VecDeque::new(),
             events: VecDeque::new(),
@@ -326,6 +342,12 @@ impl Endpoint {
         self.last_now = self.last_now.max(now);
         self.stats.datagrams_received += 1;
         self.stats.bytes_received += datagram.len() as u64;
+        // The session the datagram's first frames confirmed, if any: its later frames are part of
+        // the initiator's first flight, not probes.
+        let mut confirmed_by_this: Option<u64> = None;
+        // Behind a resumed INIT that opened a session: its 0-RTT frames' route and key.
+        #[cfg(feature = "resumption")]
+        let mut behind_init: Option<resumption::EarlyRoute> = None;
         while !datagram.is_empty() {
             let layout = match parse_frame(&datagram) {
                 Ok(l) => l,
@@ -340,12 +362,31 @@ impl Endpoint {
                 datagram.split_to(layout.len)
             };
             match layout.header.frame_type {
-                FrameType::INIT => self.handle_init(now, remote, &frame, &layout),
+                #[cfg(feature = "resumption")]
+                t if behind_init.is_some() && t.is_handshake() => self.stats.dropped.unexpected_handshake += 1,
+                FrameType::INIT => {
+                    self.handle_init(now, remote, &frame, &layout);
+                    #[cfg(feature = "resumption")]
+                    {
+                        behind_init = self.early.take();
+                    }
+                }
                 FrameType::CHALLENGE => self.handle_challenge(now, &frame, &layout),
                 FrameType::REJECT => self.handle_reject(now, &frame, &layout),
                 FrameType::RESPONSE => self.handle_response(now, remote, &frame, &layout),
                 FrameType::CONFIRM => self.handle_confirm(now, &frame, &layout),
-                _ => self.handle_encrypted(now, remote, frame, &layout, datagram_len),
+                _ => {
+                    let session_id = layout.header.session_id;
+                    let confirming = confirmed_by_this == Some(session_id);
+                    #[cfg(feature = "resumption")]
+                    let early = behind_init.as_mut().and_then(|r| r.route(session_id, self.config.crypto_backend));
+                    #[cfg(not(feature = "resumption"))]
+                    let early = None;
+                    let arrival = Arrival { datagram_len, confirming, early };
+                    if self.handle_encrypted(now, remote, frame, &layout, arrival) {
+                        confirmed_by_this = Some(session_id);
+                    }
+                }
             }
         }
     }
@@ -371,27 +412,39 @@ impl Endpoint {
         self.sessions.expire_retired(now);
     }
 
+    /// Hands one encrypted frame to its session; true if the frame confirmed the session.
     fn handle_encrypted(
         &mut self,
         now: Instant,
         remote: Remote,
         frame: BytesMut,
         layout: &FrameLayout,
-        datagram_len: usize,
-    ) {
-        let Some(handle) = self.sessions.by_id(layout.header.session_id) else {
+        arrival: Arrival<'_>,
+    ) -> bool {
+        let Arrival { datagram_len, confirming, early } = arrival;
+        let found = match early {
+            Some((handle, _)) => Some(handle),
+            None => self.sessions.by_id(layout.header.session_id),
+        };
+        let Some(handle) = found else {
             self.stats.dropped.unknown_session += 1;
-            return;
+            return false;
         };
         let peer = self.sessions.get(handle).filter(|s| !s.is_confirmed()).and_then(|s| s.peer());
         let peer_admitted = peer.is_some_and(|p| self.sessions.admits_peer(p, self.config.max_sessions_per_peer));
-        let (s, mut ctx) = self.session_and_ctx(now, handle).expect("the id map names live sessions");
+        let Some((s, mut ctx)) = self.session_and_ctx(now, handle) else {
+            // An early frame after one that ended its session.
+            self.stats.dropped.unknown_session += 1;
+            return false;
+        };
         ctx.datagram_len = datagram_len;
         ctx.peer_admitted = peer_admitted;
-        let then = s.handle_frame(&mut ctx, remote, frame, layout);
+        ctx.confirming = confirming;
+        let then = s.handle_frame(&mut ctx, remote, frame, layout, early.map(|(_, key)| key));
         #[cfg(feature = "resumption")]
         let received_ticket = ctx.ticket.take();
-        if ctx.confirmed {
+        let confirmed = ctx.confirmed;
+        if confirmed {
             self.load.half_open_removed();
             if let Some(peer) = peer {
                 self.sessions.count_peer(handle, peer);
@@ -404,6 +457,7 @@ impl Endpoint {
             self.keep_ticket(now, handle, t);
         }
         self.after(now, handle, then);
+        confirmed
     }
 
     // ---- the session table ----------------------------------------------------------------
@@ -423,6 +477,7 @@ impl Endpoint {
             datagram_len: 0,
             peer_admitted: false,
             confirmed: false,
+            confirming: false,
             #[cfg(feature = "resumption")]
             ticket: None,
         };
@@ -459,7 +514,12 @@ impl Endpoint {
             return;
         }
         let ev = match end {
-            SessionEnd::Closed(reason) => Event::SessionClosed { session: handle, reason },
+            SessionEnd::Closed(reason) => {
+                if s.is_established() {
+                    self.stats.sessions_ended.count(&reason);
+                }
+                Event::SessionClosed { session: handle, reason }
+            }
             SessionEnd::HandshakeFailed(reason) => {
                 Event::HandshakeFailed { session: Some(handle), remote: s.remote(), peer: s.peer(), reason }
             }

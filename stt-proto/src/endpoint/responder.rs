@@ -434,7 +434,7 @@ impl Endpoint {
         opened: Opening,
         response_tag: [u8; TAG_LEN],
         read: MessageOneRead,
-    ) {
+    ) -> SessionHandle {
         let Opening { remote, sid, peer, suite, handshake_rtt, one_round_trip, features, previous_seed } = opened;
         let MessageOneRead { confirm_frame, i2r, r2i } = read;
         let key_log = self.config.key_log.then(|| SessionSecrets {
@@ -457,6 +457,7 @@ impl Endpoint {
             frame: confirm_frame,
             resend_at: one_round_trip.is_none().then(|| now + interval),
             resend_interval: interval,
+            budget: None,
         };
         let mut s = Session::responder(now, remote, &self.config, handshake_rtt, sid, peer, record, keys);
         s.set_peer_features(features);
@@ -476,6 +477,7 @@ impl Endpoint {
         // Reported to the application once the initiator's first authentic frame confirms it.
         self.sessions.mark_ready(now, handle);
         self.sessions.reschedule(&self.config, handle);
+        handle
     }
 }
 

@@ -12,7 +12,7 @@ use zeroize::Zeroizing;
 
 use super::responder::{fast_confirm_frame, MessageOneRead, Opening};
 use super::Endpoint;
-use crate::crypto::{labels, DhSecret, HandshakeKeys, Suite};
+use crate::crypto::{labels, CryptoBackend, DhSecret, HandshakeKeys, PacketKey, Suite};
 use crate::handshake::tickets::{HeldTicket, Met, OpenedTicket, SavedTicket, TicketSealer};
 use crate::handshake::{ik, resume, session_id};
 use crate::session::ReceivedTicket;
@@ -162,6 +162,8 @@ impl Endpoint {
         // The message's tag proves the ticket's secret (a copy with its packet number or tag
         // changed fails above and uses nothing up): from here the ticket opens nothing again.
         self.use_up(ticket);
+        // The state 0-RTT frames behind this INIT are keyed from (derived only if some follow).
+        let early_state = noise.clone();
         let ephemeral = DhSecret::from_bytes(*self.rng.secret32());
         let dh = &mut self.stats.diffie_hellman;
         let Ok(e_pub) = resume::responder_write_confirm(&mut noise, &ephemeral, &init.ephemeral, dh) else {
@@ -184,7 +186,36 @@ impl Endpoint {
             previous_seed,
         };
         self.stats.sessions_resumed += 1;
-        self.install_accepted(now, opening, layout.tag, MessageOneRead { confirm_frame, i2r, r2i });
+        let handle = self.install_accepted(now, opening, layout.tag, MessageOneRead { confirm_frame, i2r, r2i });
+        self.early = Some(EarlyRoute { tag: layout.header.session_id, handle, state: early_state, suite, key: None });
         true
+    }
+}
+
+/// What the rest of a resumed INIT's datagram needs: the session it opened, its handshake tag
+/// (the header's session id of its 0-RTT frames), and the Noise state after the first message,
+/// which keys them (`docs/PROTOCOL.md` §4.12). Frames under the tag are that session's 0-RTT
+/// data, opened with the early key (the first confirms the session: the ticket and the early
+/// key prove the initiator, and the ticket, now used, keeps a copy of the INIT from opening
+/// anything again); others are routed by their own header as always.
+pub(super) struct EarlyRoute {
+    tag: u64,
+    handle: SessionHandle,
+    state: crate::crypto::noise::SymmetricState,
+    suite: Suite,
+    /// The early key, derived at the first 0-RTT frame.
+    key: Option<PacketKey>,
+}
+
+impl EarlyRoute {
+    /// For a frame whose header names `session_id`: the session and the early key, if it is
+    /// one of the 0-RTT frames.
+    pub(super) fn route(&mut self, session_id: u64, backend: CryptoBackend) -> Option<(SessionHandle, &PacketKey)> {
+        if session_id != self.tag {
+            return None;
+        }
+        let (state, suite) = (&self.state, self.suite);
+        let key = self.key.get_or_insert_with(|| state.early_secret(labels::EARLY_DATA).packet_key(suite, backend));
+        Some((self.handle, key))
     }
 }

@@ -9,6 +9,7 @@ use bytes::Bytes;
 
 use super::Endpoint;
 use crate::config::EndpointConfig;
+use crate::handshake::initiator::EarlyDataError;
 use crate::message::{Channel, Message, MessageError, MessageId};
 use crate::names::{NameAddress, NameError, RequestId};
 use crate::session::{FrameError, KeyUpdateError, Session, SessionRef, Then};
@@ -231,6 +232,30 @@ impl<'a> SessionMut<'a> {
         self.command(succeeded, |s, _, now| {
             s.write_with(now, stream, data.len(), |send, now| send.write_bytes(now, data))
         })
+    }
+
+    /// Lets what the application queues on this session before its INIT goes out (custom
+    /// frames, messages, stream data, as much as fits beside the INIT in one datagram) travel
+    /// with it as 0-RTT data, when the handshake resumes with a ticket: the responder gets it
+    /// half a round trip after the INIT left instead of one and a half. Call it right after
+    /// [`Endpoint::connect_to`], before the first `poll_transmit`.
+    ///
+    /// 0-RTT data is delivered at most once (each ticket opens one session, and the responder
+    /// records it used), but it is not forward-secret until the handshake completes: whoever
+    /// later gets the ticket's secret and the shared seed can read it. If the responder does not
+    /// take the ticket (a restart, its load, expiry) the handshake takes its usual course, and
+    /// stream data and messages go again under the session's keys; custom frames are sent once,
+    /// as always. Errors: [`EarlyDataError::NotResumed`] when no ticket is used,
+    /// [`EarlyDataError::TooLate`] after the INIT went.
+    pub fn allow_early_data(&mut self) -> Result<(), EarlyDataError> {
+        let s = self.s();
+        if s.is_responder() {
+            return Err(EarlyDataError::NotResumed);
+        }
+        match s.handshake_mut() {
+            Some(h) => h.allow_early_data(),
+            None => Err(EarlyDataError::TooLate),
+        }
     }
 
     /// Ends the sending side of a stream after what was written (FIN). Streams are

@@ -51,6 +51,40 @@ pub(crate) struct InitiatorHandshake {
     /// version 2, which every version speaks, went since, so a later such REJECT answers the
     /// earlier INIT (a copy of it still on its way) and is ignored.
     fell_back: bool,
+    /// Resuming: the key of 0-RTT data behind the INIT of version 4, and what went under it.
+    #[cfg(feature = "resumption")]
+    early: Option<EarlyData>,
+}
+
+/// The initiator's 0-RTT data (`docs/PROTOCOL.md` §4.12): frames the application allowed to
+/// travel in the datagram of the first INIT of version 4, sealed under a key the first message
+/// of the resumed pattern gives. They take the session's first packet numbers; the responder's
+/// ACKs, once the session is open, acknowledge them, and those it never saw are lost as any
+/// other frame is (stream data goes again under the session's keys).
+#[cfg(feature = "resumption")]
+struct EarlyData {
+    key: crate::crypto::PacketKey,
+    /// The application allowed it (`SessionMut::allow_early_data`).
+    allowed: bool,
+    /// The first INIT's datagram is being written: early frames may join it.
+    open: bool,
+    /// The INIT went (at least) once: the window is past.
+    sent: bool,
+    /// The next packet number an early frame takes.
+    next_pn: u64,
+}
+
+/// Why 0-RTT data cannot be allowed on a session ([`crate::SessionMut::allow_early_data`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum EarlyDataError {
+    /// The handshake does not resume (no ticket held for the peer, resumption off, or the
+    /// node built without it): only a resumed handshake can carry 0-RTT data.
+    #[error("this handshake does not resume with a ticket: 0-RTT data needs one (connect once, keep the ticket)")]
+    NotResumed,
+    /// The INIT went already (or the session is open): send the data the ordinary way.
+    #[error("the INIT has gone already: allow 0-RTT data right after connect, before poll_transmit")]
+    TooLate,
 }
 
 /// The initiator's one-round-trip attempt.
@@ -183,7 +217,79 @@ impl InitiatorHandshake {
             fast: None,
             response: None,
             fell_back: false,
+            #[cfg(feature = "resumption")]
+            early: None,
         }
+    }
+
+    /// Lets the frames queued before the first INIT of a resumed handshake go with it as 0-RTT
+    /// data.
+    pub(crate) fn allow_early_data(&mut self) -> Result<(), EarlyDataError> {
+        #[cfg(feature = "resumption")]
+        if let Some(e) = self.early.as_mut() {
+            if e.sent {
+                return Err(EarlyDataError::TooLate);
+            }
+            e.allowed = true;
+            return Ok(());
+        }
+        Err(EarlyDataError::NotResumed)
+    }
+
+    /// The handshake frame was just written into a datagram: if it is the first INIT of a
+    /// resumed handshake and 0-RTT data is allowed, early frames may join that datagram until
+    /// [`InitiatorHandshake::close_early_window`].
+    pub(crate) fn on_frame_written(&mut self) {
+        #[cfg(feature = "resumption")]
+        {
+            let resumed = self.is_resumed();
+            if let Some(e) = self.early.as_mut() {
+                e.open = e.allowed && !e.sent && resumed;
+                e.sent = true;
+            }
+        }
+    }
+
+    /// True once 0-RTT frames went with the INIT: the responder may have taken them.
+    pub(crate) fn early_data_went(&self) -> bool {
+        self.early_packet_numbers() > 0
+    }
+
+    /// The datagram of the first INIT is complete: no more early frames.
+    pub(crate) fn close_early_window(&mut self) {
+        #[cfg(feature = "resumption")]
+        if let Some(e) = self.early.as_mut() {
+            e.open = false;
+        }
+    }
+
+    /// True while early frames may join the datagram being written.
+    pub(crate) fn early_window_open(&self) -> bool {
+        #[cfg(feature = "resumption")]
+        if let Some(e) = self.early.as_ref() {
+            return e.open;
+        }
+        false
+    }
+
+    /// For the next early frame: its key, packet number and the header's session id (the
+    /// handshake tag). `None` outside the window.
+    #[cfg(feature = "resumption")]
+    pub(crate) fn early_sealer(&mut self) -> Option<(&crate::crypto::PacketKey, u64, u64)> {
+        let tag = self.tag();
+        let e = self.early.as_mut().filter(|e| e.open)?;
+        let pn = e.next_pn;
+        e.next_pn += 1;
+        Some((&e.key, pn, tag))
+    }
+
+    /// How many packet numbers early frames took (the session's own numbering goes on after).
+    pub(crate) fn early_packet_numbers(&self) -> u64 {
+        #[cfg(feature = "resumption")]
+        if let Some(e) = self.early.as_ref() {
+            return e.next_pn;
+        }
+        0
     }
 
     /// Makes the handshake a one-round-trip one to `peer`, whose static key is `static_r`: the
@@ -269,6 +375,8 @@ impl InitiatorHandshake {
         let frame = write_seed_maced_frame(FrameType::INIT, self.tag(), payload, at, &self.keys.k_hs, |prefix| {
             ik::seal_frame(&mut noise, prefix)
         });
+        let early = noise.early_secret(crate::crypto::labels::EARLY_DATA).packet_key(suite, backend);
+        self.early = Some(EarlyData { key: early, allowed: false, open: false, sent: false, next_pn: 0 });
         let peer = ticket.peer;
         self.fast = Some(FastState { frame: frame.into(), noise, ephemeral, suite, peer, static_r: None, sent: 1 });
     }
@@ -361,10 +469,13 @@ impl InitiatorHandshake {
             self.interval = (self.interval * 2).min(cfg.handshake_retransmit_max);
             self.next_retransmit = now + self.interval;
             if let Some(f) = self.fast.as_mut() {
-                f.sent += 1;
-                if f.sent > FAST_SENDS {
-                    // No answer at all: perhaps a node of version 2 that stays silent. Version
-                    // 2's INIT gets an answer from either version (the peer is not marked).
+                f.sent = f.sent.saturating_add(1);
+                // No answer at all: perhaps a node of version 2 that stays silent. Version 2's
+                // INIT gets an answer from either version (the peer is not marked). Not after
+                // 0-RTT data went: the responder may have taken it (its CONFIRMs lost), and a
+                // second session would get it again; the resumed INIT goes on until CONFIRM,
+                // CHALLENGE or the timeout (a node that issued the ticket speaks version 4).
+                if f.sent > FAST_SENDS && !self.early_data_went() {
                     self.fast = None;
                 }
             }

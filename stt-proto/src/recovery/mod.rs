@@ -491,6 +491,22 @@ impl Recovery {
             .map(|f| f.payload)
     }
 
+    /// The frames numbered below `pn_end` that are still in flight were 0-RTT data the peer
+    /// never took (its handshake refused the ticket): lost now, each handed to `lost`, with no
+    /// congestion response (they say nothing of the path).
+    pub(crate) fn abandon_before(&mut self, pn_end: u64, now: Instant, mut lost: impl FnMut(SentPayload)) {
+        for f in self.sent.iter_mut() {
+            if f.pn >= pn_end {
+                break;
+            }
+            if f.state == FrameState::InFlight {
+                f.state = FrameState::Lost(now);
+                self.in_flight -= u64::from(f.size);
+                lost(f.payload);
+            }
+        }
+    }
+
     /// Checks the in-flight count against the frames (property tests).
     #[cfg(test)]
     pub(crate) fn check_accounting(&self) -> Result<(), alloc::string::String> {

@@ -199,7 +199,15 @@ impl Session {
         match self.state {
             State::Established => {
                 self.state = State::Closing;
-                self.queue.push_back(Outgoing::Disconnect { code, reason: String::from(reason) });
+                let disconnect = Outgoing::Disconnect { code, reason: String::from(reason) };
+                if self.confirm.as_ref().is_some_and(|c| c.budget.is_some()) {
+                    // Opened by 0-RTT data, its address not proven: what is queued may never get
+                    // through the budget, so DISCONNECT goes first (behind CONFIRM, if queued).
+                    let at = usize::from(matches!(self.queue.front(), Some(Outgoing::Confirm)));
+                    self.queue.insert(at, disconnect);
+                } else {
+                    self.queue.push_back(disconnect);
+                }
                 Then::Transmit
             }
             State::Handshaking(_) => {

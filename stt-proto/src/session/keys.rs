@@ -207,6 +207,30 @@ impl SessionKeys {
         base.with(Flags::KEY_PHASE, self.send.phase).with(Flags::PEER_KEY_PHASE, self.recv.phase)
     }
 
+    /// The session's numbering goes on after the `taken` packet numbers its 0-RTT frames used.
+    pub(crate) fn continue_after(&mut self, taken: u64) {
+        self.next_pn = self.next_pn.max(taken);
+    }
+
+    /// Opens a 0-RTT frame (sealed under the handshake's `early` key) in place: replay check,
+    /// authentication, replay-window update. The key phase bits say nothing here.
+    pub(crate) fn open_early(
+        &mut self,
+        early: &PacketKey,
+        pn: u64,
+        aad: &[u8],
+        payload: &mut [u8],
+        tag: &[u8; TAG_LEN],
+    ) -> Result<Opened, OpenFailure> {
+        if !self.replay.is_fresh(pn) {
+            return Err(OpenFailure::Replayed);
+        }
+        early.open(pn, aad, payload, tag).map_err(|_| OpenFailure::Authentication)?;
+        let newest = self.replay.highest().is_none_or(|h| pn > h);
+        self.replay.accept(pn);
+        Ok(Opened { rotated_to: None, newest })
+    }
+
     /// Takes the next packet number. `None` when exhausted.
     pub(crate) fn next_packet_number(&mut self) -> Option<u64> {
         if self.exhausted() {

@@ -77,6 +77,10 @@ pub(crate) struct ConfirmRecord {
     /// round trip: the address is not proven), and the wait after.
     pub resend_at: Option<Instant>,
     pub resend_interval: core::time::Duration,
+    /// Confirmed by 0-RTT frames, whose datagram proves no address: what it may still send
+    /// there (three times what it received) besides CONFIRM, until a frame under the session's
+    /// keys arrives (and this record goes).
+    pub budget: Option<usize>,
 }
 
 pub(crate) enum State {
@@ -132,6 +136,9 @@ pub(crate) struct Ctx<'a> {
     /// Set by the session when the initiator's first authentic frame confirmed it: the endpoint
     /// counts it against its peer from then on.
     pub confirmed: bool,
+    /// Set by the endpoint for the frames that follow, in the same datagram, the frame that
+    /// confirmed the session: the initiator's first flight, not a probe.
+    pub confirming: bool,
     /// Set by an initiator's session when a NEW_TICKET arrived: the endpoint keeps it.
     #[cfg(feature = "resumption")]
     pub ticket: Option<ReceivedTicket>,
@@ -377,6 +384,11 @@ impl Session {
         self.session_id
     }
 
+    /// True if the peer opened this session.
+    pub(crate) fn is_responder(&self) -> bool {
+        self.role == Role::Responder
+    }
+
     /// Which side of the handshake this node was.
     #[cfg(feature = "resumption")]
     pub(crate) fn role(&self) -> Role {
@@ -512,6 +524,22 @@ impl Session {
     /// the probe timeout sends it again until the responder's ACK shows it arrived.
     pub(crate) fn establish(&mut self, ctx: &mut Ctx<'_>, keys: SessionKeys, one_round_trip: bool) {
         let now = ctx.now;
+        let mut keys = keys;
+        // 0-RTT frames took the first packet numbers; unless the resumed attempt is what opened
+        // the session, the responder dropped them unread, and what they carried goes again now.
+        let mut abandoned_early = 0;
+        if let State::Handshaking(h) = &self.state {
+            keys.continue_after(h.early_packet_numbers());
+            if !h.is_resumed() {
+                abandoned_early = h.early_packet_numbers();
+            }
+        }
+        if abandoned_early > 0 {
+            let Session { recovery, streams, names, ticket, .. } = self;
+            recovery.abandon_before(abandoned_early, now, |p| {
+                apply_outcome(streams, names, ticket, ctx.events, ctx.handle, p, crate::recovery::Outcome::Lost);
+            });
+        }
         self.keys = Some(keys);
         if let State::Handshaking(h) = &self.state {
             self.stats.handshake_rtt.get_or_insert(now - h.started());
@@ -564,7 +592,7 @@ impl Session {
     }
 
     /// True once the handshake completed.
-    fn is_established(&self) -> bool {
+    pub(crate) fn is_established(&self) -> bool {
         matches!(self.state, State::Established | State::Closing)
     }
 

@@ -87,13 +87,16 @@ impl Session {
     }
 
     /// Opens one encrypted frame addressed to this session (decrypted in place inside `frame`)
-    /// and acts on it. Bad input is counted and dropped; the session goes on.
+    /// and acts on it: sealed under the session's keys, or under `early`, the key of the 0-RTT
+    /// data behind the resumed INIT that made it (a responder's, in that INIT's datagram). Bad
+    /// input is counted and dropped; the session goes on.
     pub(crate) fn handle_frame(
         &mut self,
         ctx: &mut Ctx<'_>,
         remote: Remote,
         mut frame: BytesMut,
         layout: &FrameLayout,
+        early: Option<&crate::crypto::PacketKey>,
     ) -> Then {
         let now = ctx.now;
         let Some(keys) = self.keys.as_mut() else {
@@ -102,14 +105,12 @@ impl Session {
         };
         let aad = layout.aad(&frame);
         let h = &layout.header;
-        let opened = match keys.open(
-            now,
-            h.flags,
-            layout.packet_number,
-            &aad,
-            &mut frame[layout.payload.clone()],
-            &layout.tag,
-        ) {
+        let payload = &mut frame[layout.payload.clone()];
+        let opened = match early {
+            Some(key) => keys.open_early(key, layout.packet_number, &aad, payload, &layout.tag),
+            None => keys.open(now, h.flags, layout.packet_number, &aad, payload, &layout.tag),
+        };
+        let opened = match opened {
             Ok(o) => o,
             Err(OpenFailure::Replayed) => {
                 self.count_drop(ctx, |d| &mut d.replayed);
@@ -120,11 +121,21 @@ impl Session {
                 return Then::Wait;
             }
         };
-        // An authentic frame from the initiator shows CONFIRM arrived: stop keeping it.
-        self.confirm = None;
+        // An authentic frame from the initiator shows CONFIRM arrived: stop keeping it. (Not an
+        // early one: it was sealed before CONFIRM existed.)
+        if early.is_none() {
+            self.confirm = None;
+        }
         if !self.is_confirmed() {
             if let Some(refused) = self.confirm_by_initiator(ctx) {
                 return refused;
+            }
+            if early.is_some() {
+                // The datagram proves no address (a copy may come from anywhere): three times
+                // what came until the initiator's first frame under the session's keys.
+                if let Some(c) = self.confirm.as_mut() {
+                    c.budget = Some(ctx.datagram_len.saturating_mul(3));
+                }
             }
         }
         self.stats.frames_received += 1;
@@ -144,7 +155,17 @@ impl Session {
             self.probe_path(ctx, remote);
         }
         match h.frame_type {
-            FrameType::KEEPALIVE => self.resend_credit_in_flight(ctx),
+            FrameType::KEEPALIVE => {
+                // On an idle session, acknowledged at once: no data of this side's could carry
+                // the ACK within the delay, and the sender is probing (a keepalive, a ping). An
+                // idle session's exchange then takes one turn and no timer. Not the KEEPALIVE
+                // that confirms a new session (alone, or behind the frames the initiator's
+                // application queued first): the application, just told of it, may answer.
+                if !ctx.confirmed && !ctx.confirming && self.is_idle() {
+                    self.acks.ack_now();
+                }
+                self.resend_credit_in_flight(ctx);
+            }
             FrameType::PATH_CHALLENGE => match <[u8; 8]>::try_from(&frame[layout.payload.clone()]) {
                 // Answered on the path it came on.
                 Ok(data) if remote == self.remote => self.queue.push_back(Outgoing::PathResponse(data)),
@@ -548,6 +569,13 @@ pub(crate) mod ack {
             }
             while ranges.len() > MAX_ACK_RANGES {
                 ranges.remove(0);
+            }
+        }
+
+        /// Makes an ACK due at once (if something ack-eliciting awaits one).
+        pub(crate) fn ack_now(&mut self) {
+            if self.unacked_eliciting > 0 {
+                self.unacked_eliciting = self.unacked_eliciting.max(self.every);
             }
         }
 

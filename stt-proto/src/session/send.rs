@@ -33,6 +33,11 @@ pub(crate) struct FrameSpec {
 }
 
 impl FrameSpec {
+    /// The header of this frame in session `session_id` (or under a handshake tag), with `flags`.
+    const fn header(&self, session_id: u64, flags: Flags) -> Header {
+        Header { frame_type: self.frame_type, session_id, stream_id: self.stream_id, sequence: self.sequence, flags }
+    }
+
     pub(crate) const fn control(frame_type: FrameType) -> Self {
         FrameSpec { frame_type, stream_id: 0, sequence: 0, flags: Flags(0) }
     }
@@ -94,7 +99,9 @@ fn encode(s: &mut Session, me: &NodeId, tx: &mut Tx<'_>, o: &Outgoing, out: &mut
             Some(c) => copy_frame(out, &c.frame),
             None => Encoded::Skip,
         },
-        _ if !established => Encoded::NotYet,
+        // Before the session is open, only custom frames may go, as 0-RTT data (stream frames
+        // are written by `write_stream_frames`, under the same rule).
+        _ if !(established || matches!(o, Outgoing::Custom { .. }) && s.may_send_frames()) => Encoded::NotYet,
         Outgoing::Custom { frame_type, payload } => {
             let spec = FrameSpec::control(FrameType(*frame_type));
             sealed(s.seal_tracked(tx, out, spec, payload.len(), |p| p.copy_from_slice(payload), None))
@@ -126,6 +133,23 @@ fn encode(s: &mut Session, me: &NodeId, tx: &mut Tx<'_>, o: &Outgoing, out: &mut
             ))
         }
     }
+}
+
+/// Writes the frame `header` heads into `out` (exactly its length) with packet number `pn`,
+/// its payload written by `fill`, then sealed in place by `seal`.
+fn write_sealed(
+    out: &mut [u8],
+    header: &Header,
+    pn: u64,
+    payload_len: usize,
+    fill: impl FnOnce(&mut [u8]),
+    seal: impl FnOnce(u64, &[u8], &mut [u8]) -> [u8; TAG_LEN],
+) {
+    let (payload, tag) = write_skeleton(out, header, payload_len, pn);
+    fill(&mut out[payload.clone()]);
+    let aad = aad_of(out);
+    let t = seal(pn, &aad, &mut out[payload]);
+    out[tag].copy_from_slice(&t);
 }
 
 impl Session {
@@ -190,7 +214,17 @@ impl Session {
     pub(crate) fn write_datagram(&mut self, ctx: &mut Ctx<'_>, buf: &mut [u8]) -> (usize, Then) {
         let now = ctx.now;
         let cfg = ctx.cfg;
-        let max = buf.len().min(cfg.max_datagram(self.remote.transport));
+        let mut max = buf.len().min(cfg.max_datagram(self.remote.transport));
+        // A session confirmed by 0-RTT frames sends to an unproven address within its budget;
+        // CONFIRM (smaller than the INIT it answers) and a DISCONNECT always go. What the budget
+        // holds back waits (the address proven, the session is ready again).
+        let mut budget_limited = false;
+        if let Some(budget) = self.confirm.as_ref().and_then(|c| c.budget) {
+            let limit = budget + self.unbudgeted_front();
+            budget_limited = limit < max;
+            max = max.min(limit);
+        }
+        let mut unbudgeted_written = 0;
         let mut len = 0;
         let mut tally = Tally::default();
         let tx = &mut Tx { now, cfg, tally: &mut tally };
@@ -200,6 +234,12 @@ impl Session {
                 Encoded::Written(n) => {
                     len += n;
                     tx.tally.frames += 1;
+                    if let (Outgoing::Handshake, State::Handshaking(h)) = (&o, &mut self.state) {
+                        h.on_frame_written();
+                    }
+                    if matches!(o, Outgoing::Confirm | Outgoing::Disconnect { .. }) {
+                        unbudgeted_written += n;
+                    }
                     match o {
                         Outgoing::Custom { .. } => self.custom_queued -= 1,
                         Outgoing::Keepalive => self.keepalive_queued = false,
@@ -211,7 +251,7 @@ impl Session {
                     }
                 }
                 Encoded::Skip => {}
-                Encoded::NoRoom if len == 0 => {
+                Encoded::NoRoom if len == 0 && !budget_limited => {
                     ctx.stats.dropped.transmit_buffer_too_small += 1;
                     match o {
                         Outgoing::Custom { .. } => self.custom_queued -= 1,
@@ -238,8 +278,14 @@ impl Session {
             len = self.write_name_frames(tx, &mut buf[..max], len, ctx.names);
             len = self.write_stream_frames(tx, &mut buf[..max], len);
         }
+        if let State::Handshaking(h) = &mut self.state {
+            h.close_early_window();
+        }
         if tally.exhausted {
             closed = Some(CloseReason::PacketNumbersExhausted);
+        }
+        if let Some(b) = self.confirm.as_mut().and_then(|c| c.budget.as_mut()) {
+            *b = b.saturating_sub(len - unbudgeted_written);
         }
         if len > 0 {
             self.stats.frames_sent += tally.frames;
@@ -265,6 +311,31 @@ impl Session {
             None => Then::Wait,
         };
         (len, then)
+    }
+
+    /// Bytes of the items at the front of the queue that go whatever an unproven address's
+    /// budget says: CONFIRM, and the DISCONNECT of a session closed before its address was
+    /// proven (`close` puts it there).
+    fn unbudgeted_front(&self) -> usize {
+        self.queue
+            .iter()
+            .take(2)
+            .map_while(|o| match o {
+                Outgoing::Confirm => self.confirm.as_ref().map(|c| c.frame.len()),
+                Outgoing::Disconnect { code, reason } => Some(frame_len(Disconnect { code: *code, reason }.len())),
+                _ => None,
+            })
+            .sum()
+    }
+
+    /// True if this side has nothing to send and nothing in flight: an ACK it owes would go out
+    /// alone whenever it went.
+    pub(crate) fn is_idle(&self) -> bool {
+        self.queue.is_empty()
+            && self.recovery.in_flight() == 0
+            && !self.streams.wants_control()
+            && !self.streams.has_queued_data()
+            && !self.names.wants_transmit()
     }
 
     /// True if `poll_transmit` would write something for this session now.
@@ -298,23 +369,43 @@ impl Session {
             return Sealed::NoRoom;
         }
         let sid = self.session_id;
-        let Some(keys) = self.keys.as_mut() else { return Sealed::NoKeys };
+        let Some(keys) = self.keys.as_mut() else { return self.seal_early(out, spec, payload_len, fill) };
         let rotated = keys.maybe_rotate_send(now, &cfg.key_rotation, cfg.key_retention);
         let Some(pn) = keys.next_packet_number() else { return Sealed::Exhausted };
-        let header = Header {
-            frame_type: spec.frame_type,
-            session_id: sid,
-            stream_id: spec.stream_id,
-            sequence: spec.sequence,
-            flags: keys.flags(spec.flags),
-        };
-        let out = &mut out[..n];
-        let (payload, tag) = write_skeleton(out, &header, payload_len, pn);
-        fill(&mut out[payload.clone()]);
-        let aad = aad_of(out);
-        let t: [u8; TAG_LEN] = keys.seal(pn, &aad, &mut out[payload]);
-        out[tag].copy_from_slice(&t);
+        let header = spec.header(sid, keys.flags(spec.flags));
+        write_sealed(&mut out[..n], &header, pn, payload_len, fill, |pn, aad, p| keys.seal(pn, aad, p));
         Sealed::Written { len: n, pn, rotated }
+    }
+
+    /// Seals one early frame (0-RTT data) into `out` under the resumed handshake's early key,
+    /// while the datagram of its first INIT is being written (`NoKeys` otherwise).
+    fn seal_early(
+        &mut self,
+        out: &mut [u8],
+        spec: FrameSpec,
+        payload_len: usize,
+        fill: impl FnOnce(&mut [u8]),
+    ) -> Sealed {
+        #[cfg(feature = "resumption")]
+        if let State::Handshaking(h) = &mut self.state {
+            let Some((key, pn, tag)) = h.early_sealer() else { return Sealed::NoKeys };
+            let n = frame_len(payload_len);
+            let header = spec.header(tag, spec.flags);
+            write_sealed(&mut out[..n], &header, pn, payload_len, fill, |pn, aad, p| key.seal(pn, aad, p));
+            return Sealed::Written { len: n, pn, rotated: None };
+        }
+        let _ = (out, spec, payload_len, fill);
+        Sealed::NoKeys
+    }
+
+    /// True while frames may be written: the session is open, or the datagram of a resumed
+    /// INIT is being written and 0-RTT data was allowed.
+    pub(crate) fn may_send_frames(&self) -> bool {
+        match &self.state {
+            State::Established => true,
+            State::Handshaking(h) => h.early_window_open(),
+            State::Closing => false,
+        }
     }
 
     /// Seals a frame of any type and header under this session's send keys, with the next packet
@@ -446,7 +537,7 @@ impl Session {
     /// Writes ACK, stream control, retransmissions and new data into `out[at..]`. Returns the new
     /// end of the datagram.
     fn write_stream_frames(&mut self, tx: &mut Tx<'_>, out: &mut [u8], mut at: usize) -> usize {
-        if !matches!(self.state, State::Established) {
+        if !self.may_send_frames() {
             return at;
         }
         let now = tx.now;

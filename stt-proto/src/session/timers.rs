@@ -12,7 +12,7 @@ use crate::event::{CloseReason, Event, HandshakeError};
 use crate::handshake::initiator::HandshakeTimer;
 use crate::recovery::{Outcome, SentPayload};
 use crate::time::Instant;
-use crate::types::Direction;
+use crate::types::{Direction, Role};
 
 impl Session {
     /// Runs every timer of this session that is due at `ctx.now`.
@@ -89,7 +89,7 @@ impl Session {
                         });
                     }
                 }
-                if cfg.keep_alive_interval.is_some_and(|ka| now >= self.last_sent + ka) {
+                if self.keepalive_at(cfg).is_some_and(|at| now >= at) {
                     self.queue_keepalive();
                 }
                 if self.blocked_probe_at(cfg).is_some_and(|at| now >= at) {
@@ -118,6 +118,21 @@ impl Session {
         };
         let since = self.recovery.probing_since().map_or(self.stats.last_active, |p| p.max(self.stats.last_active));
         Some(since + after)
+    }
+
+    /// When this session next sends a KEEPALIVE to keep an idle session open: the initiator
+    /// [`EndpointConfig::keep_alive_interval`] after it last sent anything. The responder waits
+    /// a quarter longer, counted from the later of its last send and the last authentic frame
+    /// received: while the initiator keeps the session alive, its keepalives arrive first and
+    /// the responder only acknowledges them (two datagrams an interval, where both ends'
+    /// keepalives coming due together made three), and when the initiator falls silent the
+    /// responder's own keepalive finds out whether it vanished.
+    fn keepalive_at(&self, cfg: &EndpointConfig) -> Option<Instant> {
+        let ka = cfg.keep_alive_interval?;
+        Some(match self.role {
+            Role::Initiator => self.last_sent + ka,
+            Role::Responder => self.last_sent.max(self.stats.last_active) + ka + ka / 4,
+        })
     }
 
     /// When a session whose data waits for the peer's credit, with nothing in flight, next sends
@@ -153,8 +168,8 @@ impl Session {
                     }
                     return Some(t);
                 }
-                if let Some(ka) = cfg.keep_alive_interval.filter(|_| !self.keepalive_queued) {
-                    t = t.min(self.last_sent + ka);
+                if let Some(at) = self.keepalive_at(cfg).filter(|_| !self.keepalive_queued) {
+                    t = t.min(at);
                 }
                 if let Some(at) = self.blocked_probe_at(cfg) {
                     t = t.min(at);

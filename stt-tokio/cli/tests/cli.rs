@@ -729,16 +729,78 @@ fn bench_sessions_holds_many_idle_sessions_and_reports_what_they_cost() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(r["sessions"], 1200, "{r}");
-    // Two client nodes (1,000 sessions each), every session still alive after the idle time.
-    assert_eq!(r["alive_after_idle"], 1200, "{r}");
+    // Two client nodes (1,000 sessions each) in the clients' process, every session still alive
+    // after the idle time at both ends.
+    assert_eq!(r["alive_after_idle"]["clients"], 1200, "{r}");
+    assert_eq!(r["alive_after_idle"]["listener"], 1200, "{r}");
     assert!(r["established_per_second"].as_f64().unwrap() > 0.0, "{r}");
-    assert!(r["resident_bytes_per_session_pair"].as_f64().unwrap() > 0.0, "{r}");
+    // Each process measured its own memory.
+    assert!(r["resident_bytes_per_session"]["listener"].as_f64().unwrap() > 0.0, "{r}");
+    assert!(r["resident_bytes_per_session"]["clients"].as_f64().unwrap() > 0.0, "{r}");
+    assert!(r["idle_cpu_percent_of_one_core"]["listener"].as_f64().is_some(), "{r}");
     assert_eq!(r["ping_ms"]["samples"], 200, "{r}");
     assert!(r["ping_ms"]["p99"].as_f64().unwrap() >= r["ping_ms"]["median"].as_f64().unwrap(), "{r}");
     assert!(r["bulk_mb_per_s"]["beside"].as_f64().unwrap() > 0.0, "{r}");
     // A mistake is found before any network work.
     let bad = stt().args(["bench", "--sessions", "10", "--streams", "2"]).output().unwrap();
     assert_eq!(bad.status.code(), Some(2));
+}
+
+#[test]
+fn bench_clients_only_runs_the_clients_half_against_a_listener_started_by_hand() {
+    let dir = tempfile::tempdir().unwrap();
+    let seed = write_seed(dir.path(), "seed");
+    let listener = Listener::start(&["--seed-file", seed.to_str().unwrap(), "--stdout"], Stdio::null());
+    let out = stt()
+        .args([
+            "bench",
+            "--sessions",
+            "40",
+            "--idle",
+            "1",
+            "--clients-only",
+            "--to",
+            &listener.addr,
+            "--json",
+            "--seed-file",
+        ])
+        .arg(&seed)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let reports: Vec<serde_json::Value> =
+        String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(reports.len(), 2, "{reports:?}");
+    assert_eq!((&reports[0]["report"], &reports[0]["sessions"]), (&"established".into(), &40.into()));
+    assert_eq!((&reports[1]["report"], &reports[1]["alive"]), (&"measured".into(), &40.into()));
+    // Usage mistakes: no seed, nothing to run the clients of.
+    let to = ["--to", listener.addr.as_str()];
+    let no_seed = stt().args(["bench", "--sessions", "4", "--clients-only"]).args(to).output().unwrap();
+    assert_eq!(no_seed.status.code(), Some(2), "{}", String::from_utf8_lossy(&no_seed.stderr));
+    let nothing = stt().args(["bench", "--clients-only", "--seed-file"]).arg(&seed).args(to).output().unwrap();
+    assert_eq!(nothing.status.code(), Some(2), "{}", String::from_utf8_lossy(&nothing.stderr));
+}
+
+#[test]
+fn bench_churn_opens_uses_and_closes_sessions_and_the_listener_counters_add_up() {
+    // The short version of the churn run (docs/BENCHMARKS.md has the ten-minute one): 10,000
+    // sessions, each with a message and its answer; one in a hundred abandoned.
+    let out = stt().args(["bench", "--churn", "10", "--rate", "1000", "--json"]).output().unwrap();
+    assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["balanced"], true, "{r}");
+    let (c, l) = (&r["clients"], &r["listener"]);
+    assert_eq!((c["opened"].as_u64(), c["failed"].as_u64()), (Some(10_000), Some(0)), "{r}");
+    assert_eq!((c["closed"].as_u64(), c["abandoned"].as_u64()), (Some(9_900), Some(100)), "{r}");
+    assert_eq!(
+        (l["established"].as_u64(), l["messages"].as_u64(), l["open_at_end"].as_u64()),
+        (Some(10_000), Some(10_000), Some(0)),
+        "{r}"
+    );
+    assert_eq!(l["ended"]["closed_by_peer"].as_u64(), Some(9_900), "{r}");
+    let silent = l["ended"]["idle_timeout"].as_u64().unwrap() + l["ended"]["unreachable"].as_u64().unwrap();
+    assert_eq!(silent, 100, "{r}");
+    assert!(!r["resident_bytes"]["samples"].as_array().unwrap().is_empty(), "{r}");
 }
 
 #[test]

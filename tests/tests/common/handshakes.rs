@@ -52,3 +52,16 @@ pub fn handshake_frames(tap: &[Datagram], from: SocketAddr) -> Vec<(u8, u8)> {
         .map(|d| (d.bytes[2], version(d)))
         .collect()
 }
+
+/// The REJECT "unsupported version" a node of an earlier version answers `init` (an INIT's
+/// datagram) with: no MAC, so anyone who saw the INIT can make it too.
+pub fn version_reject(init: &[u8]) -> Vec<u8> {
+    use stt_proto::wire::handshake::{Reject, RejectReason, VERSION};
+    let mut nonce_i = [0u8; 32];
+    nonce_i.copy_from_slice(&init[24 + 33..24 + 65]);
+    let reject = Reject { version: VERSION, nonce_i, reason: RejectReason::UnsupportedVersion };
+    let mut payload = [0u8; Reject::LEN];
+    reject.encode(&mut payload);
+    let tag = u64::from_be_bytes(init[3..11].try_into().unwrap());
+    super::noise::frame(stt_proto::wire::FrameType::REJECT, tag, &payload, |_| [0; 16])
+}

@@ -7,6 +7,7 @@
 //! prints one line on stderr; results (and only results) go to stdout.
 
 mod bench;
+mod churn;
 mod config;
 mod decrypt;
 mod files;
@@ -254,6 +255,29 @@ enum Command {
         /// Seconds the sessions of --sessions stay idle before they are measured.
         #[arg(long, default_value_t = 10, requires = "sessions", value_name = "SECONDS")]
         idle: u64,
+        /// Instead: open --rate sessions a second to one listening node for this many seconds,
+        /// each used for one message and closed (one in a hundred abandoned); report the
+        /// listener's memory over the run and check that its counters add up.
+        #[arg(long, default_value_t = 0, value_name = "SECONDS", conflicts_with_all = ["sessions", "connects_during", "streams", "transport"])]
+        churn: u64,
+        /// Sessions a second for --churn.
+        #[arg(long, default_value_t = 1_000, requires = "churn")]
+        rate: u32,
+        /// With --sessions or --churn: run only the clients' half, against the listener at --to
+        /// (which holds the seed of --seed-file and admits 1,000 sessions per address and node
+        /// id). `stt bench --sessions N` and `--churn S` run this half in a second process.
+        #[arg(long, requires = "to")]
+        clients_only: bool,
+        /// The listener of --clients-only.
+        #[arg(long, requires = "clients_only", value_name = "ADDRESS")]
+        to: Option<SocketAddr>,
+        /// The seed file of --clients-only (64 hex characters or at least 32 raw bytes).
+        #[arg(long, requires = "clients_only", conflicts_with = "controlled")]
+        seed_file: Option<PathBuf>,
+        /// --clients-only started by `stt bench --sessions`: the seed comes as a line on stdin,
+        /// each step is reported as a JSON line, and the sessions close when stdin says so.
+        #[arg(long, requires = "clients_only", hide = true)]
+        controlled: bool,
         /// Print the results as one JSON object on stdout.
         #[arg(long)]
         json: bool,
@@ -342,7 +366,7 @@ impl CongestionArg {
 /// A failure with its exit code.
 pub(crate) struct Failure {
     code: u8,
-    message: String,
+    pub(crate) message: String,
 }
 
 impl Failure {
@@ -554,6 +578,36 @@ async fn run(command: Command, config: Option<&Path>) -> Result<(), Failure> {
             ops::serve_store(opts, bind, node_cfg).await
         }
         Command::Fetch { peer, address, out, max_size } => ops::fetch(&peer, &cfg, &address, out, max_size).await,
+        Command::Bench {
+            sessions,
+            churn,
+            rate,
+            idle,
+            clients_only: true,
+            to: Some(to),
+            seed_file,
+            controlled,
+            json,
+            ..
+        } => {
+            if sessions == 0 && churn == 0 {
+                return Err(Failure::new(
+                    2,
+                    "--clients-only runs the clients of --sessions N or --churn SECONDS: give one",
+                ));
+            }
+            let seed = match (controlled, seed_file) {
+                (true, _) => scale::controlled_seed()?,
+                (false, Some(path)) => read_seed(&path)?,
+                (false, None) => return Err(Failure::new(2, "--clients-only needs --seed-file, the listener's seed")),
+            };
+            if churn > 0 {
+                churn::run_clients(churn, rate, to, &seed, controlled).await
+            } else {
+                scale::run_clients(sessions, Duration::from_secs(idle), to, &seed, controlled, json).await
+            }
+        }
+        Command::Bench { churn, rate, json, .. } if churn > 0 => churn::run(churn, rate, json).await,
         Command::Bench { sessions, idle, size, json, .. } if sessions > 0 => {
             scale::run(scale::Options { sessions, idle: Duration::from_secs(idle), size }, json).await
         }
