@@ -724,15 +724,19 @@ fn ping_resumes_with_tickets_kept_in_a_private_file_across_runs() {
 
 #[test]
 fn bench_sessions_holds_many_idle_sessions_and_reports_what_they_cost() {
-    let out =
-        stt().args(["bench", "--sessions", "1200", "--idle", "1", "--size", "4194304", "--json"]).output().unwrap();
+    // Keepalives every second, so that the idle time holds some: each session's idle timeout is
+    // then 4 s, shorter than the run, and a session that missed its keepalives would be gone.
+    let args = ["bench", "--sessions", "1200", "--idle", "3", "--keepalive", "1", "--size", "4194304", "--json"];
+    let out = stt().args(args).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(r["sessions"], 1200, "{r}");
+    assert_eq!(r["keepalive_seconds"], 1, "{r}");
     // Two client nodes (1,000 sessions each) in the clients' process, every session still alive
-    // after the idle time at both ends.
+    // after the idle time at both ends, and each answers a PING.
     assert_eq!(r["alive_after_idle"]["clients"], 1200, "{r}");
     assert_eq!(r["alive_after_idle"]["listener"], 1200, "{r}");
+    assert_eq!(r["alive_after_idle"]["answered_ping"], 1200, "{r}");
     assert!(r["established_per_second"].as_f64().unwrap() > 0.0, "{r}");
     // Each process measured its own memory.
     assert!(r["resident_bytes_per_session"]["listener"].as_f64().unwrap() > 0.0, "{r}");
@@ -744,6 +748,8 @@ fn bench_sessions_holds_many_idle_sessions_and_reports_what_they_cost() {
     // A mistake is found before any network work.
     let bad = stt().args(["bench", "--sessions", "10", "--streams", "2"]).output().unwrap();
     assert_eq!(bad.status.code(), Some(2));
+    let no_keepalive = stt().args(["bench", "--sessions", "10", "--keepalive", "0"]).output().unwrap();
+    assert_eq!(no_keepalive.status.code(), Some(2), "{}", String::from_utf8_lossy(&no_keepalive.stderr));
 }
 
 #[test]
@@ -773,6 +779,7 @@ fn bench_clients_only_runs_the_clients_half_against_a_listener_started_by_hand()
     assert_eq!(reports.len(), 2, "{reports:?}");
     assert_eq!((&reports[0]["report"], &reports[0]["sessions"]), (&"established".into(), &40.into()));
     assert_eq!((&reports[1]["report"], &reports[1]["alive"]), (&"measured".into(), &40.into()));
+    assert_eq!(reports[1]["answered_ping"], 40, "{reports:?}");
     // Usage mistakes: no seed, nothing to run the clients of.
     let to = ["--to", listener.addr.as_str()];
     let no_seed = stt().args(["bench", "--sessions", "4", "--clients-only"]).args(to).output().unwrap();

@@ -255,6 +255,11 @@ enum Command {
         /// Seconds the sessions of --sessions stay idle before they are measured.
         #[arg(long, default_value_t = 10, requires = "sessions", value_name = "SECONDS")]
         idle: u64,
+        /// Seconds of silence after which a session of --sessions sends a keepalive (both ends;
+        /// each session's idle timeout is four times this). The default is the library's, 15 s;
+        /// a hub of many devices may choose a longer period, as MQTT brokers do.
+        #[arg(long, default_value_t = 15, requires = "sessions", value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=3600))]
+        keepalive: u64,
         /// Instead: open --rate sessions a second to one listening node for this many seconds,
         /// each used for one message and closed (one in a hundred abandoned); report the
         /// listener's memory over the run and check that its counters add up.
@@ -583,6 +588,7 @@ async fn run(command: Command, config: Option<&Path>) -> Result<(), Failure> {
             churn,
             rate,
             idle,
+            keepalive,
             clients_only: true,
             to: Some(to),
             seed_file,
@@ -604,12 +610,19 @@ async fn run(command: Command, config: Option<&Path>) -> Result<(), Failure> {
             if churn > 0 {
                 churn::run_clients(churn, rate, to, &seed, controlled).await
             } else {
-                scale::run_clients(sessions, Duration::from_secs(idle), to, &seed, controlled, json).await
+                let opts = scale::Options {
+                    sessions,
+                    idle: Duration::from_secs(idle),
+                    keepalive: Duration::from_secs(keepalive),
+                    size: 0,
+                };
+                scale::run_clients(&opts, to, &seed, controlled, json).await
             }
         }
         Command::Bench { churn, rate, json, .. } if churn > 0 => churn::run(churn, rate, json).await,
-        Command::Bench { sessions, idle, size, json, .. } if sessions > 0 => {
-            scale::run(scale::Options { sessions, idle: Duration::from_secs(idle), size }, json).await
+        Command::Bench { sessions, idle, keepalive, size, json, .. } if sessions > 0 => {
+            let keepalive = Duration::from_secs(keepalive);
+            scale::run(scale::Options { sessions, idle: Duration::from_secs(idle), keepalive, size }, json).await
         }
         Command::Bench {
             size, streams, transport, handshakes, congestion, no_batching, connects_during, json, ..

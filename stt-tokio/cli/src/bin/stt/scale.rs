@@ -31,7 +31,18 @@ use crate::Failure;
 pub(crate) struct Options {
     pub sessions: u32,
     pub idle: Duration,
+    /// The keepalive period of every session, both ends (`--keepalive`).
+    pub keepalive: Duration,
+    /// Bytes of the bulk transfer (the listener's half only).
     pub size: u64,
+}
+
+/// `cfg` with keepalives after `period` of silence and an idle timeout of four periods (the
+/// library's defaults, 15 s and 60 s, keep that ratio).
+fn with_keepalive(mut cfg: NodeConfig, period: Duration) -> NodeConfig {
+    cfg.endpoint.keep_alive_interval = Some(period);
+    cfg.endpoint.idle_timeout = period * 4;
+    cfg
 }
 
 /// Sessions one client node opens (one node id each: the listener's per-peer cap is raised to
@@ -40,6 +51,8 @@ const PER_CLIENT: u32 = 1_000;
 const CONCURRENT: u32 = 64;
 /// Sessions picked at random for the PING round trips.
 const PINGS: usize = 200;
+/// How long a session of the final PING round (every session) may take to answer.
+const PING_ALL_TIMEOUT: Duration = Duration::from_secs(10);
 /// Tries of one session's handshake before the run fails.
 const CONNECT_ATTEMPTS: u32 = 5;
 
@@ -251,11 +264,14 @@ pub(crate) async fn run(opts: Options, json: bool) -> Result<(), Failure> {
             println!("{line}");
         }
     };
-    let Options { sessions: n, idle, size } = opts;
+    let Options { sessions: n, idle, keepalive, size } = opts;
     let seed = random_seed()?;
-    let listener = Node::bind(listener_config(&seed, n)).await?;
+    let listener = Node::bind(with_keepalive(listener_config(&seed, n), keepalive)).await?;
     let to = listener.local_addr();
-    say(format!("stt bench --sessions {n}: one listener at {to} in this process, the clients in another"));
+    say(format!(
+        "stt bench --sessions {n}: one listener at {to} in this process, the clients in another; keepalive every {} s",
+        keepalive.as_secs()
+    ));
 
     // The transfer alone, before the idle sessions exist.
     let bulk_client = Node::bind(client_config(&seed, "127.0.0.1")).await?;
@@ -267,11 +283,19 @@ pub(crate) async fn run(opts: Options, json: bool) -> Result<(), Failure> {
     say(format!("bulk {} MiB alone: {alone:.0} MB/s", size >> 20));
 
     let rss_before = resident_bytes();
-    let args: Vec<String> = ["bench", "--sessions", &n.to_string(), "--idle", &idle.as_secs().to_string()]
-        .iter()
-        .map(|s| s.to_string())
-        .chain(["--clients-only".into(), "--to".into(), to.to_string()])
-        .collect();
+    let args: Vec<String> = [
+        "bench",
+        "--sessions",
+        &n.to_string(),
+        "--idle",
+        &idle.as_secs().to_string(),
+        "--keepalive",
+        &keepalive.as_secs().to_string(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .chain(["--clients-only".into(), "--to".into(), to.to_string()])
+    .collect();
     let mut clients = ClientProcess::start(&args, &seed)?;
     let established = clients.report("established").await?;
     let connect_secs = established["seconds"].as_f64().unwrap_or(f64::NAN);
@@ -317,10 +341,11 @@ pub(crate) async fn run(opts: Options, json: bool) -> Result<(), Failure> {
     let listener_alive = listener.stats().sessions;
     let measured = clients.report("measured").await?;
     let alive = measured["alive"].as_u64().unwrap_or(0);
+    let answered = measured["answered_ping"].as_u64().unwrap_or(0);
     let clients_cpu = measured["idle_cpu_percent_of_one_core"].as_f64();
     if let (Some(c), Some(k)) = (idle_cpu, clients_cpu) {
         say(format!(
-            "idle {} s: listener {c:.1}% of one core, clients {k:.1}%; {alive} of {n} alive at the clients, {listener_alive} at the listener",
+            "idle {} s: listener {c:.1}% of one core, clients {k:.1}%; {alive} of {n} alive at the clients, {listener_alive} at the listener; {answered} answered a PING",
             idle.as_secs()
         ));
     }
@@ -334,11 +359,11 @@ pub(crate) async fn run(opts: Options, json: bool) -> Result<(), Failure> {
     clients.finish()?;
     if json {
         let line = json!({
-            "sessions": n, "established_seconds": connect_secs, "established_per_second": rate, "handshakes_retried": retried,
+            "sessions": n, "keepalive_seconds": keepalive.as_secs(), "established_seconds": connect_secs, "established_per_second": rate, "handshakes_retried": retried,
             "resident_bytes_per_session": {"listener": per_session, "clients": clients_per_session},
             "idle_seconds": idle.as_secs_f64(),
             "idle_cpu_percent_of_one_core": {"listener": idle_cpu, "clients": clients_cpu},
-            "alive_after_idle": {"clients": alive, "listener": listener_alive},
+            "alive_after_idle": {"clients": alive, "listener": listener_alive, "answered_ping": answered},
             "ping_ms": ping,
             "bulk_mb_per_s": {"alone": alone, "beside": beside, "ratio": beside / alone},
         });
@@ -346,6 +371,30 @@ pub(crate) async fn run(opts: Options, json: bool) -> Result<(), Failure> {
     }
     listener.shutdown(Duration::from_secs(2)).await;
     Ok(())
+}
+
+/// Sends a PING on every session in `held`, `CONCURRENT` at a time, and counts those answered
+/// within `PING_ALL_TIMEOUT`: the proof that every session is alive at both ends, not only that
+/// neither end has noticed its death yet.
+async fn ping_all(held: &[Session]) -> usize {
+    let next = Arc::new(AtomicU32::new(0));
+    let answered = Arc::new(AtomicU32::new(0));
+    let sessions: Arc<[Session]> = held.into();
+    let mut workers = tokio::task::JoinSet::new();
+    for _ in 0..CONCURRENT {
+        let (next, answered, sessions) = (next.clone(), answered.clone(), sessions.clone());
+        workers.spawn(async move {
+            loop {
+                let k = next.fetch_add(1, Ordering::Relaxed) as usize;
+                let Some(s) = sessions.get(k) else { return };
+                if let Ok(Ok(_)) = tokio::time::timeout(PING_ALL_TIMEOUT, s.ping()).await {
+                    answered.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        });
+    }
+    workers.join_all().await;
+    answered.load(Ordering::Relaxed) as usize
 }
 
 /// Prints one report of the clients' half: a JSON line when controlled, else text (and with
@@ -377,14 +426,13 @@ pub(crate) fn controlled_seed() -> Result<Seed, Failure> {
 /// listener's process says so if `controlled` (which also reports each step as a JSON line, an
 /// error included), else at once.
 pub(crate) async fn run_clients(
-    n: u32,
-    idle: Duration,
+    opts: &Options,
     to: SocketAddr,
     seed: &Seed,
     controlled: bool,
     json: bool,
 ) -> Result<(), Failure> {
-    let outcome = clients_half(n, idle, to, seed, controlled, json).await;
+    let outcome = clients_half(opts, to, seed, controlled, json).await;
     if let (true, Err(e)) = (controlled, &outcome) {
         println!("{}", json!({"error": e.message}));
     }
@@ -392,15 +440,15 @@ pub(crate) async fn run_clients(
 }
 
 async fn clients_half(
-    n: u32,
-    idle: Duration,
+    opts: &Options,
     to: SocketAddr,
     seed: &Seed,
     controlled: bool,
     json: bool,
 ) -> Result<(), Failure> {
+    let &Options { sessions: n, idle, keepalive, .. } = opts;
     let rss_before = resident_bytes();
-    let nodes = Arc::new(client_nodes(seed, n.div_ceil(PER_CLIENT), |c| c).await?);
+    let nodes = Arc::new(client_nodes(seed, n.div_ceil(PER_CLIENT), |c| with_keepalive(c, keepalive)).await?);
     let next = Arc::new(AtomicU32::new(0));
     let done = Arc::new(AtomicU32::new(0));
     let retried = Arc::new(AtomicU32::new(0));
@@ -468,13 +516,14 @@ async fn clients_half(
         rtts.push(s.ping().await?);
     }
     rtts.sort();
+    let answered = ping_all(&held).await;
     let pct = |p: usize| rtts.get((rtts.len() * p / 100).min(rtts.len().saturating_sub(1))).copied();
     let ms = |d: Option<Duration>| d.map(|d| d.as_secs_f64() * 1e3);
     report(
         controlled,
         json,
         format!(
-            "idle {} s: clients {:.1}% of one core; {alive} of {n} alive; ping on {} random sessions: median {:?}, p99 {:?}",
+            "idle {} s: clients {:.1}% of one core; {alive} of {n} alive, {answered} answered a PING; ping on {} random sessions: median {:?}, p99 {:?}",
             idle.as_secs(),
             idle_cpu.unwrap_or(f64::NAN),
             rtts.len(),
@@ -482,7 +531,7 @@ async fn clients_half(
             pct(99).unwrap_or_default()
         ),
         json!({
-            "report": "measured", "alive": alive, "idle_cpu_percent_of_one_core": idle_cpu,
+            "report": "measured", "alive": alive, "answered_ping": answered, "idle_cpu_percent_of_one_core": idle_cpu,
             "ping_ms": {"samples": rtts.len(), "median": ms(pct(50)), "p99": ms(pct(99))},
         }),
     );
