@@ -222,13 +222,20 @@ impl SessionKeys {
         payload: &mut [u8],
         tag: &[u8; TAG_LEN],
     ) -> Result<Opened, OpenFailure> {
-        if !self.replay.is_fresh(pn) {
-            return Err(OpenFailure::Replayed);
-        }
+        self.check_fresh(pn)?;
         early.open(pn, aad, payload, tag).map_err(|_| OpenFailure::Authentication)?;
         let newest = self.replay.highest().is_none_or(|h| pn > h);
         self.replay.accept(pn);
         Ok(Opened { rotated_to: None, newest })
+    }
+
+    /// `Replayed` for a packet number seen before or older than the replay window.
+    fn check_fresh(&self, pn: u64) -> Result<(), OpenFailure> {
+        if self.replay.is_fresh(pn) {
+            Ok(())
+        } else {
+            Err(OpenFailure::Replayed)
+        }
     }
 
     /// Takes the next packet number. `None` when exhausted.
@@ -259,9 +266,7 @@ impl SessionKeys {
         payload: &mut [u8],
         tag: &[u8; TAG_LEN],
     ) -> Result<Opened, OpenFailure> {
-        if !self.replay.is_fresh(pn) {
-            return Err(OpenFailure::Replayed);
-        }
+        self.check_fresh(pn)?;
         let mut opened = Opened::default();
         let phase = flags.has(Flags::KEY_PHASE);
         if phase == self.recv.phase {
