@@ -461,7 +461,7 @@ async fn clients_half(
             loop {
                 let k = next.fetch_add(1, Ordering::Relaxed);
                 if k >= n {
-                    return Ok::<Vec<Session>, stt_tokio::Error>(mine);
+                    return Ok::<Vec<Session>, Failure>(mine);
                 }
                 let node = &nodes[(k / PER_CLIENT) as usize];
                 // A handshake that timed out is tried again, as an application would: on a
@@ -473,7 +473,20 @@ async fn clients_half(
                             attempts += 1;
                             retried.fetch_add(1, Ordering::Relaxed);
                         }
-                        r => break r?,
+                        Ok(session) => break session,
+                        Err(e) => {
+                            // Say how far the run got: on an overloaded machine, that is the figure.
+                            let established = done.load(Ordering::Relaxed);
+                            let failure = Failure::from(e);
+                            return Err(Failure::new(
+                                failure.code,
+                                format!(
+                                    "{} (after {attempts} tries, with {established} of {n} sessions established in {:.0} s)",
+                                    failure.message,
+                                    started.elapsed().as_secs_f64()
+                                ),
+                            ));
+                        }
                     }
                 };
                 mine.push(session);
