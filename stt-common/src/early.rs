@@ -2,7 +2,7 @@
 //! application queues on a session before its INIT goes, which travel with a resumed INIT.
 
 use bytes::Bytes;
-use stt_proto::{Channel, EarlyDataError, SessionMut};
+use stt_proto::{Channel, EarlyDataError, Instant, SessionMut};
 
 use crate::Error;
 
@@ -39,8 +39,18 @@ impl EarlyData {
     }
 
     /// Queues this data on `session`, whose INIT has not gone yet; returns true if it goes as
-    /// 0-RTT data (the handshake resumes), false if it waits for the session to open.
-    pub fn queue(self, session: &mut SessionMut<'_>) -> Result<bool, Error> {
+    /// 0-RTT data (the handshake resumes), false if it waits for the session to open. When a
+    /// frame or message is refused, the session is closed (at `now`) and the error returned:
+    /// the application asked for a session with this data, not without it.
+    pub fn queue(self, mut session: SessionMut<'_>, now: Instant) -> Result<bool, Error> {
+        let queued = self.queue_on(&mut session);
+        if queued.is_err() {
+            session.close(now, 0, "could not queue its early data");
+        }
+        queued
+    }
+
+    fn queue_on(self, session: &mut SessionMut<'_>) -> Result<bool, Error> {
         let zero_rtt = match session.allow_early_data() {
             Ok(()) => true,
             Err(EarlyDataError::NotResumed) => false,

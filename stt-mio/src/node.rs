@@ -860,14 +860,7 @@ impl Node {
     ) -> Result<(SessionHandle, bool), Error> {
         let h = self.driver.connect_to(addr, peer)?;
         let now = self.driver.now();
-        let mut s = self.driver.endpoint_mut().session_mut(h).expect("just made");
-        let zero_rtt = match early.queue(&mut s) {
-            Ok(z) => z,
-            Err(e) => {
-                s.close(now, 0, "could not queue its early data");
-                return Err(e);
-            }
-        };
+        let zero_rtt = early.queue(self.driver.endpoint_mut().session_mut(h).expect("just made"), now)?;
         Ok((self.wait_established(h)?, zero_rtt))
     }
 

@@ -388,8 +388,8 @@ impl Node {
         early: crate::EarlyData,
     ) -> Result<(Session, bool), Error> {
         let mut zero_rtt = false;
-        let (_, rx) = self.start_connect_with(Remote::udp(addr), Some(peer), |s| {
-            zero_rtt = early.queue(s)?;
+        let (_, rx) = self.start_connect_with(Remote::udp(addr), Some(peer), |s, now| {
+            zero_rtt = early.queue(s, now)?;
             Ok(())
         })?;
         let shared = rx.await.map_err(|_| Error::NodeClosed)??;
@@ -398,15 +398,16 @@ impl Node {
 
     /// Starts a handshake; the receiver gets the session or why it failed.
     fn start_connect(&self, remote: Remote, peer: Option<NodeId>) -> Result<(SessionHandle, ConnectWaiter), Error> {
-        self.start_connect_with(remote, peer, |_| Ok(()))
+        self.start_connect_with(remote, peer, |_, _| Ok(()))
     }
 
-    /// [`Node::start_connect`], with `prepare` run on the new session before its INIT goes.
+    /// [`Node::start_connect`], with `prepare` run on the new session before its INIT goes (at
+    /// the time given); if it fails, it closed the session.
     fn start_connect_with(
         &self,
         remote: Remote,
         peer: Option<NodeId>,
-        prepare: impl FnOnce(&mut stt_proto::SessionMut<'_>) -> Result<(), Error>,
+        prepare: impl FnOnce(stt_proto::SessionMut<'_>, stt_proto::Instant) -> Result<(), Error>,
     ) -> Result<(SessionHandle, ConnectWaiter), Error> {
         let (tx, rx) = oneshot::channel();
         let h = {
@@ -419,13 +420,7 @@ impl Node {
                 Some(peer) => st.ep.connect_to(now, remote, peer)?,
                 None => st.ep.connect(now, remote)?,
             };
-            let prepared = prepare(&mut st.ep.session_mut(h).expect("just made"));
-            if let Err(e) = prepared {
-                if let Some(s) = st.ep.session_mut(h) {
-                    s.close(now, 0, "could not queue its early data");
-                }
-                return Err(e);
-            }
+            prepare(st.ep.session_mut(h).expect("just made"), now)?;
             crate::log::handshake_started(&remote);
             st.sessions.insert(h, SessionSlot::new(Some(tx)));
             h

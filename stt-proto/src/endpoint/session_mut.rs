@@ -15,7 +15,7 @@ use crate::names::{NameAddress, NameError, RequestId};
 use crate::session::{FrameError, KeyUpdateError, Session, SessionRef, Then};
 use crate::stream::{StreamError, StreamId, StreamMode, StreamRead};
 use crate::time::Instant;
-use crate::types::{Remote, SessionHandle};
+use crate::types::{Remote, Role, SessionHandle};
 
 /// Commands on a session. Obtained from [`Endpoint::session_mut`]; nothing is sent until the
 /// next [`Endpoint::poll_transmit`].
@@ -249,7 +249,7 @@ impl<'a> SessionMut<'a> {
     /// [`EarlyDataError::TooLate`] after the INIT went.
     pub fn allow_early_data(&mut self) -> Result<(), EarlyDataError> {
         let s = self.s();
-        if s.is_responder() {
+        if s.role() == Role::Responder {
             return Err(EarlyDataError::NotResumed);
         }
         match s.handshake_mut() {

@@ -384,13 +384,7 @@ impl Session {
         self.session_id
     }
 
-    /// True if the peer opened this session.
-    pub(crate) fn is_responder(&self) -> bool {
-        self.role == Role::Responder
-    }
-
     /// Which side of the handshake this node was.
-    #[cfg(feature = "resumption")]
     pub(crate) fn role(&self) -> Role {
         self.role
     }
@@ -522,9 +516,8 @@ impl Session {
     /// address is proven). After one (`one_round_trip`) it does not send to an address it has
     /// not validated unasked, so the KEEPALIVE is an ordinary one, recorded for loss recovery:
     /// the probe timeout sends it again until the responder's ACK shows it arrived.
-    pub(crate) fn establish(&mut self, ctx: &mut Ctx<'_>, keys: SessionKeys, one_round_trip: bool) {
+    pub(crate) fn establish(&mut self, ctx: &mut Ctx<'_>, mut keys: SessionKeys, one_round_trip: bool) {
         let now = ctx.now;
-        let mut keys = keys;
         // 0-RTT frames took the first packet numbers; unless the resumed attempt is what opened
         // the session, the responder dropped them unread, and what they carried goes again now.
         let mut abandoned_early = 0;

@@ -82,19 +82,8 @@ pub(crate) async fn run(seconds: u64, rate: u32, json: bool) -> Result<(), Failu
         })
     };
 
-    let args: Vec<String> = [
-        "bench",
-        "--churn",
-        &seconds.to_string(),
-        "--rate",
-        &rate.to_string(),
-        "--clients-only",
-        "--to",
-        &to.to_string(),
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+    let (seconds_arg, rate_arg, to_arg) = (seconds.to_string(), rate.to_string(), to.to_string());
+    let args = ["bench", "--churn", &seconds_arg, "--rate", &rate_arg, "--clients-only", "--to", &to_arg];
     let cpu_before = scale::cpu_time();
     let started = Instant::now();
     let mut clients = ClientProcess::start(&args, &seed)?;
@@ -291,12 +280,7 @@ async fn clients_half(seconds: u64, rate: u32, to: SocketAddr, seed: &Seed) -> R
     }
     let secs = started.elapsed().as_secs_f64();
     let n = |a: &AtomicU64| a.load(Ordering::Relaxed);
-    let mut shutdowns = tokio::task::JoinSet::new();
-    for node in steady.iter() {
-        let node = node.clone();
-        shutdowns.spawn(async move { node.shutdown(Duration::from_secs(1)).await });
-    }
-    shutdowns.join_all().await;
+    scale::shut_down(&steady, Duration::from_secs(1)).await;
     Ok(json!({
         "report": "churned", "opened": n(&tally.opened), "closed": n(&tally.closed),
         "abandoned": n(&tally.abandoned), "failed": n(&tally.failed),

@@ -64,6 +64,12 @@ pub(crate) fn resident_bytes() -> Option<u64> {
     Some(kib * 1024)
 }
 
+/// Bytes of resident memory this process gained since `before` (from [`resident_bytes`]), per
+/// one of `n` sessions.
+fn resident_growth_per(before: Option<u64>, n: u32) -> Option<f64> {
+    Some(resident_bytes()?.saturating_sub(before?) as f64 / f64::from(n.max(1)))
+}
+
 /// CPU time this process used so far (user and system), if readable (`/proc/self/stat`, in
 /// clock ticks of 10 ms).
 pub(crate) fn cpu_time() -> Option<Duration> {
@@ -157,7 +163,7 @@ pub(crate) struct ClientProcess {
 
 impl ClientProcess {
     /// Starts this program with `args` and `--controlled`, and hands it `seed` on stdin.
-    pub(crate) fn start(args: &[String], seed: &Seed) -> Result<ClientProcess, Failure> {
+    pub(crate) fn start(args: &[&str], seed: &Seed) -> Result<ClientProcess, Failure> {
         let exe = std::env::current_exe().map_err(|e| Failure::new(1, format!("cannot find this program: {e}")))?;
         let mut child = Command::new(exe)
             .args(args)
@@ -256,6 +262,16 @@ pub(crate) async fn client_nodes(
     Ok(nodes)
 }
 
+/// Shuts every node of `nodes` down at once, each with `grace` for its sessions to close.
+pub(crate) async fn shut_down(nodes: &[Node], grace: Duration) {
+    let mut shutdowns = tokio::task::JoinSet::new();
+    for node in nodes {
+        let node = node.clone();
+        shutdowns.spawn(async move { node.shutdown(grace).await });
+    }
+    shutdowns.join_all().await;
+}
+
 /// Runs the scale benchmark's listener and starts its clients; prints lines of text, or with
 /// `json` one JSON object.
 pub(crate) async fn run(opts: Options, json: bool) -> Result<(), Failure> {
@@ -283,19 +299,20 @@ pub(crate) async fn run(opts: Options, json: bool) -> Result<(), Failure> {
     say(format!("bulk {} MiB alone: {alone:.0} MB/s", size >> 20));
 
     let rss_before = resident_bytes();
-    let args: Vec<String> = [
+    let (n_arg, idle_arg, keepalive_arg, to_arg) =
+        (n.to_string(), idle.as_secs().to_string(), keepalive.as_secs().to_string(), to.to_string());
+    let args = [
         "bench",
         "--sessions",
-        &n.to_string(),
+        &n_arg,
         "--idle",
-        &idle.as_secs().to_string(),
+        &idle_arg,
         "--keepalive",
-        &keepalive.as_secs().to_string(),
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .chain(["--clients-only".into(), "--to".into(), to.to_string()])
-    .collect();
+        &keepalive_arg,
+        "--clients-only",
+        "--to",
+        &to_arg,
+    ];
     let mut clients = ClientProcess::start(&args, &seed)?;
     let established = clients.report("established").await?;
     let connect_secs = established["seconds"].as_f64().unwrap_or(f64::NAN);
@@ -321,10 +338,7 @@ pub(crate) async fn run(opts: Options, json: bool) -> Result<(), Failure> {
             at_established.endpoint.half_open_expired
         ));
     }
-    let per_session = match (rss_before, resident_bytes()) {
-        (Some(b), Some(a)) => Some(a.saturating_sub(b) as f64 / f64::from(n.max(1))),
-        _ => None,
-    };
+    let per_session = resident_growth_per(rss_before, n);
     let clients_per_session = established["resident_bytes_per_session"].as_f64();
     if let (Some(p), Some(c)) = (per_session, clients_per_session) {
         say(format!(
@@ -503,10 +517,7 @@ async fn clients_half(
     }
     let retried = retried.load(Ordering::Relaxed);
     let secs = started.elapsed().as_secs_f64();
-    let per_session = match (rss_before, resident_bytes()) {
-        (Some(b), Some(a)) => Some(a.saturating_sub(b) as f64 / f64::from(n.max(1))),
-        _ => None,
-    };
+    let per_session = resident_growth_per(rss_before, n);
     report(
         controlled,
         json,
@@ -553,11 +564,6 @@ async fn clients_half(
         let mut line = String::new();
         let _ = tokio::task::block_in_place(|| std::io::stdin().lock().read_line(&mut line));
     }
-    let mut shutdowns = tokio::task::JoinSet::new();
-    for node in nodes.iter() {
-        let node = node.clone();
-        shutdowns.spawn(async move { node.shutdown(Duration::from_secs(2)).await });
-    }
-    shutdowns.join_all().await;
+    shut_down(&nodes, Duration::from_secs(2)).await;
     Ok(())
 }
