@@ -18,10 +18,14 @@ pub struct DriverStats {
     /// on the socket, say).
     pub receive_errors: u64,
     /// Datagrams the core addressed to a WebSocket remote that has no connection (never
-    /// opened, or closed since).
+    /// opened, or closed since), and, in a sharded node, datagrams for a shard that has stopped.
     pub unroutable: u64,
     /// The WebSocket listener's and connections' counters.
     pub websocket: WebSocketStats,
+    /// For a shard of a sharded node: datagrams its socket received that belong to another
+    /// shard, handed on to it (sessions this shard's node opened, whose ids the peer chose, or
+    /// everything the kernel could not steer by session id).
+    pub handed_on: u64,
 }
 
 /// Totals of one node, from its `stats()`.

@@ -187,6 +187,12 @@ pub struct EndpointConfig {
     /// otherwise no handshake completes. Default `false` (the tokio driver turns it on).
     #[cfg(feature = "offload")]
     pub offload_handshakes: bool,
+    /// Which shard of its node this endpoint is, when one node runs several endpoints behind
+    /// one address (one per thread, each with a socket of a `SO_REUSEPORT` group): the session
+    /// ids and handshake tags this endpoint picks say so, and [`crate::Endpoint::route`] tells
+    /// a driver which shard a datagram belongs to. Default [`Shard::SINGLE`] (no sharding; the
+    /// bytes on the wire are the same either way, only the choice of nonces differs).
+    pub shard: Shard,
     /// A session that receives nothing authentic for this long closes with `IdleTimeout`. Default 60 s.
     pub idle_timeout: Duration,
     /// A session with something unacknowledged in flight (data, or a keepalive) closes with
@@ -306,6 +312,72 @@ mod limits {
     pub(super) const MAX_MESSAGE_SIZE: usize = 16 << 10;
 }
 
+/// One endpoint's place among the `count` endpoints (shards) of a node that shares one address
+/// across threads. A shard owns the session ids and handshake tags `x` with
+/// `x mod count == index`: the responder picks its nonce so that the session id falls in its
+/// own shard, and the initiator picks its nonce so that its handshake tag does (the session id
+/// of a session it opens is the responder's choice and may belong to another shard; the driver
+/// keeps a map of those). A datagram's first header names the id, so any shard, and a
+/// `SO_REUSEPORT` steering program, can tell where a datagram goes without decrypting it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Shard {
+    index: u16,
+    count: u16,
+}
+
+impl Shard {
+    /// Most shards of one node.
+    pub const MAX_COUNT: u16 = 1024;
+    /// A node of one endpoint: it owns every id.
+    pub const SINGLE: Shard = Shard { index: 0, count: 1 };
+
+    /// Shard `index` of `count` (1 to [`Shard::MAX_COUNT`], `index < count`; a count of 1 only
+    /// in a build without the feature `shards`).
+    pub fn new(index: u16, count: u16) -> Result<Shard, ConfigError> {
+        let max = if cfg!(feature = "shards") { Self::MAX_COUNT } else { 1 };
+        if count == 0 || count > max || index >= count {
+            return Err(ConfigError::Shard);
+        }
+        Ok(Shard { index, count })
+    }
+
+    /// This shard's index.
+    pub fn index(self) -> u16 {
+        self.index
+    }
+
+    /// How many shards the node has.
+    pub fn count(self) -> u16 {
+        self.count
+    }
+
+    /// The shard that owns session id or handshake tag `id`.
+    pub fn owner_of(self, id: u64) -> u16 {
+        if !cfg!(feature = "shards") {
+            return 0;
+        }
+        (id % u64::from(self.count)) as u16
+    }
+
+    /// The id nearest `id` (the same but for its low bits) that this shard owns; `id` itself
+    /// for a single shard.
+    pub(crate) fn claim(self, id: u64) -> u64 {
+        if !cfg!(feature = "shards") {
+            return id; // A build without shards has only `Shard::SINGLE`.
+        }
+        let (count, index) = (u64::from(self.count), u64::from(self.index));
+        let base = id - id % count;
+        // Near u64::MAX the shard's id above may not exist; the one below does (base >= count).
+        base.checked_add(index).unwrap_or(base - count + index)
+    }
+}
+
+impl Default for Shard {
+    fn default() -> Self {
+        Shard::SINGLE
+    }
+}
+
 impl Default for EndpointConfig {
     fn default() -> Self {
         EndpointConfig {
@@ -329,6 +401,7 @@ impl Default for EndpointConfig {
             cookie_above_half_open: 256,
             #[cfg(feature = "offload")]
             offload_handshakes: false,
+            shard: Shard::SINGLE,
             idle_timeout: Duration::from_secs(60),
             max_probe_timeouts: 2,
             unreachable_after: Duration::from_secs(3),
@@ -455,4 +528,7 @@ pub enum ConfigError {
     /// A timer, interval, rotation threshold or ACK frequency of zero.
     #[error("timeouts, intervals, key-rotation thresholds and the ACK frequency must be non-zero")]
     ZeroTimer,
+    /// A shard index not below the shard count, or a count of 0 or above [`Shard::MAX_COUNT`].
+    #[error("a shard's count must be 1 to 1024 (1 without the feature `shards`) and its index below the count")]
+    Shard,
 }

@@ -138,10 +138,10 @@ pub mod fuzzing {
 
 pub use bytes;
 pub use config::{
-    ConfigError, EndpointConfig, Identity, KeyRotationPolicy, Seed, MAX_CONCURRENT_STREAMS, MIN_SEED_LEN,
+    ConfigError, EndpointConfig, Identity, KeyRotationPolicy, Seed, Shard, MAX_CONCURRENT_STREAMS, MIN_SEED_LEN,
 };
 pub use crypto::{CryptoBackend, ExportError, SessionSecrets, Suite, MAX_EXPORT_LABEL, MAX_EXPORT_LEN};
-pub use endpoint::{ConnectError, Endpoint, SessionMut, Transmit};
+pub use endpoint::{ConnectError, Endpoint, Route, SessionMut, ShardChange, Transmit};
 #[cfg(feature = "offload")]
 pub use endpoint::{HandshakeDone, HandshakeWork, MAX_HANDSHAKE_WORK};
 pub use event::{CloseReason, Event, HandshakeError};

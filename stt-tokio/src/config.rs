@@ -79,6 +79,16 @@ impl NodeConfig {
         }
     }
 
+    /// The identity the node takes: the one given, else the one of `node_seed`, else a new
+    /// random one.
+    pub(crate) fn resolved_identity(&self) -> Identity {
+        match (&self.identity, &self.node_seed) {
+            (Some(identity), _) => identity.clone(),
+            (None, Some(seed)) => Identity::from_seed(seed),
+            (None, None) => stt_common::random_identity(),
+        }
+    }
+
     /// Appends one line per session to the file at `path` (created with mode 0600 if missing)
     /// with the secrets that decrypt the session, for `stt decrypt` and Wireshark; the format is
     /// in `docs/PROTOCOL.md`, section 14. Anyone who reads the file can decrypt every session it

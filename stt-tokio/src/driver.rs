@@ -14,6 +14,11 @@
 //! the outcomes come back through a channel and are fed to the core at the next turn, so a burst
 //! of new sessions does not hold up the datagrams of established ones. A lone handshake arriving
 //! at a quiet node is done in the turn, where the hand-over would only add latency.
+//!
+//! A shard of a sharded node (`Node::bind_shards`) takes, before its socket, what the other
+//! shards handed on to it; each datagram from its socket whose session another shard holds goes
+//! to that shard (`shards.rs`) instead of its own core, and the ids its core reports as claimed
+//! or released reach the shared map before the turn's output leaves.
 
 use std::sync::Arc;
 
@@ -37,6 +42,9 @@ const RX_POOL: usize = 512 * 1024;
 struct IoErrors {
     send: u64,
     receive: u64,
+    /// Datagrams handed on to another shard, and those of them no running shard took.
+    handed_on: u64,
+    unroutable: u64,
 }
 
 /// One UDP send: `len` bytes at `start` of the batch buffer, several datagrams of `segment`
@@ -80,6 +88,7 @@ pub(crate) async fn run(inner: Arc<Inner>) {
     // Socket errors of this turn, added to the node's counters at the next lock.
     let mut io_errors = IoErrors::default();
     let mut work = Vec::new();
+    let mut handed_on = Vec::new();
     loop {
         if inner.stop_requested.load(std::sync::atomic::Ordering::Acquire) {
             inner.stop();
@@ -88,7 +97,13 @@ pub(crate) async fn run(inner: Arc<Inner>) {
         let udp = inner.udp.lock().unwrap_or_else(|p| p.into_inner()).clone();
         let mut busy = false;
 
-        // Input.
+        // Input: what other shards handed on first (it arrived before this turn), then the
+        // socket.
+        if let Some((_, inbox)) = inner.shard.get() {
+            inbox.take(&mut received);
+        }
+        busy |= !received.is_empty();
+        let handed_in = received.len();
         for _ in 0..RX_ROUNDS {
             let r = udp.try_recv(&mut rx, |from, d| received.push((Remote::udp(from), pool.copy(d))));
             match r {
@@ -116,8 +131,13 @@ pub(crate) async fn run(inner: Arc<Inner>) {
             }
             let now = inner.now();
             let arrived = received.len();
-            for (remote, d) in received.drain(..) {
-                st.ep.handle_datagram(now, remote, d);
+            let router = inner.shard.get().map(|(router, _)| router);
+            for (i, (remote, d)) in received.drain(..).enumerate() {
+                // What another shard handed on is this one's: never handed on again.
+                match router.filter(|_| i >= handed_in).and_then(|r| r.elsewhere(&st.ep, &d)) {
+                    Some(shard) => handed_on.push((shard, remote, d)),
+                    None => st.ep.handle_datagram(now, remote, d),
+                }
             }
             while let Ok(done) = done_rx.try_recv() {
                 working -= 1;
@@ -137,6 +157,10 @@ pub(crate) async fn run(inner: Arc<Inner>) {
             if st.ep.poll_timeout().is_some_and(|t| t <= now) {
                 st.ep.handle_timeout(now);
             }
+            // Before anything this turn produced leaves: the answers to it may come to any shard.
+            if let Some(router) = router {
+                router.note_changes(&mut st.ep);
+            }
             let more = fill(&mut st.ep, now, &udp, &mut out, inner.max_udp_datagram);
             for (to, d) in out.ws.drain(..) {
                 match st.ws.get(&to).map(|tx| tx.try_send(d)) {
@@ -148,10 +172,18 @@ pub(crate) async fn run(inner: Arc<Inner>) {
             // Counted unlocked during the last turn.
             st.driver_stats.send_errors += std::mem::take(&mut io_errors.send);
             st.driver_stats.receive_errors += std::mem::take(&mut io_errors.receive);
+            st.driver_stats.handed_on += std::mem::take(&mut io_errors.handed_on);
+            st.driver_stats.unroutable += std::mem::take(&mut io_errors.unroutable);
             events.extend(std::iter::from_fn(|| st.ep.poll_event()));
             drops.tick(std::time::Instant::now(), || st.ep.stats().dropped);
             (more, st.ep.poll_timeout(), std::mem::take(&mut st.released))
         };
+        if let Some((router, _)) = inner.shard.get() {
+            io_errors.handed_on += handed_on.len() as u64;
+            busy |= !handed_on.is_empty();
+            // A shard that stopped takes nothing: what was for it is lost, as on the path.
+            io_errors.unroutable += router.hand_on(&mut handed_on);
+        }
         // Ended sessions' shared parts go unlocked: what the application kept in them may call
         // into the node when dropped.
         drop(released);
@@ -188,8 +220,15 @@ pub(crate) async fn run(inner: Arc<Inner>) {
                 None => std::future::pending().await,
             }
         };
+        let handed_in = async {
+            match inner.shard.get() {
+                Some((_, inbox)) => inbox.wake.notified().await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             _ = inner.wake.notified() => {}
+            _ = handed_in => {}
             _ = udp.readable() => {}
             _ = sleep => {}
         }

@@ -50,6 +50,7 @@ mod log;
 mod names;
 mod node;
 mod session;
+mod shards;
 mod shared;
 mod stream;
 mod tls;
@@ -80,6 +81,6 @@ pub use stt_common::{
 pub use stt_proto;
 pub use stt_proto::{
     Channel, CloseReason, Event, ExportError, Fallback, HandshakeError, Message, MessageId, MessageRefusal,
-    NameAddress, NameQueueLimits, NodeId, Remote, SavedTicket, Seed, StreamMode, StreamRead, Transport,
+    NameAddress, NameQueueLimits, NodeId, Remote, SavedTicket, Seed, Shard, StreamMode, StreamRead, Transport,
 };
 pub use tls::{TlsIdentity, TlsRoots};

@@ -9,7 +9,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use stt_proto::{
     Channel, Endpoint, Event, FallbackAction, FallbackPolicy, Identity, MessageId, NameQueueLimits, NodeId, Remote,
-    SavedTicket, Seed, SessionHandle, StreamMode,
+    SavedTicket, Seed, SessionHandle, Shard, StreamMode,
 };
 use tokio::net::{TcpListener, ToSocketAddrs};
 use tokio::sync::{broadcast, oneshot};
@@ -18,6 +18,7 @@ use crate::config::NodeConfig;
 use crate::inbox::Inbox;
 use crate::random_bytes;
 use crate::session::Session;
+use crate::shards::ShardRouter;
 use crate::shared::{Inner, Owner, SessionShared, SessionSlot};
 use crate::udp::UdpIo;
 use crate::Error;
@@ -59,23 +60,69 @@ impl std::fmt::Debug for Node {
 
 impl Node {
     /// Binds the node's sockets and starts its driver task.
-    pub async fn bind(mut config: NodeConfig) -> Result<Node, Error> {
-        let key_log = config.key_log.as_deref().map(stt_common::KeyLog::open).transpose()?;
-        config.endpoint.key_log = key_log.is_some();
-        let identity = match (config.identity, config.node_seed) {
-            (Some(identity), _) => identity,
-            (None, Some(seed)) => Identity::from_seed(&seed),
-            (None, None) => stt_common::random_identity(),
-        };
-        let ep = Endpoint::new(config.endpoint, identity, random_bytes())?;
+    pub async fn bind(config: NodeConfig) -> Result<Node, Error> {
+        config.endpoint.validate()?;
         let udp = UdpIo::bind(config.bind, config.udp_batching)
             .map_err(|source| Error::Bind { addr: config.bind, source })?;
+        let identity = config.resolved_identity();
+        Node::start(config, identity, udp, None).await
+    }
+
+    /// Binds one node as `count` shards (1 to 1,024) that share its identity and its UDP port
+    /// (`SO_REUSEPORT`), each with its own socket, endpoint and driver task: on a multi-threaded
+    /// runtime the shards run on as many threads, and a node with a shard per core uses every
+    /// core. Returns the shards in order; each is a [`Node`] of its own (accept, connect,
+    /// statistics are per shard), so an application runs an accept loop on each. A session
+    /// lives in one shard for its whole life, and its datagrams are handled there in order:
+    /// the session ids a shard gives out say which shard it is, the kernel steers datagrams by
+    /// them (Linux; elsewhere the shards hand each other what is not theirs, counted in
+    /// [`DriverStats::handed_on`](crate::DriverStats::handed_on)), and the answers to a session
+    /// a shard opened find it too. A WebSocket listener, if configured, belongs to shard 0.
+    /// Keep every shard until the node shuts down: a shard dropped early closes its socket,
+    /// and its sessions' datagrams are lost.
+    pub async fn bind_shards(config: NodeConfig, count: u16) -> Result<Vec<Node>, Error> {
+        Shard::new(0, count)?;
+        config.endpoint.validate()?;
+        let (sockets, steered) = UdpIo::bind_group(config.bind, count, config.udp_batching)
+            .map_err(|source| Error::Bind { addr: config.bind, source })?;
+        if !steered && count > 1 {
+            tracing::debug!("no steering by session id on this system: the shards hand datagrams on");
+        }
+        let identity = config.resolved_identity();
+        let router = ShardRouter::new();
+        let mut nodes = Vec::with_capacity(sockets.len());
+        for (i, udp) in (0..count).zip(sockets) {
+            let mut shard_config = config.clone();
+            shard_config.endpoint.shard = Shard::new(i, count)?;
+            if i > 0 {
+                shard_config.ws_bind = None;
+            }
+            nodes.push(Node::start(shard_config, identity.clone(), udp, Some(router.clone())).await?);
+        }
+        Ok(nodes)
+    }
+
+    /// Starts a node on its bound UDP socket: the endpoint, the WebSocket listener if any, and
+    /// the driver task.
+    async fn start(
+        mut config: NodeConfig,
+        identity: Identity,
+        udp: UdpIo,
+        router: Option<Arc<ShardRouter>>,
+    ) -> Result<Node, Error> {
+        let key_log = config.key_log.as_deref().map(stt_common::KeyLog::open).transpose()?;
+        config.endpoint.key_log = key_log.is_some();
+        let ep = Endpoint::new(config.endpoint, identity, random_bytes())?;
         let listener = match config.ws_bind {
             Some(addr) => Some(TcpListener::bind(addr).await.map_err(|source| Error::Bind { addr, source })?),
             None => None,
         };
         let ws_local = listener.as_ref().and_then(|l| l.local_addr().ok());
         let (inner, owner) = Inner::new(ep, udp, ws_local, config.tls_roots, key_log);
+        if let Some(router) = router {
+            let inbox = router.join();
+            let _ = inner.shard.set((router, inbox));
+        }
         inner.spawn(crate::driver::run(inner.clone()));
         if let Some(listener) = listener {
             inner.spawn(crate::ws::listen(inner.clone(), listener, config.ws_limits, config.wss));
@@ -626,6 +673,12 @@ impl Node {
     /// continue: every session sends a KEEPALIVE from the new address at once, and peers follow
     /// the first authenticated datagram from it.
     pub fn rebind(&self, addr: SocketAddr) -> Result<SocketAddr, Error> {
+        if self.inner.shard.get().is_some() {
+            return Err(Error::Io(std::io::Error::new(
+                std::io::ErrorKind::Unsupported,
+                "a shard of a sharded node cannot move to another socket: its port is the group's",
+            )));
+        }
         let batching = self.inner.udp.lock().unwrap_or_else(|p| p.into_inner()).batching();
         let udp = UdpIo::bind(addr, batching).map_err(|source| Error::Bind { addr, source })?;
         let local = udp.local_addr();

@@ -25,6 +25,7 @@ use stt_proto::{
 use tokio::sync::{broadcast, mpsc, oneshot, Notify};
 use tokio::task::JoinHandle;
 
+use crate::shards::{ShardInbox, ShardRouter};
 use crate::udp::UdpIo;
 use crate::Error;
 
@@ -133,6 +134,9 @@ pub(crate) struct Inner {
     owner: OnceLock<Weak<Owner>>,
     /// Set when the last owner is gone; the driver stops at its next turn.
     pub stop_requested: AtomicBool,
+    /// For a shard of a sharded node (`Node::bind_shards`): the router the shards share, and
+    /// this shard's inbox of datagrams the others received for it.
+    pub shard: OnceLock<(Arc<ShardRouter>, Arc<ShardInbox>)>,
 }
 
 impl Inner {
@@ -180,6 +184,7 @@ impl Inner {
             writers: Mutex::new(Vec::new()),
             owner: OnceLock::new(),
             stop_requested: AtomicBool::new(false),
+            shard: OnceLock::new(),
         });
         let owner = Arc::new(Owner(inner.clone()));
         let _ = inner.owner.set(Arc::downgrade(&owner));

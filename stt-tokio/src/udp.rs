@@ -35,7 +35,35 @@ impl RecvBufs {
 impl UdpIo {
     /// Binds `addr`; `batching` turns on GSO/GRO and multi-datagram calls.
     pub(crate) fn bind(addr: SocketAddr, batching: bool) -> io::Result<UdpIo> {
-        let std_socket = std::net::UdpSocket::bind(addr)?;
+        UdpIo::from_std(std::net::UdpSocket::bind(addr)?, batching)
+    }
+
+    /// Binds `count` sockets to `addr` as one `SO_REUSEPORT` group (all on the port the first
+    /// gets), in shard order, and asks the kernel to steer each datagram to the socket of the
+    /// shard its session id names. Returns the sockets and whether the steering took (Linux);
+    /// without it the kernel spreads datagrams by address and port, and the shards hand on what
+    /// is not theirs.
+    pub(crate) fn bind_group(addr: SocketAddr, count: u16, batching: bool) -> io::Result<(Vec<UdpIo>, bool)> {
+        let mut sockets = Vec::with_capacity(usize::from(count));
+        let mut at = addr;
+        for _ in 0..count {
+            let socket = socket2::Socket::new(
+                socket2::Domain::for_address(at),
+                socket2::Type::DGRAM,
+                Some(socket2::Protocol::UDP),
+            )?;
+            socket.set_reuse_port(true)?;
+            socket.bind(&at.into())?;
+            let std_socket: std::net::UdpSocket = socket.into();
+            let udp = UdpIo::from_std(std_socket, batching)?;
+            at = udp.local;
+            sockets.push(udp);
+        }
+        let steered = steer_by_session_id(&sockets[0].socket, count).is_ok();
+        Ok((sockets, steered))
+    }
+
+    fn from_std(std_socket: std::net::UdpSocket, batching: bool) -> io::Result<UdpIo> {
         std_socket.set_nonblocking(true)?;
         let socket = UdpSocket::from_std(std_socket)?;
         let state = if batching { Some(stt_common::batched_udp(&socket)?) } else { None };
@@ -118,4 +146,45 @@ impl UdpIo {
             }
         }
     }
+}
+
+/// Attaches to a `SO_REUSEPORT` group of `count` sockets a classic BPF program that hands each
+/// datagram to socket `session_id mod count`, the session id being bytes 3 to 10 of the UDP
+/// payload (the first frame's header; a handshake tag in INIT, CHALLENGE and REJECT). A datagram
+/// too short to have one goes to socket 0, which drops it.
+#[cfg(target_os = "linux")]
+fn steer_by_session_id(socket: &UdpSocket, count: u16) -> io::Result<()> {
+    use nix::libc::{sock_filter, sock_fprog};
+    use nix::sys::socket::{setsockopt, sockopt::AttachReusePortCbpf};
+
+    const LD_W_ABS: u16 = 0x20; // A = payload[k..k + 4], big-endian
+    const MOD_K: u16 = 0x94; // A %= k
+    const MUL_K: u16 = 0x24; // A *= k
+    const ADD_X: u16 = 0x0c; // A += X
+    const ST: u16 = 0x02; // M[k] = A
+    const LDX_MEM: u16 = 0x61; // X = M[k]
+    const RET_A: u16 = 0x16; // return A
+    let op = |code, k| sock_filter { code, jt: 0, jf: 0, k };
+    let n = u32::from(count);
+    // (high * 2^32 + low) mod n, in 32-bit steps: ((high mod n) * (2^32 mod n) + low mod n) mod n.
+    let two_32_mod_n = ((1u64 << 32) % u64::from(n)) as u32;
+    let mut program = [
+        op(LD_W_ABS, 3),
+        op(MOD_K, n),
+        op(MUL_K, two_32_mod_n),
+        op(ST, 0),
+        op(LDX_MEM, 0),
+        op(LD_W_ABS, 7),
+        op(MOD_K, n),
+        op(ADD_X, 0),
+        op(MOD_K, n),
+        op(RET_A, 0),
+    ];
+    let fprog = sock_fprog { len: program.len() as u16, filter: program.as_mut_ptr() };
+    setsockopt(socket, AttachReusePortCbpf, &fprog).map_err(io::Error::from)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn steer_by_session_id(_socket: &UdpSocket, _count: u16) -> io::Result<()> {
+    Err(io::Error::new(io::ErrorKind::Unsupported, "steering by session id needs Linux"))
 }

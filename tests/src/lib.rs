@@ -19,4 +19,4 @@ pub mod sim;
 #[doc = include_str!("../../docs/SEED_MAP.md")]
 pub mod seed_map {}
 
-pub use sim::{Bottleneck, BurstLoss, Datagram, Impairment, NodeIdx, Sim};
+pub use sim::{Bottleneck, BurstLoss, Datagram, Impairment, NodeIdx, Sim, Steering};

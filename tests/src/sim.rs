@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use sha3::{Digest, Sha3_256};
-use stt_proto::{Endpoint, EndpointConfig, Event, Identity, Instant, Remote, SessionHandle, Transport};
+use stt_proto::{
+    Endpoint, EndpointConfig, Event, Identity, Instant, Remote, Route, SessionHandle, Shard, ShardChange, Transport,
+};
 
 /// Index of a node in a [`Sim`].
 pub type NodeIdx = usize;
@@ -159,6 +161,28 @@ impl TestRng {
     }
 }
 
+/// How a sharded node's address hands a datagram to one of its shards before the shards route
+/// it among themselves: as a `SO_REUSEPORT` group steers it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Steering {
+    /// By the session id in the first header, `id mod count` (the steering program a driver
+    /// attaches on Linux).
+    ById,
+    /// By a hash of the sender's address (the kernel's default without a program): most
+    /// datagrams land on a shard that does not own them and are handed on.
+    BySource,
+}
+
+/// The shards of one sharded node, all at one address, and what its driver keeps to route
+/// among them.
+struct ShardGroup {
+    members: Vec<NodeIdx>,
+    steering: Steering,
+    /// Sessions a shard opened as initiator whose id (the responder's choice) another shard
+    /// owns: id -> shard.
+    foreign: HashMap<u64, u16>,
+}
+
 /// What the interceptor decides for a datagram.
 pub enum Verdict {
     /// Deliver (possibly after the interceptor changed it).
@@ -205,6 +229,12 @@ pub struct Sim {
     pub handshake_work_delay: Duration,
     /// Handshake work out, with when it comes back and to which node; the earliest first.
     offloaded: VecDeque<(Instant, NodeIdx, stt_proto::HandshakeWork)>,
+    /// Sharded nodes by their address.
+    shard_groups: HashMap<SocketAddr, ShardGroup>,
+    /// Node -> the address of the sharded node it is a shard of.
+    shard_of: HashMap<NodeIdx, SocketAddr>,
+    /// Datagrams one shard handed to another (after steering).
+    pub forwarded: u64,
 }
 
 impl Sim {
@@ -233,6 +263,9 @@ impl Sim {
             wakes: BinaryHeap::new(),
             handshake_work_delay: Duration::ZERO,
             offloaded: VecDeque::new(),
+            shard_groups: HashMap::new(),
+            shard_of: HashMap::new(),
+            forwarded: 0,
         }
     }
 
@@ -263,6 +296,71 @@ impl Sim {
         self.nodes.push(SimNode { endpoint, addr, events: Vec::new(), online: true });
         self.by_addr.insert(addr, idx);
         idx
+    }
+
+    /// Adds one node of `count` shards at `addr`, all with `config` (its `shard` set for each)
+    /// and the identity from `node_seed`; returns the shards in index order. Datagrams to
+    /// `addr` are steered to a shard as `steering` says, then routed among the shards as a
+    /// driver does ([`Endpoint::route`], then the ids of sessions the shards opened).
+    pub fn add_sharded_node(
+        &mut self,
+        config: EndpointConfig,
+        node_seed: [u8; 32],
+        addr: SocketAddr,
+        count: u16,
+        steering: Steering,
+    ) -> Vec<NodeIdx> {
+        let members: Vec<NodeIdx> = (0..count)
+            .map(|i| {
+                let mut config = config.clone();
+                config.shard = Shard::new(i, count).expect("valid shard");
+                let idx = self.add_node_at(config, node_seed, addr);
+                self.shard_of.insert(idx, addr);
+                idx
+            })
+            .collect();
+        self.by_addr.insert(addr, members[0]);
+        let group = ShardGroup { members: members.clone(), steering, foreign: HashMap::new() };
+        self.shard_groups.insert(addr, group);
+        members
+    }
+
+    /// The shard of the node at `to` that handles a datagram from `from`, and whether it was
+    /// handed on from the shard the steering chose; `default` for an address without shards.
+    fn shard_for(&self, to: SocketAddr, from: SocketAddr, bytes: &[u8], default: NodeIdx) -> (NodeIdx, bool) {
+        let Some(g) = self.shard_groups.get(&to) else { return (default, false) };
+        let count = g.members.len() as u64;
+        let id = bytes.get(3..11).map(|b| u64::from_be_bytes(b.try_into().expect("8 bytes")));
+        let steered = match g.steering {
+            Steering::ById => id.map_or(0, |id| id % count),
+            Steering::BySource => {
+                let h = from
+                    .to_string()
+                    .bytes()
+                    .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3));
+                h % count
+            }
+        } as usize;
+        let first = g.members[steered];
+        let owner = match self.nodes[first].endpoint.route(bytes) {
+            Route::Known => steered,
+            Route::Unknown { owner } => id.and_then(|id| g.foreign.get(&id)).copied().unwrap_or(owner) as usize,
+        };
+        (g.members[owner], owner != steered)
+    }
+
+    /// Keeps a sharded node's map of the sessions its shards opened whose ids other shards own,
+    /// from shard `node`'s changes.
+    fn note_shard_changes(&mut self, node: NodeIdx) {
+        let Some(addr) = self.shard_of.get(&node) else { return };
+        let g = self.shard_groups.get_mut(addr).expect("group of a shard");
+        let index = self.nodes[node].endpoint.config().shard.index();
+        while let Some(change) = self.nodes[node].endpoint.poll_shard_change() {
+            match change {
+                ShardChange::Claimed(id) => g.foreign.insert(id, index),
+                ShardChange::Released(id) => g.foreign.remove(&id),
+            };
+        }
     }
 
     /// Moves a node to a new address (a client rebinding its socket).
@@ -341,6 +439,7 @@ impl Sim {
             };
             self.send(d);
         }
+        self.note_shard_changes(node);
         while let Some(ev) = self.nodes[node].endpoint.poll_event() {
             self.nodes[node].events.push(ev);
         }
@@ -430,6 +529,8 @@ impl Sim {
         while self.in_flight.peek().is_some_and(|Reverse(f)| f.at <= now) {
             let Reverse(f) = self.in_flight.pop().expect("peeked");
             let Some(&to) = self.by_addr.get(&f.to) else { continue };
+            let (to, handed_on) = self.shard_for(f.to, f.from, &f.bytes, to);
+            self.forwarded += u64::from(handed_on);
             let sender_online = self.by_addr.get(&f.from).is_none_or(|&i| self.nodes[i].online);
             if !self.nodes[to].online || !sender_online {
                 continue;

@@ -50,10 +50,18 @@ impl Endpoint {
         if self.sessions.len() >= self.config.max_sessions {
             return Err(ConnectError::TooManySessions);
         }
-        let mut nonce_i = self.rng.bytes32();
-        while self.sessions.by_tag(handshake_tag(&nonce_i)).is_some() {
-            nonce_i = self.rng.bytes32();
-        }
+        // The handshake tag (the nonce's first eight bytes) belongs to this shard, so that the
+        // responder's answers come back to it.
+        let nonce_i = loop {
+            let mut nonce = self.rng.bytes32();
+            if cfg!(feature = "shards") {
+                let tag = self.config.shard.claim(handshake_tag(&nonce));
+                nonce[..8].copy_from_slice(&tag.to_be_bytes());
+            }
+            if self.sessions.by_tag(handshake_tag(&nonce)).is_none() {
+                break nonce;
+            }
+        };
         let mut hs = InitiatorHandshake::new(now, nonce_i, keys, expected, &self.config);
         let peer = self.fast_open_peer(remote, expected);
         #[cfg(feature = "resumption")]

@@ -23,7 +23,24 @@ mod transmit;
 #[cfg(feature = "offload")]
 pub use offload::{HandshakeDone, HandshakeWork, MAX_HANDSHAKE_WORK};
 pub use session_mut::SessionMut;
+pub use table::ShardChange;
 pub use transmit::Transmit;
+
+/// Where a datagram belongs among the shards of a node ([`Endpoint::route`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Route {
+    /// Its header names one of this endpoint's sessions or handshakes.
+    Known,
+    /// No session or handshake of this endpoint has the id in its header; `owner` is the shard
+    /// whose ids include it (this one for a new INIT that was steered here, or for input the
+    /// endpoint will drop and count). A session this node opened as initiator has the id its
+    /// peer chose, which may fall in any shard: the driver keeps those ids, and looks there
+    /// first.
+    Unknown {
+        /// The shard whose ids include the datagram's.
+        owner: u16,
+    },
+}
 
 #[cfg(feature = "resumption")]
 use alloc::boxed::Box;
@@ -153,6 +170,7 @@ impl Endpoint {
         for key in &config.peer_keys {
             known.learn(NodeId::of_public_key(key), *key, None);
         }
+        let sessions = SessionTable::new(config.shard);
         Ok(Endpoint {
             config,
             identity,
@@ -171,7 +189,7 @@ impl Endpoint {
             tickets: TicketStore::default(),
             #[cfg(feature = "resumption")]
             early: None,
-            sessions: SessionTable::default(),
+            sessions,
             replies: VecDeque::new(),
             events: VecDeque::new(),
             stats: EndpointStats::default(),
@@ -238,6 +256,32 @@ impl Endpoint {
     /// carries none). Walks the sessions.
     pub fn has_session_on(&self, remote: Remote) -> bool {
         self.sessions.handles().any(|h| self.sessions.get(h).is_some_and(|s| s.remote() == remote))
+    }
+
+    /// Where `datagram`, received by this endpoint's shard of a node (see
+    /// [`crate::EndpointConfig::shard`]), belongs: read from the first frame's header, without
+    /// decrypting. A driver that runs several shards hands a datagram whose route is another
+    /// shard's to that shard, in arrival order.
+    pub fn route(&self, datagram: &[u8]) -> Route {
+        let here = Route::Unknown { owner: self.config.shard.index() };
+        let (Some(magic), Some(id)) = (datagram.get(0..2), datagram.get(3..11)) else { return here };
+        if magic != crate::wire::MAGIC {
+            return here;
+        }
+        let id = u64::from_be_bytes(id.try_into().expect("8 bytes"));
+        if self.sessions.by_id(id).is_some() || self.sessions.by_tag(id).is_some() {
+            return Route::Known;
+        }
+        Route::Unknown { owner: self.config.shard.owner_of(id) }
+    }
+
+    /// The next change to the ids of this endpoint's sessions that another shard of its node
+    /// owns (sessions it opened as initiator; never with a single shard). A driver running
+    /// several shards keeps these ids in a map shared by the shards and, for a datagram whose
+    /// [`Endpoint::route`] is [`Route::Unknown`], looks there before the `owner` it names.
+    /// Poll after every call that takes input, before the next datagram is routed.
+    pub fn poll_shard_change(&mut self) -> Option<ShardChange> {
+        self.sessions.poll_shard_change()
     }
 
     /// Commands on a session (custom frames, streams, close), or `None` if the handle is stale

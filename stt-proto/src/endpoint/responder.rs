@@ -126,6 +126,7 @@ impl Endpoint {
             return;
         }
         let nonce_r = self.rng.bytes32();
+        let nonce_r = self.in_own_shard(nonce_r, &init.nonce, &init.node_id);
         let jar = self.cookies.get_or_insert_with(|| CookieJar::new(now, self.config.cookie_lifetime, &mut self.rng));
         let fields = CookieFields {
             remote: &remote,
@@ -264,7 +265,23 @@ impl Endpoint {
     pub(super) fn fast_nonce(&mut self, node_id_i: &[u8; 32], nonce_i: &[u8; 32]) -> [u8; 32] {
         let rng = &mut self.rng;
         let key = self.fast_nonce_key.get_or_insert_with(|| Zeroizing::new(rng.bytes32()));
-        mac32(key, &[labels::FAST_NONCE, node_id_i, nonce_i])
+        let nonce_r = mac32(key, &[labels::FAST_NONCE, node_id_i, nonce_i]);
+        self.in_own_shard(nonce_r, nonce_i, node_id_i)
+    }
+
+    /// `nonce_r` with its first eight bytes changed so that the session id it makes with
+    /// `nonce_i` and the two node ids belongs to this endpoint's shard (unchanged for a node of
+    /// one shard).
+    fn in_own_shard(&self, mut nonce_r: [u8; 32], nonce_i: &[u8; 32], node_id_i: &[u8; 32]) -> [u8; 32] {
+        if !cfg!(feature = "shards") {
+            return nonce_r;
+        }
+        let sid = session_id(nonce_i, &nonce_r, node_id_i, &self.identity.node_id().0);
+        let change = (sid ^ self.config.shard.claim(sid)).to_be_bytes();
+        for (b, c) in nonce_r.iter_mut().zip(change) {
+            *b ^= c;
+        }
+        nonce_r
     }
 
     /// The initiator of `node_id_i` and `nonce_i` took the cookie round: a session its INIT of

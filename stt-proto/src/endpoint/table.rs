@@ -15,7 +15,7 @@ use core::net::IpAddr;
 
 use hashbrown::HashMap;
 
-use crate::config::EndpointConfig;
+use crate::config::{EndpointConfig, Shard};
 use crate::session::Session;
 use crate::time::Instant;
 use crate::types::{NodeId, SessionHandle};
@@ -70,9 +70,40 @@ pub(super) struct SessionTable {
     /// Accepted sessions per IP address and per peer node id.
     per_ip: BTreeMap<IpAddr, u32>,
     per_peer: BTreeMap<NodeId, u32>,
+    /// This endpoint's shard of its node.
+    shard: Shard,
+    /// Ids of this endpoint's sessions that another shard owns, as they come and go, for the
+    /// driver (`Endpoint::poll_shard_change`).
+    shard_changes: VecDeque<ShardChange>,
+}
+
+/// A session of this endpoint got, or gave up, a session id that another shard of its node
+/// owns ([`crate::Endpoint::poll_shard_change`]): only a session this endpoint opened as
+/// initiator can, since the responder chooses the id. The driver hands datagrams with that id
+/// to this shard while it holds it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ShardChange {
+    /// Datagrams with this session id are this shard's from now on.
+    Claimed(u64),
+    /// This shard no longer has a session with this id.
+    Released(u64),
 }
 
 impl SessionTable {
+    /// An empty table for shard `shard` of its node.
+    pub(super) fn new(shard: Shard) -> Self {
+        SessionTable { shard, ..Default::default() }
+    }
+
+    /// The next change to the ids of this table's sessions that other shards own.
+    pub(super) fn poll_shard_change(&mut self) -> Option<ShardChange> {
+        self.shard_changes.pop_front()
+    }
+
+    fn owned_elsewhere(&self, session_id: u64) -> bool {
+        cfg!(feature = "shards") && self.shard.owner_of(session_id) != self.shard.index()
+    }
+
     /// Sessions held.
     pub(super) fn len(&self) -> usize {
         self.live
@@ -186,6 +217,9 @@ impl SessionTable {
             self.by_tag.remove(&tag);
         }
         self.by_id.insert(session_id, handle.index);
+        if self.owned_elsewhere(session_id) {
+            self.shard_changes.push_back(ShardChange::Claimed(session_id));
+        }
     }
 
     /// Removes a session from every table; its handle becomes stale. A session that had keys is
@@ -210,6 +244,9 @@ impl SessionTable {
         let sid = s.session_id();
         if self.by_id.get(&sid) == Some(&handle.index) {
             self.by_id.remove(&sid);
+            if self.owned_elsewhere(sid) {
+                self.shard_changes.push_back(ShardChange::Released(sid));
+            }
             self.retired.insert(sid, retire_until);
             self.retired_order.push_back((sid, retire_until));
         }

@@ -84,6 +84,44 @@ fn send_and_listen_once_move_a_hundred_mebibyte_file_verified() {
 }
 
 #[test]
+fn a_listener_on_two_threads_receives_from_eight_senders_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let seed = write_seed(dir.path(), "seed");
+    let out = dir.path().join("out");
+    let listener = Listener::start(
+        &["--seed-file", seed.to_str().unwrap(), "--out", out.to_str().unwrap(), "--threads", "2"],
+        Stdio::null(),
+    );
+    let sources: Vec<_> = (0..8)
+        .map(|i| {
+            let src = dir.path().join(format!("part{i}.bin"));
+            make_file(&src, (2 << 20) + i * 4099);
+            src
+        })
+        .collect();
+    let sends: Vec<_> = sources
+        .iter()
+        .map(|src| {
+            stt()
+                .args(["send", "--to", &listener.addr, "--seed-file", seed.to_str().unwrap(), src.to_str().unwrap()])
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for send in sends {
+        let result = send.wait_with_output().unwrap();
+        assert!(result.status.success(), "send failed: {}", String::from_utf8_lossy(&result.stderr));
+    }
+    for src in &sources {
+        assert_eq!(sha3_file(&out.join(src.file_name().unwrap())), sha3_file(src), "{} arrived whole", src.display());
+    }
+    let lines: Vec<String> = listener.lines.try_iter().collect();
+    assert!(lines.iter().any(|l| l.contains("2 shards on 2 threads")), "{lines:?}");
+    assert_eq!(lines.iter().filter(|l| l.starts_with("received part")).count(), 8, "{lines:?}");
+}
+
+#[test]
 fn a_sender_with_the_wrong_seed_exits_three_and_the_listener_serves_the_next_one() {
     let dir = tempfile::tempdir().unwrap();
     let seed = write_seed(dir.path(), "seed");

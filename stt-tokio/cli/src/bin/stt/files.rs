@@ -37,7 +37,7 @@ pub(crate) struct SeedReload {
 }
 
 /// On each SIGHUP, reads the seed again and rotates to it if it changed (Unix only).
-fn reload_on_hangup(node: &Node, reload: SeedReload) -> Option<tokio::task::JoinHandle<()>> {
+fn reload_on_hangup(nodes: &[Node], reload: SeedReload) -> Option<tokio::task::JoinHandle<()>> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
@@ -48,14 +48,16 @@ fn reload_on_hangup(node: &Node, reload: SeedReload) -> Option<tokio::task::Join
                 return None;
             }
         };
-        let node = node.clone();
+        let nodes = nodes.to_vec();
         let mut current = (reload.read)().ok();
         Some(tokio::spawn(async move {
             while hangups.recv().await.is_some() {
                 match (reload.read)() {
                     Ok(seed) if current.as_ref() == Some(&seed) => eprintln!("reload: the shared seed is unchanged"),
                     Ok(seed) => {
-                        node.rotate_shared_seed(seed.clone(), reload.grace);
+                        for node in &nodes {
+                            node.rotate_shared_seed(seed.clone(), reload.grace);
+                        }
                         current = Some(seed);
                         eprintln!(
                             "reload: new shared seed in use; the old one is accepted for {} s more",
@@ -69,7 +71,7 @@ fn reload_on_hangup(node: &Node, reload: SeedReload) -> Option<tokio::task::Join
     }
     #[cfg(not(unix))]
     {
-        let _ = (node, reload);
+        let _ = (nodes, reload);
         None
     }
 }
@@ -90,6 +92,8 @@ pub(crate) struct ListenAt {
     pub ws_bind: Option<SocketAddr>,
     pub web: Option<(SocketAddr, PathBuf)>,
     pub tls: Option<stt_tokio::TlsIdentity>,
+    /// Shards of the node, one per thread (`Node::bind_shards`); 1: one plain node.
+    pub threads: u16,
 }
 
 pub(crate) async fn listen(
@@ -101,7 +105,7 @@ pub(crate) async fn listen(
     reload: SeedReload,
 ) -> Result<(), Failure> {
     let ListenOptions { once, .. } = opts;
-    let ListenAt { bind, ws_bind, web, tls } = at;
+    let ListenAt { bind, ws_bind, web, tls, threads } = at;
     let mut leftovers = 0;
     if let Some(dir) = &out {
         tokio::fs::create_dir_all(dir)
@@ -115,13 +119,21 @@ pub(crate) async fn listen(
     if let Some(ws) = ws_bind {
         cfg = cfg.ws_bind(ws);
     }
-    let node = Node::bind(cfg).await?;
+    let nodes = match threads {
+        1 => vec![Node::bind(cfg).await?],
+        n => Node::bind_shards(cfg, n).await?,
+    };
+    // Shard 0 holds the WebSocket listener and speaks for the node.
+    let node = nodes[0].clone();
     let ws_scheme = if tls.is_some() { "wss" } else { "ws" };
     match node.ws_local_addr() {
         Some(ws) => eprintln!("listening on udp {} and {ws_scheme}://{ws}", node.local_addr()),
         None => eprintln!("listening on udp {}", node.local_addr()),
     }
     eprintln!("node id {}", crate::hex(&node.node_id().0));
+    if threads > 1 {
+        eprintln!("{threads} shards on {threads} threads");
+    }
     let _page = match (web, node.ws_local_addr()) {
         (Some((addr, root)), Some(ws)) => {
             let listener = tokio::net::TcpListener::bind(addr)
@@ -140,7 +152,7 @@ pub(crate) async fn listen(
     if leftovers > 0 {
         eprintln!("removed {leftovers} unfinished file(s) an earlier run left in the output directory");
     }
-    let reloader = reload_on_hangup(&node, reload);
+    let reloader = reload_on_hangup(&nodes, reload);
     // Partial files of interrupted large files are kept for their senders' next attempts, up to
     // `transfer::RESUME_KEEP`; a long-running listener forgets older ones every hour.
     let sweeper = out.clone().map(|dir| {
@@ -156,15 +168,20 @@ pub(crate) async fn listen(
     // Every session that sent something reports here when it ends; `--once` ends on the first.
     let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Result<(), String>>();
     let sink = Arc::new(Mutex::new(tokio::io::stdout()));
-    let acceptor = {
-        let node = node.clone();
-        tokio::spawn(async move {
-            while let Some(session) = node.accept().await {
-                let (out, sink, done) = (out.clone(), sink.clone(), done_tx.clone());
-                tokio::spawn(serve(session, out, stdout.then_some(sink), done, opts.clone()));
-            }
+    let acceptors: Vec<_> = nodes
+        .iter()
+        .map(|node| {
+            let (node, out, sink, done_tx, opts) =
+                (node.clone(), out.clone(), sink.clone(), done_tx.clone(), opts.clone());
+            tokio::spawn(async move {
+                while let Some(session) = node.accept().await {
+                    let (out, sink, done) = (out.clone(), sink.clone(), done_tx.clone());
+                    tokio::spawn(serve(session, out, stdout.then_some(sink), done, opts.clone()));
+                }
+            })
         })
-    };
+        .collect();
+    drop(done_tx);
     let result = loop {
         match done_rx.recv().await {
             Some(r) if once => break r,
@@ -172,7 +189,9 @@ pub(crate) async fn listen(
             None => break Ok(()),
         }
     };
-    acceptor.abort();
+    for acceptor in acceptors {
+        acceptor.abort();
+    }
     if let Some(sweeper) = sweeper {
         sweeper.abort();
     }
@@ -182,12 +201,12 @@ pub(crate) async fn listen(
     // Senders close their sessions once they have read the verdict (a refusal included); give
     // them that moment before closing from this side, which would drop a verdict not yet read.
     let peers_closed = async {
-        for session in node.sessions() {
+        for session in nodes.iter().flat_map(Node::sessions) {
             session.closed().await;
         }
     };
     let _ = tokio::time::timeout(Duration::from_secs(2), peers_closed).await;
-    node.shutdown(Duration::from_secs(2)).await;
+    crate::scale::shut_down(&nodes, Duration::from_secs(2)).await;
     result.map_err(|m| Failure::new(1, m))
 }
 

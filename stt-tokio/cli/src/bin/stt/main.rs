@@ -130,6 +130,11 @@ enum Command {
         /// Write received data to stdout instead of a directory.
         #[arg(long)]
         stdout: bool,
+        /// Run the node as this many shards on as many threads, all on the one port (1 to 1024;
+        /// more than one needs SO_REUSEPORT; on Linux the kernel steers each datagram to its
+        /// session's shard).
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=1024))]
+        threads: u16,
         /// Exit once the first sender's session ends: 0 if everything it sent (files,
         /// directories, stdin) was verified, non-zero if anything failed.
         #[arg(long)]
@@ -423,7 +428,12 @@ impl From<std::io::Error> for Failure {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose, cli.quiet);
-    let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+    // Two worker threads, or one per shard of a listener that asks for more.
+    let workers = match &cli.command {
+        Command::Listen { threads, .. } => usize::from(*threads).max(2),
+        _ => 2,
+    };
+    let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(workers).enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("stt: cannot start the runtime: {e}");
@@ -478,6 +488,7 @@ async fn run(command: Command, config: Option<&Path>) -> Result<(), Failure> {
             keys,
             out,
             stdout,
+            threads,
             once,
             overwrite,
             max_size,
@@ -550,7 +561,7 @@ async fn run(command: Command, config: Option<&Path>) -> Result<(), Failure> {
             if let Some(tls) = &tls {
                 node_cfg = node_cfg.wss(tls.clone());
             }
-            let at = files::ListenAt { bind, ws_bind, web, tls };
+            let at = files::ListenAt { bind, ws_bind, web, tls, threads };
             files::listen(node_cfg, at, out, stdout, opts, reload).await
         }
         Command::Send { peer, paths, json } => {
