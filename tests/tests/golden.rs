@@ -202,7 +202,7 @@ const GOLDEN: &[Golden] = &[
     (
         "handshake_and_frames",
         handshake_and_frames,
-        "abc45ae42022842b235473a2a3f6a1d9840db2af6a1bb531164dd7d76de74080",
+        "5f3062ae153cdc196107349a62a879cd717fe37b894ff18c359d1a15bd18d4de",
         17,
     ),
     ("impaired_stream", impaired_stream, "a1f70903e09d28c4c1803cbb8d09de2f3eaf5bdf8c3e4be6810e057ffe9047c9", 298),

@@ -423,7 +423,8 @@ fn an_idle_session_costs_two_datagrams_a_keepalive_interval() {
     assert_eq!((c1.datagrams_sent - c0.datagrams_sent, s1.datagrams_sent - s0.datagrams_sent), (20, 20));
     assert_eq!(s1.datagrams_received - s0.datagrams_received, 20);
     // An initiator that does not keep the session alive: the responder's keepalives do, 18.75 s
-    // apart (a quarter past the interval), each answered.
+    // (a quarter past the interval) after the answer to the last arrived, rounded up to the
+    // keepalive grid (134 ms), so a little more than 18.75 s apart: 16 in 300 s, each answered.
     let mut sim = Sim::new(44);
     let mut quiet = config();
     quiet.keep_alive_interval = None;
@@ -436,4 +437,78 @@ fn an_idle_session_costs_two_datagrams_a_keepalive_interval() {
     let s3 = sim.nodes[s].endpoint.stats();
     assert!(sim.nodes[c].endpoint.session(hc).is_some() && sim.nodes[s].endpoint.session(hs).is_some());
     assert_eq!(s3.datagrams_sent - s2.datagrams_sent, 16);
+}
+
+#[test]
+fn idle_sessions_to_one_node_share_one_send_of_their_keepalives() {
+    let (mut sim, c, s) = pair(46);
+    let handles: Vec<SessionHandle> = (0..20).map(|_| establish(&mut sim, c, s).0).collect();
+    sim.run_for(Duration::from_secs(1));
+    for &h in &handles {
+        sim.nodes[c].endpoint.session_mut(h).unwrap().ping().unwrap();
+    }
+    // One call with room for 64 datagrams takes the twenty sessions' KEEPALIVEs as one batch of
+    // equal segments (what a driver sends with one GSO call)...
+    let now = sim.now;
+    let mut buf = vec![0u8; 64 * 1500];
+    let batch = sim.nodes[c].endpoint.poll_transmit(now, 64, &mut buf).expect("datagrams to send");
+    assert_eq!(batch.datagrams(), handles.len());
+    let segment = batch.segment_size.expect("a batch");
+    assert_eq!(batch.len, segment * handles.len(), "all of one size");
+    assert!(sim.nodes[c].endpoint.poll_transmit(now, 64, &mut buf).is_none(), "nothing left");
+    // ...each of which the peer opens on its own session and answers.
+    let from = sim.nodes[c].addr;
+    for d in buf[..batch.len].to_vec().chunks(segment) {
+        sim.inject(s, from, d);
+    }
+    sim.run_for(Duration::from_secs(1));
+    let answered: std::collections::HashSet<SessionHandle> = sim
+        .events_of(c, |e| match e {
+            Event::PingAnswered { session, .. } => Some(*session),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(answered.len(), handles.len(), "every ping answered");
+
+    // A custom frame might not fit behind a small datagram: each session's goes in a call of its
+    // own, and none is dropped.
+    for &h in &handles {
+        sim.nodes[c].endpoint.session_mut(h).unwrap().send_frame(0x80, vec![7u8; 50]).unwrap();
+    }
+    let now = sim.now;
+    let mut calls = 0;
+    while let Some(t) = sim.nodes[c].endpoint.poll_transmit(now, 64, &mut buf) {
+        assert_eq!(t.datagrams(), 1);
+        calls += 1;
+        let d = buf[..t.len].to_vec();
+        sim.inject(s, from, &d);
+    }
+    assert_eq!(calls, handles.len());
+    assert_eq!(sim.nodes[c].endpoint.stats().dropped.transmit_buffer_too_small, 0);
+    let got: std::collections::HashSet<SessionHandle> = sim
+        .events_of(s, |e| match e {
+            Event::Frame { session, frame_type: 0x80, .. } => Some(*session),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(got.len(), handles.len(), "each frame arrived, on its own session");
+}
+
+#[test]
+fn a_session_with_stream_data_is_not_cut_to_the_size_of_small_datagrams_before_it() {
+    let (mut sim, c, s) = pair(47);
+    let (small, _) = establish(&mut sim, c, s);
+    let (bulk, _) = establish(&mut sim, c, s);
+    sim.run_for(Duration::from_secs(1));
+    sim.nodes[c].endpoint.session_mut(small).unwrap().send_frame(0x80, vec![1u8; 20]).unwrap();
+    let mut ep = sim.nodes[c].endpoint.session_mut(bulk).unwrap();
+    let stream = ep.open_stream(StreamMode::Reliable).unwrap();
+    ep.write(stream, &[2u8; 8000]).unwrap();
+    let now = sim.now;
+    let mut buf = vec![0u8; 64 * 1500];
+    let first = sim.nodes[c].endpoint.poll_transmit(now, 64, &mut buf).unwrap();
+    assert_eq!((first.datagrams(), first.segment_size), (1, None), "the small datagram goes alone");
+    let second = sim.nodes[c].endpoint.poll_transmit(now, 64, &mut buf).unwrap();
+    let full = sim.nodes[c].endpoint.config().max_udp_datagram;
+    assert_eq!(second.segment_size, Some(full), "the stream's data in full datagrams");
 }

@@ -303,6 +303,17 @@ impl SessionTable {
         None
     }
 
+    /// The next session on the ready queue, left on it.
+    pub(super) fn peek_ready(&mut self) -> Option<SessionHandle> {
+        while let Some(&(index, generation)) = self.ready.front() {
+            if self.slots[index as usize].generation == generation {
+                return Some(SessionHandle { index, generation });
+            }
+            self.ready.pop_front();
+        }
+        None
+    }
+
     /// Takes `handle` back off the end of the ready queue, where a session that just sent goes
     /// when it has more. False if it is not there.
     pub(super) fn take_back_ready(&mut self, handle: SessionHandle) -> bool {

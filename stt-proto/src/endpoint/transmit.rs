@@ -4,8 +4,9 @@
 //! turn asks one session for its next datagram (`Session::write_datagram`), or, when it is
 //! validating a new address of its peer, for a PATH_CHALLENGE to that address. With
 //! `max_datagrams > 1`, the same session may add more datagrams of the same size back to back
-//! (one GSO send for the driver); the bytes of each datagram are the same as with one datagram
-//! per call.
+//! (one GSO send for the driver), and then the next sessions on the ready queue going to the same
+//! address one each, in at most that size: many sessions between the same two nodes (a hub and a
+//! gateway's devices, say) share one send. With one datagram per call nothing is chained.
 
 use super::Endpoint;
 use crate::session::{PathDatagram, Then};
@@ -37,6 +38,53 @@ impl Transmit {
 }
 
 impl Endpoint {
+    /// After `buf[..len]`, datagrams of `segment` bytes to `remote`: the next sessions on the
+    /// ready queue with that remote each add one (the keepalives of a node's idle sessions to
+    /// one peer node, or the acknowledgements of them, become one GSO send), up to `max` more,
+    /// until one is shorter (it ends the batch), a session writes nothing, or the next ready
+    /// session goes elsewhere or, behind datagrams smaller than the path's largest, has more
+    /// than a KEEPALIVE and an ACK to send. Returns how many were added.
+    fn follow_to_same_remote(
+        &mut self,
+        now: Instant,
+        remote: Remote,
+        segment: usize,
+        max: usize,
+        buf: &mut [u8],
+        len: &mut usize,
+    ) -> usize {
+        // Behind full datagrams a session writes as in a call of its own. Behind smaller ones
+        // only a session with nothing but a KEEPALIVE and an ACK to send is taken: anything else
+        // would be cut to their size, or a frame that does not fit dropped.
+        let small = segment < self.config.max_datagram(remote.transport);
+        let mut added = 0;
+        while added < max && buf.len() - *len >= segment {
+            let Some(next) = self.sessions.peek_ready() else { break };
+            let Some(s) = self.sessions.get(next) else { break };
+            if s.next_destination(now) != (remote, PathDatagram::Frames) || (small && !s.sends_only_keepalive_or_ack())
+            {
+                break;
+            }
+            let _ = self.sessions.pop_ready();
+            let Some((s, mut ctx)) = self.session_and_ctx(now, next) else { break };
+            let (n, then) = s.write_datagram(&mut ctx, &mut buf[*len..*len + segment]);
+            self.after(now, next, then);
+            if n == 0 {
+                // Nothing fitted: it stays ready for a call of its own.
+                self.sessions.mark_ready(now, next);
+                break;
+            }
+            self.stats.datagrams_sent += 1;
+            self.stats.bytes_sent += n as u64;
+            *len += n;
+            added += 1;
+            if n < segment {
+                break;
+            }
+        }
+        added
+    }
+
     /// Writes the next datagrams to send into `buf` and says where they go, or returns `None`
     /// when there is nothing to send. Call until `None` after every `handle_*` call and command.
     ///
@@ -109,6 +157,9 @@ impl Endpoint {
                 }
             }
             if len > 0 {
+                if len == count * segment {
+                    count += self.follow_to_same_remote(now, remote, segment, max_datagrams - count, buf, &mut len);
+                }
                 let segment_size = (count > 1).then_some(segment);
                 return Some(Transmit { remote, len, segment_size });
             }

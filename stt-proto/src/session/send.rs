@@ -339,6 +339,19 @@ impl Session {
     }
 
     /// True if `poll_transmit` would write something for this session now.
+    /// True if this session's next datagram holds at most a KEEPALIVE and an ACK (an idle
+    /// session's keepalive, or its answer to one): nothing that a datagram of any frame's size
+    /// would cut short or drop.
+    pub(crate) fn sends_only_keepalive_or_ack(&self) -> bool {
+        matches!(self.state, State::Established)
+            && self.is_confirmed()
+            && self.queue.iter().all(|o| matches!(o, Outgoing::Keepalive))
+            && !self.streams.has_queued_streams()
+            && !self.streams.wants_control()
+            && !self.names.wants_transmit()
+            && !(cfg!(feature = "resumption") && self.ticket.as_ref().is_some_and(|t| t.owed))
+    }
+
     pub(crate) fn wants_transmit(&self, now: Instant) -> bool {
         if !self.queue.is_empty() || self.acks.due(now) || self.next_destination(now).1 != PathDatagram::Frames {
             return true;
