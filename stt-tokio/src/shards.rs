@@ -59,10 +59,9 @@ impl ShardRouter {
         let me = ep.config().shard.index();
         let owner = match ep.route(datagram) {
             Route::Known => return None,
-            Route::Unknown { owner } => {
-                let id = datagram.get(3..11).map(|b| u64::from_be_bytes(b.try_into().expect("8 bytes")));
+            Route::Unknown { owner, session_id } => {
                 let foreign = self.foreign.read().unwrap_or_else(|p| p.into_inner());
-                id.and_then(|id| foreign.get(&id).copied()).unwrap_or(owner)
+                session_id.and_then(|id| foreign.get(&id).copied()).unwrap_or(owner)
             }
         };
         (owner != me).then_some(owner)

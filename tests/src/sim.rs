@@ -344,7 +344,9 @@ impl Sim {
         let first = g.members[steered];
         let owner = match self.nodes[first].endpoint.route(bytes) {
             Route::Known => steered,
-            Route::Unknown { owner } => id.and_then(|id| g.foreign.get(&id)).copied().unwrap_or(owner) as usize,
+            Route::Unknown { owner, session_id } => {
+                session_id.and_then(|id| g.foreign.get(&id)).copied().unwrap_or(owner) as usize
+            }
         };
         (g.members[owner], owner != steered)
     }

@@ -39,7 +39,15 @@ pub enum Route {
     Unknown {
         /// The shard whose ids include the datagram's.
         owner: u16,
+        /// The id in its first header (`None` for a datagram too short or without STT's magic).
+        session_id: Option<u64>,
     },
+}
+
+/// The session id (or handshake tag) in the first frame header of `datagram`, if it is long
+/// enough to have one.
+fn header_session_id(datagram: &[u8]) -> Option<u64> {
+    datagram.get(3..11).map(|b| u64::from_be_bytes(b.try_into().expect("8 bytes")))
 }
 
 #[cfg(feature = "resumption")]
@@ -263,16 +271,12 @@ impl Endpoint {
     /// decrypting. A driver that runs several shards hands a datagram whose route is another
     /// shard's to that shard, in arrival order.
     pub fn route(&self, datagram: &[u8]) -> Route {
-        let here = Route::Unknown { owner: self.config.shard.index() };
-        let (Some(magic), Some(id)) = (datagram.get(0..2), datagram.get(3..11)) else { return here };
-        if magic != crate::wire::MAGIC {
-            return here;
-        }
-        let id = u64::from_be_bytes(id.try_into().expect("8 bytes"));
+        let id = header_session_id(datagram).filter(|_| datagram.starts_with(&crate::wire::MAGIC));
+        let Some(id) = id else { return Route::Unknown { owner: self.config.shard.index(), session_id: None } };
         if self.sessions.by_id(id).is_some() || self.sessions.by_tag(id).is_some() {
             return Route::Known;
         }
-        Route::Unknown { owner: self.config.shard.owner_of(id) }
+        Route::Unknown { owner: self.config.shard.owner_of(id), session_id: Some(id) }
     }
 
     /// The next change to the ids of this endpoint's sessions that another shard of its node
@@ -368,7 +372,7 @@ impl Endpoint {
             return self.process_datagram(now, remote, datagram);
         }
         let before = self.stats.dropped;
-        let session_id = datagram.get(3..11).map(|b| u64::from_be_bytes(b.try_into().expect("8 bytes")));
+        let session_id = header_session_id(&datagram);
         self.process_datagram(now, remote, datagram);
         let reasons: alloc::vec::Vec<&'static str> = self.stats.dropped.grown_since(&before).collect();
         if !reasons.is_empty() {

@@ -338,7 +338,6 @@ impl Session {
             && !self.names.wants_transmit()
     }
 
-    /// True if `poll_transmit` would write something for this session now.
     /// True if this session's next datagram holds at most a KEEPALIVE and an ACK (an idle
     /// session's keepalive, or its answer to one): nothing that a datagram of any frame's size
     /// would cut short or drop.
@@ -352,6 +351,7 @@ impl Session {
             && !(cfg!(feature = "resumption") && self.ticket.as_ref().is_some_and(|t| t.owed))
     }
 
+    /// True if `poll_transmit` would write something for this session now.
     pub(crate) fn wants_transmit(&self, now: Instant) -> bool {
         if !self.queue.is_empty() || self.acks.due(now) || self.next_destination(now).1 != PathDatagram::Frames {
             return true;
