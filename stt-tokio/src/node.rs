@@ -469,7 +469,7 @@ impl Node {
             };
             prepare(st.ep.session_mut(h).expect("just made"), now)?;
             crate::log::handshake_started(&remote);
-            st.sessions.insert(h, SessionSlot::new(Some(tx)));
+            st.sessions.insert(h, Box::new(SessionSlot::new(Some(tx))));
             h
         };
         self.inner.wake.notify_one();

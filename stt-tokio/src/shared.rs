@@ -81,7 +81,10 @@ impl SessionSlot {
 /// Everything behind the node's mutex.
 pub(crate) struct State {
     pub ep: Endpoint,
-    pub sessions: HashMap<SessionHandle, SessionSlot>,
+    /// Boxed, so that the map's buckets are 16 bytes, not a whole slot's hundreds: at a million
+    /// sessions, growing the map then moves megabytes, not a quarter of a gigabyte (a stall of
+    /// seconds, in which the socket overflows), and its empty buckets cost little.
+    pub sessions: HashMap<SessionHandle, Box<SessionSlot>>,
     pub incoming: VecDeque<Arc<SessionShared>>,
     pub handlers: HashMap<u8, SharedHandler>,
     /// Open WebSocket connections by the peer's TCP address; each takes whole datagrams.
@@ -341,7 +344,7 @@ impl State {
                     crate::log::event(&ev, Some(&span));
                     let shared =
                         Arc::new(SessionShared::new(inner.clone(), *session, *peer, *session_id, created, span));
-                    let slot = self.sessions.entry(*session).or_insert_with(|| SessionSlot::new(None));
+                    let slot = self.sessions.entry(*session).or_insert_with(|| Box::new(SessionSlot::new(None)));
                     slot.shared = Some(shared.clone());
                     match slot.connect.take() {
                         Some(tx) if *role == Role::Initiator => {

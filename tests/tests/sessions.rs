@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use common::*;
 use stt_proto::{CloseReason, Direction, Event, FrameError, KeyRotationPolicy, SessionHandle, StreamMode};
-use stt_tests::{Impairment, Sim};
+use stt_tests::{Impairment, NodeIdx, Sim};
 
 #[test]
 fn a_thousand_concurrent_sessions_on_one_endpoint_all_deliver() {
@@ -313,7 +313,7 @@ fn frames_sent_before_establishment_are_delivered_after_it() {
 }
 
 /// The round trips `Event::PingAnswered` reports, in order.
-fn ping_answers(sim: &Sim, node: stt_tests::NodeIdx, session: SessionHandle) -> Vec<Duration> {
+fn ping_answers(sim: &Sim, node: NodeIdx, session: SessionHandle) -> Vec<Duration> {
     sim.events_of(node, move |e| match e {
         Event::PingAnswered { session: s, rtt } if *s == session => Some(*rtt),
         _ => None,
@@ -439,14 +439,29 @@ fn an_idle_session_costs_two_datagrams_a_keepalive_interval() {
     assert_eq!(s3.datagrams_sent - s2.datagrams_sent, 16);
 }
 
-#[test]
-fn idle_sessions_to_one_node_share_one_send_of_their_keepalives() {
-    let (mut sim, c, s) = pair(46);
-    let handles: Vec<SessionHandle> = (0..20).map(|_| establish(&mut sim, c, s).0).collect();
+/// A pair of nodes with `n` sessions from the first to the second, each with a PING queued.
+fn sessions_with_a_ping_each(sim_seed: u64, n: usize) -> (Sim, NodeIdx, NodeIdx, Vec<SessionHandle>) {
+    let (mut sim, c, s) = pair(sim_seed);
+    let handles: Vec<SessionHandle> = (0..n).map(|_| establish(&mut sim, c, s).0).collect();
     sim.run_for(Duration::from_secs(1));
     for &h in &handles {
         sim.nodes[c].endpoint.session_mut(h).unwrap().ping().unwrap();
     }
+    (sim, c, s, handles)
+}
+
+/// The sessions of `node` whose PING was answered.
+fn sessions_answered(sim: &Sim, node: NodeIdx) -> std::collections::HashSet<SessionHandle> {
+    sim.events_of(node, |e| match e {
+        Event::PingAnswered { session, .. } => Some(*session),
+        _ => None,
+    })
+    .collect()
+}
+
+#[test]
+fn idle_sessions_to_one_node_share_one_send_of_their_keepalives() {
+    let (mut sim, c, s, handles) = sessions_with_a_ping_each(46, 20);
     // One call with room for 64 datagrams takes the twenty sessions' KEEPALIVEs as one batch of
     // equal segments (what a driver sends with one GSO call)...
     let now = sim.now;
@@ -462,13 +477,7 @@ fn idle_sessions_to_one_node_share_one_send_of_their_keepalives() {
         sim.inject(s, from, d);
     }
     sim.run_for(Duration::from_secs(1));
-    let answered: std::collections::HashSet<SessionHandle> = sim
-        .events_of(c, |e| match e {
-            Event::PingAnswered { session, .. } => Some(*session),
-            _ => None,
-        })
-        .collect();
-    assert_eq!(answered.len(), handles.len(), "every ping answered");
+    assert_eq!(sessions_answered(&sim, c).len(), handles.len(), "every ping answered");
 
     // A custom frame might not fit behind a small datagram: each session's goes in a call of its
     // own, and none is dropped.
@@ -511,4 +520,45 @@ fn a_session_with_stream_data_is_not_cut_to_the_size_of_small_datagrams_before_i
     let second = sim.nodes[c].endpoint.poll_transmit(now, 64, &mut buf).unwrap();
     let full = sim.nodes[c].endpoint.config().max_udp_datagram;
     assert_eq!(second.segment_size, Some(full), "the stream's data in full datagrams");
+}
+
+#[test]
+fn sessions_waiting_their_turn_to_send_are_not_handled_again_at_every_timeout() {
+    // A hub whose driver sends one datagram per turn, with two hundred sessions owing an ACK:
+    // the ACKs come due once, and from then on the hub's timer asks for nothing until their
+    // sessions have sent (before, every turn handled all of those still waiting, and a node with
+    // a backlog of thousands fell ever further behind).
+    let (mut sim, c, s, handles) = sessions_with_a_ping_each(48, 200);
+    let mut buf = vec![0u8; 64 * 1500];
+    let mut pings = Vec::new();
+    while let Some(t) = sim.nodes[c].endpoint.poll_transmit(sim.now, 64, &mut buf) {
+        pings.extend(buf[..t.len].chunks(t.segment_size.unwrap_or(t.len)).map(<[u8]>::to_vec));
+    }
+    assert_eq!(pings.len(), handles.len());
+    let from = sim.nodes[c].addr;
+    let hub = &mut sim.nodes[s].endpoint;
+    let start = sim.now;
+    for d in &pings {
+        hub.handle_datagram(start, stt_proto::Remote::udp(from), bytes::BytesMut::from(&d[..]));
+    }
+    let (mut answers, mut turns, mut timer_turns) = (Vec::new(), 0u32, 0u32);
+    while answers.len() < pings.len() && turns < 1_000 {
+        let now = start + Duration::from_millis(u64::from(turns));
+        turns += 1;
+        if hub.poll_timeout().is_some_and(|t| t <= now) {
+            timer_turns += 1;
+            hub.handle_timeout(now);
+        }
+        if let Some(t) = hub.poll_transmit(now, 1, &mut buf) {
+            answers.push(buf[..t.len].to_vec());
+        }
+    }
+    assert_eq!(answers.len(), pings.len(), "one answer per ping, one per turn");
+    assert!(timer_turns <= 2, "the timer asked for {timer_turns} of {turns} turns");
+    sim.now = start + Duration::from_millis(u64::from(turns));
+    let to = sim.nodes[s].addr;
+    for d in &answers {
+        sim.inject(c, to, d);
+    }
+    assert_eq!(sessions_answered(&sim, c).len(), handles.len(), "every ping answered");
 }

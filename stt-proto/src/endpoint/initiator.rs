@@ -12,7 +12,7 @@ use crate::event::{Event, HandshakeError};
 use crate::handshake::handshake_tag;
 use crate::handshake::initiator::{ChallengeRefusal, Established, InitiatorHandshake};
 use crate::session::keys::SessionKeys;
-use crate::session::{Session, SessionEnd};
+use crate::session::{Session, SessionEnd, Then};
 use crate::time::Instant;
 use crate::types::{NodeId, Remote, SessionHandle};
 use crate::wire::handshake::{
@@ -83,8 +83,7 @@ impl Endpoint {
         s.set_on_default_seed(expected.is_none_or(|p| !self.config.peer_seeds.contains_key(&p)));
         let handle = self.sessions.insert(s);
         self.sessions.index_tag(tag, handle);
-        self.sessions.mark_ready(now, handle);
-        self.sessions.reschedule(&self.config, handle);
+        self.after(now, handle, Then::Transmit);
         Ok(handle)
     }
 
@@ -175,8 +174,7 @@ impl Endpoint {
         }
         s.on_challenge_accepted(sid, peer);
         self.sessions.index_id(sid, Some(tag), handle);
-        self.sessions.mark_ready(now, handle);
-        self.sessions.reschedule(&self.config, handle);
+        self.after(now, handle, Then::Transmit);
     }
 
     pub(super) fn handle_reject(&mut self, now: Instant, frame: &[u8], layout: &FrameLayout) {
@@ -211,8 +209,7 @@ impl Endpoint {
                 _ => {}
             }
             s.queue_handshake();
-            self.sessions.mark_ready(now, handle);
-            self.sessions.reschedule(&self.config, handle);
+            self.after(now, handle, Then::Transmit);
             return;
         }
         self.fail_handshake(now, handle, HandshakeError::rejected(rj.reason));
@@ -319,7 +316,6 @@ impl Endpoint {
         let (s, mut ctx) = self.session_and_ctx(now, handle).expect("still live");
         s.set_peer_features(features);
         s.establish(&mut ctx, keys, one_round_trip);
-        self.sessions.mark_ready(now, handle);
-        self.sessions.reschedule(&self.config, handle);
+        self.after(now, handle, Then::Transmit);
     }
 }

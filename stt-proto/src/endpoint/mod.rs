@@ -539,7 +539,7 @@ impl Endpoint {
             Then::Transmit => self.sessions.mark_ready(now, handle),
             Then::Wait => {}
         }
-        self.sessions.reschedule(&self.config, handle);
+        self.sessions.reschedule(&self.config, now, handle);
     }
 
     /// Until when a session id that ended (or a handshake that failed) at `now` stays retired:

@@ -23,7 +23,7 @@ use crate::handshake::{
     RESPONSE_SEED_MAC_AT,
 };
 use crate::session::keys::SessionKeys;
-use crate::session::{ConfirmRecord, Session};
+use crate::session::{ConfirmRecord, Session, Then};
 use crate::time::Instant;
 use crate::types::{NodeId, Remote, SessionHandle};
 use crate::wire::handshake::{
@@ -492,8 +492,7 @@ impl Endpoint {
             self.events.push_back(Event::KeyLog { session: handle, secrets: Box::new(secrets) });
         }
         // Reported to the application once the initiator's first authentic frame confirms it.
-        self.sessions.mark_ready(now, handle);
-        self.sessions.reschedule(&self.config, handle);
+        self.after(now, handle, Then::Transmit);
         handle
     }
 }

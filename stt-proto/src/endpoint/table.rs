@@ -325,13 +325,23 @@ impl SessionTable {
         true
     }
 
-    /// Makes sure the timer heap holds the session's next deadline.
-    pub(super) fn reschedule(&mut self, cfg: &EndpointConfig, handle: SessionHandle) {
+    /// Makes sure the timer heap holds the session's next deadline, or, if that deadline has
+    /// come and the session is on the ready queue, that `poll_transmit` re-arms it once the
+    /// session has sent (what is due is mostly what it sends: an ACK, paced data).
+    ///
+    /// Without that exception, a session waiting behind many others on the ready queue (a driver
+    /// sends a bounded batch per turn) would come out of the heap at every `handle_timeout` until
+    /// its turn to send: with a backlog of thousands of sessions, each turn would process them
+    /// all to send a batch, and the node would fall ever further behind.
+    pub(super) fn reschedule(&mut self, cfg: &EndpointConfig, now: Instant, handle: SessionHandle) {
         let Some(slot) = self.slots.get_mut(handle.index as usize) else { return };
         if slot.generation != handle.generation {
             return;
         }
         let Some(d) = slot.session.as_ref().and_then(|s| s.next_deadline(cfg)) else { return };
+        if slot.ready && d <= now {
+            return;
+        }
         if slot.scheduled.is_none_or(|cur| d < cur) {
             slot.scheduled = Some(d);
             self.timers.push(Reverse((d, handle.index, handle.generation)));
