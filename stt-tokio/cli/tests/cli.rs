@@ -783,6 +783,12 @@ fn bench_sessions_holds_many_idle_sessions_and_reports_what_they_cost() {
     assert_eq!(r["ping_ms"]["samples"], 200, "{r}");
     assert!(r["ping_ms"]["p99"].as_f64().unwrap() >= r["ping_ms"]["median"].as_f64().unwrap(), "{r}");
     assert!(r["bulk_mb_per_s"]["beside"].as_f64().unwrap() > 0.0, "{r}");
+    // The kernel's drops at the listener's socket, per phase (a count on Linux; null where the
+    // kernel does not say).
+    for phase in ["opening", "idle", "bulk_beside"] {
+        let drops = &r["listener_socket_drops"][phase];
+        assert!(drops.is_u64() || (!cfg!(target_os = "linux") && drops.is_null()), "{phase}: {r}");
+    }
     // A mistake is found before any network work.
     let bad = stt().args(["bench", "--sessions", "10", "--streams", "2"]).output().unwrap();
     assert_eq!(bad.status.code(), Some(2));

@@ -64,6 +64,33 @@ pub(crate) fn resident_bytes() -> Option<u64> {
     Some(kib * 1024)
 }
 
+/// Datagrams the kernel dropped at the UDP sockets bound to `port` because their receive buffer
+/// was full (the `drops` column of `/proc/net/udp` and `/proc/net/udp6`), if readable: what the
+/// endpoint's own counters cannot see, since those datagrams never reach it.
+pub(crate) fn socket_drops(port: u16) -> Option<u64> {
+    let mut total = None;
+    for table in ["/proc/net/udp", "/proc/net/udp6"] {
+        let Ok(text) = std::fs::read_to_string(table) else { continue };
+        for line in text.lines().skip(1) {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let local_port =
+                fields.get(1).and_then(|a| a.rsplit_once(':')).and_then(|(_, p)| u16::from_str_radix(p, 16).ok());
+            if local_port != Some(port) {
+                continue;
+            }
+            if let Some(drops) = fields.last().and_then(|d| d.parse::<u64>().ok()) {
+                *total.get_or_insert(0) += drops;
+            }
+        }
+    }
+    total
+}
+
+/// How many more of `now` than `before`, when both are known.
+fn grew(before: Option<u64>, now: Option<u64>) -> Option<u64> {
+    Some(now?.saturating_sub(before?))
+}
+
 /// Bytes of resident memory this process gained since `before` (from [`resident_bytes`]), per
 /// one of `n` sessions.
 fn resident_growth_per(before: Option<u64>, n: u32) -> Option<f64> {
@@ -299,6 +326,7 @@ pub(crate) async fn run(opts: Options, json: bool) -> Result<(), Failure> {
     say(format!("bulk {} MiB alone: {alone:.0} MB/s", size >> 20));
 
     let rss_before = resident_bytes();
+    let drops_before = socket_drops(to.port());
     let (n_arg, idle_arg, keepalive_arg, to_arg) =
         (n.to_string(), idle.as_secs().to_string(), keepalive.as_secs().to_string(), to.to_string());
     let args = [
@@ -318,6 +346,8 @@ pub(crate) async fn run(opts: Options, json: bool) -> Result<(), Failure> {
     let connect_secs = established["seconds"].as_f64().unwrap_or(f64::NAN);
     let rate = f64::from(n) / connect_secs;
     let at_established = listener.stats();
+    let drops_established = socket_drops(to.port());
+    let drops_opening = grew(drops_before, drops_established);
     let listener_sessions = at_established.sessions;
     let retried = established["retried"].as_u64().unwrap_or(0);
     say(format!(
@@ -331,6 +361,9 @@ pub(crate) async fn run(opts: Options, json: bool) -> Result<(), Failure> {
         .filter(|(_, v)| *v > 0)
         .map(|(k, v)| format!("{k} {v}"))
         .collect();
+    if let Some(d) = drops_opening.filter(|&d| d > 0) {
+        say(format!("the listener's socket dropped {d} datagrams while they opened (its receive buffer was full)"));
+    }
     if !dropped.is_empty() || at_established.endpoint.half_open_expired > 0 {
         say(format!(
             "the listener dropped input while they opened: {}; half-open handshakes expired: {}",
@@ -357,6 +390,8 @@ pub(crate) async fn run(opts: Options, json: bool) -> Result<(), Failure> {
     let alive = measured["alive"].as_u64().unwrap_or(0);
     let answered = measured["answered_ping"].as_u64().unwrap_or(0);
     let clients_cpu = measured["idle_cpu_percent_of_one_core"].as_f64();
+    let drops_measured = socket_drops(to.port());
+    let drops_idle = grew(drops_established, drops_measured);
     if let (Some(c), Some(k)) = (idle_cpu, clients_cpu) {
         say(format!(
             "idle {} s: listener {c:.1}% of one core, clients {k:.1}%; {alive} of {n} alive at the clients, {listener_alive} at the listener; {answered} answered a PING",
@@ -368,8 +403,16 @@ pub(crate) async fn run(opts: Options, json: bool) -> Result<(), Failure> {
         say(format!("ping on {} random sessions: median {p50:.2} ms, p99 {p99:.2} ms", ping["samples"]));
     }
 
+    if let Some(d) = drops_idle.filter(|&d| d > 0) {
+        say(format!("the listener's socket dropped {d} datagrams while they idled and answered the PINGs"));
+    }
+
     let beside = bulk(&bulk_client, to, &mut accepted, size).await?;
     say(format!("bulk {} MiB beside {n} idle sessions: {beside:.0} MB/s ({:.2}x alone)", size >> 20, beside / alone));
+    let drops_bulk = grew(drops_measured, socket_drops(to.port()));
+    if let Some(d) = drops_bulk.filter(|&d| d > 0) {
+        say(format!("the listener's socket dropped {d} datagrams during that transfer"));
+    }
     clients.finish()?;
     if json {
         let line = json!({
@@ -380,6 +423,7 @@ pub(crate) async fn run(opts: Options, json: bool) -> Result<(), Failure> {
             "alive_after_idle": {"clients": alive, "listener": listener_alive, "answered_ping": answered},
             "ping_ms": ping,
             "bulk_mb_per_s": {"alone": alone, "beside": beside, "ratio": beside / alone},
+            "listener_socket_drops": {"opening": drops_opening, "idle": drops_idle, "bulk_beside": drops_bulk},
         });
         println!("{line}");
     }
