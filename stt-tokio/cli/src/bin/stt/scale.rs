@@ -361,9 +361,13 @@ pub(crate) async fn run(opts: Options, json: bool) -> Result<(), Failure> {
         .filter(|(_, v)| *v > 0)
         .map(|(k, v)| format!("{k} {v}"))
         .collect();
-    if let Some(d) = drops_opening.filter(|&d| d > 0) {
-        say(format!("the listener's socket dropped {d} datagrams while they opened (its receive buffer was full)"));
-    }
+    // The kernel's drops at the listener's full socket in a phase, said when there were any.
+    let say_drops = |drops: Option<u64>, when: &str| {
+        if let Some(d) = drops.filter(|&d| d > 0) {
+            say(format!("the listener's socket dropped {d} datagrams {when} (its receive buffer was full)"));
+        }
+    };
+    say_drops(drops_opening, "while they opened");
     if !dropped.is_empty() || at_established.endpoint.half_open_expired > 0 {
         say(format!(
             "the listener dropped input while they opened: {}; half-open handshakes expired: {}",
@@ -403,16 +407,12 @@ pub(crate) async fn run(opts: Options, json: bool) -> Result<(), Failure> {
         say(format!("ping on {} random sessions: median {p50:.2} ms, p99 {p99:.2} ms", ping["samples"]));
     }
 
-    if let Some(d) = drops_idle.filter(|&d| d > 0) {
-        say(format!("the listener's socket dropped {d} datagrams while they idled and answered the PINGs"));
-    }
+    say_drops(drops_idle, "while they idled and answered the PINGs");
 
     let beside = bulk(&bulk_client, to, &mut accepted, size).await?;
     say(format!("bulk {} MiB beside {n} idle sessions: {beside:.0} MB/s ({:.2}x alone)", size >> 20, beside / alone));
     let drops_bulk = grew(drops_measured, socket_drops(to.port()));
-    if let Some(d) = drops_bulk.filter(|&d| d > 0) {
-        say(format!("the listener's socket dropped {d} datagrams during that transfer"));
-    }
+    say_drops(drops_bulk, "during that transfer");
     clients.finish()?;
     if json {
         let line = json!({
