@@ -562,3 +562,23 @@ fn sessions_waiting_their_turn_to_send_are_not_handled_again_at_every_timeout() 
     }
     assert_eq!(sessions_answered(&sim, c).len(), handles.len(), "every ping answered");
 }
+
+/// An idle session costs its nodes what its keepalives need and nothing more: per 15 s
+/// interval, three steps of the simulator (the initiator's keepalive timer, its KEEPALIVE
+/// delivered, the responder's ACK delivered), and no wake-up for a deadline that moved later (the
+/// probe timeout the ACK cancelled, the responder's own keepalive that the initiator's made
+/// unnecessary). With a timer heap that kept such deadlines as stale entries it took 6.95.
+#[test]
+fn an_idle_session_wakes_its_nodes_only_for_what_its_keepalives_need() {
+    let (mut sim, c, s) = pair(49);
+    let (hc, hs) = establish(&mut sim, c, s);
+    sim.run_for(Duration::from_secs(30));
+    let (steps, sent) = (sim.steps, sim.nodes[c].endpoint.session(hc).unwrap().stats().datagrams_sent);
+    let intervals = 40;
+    sim.run_for(Duration::from_secs(15 * intervals));
+    let keepalives = sim.nodes[c].endpoint.session(hc).unwrap().stats().datagrams_sent - sent;
+    assert!(sim.nodes[s].endpoint.session(hs).is_some(), "the session stayed open");
+    assert_eq!(keepalives, intervals, "one KEEPALIVE an interval");
+    let per_interval = (sim.steps - steps) as f64 / intervals as f64;
+    assert!(per_interval <= 3.0, "{per_interval} steps of the simulator an interval");
+}

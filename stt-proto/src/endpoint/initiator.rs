@@ -229,7 +229,7 @@ impl Endpoint {
             // first frame; send it again (at most one per CONFIRM, to the session's own remote).
             let s = self.sessions.get_mut(handle).expect("the id map names live sessions");
             if s.on_confirm_repeated() {
-                self.sessions.mark_ready(now, handle);
+                self.after(now, handle, Then::Transmit);
             } else {
                 self.stats.dropped.unexpected_handshake += 1;
             }

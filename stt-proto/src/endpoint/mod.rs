@@ -1,7 +1,7 @@
 //! The endpoint: one node's sans-IO state machine. It routes; sessions work.
 //!
-//! It owns the session table (`table.rs`: slots, the session-id map, the timer heap and the ready
-//! queue), parses each incoming frame's cleartext header and sends it where it belongs: handshake
+//! It owns the session table (`table.rs`: slots, the session-id map, the ready queue, and each
+//! session's place in the timer queue of `timer_queue.rs`), parses each incoming frame's cleartext header and sends it where it belongs: handshake
 //! messages to `initiator.rs` / `responder.rs`, encrypted frames to their session's
 //! `handle_frame`. Due timers go to the session's `handle_timeout`, and `poll_transmit`
 //! (`transmit.rs`) asks ready sessions for datagrams. It never reaches into a session's fields.
@@ -18,6 +18,7 @@ mod responder;
 mod resumption;
 mod session_mut;
 mod table;
+mod timer_queue;
 mod transmit;
 
 #[cfg(feature = "offload")]
@@ -139,8 +140,8 @@ pub struct Endpoint {
     stats: EndpointStats,
     /// The latest `now` any input or output call gave; commands without a `now` act at it.
     last_now: Instant,
-    /// Scratch list of timer entries being processed (kept to avoid allocating per call).
-    due: Vec<(Instant, SessionHandle)>,
+    /// Scratch list of the sessions whose timers are being run (kept to avoid allocating per call).
+    due: Vec<SessionHandle>,
     /// The names this node serves, with their queues.
     names: Registry,
     /// Handshake work handed to the driver (`offload.rs`).
@@ -346,7 +347,7 @@ impl Endpoint {
         let handles: Vec<SessionHandle> = self.sessions.handles().collect();
         for h in handles {
             if self.sessions.get_mut(h).expect("listed").announce_names() {
-                self.sessions.mark_ready(now, h);
+                self.after(now, h, Then::Transmit);
             }
         }
     }
@@ -447,8 +448,8 @@ impl Endpoint {
         // delayed ACK), and must not be processed again within this call.
         let mut due = core::mem::take(&mut self.due);
         self.sessions.take_due(now, &mut due);
-        for &(t, handle) in &due {
-            if !self.sessions.claim_timer(handle, t) {
+        for &handle in &due {
+            if !self.sessions.claim_timer(handle) {
                 continue;
             }
             let Some((s, mut ctx)) = self.session_and_ctx(now, handle) else { continue };

@@ -254,7 +254,7 @@ impl Endpoint {
     fn confirm_again(&mut self, now: Instant, handle: SessionHandle, tag: &[u8; TAG_LEN]) {
         let s = self.sessions.get_mut(handle).expect("the id map names live sessions");
         if s.on_response_repeated(now, tag) {
-            self.sessions.mark_ready(now, handle);
+            self.after(now, handle, Then::Transmit);
         } else {
             self.stats.dropped.unexpected_handshake += 1;
         }

@@ -49,7 +49,7 @@ impl<'a> SessionMut<'a> {
         let s = self.ep.sessions.get_mut(self.handle).expect("SessionMut is only made for live sessions");
         let r = f(s, &self.ep.config, now);
         if changed(&r) {
-            self.ep.sessions.mark_ready(now, self.handle);
+            self.ep.after(now, self.handle, Then::Transmit);
         }
         r
     }
@@ -145,7 +145,7 @@ impl<'a> SessionMut<'a> {
         let now = self.ep.last_now;
         if let Some((s, mut ctx)) = self.ep.session_and_ctx(now, self.handle) {
             s.request_probe(&mut ctx, remote);
-            self.ep.sessions.mark_ready(now, self.handle);
+            self.ep.after(now, self.handle, Then::Transmit);
         }
     }
 
@@ -284,10 +284,7 @@ impl<'a> SessionMut<'a> {
     /// A session still handshaking is dropped at once (no keys yet).
     /// `Event::SessionClosed` follows once DISCONNECT has been written by `poll_transmit`.
     pub fn close(mut self, now: Instant, code: u32, reason: &str) {
-        match self.s().close(code, reason) {
-            Then::End(end) => self.ep.end(now, self.handle, end),
-            Then::Transmit => self.ep.sessions.mark_ready(now, self.handle),
-            Then::Wait => {}
-        }
+        let then = self.s().close(code, reason);
+        self.ep.after(now, self.handle, then);
     }
 }

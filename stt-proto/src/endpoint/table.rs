@@ -2,19 +2,20 @@
 //!
 //! Slots indexed by `SessionHandle` (with a generation, so a stale handle never names another
 //! session), the session-id map (O(1), identity-hashed: ids are random), the initiator's
-//! handshake tags, recently closed session ids (to refuse replayed handshakes), the timer heap
-//! (one entry per session deadline, re-armed only when it moves earlier) and the ready queue
+//! handshake tags, recently closed session ids (to refuse replayed handshakes), each session's
+//! place in the timer queue (`timer_queue.rs`: one entry a session, moved when its deadline
+//! moves) and the ready queue
 //! (sessions that may have something to send, each at most once, served round-robin), and how
 //! many accepted sessions each IP address and each peer holds (for the per-source caps).
 
-use alloc::collections::{BTreeMap, BinaryHeap, VecDeque};
+use alloc::collections::{BTreeMap, VecDeque};
 use alloc::vec::Vec;
-use core::cmp::Reverse;
 use core::hash::{BuildHasherDefault, Hasher};
 use core::net::IpAddr;
 
 use hashbrown::HashMap;
 
+use super::timer_queue::TimerQueue;
 use crate::config::{EndpointConfig, Shard};
 use crate::session::Session;
 use crate::time::Instant;
@@ -51,8 +52,6 @@ struct Slot {
     peer_counted: bool,
     /// On the ready queue.
     ready: bool,
-    /// The deadline the timer heap holds for this session, if any.
-    scheduled: Option<Instant>,
 }
 
 /// Every session of an endpoint, with the indexes and queues that find them.
@@ -63,7 +62,7 @@ pub(super) struct SessionTable {
     live: usize,
     by_id: IdMap<u32>,
     by_tag: IdMap<u32>,
-    timers: BinaryHeap<Reverse<(Instant, u32, u32)>>,
+    timers: TimerQueue,
     ready: VecDeque<(u32, u32)>,
     retired: IdMap<Instant>,
     retired_order: VecDeque<(u64, Instant)>,
@@ -159,7 +158,6 @@ impl SessionTable {
             let slot = &mut self.slots[index as usize];
             slot.session = Some(session);
             slot.ready = false;
-            slot.scheduled = None;
             slot.source = None;
             slot.peer_counted = false;
             SessionHandle { index, generation: slot.generation }
@@ -169,7 +167,6 @@ impl SessionTable {
                 generation: 0,
                 session: Some(session),
                 ready: false,
-                scheduled: None,
                 source: None,
                 peer_counted: false,
             });
@@ -238,7 +235,7 @@ impl SessionTable {
         }
         slot.generation = slot.generation.wrapping_add(1);
         slot.ready = false;
-        slot.scheduled = None;
+        self.timers.remove(handle.index);
         self.free.push(handle.index);
         self.live -= 1;
         let sid = s.session_id();
@@ -325,54 +322,44 @@ impl SessionTable {
         true
     }
 
-    /// Makes sure the timer heap holds the session's next deadline, or, if that deadline has
-    /// come and the session is on the ready queue, that `poll_transmit` re-arms it once the
-    /// session has sent (what is due is mostly what it sends: an ACK, paced data).
+    /// Queues the session for its next deadline, moving its entry in the timer queue, or, if
+    /// that deadline has come and the session is on the ready queue, leaves it for
+    /// `poll_transmit` to re-arm once the session has sent (what is due is mostly what it sends:
+    /// an ACK, paced data).
     ///
     /// Without that exception, a session waiting behind many others on the ready queue (a driver
-    /// sends a bounded batch per turn) would come out of the heap at every `handle_timeout` until
+    /// sends a bounded batch per turn) would come out of the queue at every `handle_timeout` until
     /// its turn to send: with a backlog of thousands of sessions, each turn would process them
     /// all to send a batch, and the node would fall ever further behind.
     pub(super) fn reschedule(&mut self, cfg: &EndpointConfig, now: Instant, handle: SessionHandle) {
-        let Some(slot) = self.slots.get_mut(handle.index as usize) else { return };
+        let Some(slot) = self.slots.get(handle.index as usize) else { return };
         if slot.generation != handle.generation {
             return;
         }
-        let Some(d) = slot.session.as_ref().and_then(|s| s.next_deadline(cfg)) else { return };
-        if slot.ready && d <= now {
-            return;
-        }
-        if slot.scheduled.is_none_or(|cur| d < cur) {
-            slot.scheduled = Some(d);
-            self.timers.push(Reverse((d, handle.index, handle.generation)));
+        match slot.session.as_ref().and_then(|s| s.next_deadline(cfg)) {
+            Some(d) if slot.ready && d <= now => {}
+            Some(d) => self.timers.set(handle.index, d),
+            None => self.timers.remove(handle.index),
         }
     }
 
-    /// The earliest deadline in the heap.
+    /// The earliest deadline queued.
     pub(super) fn next_timer(&self) -> Option<Instant> {
-        self.timers.peek().map(|Reverse((t, _, _))| *t)
+        self.timers.next()
     }
 
-    /// Moves every heap entry due at `now` into `due`.
-    pub(super) fn take_due(&mut self, now: Instant, due: &mut Vec<(Instant, SessionHandle)>) {
-        while let Some(Reverse((t, index, generation))) = self.timers.peek().copied() {
-            if t > now {
-                break;
-            }
-            self.timers.pop();
-            due.push((t, SessionHandle { index, generation }));
+    /// Takes every session due at `now` out of the timer queue, into `due`.
+    pub(super) fn take_due(&mut self, now: Instant, due: &mut Vec<SessionHandle>) {
+        while let Some((_, index)) = self.timers.pop_due(now) {
+            due.push(self.handle_of(index));
         }
     }
 
-    /// True if `t` is the deadline the session is scheduled for (not a superseded entry); the
-    /// session is then no longer scheduled.
-    pub(super) fn claim_timer(&mut self, handle: SessionHandle, t: Instant) -> bool {
-        let Some(slot) = self.slots.get_mut(handle.index as usize) else { return false };
-        if slot.generation != handle.generation || slot.session.is_none() || slot.scheduled != Some(t) {
-            return false;
-        }
-        slot.scheduled = None;
-        true
+    /// True if the session taken out of the queue by `take_due` has not been queued again
+    /// since (by the work of a session handled before it in the same call).
+    pub(super) fn claim_timer(&mut self, handle: SessionHandle) -> bool {
+        let Some(slot) = self.slots.get(handle.index as usize) else { return false };
+        slot.generation == handle.generation && slot.session.is_some() && self.timers.deadline(handle.index).is_none()
     }
 }
 

@@ -3,7 +3,7 @@
 //! A session is created by `connect` (initiator, state `Handshaking`) or by a valid RESPONSE
 //! (responder, state `Established`). It owns its keys, its outgoing queue, its streams, its
 //! recovery state, its timers and its statistics, and does all of its own work: the endpoint
-//! finds the session (by session id, or by the timer heap) and calls one of three methods, each
+//! finds the session (by session id, or by the timer queue) and calls one of three methods, each
 //! in a file of its own:
 //!
 //! - [`Session::handle_frame`] (`receive.rs`): open one encrypted frame and act on it;

@@ -2,9 +2,9 @@
 //!
 //! [`Session::next_deadline`] is the earliest of: handshake retransmission or timeout; idle
 //! timeout; keepalive; key rotation by age; discarding a retained key; delayed ACK; loss timer or
-//! probe timeout; pacer; live-stream gap deadlines. The endpoint keeps one heap entry per session
-//! and calls [`Session::handle_timeout`] when it is due; firing early is harmless (the session
-//! re-arms).
+//! probe timeout; pacer; live-stream gap deadlines. The endpoint keeps it in its timer queue,
+//! moved whenever the session changes, and calls [`Session::handle_timeout`] when it is due;
+//! firing early is harmless (the session re-arms).
 
 use super::{apply_outcome, Ctx, Session, SessionEnd, State, Then, PATH_CHALLENGES};
 use crate::config::EndpointConfig;
