@@ -783,6 +783,14 @@ fn bench_sessions_holds_many_idle_sessions_and_reports_what_they_cost() {
     assert_eq!(r["ping_ms"]["samples"], 200, "{r}");
     assert!(r["ping_ms"]["p99"].as_f64().unwrap() >= r["ping_ms"]["median"].as_f64().unwrap(), "{r}");
     assert!(r["bulk_mb_per_s"]["beside"].as_f64().unwrap() > 0.0, "{r}");
+    // Five transfers each way; the figures are their medians.
+    for (runs, median) in [("alone_runs", "alone"), ("beside_runs", "beside")] {
+        let mut rates: Vec<f64> =
+            r["bulk_mb_per_s"][runs].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+        assert_eq!(rates.len(), 5, "{r}");
+        rates.sort_by(f64::total_cmp);
+        assert_eq!(rates[2], r["bulk_mb_per_s"][median].as_f64().unwrap(), "{r}");
+    }
     // The kernel's drops at the listener's socket, per phase (a count on Linux; null where the
     // kernel does not say).
     for phase in ["opening", "idle", "bulk_beside"] {

@@ -1,7 +1,8 @@
 //! `stt bench --sessions N`: one listening node and N sessions to it, held idle, then measured:
 //! how fast they were established, what they cost the listener in resident memory and CPU while
 //! idle, a PING's round trip on sessions picked at random, how many are still alive, and a bulk
-//! transfer on one more session beside them against the same transfer before they existed.
+//! transfer on one more session beside them against the same transfer before they existed
+//! (five each way, compared by their medians).
 //!
 //! The listener runs in this process and the clients in a second one (this program again, as
 //! `stt bench --sessions N --clients-only --controlled`), so that the listener's memory and CPU
@@ -151,6 +152,29 @@ async fn bulk(client: &Node, to: SocketAddr, accepted: &mut Accepted, size: u64)
     let rate = size as f64 / started.elapsed().as_secs_f64() / 1e6;
     session.close(0, "bulk done").await;
     Ok(rate)
+}
+
+/// Transfers measured alone and again beside the idle sessions: one transfer is short (64 MiB
+/// is tens of milliseconds at these rates) and falls on or between the idle sessions' keepalive
+/// groups by chance, so one alone is compared with one beside only as medians of several.
+const BULK_RUNS: usize = 5;
+
+/// `BULK_RUNS` transfers of `size` bytes, one after the other, each on a new session: their
+/// rates in MB/s, in the order they ran.
+async fn bulk_runs(client: &Node, to: SocketAddr, accepted: &mut Accepted, size: u64) -> Result<Vec<f64>, Failure> {
+    let mut rates = Vec::with_capacity(BULK_RUNS);
+    for _ in 0..BULK_RUNS {
+        rates.push(bulk(client, to, accepted, size).await?);
+    }
+    Ok(rates)
+}
+
+/// Min, median and max of `rates`, as text.
+fn spread(rates: &[f64]) -> (f64, String) {
+    let mut sorted = rates.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let median = sorted[sorted.len() / 2];
+    (median, format!("{:.0} / {median:.0} / {:.0} MB/s", sorted[0], sorted[sorted.len() - 1]))
 }
 
 /// The sessions the listener accepted from one node id (the bulk client's), as its accept task
@@ -319,11 +343,12 @@ pub(crate) async fn run(opts: Options, json: bool) -> Result<(), Failure> {
     // The transfer alone, before the idle sessions exist.
     let bulk_client = Node::bind(client_config(&seed, "127.0.0.1")).await?;
     let mut accepted = Accepted::spawn(&listener, bulk_client.node_id());
-    // A first transfer warms both nodes up (buffers, pools, the sockets' queues); the second is
-    // the figure.
+    // A first transfer warms both nodes up (buffers, pools, the sockets' queues); the next ones
+    // are the figures.
     bulk(&bulk_client, to, &mut accepted, size).await?;
-    let alone = bulk(&bulk_client, to, &mut accepted, size).await?;
-    say(format!("bulk {} MiB alone: {alone:.0} MB/s", size >> 20));
+    let alone_runs = bulk_runs(&bulk_client, to, &mut accepted, size).await?;
+    let (alone, alone_text) = spread(&alone_runs);
+    say(format!("bulk {} MiB alone, {BULK_RUNS} runs (min / median / max): {alone_text}", size >> 20));
 
     let rss_before = resident_bytes();
     let drops_before = socket_drops(to.port());
@@ -409,8 +434,13 @@ pub(crate) async fn run(opts: Options, json: bool) -> Result<(), Failure> {
 
     say_drops(drops_idle, "while they idled and answered the PINGs");
 
-    let beside = bulk(&bulk_client, to, &mut accepted, size).await?;
-    say(format!("bulk {} MiB beside {n} idle sessions: {beside:.0} MB/s ({:.2}x alone)", size >> 20, beside / alone));
+    let beside_runs = bulk_runs(&bulk_client, to, &mut accepted, size).await?;
+    let (beside, beside_text) = spread(&beside_runs);
+    say(format!(
+        "bulk {} MiB beside {n} idle sessions, {BULK_RUNS} runs: {beside_text} ({:.2}x alone, medians)",
+        size >> 20,
+        beside / alone
+    ));
     let drops_bulk = grew(drops_measured, socket_drops(to.port()));
     say_drops(drops_bulk, "during that transfer");
     clients.finish()?;
@@ -422,7 +452,7 @@ pub(crate) async fn run(opts: Options, json: bool) -> Result<(), Failure> {
             "idle_cpu_percent_of_one_core": {"listener": idle_cpu, "clients": clients_cpu},
             "alive_after_idle": {"clients": alive, "listener": listener_alive, "answered_ping": answered},
             "ping_ms": ping,
-            "bulk_mb_per_s": {"alone": alone, "beside": beside, "ratio": beside / alone},
+            "bulk_mb_per_s": {"alone": alone, "beside": beside, "ratio": beside / alone, "alone_runs": alone_runs, "beside_runs": beside_runs},
             "listener_socket_drops": {"opening": drops_opening, "idle": drops_idle, "bulk_beside": drops_bulk},
         });
         println!("{line}");
