@@ -1,10 +1,11 @@
 //! The endpoint: one node's sans-IO state machine. It routes; sessions work.
 //!
 //! It owns the session table (`table.rs`: slots, the session-id map, the ready queue, and each
-//! session's place in the timer queue of `timer_queue.rs`), parses each incoming frame's cleartext header and sends it where it belongs: handshake
-//! messages to `initiator.rs` / `responder.rs`, encrypted frames to their session's
-//! `handle_frame`. Due timers go to the session's `handle_timeout`, and `poll_transmit`
-//! (`transmit.rs`) asks ready sessions for datagrams. It never reaches into a session's fields.
+//! session's place in the timer queue of `timer_queue.rs`), parses each incoming frame's
+//! cleartext header and sends it where it belongs: handshake messages to `initiator.rs` /
+//! `responder.rs`, encrypted frames to their session's `handle_frame`. Due timers go to the
+//! session's `handle_timeout`, and `poll_transmit` (`transmit.rs`) asks ready sessions for
+//! datagrams. It never reaches into a session's fields.
 //! Inputs are `handle_*`, commands are plain verbs, outputs are `poll_*`; see the crate docs for
 //! the run loop. `SessionMut` (`session_mut.rs`) is the application's command view of one session;
 //! `peers.rs` changes who may connect while the endpoint runs.

@@ -47,6 +47,11 @@ impl TimerQueue {
             }
             at => {
                 let at = at as usize;
+                if self.heap[at].0 == deadline {
+                    // Unchanged (most inputs to a busy session leave its deadline where it was):
+                    // nothing to move, and no children to read.
+                    return;
+                }
                 let earlier = (deadline, index) < self.heap[at];
                 self.heap[at].0 = deadline;
                 if earlier {
